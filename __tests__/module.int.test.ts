@@ -1,0 +1,380 @@
+import { spawnSync } from 'child_process'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+
+const repoRoot = path.resolve(__dirname, '..')
+const modulePath = path.join(repoRoot, 'nixos', 'auto-upgrade.nix')
+
+// The same settings work as root, without a daemon and inside CI containers, and keep the tests
+// from ever querying a binary cache.
+const nixEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  NIX_CONFIG:
+    'experimental-features = nix-command flakes\nbuild-users-group =\nsandbox = false\nsubstituters ='
+}
+
+interface RunResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+function run(command: string, args: string[], cwd?: string): RunResult {
+  const result = spawnSync(command, args, { cwd, env: nixEnv, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  if (result.error) throw new Error(`cannot run ${command}: ${result.error.message}`)
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+function runOk(command: string, args: string[], cwd?: string): string {
+  const result = run(command, args, cwd)
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited with ${String(result.status)}:\n${result.stderr}`)
+  }
+  return result.stdout
+}
+
+const skippedDirs = new Set(['node_modules', 'dist', '.git'])
+
+function findNixFiles(dir: string): string[] {
+  const files: string[] = []
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) {
+      if (!skippedDirs.has(entry.name)) files.push(...findNixFiles(full))
+    } else if (entry.isFile() && entry.name.endsWith('.nix')) {
+      files.push(path.relative(repoRoot, full))
+    }
+  }
+  return files.sort()
+}
+
+// Flake evaluation only sees files tracked by git, and the working copy may hold the module before it
+// is committed; a throwaway repository with exactly the shipped files avoids depending on either.
+function copyFlake(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-module-flake-'))
+  fs.copyFileSync(path.join(repoRoot, 'flake.nix'), path.join(dir, 'flake.nix'))
+  fs.cpSync(path.join(repoRoot, 'nixos'), path.join(dir, 'nixos'), { recursive: true })
+  runOk('git', ['init', '--quiet'], dir)
+  runOk('git', ['add', '--all'], dir)
+  return dir
+}
+
+describe('Nix sources', () => {
+  const files = findNixFiles(repoRoot)
+
+  test('include the flake and the NixOS module', () => {
+    expect(files).toEqual(expect.arrayContaining(['flake.nix', path.join('nixos', 'auto-upgrade.nix')]))
+  })
+
+  test.each(files)('%s parses', file => {
+    runOk('nix-instantiate', ['--parse', path.join(repoRoot, file)])
+  })
+})
+
+describe('flake outputs', () => {
+  let flakeDir = ''
+
+  beforeAll(() => {
+    flakeDir = copyFlake()
+  })
+
+  afterAll(() => {
+    if (flakeDir) fs.rmSync(flakeDir, { recursive: true, force: true })
+  })
+
+  test('export nixosModules.auto-upgrade and nixosModules.default', () => {
+    const out = runOk('nix', [
+      'eval',
+      '--json',
+      '--no-write-lock-file',
+      `git+file://${flakeDir}#nixosModules`,
+      '--apply',
+      'builtins.attrNames'
+    ])
+    expect(JSON.parse(out)).toEqual(['auto-upgrade', 'default'])
+  })
+
+  test('pass nix flake check', () => {
+    runOk('nix', ['flake', 'check', '--no-write-lock-file', `git+file://${flakeDir}`])
+  })
+})
+
+// Either a nixpkgs checkout or nixpkgs.lib (lib/ at its top) or the lib directory itself.
+function resolveNixpkgsLib(root: string): string {
+  const candidates = [path.join(root, 'lib'), root]
+  const found = candidates.find(
+    dir => fs.existsSync(path.join(dir, 'default.nix')) && fs.existsSync(path.join(dir, 'modules.nix'))
+  )
+  if (found === undefined) {
+    throw new Error(
+      `NIXPKGS_LIB=${root} holds neither lib/default.nix nor a lib directory (default.nix, modules.nix)`
+    )
+  }
+  return path.resolve(found)
+}
+
+// Stands in for nixpkgs' nixos/modules/tasks/auto-upgrade.nix and the few NixOS options the module
+// touches: same option names, types and defaults, none of the systemd plumbing. Everything variable
+// arrives through the JSON file, so no value is ever spliced into Nix source.
+const evalExpression = `
+{ inputFile }:
+let
+  input = builtins.fromJSON (builtins.readFile inputFile);
+  lib = import (/. + input.lib);
+  inherit (lib) mkOption types;
+
+  nixosStub = {
+    options = {
+      networking.hostName = mkOption { type = types.str; default = "nixos"; };
+      assertions = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+      warnings = mkOption { type = types.listOf types.str; default = [ ]; };
+
+      system.autoUpgrade = {
+        enable = mkOption { type = types.bool; default = false; };
+        operation = mkOption { type = types.enum [ "switch" "boot" ]; default = "switch"; };
+        flake = mkOption { type = types.nullOr types.str; default = null; };
+        channel = mkOption { type = types.nullOr types.str; default = null; };
+        flags = mkOption { type = types.listOf types.str; default = [ ]; };
+        dates = mkOption { type = types.str; default = "04:40"; };
+        allowReboot = mkOption { type = types.bool; default = false; };
+        randomizedDelaySec = mkOption { type = types.str; default = "0"; };
+        persistent = mkOption { type = types.bool; default = true; };
+        rebootWindow = mkOption {
+          type = types.nullOr (types.submodule {
+            options = {
+              lower = mkOption { type = types.strMatching "[[:digit:]]{2}:[[:digit:]]{2}"; };
+              upper = mkOption { type = types.strMatching "[[:digit:]]{2}:[[:digit:]]{2}"; };
+            };
+          });
+          default = null;
+        };
+      };
+    };
+  };
+
+  moduleUnderTest =
+    if input.flakeUrl != null then
+      let flake = builtins.getFlake input.flakeUrl; in
+      # Both names at once: a configuration that imports them twice must still evaluate.
+      [ flake.nixosModules.default flake.nixosModules.auto-upgrade ]
+    else
+      [ (/. + input.module) ];
+
+  config = (lib.evalModules {
+    modules = [ nixosStub { _file = "test case"; config = input.config; } ] ++ moduleUnderTest;
+  }).config;
+in
+{
+  autoUpgrade = config.system.autoUpgrade;
+  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  inherit (config) warnings;
+}
+`
+
+interface RebootWindow {
+  lower: string
+  upper: string
+}
+
+interface AutoUpgrade {
+  enable: boolean
+  operation: 'switch' | 'boot'
+  flake: string | null
+  channel: string | null
+  flags: string[]
+  dates: string
+  allowReboot: boolean
+  randomizedDelaySec: string
+  persistent: boolean
+  rebootWindow: RebootWindow | null
+}
+
+interface EvalResult {
+  autoUpgrade: AutoUpgrade
+  failedAssertions: string[]
+  warnings: string[]
+}
+
+const nixpkgsLibEnv = process.env.NIXPKGS_LIB
+const describeWithLib = nixpkgsLibEnv ? describe : describe.skip
+if (!nixpkgsLibEnv) {
+  console.log(
+    'NIXPKGS_LIB not set: skipping the lib.evalModules check of nixos/auto-upgrade.nix ' +
+      '(point it at a nixpkgs or nixpkgs.lib checkout to run it)'
+  )
+}
+
+describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
+  let workDir = ''
+  let libDir = ''
+  let evalFile = ''
+  let flakeUrl: string | null = null
+  let caseCount = 0
+
+  beforeAll(() => {
+    libDir = resolveNixpkgsLib(nixpkgsLibEnv ?? '')
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-module-eval-'))
+    evalFile = path.join(workDir, 'eval.nix')
+    fs.writeFileSync(evalFile, evalExpression)
+  })
+
+  afterAll(() => {
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true })
+  })
+
+  function evaluate(config: Record<string, unknown>): RunResult {
+    caseCount += 1
+    const inputFile = path.join(workDir, `case-${caseCount}.json`)
+    fs.writeFileSync(inputFile, JSON.stringify({ lib: libDir, module: modulePath, flakeUrl, config }))
+    return run('nix-instantiate', [
+      '--eval',
+      '--strict',
+      '--json',
+      evalFile,
+      '--argstr',
+      'inputFile',
+      inputFile
+    ])
+  }
+
+  function evaluateOk(config: Record<string, unknown>): EvalResult {
+    const result = evaluate(config)
+    if (result.status !== 0) throw new Error(`evaluation failed:\n${result.stderr}`)
+    return JSON.parse(result.stdout) as EvalResult
+  }
+
+  const repository = 'git+https://forge.example/org/fleet.git'
+
+  function host(hostName: string, settings: Record<string, unknown>): Record<string, unknown> {
+    return { networking: { hostName }, services: { 'fleet-auto-upgrade': settings } }
+  }
+
+  test('defaults: the host builds its own attribute from the reviewed lock file at 05:00 UTC', () => {
+    const result = evaluateOk(host('web-01', { enable: true, flake: repository }))
+    expect(result.autoUpgrade).toEqual({
+      enable: true,
+      operation: 'switch',
+      flake: `${repository}#web-01`,
+      channel: null,
+      flags: ['--no-update-lock-file'],
+      dates: '05:00 UTC',
+      allowReboot: false,
+      randomizedDelaySec: '30min',
+      persistent: true,
+      rebootWindow: null
+    })
+    expect(result.failedAssertions).toEqual([])
+    expect(result.warnings).toEqual([])
+  })
+
+  test('a flake URL that already names an attribute is kept as is', () => {
+    const flake = 'git+https://forge.example/org/fleet.git?ref=main#shared-kiosk'
+    const result = evaluateOk(host('kiosk-07', { enable: true, flake, host: 'ignored' }))
+    expect(result.autoUpgrade.flake).toBe(flake)
+  })
+
+  test('host overrides networking.hostName as the attribute', () => {
+    const result = evaluateOk(host('ip-10-0-0-12', { enable: true, flake: repository, host: 'db-primary' }))
+    expect(result.autoUpgrade.flake).toBe(`${repository}#db-primary`)
+  })
+
+  test('every option reaches system.autoUpgrade', () => {
+    const extraFlags = ['--option', 'extra-substituters', 'https://cache.example.org']
+    const result = evaluateOk(
+      host('desk-3', {
+        enable: true,
+        flake: repository,
+        dates: 'Sat 03:00',
+        randomizedDelaySec: '0',
+        persistent: false,
+        operation: 'boot',
+        allowReboot: true,
+        rebootWindow: { lower: '01:00', upper: '05:00' },
+        extraFlags
+      })
+    )
+    expect(result.autoUpgrade).toEqual({
+      enable: true,
+      operation: 'boot',
+      flake: `${repository}#desk-3`,
+      channel: null,
+      flags: ['--no-update-lock-file', ...extraFlags],
+      dates: 'Sat 03:00',
+      allowReboot: true,
+      randomizedDelaySec: '0',
+      persistent: false,
+      rebootWindow: { lower: '01:00', upper: '05:00' }
+    })
+    expect(result.failedAssertions).toEqual([])
+    expect(result.warnings).toEqual([])
+  })
+
+  test('disabled, it leaves system.autoUpgrade alone and needs no flake', () => {
+    const untouched = evaluateOk(host('web-01', {})).autoUpgrade
+    expect(untouched.enable).toBe(false)
+    expect(untouched.flake).toBeNull()
+    expect(untouched.flags).toEqual([])
+    expect(untouched.dates).toBe('04:40')
+
+    expect(evaluateOk(host('web-01', { enable: false, flake: repository })).autoUpgrade).toEqual(untouched)
+  })
+
+  test.each([
+    [['--update-input', 'nixpkgs'], '--update-input'],
+    [['--update-input nixpkgs'], '--update-input'],
+    [['--update-input=nixpkgs'], '--update-input'],
+    [['--recreate-lock-file'], '--recreate-lock-file'],
+    [['-L', '--commit-lock-file'], '--commit-lock-file']
+  ])('extraFlags %j fail an assertion naming the option', (extraFlags, flag) => {
+    const result = evaluateOk(host('web-01', { enable: true, flake: repository, extraFlags }))
+    expect(result.failedAssertions).toHaveLength(1)
+    expect(result.failedAssertions[0]).toContain('services.fleet-auto-upgrade.extraFlags')
+    expect(result.failedAssertions[0]).toContain(flag)
+  })
+
+  test('an empty host name with no attribute in the URL fails an assertion', () => {
+    const result = evaluateOk(host('', { enable: true, flake: repository }))
+    expect(result.failedAssertions).toHaveLength(1)
+    expect(result.failedAssertions[0]).toContain('services.fleet-auto-upgrade.host')
+  })
+
+  test('a reboot window without allowReboot warns that it has no effect', () => {
+    const rebootWindow = { lower: '02:00', upper: '04:00' }
+    const result = evaluateOk(host('web-01', { enable: true, flake: repository, rebootWindow }))
+    expect(result.warnings).toHaveLength(1)
+    expect(result.warnings[0]).toContain('services.fleet-auto-upgrade.rebootWindow')
+  })
+
+  test.each([
+    [
+      'operation outside switch/boot',
+      { enable: true, flake: repository, operation: 'test' },
+      'services.fleet-auto-upgrade.operation'
+    ],
+    [
+      'a reboot window not in HH:MM',
+      { enable: true, flake: repository, rebootWindow: { lower: '5:00', upper: '07:00' } },
+      'services.fleet-auto-upgrade.rebootWindow.lower'
+    ],
+    ['an empty flake URL', { enable: true, flake: '' }, 'services.fleet-auto-upgrade.flake'],
+    ['enabling without a flake URL', { enable: true }, 'services.fleet-auto-upgrade.flake']
+  ])('%s is rejected', (_label, settings, expected) => {
+    const result = evaluate(host('web-01', settings))
+    expect(result.status).not.toBe(0)
+    expect(result.stderr).toContain(expected)
+  })
+
+  test('imported through the flake under both names, it evaluates once', () => {
+    const flakeDir = copyFlake()
+    try {
+      flakeUrl = `git+file://${flakeDir}`
+      const result = evaluateOk(host('web-01', { enable: true, flake: repository, extraFlags: ['-L'] }))
+      expect(result.autoUpgrade.flags).toEqual(['--no-update-lock-file', '-L'])
+      expect(result.autoUpgrade.flake).toBe(`${repository}#web-01`)
+    } finally {
+      flakeUrl = null
+      fs.rmSync(flakeDir, { recursive: true, force: true })
+    }
+  })
+})

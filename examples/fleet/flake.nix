@@ -1,0 +1,21 @@
+{
+  description = "Example fleet: three servers, a desktop, an installer image and a host that does not evaluate";
+
+  # The demo points this at a local copy of ../pkgs (git+file:///…): no network needed.
+  inputs.pkgs.url = "git+file:///tmp/nixos-fleet-update-demo/pkgs";
+
+  outputs = { self, pkgs }:
+    let
+      mk = pkgs.lib.mkSystem;
+    in
+    {
+      nixosConfigurations = {
+        web = mk { hostName = "web"; packages = [ "curl" "htop" ]; services = [ "nginx" ]; };
+        db = mk { hostName = "db"; packages = [ "htop" "rsync" ]; services = [ "postgresql" ]; };
+        mail = mk { hostName = "mail"; packages = [ "curl" ]; services = [ "openssl" ]; };
+        laptop = mk { hostName = "laptop"; packages = [ "htop" "swww" "curl" ]; };
+        installer-minimal = mk { hostName = "installer-minimal"; packages = [ "bash" ]; };
+        legacy = throw "legacy: the option services.oldDaemon was removed";
+      };
+    };
+}

@@ -1,0 +1,99 @@
+{
+  description = "A tiny package set for fixture fleets: realistic name-version store paths, built in milliseconds";
+
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      spec = builtins.fromJSON (builtins.readFile ./packages.json);
+      failing = spec.failing or [ ];
+
+      # One store path per package; its dependencies are written into it so they become references.
+      mkPackage = name: version: deps:
+        builtins.derivation {
+          inherit system;
+          name = "${name}-${version}";
+          builder = "/bin/sh";
+          PATH = "/usr/bin:/bin";
+          inherit deps;
+          args = [
+            "-c"
+            ''
+              mkdir -p $out/bin
+              printf '#!/bin/sh\necho ${name} ${version}\n' > $out/bin/${name}
+              for d in $deps; do echo "$d" >> $out/deps; done
+              ${if builtins.elem name failing then ''
+                echo "building ${name}-${version}"
+                echo "error: test suite of ${name} failed" >&2
+                exit 1
+              '' else ""}
+            ''
+          ];
+        };
+
+      # Packages in dependency order: each entry may name dependencies defined before it.
+      packages = builtins.foldl'
+        (acc: p: acc // { ${p.name} = mkPackage p.name p.version (map (d: acc.${d}) (p.deps or [ ])); })
+        { }
+        spec.packages;
+
+      mkLinks = name: paths: extra:
+        builtins.derivation {
+          inherit system name paths;
+          builder = "/bin/sh";
+          PATH = "/usr/bin:/bin";
+          args = [ "-c" "mkdir -p $out; for p in $paths; do ln -s $p $out/; done; ${extra}" ];
+        };
+
+      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0 }:
+        let
+          selected = map (n: self.packages.${system}.${n}) packages;
+          kernel = self.packages.${system}.linux;
+          # Evaluation cost per host, so that evaluating a fleet is not free.
+          evalWork = builtins.foldl' (a: i: a + builtins.stringLength (toString i)) 0 (builtins.genList (i: i * 7) work);
+          systemPath = mkLinks "system-path" selected "";
+          modules = builtins.derivation {
+            inherit system;
+            name = "${kernel.name}-modules";
+            builder = "/bin/sh";
+            PATH = "/usr/bin:/bin";
+            args = [ "-c" "mkdir -p $out/lib/modules/${kernel.name}; echo ${kernel} > $out/lib/modules/${kernel.name}/kernel" ];
+          };
+          initrd = builtins.derivation {
+            inherit system;
+            name = "initrd-${kernel.name}";
+            builder = "/bin/sh";
+            PATH = "/usr/bin:/bin";
+            args = [ "-c" "mkdir -p $out; echo ${modules} > $out/initrd" ];
+          };
+          etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) "echo ${hostName} ${toString evalWork} > $out/hostname";
+          toplevel = builtins.derivation {
+            inherit system;
+            name = "nixos-system-${hostName}-${spec.release}";
+            builder = "/bin/sh";
+            PATH = "/usr/bin:/bin";
+            args = [
+              "-c"
+              ''
+                mkdir -p $out
+                ln -s ${systemPath} $out/sw
+                ln -s ${kernel}/bzImage $out/kernel
+                ln -s ${initrd}/initrd $out/initrd
+                ln -s ${modules}/lib/modules $out/kernel-modules
+                ln -s ${etc} $out/etc
+                echo ${hostName} > $out/hostname
+              ''
+            ];
+          };
+        in
+        {
+          config = {
+            networking.hostName = hostName;
+            system.build.toplevel = toplevel;
+          };
+        };
+    in
+    {
+      packages.${system} = packages;
+      lib = { inherit mkSystem; };
+    };
+}

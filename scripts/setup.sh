@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need: npm packages, and Nix from Debian when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "Node.js 20 or later is needed: install it first (Debian: apt-get install nodejs npm)." >&2
+  exit 1
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+if ! command -v nix >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin >/dev/null
+  else
+    echo "Nix is needed: as root on Debian run 'apt-get install nix-bin', or see https://nixos.org/download" >&2
+    exit 1
+  fi
+fi

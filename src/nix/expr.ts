@@ -1,0 +1,40 @@
+/**
+ * A Nix string literal holding `text` verbatim: `"`, `\` and `${` are escaped, so a value from a flake or an
+ * input can never become Nix code.
+ */
+export function nixString(text: string): string {
+  let out = '"'
+  for (const ch of text) {
+    if (ch === '"' || ch === '\\' || ch === '$') out += `\\${ch}`
+    else if (ch === '\n') out += '\\n'
+    else if (ch === '\r') out += '\\r'
+    else if (ch === '\t') out += '\\t'
+    else out += ch
+  }
+  return `${out}"`
+}
+
+/** A Nix expression for a list of strings, passed as JSON inside a string literal. */
+export function nixStringList(items: string[]): string {
+  return `(builtins.fromJSON ${nixString(JSON.stringify(items))})`
+}
+
+/**
+ * The `--apply` function that evaluates the chosen hosts' toplevel derivations in one process. Each host goes
+ * through `builtins.tryEval`, so one host's `throw` or failed assertion does not abort the others.
+ */
+export function toplevelsExpr(hosts: string[]): string {
+  return [
+    'cs: builtins.listToAttrs (map (n: {',
+    '  name = n;',
+    '  value = let t = cs.${n}.config.system.build.toplevel;',
+    '              r = builtins.tryEval (builtins.seq t.drvPath t.drvPath);',
+    '          in if r.success then { drv = r.value; out = t.outPath; } else null;',
+    `}) ${nixStringList(hosts)})`
+  ].join('\n')
+}
+
+/** The `--apply` function for one host, without tryEval, so that Nix prints the real error. */
+export function singleToplevelExpr(host: string): string {
+  return `cs: let t = cs.${'${'}${nixString(host)}}.config.system.build.toplevel; in { drv = t.drvPath; out = t.outPath; }`
+}

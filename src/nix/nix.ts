@@ -1,0 +1,203 @@
+import * as io from '@actions/io'
+import { ExecResult, run, tail } from '../exec'
+import { PathInfoMap, parsePathInfo } from './closure'
+import { singleToplevelExpr, toplevelsExpr } from './expr'
+
+export interface NixVersion {
+  /** `Nix` or `Lix` (or another implementation's name as it prints it). */
+  implementation: string
+  major: number
+  minor: number
+  patch: number
+  text: string
+}
+
+/** Parses `nix --version`: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`, `nix (Determinate Nix 3.6.2) 2.29.0`. */
+export function parseNixVersion(text: string): NixVersion {
+  const line = text.trim().split('\n')[0] ?? ''
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?[^\s]*\s*$/.exec(line)
+  if (!m) throw new Error(`Cannot read the Nix version from: ${JSON.stringify(line.slice(0, 200))}`)
+  const implementation = /\bLix\b/.test(line) ? 'Lix' : 'Nix'
+  return { implementation, major: +m[1], minor: +m[2], patch: +(m[3] ?? 0), text: line }
+}
+
+/** Arguments that update flake.lock in the current directory, for the Nix in use. */
+export function flakeUpdateArgs(version: NixVersion, inputs: string[]): string[] {
+  if (inputs.length === 0) return ['flake', 'update']
+  // Nix 2.19 made `nix flake update` take input names; Lix has them too and dropped `--update-input`.
+  if (version.implementation === 'Lix' || version.major > 2 || version.minor >= 19)
+    return ['flake', 'update', ...inputs]
+  return ['flake', 'lock', ...inputs.flatMap(i => ['--update-input', i])]
+}
+
+export type ToplevelResult = { drvPath: string; outPath: string } | { error: string }
+
+/** Oldest Nix whose flake and JSON interfaces this action relies on. */
+export const MIN_NIX = { major: 2, minor: 8 }
+
+/** Every call to Nix goes through here: the binaries, the version's quirks, and the user's extra arguments. */
+export class Nix {
+  private constructor(
+    private readonly nixBin: string,
+    private readonly nixStoreBin: string,
+    readonly version: NixVersion,
+    private readonly extraArgs: string[]
+  ) {}
+
+  static async create(extraArgs: string[] = []): Promise<Nix> {
+    const nixBin = await io.which('nix', false)
+    if (!nixBin) {
+      throw new Error('nix was not found on PATH: install Nix (2.8 or later, or Lix) before this step')
+    }
+    const nixStoreBin = (await io.which('nix-store', false)) || 'nix-store'
+    const r = await run(nixBin, ['--version'])
+    if (r.exitCode !== 0) throw new Error(`nix --version failed (exit ${r.exitCode}): ${tail(r.stderr, 5)}`)
+    const version = parseNixVersion(r.stdout)
+    if (version.major < MIN_NIX.major || (version.major === MIN_NIX.major && version.minor < MIN_NIX.minor)) {
+      throw new Error(`${version.text} is too old: nixos-fleet-update needs Nix 2.8 or later (or Lix)`)
+    }
+    return new Nix(nixBin, nixStoreBin, version, extraArgs)
+  }
+
+  private nix(args: string[], options: { cwd?: string; stream?: boolean } = {}): Promise<ExecResult> {
+    // Global flags go before the subcommand, where every Nix version accepts them.
+    return run(
+      this.nixBin,
+      ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs],
+      {
+        cwd: options.cwd,
+        streamStderr: options.stream
+      }
+    )
+  }
+
+  /** Names of `nixosConfigurations`, from one evaluation. */
+  async hostNames(flake: string): Promise<string[]> {
+    const r = await this.nix([
+      'eval',
+      '--json',
+      `${flake}#nixosConfigurations`,
+      '--apply',
+      'builtins.attrNames'
+    ])
+    if (r.exitCode !== 0) {
+      throw new Error(`Cannot list nixosConfigurations of flake ${flake}:\n${tail(r.stderr, 30)}`)
+    }
+    const names: unknown = JSON.parse(r.stdout)
+    if (!Array.isArray(names) || !names.every(n => typeof n === 'string')) {
+      throw new Error(`nixosConfigurations of flake ${flake} did not evaluate to an attribute set`)
+    }
+    return names
+  }
+
+  /**
+   * Evaluates every host's toplevel derivation in one process. A host whose evaluation throws is caught there;
+   * an error that tryEval cannot catch aborts that process, and each host is then evaluated on its own.
+   */
+  async toplevels(flake: string, hosts: string[]): Promise<Map<string, ToplevelResult>> {
+    const results = new Map<string, ToplevelResult>()
+    if (hosts.length === 0) return results
+    const r = await this.nix([
+      'eval',
+      '--json',
+      `${flake}#nixosConfigurations`,
+      '--apply',
+      toplevelsExpr(hosts)
+    ])
+    const failed: string[] = []
+    if (r.exitCode === 0) {
+      // The attribute names avoid `outPath`: toJSON would turn such a set into that string.
+      const data = JSON.parse(r.stdout) as Record<string, { drv: string; out: string } | null>
+      for (const host of hosts) {
+        const v = data[host]
+        if (v) results.set(host, { drvPath: v.drv, outPath: v.out })
+        else failed.push(host)
+      }
+    } else {
+      failed.push(...hosts)
+    }
+    // The shared evaluation only says that a host failed; evaluating it alone gives Nix's own error message.
+    for (const host of failed) results.set(host, await this.toplevel(flake, host))
+    return results
+  }
+
+  private async toplevel(flake: string, host: string): Promise<ToplevelResult> {
+    const r = await this.nix([
+      'eval',
+      '--json',
+      `${flake}#nixosConfigurations`,
+      '--apply',
+      singleToplevelExpr(host)
+    ])
+    if (r.exitCode === 0) {
+      const v = JSON.parse(r.stdout) as { drv: string; out: string }
+      return { drvPath: v.drv, outPath: v.out }
+    }
+    return { error: tail(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}` }
+  }
+
+  /** Builds derivations in one process, going on past failures; the build log streams to the job log. */
+  async realise(drvPaths: string[]): Promise<ExecResult> {
+    return run(this.nixStoreBin, ['--realise', '--keep-going', ...this.extraArgs, ...drvPaths], {
+      streamStderr: true
+    })
+  }
+
+  /** Indirect GC roots under `dir` for built paths, so a garbage collection cannot remove them mid-run. */
+  async addRoots(dir: string, paths: string[]): Promise<void> {
+    if (paths.length === 0) return
+    const r = await run(this.nixStoreBin, [
+      '--realise',
+      '--add-root',
+      `${dir}/result`,
+      '--indirect',
+      ...paths
+    ])
+    if (r.exitCode !== 0) throw new Error(`Cannot register GC roots in ${dir}:\n${tail(r.stderr, 20)}`)
+  }
+
+  /** Store path metadata of the closures of `paths`, in one query. */
+  async pathInfo(paths: string[]): Promise<PathInfoMap> {
+    if (paths.length === 0) return new Map()
+    const r = await this.nix(['path-info', '--recursive', '--json', ...paths])
+    if (r.exitCode !== 0) throw new Error(`nix path-info failed:\n${tail(r.stderr, 20)}`)
+    return parsePathInfo(r.stdout)
+  }
+
+  /** A failed derivation's build log (its last lines), or undefined when Nix kept none. */
+  async buildLog(drvPath: string, lines: number): Promise<string | undefined> {
+    const r = await this.nix(['log', drvPath])
+    if (r.exitCode !== 0 || r.stdout.trim() === '') return undefined
+    return tail(r.stdout, lines)
+  }
+
+  /** Derivations that depend on `drvPath`, itself included. */
+  async dependents(drvPath: string): Promise<Set<string>> {
+    const r = await run(this.nixStoreBin, ['--query', '--referrers-closure', drvPath])
+    if (r.exitCode !== 0) return new Set([drvPath])
+    return new Set(r.stdout.split('\n').filter(Boolean))
+  }
+
+  /** Updates flake.lock in `dir` (all inputs, or the named ones). */
+  async updateLock(dir: string, inputs: string[]): Promise<ExecResult> {
+    const args = flakeUpdateArgs(this.version, inputs)
+    return this.nix(args, { cwd: dir, stream: true })
+  }
+}
+
+/** Nix's stderr without its `warning: Git tree … is dirty` and similar lines. */
+export function stripWarnings(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter(l => !/^warning: /.test(l))
+    .join('\n')
+}
+
+/** Derivations whose builder failed, from nix-store's or nix build's error lines (2.8 and current). */
+export function failedDerivations(stderr: string): string[] {
+  const out = new Set<string>()
+  const re = /builder for '([^']+\.drv)' failed/g
+  let m: RegExpExecArray | null
+  while ((m = re.exec(stderr)) !== null) out.add(m[1])
+  return [...out]
+}

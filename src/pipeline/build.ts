@@ -1,0 +1,106 @@
+import * as fs from 'fs'
+import * as path from 'path'
+import { Nix, failedDerivations } from '../nix/nix'
+import { storePathName } from '../nix/names'
+
+export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
+
+export interface HostBuild {
+  host: string
+  status: BuildStatus
+  drvPath?: string
+  outPath?: string
+  /** What went wrong: Nix's evaluation error, or the derivations that failed to build. */
+  error?: string
+  /** The last lines of the failed derivation's build log. */
+  logTail?: string
+}
+
+export interface BuildResult {
+  hosts: Map<string, HostBuild>
+  /** True when every out path was already in the store, so nothing was built. */
+  cached: boolean
+  /** Nix's exit code of the build, when one ran. */
+  exitCode?: number
+}
+
+/** How many failed derivations get their log fetched; the rest are named only. */
+const MAX_LOGS = 10
+const LOG_LINES = 25
+
+/**
+ * Evaluates every host's toplevel in one process, then builds all of them in one `nix-store --realise --keep-going`
+ * (going on past failures, so one host never stops the others), and attributes the results per host.
+ * Systems already in the store (yesterday's "after" is today's "before") are not built again.
+ */
+export async function buildHosts(
+  nix: Nix,
+  flake: string,
+  hosts: string[],
+  rootsDir: string
+): Promise<BuildResult> {
+  const results = new Map<string, HostBuild>()
+  const evaluated = await nix.toplevels(flake, hosts)
+  for (const host of hosts) {
+    const r = evaluated.get(host)
+    if (!r || 'error' in r)
+      results.set(host, { host, status: 'eval-failed', error: r?.error ?? 'not evaluated' })
+    else results.set(host, { host, status: 'built', drvPath: r.drvPath, outPath: r.outPath })
+  }
+  const toBuild = [...results.values()].filter(
+    h => h.status === 'built' && !fs.existsSync(h.outPath as string)
+  )
+  let exitCode: number | undefined
+  let stderr = ''
+  if (toBuild.length > 0) {
+    const r = await nix.realise([...new Set(toBuild.map(h => h.drvPath as string))])
+    exitCode = r.exitCode
+    stderr = r.stderr
+  }
+  const failed = toBuild.filter(h => !fs.existsSync(h.outPath as string))
+  if (failed.length > 0) await explainFailures(nix, failed, stderr, exitCode)
+  for (const h of failed) h.status = 'build-failed'
+
+  const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath as string)
+  fs.mkdirSync(rootsDir, { recursive: true })
+  await nix.addRoots(rootsDir, built)
+  return { hosts: results, cached: toBuild.length === 0, exitCode }
+}
+
+/** Names the derivations that failed under each failed host and attaches the tail of their build logs. */
+async function explainFailures(
+  nix: Nix,
+  failed: HostBuild[],
+  stderr: string,
+  exitCode?: number
+): Promise<void> {
+  const failedDrvs = failedDerivations(stderr)
+  const logs = new Map<string, string | undefined>()
+  const culprits = new Map<string, string[]>()
+  for (const drv of failedDrvs.slice(0, MAX_LOGS)) {
+    logs.set(drv, await nix.buildLog(drv, LOG_LINES))
+    const dependents = await nix.dependents(drv)
+    for (const h of failed) {
+      if (dependents.has(h.drvPath as string)) culprits.set(h.host, [...(culprits.get(h.host) ?? []), drv])
+    }
+  }
+  for (const h of failed) {
+    const drvs = culprits.get(h.host) ?? []
+    if (drvs.length > 0) {
+      h.error = `failed to build: ${drvs.map(d => storePathName(d).replace(/\.drv$/, '')).join(', ')}`
+      const parts = drvs.map(d => logs.get(d)).filter((l): l is string => l !== undefined)
+      h.logTail = parts.length > 0 ? parts.join('\n') : lastLines(stderr)
+    } else {
+      h.error =
+        exitCode === undefined
+          ? 'not built'
+          : `the build exited with code ${exitCode} without producing ${path.basename(h.outPath as string)}`
+      h.logTail = lastLines(stderr)
+    }
+  }
+}
+
+function lastLines(text: string): string {
+  const lines = text.replace(/\s+$/, '').split('\n')
+  return lines.slice(Math.max(0, lines.length - LOG_LINES)).join('\n')
+}

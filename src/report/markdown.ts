@@ -1,0 +1,179 @@
+import { countKinds, PackageChange } from '../nix/diff'
+import { lockDate, LockChange, LockedInput } from '../nix/lock'
+import { clipLines, codeBlock, inline } from './escape'
+import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
+import { formatBytes, formatVersions, nvdText } from './nvd'
+
+/** Both forges' body limit is above this; GitHub's is 65,536 characters. */
+export const REPORT_LIMIT = 60000
+
+const STATUS: Record<HostStatus, string> = {
+  updated: '✅ updated',
+  unchanged: '➖ unchanged',
+  regressed: '❌ regressed',
+  failing: '⚠️ failing',
+  fixed: '🔧 fixed',
+  'not-built': '⏭️ not built'
+}
+
+/** How much per-host detail the report carries: shortened step by step until it fits the limit. */
+const DETAIL_LINES = [Infinity, 60, 20, 0]
+
+function shortRev(l?: LockedInput): string {
+  if (!l) return '–'
+  const id = l.rev ? l.rev.slice(0, 12) : l.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 12) : '?'
+  return `\`${id.replace(/[^A-Za-z0-9+/=._-]/g, '')}\``
+}
+
+function lockRow(c: LockChange): string {
+  const dates = [lockDate(c.old?.lastModified), lockDate(c.new?.lastModified)]
+  const when = dates[0] || dates[1] ? `${dates[0] ?? '–'} → ${dates[1] ?? '–'}` : ''
+  const link = c.compareUrl && /^https:\/\/[^\s()<>]+$/.test(c.compareUrl) ? `[compare](${c.compareUrl})` : ''
+  const what = !c.old ? 'added' : !c.new ? 'removed' : ''
+  return `| ${inline(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${when} | ${what || link} |`
+}
+
+function sizeDelta(h: HostReport): string {
+  if (!h.diff) return '–'
+  return formatBytes(h.diff.bytesAfter - h.diff.bytesBefore, true)
+}
+
+function hostRow(h: HostReport): string {
+  const k = h.diff ? countKinds(h.diff) : undefined
+  const n = (x?: number): string => (x === undefined ? '–' : String(x))
+  const reboot = h.reboot.length > 0 ? `yes (${h.reboot.join(', ')})` : h.diff ? 'no' : '–'
+  return `| ${inline(h.host)} | ${STATUS[h.status]} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`
+}
+
+function changeText(c: PackageChange): string {
+  if (c.kind === 'added') return `${c.name} ${formatVersions(c.after)} added`
+  if (c.kind === 'removed') return `${c.name} ${formatVersions(c.before)} removed`
+  return `${c.name} ${formatVersions(c.before)} → ${formatVersions(c.after)}`
+}
+
+/** Changes that several hosts share, each listed once with the count of hosts. */
+export function sharedChanges(hosts: HostReport[]): { text: string; hosts: string[] }[] {
+  const diffed = hosts.filter(h => h.diff)
+  const byChange = new Map<string, string[]>()
+  for (const h of diffed) {
+    const d = h.diff
+    if (!d) continue
+    for (const c of [...d.changed, ...d.added, ...d.removed]) {
+      if (c.kind === 'changed' && formatVersions(c.before) === formatVersions(c.after)) continue
+      const key = changeText(c)
+      byChange.set(key, [...(byChange.get(key) ?? []), h.host])
+    }
+  }
+  return [...byChange]
+    .filter(([, list]) => list.length >= 2)
+    .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
+    .map(([text, list]) => ({ text, hosts: list }))
+}
+
+function summaryLine(r: FleetReport): string {
+  const count = (s: HostStatus): number => r.hosts.filter(h => h.status === s).length
+  const parts = [`${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'} updated`]
+  for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed'] as HostStatus[]) {
+    if (count(s) > 0) parts.push(`${count(s)} ${s}`)
+  }
+  const reboot = rebootHosts(r)
+  if (reboot.length > 0) parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`)
+  return parts.join(' · ')
+}
+
+function truncateLines(text: string, max: number): string {
+  if (!Number.isFinite(max)) return text
+  const lines = text.split('\n')
+  if (lines.length <= max) return text
+  return [...lines.slice(0, max), `… ${lines.length - max} more lines in the full report`].join('\n')
+}
+
+function hostDetails(h: HostReport, maxLines: number): string {
+  if (!h.diff) return ''
+  const k = countKinds(h.diff)
+  const parts = [
+    k.upgrade && `${k.upgrade} upgraded`,
+    k.downgrade && `${k.downgrade} downgraded`,
+    k.changed && `${k.changed} changed`,
+    k.added && `${k.added} added`,
+    k.removed && `${k.removed} removed`
+  ].filter(Boolean)
+  const text = truncateLines(nvdText(h.diff, h.before?.outPath, h.after?.outPath), maxLines)
+  return `<details><summary>${inline(h.host)}: ${parts.join(', ') || 'no package changes'}${h.reboot.length ? ' · reboot needed' : ''}</summary>\n\n${codeBlock(text)}\n\n</details>`
+}
+
+function failureDetails(h: HostReport, maxLines: number): string {
+  const failure = h.after && h.after.status !== 'built' ? h.after : h.before
+  if (!failure || failure.status === 'built') return ''
+  const phase = h.after && h.after.status !== 'built' ? 'after the update' : 'before the update'
+  const what = failure.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
+  const log = clipLines(truncateLines(failure.logTail ?? failure.error ?? '', Math.min(maxLines, 40)))
+  const head = `${inline(h.host)} (${h.status}): ${what} ${phase}${failure.status === 'build-failed' && failure.error ? ` · ${inline(failure.error, 300)}` : ''}`
+  return `<details><summary>${head}</summary>\n\n${codeBlock(log || 'no log')}\n\n</details>`
+}
+
+/** The Markdown report for the job summary and the pull request body. */
+export function renderReport(r: FleetReport, limit = REPORT_LIMIT): string {
+  for (const maxLines of DETAIL_LINES) {
+    const text = renderWith(r, maxLines)
+    if (text.length <= limit) return text
+  }
+  const text = renderWith(r, 0)
+  const note = '\n\n_Report cut at the size limit; the complete results are in the report-json file._\n'
+  return text.slice(0, limit - note.length) + note
+}
+
+function renderWith(r: FleetReport, maxLines: number): string {
+  const out: string[] = []
+  const failed = failedHosts(r)
+  out.push(
+    `## NixOS fleet update: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${r.dryRun ? ' (dry run)' : ''}`
+  )
+  out.push('')
+  if (!r.changed) {
+    out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
+  } else {
+    out.push(summaryLine(r))
+  }
+  if (r.lockChanges.length > 0) {
+    out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|')
+    for (const c of r.lockChanges) out.push(lockRow(c))
+  }
+  if (r.changed && r.built) {
+    out.push('', '### Hosts', '')
+    out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |')
+    out.push('|---|---|---|---|---|---|---|---|')
+    for (const h of r.hosts) out.push(hostRow(h))
+    const shared = sharedChanges(r.hosts)
+    const diffed = r.hosts.filter(h => h.diff).length
+    if (shared.length > 0) {
+      out.push('', '### Changes on several hosts', '')
+      const shown = maxLines === 0 ? shared.slice(0, 20) : shared
+      for (const s of shown) out.push(`- ${inline(s.text)} on ${s.hosts.length}/${diffed} hosts`)
+      if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
+    }
+    const failures = r.hosts.filter(
+      h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'
+    )
+    if (failures.length > 0) {
+      out.push('', `### Failed hosts (${failed.length})`, '')
+      for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '')
+    }
+    const detailed = r.hosts.filter(h => h.diff)
+    if (detailed.length > 0) {
+      out.push('', '### Package changes per host', '')
+      if (maxLines === 0) {
+        out.push('_Per-host detail left out to stay under the size limit; the report-json file has it all._')
+      } else {
+        if (Number.isFinite(maxLines))
+          out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit._`, '')
+        for (const h of detailed) out.push(hostDetails(h, maxLines), '')
+      }
+    }
+  }
+  const foot = [`Nix: ${inline(r.nixVersion)}`]
+  if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
+  if (r.timings.length > 0) foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
+  out.push('', `<sub>${foot.join(' · ')}</sub>`, '')
+  return out.join('\n')
+}

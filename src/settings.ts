@@ -1,0 +1,292 @@
+import * as core from '@actions/core'
+import * as fs from 'fs'
+import * as path from 'path'
+
+export type ForgeKind = 'github' | 'forgejo'
+
+/** Everything the action was asked to do, read and validated once. */
+export interface Settings {
+  /** Absolute path of the flake's directory (holds flake.nix and flake.lock). */
+  flakeDir: string
+  /** Explicit host names to consider; empty means every `nixosConfigurations` entry. */
+  hosts: string[]
+  /** Hosts whose whole name matches are left out. */
+  excludeHosts: RegExp
+  /** The exclude pattern as the user wrote it, for messages. */
+  excludeHostsSource: string
+  /** Inputs to update; empty means all. */
+  updateInputs: string[]
+  /** Branch the pull request targets; never written to. */
+  baseBranch: string
+  /** Branch that carries the update, `{date}` expanded. */
+  branch: string
+  /** REST API base URL, without a trailing slash; undefined when it is to be derived from the runner. */
+  apiUrl?: string
+  /** Token for the forge API and for pushing; masked in the log. */
+  token: string
+  /** Which forge API to speak: `auto` is decided from the runner's environment. */
+  forge: ForgeKind
+  /** An OpenSSH private key that signs the commit; masked in the log. */
+  signingKey?: string
+  gitUserName: string
+  gitUserEmail: string
+  commitMessage: string
+  prTitle: string
+  prLabels: string[]
+  autoMerge: boolean
+  /** false: update the lock only, no builds or diffs. */
+  build: boolean
+  /** Extra arguments for every Nix call (split like a shell would, never run through one). */
+  nixArgs: string[]
+  failOnRegression: boolean
+  dryRun: boolean
+  /** UTC date (YYYY-MM-DD) that `{date}` expands to. */
+  date: string
+}
+
+export class InputError extends Error {}
+
+/** Splits a list input on commas, whitespace and newlines, dropping empty items. */
+export function parseList(value: string): string[] {
+  return value
+    .split(/[\s,]+/)
+    .map(s => s.trim())
+    .filter(s => s !== '')
+}
+
+/** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
+export function splitArgs(value: string, inputName = 'nix-args'): string[] {
+  const args: string[] = []
+  let current = ''
+  let inWord = false
+  let quote: '"' | "'" | undefined
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]
+    if (quote) {
+      if (c === quote) quote = undefined
+      else if (c === '\\' && quote === '"' && (value[i + 1] === '"' || value[i + 1] === '\\'))
+        current += value[++i]
+      else current += c
+    } else if (c === '"' || c === "'") {
+      quote = c
+      inWord = true
+    } else if (c === '\\' && i + 1 < value.length) {
+      current += value[++i]
+      inWord = true
+    } else if (/\s/.test(c)) {
+      if (inWord) args.push(current)
+      current = ''
+      inWord = false
+    } else {
+      current += c
+      inWord = true
+    }
+  }
+  if (quote) throw new InputError(`Input '${inputName}' has an unterminated ${quote} quote`)
+  if (inWord) args.push(current)
+  return args
+}
+
+const BOOLEAN_TRUE = ['true', 'True', 'TRUE']
+const BOOLEAN_FALSE = ['false', 'False', 'FALSE']
+
+function getBoolean(name: string, fallback: boolean): boolean {
+  const raw = core.getInput(name).trim()
+  if (raw === '') return fallback
+  if (BOOLEAN_TRUE.includes(raw)) return true
+  if (BOOLEAN_FALSE.includes(raw)) return false
+  throw new InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`)
+}
+
+/** Whole-name match, as `builtins.match` anchors its pattern. */
+export function compileHostPattern(source: string, inputName = 'exclude-hosts'): RegExp {
+  try {
+    return new RegExp(`^(?:${source})$`, 'u')
+  } catch (e) {
+    throw new InputError(`Input '${inputName}' is not a valid regular expression: ${(e as Error).message}`)
+  }
+}
+
+/** Checks a branch name against git's ref rules and the project's own: never the base branch. */
+export function validateBranch(name: string, base: string, inputName = 'branch'): void {
+  const problem = branchProblem(name)
+  if (problem)
+    throw new InputError(
+      `Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`
+    )
+  if (name === base) {
+    throw new InputError(
+      `Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`
+    )
+  }
+}
+
+function branchProblem(name: string): string | undefined {
+  if (name === '') return 'empty'
+  if (name.startsWith('-')) return 'starts with -'
+  if (name.startsWith('/') || name.endsWith('/')) return 'starts or ends with /'
+  if (name.includes('..')) return 'contains ..'
+  if (name.includes('@{') || name === '@') return 'contains @{'
+  // git refuses control characters in ref names.
+  // eslint-disable-next-line no-control-regex
+  if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name)) return 'contains a space, control character or one of ~^:?*[\\'
+  if (name.endsWith('.') || name.endsWith('.lock')) return 'ends with . or .lock'
+  if (name.split('/').some(c => c === '' || c.startsWith('.')))
+    return 'has an empty component or one starting with .'
+  if (name.startsWith('refs/')) return 'give the branch name without refs/'
+  return undefined
+}
+
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
+
+/** Expands `{date}` in a text. */
+export function expandDate(text: string, date: string): string {
+  return text.split('{date}').join(date)
+}
+
+interface Environment {
+  env: NodeJS.ProcessEnv
+  /** The event payload's repository default branch, when the event has one. */
+  defaultBranch?: string
+  now: Date
+}
+
+function defaultBaseBranch(e: Environment): string {
+  if (e.defaultBranch) return e.defaultBranch
+  const refName = e.env.GITHUB_REF_NAME
+  if (refName && e.env.GITHUB_REF?.startsWith('refs/heads/')) return refName
+  if (e.env.GITHUB_REF?.startsWith('refs/heads/')) return e.env.GITHUB_REF.slice('refs/heads/'.length)
+  return 'main'
+}
+
+function detectForge(env: NodeJS.ProcessEnv): ForgeKind {
+  return env.FORGEJO_ACTIONS === 'true' || (env.GITEA_ACTIONS ?? '') !== '' ? 'forgejo' : 'github'
+}
+
+/** Reads every input, validates it and returns the settings; the only place that reads inputs. */
+export function getSettings(e: Environment): Settings {
+  const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
+  const date = e.now.toISOString().slice(0, 10)
+
+  const token = core.getInput('token')
+  if (token) core.setSecret(token)
+  const signingKey = core.getInput('signing-key')
+  if (signingKey) {
+    core.setSecret(signingKey)
+    for (const line of signingKey.split('\n')) if (line.trim().length > 8) core.setSecret(line.trim())
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(signingKey)) {
+      throw new InputError(
+        "Input 'signing-key' must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----…)"
+      )
+    }
+  }
+
+  const flakeInput = core.getInput('flake').trim() || '.'
+  if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
+    throw new InputError(
+      `Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`
+    )
+  }
+  const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''))
+  const rel = path.relative(workspace, flakeDir)
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new InputError(
+      `Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`
+    )
+  }
+  if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
+    throw new InputError(`Input 'flake': no flake.nix in ${flakeDir}`)
+  }
+
+  const hosts = parseList(core.getInput('hosts'))
+  const excludeHostsSource = core.getInput('exclude-hosts')
+  const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource)
+
+  const updateInputs = parseList(core.getInput('update-inputs'))
+  for (const name of updateInputs) {
+    if (!INPUT_NAME.test(name)) {
+      throw new InputError(
+        `Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`
+      )
+    }
+  }
+
+  const baseBranch = core.getInput('base-branch').trim() || defaultBaseBranch(e)
+  const baseProblem = branchProblem(baseBranch)
+  if (baseProblem) {
+    throw new InputError(
+      `Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`
+    )
+  }
+  const branch = expandDate(core.getInput('branch').trim() || 'auto/flake-update', date)
+  validateBranch(branch, baseBranch)
+
+  const apiUrlRaw = core.getInput('api-url').trim()
+  let apiUrl: string | undefined
+  if (apiUrlRaw !== '') {
+    let parsed: URL
+    try {
+      parsed = new URL(apiUrlRaw)
+    } catch {
+      throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(apiUrlRaw)}`)
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+      throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(apiUrlRaw)}`)
+    }
+    if (parsed.username || parsed.password) {
+      throw new InputError("Input 'api-url' must not carry credentials: pass them in 'token'")
+    }
+    apiUrl = apiUrlRaw.replace(/\/+$/, '')
+  }
+
+  const forgeRaw = (core.getInput('forge').trim() || 'auto').toLowerCase()
+  let forge: ForgeKind
+  if (forgeRaw === 'auto') forge = detectForge(e.env)
+  else if (forgeRaw === 'github') forge = 'github'
+  else if (forgeRaw === 'forgejo' || forgeRaw === 'gitea') forge = 'forgejo'
+  else throw new InputError(`Input 'forge' must be auto, github or forgejo, got ${JSON.stringify(forgeRaw)}`)
+
+  const gitUserName = core.getInput('git-user-name').trim() || 'nixos-fleet-update'
+  if (/[<>\n]/.test(gitUserName))
+    throw new InputError("Input 'git-user-name' must not contain <, > or a newline")
+  const gitUserEmail = core.getInput('git-user-email').trim() || 'nixos-fleet-update@users.noreply.localhost'
+  if (!/^[^\s<>@]+@[^\s<>@]+$/.test(gitUserEmail)) {
+    throw new InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`)
+  }
+
+  const commitMessage = expandDate(
+    core.getInput('commit-message').trim() || 'chore: update flake inputs {date}',
+    date
+  )
+  const prTitle = expandDate(core.getInput('pr-title').trim() || 'chore: update flake inputs {date}', date)
+  if (prTitle.includes('\n')) throw new InputError("Input 'pr-title' must be one line")
+
+  return {
+    flakeDir,
+    hosts,
+    excludeHosts,
+    excludeHostsSource,
+    updateInputs,
+    baseBranch,
+    branch,
+    apiUrl,
+    token,
+    forge,
+    signingKey: signingKey || undefined,
+    gitUserName,
+    gitUserEmail,
+    commitMessage,
+    prTitle,
+    prLabels: core
+      .getInput('pr-labels')
+      .split(/[,\n]+/)
+      .map(s => s.trim())
+      .filter(Boolean),
+    autoMerge: getBoolean('auto-merge', false),
+    build: getBoolean('build', true),
+    nixArgs: splitArgs(core.getInput('nix-args')),
+    failOnRegression: getBoolean('fail-on-regression', true),
+    dryRun: getBoolean('dry-run', false),
+    date
+  }
+}
