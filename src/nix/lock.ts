@@ -46,7 +46,7 @@ function parseLock(text: string, label: string): LockFile {
 }
 
 function toLocked(raw: Record<string, unknown>): LockedInput {
-  const str = (k: string): string | undefined => (typeof raw[k] === 'string' ? (raw[k]) : undefined)
+  const str = (k: string): string | undefined => (typeof raw[k] === 'string' ? raw[k] : undefined)
   return {
     type: str('type') ?? 'unknown',
     rev: str('rev'),
