@@ -30100,7 +30100,7 @@ function reportDir() {
     return dir;
 }
 /** Writes every output, the job summary and the JSON file; the same for a changed and an unchanged lock. */
-async function publishResults(settings, report, update) {
+function publishResults(settings, report, update) {
     const markdown = (0, markdown_1.renderReport)(report);
     const jsonPath = path.join(reportDir(), 'report.json');
     fs.writeFileSync(jsonPath, JSON.stringify({
@@ -30120,8 +30120,9 @@ async function publishResults(settings, report, update) {
     core.setOutput('report-json', jsonPath);
     core.setOutput('branch', settings.branch);
     core.setOutput('pr-operation', 'none');
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await core.summary.addRaw(markdown, true).write();
+    const summaryFile = process.env.GITHUB_STEP_SUMMARY;
+    if (summaryFile)
+        fs.appendFileSync(summaryFile, `${markdown}\n`);
     return markdown;
 }
 /** The action: settings → discover → build before → update → build after → diff → outputs and summary. */
@@ -30174,7 +30175,7 @@ async function run(now = new Date()) {
             const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
             report.hosts = hostReports(found.hosts, before, after, diffs);
         }
-        const markdown = await publishResults(settings, report, update);
+        const markdown = publishResults(settings, report, update);
         core.info(markdown);
         if (update.changed && !settings.dryRun) {
             core.info(`flake.lock in ${flake} holds the update; publishing it is left to the following steps`);
@@ -30487,7 +30488,7 @@ function parseLock(text, label) {
     return lock;
 }
 function toLocked(raw) {
-    const str = (k) => (typeof raw[k] === 'string' ? (raw[k]) : undefined);
+    const str = (k) => (typeof raw[k] === 'string' ? raw[k] : undefined);
     return {
         type: str('type') ?? 'unknown',
         rev: str('rev'),

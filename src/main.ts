@@ -53,11 +53,7 @@ function reportDir(): string {
 }
 
 /** Writes every output, the job summary and the JSON file; the same for a changed and an unchanged lock. */
-async function publishResults(
-  settings: Settings,
-  report: FleetReport,
-  update?: UpdateResult
-): Promise<string> {
+function publishResults(settings: Settings, report: FleetReport, update?: UpdateResult): string {
   const markdown = renderReport(report)
   const jsonPath = path.join(reportDir(), 'report.json')
   fs.writeFileSync(
@@ -84,7 +80,8 @@ async function publishResults(
   core.setOutput('report-json', jsonPath)
   core.setOutput('branch', settings.branch)
   core.setOutput('pr-operation', 'none')
-  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write()
+  const summaryFile = process.env.GITHUB_STEP_SUMMARY
+  if (summaryFile) fs.appendFileSync(summaryFile, `${markdown}\n`)
   return markdown
 }
 
@@ -150,7 +147,7 @@ export async function run(now: Date = new Date()): Promise<void> {
       report.hosts = hostReports(found.hosts, before, after, diffs)
     }
 
-    const markdown = await publishResults(settings, report, update)
+    const markdown = publishResults(settings, report, update)
     core.info(markdown)
     if (update.changed && !settings.dryRun) {
       core.info(`flake.lock in ${flake} holds the update; publishing it is left to the following steps`)

@@ -6,6 +6,8 @@
       system = "x86_64-linux";
       spec = builtins.fromJSON (builtins.readFile ./packages.json);
       failing = spec.failing or [ ];
+      # Changes every hash without changing a name: separate test runs never share builds.
+      salt = spec.salt or "";
 
       # One store path per package; its dependencies are written into it so they become references.
       mkPackage = name: version: deps:
@@ -14,7 +16,7 @@
           name = "${name}-${version}";
           builder = "/bin/sh";
           PATH = "/usr/bin:/bin";
-          inherit deps;
+          inherit deps salt;
           args = [
             "-c"
             ''

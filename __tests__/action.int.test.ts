@@ -1,0 +1,185 @@
+import * as fs from 'fs'
+import * as path from 'path'
+import { runAction } from './fixtures/action'
+import {
+  Fleet,
+  HostSpec,
+  PackageSet,
+  createFleet,
+  examplePackageSets,
+  uniquePackageSet
+} from './fixtures/fleet'
+
+// A fleet with every case the report must handle: upgrades, a downgrade, an added and a removed package, a
+// kernel change, a host that breaks only after the update, hosts that never evaluate, and an installer image.
+const HOSTS: HostSpec[] = [
+  { name: 'web', packages: ['curl', 'htop'], services: ['nginx'] },
+  { name: 'db', packages: ['htop', 'rsync'], services: ['postgresql'] },
+  { name: 'mail', packages: ['curl'], services: ['openssl'] },
+  { name: 'installer-minimal', packages: ['bash'] },
+  { name: 'legacy', expr: 'throw "legacy: the option services.oldDaemon was removed"' },
+  // abort and type errors escape builtins.tryEval: the shared evaluation fails and each host is evaluated alone.
+  { name: 'typo', expr: '{ config.system.build.toplevel = 1 + "a"; }' }
+]
+
+interface Report {
+  hosts: {
+    host: string
+    status: string
+    reboot: string[]
+    after?: { status: string; error?: string; logTail?: string }
+  }[]
+  lockChanges: { input: string }[]
+  timings: { phase: string }[]
+}
+
+describe('the action on a fixture fleet (real Nix, real git)', () => {
+  let fleet: Fleet
+  let sets: { before: PackageSet; after: PackageSet }
+
+  beforeAll(() => {
+    const salt = `action-${process.pid}-${Date.now()}`
+    const ex = examplePackageSets()
+    sets = { before: uniquePackageSet(ex.before, salt), after: uniquePackageSet(ex.after, salt) }
+    fleet = createFleet(sets.before, HOSTS)
+  })
+  afterAll(() => fleet.remove())
+
+  test('a run with no new revision reports changed=false and builds nothing after', async () => {
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'true' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('false')
+    expect(JSON.parse(r.outputs['updated-inputs'])).toEqual([])
+    expect(JSON.parse(r.outputs.hosts)).toEqual(['db', 'legacy', 'mail', 'typo', 'web'])
+    expect(r.summary).toContain('flake.lock is up to date')
+    const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8')) as Report
+    expect(report.timings.map(t => t.phase)).not.toContain('Build after the update')
+  })
+
+  test('after a bump: every output, the summary and the JSON report', async () => {
+    fleet.bump(sets.after)
+    const lockBefore = fleet.lock()
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'true' })
+
+    expect(r.outputs.changed).toBe('true')
+    expect(JSON.parse(r.outputs.hosts)).toEqual(['db', 'legacy', 'mail', 'typo', 'web'])
+    expect(JSON.parse(r.outputs['updated-inputs'])).toEqual(['pkgs'])
+    expect(JSON.parse(r.outputs['failed-hosts'])).toEqual(['db', 'legacy', 'typo'])
+    expect(JSON.parse(r.outputs['regressed-hosts'])).toEqual(['db'])
+    expect(JSON.parse(r.outputs['reboot-hosts'])).toEqual(['mail', 'web'])
+    expect(r.outputs['pr-operation']).toBe('none')
+    expect(r.outputs.branch).toBe('auto/flake-update')
+    // fail-on-regression (default true) fails the step once everything is written.
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain('::error::Hosts that built before the update fail after it: db')
+    // A dry run leaves the checkout as it was.
+    expect(fleet.lock()).toBe(lockBefore)
+
+    const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8')) as Report
+    const byHost = new Map(report.hosts.map(h => [h.host, h]))
+    expect(byHost.get('web')?.status).toBe('updated')
+    expect(byHost.get('db')?.status).toBe('regressed')
+    expect(byHost.get('db')?.after?.error).toContain('rsync-3.2.7')
+    expect(byHost.get('db')?.after?.logTail).toContain('error: test suite of rsync failed')
+    expect(byHost.get('legacy')?.status).toBe('failing')
+    expect(byHost.get('legacy')?.after?.error).toContain('services.oldDaemon was removed')
+    expect(byHost.get('typo')?.after?.error).toMatch(/cannot add a string to an integer|cannot coerce|string/)
+    expect(byHost.get('web')?.reboot).toEqual(['kernel', 'initrd', 'kernel-modules'])
+
+    const md = r.outputs.report
+    expect(r.summary).toContain(md.trim().split('\n')[0])
+    expect(md).toContain('| web | ✅ updated | 4 | 1 | 1 | 1 |')
+    expect(md).toContain('| db | ❌ regressed |')
+    expect(md).toMatch(/openssl 3\.0\.13 → 3\.0\.14 on 2\/2 hosts/)
+    const web = md.slice(md.indexOf('<details><summary>web:'))
+    expect(web).toContain(
+      [
+        'Version changes:',
+        '[U*]  #1  curl          8.7.1 -> 8.8.0',
+        '[D*]  #2  htop          3.3.0 -> 3.2.2',
+        '[U.]  #3  initrd-linux  6.6.30 -> 6.6.31',
+        '[U.]  #4  linux         6.6.30, 6.6.30-modules -> 6.6.31, 6.6.31-modules',
+        '[U.]  #5  openssl       3.0.13 -> 3.0.14',
+        'Added packages:',
+        '[A.]  #1  pcre2  10.43',
+        'Removed packages:',
+        '[R.]  #1  libidn2  2.3.7',
+        'Closure size: 13 -> 13 (11 paths added, 11 paths removed, delta +0, disk usage +0B).'
+      ].join('\n')
+    )
+    expect(md).toContain('error: test suite of rsync failed')
+    expect(md).toContain('excluded: installer-minimal')
+  })
+
+  test('the update stays in the checkout when it is not a dry run', async () => {
+    const lockBefore = fleet.lock()
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'false', 'fail-on-regression': 'false' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('true')
+    expect(fleet.lock()).not.toBe(lockBefore)
+    const rev = (text: string): string =>
+      (JSON.parse(text) as { nodes: { pkgs: { locked: { rev: string } } } }).nodes.pkgs.locked.rev
+    expect(rev(fleet.lock())).not.toBe(rev(lockBefore))
+    fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
+  })
+
+  test('build: false updates the lock only', async () => {
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', build: 'false' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('true')
+    expect(JSON.parse(r.outputs['failed-hosts'])).toEqual([])
+    expect(r.outputs.report).not.toContain('### Hosts')
+    const report = JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8')) as Report
+    expect(report.timings.map(t => t.phase)).toEqual(['Discover hosts', 'Update flake.lock'])
+  })
+
+  test('hosts and exclude-hosts select the hosts; an unknown host is an error naming the input', async () => {
+    const r = await runAction(fleet.fleetDir, {
+      'dry-run': 'true',
+      hosts: 'web, mail installer-minimal',
+      'exclude-hosts': '^$'
+    })
+    expect(JSON.parse(r.outputs.hosts)).toEqual(['installer-minimal', 'mail', 'web'])
+    expect(r.exitCode).toBe(0)
+
+    const bad = await runAction(fleet.fleetDir, { 'dry-run': 'true', hosts: 'web nosuchhost' })
+    expect(bad.exitCode).toBe(1)
+    expect(bad.log).toMatch(/::error::Input 'hosts' names "nosuchhost", not in nixosConfigurations/)
+
+    const none = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'exclude-hosts': '.*' })
+    expect(none.exitCode).toBe(1)
+    expect(none.log).toContain('No hosts left to build')
+    expect(none.log).toContain('exclude-hosts: .*')
+  })
+
+  test('a bad input fails before anything runs, naming the input', async () => {
+    const r = await runAction(fleet.fleetDir, { 'exclude-hosts': '(' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain("::error::Input 'exclude-hosts' is not a valid regular expression")
+    expect(fleet.lock()).toBe(fs.readFileSync(path.join(fleet.fleetDir, 'flake.lock'), 'utf8'))
+  })
+})
+
+describe('update-inputs with the Nix in use', () => {
+  test('only the named input is updated', async () => {
+    const salt = `inputs-${process.pid}-${Date.now()}`
+    const { before, after } = examplePackageSets()
+    const fleet = createFleet(uniquePackageSet(before, salt), [{ name: 'web', packages: ['curl'] }], {
+      other: true
+    })
+    try {
+      fleet.bump(uniquePackageSet(after, salt))
+      fleet.bumpOther('version 2\n')
+      const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'update-inputs': 'other' })
+      expect(r.exitCode).toBe(0)
+      expect(JSON.parse(r.outputs['updated-inputs'])).toEqual(['other'])
+      const both = await runAction(fleet.fleetDir, { 'dry-run': 'true' })
+      expect(JSON.parse(both.outputs['updated-inputs'])).toEqual(['other', 'pkgs'])
+      const bad = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'update-inputs': 'nixpkgs' })
+      expect(bad.exitCode).toBe(1)
+      expect(bad.log).toContain(`Input 'update-inputs' names "nixpkgs", not an input of`)
+    } finally {
+      fleet.remove()
+    }
+  })
+})
