@@ -250,7 +250,7 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
     return { networking: { hostName }, services: { 'fleet-auto-upgrade': settings } }
   }
 
-  test('defaults: the host builds its own attribute from the reviewed lock file at 05:00 UTC', () => {
+  test('defaults: the host builds its own attribute from the reviewed lock file at 05:00', () => {
     const result = evaluateOk(host('web-01', { enable: true, flake: repository }))
     expect(result.autoUpgrade).toEqual({
       enable: true,
@@ -258,7 +258,7 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
       flake: `${repository}#web-01`,
       channel: null,
       flags: ['--no-update-lock-file'],
-      dates: '05:00 UTC',
+      dates: '05:00',
       allowReboot: false,
       randomizedDelaySec: '30min',
       persistent: true,

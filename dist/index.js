@@ -31655,6 +31655,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InputError = void 0;
 exports.parseList = parseList;
 exports.splitArgs = splitArgs;
+exports.maskNixSecrets = maskNixSecrets;
 exports.compileHostPattern = compileHostPattern;
 exports.validateBranch = validateBranch;
 exports.expandDate = expandDate;
@@ -31711,6 +31712,26 @@ function splitArgs(value, inputName = 'nix-args') {
         throw new InputError(`Input '${inputName}' has an unterminated ${quote} quote`);
     if (inWord)
         args.push(current);
+    return args;
+}
+/** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
+function maskNixSecrets(args) {
+    const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file'];
+    args.forEach((arg, i) => {
+        let value;
+        if (arg === '--option' && secretSettings.includes(args[i + 1] ?? ''))
+            value = args[i + 2];
+        else if (secretSettings.includes(arg.replace(/^--/, '')))
+            value = args[i + 1];
+        if (!value)
+            return;
+        core.setSecret(value);
+        for (const part of value.split(/\s+/)) {
+            const token = part.slice(part.indexOf('=') + 1);
+            if (token.length > 3)
+                core.setSecret(token);
+        }
+    });
     return args;
 }
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
@@ -31891,7 +31912,7 @@ function getSettings(e) {
             .filter(Boolean),
         autoMerge: getBoolean('auto-merge', false),
         build: getBoolean('build', true),
-        nixArgs: splitArgs(core.getInput('nix-args')),
+        nixArgs: maskNixSecrets(splitArgs(core.getInput('nix-args'))),
         failOnRegression: getBoolean('fail-on-regression', true),
         dryRun: getBoolean('dry-run', false),
         date

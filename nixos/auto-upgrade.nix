@@ -58,9 +58,8 @@ in
 
     dates = lib.mkOption {
       type = lib.types.str;
-      # UTC so that the hour of slack after the 04:00 UTC update workflow holds whatever the host's
-      # time.timeZone is.
-      default = "05:00 UTC";
+      # Host-local time, as system.autoUpgrade reads it; hosts far east of UTC may prefer "05:00 UTC".
+      default = "05:00";
       example = "Sat 05:00 UTC";
       description = ''
         When to upgrade, as a systemd calendar event (see {manpage}`systemd.time(7)`). The default

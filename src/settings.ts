@@ -87,6 +87,23 @@ export function splitArgs(value: string, inputName = 'nix-args'): string[] {
   return args
 }
 
+/** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
+export function maskNixSecrets(args: string[]): string[] {
+  const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file']
+  args.forEach((arg, i) => {
+    let value: string | undefined
+    if (arg === '--option' && secretSettings.includes(args[i + 1] ?? '')) value = args[i + 2]
+    else if (secretSettings.includes(arg.replace(/^--/, ''))) value = args[i + 1]
+    if (!value) return
+    core.setSecret(value)
+    for (const part of value.split(/\s+/)) {
+      const token = part.slice(part.indexOf('=') + 1)
+      if (token.length > 3) core.setSecret(token)
+    }
+  })
+  return args
+}
+
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE']
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE']
 
@@ -284,7 +301,7 @@ export function getSettings(e: Environment): Settings {
       .filter(Boolean),
     autoMerge: getBoolean('auto-merge', false),
     build: getBoolean('build', true),
-    nixArgs: splitArgs(core.getInput('nix-args')),
+    nixArgs: maskNixSecrets(splitArgs(core.getInput('nix-args'))),
     failOnRegression: getBoolean('fail-on-regression', true),
     dryRun: getBoolean('dry-run', false),
     date
