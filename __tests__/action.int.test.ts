@@ -111,15 +111,20 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     expect(md).toContain('excluded: installer-minimal')
   })
 
-  test('the update stays in the checkout when it is not a dry run', async () => {
+  test('publishing without a repository fails clearly, after every output is written', async () => {
     const lockBefore = fleet.lock()
-    const r = await runAction(fleet.fleetDir, { 'dry-run': 'false', 'fail-on-regression': 'false' })
-    expect(r.exitCode).toBe(0)
+    const r = await runAction(fleet.fleetDir, {
+      'dry-run': 'false',
+      'fail-on-regression': 'false',
+      token: 't0ken'
+    })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(
+      '::error::GITHUB_REPOSITORY is not set: publishing needs the repository as OWNER/NAME'
+    )
     expect(r.outputs.changed).toBe('true')
-    expect(fleet.lock()).not.toBe(lockBefore)
-    const rev = (text: string): string =>
-      (JSON.parse(text) as { nodes: { pkgs: { locked: { rev: string } } } }).nodes.pkgs.locked.rev
-    expect(rev(fleet.lock())).not.toBe(rev(lockBefore))
+    expect(r.outputs['pr-operation']).toBe('none')
+    expect(r.summary).toContain('| web | ✅ updated |')
     fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
   })
 

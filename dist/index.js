@@ -30014,6 +30014,610 @@ function tail(text, lines) {
 
 /***/ }),
 
+/***/ 5483:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ForgejoForge = void 0;
+const core = __importStar(__nccwpck_require__(7484));
+const http_1 = __nccwpck_require__(2847);
+function toPull(p) {
+    return {
+        number: p.number,
+        url: p.html_url,
+        title: p.title,
+        body: p.body ?? '',
+        state: p.state === 'open' ? 'open' : 'closed',
+        head: p.head.ref,
+        base: p.base.ref
+    };
+}
+const PAGE = 50;
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+/** Forgejo's and Gitea's /api/v1. No GraphQL, no git-data API: pushing is git's job. */
+class ForgejoForge {
+    owner;
+    repo;
+    serverUrl;
+    options;
+    kind = 'forgejo';
+    api;
+    constructor(apiUrl, token, owner, repo, serverUrl, options = {}) {
+        this.owner = owner;
+        this.repo = repo;
+        this.serverUrl = serverUrl;
+        this.options = options;
+        this.api = new http_1.ApiClient(apiUrl, token, options);
+    }
+    get path() {
+        return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`;
+    }
+    get fullName() {
+        return `${this.owner}/${this.repo}`.toLowerCase();
+    }
+    /**
+     * Pages through the open pull requests: Forgejo ignores `?head=`, and `GET /pulls/{base}/{head}` answers with
+     * the first pull request ever made for the pair, closed ones included.
+     */
+    async findOpenPull(head, base) {
+        for (let page = 1; page <= 100; page++) {
+            const query = new URLSearchParams({ state: 'open', limit: String(PAGE), page: String(page) });
+            const r = await this.api.request('Finding the open pull request', 'GET', `${this.path}/pulls?${query.toString()}`);
+            const list = Array.isArray(r.body) ? r.body : [];
+            const match = list.find(p => p.state === 'open' &&
+                p.head.ref === head &&
+                p.base.ref === base &&
+                (p.head.repo?.full_name === undefined || p.head.repo.full_name.toLowerCase() === this.fullName));
+            if (match)
+                return toPull(match);
+            if (list.length < PAGE)
+                return undefined;
+        }
+        return undefined;
+    }
+    async createPull(pull) {
+        try {
+            const r = await this.api.request('Creating the pull request', 'POST', `${this.path}/pulls`, {
+                head: pull.head,
+                base: pull.base,
+                title: pull.title,
+                body: pull.body
+            });
+            return { pull: toPull(r.body), created: true };
+        }
+        catch (e) {
+            if (e instanceof http_1.ForgeError && e.status === 409) {
+                // "pull request already exists for these targets [id: …, issue_id: N, …]": N is the pull request's number.
+                const m = /issue_id:\s*(\d+)/.exec(e.forgeMessage);
+                if (m) {
+                    const r = await this.api.request('Reading the existing pull request', 'GET', `${this.path}/pulls/${m[1]}`);
+                    return { pull: toPull(r.body), created: false };
+                }
+                const existing = await this.findOpenPull(pull.head, pull.base);
+                if (existing)
+                    return { pull: existing, created: false };
+            }
+            if (e instanceof http_1.ForgeError && e.status === 404) {
+                throw new Error(`${e.message}. The token cannot open pull requests here (Forgejo's automatic workflow token is refused for this): use a bot account's token. The branch ${pull.head} is pushed; open the pull request by hand: ${this.compareUrl(pull.base, pull.head)}`);
+            }
+            throw e;
+        }
+    }
+    async updatePull(number, title, body) {
+        // Forgejo answers 201 here, GitHub 200: any 2xx is success.
+        const r = await this.api.request('Updating the pull request', 'PATCH', `${this.path}/pulls/${number}`, {
+            title,
+            body
+        });
+        return toPull(r.body);
+    }
+    async labelIds() {
+        const ids = new Map();
+        for (let page = 1; page <= 100; page++) {
+            const query = new URLSearchParams({ limit: String(PAGE), page: String(page) });
+            const r = await this.api.request('Listing labels', 'GET', `${this.path}/labels?${query.toString()}`);
+            const list = Array.isArray(r.body) ? r.body : [];
+            for (const l of list)
+                ids.set(l.name, l.id);
+            if (list.length < PAGE)
+                break;
+        }
+        return ids;
+    }
+    async addLabels(number, names) {
+        if (names.length === 0)
+            return [];
+        const ids = await this.labelIds();
+        const missing = names.filter(n => !ids.has(n));
+        if (missing.length > 0) {
+            core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`);
+        }
+        const found = names.filter(n => ids.has(n)).map(n => ids.get(n));
+        if (found.length > 0) {
+            await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, {
+                labels: found
+            });
+        }
+        return missing;
+    }
+    async enableAutoMerge(pull) {
+        const retries = this.options.mergeRetries ?? 6;
+        for (let attempt = 1;; attempt++) {
+            try {
+                await this.api.request('Scheduling auto-merge', 'POST', `${this.path}/pulls/${pull.number}/merge`, {
+                    Do: 'merge',
+                    merge_when_checks_succeed: true
+                });
+                return;
+            }
+            catch (e) {
+                if (e instanceof http_1.ForgeError && e.status === 409)
+                    return; // already scheduled
+                // 405 while Forgejo is still computing whether the pull request can be merged.
+                if (e instanceof http_1.ForgeError && e.status === 405 && attempt < retries) {
+                    await sleep(Math.min((this.options.baseDelayMs ?? 1000) * 2 ** (attempt - 1), 30000));
+                    continue;
+                }
+                throw e;
+            }
+        }
+    }
+    compareUrl(base, head) {
+        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${encodeURIComponent(base)}...${encodeURIComponent(head)}`;
+    }
+}
+exports.ForgejoForge = ForgejoForge;
+
+
+/***/ }),
+
+/***/ 932:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GitHubForge = void 0;
+const http_1 = __nccwpck_require__(2847);
+function toPull(p) {
+    return {
+        number: p.number,
+        url: p.html_url,
+        title: p.title,
+        body: p.body ?? '',
+        state: p.state === 'open' ? 'open' : 'closed',
+        head: p.head.ref,
+        base: p.base.ref,
+        nodeId: p.node_id
+    };
+}
+/** GitHub's REST API (and its GraphQL API for auto-merge, which has no REST endpoint). */
+class GitHubForge {
+    owner;
+    repo;
+    serverUrl;
+    kind = 'github';
+    api;
+    graphql;
+    constructor(apiUrl, token, owner, repo, serverUrl, graphqlUrl, options = {}) {
+        this.owner = owner;
+        this.repo = repo;
+        this.serverUrl = serverUrl;
+        this.api = new http_1.ApiClient(apiUrl, token, options);
+        this.graphql = new http_1.ApiClient(graphqlUrl, token, options);
+    }
+    get path() {
+        return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`;
+    }
+    async findOpenPull(head, base) {
+        const query = new URLSearchParams({ head: `${this.owner}:${head}`, base, state: 'open', per_page: '100' });
+        const r = await this.api.request('Finding the open pull request', 'GET', `${this.path}/pulls?${query.toString()}`);
+        const list = Array.isArray(r.body) ? r.body : [];
+        const match = list.find(p => p.head.ref === head && p.base.ref === base && p.state === 'open');
+        return match ? toPull(match) : undefined;
+    }
+    async createPull(pull) {
+        try {
+            const r = await this.api.request('Creating the pull request', 'POST', `${this.path}/pulls`, {
+                head: pull.head,
+                base: pull.base,
+                title: pull.title,
+                body: pull.body,
+                maintainer_can_modify: true
+            });
+            return { pull: toPull(r.body), created: true };
+        }
+        catch (e) {
+            // Another run opened it between our search and our create: use that one.
+            if (e instanceof http_1.ForgeError && e.status === 422 && /already exists/i.test(e.forgeMessage)) {
+                const existing = await this.findOpenPull(pull.head, pull.base);
+                if (existing)
+                    return { pull: existing, created: false };
+            }
+            throw e;
+        }
+    }
+    async updatePull(number, title, body) {
+        const r = await this.api.request('Updating the pull request', 'PATCH', `${this.path}/pulls/${number}`, {
+            title,
+            body
+        });
+        return toPull(r.body);
+    }
+    async addLabels(number, names) {
+        if (names.length === 0)
+            return [];
+        await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, { labels: names });
+        return [];
+    }
+    async enableAutoMerge(pull) {
+        if (!pull.nodeId)
+            throw new Error(`Pull request #${pull.number} has no node id: cannot enable auto-merge`);
+        const query = 'mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }';
+        const r = await this.graphql.request('Enabling auto-merge', 'POST', '', {
+            query,
+            variables: { id: pull.nodeId }
+        });
+        const errors = r.body?.errors;
+        if (errors && errors.length > 0) {
+            throw new Error(`Enabling auto-merge failed: ${errors.map(e => e.message ?? '').join('; ')}. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge (a PAT or app token; the automatic token of a workflow may not).`);
+        }
+    }
+    compareUrl(base, head) {
+        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${encodeURIComponent(base)}...${encodeURIComponent(head)}`;
+    }
+}
+exports.GitHubForge = GitHubForge;
+
+
+/***/ }),
+
+/***/ 2847:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ApiClient = exports.ForgeError = void 0;
+/** A forge API error: the operation, the URL path, the status and the forge's own message (never the token). */
+class ForgeError extends Error {
+    operation;
+    method;
+    path;
+    status;
+    forgeMessage;
+    body;
+    constructor(operation, method, path, status, forgeMessage, body) {
+        super(`${operation} failed: ${method} ${path} answered ${status === undefined ? 'nothing' : status}${forgeMessage ? `: ${forgeMessage}` : ''}`);
+        this.operation = operation;
+        this.method = method;
+        this.path = path;
+        this.status = status;
+        this.forgeMessage = forgeMessage;
+        this.body = body;
+    }
+}
+exports.ForgeError = ForgeError;
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+function messageOf(body, raw) {
+    if (body && typeof body === 'object') {
+        const o = body;
+        const parts = [];
+        if (typeof o.message === 'string')
+            parts.push(o.message);
+        if (Array.isArray(o.errors)) {
+            for (const e of o.errors) {
+                if (e && typeof e === 'object' && typeof e.message === 'string') {
+                    parts.push(e.message);
+                }
+                else if (typeof e === 'string')
+                    parts.push(e);
+            }
+        }
+        if (parts.length > 0)
+            return parts.join('; ');
+    }
+    return raw.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+/** A small JSON client: token in the header only, retries with backoff, every error naming what failed. */
+class ApiClient {
+    baseUrl;
+    token;
+    attempts;
+    baseDelayMs;
+    maxDelayMs;
+    timeoutMs;
+    constructor(baseUrl, token, options = {}) {
+        this.baseUrl = baseUrl;
+        this.token = token;
+        this.attempts = options.attempts ?? 4;
+        this.baseDelayMs = options.baseDelayMs ?? 1000;
+        this.maxDelayMs = options.maxDelayMs ?? 30000;
+        this.timeoutMs = options.timeoutMs ?? 30000;
+    }
+    /** The path relative to the API base, for messages. */
+    async request(operation, method, path, body) {
+        const url = `${this.baseUrl}${path}`;
+        let lastError;
+        for (let attempt = 1; attempt <= this.attempts; attempt++) {
+            let response;
+            try {
+                response = await fetch(url, {
+                    method,
+                    headers: {
+                        Accept: 'application/json',
+                        Authorization: `token ${this.token}`,
+                        'User-Agent': 'nixos-fleet-update',
+                        ...(body === undefined ? {} : { 'Content-Type': 'application/json' })
+                    },
+                    body: body === undefined ? undefined : JSON.stringify(body),
+                    signal: AbortSignal.timeout(this.timeoutMs)
+                });
+            }
+            catch (e) {
+                const reason = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
+                lastError = new ForgeError(operation, method, path, undefined, `network error: ${reason}`, undefined);
+                if (attempt < this.attempts)
+                    await sleep(this.delay(attempt));
+                continue;
+            }
+            let raw = '';
+            try {
+                raw = await response.text();
+            }
+            catch (e) {
+                lastError = new ForgeError(operation, method, path, response.status, `reading the answer failed: ${String(e)}`, undefined);
+                if (attempt < this.attempts)
+                    await sleep(this.delay(attempt));
+                continue;
+            }
+            let parsed = undefined;
+            let parseFailed = false;
+            if (raw !== '') {
+                try {
+                    parsed = JSON.parse(raw);
+                }
+                catch {
+                    parseFailed = true;
+                }
+            }
+            const retryable = response.status >= 500 || response.status === 429;
+            if (response.ok && parseFailed) {
+                throw new ForgeError(operation, method, path, response.status, `the answer is not JSON: ${raw.slice(0, 200)}`, raw);
+            }
+            if (response.ok)
+                return { status: response.status, headers: response.headers, body: parsed };
+            lastError = new ForgeError(operation, method, path, response.status, messageOf(parsed, raw), parsed ?? raw);
+            if (!retryable || attempt === this.attempts)
+                throw lastError;
+            await sleep(this.delay(attempt, response.headers.get('retry-after')));
+        }
+        throw lastError ?? new ForgeError(operation, method, path, undefined, 'no attempt made', undefined);
+    }
+    delay(attempt, retryAfter) {
+        if (retryAfter) {
+            const seconds = Number(retryAfter);
+            const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+            if (Number.isFinite(ms) && ms >= 0)
+                return Math.min(ms, this.maxDelayMs);
+        }
+        return Math.min(this.baseDelayMs * 2 ** (attempt - 1), this.maxDelayMs);
+    }
+}
+exports.ApiClient = ApiClient;
+
+
+/***/ }),
+
+/***/ 308:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Git = exports.TRAILER = void 0;
+const io = __importStar(__nccwpck_require__(4994));
+const exec_1 = __nccwpck_require__(3190);
+/** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
+exports.TRAILER = 'Update-Tool: nixos-fleet-update';
+/** Every git call goes through here: arguments as an array, credentials only through the environment. */
+class Git {
+    bin;
+    cwd;
+    env;
+    constructor(bin, cwd, env) {
+        this.bin = bin;
+        this.cwd = cwd;
+        this.env = env;
+    }
+    static async create(cwd, env = {}) {
+        const bin = await io.which('git', false);
+        if (!bin)
+            throw new Error('git was not found on PATH: install git before this step');
+        return new Git(bin, cwd, env);
+    }
+    /** A runner with extra environment (e.g. credentials as GIT_CONFIG_* variables, never as arguments). */
+    withEnv(env) {
+        return new Git(this.bin, this.cwd, { ...this.env, ...env });
+    }
+    async exec(args, options = {}) {
+        return (0, exec_1.run)(this.bin, args, { cwd: this.cwd, env: { ...this.env, ...options.env }, input: options.input });
+    }
+    /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
+    async out(args, options = {}) {
+        const r = await this.exec(args, options);
+        if (r.exitCode !== 0) {
+            throw new Error(`git ${args[0]} failed (exit ${r.exitCode}): ${(0, exec_1.tail)(r.stderr.trim() || r.stdout.trim(), 10)}`);
+        }
+        return r.stdout.trim();
+    }
+    async topLevel() {
+        return this.out(['rev-parse', '--show-toplevel']);
+    }
+    async remoteUrl(remote) {
+        const r = await this.exec(['remote', 'get-url', remote]);
+        return r.exitCode === 0 ? r.stdout.trim() : undefined;
+    }
+    /** The sha of a branch on the remote, or undefined when it does not exist there. */
+    async remoteBranchSha(remote, branch) {
+        const out = await this.out(['ls-remote', '--heads', remote, `refs/heads/${branch}`]);
+        const line = out.split('\n').find(l => l.endsWith(`\trefs/heads/${branch}`));
+        return line ? line.split('\t')[0] : undefined;
+    }
+    async isShallow() {
+        return (await this.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+    }
+    /** Fetches branches into refs/nixos-fleet-update/*, leaving the checkout's own refs alone. */
+    async fetchBranches(remote, branches, unshallow) {
+        const refspecs = branches.map(b => `+refs/heads/${b}:refs/nixos-fleet-update/${b}`);
+        await this.out([
+            'fetch',
+            '--no-tags',
+            '--quiet',
+            ...(unshallow ? ['--unshallow'] : []),
+            remote,
+            ...refspecs
+        ]);
+    }
+    /** Commits in `from..to`, with their author and subject. */
+    async commitsBetween(from, to) {
+        const out = await this.out(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`]);
+        return out
+            .split('\x1e')
+            .map(s => s.trim())
+            .filter(Boolean)
+            .map(s => {
+            const [sha, author, subject, body] = s.split('\x1f');
+            return { sha, author, subject, body: body ?? '' };
+        });
+    }
+    /** The blob id of a file in a commit, or undefined when the file is not there. */
+    async blobAt(commit, file) {
+        const r = await this.exec(['rev-parse', '--verify', '--quiet', `${commit}:${file}`]);
+        return r.exitCode === 0 ? r.stdout.trim() : undefined;
+    }
+    /**
+     * A commit on top of `parent` whose tree is the parent's with one file replaced, built with plumbing in a
+     * private index: the work tree, the user's index and every other file stay as they are.
+     */
+    async commitFile(options) {
+        const blob = await this.out(['hash-object', '-w', '--stdin'], { input: options.content });
+        const indexEnv = { GIT_INDEX_FILE: options.indexFile };
+        await this.out(['read-tree', options.parent], { env: indexEnv });
+        await this.out(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
+            env: indexEnv
+        });
+        const tree = await this.out(['write-tree'], { env: indexEnv });
+        const identityEnv = {
+            GIT_AUTHOR_NAME: options.identity.name,
+            GIT_AUTHOR_EMAIL: options.identity.email,
+            GIT_COMMITTER_NAME: options.identity.name,
+            GIT_COMMITTER_EMAIL: options.identity.email
+        };
+        const signing = options.signingKeyFile
+            ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
+            : ['-c', 'commit.gpgSign=false'];
+        return this.out([
+            ...signing,
+            'commit-tree',
+            tree,
+            '-p',
+            options.parent,
+            ...(options.signingKeyFile ? ['-S'] : []),
+            '-F',
+            '-'
+        ], {
+            input: options.message,
+            env: identityEnv
+        });
+    }
+    /**
+     * Pushes `sha` to the branch only if the remote branch is still at `expected` (undefined: must not exist yet),
+     * so a branch that moved since it was fetched is never overwritten.
+     */
+    async pushWithLease(remote, sha, branch, expected) {
+        return this.exec([
+            'push',
+            '--porcelain',
+            `--force-with-lease=refs/heads/${branch}:${expected ?? ''}`,
+            remote,
+            `${sha}:refs/heads/${branch}`
+        ]);
+    }
+}
+exports.Git = Git;
+
+
+/***/ }),
+
 /***/ 1730:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -30059,10 +30663,12 @@ const github = __importStar(__nccwpck_require__(3228));
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
+const git_1 = __nccwpck_require__(308);
 const nix_1 = __nccwpck_require__(4280);
 const build_1 = __nccwpck_require__(1806);
 const discover_1 = __nccwpck_require__(5803);
 const diff_1 = __nccwpck_require__(7855);
+const publish_1 = __nccwpck_require__(597);
 const update_1 = __nccwpck_require__(1833);
 const markdown_1 = __nccwpck_require__(4285);
 const model_1 = __nccwpck_require__(6867);
@@ -30093,105 +30699,151 @@ function hostReports(hosts, before, after, diffs = []) {
         };
     });
 }
-function reportDir() {
-    const base = process.env.RUNNER_TEMP || os.tmpdir();
-    const dir = path.join(base, `nixos-fleet-update-${process.env.GITHUB_RUN_ID ?? process.pid}`);
-    fs.mkdirSync(dir, { recursive: true });
-    return dir;
+/** The web page of this workflow run, where the job summary holds the full report. */
+function runUrl(env) {
+    const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: id } = env;
+    return server && repo && id ? `${server.replace(/\/+$/, '')}/${repo}/actions/runs/${id}` : undefined;
 }
-/** Writes every output, the job summary and the JSON file; the same for a changed and an unchanged lock. */
-function publishResults(settings, report, update) {
-    const markdown = (0, markdown_1.renderReport)(report);
-    const jsonPath = path.join(reportDir(), 'report.json');
-    fs.writeFileSync(jsonPath, JSON.stringify({
+/** The pull request body: the report within the forges' size limit, pointing at the full one. */
+function prBody(report) {
+    const url = runUrl(process.env);
+    return (0, markdown_1.renderReport)(report, markdown_1.REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined);
+}
+/** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
+function writeResults(report, workDir, update) {
+    const body = prBody(report);
+    const full = (0, markdown_1.renderReport)(report, markdown_1.SUMMARY_LIMIT);
+    const jsonPath = path.join(workDir, 'report.json');
+    const json = {
         ...report,
         updatedInputs: update?.updatedInputs ?? [],
         failedHosts: (0, model_1.failedHosts)(report),
         regressedHosts: (0, model_1.regressedHosts)(report),
         rebootHosts: (0, model_1.rebootHosts)(report)
-    }, null, 2));
+    };
+    fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2));
     core.setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)));
     core.setOutput('changed', String(report.changed));
     core.setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []));
     core.setOutput('failed-hosts', JSON.stringify((0, model_1.failedHosts)(report)));
     core.setOutput('regressed-hosts', JSON.stringify((0, model_1.regressedHosts)(report)));
     core.setOutput('reboot-hosts', JSON.stringify((0, model_1.rebootHosts)(report)));
-    core.setOutput('report', markdown);
+    core.setOutput('report', body);
     core.setOutput('report-json', jsonPath);
-    core.setOutput('branch', settings.branch);
-    core.setOutput('pr-operation', 'none');
     const summaryFile = process.env.GITHUB_STEP_SUMMARY;
     if (summaryFile)
-        fs.appendFileSync(summaryFile, `${markdown}\n`);
-    return markdown;
+        fs.appendFileSync(summaryFile, `${full}\n`);
+    return { body };
 }
-/** The action: settings → discover → build before → update → build after → diff → outputs and summary. */
+function writePublishOutputs(p) {
+    core.setOutput('branch', p.branch);
+    core.setOutput('commit', p.commit ?? '');
+    core.setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber));
+    core.setOutput('pr-url', p.prUrl ?? '');
+    core.setOutput('pr-operation', p.operation);
+}
+/** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
+function makeWorkDir() {
+    const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
+    return dir;
+}
+async function pipeline(settings, workDir, cleanup) {
+    const nix = await nix_1.Nix.create(settings.nixArgs);
+    core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
+    const flake = settings.flakeDir;
+    const timings = [];
+    const roots = path.join(workDir, 'gcroots');
+    cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }));
+    const found = await phase(timings, 'Discover hosts', async () => {
+        const d = await (0, discover_1.discover)(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource);
+        core.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
+        return d;
+    });
+    const before = settings.build
+        ? await phase(timings, 'Build before the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'before')))
+        : undefined;
+    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs));
+    if (update.changed && settings.dryRun)
+        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock));
+    core.info(update.changed
+        ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+        : 'flake.lock is up to date');
+    const report = {
+        flake: settings.flakeDir,
+        nixVersion: nix.version.text,
+        changed: update.changed,
+        built: settings.build && update.changed,
+        dryRun: settings.dryRun,
+        hosts: hostReports(found.hosts),
+        excluded: found.excluded,
+        lockChanges: update.changes,
+        timings
+    };
+    if (update.changed && before) {
+        const after = await phase(timings, 'Build after the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'after')));
+        const pairs = found.hosts.flatMap(host => {
+            const b = before.hosts.get(host);
+            const a = after.hosts.get(host);
+            return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
+                ? [{ host, before: b.outPath, after: a.outPath }]
+                : [];
+        });
+        const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
+        report.hosts = hostReports(found.hosts, before, after, diffs);
+    }
+    // Every output and the summary are written before publishing, so a failure there still leaves the report.
+    const { body } = writeResults(report, workDir, update);
+    let published = { branch: settings.branch, pushed: false, operation: 'none' };
+    writePublishOutputs(published);
+    if (update.changed && !settings.dryRun) {
+        const forge = (0, publish_1.makeForge)(settings, process.env);
+        let keyFile;
+        if (settings.signingKey) {
+            const key = (0, publish_1.writeSigningKey)(settings.signingKey);
+            core.saveState('cleanup-dirs', [workDir, key.dir].join('\n'));
+            cleanup.push(() => fs.rmSync(key.dir, { recursive: true, force: true }));
+            keyFile = key.file;
+        }
+        published = await phase(timings, 'Publish', async () => (0, publish_1.publish)(await git_1.Git.create(flake), forge, {
+            settings,
+            newLock: update.newLock,
+            changes: update.changes,
+            body,
+            signingKeyFile: keyFile,
+            scratchDir: workDir
+        }));
+        writePublishOutputs(published);
+        core.info(published.prUrl
+            ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
+            : 'No pull request was opened');
+    }
+    core.info(body);
+    const regressed = (0, model_1.regressedHosts)(report);
+    if (settings.failOnRegression && regressed.length > 0) {
+        core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`);
+    }
+}
+/** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
 async function run(now = new Date()) {
-    let rootsDir;
-    let restore;
+    const cleanup = [];
     try {
         const settings = (0, settings_1.getSettings)({ env: process.env, defaultBranch: defaultBranchFromEvent(), now });
-        const nix = await nix_1.Nix.create(settings.nixArgs);
-        core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
-        const flake = settings.flakeDir;
-        const timings = [];
-        rootsDir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-roots-'));
-        const roots = rootsDir;
-        core.saveState('cleanup-dirs', roots);
-        const found = await phase(timings, 'Discover hosts', async () => {
-            const d = await (0, discover_1.discover)(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource);
-            core.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
-            return d;
-        });
-        const before = settings.build
-            ? await phase(timings, 'Build before the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'before')))
-            : undefined;
-        const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs));
-        if (update.changed && settings.dryRun)
-            restore = () => (0, update_1.restoreLock)(flake, update.oldLock);
-        core.info(update.changed
-            ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-            : 'flake.lock is up to date');
-        const report = {
-            flake: settings.flakeDir,
-            nixVersion: nix.version.text,
-            changed: update.changed,
-            built: settings.build && update.changed,
-            dryRun: settings.dryRun,
-            hosts: hostReports(found.hosts),
-            excluded: found.excluded,
-            lockChanges: update.changes,
-            timings
-        };
-        if (update.changed && settings.build && before) {
-            const after = await phase(timings, 'Build after the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'after')));
-            const pairs = found.hosts.flatMap(host => {
-                const b = before.hosts.get(host);
-                const a = after.hosts.get(host);
-                return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
-                    ? [{ host, before: b.outPath, after: a.outPath }]
-                    : [];
-            });
-            const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
-            report.hosts = hostReports(found.hosts, before, after, diffs);
-        }
-        const markdown = publishResults(settings, report, update);
-        core.info(markdown);
-        if (update.changed && !settings.dryRun) {
-            core.info(`flake.lock in ${flake} holds the update; publishing it is left to the following steps`);
-        }
-        const regressed = (0, model_1.regressedHosts)(report);
-        if (settings.failOnRegression && regressed.length > 0) {
-            core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`);
-        }
+        const workDir = makeWorkDir();
+        core.saveState('cleanup-dirs', workDir);
+        await pipeline(settings, workDir, cleanup);
     }
     catch (error) {
         core.setFailed(error instanceof Error ? error.message : String(error));
     }
     finally {
-        restore?.();
-        if (rootsDir)
-            fs.rmSync(rootsDir, { recursive: true, force: true });
+        for (const fn of cleanup.reverse()) {
+            try {
+                fn();
+            }
+            catch (e) {
+                core.warning(`Cleanup failed: ${String(e)}`);
+            }
+        }
     }
 }
 function defaultBranchFromEvent() {
@@ -31178,6 +31830,257 @@ async function discover(nix, flake, explicit, exclude, excludeSource) {
 
 /***/ }),
 
+/***/ 597:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.REMOTE = void 0;
+exports.forgeEndpoints = forgeEndpoints;
+exports.makeForge = makeForge;
+exports.pushCredentials = pushCredentials;
+exports.commitMessage = commitMessage;
+exports.writeSigningKey = writeSigningKey;
+exports.publish = publish;
+const core = __importStar(__nccwpck_require__(7484));
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+const path = __importStar(__nccwpck_require__(6928));
+const forgejo_1 = __nccwpck_require__(5483);
+const github_1 = __nccwpck_require__(932);
+const git_1 = __nccwpck_require__(308);
+const lock_1 = __nccwpck_require__(7848);
+exports.REMOTE = 'origin';
+/** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
+function forgeEndpoints(settings, env) {
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository);
+    if (!m) {
+        throw new Error(`GITHUB_REPOSITORY is ${repository ? `"${repository}"` : 'not set'}: publishing needs the repository as OWNER/NAME`);
+    }
+    const serverUrl = (env.GITHUB_SERVER_URL || (settings.forge === 'github' ? 'https://github.com' : '')).replace(/\/+$/, '');
+    let apiUrl = settings.apiUrl || env.GITHUB_API_URL?.replace(/\/+$/, '');
+    if (!apiUrl && settings.forge === 'forgejo' && serverUrl)
+        apiUrl = `${serverUrl}/api/v1`;
+    if (!apiUrl && settings.forge === 'github')
+        apiUrl = 'https://api.github.com';
+    if (!apiUrl)
+        throw new Error("No API URL: set the input 'api-url' (e.g. https://codeberg.org/api/v1)");
+    const graphqlUrl = env.GITHUB_GRAPHQL_URL ||
+        (/\/api\/v3$/.test(apiUrl) ? apiUrl.replace(/\/api\/v3$/, '/api/graphql') : `${apiUrl}/graphql`);
+    return {
+        apiUrl,
+        serverUrl: serverUrl || apiUrl.replace(/\/api\/v1$/, ''),
+        graphqlUrl,
+        owner: m[1],
+        repo: m[2]
+    };
+}
+/** The forge client chosen by `forge` (or detected): GitHub's REST and GraphQL, or Forgejo's /api/v1 only. */
+function makeForge(settings, env, options = {}) {
+    if (!settings.token)
+        throw new Error("Input 'token' is empty: opening the pull request needs a token");
+    const e = forgeEndpoints(settings, env);
+    return settings.forge === 'forgejo'
+        ? new forgejo_1.ForgejoForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, options)
+        : new github_1.GitHubForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, e.graphqlUrl, options);
+}
+/**
+ * Credentials for pushing: the checkout's own (an extraheader, a credential helper, a URL with a user, SSH) are
+ * used as they are; otherwise the token, as an HTTP header passed through GIT_CONFIG_* variables (never on the
+ * command line) and scoped to the remote's origin.
+ */
+async function pushCredentials(git, remoteUrl, token) {
+    let url;
+    try {
+        url = new URL(remoteUrl);
+    }
+    catch {
+        return {}; // scp-style SSH or a local path
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return {};
+    if (url.username || url.password)
+        return {};
+    const configured = await git.exec([
+        'config',
+        '--get-regexp',
+        '^(http\\..*\\.extraheader|credential\\..*helper|credential\\.helper)$'
+    ]);
+    if (configured.exitCode === 0 && configured.stdout.trim() !== '')
+        return {};
+    if (!token)
+        return {};
+    const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+    core.setSecret(basic);
+    return {
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: `http.${url.origin}/.extraheader`,
+        GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
+    };
+}
+/** The commit message: the subject, the changed inputs with old → new revisions, and the trailer. */
+function commitMessage(subject, changes) {
+    const lines = changes.map(c => {
+        const rev = (r) => (r ? r.slice(0, 12) : '–');
+        const dates = c.old || c.new
+            ? ` (${(0, lock_1.lockDate)(c.old?.lastModified) ?? '–'} → ${(0, lock_1.lockDate)(c.new?.lastModified) ?? '–'})`
+            : '';
+        return `- ${c.input}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`;
+    });
+    return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
+}
+/** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
+function writeSigningKey(key) {
+    const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-key-'));
+    fs.chmodSync(dir, 0o700);
+    const file = path.join(dir, 'signing-key');
+    fs.writeFileSync(file, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
+    return { dir, file };
+}
+function describeForeign(branch, commits) {
+    const list = commits
+        .slice(0, 10)
+        .map(c => `  ${c.sha.slice(0, 12)} ${c.author}: ${c.subject}`)
+        .join('\n');
+    return `Branch '${branch}' holds commits this action did not make; it is not overwritten:\n${list}${commits.length > 10 ? `\n  … ${commits.length - 10} more` : ''}\nMerge or delete the branch, or choose another 'branch'.`;
+}
+/**
+ * Commits the new flake.lock on the update branch (never the base branch), pushes it only over the action's own
+ * commits, and creates or updates the one open pull request for the branch.
+ */
+async function publish(git, forge, input) {
+    const { settings } = input;
+    const branch = settings.branch;
+    if (branch === settings.baseBranch)
+        throw new Error(`Refusing to write to the base branch '${branch}'`);
+    const top = await git.topLevel();
+    const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/');
+    const remoteUrl = await git.remoteUrl(exports.REMOTE);
+    if (!remoteUrl)
+        throw new Error(`The checkout in ${top} has no remote '${exports.REMOTE}' to push to`);
+    const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
+    const head = await g.out(['rev-parse', 'HEAD']);
+    const remoteBase = await g.remoteBranchSha(exports.REMOTE, settings.baseBranch);
+    if (!remoteBase)
+        throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${exports.REMOTE}`);
+    const remoteBranch = await g.remoteBranchSha(exports.REMOTE, branch);
+    await g.fetchBranches(exports.REMOTE, remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch], await g.isShallow());
+    const baseRef = `refs/nixos-fleet-update/${settings.baseBranch}`;
+    const isAncestor = async (a, b) => (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0;
+    if (!(await isAncestor(head, baseRef))) {
+        core.warning(`The checkout (${head.slice(0, 12)}) is not on '${settings.baseBranch}': the update commit is based on it anyway`);
+    }
+    let commit;
+    let pushed = false;
+    if (remoteBranch) {
+        const commits = await g.commitsBetween(baseRef, remoteBranch);
+        const foreign = commits.filter(c => !c.body.split('\n').includes(git_1.TRAILER));
+        if (foreign.length > 0)
+            throw new Error(describeForeign(branch, foreign));
+        const newBlob = await g.out(['hash-object', '--stdin'], { input: input.newLock });
+        if (commits.length > 0 &&
+            (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
+            (await isAncestor(head, remoteBranch))) {
+            core.info(`Branch '${branch}' already holds this flake.lock: nothing to push`);
+            commit = remoteBranch;
+        }
+    }
+    if (!commit) {
+        commit = await g.commitFile({
+            parent: head,
+            file: lockFile,
+            content: input.newLock,
+            message: commitMessage(settings.commitMessage, input.changes),
+            identity: { name: settings.gitUserName, email: settings.gitUserEmail },
+            signingKeyFile: input.signingKeyFile,
+            indexFile: path.join(input.scratchDir, 'index')
+        });
+        const r = await g.pushWithLease(exports.REMOTE, commit, branch, remoteBranch);
+        if (r.exitCode !== 0) {
+            const why = `${r.stdout}\n${r.stderr}`.trim();
+            const moved = /stale info|fetch first|non-fast-forward|rejected/.test(why);
+            throw new Error(`Pushing '${branch}' failed${moved ? ': the branch changed on the remote since it was fetched; run again' : ''}:\n${why.split('\n').slice(-8).join('\n')}`);
+        }
+        pushed = true;
+        core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`);
+    }
+    const existing = await forge.findOpenPull(branch, settings.baseBranch);
+    let operation;
+    let pull = existing;
+    if (existing) {
+        if (existing.title !== settings.prTitle || existing.body !== input.body || pushed) {
+            pull = await forge.updatePull(existing.number, settings.prTitle, input.body);
+            operation = 'updated';
+        }
+        else
+            operation = 'unchanged';
+    }
+    else {
+        const r = await forge.createPull({
+            head: branch,
+            base: settings.baseBranch,
+            title: settings.prTitle,
+            body: input.body
+        });
+        pull = r.pull;
+        if (r.created) {
+            operation = 'created';
+            await forge.addLabels(pull.number, settings.prLabels);
+        }
+        else {
+            pull = await forge.updatePull(pull.number, settings.prTitle, input.body);
+            operation = 'updated';
+        }
+    }
+    if (settings.autoMerge && pull) {
+        try {
+            await forge.enableAutoMerge(pull);
+        }
+        catch (e) {
+            core.warning(e instanceof Error ? e.message : String(e));
+        }
+    }
+    return { branch, commit, pushed, prNumber: pull?.number, prUrl: pull?.url, operation };
+}
+
+
+/***/ }),
+
 /***/ 1833:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -31319,7 +32222,7 @@ function clipLines(text, width = 300) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.REPORT_LIMIT = void 0;
+exports.SUMMARY_LIMIT = exports.REPORT_LIMIT = void 0;
 exports.sharedChanges = sharedChanges;
 exports.renderReport = renderReport;
 const diff_1 = __nccwpck_require__(620);
@@ -31434,18 +32337,23 @@ function failureDetails(h, maxLines) {
     const head = `${(0, escape_1.inline)(h.host)} (${h.status}): ${what} ${phase}${failure.status === 'build-failed' && failure.error ? ` · ${(0, escape_1.inline)(failure.error, 300)}` : ''}`;
     return `<details><summary>${head}</summary>\n\n${(0, escape_1.codeBlock)(log || 'no log')}\n\n</details>`;
 }
-/** The Markdown report for the job summary and the pull request body. */
-function renderReport(r, limit = exports.REPORT_LIMIT) {
+/** GitHub's job summary takes up to 1 MiB. */
+exports.SUMMARY_LIMIT = 1000000;
+/**
+ * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
+ * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
+ */
+function renderReport(r, limit = exports.REPORT_LIMIT, fullReport) {
     for (const maxLines of DETAIL_LINES) {
-        const text = renderWith(r, maxLines);
+        const text = renderWith(r, maxLines, fullReport);
         if (text.length <= limit)
             return text;
     }
-    const text = renderWith(r, 0);
-    const note = '\n\n_Report cut at the size limit; the complete results are in the report-json file._\n';
+    const text = renderWith(r, 0, fullReport);
+    const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`;
     return text.slice(0, limit - note.length) + note;
 }
-function renderWith(r, maxLines) {
+function renderWith(r, maxLines, fullReport = 'the report-json file') {
     const out = [];
     const failed = (0, model_1.failedHosts)(r);
     out.push(`## NixOS fleet update: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${r.dryRun ? ' (dry run)' : ''}`);
@@ -31487,11 +32395,12 @@ function renderWith(r, maxLines) {
         if (detailed.length > 0) {
             out.push('', '### Package changes per host', '');
             if (maxLines === 0) {
-                out.push('_Per-host detail left out to stay under the size limit; the report-json file has it all._');
+                out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`);
             }
             else {
-                if (Number.isFinite(maxLines))
-                    out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit._`, '');
+                if (Number.isFinite(maxLines)) {
+                    out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`, '');
+                }
                 for (const h of detailed)
                     out.push(hostDetails(h, maxLines), '');
             }

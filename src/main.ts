@@ -3,12 +3,14 @@ import * as github from '@actions/github'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import { Git } from './git/git'
 import { Nix } from './nix/nix'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
+import { PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
-import { renderReport } from './report/markdown'
+import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
 import { FleetReport, HostReport, failedHosts, hostStatus, rebootHosts, regressedHosts } from './report/model'
 import { Settings, getSettings } from './settings'
 
@@ -45,122 +47,170 @@ function hostReports(
   })
 }
 
-function reportDir(): string {
-  const base = process.env.RUNNER_TEMP || os.tmpdir()
-  const dir = path.join(base, `nixos-fleet-update-${process.env.GITHUB_RUN_ID ?? process.pid}`)
-  fs.mkdirSync(dir, { recursive: true })
-  return dir
+/** The web page of this workflow run, where the job summary holds the full report. */
+function runUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: id } = env
+  return server && repo && id ? `${server.replace(/\/+$/, '')}/${repo}/actions/runs/${id}` : undefined
 }
 
-/** Writes every output, the job summary and the JSON file; the same for a changed and an unchanged lock. */
-function publishResults(settings: Settings, report: FleetReport, update?: UpdateResult): string {
-  const markdown = renderReport(report)
-  const jsonPath = path.join(reportDir(), 'report.json')
-  fs.writeFileSync(
-    jsonPath,
-    JSON.stringify(
-      {
-        ...report,
-        updatedInputs: update?.updatedInputs ?? [],
-        failedHosts: failedHosts(report),
-        regressedHosts: regressedHosts(report),
-        rebootHosts: rebootHosts(report)
-      },
-      null,
-      2
-    )
-  )
+/** The pull request body: the report within the forges' size limit, pointing at the full one. */
+function prBody(report: FleetReport): string {
+  const url = runUrl(process.env)
+  return renderReport(report, REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined)
+}
+
+/** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
+function writeResults(report: FleetReport, workDir: string, update?: UpdateResult): { body: string } {
+  const body = prBody(report)
+  const full = renderReport(report, SUMMARY_LIMIT)
+  const jsonPath = path.join(workDir, 'report.json')
+  const json = {
+    ...report,
+    updatedInputs: update?.updatedInputs ?? [],
+    failedHosts: failedHosts(report),
+    regressedHosts: regressedHosts(report),
+    rebootHosts: rebootHosts(report)
+  }
+  fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2))
   core.setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)))
   core.setOutput('changed', String(report.changed))
   core.setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []))
   core.setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
   core.setOutput('regressed-hosts', JSON.stringify(regressedHosts(report)))
   core.setOutput('reboot-hosts', JSON.stringify(rebootHosts(report)))
-  core.setOutput('report', markdown)
+  core.setOutput('report', body)
   core.setOutput('report-json', jsonPath)
-  core.setOutput('branch', settings.branch)
-  core.setOutput('pr-operation', 'none')
   const summaryFile = process.env.GITHUB_STEP_SUMMARY
-  if (summaryFile) fs.appendFileSync(summaryFile, `${markdown}\n`)
-  return markdown
+  if (summaryFile) fs.appendFileSync(summaryFile, `${full}\n`)
+  return { body }
 }
 
-/** The action: settings → discover → build before → update → build after → diff → outputs and summary. */
+function writePublishOutputs(p: PublishResult): void {
+  core.setOutput('branch', p.branch)
+  core.setOutput('commit', p.commit ?? '')
+  core.setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber))
+  core.setOutput('pr-url', p.prUrl ?? '')
+  core.setOutput('pr-operation', p.operation)
+}
+
+/** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
+function makeWorkDir(): string {
+  const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'))
+  return dir
+}
+
+async function pipeline(settings: Settings, workDir: string, cleanup: (() => void)[]): Promise<void> {
+  const nix = await Nix.create(settings.nixArgs)
+  core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
+  const flake = settings.flakeDir
+  const timings: FleetReport['timings'] = []
+  const roots = path.join(workDir, 'gcroots')
+  cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }))
+
+  const found = await phase(timings, 'Discover hosts', async () => {
+    const d = await discover(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
+    core.info(
+      `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
+    )
+    return d
+  })
+  const before = settings.build
+    ? await phase(timings, 'Build before the update', () =>
+        buildHosts(nix, flake, found.hosts, path.join(roots, 'before'))
+      )
+    : undefined
+  const update = await phase(timings, 'Update flake.lock', () =>
+    updateLock(nix, flake, settings.updateInputs)
+  )
+  if (update.changed && settings.dryRun) cleanup.push(() => restoreLock(flake, update.oldLock))
+  core.info(
+    update.changed
+      ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+      : 'flake.lock is up to date'
+  )
+
+  const report: FleetReport = {
+    flake: settings.flakeDir,
+    nixVersion: nix.version.text,
+    changed: update.changed,
+    built: settings.build && update.changed,
+    dryRun: settings.dryRun,
+    hosts: hostReports(found.hosts),
+    excluded: found.excluded,
+    lockChanges: update.changes,
+    timings
+  }
+  if (update.changed && before) {
+    const after = await phase(timings, 'Build after the update', () =>
+      buildHosts(nix, flake, found.hosts, path.join(roots, 'after'))
+    )
+    const pairs = found.hosts.flatMap(host => {
+      const b = before.hosts.get(host)
+      const a = after.hosts.get(host)
+      return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
+        ? [{ host, before: b.outPath, after: a.outPath }]
+        : []
+    })
+    const diffs = await phase(timings, 'Diff closures', () => diffHosts(nix, pairs))
+    report.hosts = hostReports(found.hosts, before, after, diffs)
+  }
+
+  // Every output and the summary are written before publishing, so a failure there still leaves the report.
+  const { body } = writeResults(report, workDir, update)
+  let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
+  writePublishOutputs(published)
+  if (update.changed && !settings.dryRun) {
+    const forge = makeForge(settings, process.env)
+    let keyFile: string | undefined
+    if (settings.signingKey) {
+      const key = writeSigningKey(settings.signingKey)
+      core.saveState('cleanup-dirs', [workDir, key.dir].join('\n'))
+      cleanup.push(() => fs.rmSync(key.dir, { recursive: true, force: true }))
+      keyFile = key.file
+    }
+    published = await phase(timings, 'Publish', async () =>
+      publish(await Git.create(flake), forge, {
+        settings,
+        newLock: update.newLock,
+        changes: update.changes,
+        body,
+        signingKeyFile: keyFile,
+        scratchDir: workDir
+      })
+    )
+    writePublishOutputs(published)
+    core.info(
+      published.prUrl
+        ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
+        : 'No pull request was opened'
+    )
+  }
+  core.info(body)
+
+  const regressed = regressedHosts(report)
+  if (settings.failOnRegression && regressed.length > 0) {
+    core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`)
+  }
+}
+
+/** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
 export async function run(now: Date = new Date()): Promise<void> {
-  let rootsDir: string | undefined
-  let restore: (() => void) | undefined
+  const cleanup: (() => void)[] = []
   try {
     const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
-    const nix = await Nix.create(settings.nixArgs)
-    core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
-    const flake = settings.flakeDir
-    const timings: FleetReport['timings'] = []
-    rootsDir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-roots-'))
-    const roots = rootsDir
-    core.saveState('cleanup-dirs', roots)
-
-    const found = await phase(timings, 'Discover hosts', async () => {
-      const d = await discover(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
-      core.info(
-        `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
-      )
-      return d
-    })
-    const before = settings.build
-      ? await phase(timings, 'Build before the update', () =>
-          buildHosts(nix, flake, found.hosts, path.join(roots, 'before'))
-        )
-      : undefined
-    const update = await phase(timings, 'Update flake.lock', () =>
-      updateLock(nix, flake, settings.updateInputs)
-    )
-    if (update.changed && settings.dryRun) restore = () => restoreLock(flake, update.oldLock)
-    core.info(
-      update.changed
-        ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-        : 'flake.lock is up to date'
-    )
-
-    const report: FleetReport = {
-      flake: settings.flakeDir,
-      nixVersion: nix.version.text,
-      changed: update.changed,
-      built: settings.build && update.changed,
-      dryRun: settings.dryRun,
-      hosts: hostReports(found.hosts),
-      excluded: found.excluded,
-      lockChanges: update.changes,
-      timings
-    }
-    if (update.changed && settings.build && before) {
-      const after = await phase(timings, 'Build after the update', () =>
-        buildHosts(nix, flake, found.hosts, path.join(roots, 'after'))
-      )
-      const pairs = found.hosts.flatMap(host => {
-        const b = before.hosts.get(host)
-        const a = after.hosts.get(host)
-        return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
-          ? [{ host, before: b.outPath, after: a.outPath }]
-          : []
-      })
-      const diffs = await phase(timings, 'Diff closures', () => diffHosts(nix, pairs))
-      report.hosts = hostReports(found.hosts, before, after, diffs)
-    }
-
-    const markdown = publishResults(settings, report, update)
-    core.info(markdown)
-    if (update.changed && !settings.dryRun) {
-      core.info(`flake.lock in ${flake} holds the update; publishing it is left to the following steps`)
-    }
-    const regressed = regressedHosts(report)
-    if (settings.failOnRegression && regressed.length > 0) {
-      core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`)
-    }
+    const workDir = makeWorkDir()
+    core.saveState('cleanup-dirs', workDir)
+    await pipeline(settings, workDir, cleanup)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   } finally {
-    restore?.()
-    if (rootsDir) fs.rmSync(rootsDir, { recursive: true, force: true })
+    for (const fn of cleanup.reverse()) {
+      try {
+        fn()
+      } catch (e) {
+        core.warning(`Cleanup failed: ${String(e)}`)
+      }
+    }
   }
 }
 

@@ -112,18 +112,24 @@ function failureDetails(h: HostReport, maxLines: number): string {
   return `<details><summary>${head}</summary>\n\n${codeBlock(log || 'no log')}\n\n</details>`
 }
 
-/** The Markdown report for the job summary and the pull request body. */
-export function renderReport(r: FleetReport, limit = REPORT_LIMIT): string {
+/** GitHub's job summary takes up to 1 MiB. */
+export const SUMMARY_LIMIT = 1000000
+
+/**
+ * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
+ * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
+ */
+export function renderReport(r: FleetReport, limit = REPORT_LIMIT, fullReport?: string): string {
   for (const maxLines of DETAIL_LINES) {
-    const text = renderWith(r, maxLines)
+    const text = renderWith(r, maxLines, fullReport)
     if (text.length <= limit) return text
   }
-  const text = renderWith(r, 0)
-  const note = '\n\n_Report cut at the size limit; the complete results are in the report-json file._\n'
+  const text = renderWith(r, 0, fullReport)
+  const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`
   return text.slice(0, limit - note.length) + note
 }
 
-function renderWith(r: FleetReport, maxLines: number): string {
+function renderWith(r: FleetReport, maxLines: number, fullReport = 'the report-json file'): string {
   const out: string[] = []
   const failed = failedHosts(r)
   out.push(
@@ -163,10 +169,14 @@ function renderWith(r: FleetReport, maxLines: number): string {
     if (detailed.length > 0) {
       out.push('', '### Package changes per host', '')
       if (maxLines === 0) {
-        out.push('_Per-host detail left out to stay under the size limit; the report-json file has it all._')
+        out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`)
       } else {
-        if (Number.isFinite(maxLines))
-          out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit._`, '')
+        if (Number.isFinite(maxLines)) {
+          out.push(
+            `_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`,
+            ''
+          )
+        }
         for (const h of detailed) out.push(hostDetails(h, maxLines), '')
       }
     }

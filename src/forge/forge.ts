@@ -1,0 +1,35 @@
+/** A pull request as the action needs it, the same from both forges. */
+export interface PullRequest {
+  number: number
+  url: string
+  title: string
+  body: string
+  state: 'open' | 'closed'
+  head: string
+  base: string
+  /** GitHub's GraphQL id, for auto-merge. */
+  nodeId?: string
+}
+
+export interface NewPull {
+  head: string
+  base: string
+  title: string
+  body: string
+}
+
+/** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
+export interface Forge {
+  readonly kind: 'github' | 'forgejo'
+  /** The open pull request from `head` into `base`, if there is one. */
+  findOpenPull(head: string, base: string): Promise<PullRequest | undefined>
+  /** Creates the pull request; when one already exists (a race with another run), returns that one instead. */
+  createPull(pull: NewPull): Promise<{ pull: PullRequest; created: boolean }>
+  updatePull(number: number, title: string, body: string): Promise<PullRequest>
+  /** Adds labels by name; names the forge does not know give a warning, not an error. */
+  addLabels(number: number, names: string[]): Promise<string[]>
+  /** Asks the forge to merge once checks pass. */
+  enableAutoMerge(pull: PullRequest): Promise<void>
+  /** A web page comparing the branches, for when no pull request could be opened. */
+  compareUrl(base: string, head: string): string
+}

@@ -1,0 +1,241 @@
+import * as core from '@actions/core'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { Forge } from '../forge/forge'
+import { ForgejoForge } from '../forge/forgejo'
+import { GitHubForge } from '../forge/github'
+import { HttpOptions } from '../forge/http'
+import { ForeignCommit, Git, TRAILER } from '../git/git'
+import { LockChange, lockDate } from '../nix/lock'
+import { Settings } from '../settings'
+
+export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
+
+export interface PublishResult {
+  branch: string
+  commit?: string
+  pushed: boolean
+  prNumber?: number
+  prUrl?: string
+  operation: PullOperation
+}
+
+export const REMOTE = 'origin'
+
+/** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
+export function forgeEndpoints(
+  settings: Pick<Settings, 'apiUrl' | 'forge'>,
+  env: NodeJS.ProcessEnv
+): { apiUrl: string; serverUrl: string; graphqlUrl: string; owner: string; repo: string } {
+  const repository = env.GITHUB_REPOSITORY ?? ''
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository)
+  if (!m) {
+    throw new Error(
+      `GITHUB_REPOSITORY is ${repository ? `"${repository}"` : 'not set'}: publishing needs the repository as OWNER/NAME`
+    )
+  }
+  const serverUrl = (
+    env.GITHUB_SERVER_URL || (settings.forge === 'github' ? 'https://github.com' : '')
+  ).replace(/\/+$/, '')
+  let apiUrl = settings.apiUrl || env.GITHUB_API_URL?.replace(/\/+$/, '')
+  if (!apiUrl && settings.forge === 'forgejo' && serverUrl) apiUrl = `${serverUrl}/api/v1`
+  if (!apiUrl && settings.forge === 'github') apiUrl = 'https://api.github.com'
+  if (!apiUrl) throw new Error("No API URL: set the input 'api-url' (e.g. https://codeberg.org/api/v1)")
+  const graphqlUrl =
+    env.GITHUB_GRAPHQL_URL ||
+    (/\/api\/v3$/.test(apiUrl) ? apiUrl.replace(/\/api\/v3$/, '/api/graphql') : `${apiUrl}/graphql`)
+  return {
+    apiUrl,
+    serverUrl: serverUrl || apiUrl.replace(/\/api\/v1$/, ''),
+    graphqlUrl,
+    owner: m[1],
+    repo: m[2]
+  }
+}
+
+/** The forge client chosen by `forge` (or detected): GitHub's REST and GraphQL, or Forgejo's /api/v1 only. */
+export function makeForge(settings: Settings, env: NodeJS.ProcessEnv, options: HttpOptions = {}): Forge {
+  if (!settings.token) throw new Error("Input 'token' is empty: opening the pull request needs a token")
+  const e = forgeEndpoints(settings, env)
+  return settings.forge === 'forgejo'
+    ? new ForgejoForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, options)
+    : new GitHubForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, e.graphqlUrl, options)
+}
+
+/**
+ * Credentials for pushing: the checkout's own (an extraheader, a credential helper, a URL with a user, SSH) are
+ * used as they are; otherwise the token, as an HTTP header passed through GIT_CONFIG_* variables (never on the
+ * command line) and scoped to the remote's origin.
+ */
+export async function pushCredentials(
+  git: Git,
+  remoteUrl: string,
+  token: string
+): Promise<Record<string, string>> {
+  let url: URL
+  try {
+    url = new URL(remoteUrl)
+  } catch {
+    return {} // scp-style SSH or a local path
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return {}
+  if (url.username || url.password) return {}
+  const configured = await git.exec([
+    'config',
+    '--get-regexp',
+    '^(http\\..*\\.extraheader|credential\\..*helper|credential\\.helper)$'
+  ])
+  if (configured.exitCode === 0 && configured.stdout.trim() !== '') return {}
+  if (!token) return {}
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64')
+  core.setSecret(basic)
+  return {
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: `http.${url.origin}/.extraheader`,
+    GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
+  }
+}
+
+/** The commit message: the subject, the changed inputs with old → new revisions, and the trailer. */
+export function commitMessage(subject: string, changes: LockChange[]): string {
+  const lines = changes.map(c => {
+    const rev = (r?: string): string => (r ? r.slice(0, 12) : '–')
+    const dates =
+      c.old || c.new
+        ? ` (${lockDate(c.old?.lastModified) ?? '–'} → ${lockDate(c.new?.lastModified) ?? '–'})`
+        : ''
+    return `- ${c.input}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`
+  })
+  return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
+}
+
+/** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
+export function writeSigningKey(key: string): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-key-'))
+  fs.chmodSync(dir, 0o700)
+  const file = path.join(dir, 'signing-key')
+  fs.writeFileSync(file, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 })
+  return { dir, file }
+}
+
+function describeForeign(branch: string, commits: ForeignCommit[]): string {
+  const list = commits
+    .slice(0, 10)
+    .map(c => `  ${c.sha.slice(0, 12)} ${c.author}: ${c.subject}`)
+    .join('\n')
+  return `Branch '${branch}' holds commits this action did not make; it is not overwritten:\n${list}${commits.length > 10 ? `\n  … ${commits.length - 10} more` : ''}\nMerge or delete the branch, or choose another 'branch'.`
+}
+
+export interface PublishInput {
+  settings: Settings
+  newLock: string
+  changes: LockChange[]
+  body: string
+  signingKeyFile?: string
+  scratchDir: string
+}
+
+/**
+ * Commits the new flake.lock on the update branch (never the base branch), pushes it only over the action's own
+ * commits, and creates or updates the one open pull request for the branch.
+ */
+export async function publish(git: Git, forge: Forge, input: PublishInput): Promise<PublishResult> {
+  const { settings } = input
+  const branch = settings.branch
+  if (branch === settings.baseBranch) throw new Error(`Refusing to write to the base branch '${branch}'`)
+  const top = await git.topLevel()
+  const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/')
+  const remoteUrl = await git.remoteUrl(REMOTE)
+  if (!remoteUrl) throw new Error(`The checkout in ${top} has no remote '${REMOTE}' to push to`)
+  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+
+  const head = await g.out(['rev-parse', 'HEAD'])
+  const remoteBase = await g.remoteBranchSha(REMOTE, settings.baseBranch)
+  if (!remoteBase) throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${REMOTE}`)
+  const remoteBranch = await g.remoteBranchSha(REMOTE, branch)
+  await g.fetchBranches(
+    REMOTE,
+    remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch],
+    await g.isShallow()
+  )
+  const baseRef = `refs/nixos-fleet-update/${settings.baseBranch}`
+  const isAncestor = async (a: string, b: string): Promise<boolean> =>
+    (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0
+  if (!(await isAncestor(head, baseRef))) {
+    core.warning(
+      `The checkout (${head.slice(0, 12)}) is not on '${settings.baseBranch}': the update commit is based on it anyway`
+    )
+  }
+
+  let commit: string | undefined
+  let pushed = false
+  if (remoteBranch) {
+    const commits = await g.commitsBetween(baseRef, remoteBranch)
+    const foreign = commits.filter(c => !c.body.split('\n').includes(TRAILER))
+    if (foreign.length > 0) throw new Error(describeForeign(branch, foreign))
+    const newBlob = await g.out(['hash-object', '--stdin'], { input: input.newLock })
+    if (
+      commits.length > 0 &&
+      (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
+      (await isAncestor(head, remoteBranch))
+    ) {
+      core.info(`Branch '${branch}' already holds this flake.lock: nothing to push`)
+      commit = remoteBranch
+    }
+  }
+  if (!commit) {
+    commit = await g.commitFile({
+      parent: head,
+      file: lockFile,
+      content: input.newLock,
+      message: commitMessage(settings.commitMessage, input.changes),
+      identity: { name: settings.gitUserName, email: settings.gitUserEmail },
+      signingKeyFile: input.signingKeyFile,
+      indexFile: path.join(input.scratchDir, 'index')
+    })
+    const r = await g.pushWithLease(REMOTE, commit, branch, remoteBranch)
+    if (r.exitCode !== 0) {
+      const why = `${r.stdout}\n${r.stderr}`.trim()
+      const moved = /stale info|fetch first|non-fast-forward|rejected/.test(why)
+      throw new Error(
+        `Pushing '${branch}' failed${moved ? ': the branch changed on the remote since it was fetched; run again' : ''}:\n${why.split('\n').slice(-8).join('\n')}`
+      )
+    }
+    pushed = true
+    core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`)
+  }
+
+  const existing = await forge.findOpenPull(branch, settings.baseBranch)
+  let operation: PullOperation
+  let pull = existing
+  if (existing) {
+    if (existing.title !== settings.prTitle || existing.body !== input.body || pushed) {
+      pull = await forge.updatePull(existing.number, settings.prTitle, input.body)
+      operation = 'updated'
+    } else operation = 'unchanged'
+  } else {
+    const r = await forge.createPull({
+      head: branch,
+      base: settings.baseBranch,
+      title: settings.prTitle,
+      body: input.body
+    })
+    pull = r.pull
+    if (r.created) {
+      operation = 'created'
+      await forge.addLabels(pull.number, settings.prLabels)
+    } else {
+      pull = await forge.updatePull(pull.number, settings.prTitle, input.body)
+      operation = 'updated'
+    }
+  }
+  if (settings.autoMerge && pull) {
+    try {
+      await forge.enableAutoMerge(pull)
+    } catch (e) {
+      core.warning(e instanceof Error ? e.message : String(e))
+    }
+  }
+  return { branch, commit, pushed, prNumber: pull?.number, prUrl: pull?.url, operation }
+}
