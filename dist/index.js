@@ -30707,7 +30707,8 @@ function runUrl(env) {
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
 function prBody(report) {
     const url = runUrl(process.env);
-    return (0, markdown_1.renderReport)(report, markdown_1.REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined);
+    // No timings: they differ on every run, and the body should change only when the update does.
+    return (0, markdown_1.renderReport)(report, markdown_1.REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined, false);
 }
 /** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
 function writeResults(report, workDir, update) {
@@ -31201,20 +31202,19 @@ const FORGEJO_LIKE = /(^|\.)(codeberg\.org)$|forgejo|gitea/i;
 function compareUrl(o, n) {
     if (!o.rev || !n.rev)
         return undefined;
+    if (!/^[0-9a-f]{7,64}$/.test(o.rev) || !/^[0-9a-f]{7,64}$/.test(n.rev))
+        return undefined;
     const range = `${o.rev}...${n.rev}`;
+    const owner = n.owner === undefined ? undefined : n.owner.split('/').map(encodeURIComponent).join('/');
+    const repo = n.repo === undefined ? undefined : encodeURIComponent(n.repo);
+    const host = n.host === undefined || /^[A-Za-z0-9.-]+(:\d+)?$/.test(n.host) ? n.host : undefined;
     switch (n.type) {
         case 'github':
-            return n.owner && n.repo
-                ? `https://${n.host ?? 'github.com'}/${n.owner}/${n.repo}/compare/${range}`
-                : undefined;
+            return owner && repo ? `https://${host ?? 'github.com'}/${owner}/${repo}/compare/${range}` : undefined;
         case 'gitlab':
-            return n.owner && n.repo
-                ? `https://${n.host ?? 'gitlab.com'}/${n.owner}/${n.repo}/-/compare/${range}`
-                : undefined;
+            return owner && repo ? `https://${host ?? 'gitlab.com'}/${owner}/${repo}/-/compare/${range}` : undefined;
         case 'sourcehut':
-            return n.owner && n.repo
-                ? `https://${n.host ?? 'git.sr.ht'}/${n.owner}/${n.repo}/log/${n.rev}`
-                : undefined;
+            return owner && repo ? `https://${host ?? 'git.sr.ht'}/${owner}/${repo}/log/${n.rev}` : undefined;
         case 'git':
         case 'tarball':
             return n.url ? urlCompare(n.url, o.rev, n.rev) : undefined;
@@ -31568,20 +31568,31 @@ class Nix {
     }
 }
 exports.Nix = Nix;
-/** Nix's stderr without its `warning: Git tree … is dirty` and similar lines. */
+/** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
 function stripWarnings(stderr) {
     return stderr
         .split('\n')
-        .filter(l => !/^warning: /.test(l))
+        .filter(l => !/^(warning|evaluation warning|trace: warning): /.test(l))
         .join('\n');
 }
-/** Derivations whose builder failed, from nix-store's or nix build's error lines (2.8 and current). */
+/**
+ * Derivations that failed to build, from Nix's own error lines: `builder for '…drv' failed` (Nix 2.8 to 2.2x,
+ * Lix), `Cannot build '…drv'. Reason: builder failed` (newer Nix), `hash mismatch in fixed-output derivation`.
+ * Lines quoted from a build log (`> …`) are not Nix's and are ignored.
+ */
 function failedDerivations(stderr) {
     const out = new Set();
-    const re = /builder for '([^']+\.drv)' failed/g;
-    let m;
-    while ((m = re.exec(stderr)) !== null)
-        out.add(m[1]);
+    const patterns = [
+        /^\s*error: builder for '([^']+\.drv)' failed/gm,
+        /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
+        /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
+        /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm
+    ];
+    for (const re of patterns) {
+        let m;
+        while ((m = re.exec(stderr)) !== null)
+            out.add(m[1]);
+    }
     return [...out];
 }
 
@@ -32240,8 +32251,12 @@ const STATUS = {
     fixed: '🔧 fixed',
     'not-built': '⏭️ not built'
 };
-/** How much per-host detail the report carries: shortened step by step until it fits the limit. */
-const DETAIL_LINES = [Infinity, 60, 20, 0];
+/**
+ * How much per-host detail the report carries, shortened step by step until it fits the limit: lines of each
+ * host's diff (0: none), then no failure logs either (-1), then fewer rows of the fleet table.
+ */
+const DETAIL_LINES = [Infinity, 60, 20, 0, -1];
+const MIN_ROWS = [Infinity, 500, 200, 50, 10];
 function shortRev(l) {
     if (!l)
         return '–';
@@ -32251,7 +32266,9 @@ function shortRev(l) {
 function lockRow(c) {
     const dates = [(0, lock_1.lockDate)(c.old?.lastModified), (0, lock_1.lockDate)(c.new?.lastModified)];
     const when = dates[0] || dates[1] ? `${dates[0] ?? '–'} → ${dates[1] ?? '–'}` : '';
-    const link = c.compareUrl && /^https:\/\/[^\s()<>]+$/.test(c.compareUrl) ? `[compare](${c.compareUrl})` : '';
+    const link = c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
+        ? `[compare](${c.compareUrl})`
+        : '';
     const what = !c.old ? 'added' : !c.new ? 'removed' : '';
     return `| ${(0, escape_1.inline)(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${when} | ${what || link} |`;
 }
@@ -32327,6 +32344,30 @@ function hostDetails(h, maxLines) {
     const text = truncateLines((0, nvd_1.nvdText)(h.diff, h.before?.outPath, h.after?.outPath), maxLines);
     return `<details><summary>${(0, escape_1.inline)(h.host)}: ${parts.join(', ') || 'no package changes'}${h.reboot.length ? ' · reboot needed' : ''}</summary>\n\n${(0, escape_1.codeBlock)(text)}\n\n</details>`;
 }
+const RANK = {
+    regressed: 0,
+    failing: 1,
+    fixed: 2,
+    updated: 3,
+    unchanged: 4,
+    'not-built': 5
+};
+const rank = (h) => RANK[h.status];
+function failureOf(h) {
+    if (h.after && h.after.status !== 'built')
+        return { build: h.after, phase: 'after the update' };
+    if (h.before && h.before.status !== 'built')
+        return { build: h.before, phase: 'before the update' };
+    return undefined;
+}
+/** One line per failed host, for reports too large for logs. */
+function failureLine(h) {
+    const f = failureOf(h);
+    if (!f)
+        return `${(0, escape_1.inline)(h.host)} (${h.status})`;
+    const what = f.build.status === 'eval-failed' ? 'evaluation failed' : 'build failed';
+    return `${(0, escape_1.inline)(h.host)} (${h.status}): ${what} ${f.phase}${f.build.error ? ` · ${(0, escape_1.inline)(f.build.error, 160)}` : ''}`;
+}
 function failureDetails(h, maxLines) {
     const failure = h.after && h.after.status !== 'built' ? h.after : h.before;
     if (!failure || failure.status === 'built')
@@ -32343,17 +32384,24 @@ exports.SUMMARY_LIMIT = 1000000;
  * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
  * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
  */
-function renderReport(r, limit = exports.REPORT_LIMIT, fullReport) {
+function renderReport(r, limit = exports.REPORT_LIMIT, fullReport, timings = true) {
     for (const maxLines of DETAIL_LINES) {
-        const text = renderWith(r, maxLines, fullReport);
+        const text = renderWith(r, maxLines, Infinity, timings, fullReport);
         if (text.length <= limit)
             return text;
     }
-    const text = renderWith(r, 0, fullReport);
+    for (const maxRows of MIN_ROWS.slice(1)) {
+        const text = renderWith(r, -1, maxRows, timings, fullReport);
+        if (text.length <= limit)
+            return text;
+    }
+    // Only pathological input (thousands of inputs or enormous names) gets here: a plain cut at a line end,
+    // outside any code block since the shortest form has none.
     const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`;
-    return text.slice(0, limit - note.length) + note;
+    const text = renderWith(r, -1, 10, timings, fullReport).slice(0, limit - note.length);
+    return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note;
 }
-function renderWith(r, maxLines, fullReport = 'the report-json file') {
+function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file') {
     const out = [];
     const failed = (0, model_1.failedHosts)(r);
     out.push(`## NixOS fleet update: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${r.dryRun ? ' (dry run)' : ''}`);
@@ -32373,13 +32421,19 @@ function renderWith(r, maxLines, fullReport = 'the report-json file') {
         out.push('', '### Hosts', '');
         out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |');
         out.push('|---|---|---|---|---|---|---|---|');
-        for (const h of r.hosts)
+        // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
+        const rows = Number.isFinite(maxRows)
+            ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, maxRows)
+            : r.hosts;
+        for (const h of rows)
             out.push(hostRow(h));
+        if (rows.length < r.hosts.length)
+            out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`);
         const shared = sharedChanges(r.hosts);
         const diffed = r.hosts.filter(h => h.diff).length;
         if (shared.length > 0) {
             out.push('', '### Changes on several hosts', '');
-            const shown = maxLines === 0 ? shared.slice(0, 20) : shared;
+            const shown = maxLines <= 0 ? shared.slice(0, 20) : shared;
             for (const s of shown)
                 out.push(`- ${(0, escape_1.inline)(s.text)} on ${s.hosts.length}/${diffed} hosts`);
             if (shown.length < shared.length)
@@ -32388,13 +32442,23 @@ function renderWith(r, maxLines, fullReport = 'the report-json file') {
         const failures = r.hosts.filter(h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed');
         if (failures.length > 0) {
             out.push('', `### Failed hosts (${failed.length})`, '');
-            for (const h of failures)
-                out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '');
+            if (maxLines < 0) {
+                const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures;
+                for (const h of shown)
+                    out.push(`- ${failureLine(h)}`);
+                if (shown.length < failures.length)
+                    out.push(`- … ${failures.length - shown.length} more`);
+                out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`);
+            }
+            else {
+                for (const h of failures)
+                    out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '');
+            }
         }
         const detailed = r.hosts.filter(h => h.diff);
         if (detailed.length > 0) {
             out.push('', '### Package changes per host', '');
-            if (maxLines === 0) {
+            if (maxLines <= 0) {
                 out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`);
             }
             else {
@@ -32409,7 +32473,7 @@ function renderWith(r, maxLines, fullReport = 'the report-json file') {
     const foot = [`Nix: ${(0, escape_1.inline)(r.nixVersion)}`];
     if (r.excluded.length > 0)
         foot.push(`excluded: ${r.excluded.map(h => (0, escape_1.inline)(h)).join(', ')}`);
-    if (r.timings.length > 0)
+    if (timings && r.timings.length > 0)
         foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '));
     out.push('', `<sub>${foot.join(' · ')}</sub>`, '');
     return out.join('\n');
@@ -32643,6 +32707,10 @@ function maskNixSecrets(args) {
     });
     return args;
 }
+/** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
+function redact(text) {
+    return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@');
+}
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
 function getBoolean(name, fallback) {
@@ -32688,8 +32756,8 @@ function branchProblem(name) {
     // eslint-disable-next-line no-control-regex
     if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name))
         return 'contains a space, control character or one of ~^:?*[\\';
-    if (name.endsWith('.') || name.endsWith('.lock'))
-        return 'ends with . or .lock';
+    if (name.endsWith('.') || name.split('/').some(c => c.endsWith('.lock')))
+        return 'a component ends with . or .lock';
     if (name.split('/').some(c => c === '' || c.startsWith('.')))
         return 'has an empty component or one starting with .';
     if (name.startsWith('refs/'))
@@ -32737,7 +32805,7 @@ function getSettings(e) {
     }
     const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''));
     const rel = path.relative(workspace, flakeDir);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
         throw new InputError(`Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`);
     }
     if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
@@ -32767,10 +32835,10 @@ function getSettings(e) {
             parsed = new URL(apiUrlRaw);
         }
         catch {
-            throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(apiUrlRaw)}`);
+            throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`);
         }
         if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-            throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(apiUrlRaw)}`);
+            throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`);
         }
         if (parsed.username || parsed.password) {
             throw new InputError("Input 'api-url' must not carry credentials: pass them in 'token'");

@@ -56,7 +56,13 @@ function runUrl(env: NodeJS.ProcessEnv): string | undefined {
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
 function prBody(report: FleetReport): string {
   const url = runUrl(process.env)
-  return renderReport(report, REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined)
+  // No timings: they differ on every run, and the body should change only when the update does.
+  return renderReport(
+    report,
+    REPORT_LIMIT,
+    url ? `the job summary of [the workflow run](${url})` : undefined,
+    false
+  )
 }
 
 /** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */

@@ -104,6 +104,11 @@ export function maskNixSecrets(args: string[]): string[] {
   return args
 }
 
+/** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
+function redact(text: string): string {
+  return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@')
+}
+
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE']
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE']
 
@@ -147,7 +152,8 @@ function branchProblem(name: string): string | undefined {
   // git refuses control characters in ref names.
   // eslint-disable-next-line no-control-regex
   if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name)) return 'contains a space, control character or one of ~^:?*[\\'
-  if (name.endsWith('.') || name.endsWith('.lock')) return 'ends with . or .lock'
+  if (name.endsWith('.') || name.split('/').some(c => c.endsWith('.lock')))
+    return 'a component ends with . or .lock'
   if (name.split('/').some(c => c === '' || c.startsWith('.')))
     return 'has an empty component or one starting with .'
   if (name.startsWith('refs/')) return 'give the branch name without refs/'
@@ -206,7 +212,7 @@ export function getSettings(e: Environment): Settings {
   }
   const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''))
   const rel = path.relative(workspace, flakeDir)
-  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
     throw new InputError(
       `Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`
     )
@@ -245,10 +251,10 @@ export function getSettings(e: Environment): Settings {
     try {
       parsed = new URL(apiUrlRaw)
     } catch {
-      throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(apiUrlRaw)}`)
+      throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`)
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(apiUrlRaw)}`)
+      throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`)
     }
     if (parsed.username || parsed.password) {
       throw new InputError("Input 'api-url' must not carry credentials: pass them in 'token'")

@@ -25643,7 +25643,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6661:
+/***/ 2691:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -25685,7 +25685,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.cleanup = cleanup;
 const core = __importStar(__nccwpck_require__(7484));
 const fs = __importStar(__nccwpck_require__(9896));
-/** Removes what the main step left on the runner (GC roots, key files), even when it failed or was cancelled. */
+/** Removes what the main step left on the runner (its work directory, the signing key), even after a failure. */
 function cleanup() {
     const dirs = (core.getState('cleanup-dirs') || '').split('\n').filter(Boolean);
     for (const dir of dirs) {
@@ -25693,7 +25693,57 @@ function cleanup() {
         core.info(`Removed ${dir}`);
     }
 }
-cleanup();
+
+
+/***/ }),
+
+/***/ 6661:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+const core = __importStar(__nccwpck_require__(7484));
+const cleanup_1 = __nccwpck_require__(2691);
+try {
+    (0, cleanup_1.cleanup)();
+}
+catch (error) {
+    core.warning(`Cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
+}
 
 
 /***/ }),

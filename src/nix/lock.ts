@@ -108,20 +108,18 @@ const FORGEJO_LIKE = /(^|\.)(codeberg\.org)$|forgejo|gitea/i
 /** A web link from the old to the new revision, for the forges whose URLs are known. */
 export function compareUrl(o: LockedInput, n: LockedInput): string | undefined {
   if (!o.rev || !n.rev) return undefined
+  if (!/^[0-9a-f]{7,64}$/.test(o.rev) || !/^[0-9a-f]{7,64}$/.test(n.rev)) return undefined
   const range = `${o.rev}...${n.rev}`
+  const owner = n.owner === undefined ? undefined : n.owner.split('/').map(encodeURIComponent).join('/')
+  const repo = n.repo === undefined ? undefined : encodeURIComponent(n.repo)
+  const host = n.host === undefined || /^[A-Za-z0-9.-]+(:\d+)?$/.test(n.host) ? n.host : undefined
   switch (n.type) {
     case 'github':
-      return n.owner && n.repo
-        ? `https://${n.host ?? 'github.com'}/${n.owner}/${n.repo}/compare/${range}`
-        : undefined
+      return owner && repo ? `https://${host ?? 'github.com'}/${owner}/${repo}/compare/${range}` : undefined
     case 'gitlab':
-      return n.owner && n.repo
-        ? `https://${n.host ?? 'gitlab.com'}/${n.owner}/${n.repo}/-/compare/${range}`
-        : undefined
+      return owner && repo ? `https://${host ?? 'gitlab.com'}/${owner}/${repo}/-/compare/${range}` : undefined
     case 'sourcehut':
-      return n.owner && n.repo
-        ? `https://${n.host ?? 'git.sr.ht'}/${n.owner}/${n.repo}/log/${n.rev}`
-        : undefined
+      return owner && repo ? `https://${host ?? 'git.sr.ht'}/${owner}/${repo}/log/${n.rev}` : undefined
     case 'git':
     case 'tarball':
       return n.url ? urlCompare(n.url, o.rev, n.rev) : undefined

@@ -185,19 +185,30 @@ export class Nix {
   }
 }
 
-/** Nix's stderr without its `warning: Git tree … is dirty` and similar lines. */
+/** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
 export function stripWarnings(stderr: string): string {
   return stderr
     .split('\n')
-    .filter(l => !/^warning: /.test(l))
+    .filter(l => !/^(warning|evaluation warning|trace: warning): /.test(l))
     .join('\n')
 }
 
-/** Derivations whose builder failed, from nix-store's or nix build's error lines (2.8 and current). */
+/**
+ * Derivations that failed to build, from Nix's own error lines: `builder for '…drv' failed` (Nix 2.8 to 2.2x,
+ * Lix), `Cannot build '…drv'. Reason: builder failed` (newer Nix), `hash mismatch in fixed-output derivation`.
+ * Lines quoted from a build log (`> …`) are not Nix's and are ignored.
+ */
 export function failedDerivations(stderr: string): string[] {
   const out = new Set<string>()
-  const re = /builder for '([^']+\.drv)' failed/g
-  let m: RegExpExecArray | null
-  while ((m = re.exec(stderr)) !== null) out.add(m[1])
+  const patterns = [
+    /^\s*error: builder for '([^']+\.drv)' failed/gm,
+    /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
+    /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
+    /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm
+  ]
+  for (const re of patterns) {
+    let m: RegExpExecArray | null
+    while ((m = re.exec(stderr)) !== null) out.add(m[1])
+  }
   return [...out]
 }

@@ -1,6 +1,7 @@
 import { countKinds, PackageChange } from '../nix/diff'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
 import { clipLines, codeBlock, inline } from './escape'
+import { HostBuild } from '../pipeline/build'
 import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
 import { formatBytes, formatVersions, nvdText } from './nvd'
 
@@ -16,8 +17,12 @@ const STATUS: Record<HostStatus, string> = {
   'not-built': '⏭️ not built'
 }
 
-/** How much per-host detail the report carries: shortened step by step until it fits the limit. */
-const DETAIL_LINES = [Infinity, 60, 20, 0]
+/**
+ * How much per-host detail the report carries, shortened step by step until it fits the limit: lines of each
+ * host's diff (0: none), then no failure logs either (-1), then fewer rows of the fleet table.
+ */
+const DETAIL_LINES = [Infinity, 60, 20, 0, -1]
+const MIN_ROWS = [Infinity, 500, 200, 50, 10]
 
 function shortRev(l?: LockedInput): string {
   if (!l) return '–'
@@ -28,7 +33,10 @@ function shortRev(l?: LockedInput): string {
 function lockRow(c: LockChange): string {
   const dates = [lockDate(c.old?.lastModified), lockDate(c.new?.lastModified)]
   const when = dates[0] || dates[1] ? `${dates[0] ?? '–'} → ${dates[1] ?? '–'}` : ''
-  const link = c.compareUrl && /^https:\/\/[^\s()<>]+$/.test(c.compareUrl) ? `[compare](${c.compareUrl})` : ''
+  const link =
+    c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
+      ? `[compare](${c.compareUrl})`
+      : ''
   const what = !c.old ? 'added' : !c.new ? 'removed' : ''
   return `| ${inline(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${when} | ${what || link} |`
 }
@@ -102,6 +110,30 @@ function hostDetails(h: HostReport, maxLines: number): string {
   return `<details><summary>${inline(h.host)}: ${parts.join(', ') || 'no package changes'}${h.reboot.length ? ' · reboot needed' : ''}</summary>\n\n${codeBlock(text)}\n\n</details>`
 }
 
+const RANK: Record<HostStatus, number> = {
+  regressed: 0,
+  failing: 1,
+  fixed: 2,
+  updated: 3,
+  unchanged: 4,
+  'not-built': 5
+}
+const rank = (h: HostReport): number => RANK[h.status]
+
+function failureOf(h: HostReport): { build: HostBuild; phase: string } | undefined {
+  if (h.after && h.after.status !== 'built') return { build: h.after, phase: 'after the update' }
+  if (h.before && h.before.status !== 'built') return { build: h.before, phase: 'before the update' }
+  return undefined
+}
+
+/** One line per failed host, for reports too large for logs. */
+function failureLine(h: HostReport): string {
+  const f = failureOf(h)
+  if (!f) return `${inline(h.host)} (${h.status})`
+  const what = f.build.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
+  return `${inline(h.host)} (${h.status}): ${what} ${f.phase}${f.build.error ? ` · ${inline(f.build.error, 160)}` : ''}`
+}
+
 function failureDetails(h: HostReport, maxLines: number): string {
   const failure = h.after && h.after.status !== 'built' ? h.after : h.before
   if (!failure || failure.status === 'built') return ''
@@ -119,17 +151,34 @@ export const SUMMARY_LIMIT = 1000000
  * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
  * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
  */
-export function renderReport(r: FleetReport, limit = REPORT_LIMIT, fullReport?: string): string {
+export function renderReport(
+  r: FleetReport,
+  limit = REPORT_LIMIT,
+  fullReport?: string,
+  timings = true
+): string {
   for (const maxLines of DETAIL_LINES) {
-    const text = renderWith(r, maxLines, fullReport)
+    const text = renderWith(r, maxLines, Infinity, timings, fullReport)
     if (text.length <= limit) return text
   }
-  const text = renderWith(r, 0, fullReport)
+  for (const maxRows of MIN_ROWS.slice(1)) {
+    const text = renderWith(r, -1, maxRows, timings, fullReport)
+    if (text.length <= limit) return text
+  }
+  // Only pathological input (thousands of inputs or enormous names) gets here: a plain cut at a line end,
+  // outside any code block since the shortest form has none.
   const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`
-  return text.slice(0, limit - note.length) + note
+  const text = renderWith(r, -1, 10, timings, fullReport).slice(0, limit - note.length)
+  return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note
 }
 
-function renderWith(r: FleetReport, maxLines: number, fullReport = 'the report-json file'): string {
+function renderWith(
+  r: FleetReport,
+  maxLines: number,
+  maxRows: number,
+  timings: boolean,
+  fullReport = 'the report-json file'
+): string {
   const out: string[] = []
   const failed = failedHosts(r)
   out.push(
@@ -149,12 +198,18 @@ function renderWith(r: FleetReport, maxLines: number, fullReport = 'the report-j
     out.push('', '### Hosts', '')
     out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |')
     out.push('|---|---|---|---|---|---|---|---|')
-    for (const h of r.hosts) out.push(hostRow(h))
+    // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
+    const rows = Number.isFinite(maxRows)
+      ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, maxRows)
+      : r.hosts
+    for (const h of rows) out.push(hostRow(h))
+    if (rows.length < r.hosts.length)
+      out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`)
     const shared = sharedChanges(r.hosts)
     const diffed = r.hosts.filter(h => h.diff).length
     if (shared.length > 0) {
       out.push('', '### Changes on several hosts', '')
-      const shown = maxLines === 0 ? shared.slice(0, 20) : shared
+      const shown = maxLines <= 0 ? shared.slice(0, 20) : shared
       for (const s of shown) out.push(`- ${inline(s.text)} on ${s.hosts.length}/${diffed} hosts`)
       if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
     }
@@ -163,12 +218,19 @@ function renderWith(r: FleetReport, maxLines: number, fullReport = 'the report-j
     )
     if (failures.length > 0) {
       out.push('', `### Failed hosts (${failed.length})`, '')
-      for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '')
+      if (maxLines < 0) {
+        const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures
+        for (const h of shown) out.push(`- ${failureLine(h)}`)
+        if (shown.length < failures.length) out.push(`- … ${failures.length - shown.length} more`)
+        out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`)
+      } else {
+        for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '')
+      }
     }
     const detailed = r.hosts.filter(h => h.diff)
     if (detailed.length > 0) {
       out.push('', '### Package changes per host', '')
-      if (maxLines === 0) {
+      if (maxLines <= 0) {
         out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`)
       } else {
         if (Number.isFinite(maxLines)) {
@@ -183,7 +245,8 @@ function renderWith(r: FleetReport, maxLines: number, fullReport = 'the report-j
   }
   const foot = [`Nix: ${inline(r.nixVersion)}`]
   if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
-  if (r.timings.length > 0) foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
+  if (timings && r.timings.length > 0)
+    foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
   out.push('', `<sub>${foot.join(' · ')}</sub>`, '')
   return out.join('\n')
 }

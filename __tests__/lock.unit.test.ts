@@ -1,0 +1,693 @@
+import {
+  LockedInput,
+  compareLocks,
+  compareUrl,
+  lockDate,
+  lockedInputs,
+  rootInputNames
+} from '../src/nix/lock'
+
+// flake.lock files as `nix flake lock` writes them (version 7): node keys and attributes sorted, `follows` as
+// arrays of input names, a second nixpkgs under its own node key `nixpkgs_2`.
+const OLD_LOCK = `{
+  "nodes": {
+    "flake-utils": {
+      "inputs": {
+        "systems": "systems"
+      },
+      "locked": {
+        "lastModified": 1710146030,
+        "narHash": "sha256-pNDvIxYbW3xqjVsodUP9dOFrO/MT1xqhh8JM3XKKex4=",
+        "owner": "numtide",
+        "repo": "flake-utils",
+        "rev": "ddbc4e272b36cab2e52d82c3ed5ea6b0b437b68f",
+        "type": "github"
+      },
+      "original": {
+        "owner": "numtide",
+        "repo": "flake-utils",
+        "type": "github"
+      }
+    },
+    "home-manager": {
+      "inputs": {
+        "nixpkgs": "nixpkgs_2"
+      },
+      "locked": {
+        "lastModified": 1716457508,
+        "narHash": "sha256-STCReiHjnrf6CI7PLDgsirKXWKdTq5XFjTTtC87D/o4=",
+        "owner": "nix-community",
+        "repo": "home-manager",
+        "rev": "154c5b014549d0d5e31385c3b7bc72a569d2ca12",
+        "type": "github"
+      },
+      "original": {
+        "owner": "nix-community",
+        "ref": "release-24.05",
+        "repo": "home-manager",
+        "type": "github"
+      }
+    },
+    "nixos-channel": {
+      "flake": false,
+      "locked": {
+        "narHash": "sha256-z5Q67ZLZzhQyg3tCuc+i0bkxwxdOQC//W9Lg+kjwe40=",
+        "type": "tarball",
+        "url": "https://releases.nixos.org/nixos/24.05/nixos-24.05.420.878abb208577/nixexprs.tar.xz"
+      },
+      "original": {
+        "type": "tarball",
+        "url": "https://channels.nixos.org/nixos-24.05/nixexprs.tar.xz"
+      }
+    },
+    "nixpkgs": {
+      "locked": {
+        "lastModified": 1716736760,
+        "narHash": "sha256-5/VC03zjzmNcaj2+I2hmeDnVHFXQStpcGl0feP1gNgg=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "e637e908dbc0f08e0fae8c96fe7b8b373e217f78",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "nixos-24.05",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "nixpkgs-stable": {
+      "locked": {
+        "lastModified": 1716633019,
+        "narHash": "sha256-4L+Ysjo6Zv/tprycWmfrqfrNMrg0vYIniDceRvtS/9E=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "1b53f1024a7b3a7f17f4ff6807ec9dd0f43c854f",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "release-23.11",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "nixpkgs_2": {
+      "locked": {
+        "lastModified": 1716330097,
+        "narHash": "sha256-SQy52yNvOl1w8ifnvPTfsbkVtP0IQoh4XJIG6XotOIw=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "a988309bcdfbcbee18205e9c71b78219af4950fe",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "nixos-unstable",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "root": {
+      "inputs": {
+        "flake-utils": "flake-utils",
+        "home-manager": "home-manager",
+        "nixos-channel": "nixos-channel",
+        "nixpkgs": "nixpkgs",
+        "secrets": "secrets",
+        "sops-nix": "sops-nix"
+      }
+    },
+    "secrets": {
+      "flake": false,
+      "locked": {
+        "lastModified": 1715000000,
+        "narHash": "sha256-wDmxHGLRtj02wgrQHx9GB26e/JrGH86eQaT8b2MHc5g=",
+        "rev": "f0a75f2cf0813d6ab21cdea3fe673a383ca02e57",
+        "revCount": 41,
+        "type": "git",
+        "url": "file:///srv/ops/secrets"
+      },
+      "original": {
+        "type": "git",
+        "url": "file:///srv/ops/secrets"
+      }
+    },
+    "sops-nix": {
+      "inputs": {
+        "nixpkgs": [
+          "nixpkgs"
+        ],
+        "nixpkgs-stable": "nixpkgs-stable"
+      },
+      "locked": {
+        "lastModified": 1716692524,
+        "narHash": "sha256-245R7oG5JcGwLhhwJIC+v7pVbSV/hiBiv/mFJVBRkGY=",
+        "owner": "Mic92",
+        "repo": "sops-nix",
+        "rev": "79b33725b212ed855aa9a566b0a66727f8328a6c",
+        "type": "github"
+      },
+      "original": {
+        "owner": "Mic92",
+        "repo": "sops-nix",
+        "type": "github"
+      }
+    },
+    "systems": {
+      "locked": {
+        "lastModified": 1681028828,
+        "narHash": "sha256-Vy1rq5AaRuLzOxct8nz4T6wlgyUR7zLU309k9mBC768=",
+        "owner": "nix-systems",
+        "repo": "default",
+        "rev": "da67096a3b9bf56a91d16901293e51ba5b49a27e",
+        "type": "github"
+      },
+      "original": {
+        "owner": "nix-systems",
+        "repo": "default",
+        "type": "github"
+      }
+    }
+  },
+  "root": "root",
+  "version": 7
+}
+`
+
+// The same flake after `nix flake update` and an edit: flake-utils dropped, disko added (its nixpkgs follows
+// home-manager's), home-manager and its nixpkgs untouched, everything else moved on.
+const NEW_LOCK = `{
+  "nodes": {
+    "disko": {
+      "inputs": {
+        "nixpkgs": [
+          "home-manager",
+          "nixpkgs"
+        ]
+      },
+      "locked": {
+        "lastModified": 1717177033,
+        "narHash": "sha256-fAUgu2tsj6Ktf23xaKzlN+RqHuo53/ncune/oOUStn0=",
+        "owner": "nix-community",
+        "repo": "disko",
+        "rev": "20927c4aee9ae3797303941f8584cdcff32e8103",
+        "type": "github"
+      },
+      "original": {
+        "owner": "nix-community",
+        "repo": "disko",
+        "type": "github"
+      }
+    },
+    "home-manager": {
+      "inputs": {
+        "nixpkgs": "nixpkgs_2"
+      },
+      "locked": {
+        "lastModified": 1716457508,
+        "narHash": "sha256-STCReiHjnrf6CI7PLDgsirKXWKdTq5XFjTTtC87D/o4=",
+        "owner": "nix-community",
+        "repo": "home-manager",
+        "rev": "154c5b014549d0d5e31385c3b7bc72a569d2ca12",
+        "type": "github"
+      },
+      "original": {
+        "owner": "nix-community",
+        "ref": "release-24.05",
+        "repo": "home-manager",
+        "type": "github"
+      }
+    },
+    "nixos-channel": {
+      "flake": false,
+      "locked": {
+        "narHash": "sha256-WzMIqnRjmymeZ/9aZ5JcZvLaaolzoWhY+XMm1O6oSyc=",
+        "type": "tarball",
+        "url": "https://releases.nixos.org/nixos/24.05/nixos-24.05.702.73f6fd54aa19/nixexprs.tar.xz"
+      },
+      "original": {
+        "type": "tarball",
+        "url": "https://channels.nixos.org/nixos-24.05/nixexprs.tar.xz"
+      }
+    },
+    "nixpkgs": {
+      "locked": {
+        "lastModified": 1717113600,
+        "narHash": "sha256-cNmXLTfqQnjlsD4V3DMITbmiUZfJb+tCPEJOh1WHxhA=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "bb36f33536f3a2ff97a5b80e796d41d9b4c02309",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "nixos-24.05",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "nixpkgs-stable": {
+      "locked": {
+        "lastModified": 1717030000,
+        "narHash": "sha256-If1LHDZILNdy8K0YTFIczQMLS2KpNwWRdIC+5g7CX94=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "6eac723b2158df8cca2a7b233884113e4faaaaba",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "release-23.11",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "nixpkgs_2": {
+      "locked": {
+        "lastModified": 1716330097,
+        "narHash": "sha256-SQy52yNvOl1w8ifnvPTfsbkVtP0IQoh4XJIG6XotOIw=",
+        "owner": "NixOS",
+        "repo": "nixpkgs",
+        "rev": "a988309bcdfbcbee18205e9c71b78219af4950fe",
+        "type": "github"
+      },
+      "original": {
+        "owner": "NixOS",
+        "ref": "nixos-unstable",
+        "repo": "nixpkgs",
+        "type": "github"
+      }
+    },
+    "root": {
+      "inputs": {
+        "disko": "disko",
+        "home-manager": "home-manager",
+        "nixos-channel": "nixos-channel",
+        "nixpkgs": "nixpkgs",
+        "secrets": "secrets",
+        "sops-nix": "sops-nix"
+      }
+    },
+    "secrets": {
+      "flake": false,
+      "locked": {
+        "lastModified": 1717100000,
+        "narHash": "sha256-a1HUMd9dfxQcvs7M957fPdhhw7QGnwsRZho+76y7qRg=",
+        "rev": "fe29f14ff4fafc6fe80f131c3c05578b9d276743",
+        "revCount": 44,
+        "type": "git",
+        "url": "file:///srv/ops/secrets"
+      },
+      "original": {
+        "type": "git",
+        "url": "file:///srv/ops/secrets"
+      }
+    },
+    "sops-nix": {
+      "inputs": {
+        "nixpkgs": [
+          "nixpkgs"
+        ],
+        "nixpkgs-stable": "nixpkgs-stable"
+      },
+      "locked": {
+        "lastModified": 1717096150,
+        "narHash": "sha256-7hDfOq8bni1giT8Zf+TNoq8nzEJLRQWlRHHwp83gfLc=",
+        "owner": "Mic92",
+        "repo": "sops-nix",
+        "rev": "0d5b58c0b0e09149d80d198e8dae33865d6ca065",
+        "type": "github"
+      },
+      "original": {
+        "owner": "Mic92",
+        "repo": "sops-nix",
+        "type": "github"
+      }
+    }
+  },
+  "root": "root",
+  "version": 7
+}
+`
+
+const github = (
+  owner: string,
+  repo: string,
+  rev: string,
+  narHash: string,
+  lastModified: number
+): LockedInput => ({
+  type: 'github',
+  owner,
+  repo,
+  rev,
+  narHash,
+  lastModified
+})
+
+const HOME_MANAGER = github(
+  'nix-community',
+  'home-manager',
+  '154c5b014549d0d5e31385c3b7bc72a569d2ca12',
+  'sha256-STCReiHjnrf6CI7PLDgsirKXWKdTq5XFjTTtC87D/o4=',
+  1716457508
+)
+const HM_NIXPKGS = github(
+  'NixOS',
+  'nixpkgs',
+  'a988309bcdfbcbee18205e9c71b78219af4950fe',
+  'sha256-SQy52yNvOl1w8ifnvPTfsbkVtP0IQoh4XJIG6XotOIw=',
+  1716330097
+)
+
+describe('lockedInputs', () => {
+  test('walks nested inputs by path and skips follows', () => {
+    const inputs = lockedInputs(OLD_LOCK)
+    expect([...inputs.keys()].sort()).toEqual([
+      'flake-utils',
+      'flake-utils/systems',
+      'home-manager',
+      'home-manager/nixpkgs',
+      'nixos-channel',
+      'nixpkgs',
+      'secrets',
+      'sops-nix',
+      'sops-nix/nixpkgs-stable'
+    ])
+    expect(inputs.get('home-manager')).toEqual(HOME_MANAGER)
+    expect(inputs.get('home-manager/nixpkgs')).toEqual(HM_NIXPKGS)
+    expect(inputs.get('sops-nix/nixpkgs-stable')).toEqual(
+      github(
+        'NixOS',
+        'nixpkgs',
+        '1b53f1024a7b3a7f17f4ff6807ec9dd0f43c854f',
+        'sha256-4L+Ysjo6Zv/tprycWmfrqfrNMrg0vYIniDceRvtS/9E=',
+        1716633019
+      )
+    )
+    expect(inputs.get('nixos-channel')).toEqual({
+      type: 'tarball',
+      narHash: 'sha256-z5Q67ZLZzhQyg3tCuc+i0bkxwxdOQC//W9Lg+kjwe40=',
+      url: 'https://releases.nixos.org/nixos/24.05/nixos-24.05.420.878abb208577/nixexprs.tar.xz'
+    })
+    expect(inputs.get('secrets')).toEqual({
+      type: 'git',
+      rev: 'f0a75f2cf0813d6ab21cdea3fe673a383ca02e57',
+      narHash: 'sha256-wDmxHGLRtj02wgrQHx9GB26e/JrGH86eQaT8b2MHc5g=',
+      lastModified: 1715000000,
+      url: 'file:///srv/ops/secrets'
+    })
+  })
+
+  test('an input whose nixpkgs follows a nested path has no entry of its own for it', () => {
+    const inputs = lockedInputs(NEW_LOCK)
+    expect([...inputs.keys()].sort()).toEqual([
+      'disko',
+      'home-manager',
+      'home-manager/nixpkgs',
+      'nixos-channel',
+      'nixpkgs',
+      'secrets',
+      'sops-nix',
+      'sops-nix/nixpkgs-stable'
+    ])
+  })
+
+  test('a lock without inputs', () => {
+    expect(lockedInputs('{"nodes":{"root":{}},"root":"root","version":7}').size).toBe(0)
+  })
+
+  test('a lock whose nodes point back at an ancestor ends', () => {
+    const cyclic = JSON.stringify({
+      nodes: {
+        root: { inputs: { a: 'a' } },
+        a: { inputs: { b: 'b' }, locked: { type: 'github', owner: 'o', repo: 'a', rev: '1' } },
+        b: { inputs: { a: 'a' }, locked: { type: 'github', owner: 'o', repo: 'b', rev: '2' } }
+      },
+      root: 'root',
+      version: 7
+    })
+    expect([...lockedInputs(cyclic).keys()]).toEqual(['a', 'a/b'])
+  })
+
+  test.each([
+    ['not JSON', 'the old flake.lock', /^the old flake\.lock is not valid JSON: /],
+    ['{"version": 7}', 'the new flake.lock', /^the new flake\.lock has no "nodes" and "root"/],
+    ['[]', 'flake.lock', /^flake\.lock has no "nodes" and "root"/],
+    ['null', 'flake.lock', /^flake\.lock has no "nodes" and "root"/]
+  ])('rejects %s, naming %s', (text, label, message) => {
+    expect(() => lockedInputs(text, label)).toThrow(message)
+  })
+})
+
+describe('rootInputNames', () => {
+  test.each([
+    [OLD_LOCK, ['flake-utils', 'home-manager', 'nixos-channel', 'nixpkgs', 'secrets', 'sops-nix']],
+    [NEW_LOCK, ['disko', 'home-manager', 'nixos-channel', 'nixpkgs', 'secrets', 'sops-nix']],
+    ['{"nodes":{"root":{}},"root":"root","version":7}', []]
+  ])('lists the top-level inputs', (text, names) => {
+    expect(rootInputNames(text)).toEqual(names)
+  })
+
+  test('names the file it cannot read', () => {
+    expect(() => rootInputNames('{', 'flake.lock')).toThrow(/^flake\.lock is not valid JSON/)
+  })
+})
+
+describe('compareLocks', () => {
+  test('every kind of change between two locks, sorted by input path', () => {
+    const changes = compareLocks(OLD_LOCK, NEW_LOCK)
+    expect(changes.map(c => c.input)).toEqual([
+      'disko',
+      'flake-utils',
+      'flake-utils/systems',
+      'nixos-channel',
+      'nixpkgs',
+      'secrets',
+      'sops-nix',
+      'sops-nix/nixpkgs-stable'
+    ])
+    const byInput = new Map(changes.map(c => [c.input, c]))
+    expect(byInput.get('disko')).toEqual({
+      input: 'disko',
+      old: undefined,
+      new: github(
+        'nix-community',
+        'disko',
+        '20927c4aee9ae3797303941f8584cdcff32e8103',
+        'sha256-fAUgu2tsj6Ktf23xaKzlN+RqHuo53/ncune/oOUStn0=',
+        1717177033
+      ),
+      compareUrl: undefined
+    })
+    expect(byInput.get('flake-utils')).toMatchObject({
+      old: { rev: 'ddbc4e272b36cab2e52d82c3ed5ea6b0b437b68f' },
+      new: undefined,
+      compareUrl: undefined
+    })
+    expect(byInput.get('nixpkgs')).toEqual({
+      input: 'nixpkgs',
+      old: github(
+        'NixOS',
+        'nixpkgs',
+        'e637e908dbc0f08e0fae8c96fe7b8b373e217f78',
+        'sha256-5/VC03zjzmNcaj2+I2hmeDnVHFXQStpcGl0feP1gNgg=',
+        1716736760
+      ),
+      new: github(
+        'NixOS',
+        'nixpkgs',
+        'bb36f33536f3a2ff97a5b80e796d41d9b4c02309',
+        'sha256-cNmXLTfqQnjlsD4V3DMITbmiUZfJb+tCPEJOh1WHxhA=',
+        1717113600
+      ),
+      compareUrl:
+        'https://github.com/NixOS/nixpkgs/compare/e637e908dbc0f08e0fae8c96fe7b8b373e217f78...bb36f33536f3a2ff97a5b80e796d41d9b4c02309'
+    })
+    expect(byInput.get('sops-nix')?.compareUrl).toBe(
+      'https://github.com/Mic92/sops-nix/compare/79b33725b212ed855aa9a566b0a66727f8328a6c...0d5b58c0b0e09149d80d198e8dae33865d6ca065'
+    )
+    expect(byInput.get('sops-nix/nixpkgs-stable')?.compareUrl).toBe(
+      'https://github.com/NixOS/nixpkgs/compare/1b53f1024a7b3a7f17f4ff6807ec9dd0f43c854f...6eac723b2158df8cca2a7b233884113e4faaaaba'
+    )
+    // A channel tarball has no revision: its content hash is what changed, and there is nothing to link to.
+    expect(byInput.get('nixos-channel')).toMatchObject({
+      old: { type: 'tarball', narHash: 'sha256-z5Q67ZLZzhQyg3tCuc+i0bkxwxdOQC//W9Lg+kjwe40=' },
+      new: { type: 'tarball', narHash: 'sha256-WzMIqnRjmymeZ/9aZ5JcZvLaaolzoWhY+XMm1O6oSyc=' },
+      compareUrl: undefined
+    })
+    expect(byInput.get('secrets')).toMatchObject({
+      old: { rev: 'f0a75f2cf0813d6ab21cdea3fe673a383ca02e57' },
+      new: { rev: 'fe29f14ff4fafc6fe80f131c3c05578b9d276743' },
+      compareUrl: undefined
+    })
+  })
+
+  test('no changes between a lock and itself', () => {
+    expect(compareLocks(OLD_LOCK, OLD_LOCK)).toEqual([])
+  })
+
+  test('the same revision with a different lastModified is no change', () => {
+    const touched = OLD_LOCK.replace('"lastModified": 1716736760', '"lastModified": 1716736761')
+    expect(touched).not.toBe(OLD_LOCK)
+    expect(compareLocks(OLD_LOCK, touched)).toEqual([])
+  })
+
+  test.each([
+    ['changed', 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', 1],
+    ['unchanged', 'sha256-z5Q67ZLZzhQyg3tCuc+i0bkxwxdOQC//W9Lg+kjwe40=', 0]
+  ])('an input with only a narHash: %s', (_label, narHash, count) => {
+    const edited = OLD_LOCK.replace('sha256-z5Q67ZLZzhQyg3tCuc+i0bkxwxdOQC//W9Lg+kjwe40=', narHash)
+    const changes = compareLocks(OLD_LOCK, edited)
+    expect(changes.map(c => c.input)).toEqual(count ? ['nixos-channel'] : [])
+  })
+
+  test('an unreadable new lock is named as such', () => {
+    expect(() => compareLocks(OLD_LOCK, '<<<<<<< HEAD')).toThrow(/^the new flake\.lock is not valid JSON/)
+  })
+})
+
+describe('compareUrl', () => {
+  const A = '1b53f1024a7b3a7f17f4ff6807ec9dd0f43c854f'
+  const B = '6eac723b2158df8cca2a7b233884113e4faaaaba'
+  const pair = (fields: Omit<LockedInput, 'rev'>): [LockedInput, LockedInput] => [
+    { ...fields, rev: A },
+    { ...fields, rev: B }
+  ]
+
+  test.each<[string, Omit<LockedInput, 'rev'>, string | undefined]>([
+    [
+      'github',
+      { type: 'github', owner: 'NixOS', repo: 'nixpkgs' },
+      `https://github.com/NixOS/nixpkgs/compare/${A}...${B}`
+    ],
+    [
+      'github enterprise host',
+      { type: 'github', owner: 'infra', repo: 'fleet', host: 'github.example.com' },
+      `https://github.example.com/infra/fleet/compare/${A}...${B}`
+    ],
+    [
+      'gitlab',
+      { type: 'gitlab', owner: 'veloren', repo: 'veloren' },
+      `https://gitlab.com/veloren/veloren/-/compare/${A}...${B}`
+    ],
+    [
+      'gitlab on a custom host',
+      { type: 'gitlab', owner: 'mesa', repo: 'mesa', host: 'gitlab.freedesktop.org' },
+      `https://gitlab.freedesktop.org/mesa/mesa/-/compare/${A}...${B}`
+    ],
+    [
+      'sourcehut (no compare view: the log from the new revision)',
+      { type: 'sourcehut', owner: '~sircmpwn', repo: 'hare' },
+      `https://git.sr.ht/~sircmpwn/hare/log/${B}`
+    ],
+    [
+      'git+https on codeberg.org',
+      { type: 'git', url: 'https://codeberg.org/forgejo/forgejo' },
+      `https://codeberg.org/forgejo/forgejo/compare/${A}...${B}`
+    ],
+    [
+      'git+https on codeberg.org with .git',
+      { type: 'git', url: 'https://codeberg.org/lix-project/lix.git' },
+      `https://codeberg.org/lix-project/lix/compare/${A}...${B}`
+    ],
+    [
+      'git+https on a Forgejo host',
+      { type: 'git', url: 'https://forgejo.example.com/infra/nixos-config.git' },
+      `https://forgejo.example.com/infra/nixos-config/compare/${A}...${B}`
+    ],
+    [
+      'git+https on a Gitea host',
+      { type: 'git', url: 'https://gitea.example.com/ops/flake' },
+      `https://gitea.example.com/ops/flake/compare/${A}...${B}`
+    ],
+    [
+      'git+https on github.com',
+      { type: 'git', url: 'https://github.com/NixOS/nixpkgs.git' },
+      `https://github.com/NixOS/nixpkgs/compare/${A}...${B}`
+    ],
+    [
+      'git+https on gitlab.com with a subgroup',
+      { type: 'git', url: 'https://gitlab.com/group/subgroup/repo.git' },
+      `https://gitlab.com/group/subgroup/repo/-/compare/${A}...${B}`
+    ],
+    [
+      'git+https on a self-hosted GitLab',
+      { type: 'git', url: 'https://gitlab.gnome.org/GNOME/gtk.git' },
+      `https://gitlab.gnome.org/GNOME/gtk/-/compare/${A}...${B}`
+    ],
+    [
+      'git+https on git.sr.ht',
+      { type: 'git', url: 'https://git.sr.ht/~sircmpwn/hare' },
+      `https://git.sr.ht/~sircmpwn/hare/log/${B}`
+    ],
+    [
+      'git+ssh on github.com',
+      { type: 'git', url: 'ssh://git@github.com/owner/private-config.git' },
+      `https://github.com/owner/private-config/compare/${A}...${B}`
+    ],
+    [
+      'a url that still carries git+',
+      { type: 'git', url: 'git+https://codeberg.org/forgejo/forgejo' },
+      `https://codeberg.org/forgejo/forgejo/compare/${A}...${B}`
+    ],
+    ['git+file', { type: 'git', url: 'file:///srv/ops/secrets' }, undefined],
+    ['git+https on an unknown host', { type: 'git', url: 'https://git.example.org/ops/flake' }, undefined],
+    ['git+https without owner and repo', { type: 'git', url: 'https://codeberg.org/forgejo' }, undefined],
+    ['git with an unparsable url', { type: 'git', url: 'not a url' }, undefined],
+    [
+      'a FlakeHub tarball',
+      {
+        type: 'tarball',
+        url: 'https://api.flakehub.com/f/pinned/NixOS/nixpkgs/0.2405.632482/018fa10d-94b7-74ee-9e70-ef39e6a1b1e1/source.tar.gz'
+      },
+      undefined
+    ],
+    ['github without owner', { type: 'github', repo: 'nixpkgs' }, undefined],
+    ['a path input', { type: 'path' }, undefined],
+    ['a mercurial input', { type: 'hg', url: 'https://hg.example.org/repo' }, undefined]
+  ])('%s', (_label, fields, expected) => {
+    const [o, n] = pair(fields)
+    expect(compareUrl(o, n)).toBe(expected)
+  })
+
+  test.each<[string, LockedInput, LockedInput]>([
+    [
+      'no old revision',
+      { type: 'github', owner: 'NixOS', repo: 'nixpkgs' },
+      { type: 'github', owner: 'NixOS', repo: 'nixpkgs', rev: B }
+    ],
+    [
+      'no new revision',
+      { type: 'github', owner: 'NixOS', repo: 'nixpkgs', rev: A },
+      { type: 'github', owner: 'NixOS', repo: 'nixpkgs' }
+    ],
+    [
+      'a channel tarball (content hash only)',
+      {
+        type: 'tarball',
+        url: 'https://releases.nixos.org/nixos/24.05/nixos-24.05.420.878abb208577/nixexprs.tar.xz'
+      },
+      {
+        type: 'tarball',
+        url: 'https://releases.nixos.org/nixos/24.05/nixos-24.05.702.73f6fd54aa19/nixexprs.tar.xz'
+      }
+    ]
+  ])('nothing to link for %s', (_label, o, n) => {
+    expect(compareUrl(o, n)).toBeUndefined()
+  })
+})
+
+describe('lockDate', () => {
+  test.each<[number | undefined, string | undefined]>([
+    [undefined, undefined],
+    [0, '1970-01-01'],
+    [1716736760, '2024-05-26'],
+    [1717113600, '2024-05-31'],
+    [1717199999, '2024-05-31'],
+    [1717200000, '2024-06-01']
+  ])('%s → %s', (lastModified, date) => {
+    expect(lockDate(lastModified)).toBe(date)
+  })
+})
