@@ -27,7 +27,8 @@ export class Git {
   static async create(cwd: string, env: Record<string, string> = {}): Promise<Git> {
     const bin = await io.which('git', false)
     if (!bin) throw new Error('git was not found on PATH: install git before this step')
-    return new Git(bin, cwd, env)
+    // A missing credential must fail, not wait for someone to type a password.
+    return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env })
   }
 
   /** A runner with extra environment (e.g. credentials as GIT_CONFIG_* variables, never as arguments). */
