@@ -30198,7 +30198,8 @@ class ForgejoForge {
         }
     }
     compareUrl(base, head) {
-        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${encodeURIComponent(base)}...${encodeURIComponent(head)}`;
+        const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
+        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`;
     }
 }
 exports.ForgejoForge = ForgejoForge;
@@ -30299,7 +30300,8 @@ class GitHubForge {
         }
     }
     compareUrl(base, head) {
-        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${encodeURIComponent(base)}...${encodeURIComponent(head)}`;
+        const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
+        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`;
     }
 }
 exports.GitHubForge = GitHubForge;
@@ -30502,7 +30504,8 @@ class Git {
         const bin = await io.which('git', false);
         if (!bin)
             throw new Error('git was not found on PATH: install git before this step');
-        return new Git(bin, cwd, env);
+        // A missing credential must fail, not wait for someone to type a password.
+        return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env });
     }
     /** A runner with extra environment (e.g. credentials as GIT_CONFIG_* variables, never as arguments). */
     withEnv(env) {
@@ -31947,13 +31950,12 @@ async function pushCredentials(git, remoteUrl, token) {
         return {};
     if (url.username || url.password)
         return {};
-    const configured = await git.exec([
-        'config',
-        '--get-regexp',
-        '^(http\\..*\\.extraheader|credential\\..*helper|credential\\.helper)$'
-    ]);
-    if (configured.exitCode === 0 && configured.stdout.trim() !== '')
-        return {};
+    // Only settings that apply to this remote count: a helper configured for another host does not.
+    for (const key of ['http.extraheader', 'credential.helper']) {
+        const configured = await git.exec(['config', '--get-urlmatch', key, remoteUrl]);
+        if (configured.exitCode === 0 && configured.stdout.trim() !== '')
+            return {};
+    }
     if (!token)
         return {};
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');

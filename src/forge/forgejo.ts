@@ -169,6 +169,7 @@ export class ForgejoForge implements Forge {
   }
 
   compareUrl(base: string, head: string): string {
-    return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${encodeURIComponent(base)}...${encodeURIComponent(head)}`
+    const ref = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
+    return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`
   }
 }

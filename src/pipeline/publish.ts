@@ -81,12 +81,11 @@ export async function pushCredentials(
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return {}
   if (url.username || url.password) return {}
-  const configured = await git.exec([
-    'config',
-    '--get-regexp',
-    '^(http\\..*\\.extraheader|credential\\..*helper|credential\\.helper)$'
-  ])
-  if (configured.exitCode === 0 && configured.stdout.trim() !== '') return {}
+  // Only settings that apply to this remote count: a helper configured for another host does not.
+  for (const key of ['http.extraheader', 'credential.helper']) {
+    const configured = await git.exec(['config', '--get-urlmatch', key, remoteUrl])
+    if (configured.exitCode === 0 && configured.stdout.trim() !== '') return {}
+  }
   if (!token) return {}
   const basic = Buffer.from(`x-access-token:${token}`).toString('base64')
   core.setSecret(basic)

@@ -1,0 +1,397 @@
+import { execFileSync } from 'child_process'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { cleanup } from '../src/cleanup'
+import { ActionRun, runAction } from './fixtures/action'
+import { Fleet, PackageSet, createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
+import { ForgeKind, TestForge, startForge } from './forge/server'
+
+const TOKEN = 'tok_9f3b2c7d1e5a4b6c8d0e2f4a6b8c0d1e'
+const OWNER = 'infra'
+const REPO = 'fleet'
+
+function versions(base: PackageSet, openssl: string, salt: string): PackageSet {
+  return uniquePackageSet(
+    {
+      ...base,
+      failing: [],
+      packages: base.packages.map(p => (p.name === 'openssl' ? { ...p, version: openssl } : p))
+    },
+    salt
+  )
+}
+
+/** A bare repository served by the test forge, a fleet pushed to it, and a checkout as actions/checkout leaves it. */
+class Setup {
+  fleet: Fleet
+  bare: string
+  checkout: string
+  forge!: TestForge
+  private salt: string
+  private base: PackageSet
+
+  constructor(readonly kind: ForgeKind) {
+    this.salt = `publish-${kind}-${process.pid}-${Date.now()}`
+    this.base = examplePackageSets().before
+    this.fleet = createFleet(versions(this.base, '3.0.13', this.salt), [
+      { name: 'web', packages: ['curl'], services: ['nginx'] },
+      { name: 'db', packages: ['htop', 'curl'] }
+    ])
+    this.bare = path.join(this.fleet.root, 'remote', `${REPO}.git`)
+    this.checkout = path.join(this.fleet.root, 'checkout')
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.bare), { recursive: true })
+    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', this.bare])
+    this.forge = await startForge({
+      kind: this.kind,
+      bareRepo: this.bare,
+      owner: OWNER,
+      repo: REPO,
+      token: TOKEN,
+      labels: ['dependencies', 'nix']
+    })
+    // The test's own git calls are synchronous, so they use the bare repository on disk: a synchronous call
+    // to the forge would block the server that runs in this same process. The action talks HTTP.
+    git(this.fleet.fleetDir, ['push', '-q', this.bare, 'main:main'])
+    execFileSync('git', ['clone', '-q', this.bare, this.checkout], { stdio: 'pipe' })
+    // actions/checkout leaves the origin URL without credentials and the token in an extraheader.
+    git(this.checkout, ['remote', 'set-url', 'origin', this.forge.gitUrl])
+    git(this.checkout, [
+      'config',
+      `http.${new URL(this.forge.serverUrl).origin}/.extraheader`,
+      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
+    ])
+  }
+
+  bump(openssl: string): void {
+    this.fleet.bump(versions(this.base, openssl, this.salt), `openssl ${openssl}`)
+  }
+
+  /** Brings the checkout to the remote's main, as a new workflow run would check it out. */
+  sync(): void {
+    git(this.checkout, ['fetch', '-q', this.bare, 'main'])
+    git(this.checkout, ['reset', '-q', '--hard', 'FETCH_HEAD'])
+  }
+
+  env(): Record<string, string> {
+    return {
+      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+      GITHUB_SERVER_URL: this.forge.serverUrl,
+      GITHUB_API_URL: this.forge.apiUrl,
+      GITHUB_RUN_ID: '42',
+      ...(this.kind === 'forgejo' ? { FORGEJO_ACTIONS: 'true', GITEA_ACTIONS: 'true' } : {})
+    }
+  }
+
+  run(inputs: Record<string, string> = {}): Promise<ActionRun> {
+    return runAction(
+      this.checkout,
+      { token: TOKEN, 'base-branch': 'main', 'pr-labels': 'dependencies', ...inputs },
+      this.env()
+    )
+  }
+
+  bareGit(args: string[]): string {
+    return execFileSync('git', ['--git-dir', this.bare, ...args], { encoding: 'utf8' }).trim()
+  }
+
+  branchSha(branch = 'auto/flake-update'): string | undefined {
+    try {
+      return this.bareGit(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])
+    } catch {
+      return undefined
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.forge.close()
+    this.fleet.remove()
+  }
+}
+
+/** Every byte the action let out: the log, the outputs, the summary and the JSON report. */
+function expectNoSecret(r: ActionRun, secrets: string[]): void {
+  const json =
+    r.outputs['report-json'] && fs.existsSync(r.outputs['report-json'])
+      ? fs.readFileSync(r.outputs['report-json'], 'utf8')
+      : ''
+  // `::add-mask::` lines are the runner's masking commands: it consumes them and never shows them.
+  const log = r.log
+    .split('\n')
+    .filter(l => !l.startsWith('::add-mask::'))
+    .join('\n')
+  const everything = [log, r.summary, JSON.stringify(r.outputs), json].join('\n')
+  for (const s of secrets) expect(everything).not.toContain(s)
+}
+
+describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
+  const s = new Setup(kind)
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+
+  test('first run creates the branch and the pull request', async () => {
+    s.bump('3.0.14')
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(r.outputs['pr-number']).toBe('1')
+    expect(r.outputs.branch).toBe('auto/flake-update')
+    const sha = s.branchSha()
+    expect(r.outputs.commit).toBe(sha)
+    expect(r.outputs['pr-url']).toMatch(/\/pulls?\/1$/)
+    // Only flake.lock, on top of main, with the inputs in the message.
+    expect(s.bareGit(['rev-parse', `${sha}^`])).toBe(s.bareGit(['rev-parse', 'main']))
+    expect(s.bareGit(['diff', '--name-only', 'main', sha as string])).toBe('flake.lock')
+    const message = s.bareGit(['log', '-1', '--format=%B', sha as string])
+    expect(message).toMatch(
+      /^chore: update flake inputs \d{4}-\d{2}-\d{2}\n\nUpdated inputs:\n- pkgs: [0-9a-f]{12} → [0-9a-f]{12}/
+    )
+    expect(message).toContain('Update-Tool: nixos-fleet-update')
+    expect(s.bareGit(['log', '-1', '--format=%an <%ae>', sha as string])).toBe(
+      'nixos-fleet-update <nixos-fleet-update@users.noreply.localhost>'
+    )
+    expect(s.forge.pulls).toHaveLength(1)
+    const pull = s.forge.pulls[0]
+    expect(pull).toMatchObject({
+      number: 1,
+      state: 'open',
+      head: 'auto/flake-update',
+      base: 'main',
+      labels: ['dependencies']
+    })
+    expect(pull.body).toContain('| web | ✅ updated |')
+    expect(pull.body).toContain('openssl 3.0.13 → 3.0.14 on 2/2 hosts')
+    expect(pull.title).toMatch(/^chore: update flake inputs \d{4}-\d{2}-\d{2}$/)
+    // The base branch was not written, and the checkout's own files are as they were besides flake.lock.
+    expect(s.bareGit(['rev-parse', 'main'])).toBe(git(s.checkout, ['rev-parse', 'HEAD']).trim())
+    expectNoSecret(r, [TOKEN, Buffer.from(`x-access-token:${TOKEN}`).toString('base64')])
+    for (const req of s.forge.requests) expect(req.path).not.toContain(TOKEN)
+  })
+
+  test('a second bump updates the same pull request', async () => {
+    s.sync()
+    const first = s.branchSha()
+    s.bump('3.0.15')
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('updated')
+    expect(r.outputs['pr-number']).toBe('1')
+    expect(s.forge.pulls).toHaveLength(1)
+    expect(s.forge.pulls[0].body).toContain('3.0.13 → 3.0.15')
+    expect(s.branchSha()).not.toBe(first)
+  })
+
+  test('the same lock again: no push, the pull request stays as it is', async () => {
+    s.sync()
+    const before = s.branchSha()
+    const requests = s.forge.requests.length
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('true')
+    expect(r.outputs['pr-operation']).toBe('unchanged')
+    expect(s.branchSha()).toBe(before)
+    expect(s.forge.requests.slice(requests).filter(q => q.method !== 'GET')).toEqual([])
+  })
+
+  test('after the merge the next bump opens a new pull request, and the one after updates it', async () => {
+    s.forge.mergePull(1)
+    const merged = { ...s.forge.pulls[0] }
+    s.sync()
+    s.bump('3.0.16')
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(r.outputs['pr-number']).toBe('2')
+    expect(s.bareGit(['rev-parse', `${s.branchSha()}^`])).toBe(s.bareGit(['rev-parse', 'main']))
+    s.bump('3.0.17')
+    s.sync()
+    const r2 = await s.run()
+    expect(r2.outputs['pr-operation']).toBe('updated')
+    expect(r2.outputs['pr-number']).toBe('2')
+    // The merged pull request was never touched again.
+    expect(s.forge.pulls[0]).toEqual(merged)
+    expect(s.forge.requests.filter(q => q.method === 'PATCH' && /\/pulls\/1$/.test(q.path))).toHaveLength(1)
+    expect(s.forge.pulls.filter(p => p.state === 'open')).toHaveLength(1)
+  })
+
+  test('no new revision: nothing is pushed and the forge is not called', async () => {
+    s.forge.mergePull(2)
+    s.sync()
+    const requests = s.forge.requests.length
+    const sha = s.branchSha()
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('false')
+    expect(r.outputs['pr-operation']).toBe('none')
+    expect(s.forge.requests.length).toBe(requests)
+    expect(s.branchSha()).toBe(sha)
+  })
+
+  test("a branch holding someone else's commit is not overwritten", async () => {
+    // Someone pushes a commit of their own onto the update branch (now at main after the merge).
+    const other = path.join(s.fleet.root, 'other-clone')
+    execFileSync('git', ['clone', '-q', s.bare, other], { stdio: 'pipe' })
+    git(other, ['checkout', '-q', '-b', 'auto/flake-update'])
+    fs.writeFileSync(path.join(other, 'NOTES'), 'manual fix\n')
+    git(other, ['add', 'NOTES'])
+    git(other, [
+      '-c',
+      'user.name=Alice',
+      '-c',
+      'user.email=alice@example.org',
+      'commit',
+      '-qm',
+      'Pin a host by hand'
+    ])
+    git(other, ['push', '-q', '-f', 'origin', 'auto/flake-update'])
+    const foreign = git(other, ['rev-parse', 'HEAD']).trim()
+    s.bump('3.0.18')
+    const r = await s.run()
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(
+      "Branch 'auto/flake-update' holds commits this action did not make; it is not overwritten"
+    )
+    expect(r.log).toContain(`${foreign.slice(0, 12)} Alice <alice@example.org>: Pin a host by hand`)
+    expect(s.branchSha()).toBe(foreign)
+    // Delete it again for the tests that follow.
+    git(other, ['push', '-q', 'origin', ':auto/flake-update'])
+  })
+
+  test('a server error is retried; a wrong token gives a clear error and leaks nothing', async () => {
+    s.sync()
+    s.bump('3.0.19')
+    s.forge.failNext({ method: 'GET', path: /\/pulls$/ }, [
+      { status: 500, body: { message: 'internal error' } }
+    ])
+    const seen = s.forge.requests.length
+    const r = await s.run({ branch: 'auto/retry' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    const lists = s.forge.requests.slice(seen).filter(q => q.method === 'GET' && /\/pulls$/.test(q.path))
+    expect(lists.length).toBeGreaterThanOrEqual(2)
+
+    s.sync()
+    const bad = await s.run({ branch: 'auto/badtoken', token: 'wrong-token-123456' })
+    expect(bad.exitCode).toBe(1)
+    expect(bad.log).toMatch(
+      /::error::Finding the open pull request failed: GET \/repos\/infra\/fleet\/pulls\?[^ ]* answered 401/
+    )
+    expectNoSecret(bad, ['wrong-token-123456', TOKEN])
+  })
+
+  test('signed commits verify with an allowed-signers file; the key is gone after the step and post', async () => {
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-key-'))
+    const key = path.join(keyDir, 'id')
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bot', '-f', key])
+    const privateKey = fs.readFileSync(key, 'utf8')
+    const allowed = path.join(keyDir, 'allowed')
+    fs.writeFileSync(
+      allowed,
+      `nixos-fleet-update@users.noreply.localhost ${fs.readFileSync(`${key}.pub`, 'utf8')}`
+    )
+    s.sync()
+    s.bump('3.0.20')
+    const r = await s.run({ branch: 'auto/signed', 'signing-key': privateKey })
+    expect(r.exitCode).toBe(0)
+    const sha = s.branchSha('auto/signed') as string
+    const verify = execFileSync(
+      'git',
+      ['--git-dir', s.bare, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', '--raw', sha],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    expect(verify).toBeDefined()
+    expectNoSecret(
+      r,
+      privateKey.split('\n').filter(l => l.length > 20)
+    )
+    // The key directory is gone once the main step ended; the post step removes the rest.
+    const leftovers = (): string[] =>
+      fs.readdirSync(r.runnerTemp).filter(n => n.startsWith('nixos-fleet-update-'))
+    expect(leftovers().filter(n => n.startsWith('nixos-fleet-update-key-'))).toEqual([])
+    expect(leftovers()).toHaveLength(1)
+    process.env['STATE_cleanup-dirs'] = r.state['cleanup-dirs']
+    try {
+      cleanup()
+    } finally {
+      delete process.env['STATE_cleanup-dirs']
+    }
+    expect(leftovers()).toEqual([])
+    // A commit without a signature does not pass the same check.
+    expect(() =>
+      execFileSync(
+        'git',
+        ['--git-dir', s.bare, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', 'main'],
+        {
+          stdio: 'pipe'
+        }
+      )
+    ).toThrow()
+    fs.rmSync(keyDir, { recursive: true, force: true })
+  })
+
+  test('without checkout credentials the token is used for the push, and never stored', async () => {
+    s.sync()
+    s.bump('3.0.21')
+    const key = `http.${new URL(s.forge.serverUrl).origin}/.extraheader`
+    git(s.checkout, ['config', '--unset-all', key])
+    try {
+      const r = await s.run({ branch: 'auto/token-push' })
+      expect(r.exitCode).toBe(0)
+      expect(s.branchSha('auto/token-push')).toBe(r.outputs.commit)
+      expect(fs.readFileSync(path.join(s.checkout, '.git', 'config'), 'utf8')).not.toContain(TOKEN)
+      expectNoSecret(r, [TOKEN, Buffer.from(`x-access-token:${TOKEN}`).toString('base64')])
+      // A wrong token cannot push: git's refusal is reported, the branch does not appear.
+      s.bump('3.0.22')
+      const bad = await s.run({ branch: 'auto/token-push-bad', token: 'not-the-token-0000' })
+      expect(bad.exitCode).toBe(1)
+      expect(bad.log).toContain('::error::git ls-remote failed')
+      expect(s.branchSha('auto/token-push-bad')).toBeUndefined()
+      expectNoSecret(bad, ['not-the-token-0000'])
+    } finally {
+      git(s.checkout, [
+        'config',
+        key,
+        `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
+      ])
+    }
+  })
+
+  test('a pull request opened by a concurrent run is found through the create answer and updated', async () => {
+    s.sync()
+    s.bump('3.0.23')
+    // The other run's pull request exists, but this run's search does not see it yet.
+    const first = await s.run({ branch: 'auto/race' })
+    expect(first.outputs['pr-operation']).toBe('created')
+    const number = first.outputs['pr-number']
+    s.sync()
+    s.bump('3.0.24')
+    s.forge.failNext({ method: 'GET', path: /\/pulls$/ }, [{ status: 200, body: [] }])
+    const r = await s.run({ branch: 'auto/race' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('updated')
+    expect(r.outputs['pr-number']).toBe(number)
+    expect(s.forge.pulls.filter(p => p.head === 'auto/race')).toHaveLength(1)
+    expect(s.forge.pulls.find(p => String(p.number) === number)?.body).toContain('3.0.24')
+  })
+
+  test('a refused pull request creation names the operation and, on 404, the compare URL', async () => {
+    s.sync()
+    s.bump('3.0.25')
+    s.forge.failNext({ method: 'POST', path: /\/pulls$/ }, [{ status: 404, body: { message: 'Not Found' } }])
+    const r = await s.run({ branch: 'auto/refused' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toMatch(
+      /::error::Creating the pull request failed: POST \/repos\/infra\/fleet\/pulls answered 404: Not Found/
+    )
+    // The branch was pushed before the refusal and stays usable.
+    expect(s.branchSha('auto/refused')).toBeDefined()
+    if (kind === 'forgejo') {
+      expect(r.log).toContain('use a bot account')
+      expect(r.log).toContain(`${s.forge.serverUrl}/infra/fleet/compare/main...auto/refused`)
+    }
+    expectNoSecret(r, [TOKEN])
+  })
+})
