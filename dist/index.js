@@ -31396,6 +31396,7 @@ exports.parseNixVersion = parseNixVersion;
 exports.flakeUpdateArgs = flakeUpdateArgs;
 exports.stripWarnings = stripWarnings;
 exports.failedDerivations = failedDerivations;
+exports.timedOutDerivations = timedOutDerivations;
 const io = __importStar(__nccwpck_require__(4994));
 const exec_1 = __nccwpck_require__(3190);
 const closure_1 = __nccwpck_require__(2198);
@@ -31589,7 +31590,8 @@ function failedDerivations(stderr) {
         /^\s*error: builder for '([^']+\.drv)' failed/gm,
         /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
         /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
-        /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm
+        /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm,
+        /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
     ];
     for (const re of patterns) {
         let m;
@@ -31597,6 +31599,15 @@ function failedDerivations(stderr) {
             out.add(m[1]);
     }
     return [...out];
+}
+/** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
+function timedOutDerivations(stderr) {
+    const out = new Set();
+    const re = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm;
+    let m;
+    while ((m = re.exec(stderr)) !== null)
+        out.add(m[1]);
+    return out;
 }
 
 
@@ -31685,6 +31696,7 @@ async function buildHosts(nix, flake, hosts, rootsDir) {
 /** Names the derivations that failed under each failed host and attaches the tail of their build logs. */
 async function explainFailures(nix, failed, stderr, exitCode) {
     const failedDrvs = (0, nix_1.failedDerivations)(stderr);
+    const timedOut = (0, nix_1.timedOutDerivations)(stderr);
     const logs = new Map();
     const culprits = new Map();
     for (const drv of failedDrvs.slice(0, MAX_LOGS)) {
@@ -31698,7 +31710,8 @@ async function explainFailures(nix, failed, stderr, exitCode) {
     for (const h of failed) {
         const drvs = culprits.get(h.host) ?? [];
         if (drvs.length > 0) {
-            h.error = `failed to build: ${drvs.map(d => (0, names_1.storePathName)(d).replace(/\.drv$/, '')).join(', ')}`;
+            const name = (d) => `${(0, names_1.storePathName)(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`;
+            h.error = `failed to build: ${drvs.map(name).join(', ')}`;
             const parts = drvs.map(d => logs.get(d)).filter((l) => l !== undefined);
             h.logTail = parts.length > 0 ? parts.join('\n') : lastLines(stderr);
         }

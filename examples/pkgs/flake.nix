@@ -6,6 +6,9 @@
       system = "x86_64-linux";
       spec = builtins.fromJSON (builtins.readFile ./packages.json);
       failing = spec.failing or [ ];
+      # Packages whose build takes long (for time-out tests) or prints hostile text before failing.
+      slow = spec.slow or [ ];
+      noisy = spec.noisy or [ ];
       # Changes every hash without changing a name: separate test runs never share builds.
       salt = spec.salt or "";
 
@@ -23,6 +26,11 @@
               mkdir -p $out/bin
               printf '#!/bin/sh\necho ${name} ${version}\n' > $out/bin/${name}
               for d in $deps; do echo "$d" >> $out/deps; done
+              ${if builtins.elem name slow then "sleep 30" else ""}
+              ${if builtins.elem name noisy then ''
+                printf '\377\376 not utf-8 ``` fence @everyone <script>alert(1)</script> | pipe\n'
+                head -c 5000 /dev/zero | tr '\0' x; echo
+              '' else ""}
               ${if builtins.elem name failing then ''
                 echo "building ${name}-${version}"
                 echo "error: test suite of ${name} failed" >&2

@@ -204,11 +204,21 @@ export function failedDerivations(stderr: string): string[] {
     /^\s*error: builder for '([^']+\.drv)' failed/gm,
     /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
     /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
-    /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm
+    /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm,
+    /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
   ]
   for (const re of patterns) {
     let m: RegExpExecArray | null
     while ((m = re.exec(stderr)) !== null) out.add(m[1])
   }
   return [...out]
+}
+
+/** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
+export function timedOutDerivations(stderr: string): Set<string> {
+  const out = new Set<string>()
+  const re = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
+  let m: RegExpExecArray | null
+  while ((m = re.exec(stderr)) !== null) out.add(m[1])
+  return out
 }

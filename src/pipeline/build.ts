@@ -1,6 +1,6 @@
 import * as fs from 'fs'
 import * as path from 'path'
-import { Nix, failedDerivations } from '../nix/nix'
+import { Nix, failedDerivations, timedOutDerivations } from '../nix/nix'
 import { storePathName } from '../nix/names'
 
 export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
@@ -75,6 +75,7 @@ async function explainFailures(
   exitCode?: number
 ): Promise<void> {
   const failedDrvs = failedDerivations(stderr)
+  const timedOut = timedOutDerivations(stderr)
   const logs = new Map<string, string | undefined>()
   const culprits = new Map<string, string[]>()
   for (const drv of failedDrvs.slice(0, MAX_LOGS)) {
@@ -87,7 +88,9 @@ async function explainFailures(
   for (const h of failed) {
     const drvs = culprits.get(h.host) ?? []
     if (drvs.length > 0) {
-      h.error = `failed to build: ${drvs.map(d => storePathName(d).replace(/\.drv$/, '')).join(', ')}`
+      const name = (d: string): string =>
+        `${storePathName(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`
+      h.error = `failed to build: ${drvs.map(name).join(', ')}`
       const parts = drvs.map(d => logs.get(d)).filter((l): l is string => l !== undefined)
       h.logTail = parts.length > 0 ? parts.join('\n') : lastLines(stderr)
     } else {
