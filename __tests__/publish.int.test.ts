@@ -3,6 +3,9 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { cleanup } from '../src/cleanup'
+import { Git } from '../src/git/git'
+import { PublishResult, makeForge, publish } from '../src/pipeline/publish'
+import { Settings, getSettings } from '../src/settings'
 import { ActionRun, runAction } from './fixtures/action'
 import { Fleet, PackageSet, createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
 import { ForgeKind, TestForge, startForge } from './forge/server'
@@ -393,5 +396,102 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
       expect(r.log).toContain(`${s.forge.serverUrl}/infra/fleet/compare/main...auto/refused`)
     }
     expectNoSecret(r, [TOKEN])
+  })
+})
+
+describe('checkouts as CI leaves them, and two runs at once', () => {
+  const s = new Setup('forgejo')
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+
+  test('a detached HEAD checkout publishes the same way', async () => {
+    s.sync()
+    git(s.checkout, ['checkout', '-q', '--detach', 'HEAD'])
+    s.bump('3.1.0')
+    const r = await s.run({ branch: 'auto/detached' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(s.bareGit(['rev-parse', `${s.branchSha('auto/detached')}^`])).toBe(
+      s.bareGit(['rev-parse', 'main'])
+    )
+    git(s.checkout, ['checkout', '-q', 'main'])
+  })
+
+  test('a shallow clone (fetch-depth 1) publishes', async () => {
+    const shallow = path.join(s.fleet.root, 'shallow')
+    execFileSync('git', ['clone', '-q', '--depth', '1', `file://${s.bare}`, shallow], { stdio: 'pipe' })
+    git(shallow, ['remote', 'set-url', 'origin', s.forge.gitUrl])
+    git(shallow, [
+      'config',
+      `http.${new URL(s.forge.serverUrl).origin}/.extraheader`,
+      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
+    ])
+    expect(git(shallow, ['rev-parse', '--is-shallow-repository']).trim()).toBe('true')
+    s.bump('3.1.1')
+    const r = await runAction(
+      shallow,
+      { token: TOKEN, 'base-branch': 'main', branch: 'auto/shallow' },
+      s.env()
+    )
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(s.bareGit(['diff', '--name-only', 'main', s.branchSha('auto/shallow') as string])).toBe(
+      'flake.lock'
+    )
+  })
+
+  test('two runs at once on one branch: one pull request, no lost commit, a clear message for the loser', async () => {
+    s.sync()
+    s.bump('3.1.2')
+    const second = path.join(s.fleet.root, 'second')
+    execFileSync('git', ['clone', '-q', s.bare, second], { stdio: 'pipe' })
+    git(second, ['remote', 'set-url', 'origin', s.forge.gitUrl])
+    git(second, [
+      'config',
+      `http.${new URL(s.forge.serverUrl).origin}/.extraheader`,
+      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
+    ])
+    // Both runs share this process, so they cannot run through runAction (one environment) at once: each
+    // calls the publishing step itself, with settings read from its own inputs.
+    const settings = (dir: string): Settings => {
+      const saved = { ...process.env }
+      Object.assign(process.env, {
+        GITHUB_WORKSPACE: dir,
+        'INPUT_BASE-BRANCH': 'main',
+        INPUT_BRANCH: 'auto/race2',
+        INPUT_TOKEN: TOKEN,
+        INPUT_FORGE: 'forgejo'
+      })
+      try {
+        return getSettings({ env: process.env, now: new Date() })
+      } finally {
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
+      }
+    }
+    const lock = (dir: string): string => {
+      execFileSync('nix', ['flake', 'update'], { cwd: dir, stdio: 'pipe' })
+      return fs.readFileSync(path.join(dir, 'flake.lock'), 'utf8')
+    }
+    const forge = makeForge(settings(s.checkout), s.env())
+    const scratch = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-scratch-'))
+    const results = await Promise.allSettled(
+      [s.checkout, second].map(async dir =>
+        publish(await Git.create(dir), forge, {
+          settings: settings(dir),
+          newLock: lock(dir),
+          changes: [],
+          body: `report from ${dir}`,
+          scratchDir: scratch()
+        })
+      )
+    )
+    const ok = results.filter((r): r is PromiseFulfilledResult<PublishResult> => r.status === 'fulfilled')
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    expect(ok.length).toBeGreaterThanOrEqual(1)
+    for (const f of failed)
+      expect(String(f.reason)).toMatch(/the branch changed on the remote since it was fetched; run again/)
+    expect(s.forge.pulls.filter(p => p.head === 'auto/race2' && p.state === 'open')).toHaveLength(1)
+    // The branch holds the commit of a run that reported success.
+    expect(ok.map(r => r.value.commit)).toContain(s.branchSha('auto/race2'))
   })
 })
