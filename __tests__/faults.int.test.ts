@@ -141,6 +141,25 @@ describe('Nix faults', () => {
   })
 })
 
+describe('a builder that cannot be reached', () => {
+  test('fails the step instead of blaming every host', async () => {
+    const { fleet, salt, base } = fleetWith(s => s)
+    try {
+      fleet.bump(uniquePackageSet({ ...base, release: '24.11' }, salt))
+      const r = await runAction(fleet.fleetDir, {
+        'dry-run': 'true',
+        'nix-args': "--max-jobs 0 --builders 'ssh://nosuchbuilder.invalid x86_64-linux'"
+      })
+      expect(r.exitCode).toBe(1)
+      expect(errorLines(r).join('\n')).toContain('The build stopped without a failing derivation')
+      expect(r.log).toMatch(/nosuchbuilder\.invalid/)
+      expect(r.outputs['failed-hosts']).toBeUndefined()
+    } finally {
+      fleet.remove()
+    }
+  })
+})
+
 describe('hostile input', () => {
   test('host names and build logs with shell, Markdown and HTML text: nothing runs, the report stays intact', async () => {
     const marker = path.join(os.tmpdir(), `nfu-pwned-${process.pid}`)

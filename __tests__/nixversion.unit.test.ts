@@ -4,6 +4,7 @@ import {
   NixVersion,
   failedDerivations,
   flakeUpdateArgs,
+  maxJobsConfigured,
   parseNixVersion,
   stripWarnings
 } from '../src/nix/nix'
@@ -347,5 +348,29 @@ describe('toplevel expressions', () => {
       drv: `/nix/store/d${i}.drv`,
       out: `/nix/store/o${i}`
     })
+  })
+})
+
+describe('maxJobsConfigured', () => {
+  const none = (): undefined => undefined
+  test.each<[string, string[], NodeJS.ProcessEnv, boolean]>([
+    ['nothing set', [], {}, false],
+    ['--max-jobs in nix-args', ['--max-jobs', '4'], {}, true],
+    ['-j in nix-args', ['-j', '0'], {}, true],
+    ['-j4 in nix-args', ['-j4'], {}, true],
+    ['--option max-jobs', ['--option', 'max-jobs', '2'], {}, true],
+    ['NIX_CONFIG', [], { NIX_CONFIG: 'substituters =\nmax-jobs = 8' }, true],
+    ['another setting only', ['--builders', 'ssh://b x86_64-linux'], { NIX_CONFIG: 'cores = 2' }, false]
+  ])('%s', (_label, args, env, expected) => {
+    expect(maxJobsConfigured(args, env, none)).toBe(expected)
+  })
+
+  test('a nix.conf that sets it counts; one that does not, does not', () => {
+    const files: Record<string, string> = {
+      '/etc/nix/nix.conf': 'sandbox = false\n',
+      '/home/u/.config/nix/nix.conf': ' max-jobs = auto\n'
+    }
+    expect(maxJobsConfigured([], { HOME: '/home/u' }, f => files[f])).toBe(true)
+    expect(maxJobsConfigured([], { HOME: '/home/v' }, f => files[f])).toBe(false)
   })
 })

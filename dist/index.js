@@ -29977,7 +29977,9 @@ async function run(file, args, options = {}) {
     let stderr = '';
     const exitCode = await exec.exec(file, args, {
         cwd: options.cwd,
-        env: options.env ? { ...stringEnv(process.env), ...options.env } : undefined,
+        // Always the process's current environment, with the extra variables: what a caller set in process.env
+        // reaches the child even where process.env is not the environment the process started with.
+        env: { ...stringEnv(process.env), ...options.env },
         ignoreReturnCode: true,
         silent: true,
         input: options.input === undefined ? undefined : Buffer.from(options.input),
@@ -31394,10 +31396,12 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Nix = exports.MIN_NIX = void 0;
 exports.parseNixVersion = parseNixVersion;
 exports.flakeUpdateArgs = flakeUpdateArgs;
+exports.maxJobsConfigured = maxJobsConfigured;
 exports.stripWarnings = stripWarnings;
 exports.failedDerivations = failedDerivations;
 exports.timedOutDerivations = timedOutDerivations;
 const io = __importStar(__nccwpck_require__(4994));
+const fs = __importStar(__nccwpck_require__(9896));
 const exec_1 = __nccwpck_require__(3190);
 const closure_1 = __nccwpck_require__(2198);
 const expr_1 = __nccwpck_require__(7560);
@@ -31522,9 +31526,13 @@ class Nix {
         }
         return { error: (0, exec_1.tail)(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}` };
     }
-    /** Builds derivations in one process, going on past failures; the build log streams to the job log. */
+    /**
+     * Builds derivations in one process, going on past failures; the build log streams to the job log. Nix builds
+     * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs.
+     */
     async realise(drvPaths) {
-        return (0, exec_1.run)(this.nixStoreBin, ['--realise', '--keep-going', ...this.extraArgs, ...drvPaths], {
+        const jobs = maxJobsConfigured(this.extraArgs, process.env) ? [] : ['--max-jobs', 'auto'];
+        return (0, exec_1.run)(this.nixStoreBin, ['--realise', '--keep-going', ...jobs, ...this.extraArgs, ...drvPaths], {
             streamStderr: true
         });
     }
@@ -31572,6 +31580,30 @@ class Nix {
     }
 }
 exports.Nix = Nix;
+/** Whether the user set max-jobs: in nix-args, NIX_CONFIG, or a nix.conf that Nix reads. */
+function maxJobsConfigured(args, env, read = readOptional) {
+    if (args.some((a, i) => a === '--max-jobs' ||
+        a === '-j' ||
+        /^-j\d+$/.test(a) ||
+        (a === '--option' && args[i + 1] === 'max-jobs'))) {
+        return true;
+    }
+    const configDirs = [
+        env.NIX_CONF_DIR ?? '/etc/nix',
+        ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':').map(d => `${d}/nix`),
+        `${env.XDG_CONFIG_HOME ?? `${env.HOME ?? ''}/.config`}/nix`
+    ];
+    const texts = [env.NIX_CONFIG ?? '', ...configDirs.map(d => read(`${d}/nix.conf`) ?? '')];
+    return texts.some(t => /^\s*max-jobs\s*=/m.test(t));
+}
+function readOptional(file) {
+    try {
+        return fs.readFileSync(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+}
 /** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
 function stripWarnings(stderr) {
     return stderr
@@ -31684,6 +31716,12 @@ async function buildHosts(nix, flake, hosts, rootsDir) {
         stderr = r.stderr;
     }
     const failed = toBuild.filter(h => !fs.existsSync(h.outPath));
+    if (failed.length > 0 && (0, nix_1.failedDerivations)(stderr).length === 0) {
+        // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
+        // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
+        // host failures.
+        throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${lastLines((0, nix_1.stripWarnings)(stderr))}`);
+    }
     if (failed.length > 0)
         await explainFailures(nix, failed, stderr, exitCode);
     for (const h of failed)

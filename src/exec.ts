@@ -29,7 +29,9 @@ export async function run(file: string, args: string[], options: RunOptions = {}
   let stderr = ''
   const exitCode = await exec.exec(file, args, {
     cwd: options.cwd,
-    env: options.env ? { ...stringEnv(process.env), ...options.env } : undefined,
+    // Always the process's current environment, with the extra variables: what a caller set in process.env
+    // reaches the child even where process.env is not the environment the process started with.
+    env: { ...stringEnv(process.env), ...options.env },
     ignoreReturnCode: true,
     silent: true,
     input: options.input === undefined ? undefined : Buffer.from(options.input),

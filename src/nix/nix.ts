@@ -1,4 +1,5 @@
 import * as io from '@actions/io'
+import * as fs from 'fs'
 import { ExecResult, run, tail } from '../exec'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
@@ -136,9 +137,13 @@ export class Nix {
     return { error: tail(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}` }
   }
 
-  /** Builds derivations in one process, going on past failures; the build log streams to the job log. */
+  /**
+   * Builds derivations in one process, going on past failures; the build log streams to the job log. Nix builds
+   * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs.
+   */
   async realise(drvPaths: string[]): Promise<ExecResult> {
-    return run(this.nixStoreBin, ['--realise', '--keep-going', ...this.extraArgs, ...drvPaths], {
+    const jobs = maxJobsConfigured(this.extraArgs, process.env) ? [] : ['--max-jobs', 'auto']
+    return run(this.nixStoreBin, ['--realise', '--keep-going', ...jobs, ...this.extraArgs, ...drvPaths], {
       streamStderr: true
     })
   }
@@ -182,6 +187,40 @@ export class Nix {
   async updateLock(dir: string, inputs: string[]): Promise<ExecResult> {
     const args = flakeUpdateArgs(this.version, inputs)
     return this.nix(args, { cwd: dir, stream: true })
+  }
+}
+
+/** Whether the user set max-jobs: in nix-args, NIX_CONFIG, or a nix.conf that Nix reads. */
+export function maxJobsConfigured(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  read: (file: string) => string | undefined = readOptional
+): boolean {
+  if (
+    args.some(
+      (a, i) =>
+        a === '--max-jobs' ||
+        a === '-j' ||
+        /^-j\d+$/.test(a) ||
+        (a === '--option' && args[i + 1] === 'max-jobs')
+    )
+  ) {
+    return true
+  }
+  const configDirs = [
+    env.NIX_CONF_DIR ?? '/etc/nix',
+    ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':').map(d => `${d}/nix`),
+    `${env.XDG_CONFIG_HOME ?? `${env.HOME ?? ''}/.config`}/nix`
+  ]
+  const texts = [env.NIX_CONFIG ?? '', ...configDirs.map(d => read(`${d}/nix.conf`) ?? '')]
+  return texts.some(t => /^\s*max-jobs\s*=/m.test(t))
+}
+
+function readOptional(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    return undefined
   }
 }
 

@@ -1,6 +1,6 @@
 import * as fs from 'fs'
 import * as path from 'path'
-import { Nix, failedDerivations, timedOutDerivations } from '../nix/nix'
+import { Nix, failedDerivations, stripWarnings, timedOutDerivations } from '../nix/nix'
 import { storePathName } from '../nix/names'
 
 export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
@@ -58,6 +58,14 @@ export async function buildHosts(
     stderr = r.stderr
   }
   const failed = toBuild.filter(h => !fs.existsSync(h.outPath as string))
+  if (failed.length > 0 && failedDerivations(stderr).length === 0) {
+    // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
+    // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
+    // host failures.
+    throw new Error(
+      `The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${lastLines(stripWarnings(stderr))}`
+    )
+  }
   if (failed.length > 0) await explainFailures(nix, failed, stderr, exitCode)
   for (const h of failed) h.status = 'build-failed'
 

@@ -1,0 +1,519 @@
+/**
+ * Benchmark of the action against a hand-written workflow (bench/baseline.sh) and against a bare build of every
+ * host in one command (bench/floor.sh), on generated fleets of several sizes. Not a test: it prints a table and the targets, writes bench/results/latest.json, and
+ * fails only when the benchmark itself breaks (a variant exits non-zero or builds the wrong thing).
+ *
+ * Run it through bench/run.sh, which sets up Nix's offline settings and compiles this file.
+ *   --sizes 1,10,50,200   fleet sizes (or NFU_BENCH_SIZES)
+ *   --variants a,b,c      which variants to run (a action, b baseline, c floor)
+ *   --action PATH         the action's entry point (default dist/index.js, or NFU_BENCH_ACTION)
+ *   --input NAME=VALUE    an extra input for the action, e.g. --input 'nix-args=--max-jobs 2' (repeatable)
+ *   --keep                keep the generated fleets and print where they are
+ */
+import { spawnSync } from 'child_process'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { EXCLUDED_HOST, Fleet, createFleet } from './fleet'
+
+const REPO = path.resolve(process.env.NFU_BENCH_REPO ?? process.cwd())
+const RESULTS = path.join(REPO, 'bench/results')
+/** The compiled preload sits next to this file once compiled (run.sh compiles both into one directory). */
+const RSS_PRELOAD = path.join(__dirname, 'rss.js')
+
+type Variant = 'a' | 'b' | 'c'
+const VARIANTS: Record<Variant, string> = { a: 'action', b: 'baseline', c: 'floor' }
+
+interface Options {
+  sizes: number[]
+  variants: Variant[]
+  action: string
+  keep: boolean
+  /**
+   * `cached`: each fleet's "before" systems are built (untimed) before the measurement, as on a nightly runner
+   * whose store holds yesterday's "after"; `cold`: nothing is in the store.
+   */
+  before: 'cached' | 'cold'
+  /** Extra action inputs, as INPUT_* variables. */
+  inputs: Record<string, string>
+}
+
+function usage(message: string): never {
+  process.stderr.write(
+    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold]\n`
+  )
+  process.exit(2)
+}
+
+function parseOptions(argv: string[]): Options {
+  let sizes = process.env.NFU_BENCH_SIZES || '1,10,50,200'
+  let variants = 'a,b,c'
+  let action = process.env.NFU_BENCH_ACTION || path.join(REPO, 'dist/index.js')
+  let keep = false
+  let before: 'cached' | 'cold' = 'cached'
+  const inputs: Record<string, string> = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = (): string => argv[++i] ?? usage(`${arg} needs a value`)
+    if (arg === '--sizes') sizes = value()
+    else if (arg.startsWith('--sizes=')) sizes = arg.slice('--sizes='.length)
+    else if (arg === '--variants') variants = value()
+    else if (arg === '--action') action = value()
+    else if (arg === '--keep') keep = true
+    else if (arg === '--cold') before = 'cold'
+    else if (arg === '--input') {
+      const [name, ...rest] = value().split('=')
+      if (!name || rest.length === 0) usage('--input takes NAME=VALUE')
+      inputs[`INPUT_${name.toUpperCase()}`] = rest.join('=')
+    } else
+      usage(arg === '--help' || arg === '-h' ? 'Benchmark of nixos-fleet-update.' : `unknown argument ${arg}`)
+  }
+  const sizeList = sizes.split(',').map(s => Number(s.trim()))
+  if (sizeList.length === 0 || sizeList.some(n => !Number.isInteger(n) || n < 1)) usage(`bad sizes: ${sizes}`)
+  const variantList = variants.split(',').map(v => v.trim())
+  if (!variantList.every((v): v is Variant => v in VARIANTS)) usage(`bad variants: ${variants}`)
+  return { sizes: sizeList, variants: variantList, action: path.resolve(action), keep, before, inputs }
+}
+
+/** An executable as PATH finds it now, before the counting shims go in front. */
+function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const file = path.join(dir || '.', name)
+    try {
+      fs.accessSync(file, fs.constants.X_OK)
+      if (fs.statSync(file).isFile()) return file
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined
+}
+
+interface Tools {
+  nix: string
+  nixStore: string
+  /** GNU time, for the peak RSS of a variant's whole process tree; optional. */
+  time?: string
+  nixVersion: string
+}
+
+function findTools(): Tools {
+  const nix = which('nix')
+  const nixStore = which('nix-store')
+  if (!nix || !nixStore) throw new Error('nix and nix-store must be on PATH (scripts/setup.sh installs Nix)')
+  const time = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
+  const version = spawnSync(nix, ['--version'], { encoding: 'utf8' })
+  return { nix, nixStore, time, nixVersion: (version.stdout ?? '').trim() }
+}
+
+/**
+ * `nix` and `nix-store` shims that log one line per process, then exec the real binary. They count whatever
+ * the variants start by name from PATH: the action's calls (through @actions/io's which) and the scripts' alike.
+ */
+function writeShims(dir: string, counter: string, tools: Tools): string {
+  if (/['\n]/.test(counter)) throw new Error(`unusable path for the counter file: ${counter}`)
+  const shims = path.join(dir, 'shims')
+  fs.mkdirSync(shims)
+  for (const [name, real] of [
+    ['nix', tools.nix],
+    ['nix-store', tools.nixStore]
+  ]) {
+    const file = path.join(shims, name)
+    // Each record starts with an ASCII record separator: the arguments may hold newlines (nix eval --apply).
+    fs.writeFileSync(
+      file,
+      `#!/bin/sh\nprintf '\\036%s\\t%.200s\\n' ${name} "$*" >> '${counter}'\nexec '${real}' "$@"\n`
+    )
+    fs.chmodSync(file, 0o755)
+  }
+  return shims
+}
+
+/** The subcommand of a logged call: `nix eval`, `nix-store --realise`, … (global flags skipped). */
+function commandOf(line: string): string {
+  const [program, args = ''] = line.trimEnd().split('\t')
+  const words = args.split(' ')
+  if (program === 'nix-store') return `nix-store ${words[0]}`
+  const known = ['eval', 'build', 'flake', 'path-info', 'store', 'log', '__build-remote', '--version']
+  const sub = words.find(w => known.includes(w))
+  if (!sub) return 'nix (other)'
+  const next = words[words.indexOf(sub) + 1]
+  return sub === 'flake' || sub === 'store' ? `nix ${sub} ${next}` : `nix ${sub}`
+}
+
+interface Measurement {
+  variant: Variant
+  wallSeconds: number
+  nixProcesses: number
+  /** Derivations built, from the `building '…drv'` lines: equal for every variant of a size when none found another's builds. */
+  derivationsBuilt: number
+  /** Processes per subcommand, e.g. { "nix build": 100 }. */
+  commands: Record<string, number>
+  /** The action's node process alone, from the preload. */
+  nodePeakRssMB?: number
+  /** The largest process of the variant's tree (node or any Nix child), from GNU time. */
+  treePeakRssMB?: number
+  /** The action's own phase timings, from its log lines `Build before the update: 1.2 s`. */
+  phases?: Record<string, number>
+  log: string
+}
+
+function readIf(file: string): string | undefined {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined
+}
+
+/** Reads a GITHUB_OUTPUT file (`name<<delimiter` blocks). */
+function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
+    if (!m) continue
+    const end = lines.indexOf(m[2], i + 1)
+    out[m[1]] = lines.slice(i + 1, end).join('\n')
+    i = end
+  }
+  return out
+}
+
+function tailOf(file: string, lines = 30): string {
+  return (readIf(file) ?? '').trimEnd().split('\n').slice(-lines).join('\n')
+}
+
+/** Runs one variant on a fleet and checks that it did the whole job; throws when it did not. */
+function measure(variant: Variant, fleet: Fleet, tools: Tools, options: Options): Measurement {
+  const dir = fs.mkdtempSync(path.join(fleet.root, `run-${variant}-`))
+  const counter = path.join(dir, 'nix-calls')
+  fs.writeFileSync(counter, '')
+  const shims = writeShims(dir, counter, tools)
+  const log = path.join(RESULTS, 'logs', `${fleet.hosts.length}-${variant}-${VARIANTS[variant]}.log`)
+  const rssFile = path.join(dir, 'node-rss')
+  const treeRssFile = path.join(dir, 'tree-rss')
+  const outputFile = path.join(dir, 'output')
+
+  // The benchmark may itself run in a workflow: none of its INPUT_ or GITHUB_ variables may leak in.
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!/^(INPUT_|GITHUB_)/.test(k)) env[k] = v
+  env.PATH = `${shims}:${process.env.PATH ?? ''}`
+
+  let command: string[]
+  if (variant === 'a') {
+    fs.writeFileSync(outputFile, '')
+    fs.writeFileSync(path.join(dir, 'summary'), '')
+    fs.writeFileSync(path.join(dir, 'state'), '')
+    Object.assign(env, {
+      'INPUT_DRY-RUN': 'true',
+      INPUT_FLAKE: '.',
+      'INPUT_EXCLUDE-HOSTS': '.*-minimal',
+      INPUT_BUILD: 'true',
+      'INPUT_FAIL-ON-REGRESSION': 'false',
+      GITHUB_WORKSPACE: fleet.fleetDir,
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: path.join(dir, 'summary'),
+      GITHUB_STATE: path.join(dir, 'state'),
+      RUNNER_TEMP: dir,
+      NFU_BENCH_RSS_FILE: rssFile,
+      ...options.inputs
+    })
+    command = [process.execPath, '--require', RSS_PRELOAD, options.action]
+  } else if (variant === 'b') {
+    command = ['bash', path.join(REPO, 'bench/baseline.sh')]
+  } else {
+    command = ['bash', path.join(REPO, 'bench/floor.sh'), ...fleet.hosts]
+  }
+  if (tools.time) command = [tools.time, '-f', '%M', '-o', treeRssFile, ...command]
+
+  const fd = fs.openSync(log, 'w')
+  const start = process.hrtime.bigint()
+  const r = spawnSync(command[0], command.slice(1), { cwd: fleet.fleetDir, env, stdio: ['ignore', fd, fd] })
+  const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9
+  fs.closeSync(fd)
+  if (r.error) throw r.error
+  if (r.status !== 0) {
+    throw new Error(`${VARIANTS[variant]} exited with ${r.status ?? r.signal}; log ${log}:\n${tailOf(log)}`)
+  }
+
+  const calls = fs.readFileSync(counter, 'utf8').split('\x1e').filter(Boolean)
+  const commands: Record<string, number> = {}
+  for (const c of calls.map(commandOf)) commands[c] = (commands[c] ?? 0) + 1
+  const toMB = (kilobytes?: string): number | undefined => {
+    // GNU time puts "Command exited with non-zero status" first; the number is the last line.
+    const n = Number((kilobytes ?? '').trim().split('\n').pop())
+    return kilobytes && Number.isFinite(n) && n > 0 ? Math.round(n / 102.4) / 10 : undefined
+  }
+  const m: Measurement = {
+    variant,
+    wallSeconds,
+    nixProcesses: calls.length,
+    derivationsBuilt: (fs.readFileSync(log, 'utf8').match(/^building '\/[^']+\.drv'/gm) ?? []).length,
+    commands,
+    treePeakRssMB: toMB(readIf(treeRssFile)),
+    log: path.relative(REPO, log)
+  }
+
+  // A variant that skipped work would look fast: check that each did the whole job.
+  if (variant === 'a') {
+    m.nodePeakRssMB = toMB(readIf(rssFile))
+    const text = fs.readFileSync(log, 'utf8')
+    m.phases = {}
+    for (const line of text.split('\n')) {
+      const p = /^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s$/.exec(line)
+      if (p) m.phases[p[1]] = Number(p[2])
+    }
+    const outputs = parseOutputs(fs.readFileSync(outputFile, 'utf8'))
+    const hosts = JSON.parse(outputs.hosts ?? '[]') as string[]
+    const failed = JSON.parse(outputs['failed-hosts'] ?? '[]') as string[]
+    if (hosts.length !== fleet.hosts.length || outputs.changed !== 'true' || failed.length > 0) {
+      throw new Error(
+        `the action did not build and diff all ${fleet.hosts.length} hosts (hosts ${hosts.length}, changed ${outputs.changed}, failed ${failed.length}); log ${log}`
+      )
+    }
+    if (!('Diff closures' in m.phases)) throw new Error(`the action did not diff closures; log ${log}`)
+  } else {
+    // The scripts stop at the first failing Nix call; what is left to check is that the update happened.
+    const lockChanged =
+      spawnSync('git', ['diff', '--quiet', '--', 'flake.lock'], { cwd: fleet.fleetDir }).status === 1
+    const missing =
+      variant === 'b'
+        ? fleet.hosts.filter(h => !fs.existsSync(path.join(fleet.fleetDir, `result-after-${h}`)))
+        : []
+    if (!lockChanged || missing.length > 0) {
+      throw new Error(
+        `${VARIANTS[variant]} did not update flake.lock or left out hosts (${missing.join(', ') || 'none'}); log ${log}`
+      )
+    }
+  }
+  return m
+}
+
+interface SizeResult {
+  hosts: number
+  /** Seconds spent generating and locking the fleets (not measured). */
+  setupSeconds: number
+  results: Partial<Record<Variant, Measurement>>
+  errors: Partial<Record<Variant, string>>
+  /** c/b near 1 means the builds themselves, not the baseline's per-host processes, take the time. */
+  ratios: { aOverB?: number; aOverC?: number; cOverB?: number }
+}
+
+/** Builds every host's current system once, untimed: the state a nightly runner's store is in. */
+function warmBefore(fleet: Fleet, tools: Tools): void {
+  const installables = fleet.hosts.map(h => `.#nixosConfigurations."${h}".config.system.build.toplevel`)
+  const r = spawnSync(tools.nix, ['build', '--no-link', '--max-jobs', 'auto', ...installables], {
+    cwd: fleet.fleetDir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8'
+  })
+  if (r.status !== 0) throw new Error(`warming the store for ${fleet.root} failed:\n${r.stderr.slice(-2000)}`)
+}
+
+function runSize(size: number, tools: Tools, options: Options, tmp: string): SizeResult {
+  const out: SizeResult = { hosts: size, setupSeconds: 0, results: {}, errors: {}, ratios: {} }
+  for (const variant of options.variants) {
+    // Each variant gets a fleet and a salt of its own, for the builds before and after alike: nothing cached.
+    const setupStart = Date.now()
+    const fleet = createFleet(REPO, tmp, size, variant, tools.nix)
+    if (options.before === 'cached') warmBefore(fleet, tools)
+    out.setupSeconds += (Date.now() - setupStart) / 1000
+    process.stderr.write(`${size} hosts, ${variant} ${VARIANTS[variant]}: `)
+    try {
+      const m = measure(variant, fleet, tools, options)
+      out.results[variant] = m
+      process.stderr.write(`${m.wallSeconds.toFixed(1)} s, ${m.nixProcesses} nix processes\n`)
+    } catch (e) {
+      out.errors[variant] = e instanceof Error ? e.message : String(e)
+      process.stderr.write(`FAILED\n${out.errors[variant]}\n`)
+    } finally {
+      if (options.keep) process.stderr.write(`  fleet kept in ${fleet.root}\n`)
+      else fs.rmSync(fleet.root, { recursive: true, force: true })
+    }
+  }
+  const { a, b, c } = out.results
+  if (a && b) out.ratios.aOverB = a.wallSeconds / b.wallSeconds
+  if (a && c) out.ratios.aOverC = a.wallSeconds / c.wallSeconds
+  if (b && c) out.ratios.cOverB = c.wallSeconds / b.wallSeconds
+  return out
+}
+
+interface Target {
+  name: string
+  /** undefined: the sizes it needs were not run. */
+  pass?: boolean
+  value: string
+}
+
+function targets(sizes: SizeResult[]): Target[] {
+  const at = (n: number): SizeResult | undefined => sizes.find(s => s.hosts === n)
+  const fmt = (x: number | undefined, digits = 2): string => (x === undefined ? 'not run' : x.toFixed(digits))
+  const ab = at(50)?.ratios.aOverB
+  const ac = at(50)?.ratios.aOverC
+  const rss = at(200)?.results.a?.nodePeakRssMB
+  const p10 = at(10)?.results.a?.nixProcesses
+  const p200 = at(200)?.results.a?.nixProcesses
+  return [
+    { name: 'a/b at 50 hosts <= 0.4', pass: ab === undefined ? undefined : ab <= 0.4, value: fmt(ab) },
+    { name: 'a/c at 50 hosts <= 1.25', pass: ac === undefined ? undefined : ac <= 1.25, value: fmt(ac) },
+    {
+      name: 'node peak RSS of a at 200 hosts <= 250 MB',
+      pass: rss === undefined ? undefined : rss <= 250,
+      value: rss === undefined ? 'not run' : `${rss.toFixed(0)} MB`
+    },
+    {
+      name: 'nix processes of a equal at 10 and 200 hosts',
+      pass: p10 === undefined || p200 === undefined ? undefined : p10 === p200,
+      value: p10 === undefined || p200 === undefined ? 'not run' : `${p10} and ${p200}`
+    }
+  ]
+}
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width)
+}
+
+function table(sizes: SizeResult[]): string {
+  const lines: string[] = []
+  const head = [
+    'hosts',
+    'variant',
+    'wall s',
+    'nix procs',
+    'drvs built',
+    'node peak RSS',
+    'tree peak RSS',
+    'a/x'
+  ]
+  const widths = [5, 12, 8, 9, 10, 13, 13, 6]
+  const row = (cells: string[]): string =>
+    cells
+      .map((c, i) => pad(c, widths[i], i !== 1))
+      .join('  ')
+      .trimEnd()
+  lines.push(row(head), widths.map(w => '-'.repeat(w)).join('  '))
+  for (const s of sizes) {
+    for (const v of ['a', 'b', 'c'] as Variant[]) {
+      const m = s.results[v]
+      const error = s.errors[v]
+      if (!m && !error) continue
+      const ratio = v === 'b' ? s.ratios.aOverB : v === 'c' ? s.ratios.aOverC : undefined
+      const mb = (x?: number): string => (x === undefined ? '-' : `${x.toFixed(0)} MB`)
+      lines.push(
+        row([
+          String(s.hosts),
+          `${v} ${VARIANTS[v]}`,
+          m ? m.wallSeconds.toFixed(1) : 'FAILED',
+          m ? String(m.nixProcesses) : '-',
+          m ? String(m.derivationsBuilt) : '-',
+          mb(m?.nodePeakRssMB),
+          mb(m?.treePeakRssMB),
+          ratio === undefined ? '' : ratio.toFixed(2)
+        ])
+      )
+    }
+  }
+  lines.push('', 'a/x: wall time of the action divided by that of the baseline (b) or the floor (c).')
+  const uneven = sizes.filter(s => new Set(Object.values(s.results).map(m => m.derivationsBuilt)).size > 1)
+  if (uneven.length > 0) {
+    lines.push(
+      `Warning: the variants built different numbers of derivations at ${uneven.map(s => s.hosts).join(', ')} hosts: the comparison is not fair there.`
+    )
+  }
+  const cb = sizes.filter(s => s.ratios.cOverB !== undefined)
+  if (cb.length > 0) {
+    lines.push(
+      `c/b (floor over baseline; near 1 when building, not per-host processes, takes the time): ${cb.map(s => `${(s.ratios.cOverB as number).toFixed(2)} at ${s.hosts}`).join(', ')}.`
+    )
+  }
+
+  const withPhases = sizes.filter(s => s.results.a?.phases)
+  if (withPhases.length > 0) {
+    const names = [...new Set(withPhases.flatMap(s => Object.keys(s.results.a?.phases ?? {})))]
+    lines.push('', 'Action phases (seconds, from its log; "other" is start-up, report and exit):')
+    const w = Math.max(...names.map(n => n.length), 'other'.length)
+    lines.push(`${pad('', w)}  ${withPhases.map(s => pad(`${s.hosts} h`, 8, true)).join('  ')}`)
+    for (const n of [...names, 'other']) {
+      const cells = withPhases.map(s => {
+        const a = s.results.a as Measurement
+        const phases = a.phases ?? {}
+        const sum = Object.values(phases).reduce((x, y) => x + y, 0)
+        const value = n === 'other' ? a.wallSeconds - sum : phases[n]
+        return pad(value === undefined ? '-' : value.toFixed(1), 8, true)
+      })
+      lines.push(`${pad(n, w)}  ${cells.join('  ')}`)
+    }
+    lines.push('', 'Nix processes of the action by command:')
+    for (const s of withPhases) {
+      const c = (s.results.a as Measurement).commands
+      lines.push(
+        `  ${pad(String(s.hosts), 4, true)} hosts: ${Object.entries(c)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')}`
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+function main(): void {
+  const options = parseOptions(process.argv.slice(2))
+  if (options.variants.includes('a') && !fs.existsSync(options.action)) {
+    throw new Error(`${options.action} is missing: run 'npm run build' (bench/run.sh does)`)
+  }
+  if (!(process.env.NIX_CONFIG ?? '').includes('substituters')) {
+    process.stderr.write(
+      'warning: NIX_CONFIG has no offline settings; bench/run.sh sources scripts/nix-env.sh\n'
+    )
+  }
+  const tools = findTools()
+  fs.mkdirSync(path.join(RESULTS, 'logs'), { recursive: true })
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-bench-'))
+  const start = Date.now()
+  const sizes: SizeResult[] = []
+  try {
+    for (const size of options.sizes) sizes.push(runSize(size, tools, options, tmp))
+  } finally {
+    if (!options.keep) fs.rmSync(tmp, { recursive: true, force: true })
+  }
+  const totalSeconds = (Date.now() - start) / 1000
+  const checks = targets(sizes)
+  const failed = sizes.some(s => Object.keys(s.errors).length > 0)
+
+  const lines = [
+    '',
+    `nixos-fleet-update benchmark: ${tools.nixVersion}, node ${process.version}, ${os.cpus().length} CPUs`,
+    `Each host: ~300 store paths (${EXCLUDED_HOST} excluded); each variant builds a fleet with a fresh salt.`,
+    options.before === 'cached'
+      ? "Before: each fleet's current systems are already in the store (built untimed first, as on a nightly runner)."
+      : 'Before: nothing in the store (--cold): every variant builds "before" and "after" from scratch.',
+    ...Object.entries(options.inputs).map(([k, v]) => `Extra action input: ${k}=${v}`),
+    '',
+    table(sizes),
+    '',
+    'Targets (informational):',
+    ...checks.map(
+      t => `  ${t.pass === undefined ? 'n/a ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 46)} ${t.value}`
+    ),
+    '',
+    `Total ${totalSeconds.toFixed(0)} s, of which generating fleets ${sizes.reduce((x, s) => x + s.setupSeconds, 0).toFixed(0)} s. Logs in ${path.relative(REPO, path.join(RESULTS, 'logs'))}/.`
+  ]
+  process.stdout.write(`${lines.join('\n')}\n`)
+
+  const json = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, memoryMB: Math.round(os.totalmem() / 2 ** 20) },
+    nix: tools.nixVersion,
+    node: process.version,
+    action: path.relative(REPO, options.action),
+    actionInputs: options.inputs,
+    totalSeconds,
+    sizes,
+    targets: checks
+  }
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`)
+  process.stdout.write(`Results: ${path.relative(REPO, path.join(RESULTS, 'latest.json'))}\n`)
+  if (failed) {
+    process.stderr.write('The benchmark broke: a variant failed (see above).\n')
+    process.exitCode = 1
+  }
+}
+
+main()
