@@ -168,6 +168,31 @@ describe.each<ForgeKind>(['forgejo', 'github'])('%s client against the test forg
   })
 })
 
+describe('GitHub auto-merge refused', () => {
+  test('a repository that does not allow auto-merge gives a message saying what is needed', async () => {
+    const repo = makeRepo()
+    const forge = await startForge({
+      kind: 'github',
+      bareRepo: repo.bare,
+      owner: 'infra',
+      repo: 'fleet',
+      token: TOKEN,
+      autoMergeAllowed: false
+    })
+    try {
+      const c = client('github', forge)
+      const { pull } = await c.createPull({ head: 'update-a', base: 'main', title: 't', body: 'b' })
+      await expect(c.enableAutoMerge(pull)).rejects.toThrow(
+        /^Enabling auto-merge failed: .+\. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge/
+      )
+      expect(forge.pulls[0].autoMerge).toBe(false)
+    } finally {
+      await forge.close()
+      fs.rmSync(repo.dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('Forgejo specifics', () => {
   test('open pull requests are found on later pages, since Forgejo ignores ?head=', async () => {
     const repo = makeRepo()

@@ -408,10 +408,12 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
     s.sync()
     git(s.checkout, ['checkout', '-q', '--detach', 'HEAD'])
     s.bump('3.1.0')
-    const r = await s.run({ branch: 'auto/detached' })
+    // A dated branch, as the hand-written workflow used: {date} is the UTC date.
+    const r = await s.run({ branch: 'auto/detached-{date}' })
     expect(r.exitCode).toBe(0)
     expect(r.outputs['pr-operation']).toBe('created')
-    expect(s.bareGit(['rev-parse', `${s.branchSha('auto/detached')}^`])).toBe(
+    expect(r.outputs.branch).toBe(`auto/detached-${new Date().toISOString().slice(0, 10)}`)
+    expect(s.bareGit(['rev-parse', `${s.branchSha(r.outputs.branch)}^`])).toBe(
       s.bareGit(['rev-parse', 'main'])
     )
     git(s.checkout, ['checkout', '-q', 'main'])
