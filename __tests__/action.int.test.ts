@@ -128,6 +128,14 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
   })
 
+  test('publishing with an empty token stops before pushing, naming the input', async () => {
+    const lockBefore = fleet.lock()
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'false', build: 'false', token: '' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain("::error::Input 'token' is empty: opening the pull request needs a token")
+    fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
+  })
+
   test('build: false updates the lock only', async () => {
     const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', build: 'false' })
     expect(r.exitCode).toBe(0)

@@ -273,3 +273,27 @@ describe('closureOf', () => {
     expect([...closureOf(a, partial)].sort()).toEqual([a, gone])
   })
 })
+
+describe('parsePathInfo on output recorded from Nix 2.26.3 (Debian trixie)', () => {
+  // `nix path-info -r --json` of a two-path closure, and of a path that is not in the store, exactly as printed.
+  const recorded =
+    '{"/nix/store/9xwwxlycpk06s8938v5rbxk4hsmhpxx4-zlib-1.3.1":{"ca":null,"deriver":"/nix/store/f8cwjgczfjax3c4p6dj7cnfr3lf7b900-zlib-1.3.1.drv","narHash":"sha256-ck5L7amiXR6BM/vV6Hz2VZuCbSLvUtK6H+gXTbmvQ0M=","narSize":120,"references":[],"registrationTime":1795679347,"signatures":[],"ultimate":true},"/nix/store/fgrq032hy897vbl1wsk92krng39mivpa-curl-8.8.0":{"ca":null,"deriver":"/nix/store/4l11nwnvs955xm458ga29k3hr5fzimqw-curl-8.8.0.drv","narHash":"sha256-oV6BvQIWUgjCkNY9EuRwKIQZYv77P2ltEfQv6GyiHEk=","narSize":168,"references":["/nix/store/9xwwxlycpk06s8938v5rbxk4hsmhpxx4-zlib-1.3.1"],"registrationTime":1795679347,"signatures":[],"ultimate":true}}'
+  const missing = '{"/nix/store/00000000000000000000000000000000-missing":null}'
+
+  test('paths, sizes and references', () => {
+    const map = parsePathInfo(recorded)
+    expect([...map.keys()].sort()).toEqual([
+      '/nix/store/9xwwxlycpk06s8938v5rbxk4hsmhpxx4-zlib-1.3.1',
+      '/nix/store/fgrq032hy897vbl1wsk92krng39mivpa-curl-8.8.0'
+    ])
+    expect(map.get('/nix/store/fgrq032hy897vbl1wsk92krng39mivpa-curl-8.8.0')).toEqual({
+      narSize: 168,
+      references: ['/nix/store/9xwwxlycpk06s8938v5rbxk4hsmhpxx4-zlib-1.3.1']
+    })
+    expect(closureOf('/nix/store/fgrq032hy897vbl1wsk92krng39mivpa-curl-8.8.0', map).size).toBe(2)
+  })
+
+  test('a path that is not valid is left out', () => {
+    expect(parsePathInfo(missing).size).toBe(0)
+  })
+})

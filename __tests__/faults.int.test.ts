@@ -119,6 +119,20 @@ describe('Nix faults', () => {
     }
   })
 
+  test('a host that failed before and builds after is "fixed": reported, not a failure', async () => {
+    const { fleet, salt, base } = fleetWith(s => ({ ...s, failing: ['rsync'] }))
+    try {
+      fleet.bump(uniquePackageSet({ ...base, failing: [] }, salt))
+      const r = await runAction(fleet.fleetDir, { 'dry-run': 'true' })
+      expect(r.exitCode).toBe(0)
+      expect(JSON.parse(r.outputs['failed-hosts'])).toEqual([])
+      expect(r.outputs.report).toContain('| db | 🔧 fixed |')
+      expect(r.outputs.report).toContain('db (fixed): build failed before the update')
+    } finally {
+      fleet.remove()
+    }
+  })
+
   test('a build that runs past its time-out is killed, named, and the other hosts still build', async () => {
     const { fleet, salt, base } = fleetWith(s => s)
     try {
