@@ -37,6 +37,27 @@ function makeRepo(): { dir: string; bare: string } {
   return { dir, bare }
 }
 
+/** A fresh repository and forge for one test, removed afterwards. */
+async function withForge(
+  options: { kind: ForgeKind; autoMergeAllowed?: boolean },
+  fn: (forge: TestForge, repo: { dir: string; bare: string }) => Promise<void>
+): Promise<void> {
+  const repo = makeRepo()
+  const forge = await startForge({
+    ...options,
+    bareRepo: repo.bare,
+    owner: 'infra',
+    repo: 'fleet',
+    token: TOKEN
+  })
+  try {
+    await fn(forge, repo)
+  } finally {
+    await forge.close()
+    fs.rmSync(repo.dir, { recursive: true, force: true })
+  }
+}
+
 function client(kind: ForgeKind, f: TestForge, token = TOKEN, extra: object = {}): Forge {
   return kind === 'forgejo'
     ? new ForgejoForge(f.apiUrl, token, 'infra', 'fleet', f.serverUrl, { ...FAST, mergeRetries: 4, ...extra })
@@ -170,40 +191,20 @@ describe.each<ForgeKind>(['forgejo', 'github'])('%s client against the test forg
 
 describe('GitHub auto-merge refused', () => {
   test('a repository that does not allow auto-merge gives a message saying what is needed', async () => {
-    const repo = makeRepo()
-    const forge = await startForge({
-      kind: 'github',
-      bareRepo: repo.bare,
-      owner: 'infra',
-      repo: 'fleet',
-      token: TOKEN,
-      autoMergeAllowed: false
-    })
-    try {
+    await withForge({ kind: 'github', autoMergeAllowed: false }, async forge => {
       const c = client('github', forge)
       const { pull } = await c.createPull({ head: 'update-a', base: 'main', title: 't', body: 'b' })
       await expect(c.enableAutoMerge(pull)).rejects.toThrow(
         /^Enabling auto-merge failed: .+\. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge/
       )
       expect(forge.pulls[0].autoMerge).toBe(false)
-    } finally {
-      await forge.close()
-      fs.rmSync(repo.dir, { recursive: true, force: true })
-    }
+    })
   })
 })
 
 describe('Forgejo specifics', () => {
   test('open pull requests are found on later pages, since Forgejo ignores ?head=', async () => {
-    const repo = makeRepo()
-    const forge = await startForge({
-      kind: 'forgejo',
-      bareRepo: repo.bare,
-      owner: 'infra',
-      repo: 'fleet',
-      token: TOKEN
-    })
-    try {
+    await withForge({ kind: 'forgejo' }, async (forge, repo) => {
       // Listing 51 pull requests costs the test forge a git call each: a longer time-out than FAST's.
       const c = client('forgejo', forge, TOKEN, { timeoutMs: 30000 })
       // The one to find is the oldest; 50 newer ones fill the first page (Forgejo lists newest first).
@@ -220,22 +221,11 @@ describe('Forgejo specifics', () => {
         .filter(r => r.method === 'GET' && /\/pulls$/.test(r.path))
         .map(r => r.query.page)
       expect(pages).toEqual(['1', '2'])
-    } finally {
-      await forge.close()
-      fs.rmSync(repo.dir, { recursive: true, force: true })
-    }
+    })
   })
 
   test('the API client sends the token only in the Authorization header', async () => {
-    const repo = makeRepo()
-    const forge = await startForge({
-      kind: 'forgejo',
-      bareRepo: repo.bare,
-      owner: 'infra',
-      repo: 'fleet',
-      token: TOKEN
-    })
-    try {
+    await withForge({ kind: 'forgejo' }, async forge => {
       await new ApiClient(forge.apiUrl, TOKEN, FAST).request(
         'Reading the repository',
         'GET',
@@ -244,9 +234,6 @@ describe('Forgejo specifics', () => {
       const r = forge.requests[forge.requests.length - 1]
       expect(r.headers.authorization).toBe(`token ${TOKEN}`)
       expect(JSON.stringify(r.query)).not.toContain(TOKEN)
-    } finally {
-      await forge.close()
-      fs.rmSync(repo.dir, { recursive: true, force: true })
-    }
+    })
   })
 })
