@@ -15,6 +15,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { EXCLUDED_HOST, Fleet, createFleet } from './fleet'
+import { parseOutputFile } from '../__tests__/fixtures/outputs'
 
 const REPO = path.resolve(process.env.NFU_BENCH_REPO ?? process.cwd())
 const RESULTS = path.join(REPO, 'bench/results')
@@ -162,20 +163,6 @@ function readIf(file: string): string | undefined {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined
 }
 
-/** Reads a GITHUB_OUTPUT file (`name<<delimiter` blocks). */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
-    if (!m) continue
-    const end = lines.indexOf(m[2], i + 1)
-    out[m[1]] = lines.slice(i + 1, end).join('\n')
-    i = end
-  }
-  return out
-}
-
 function tailOf(file: string, lines = 30): string {
   return (readIf(file) ?? '').trimEnd().split('\n').slice(-lines).join('\n')
 }
@@ -260,7 +247,7 @@ function measure(variant: Variant, fleet: Fleet, tools: Tools, options: Options)
       const p = /^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s$/.exec(line)
       if (p) m.phases[p[1]] = Number(p[2])
     }
-    const outputs = parseOutputs(fs.readFileSync(outputFile, 'utf8'))
+    const outputs = parseOutputFile(fs.readFileSync(outputFile, 'utf8'))
     const hosts = JSON.parse(outputs.hosts ?? '[]') as string[]
     const failed = JSON.parse(outputs['failed-hosts'] ?? '[]') as string[]
     if (hosts.length !== fleet.hosts.length || outputs.changed !== 'true' || failed.length > 0) {

@@ -8,19 +8,9 @@ import * as crypto from 'crypto'
 import * as fs from 'fs'
 import * as path from 'path'
 
-export interface PackageSpec {
-  name: string
-  version: string
-  deps?: string[]
-}
+import { PackageSet, PackageSpec } from '../__tests__/fixtures/fleet'
 
-/** The format of examples/pkgs/packages.json. */
-export interface PackageSet {
-  release: string
-  salt: string
-  failing: string[]
-  packages: PackageSpec[]
-}
+export type { PackageSet, PackageSpec }
 
 /** Shared packages, glibc and the kernel included: with the per-host ones and the system's own, ~300 paths. */
 export const SHARED_PACKAGES = 290

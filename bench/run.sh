@@ -30,12 +30,12 @@ if $keep; then
 else
   trap 'rm -rf "$work"' EXIT
 fi
-node_modules/.bin/tsc --outDir "$work/js" --rootDir bench --module commonjs --target es2022 \
+node_modules/.bin/tsc --outDir "$work/js" --rootDir . --module commonjs --target es2022 \
   --moduleResolution node --types node --strict --skipLibCheck --esModuleInterop \
   bench/bench.ts bench/fleet.ts bench/rss.ts
 
 # Fleets, build directories and the action's temporary files all go under $work, removed on exit or Ctrl-C
 # (the fleets stay with --keep).
 start=$(date +%s)
-TMPDIR="$work" NFU_BENCH_REPO="$root" node "$work/js/bench.js" "$@"
+TMPDIR="$work" NFU_BENCH_REPO="$root" node "$work/js/bench/bench.js" "$@"
 echo "bench/run.sh took $(($(date +%s) - start)) s (after setup)"
