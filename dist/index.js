@@ -30016,6 +30016,27 @@ function tail(text, lines) {
 
 /***/ }),
 
+/***/ 6576:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.repoPath = repoPath;
+exports.compareLink = compareLink;
+/** `/repos/OWNER/REPO`: the same path prefix on GitHub and Forgejo (after the API base). */
+function repoPath(owner, repo) {
+    return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
+}
+/** The web page comparing two branches; both forges use `/OWNER/REPO/compare/BASE...HEAD`. */
+function compareLink(serverUrl, owner, repo, base, head) {
+    const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
+    return `${serverUrl}/${owner}/${repo}/compare/${ref(base)}...${ref(head)}`;
+}
+
+
+/***/ }),
+
 /***/ 5483:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -30058,6 +30079,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
 const core = __importStar(__nccwpck_require__(7484));
 const http_1 = __nccwpck_require__(2847);
+const forge_1 = __nccwpck_require__(6576);
 function toPull(p) {
     return {
         number: p.number,
@@ -30087,7 +30109,7 @@ class ForgejoForge {
         this.api = new http_1.ApiClient(apiUrl, token, options);
     }
     get path() {
-        return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`;
+        return (0, forge_1.repoPath)(this.owner, this.repo);
     }
     get fullName() {
         return `${this.owner}/${this.repo}`.toLowerCase();
@@ -30200,8 +30222,7 @@ class ForgejoForge {
         }
     }
     compareUrl(base, head) {
-        const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
-        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`;
+        return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
     }
 }
 exports.ForgejoForge = ForgejoForge;
@@ -30217,6 +30238,7 @@ exports.ForgejoForge = ForgejoForge;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
 const http_1 = __nccwpck_require__(2847);
+const forge_1 = __nccwpck_require__(6576);
 function toPull(p) {
     return {
         number: p.number,
@@ -30245,7 +30267,7 @@ class GitHubForge {
         this.graphql = new http_1.ApiClient(graphqlUrl, token, options);
     }
     get path() {
-        return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`;
+        return (0, forge_1.repoPath)(this.owner, this.repo);
     }
     async findOpenPull(head, base) {
         const query = new URLSearchParams({ head: `${this.owner}:${head}`, base, state: 'open', per_page: '100' });
@@ -30302,8 +30324,7 @@ class GitHubForge {
         }
     }
     compareUrl(base, head) {
-        const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
-        return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`;
+        return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
     }
 }
 exports.GitHubForge = GitHubForge;
@@ -30750,8 +30771,7 @@ function writePublishOutputs(p) {
 }
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
 function makeWorkDir() {
-    const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
-    return dir;
+    return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
 }
 async function pipeline(settings, workDir, cleanup) {
     const nix = await nix_1.Nix.create(settings.nixArgs);
@@ -31611,6 +31631,8 @@ function stripWarnings(stderr) {
         .filter(l => !/^(warning|evaluation warning|trace: warning): /.test(l))
         .join('\n');
 }
+/** Nix 2.8: `building of '…drv!*' from .drv file timed out after N seconds`. */
+const TIMED_OUT = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm;
 /**
  * Derivations that failed to build, from Nix's own error lines: `builder for '…drv' failed` (Nix 2.8 to 2.2x,
  * Lix), `Cannot build '…drv'. Reason: builder failed` (newer Nix), `hash mismatch in fixed-output derivation`.
@@ -31623,23 +31645,16 @@ function failedDerivations(stderr) {
         /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
         /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
         /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm,
-        /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
+        TIMED_OUT
     ];
-    for (const re of patterns) {
-        let m;
-        while ((m = re.exec(stderr)) !== null)
+    for (const re of patterns)
+        for (const m of stderr.matchAll(re))
             out.add(m[1]);
-    }
     return [...out];
 }
 /** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
 function timedOutDerivations(stderr) {
-    const out = new Set();
-    const re = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm;
-    let m;
-    while ((m = re.exec(stderr)) !== null)
-        out.add(m[1]);
-    return out;
+    return new Set([...stderr.matchAll(TIMED_OUT)].map(m => m[1]));
 }
 
 
@@ -31687,6 +31702,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.buildHosts = buildHosts;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
+const exec_1 = __nccwpck_require__(3190);
 const nix_1 = __nccwpck_require__(4280);
 const names_1 = __nccwpck_require__(8971);
 /** How many failed derivations get their log fetched; the rest are named only. */
@@ -31716,14 +31732,15 @@ async function buildHosts(nix, flake, hosts, rootsDir) {
         stderr = r.stderr;
     }
     const failed = toBuild.filter(h => !fs.existsSync(h.outPath));
-    if (failed.length > 0 && (0, nix_1.failedDerivations)(stderr).length === 0) {
+    const failedDrvs = failed.length > 0 ? (0, nix_1.failedDerivations)(stderr) : [];
+    if (failed.length > 0 && failedDrvs.length === 0) {
         // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
         // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
         // host failures.
-        throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${lastLines((0, nix_1.stripWarnings)(stderr))}`);
+        throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${(0, exec_1.tail)((0, nix_1.stripWarnings)(stderr), LOG_LINES)}`);
     }
     if (failed.length > 0)
-        await explainFailures(nix, failed, stderr, exitCode);
+        await explainFailures(nix, failed, failedDrvs, stderr, exitCode);
     for (const h of failed)
         h.status = 'build-failed';
     const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath);
@@ -31732,8 +31749,7 @@ async function buildHosts(nix, flake, hosts, rootsDir) {
     return { hosts: results, cached: toBuild.length === 0, exitCode };
 }
 /** Names the derivations that failed under each failed host and attaches the tail of their build logs. */
-async function explainFailures(nix, failed, stderr, exitCode) {
-    const failedDrvs = (0, nix_1.failedDerivations)(stderr);
+async function explainFailures(nix, failed, failedDrvs, stderr, exitCode) {
     const timedOut = (0, nix_1.timedOutDerivations)(stderr);
     const logs = new Map();
     const culprits = new Map();
@@ -31751,20 +31767,16 @@ async function explainFailures(nix, failed, stderr, exitCode) {
             const name = (d) => `${(0, names_1.storePathName)(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`;
             h.error = `failed to build: ${drvs.map(name).join(', ')}`;
             const parts = drvs.map(d => logs.get(d)).filter((l) => l !== undefined);
-            h.logTail = parts.length > 0 ? parts.join('\n') : lastLines(stderr);
+            h.logTail = parts.length > 0 ? parts.join('\n') : (0, exec_1.tail)(stderr, LOG_LINES);
         }
         else {
             h.error =
                 exitCode === undefined
                     ? 'not built'
                     : `the build exited with code ${exitCode} without producing ${path.basename(h.outPath)}`;
-            h.logTail = lastLines(stderr);
+            h.logTail = (0, exec_1.tail)(stderr, LOG_LINES);
         }
     }
-}
-function lastLines(text) {
-    const lines = text.replace(/\s+$/, '').split('\n');
-    return lines.slice(Math.max(0, lines.length - LOG_LINES)).join('\n');
 }
 
 

@@ -101,8 +101,7 @@ function writePublishOutputs(p: PublishResult): void {
 
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
 function makeWorkDir(): string {
-  const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'))
-  return dir
+  return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'))
 }
 
 async function pipeline(settings: Settings, workDir: string, cleanup: (() => void)[]): Promise<void> {

@@ -33,3 +33,20 @@ export interface Forge {
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }
+
+/** `/repos/OWNER/REPO`: the same path prefix on GitHub and Forgejo (after the API base). */
+export function repoPath(owner: string, repo: string): string {
+  return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`
+}
+
+/** The web page comparing two branches; both forges use `/OWNER/REPO/compare/BASE...HEAD`. */
+export function compareLink(
+  serverUrl: string,
+  owner: string,
+  repo: string,
+  base: string,
+  head: string
+): string {
+  const ref = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
+  return `${serverUrl}/${owner}/${repo}/compare/${ref(base)}...${ref(head)}`
+}

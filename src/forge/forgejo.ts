@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { Forge, NewPull, PullRequest } from './forge'
+import { Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
 
 interface ForgejoPull {
   number: number
@@ -44,7 +44,7 @@ export class ForgejoForge implements Forge {
   }
 
   private get path(): string {
-    return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`
+    return repoPath(this.owner, this.repo)
   }
 
   private get fullName(): string {
@@ -169,7 +169,6 @@ export class ForgejoForge implements Forge {
   }
 
   compareUrl(base: string, head: string): string {
-    const ref = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
-    return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`
+    return compareLink(this.serverUrl, this.owner, this.repo, base, head)
   }
 }

@@ -1,5 +1,5 @@
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { Forge, NewPull, PullRequest } from './forge'
+import { Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
 
 interface GitHubPull {
   number: number
@@ -45,7 +45,7 @@ export class GitHubForge implements Forge {
   }
 
   private get path(): string {
-    return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}`
+    return repoPath(this.owner, this.repo)
   }
 
   async findOpenPull(head: string, base: string): Promise<PullRequest | undefined> {
@@ -111,7 +111,6 @@ export class GitHubForge implements Forge {
   }
 
   compareUrl(base: string, head: string): string {
-    const ref = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
-    return `${this.serverUrl}/${this.owner}/${this.repo}/compare/${ref(base)}...${ref(head)}`
+    return compareLink(this.serverUrl, this.owner, this.repo, base, head)
   }
 }

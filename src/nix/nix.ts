@@ -232,6 +232,9 @@ export function stripWarnings(stderr: string): string {
     .join('\n')
 }
 
+/** Nix 2.8: `building of '…drv!*' from .drv file timed out after N seconds`. */
+const TIMED_OUT = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
+
 /**
  * Derivations that failed to build, from Nix's own error lines: `builder for '…drv' failed` (Nix 2.8 to 2.2x,
  * Lix), `Cannot build '…drv'. Reason: builder failed` (newer Nix), `hash mismatch in fixed-output derivation`.
@@ -244,20 +247,13 @@ export function failedDerivations(stderr: string): string[] {
     /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
     /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
     /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm,
-    /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
+    TIMED_OUT
   ]
-  for (const re of patterns) {
-    let m: RegExpExecArray | null
-    while ((m = re.exec(stderr)) !== null) out.add(m[1])
-  }
+  for (const re of patterns) for (const m of stderr.matchAll(re)) out.add(m[1])
   return [...out]
 }
 
 /** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
 export function timedOutDerivations(stderr: string): Set<string> {
-  const out = new Set<string>()
-  const re = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
-  let m: RegExpExecArray | null
-  while ((m = re.exec(stderr)) !== null) out.add(m[1])
-  return out
+  return new Set([...stderr.matchAll(TIMED_OUT)].map(m => m[1]))
 }

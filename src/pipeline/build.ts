@@ -1,5 +1,6 @@
 import * as fs from 'fs'
 import * as path from 'path'
+import { tail } from '../exec'
 import { Nix, failedDerivations, stripWarnings, timedOutDerivations } from '../nix/nix'
 import { storePathName } from '../nix/names'
 
@@ -58,15 +59,16 @@ export async function buildHosts(
     stderr = r.stderr
   }
   const failed = toBuild.filter(h => !fs.existsSync(h.outPath as string))
-  if (failed.length > 0 && failedDerivations(stderr).length === 0) {
+  const failedDrvs = failed.length > 0 ? failedDerivations(stderr) : []
+  if (failed.length > 0 && failedDrvs.length === 0) {
     // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
     // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
     // host failures.
     throw new Error(
-      `The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${lastLines(stripWarnings(stderr))}`
+      `The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${tail(stripWarnings(stderr), LOG_LINES)}`
     )
   }
-  if (failed.length > 0) await explainFailures(nix, failed, stderr, exitCode)
+  if (failed.length > 0) await explainFailures(nix, failed, failedDrvs, stderr, exitCode)
   for (const h of failed) h.status = 'build-failed'
 
   const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath as string)
@@ -79,10 +81,10 @@ export async function buildHosts(
 async function explainFailures(
   nix: Nix,
   failed: HostBuild[],
+  failedDrvs: string[],
   stderr: string,
   exitCode?: number
 ): Promise<void> {
-  const failedDrvs = failedDerivations(stderr)
   const timedOut = timedOutDerivations(stderr)
   const logs = new Map<string, string | undefined>()
   const culprits = new Map<string, string[]>()
@@ -100,18 +102,13 @@ async function explainFailures(
         `${storePathName(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`
       h.error = `failed to build: ${drvs.map(name).join(', ')}`
       const parts = drvs.map(d => logs.get(d)).filter((l): l is string => l !== undefined)
-      h.logTail = parts.length > 0 ? parts.join('\n') : lastLines(stderr)
+      h.logTail = parts.length > 0 ? parts.join('\n') : tail(stderr, LOG_LINES)
     } else {
       h.error =
         exitCode === undefined
           ? 'not built'
           : `the build exited with code ${exitCode} without producing ${path.basename(h.outPath as string)}`
-      h.logTail = lastLines(stderr)
+      h.logTail = tail(stderr, LOG_LINES)
     }
   }
-}
-
-function lastLines(text: string): string {
-  const lines = text.replace(/\s+$/, '').split('\n')
-  return lines.slice(Math.max(0, lines.length - LOG_LINES)).join('\n')
 }
