@@ -1,0 +1,461 @@
+/**
+ * Forgejo's side of the test forge: the /api/v1 subset the action uses, with Forgejo's status codes, JSON
+ * shapes and error bodies. Sources (Forgejo server, late 2024): routers/api/v1/repo/pull.go,
+ * routers/api/v1/repo/issue_label.go, services/context/api.go, models/issues/pull.go, models/pull/automerge.go,
+ * services/auth/oauth2.go, routers/api/shared/middleware.go; and Forgejo's swagger.
+ */
+import * as http from 'http'
+import { URL } from 'url'
+import { basicUser } from './githttp'
+import {
+  Ctx,
+  ForgeApi,
+  ForgeProfile,
+  ForgeState,
+  Json,
+  Page,
+  Reply,
+  TestPull,
+  authScheme,
+  intParam,
+  isObj,
+  now,
+  sameName,
+  str,
+  strings
+} from './repository'
+
+export const forgejoProfile: ForgeProfile = {
+  repoId: 7,
+  ownerId: 3,
+  firstLabelId: 1,
+  pullId: n => 1000 + n,
+  userJson: owner => ({
+    id: 3,
+    login: owner,
+    login_name: '',
+    full_name: '',
+    email: `${owner}@example.invalid`,
+    username: owner
+  }),
+  mergeMessage: (_owner, p) => `Merge pull request '${p.title}' (#${p.number}) from ${p.head} into ${p.base}`
+}
+
+export const forgejoApiPath = '/api/v1'
+
+export function forgejoApi(s: ForgeState): ForgeApi {
+  const { git, pulls, labels, owner, repo, fullName, repoId, serverUrl, apiUrl, userJson } = s
+  const { token } = s.options
+  const mergeableAfter = s.options.mergeableAfter ?? 0
+  const gitUrl = s.gitUrl
+  const defaultBranch = s.defaultBranch
+  const swaggerUrl = `${serverUrl}/api/swagger`
+
+  function fjLabelJson(name: string): Json {
+    const l = s.labelByName(name) ?? { id: 0, name }
+    return {
+      id: l.id,
+      name: l.name,
+      exclusive: false,
+      is_archived: false,
+      color: 'ededed',
+      description: '',
+      url: `${apiUrl}/repos/${fullName}/labels/${l.id}`
+    }
+  }
+
+  function fjRepoJson(): Json {
+    return {
+      id: repoId,
+      owner: userJson,
+      name: repo,
+      full_name: fullName,
+      description: '',
+      empty: false,
+      private: true,
+      fork: false,
+      template: false,
+      parent: null,
+      mirror: false,
+      html_url: `${serverUrl}/${fullName}`,
+      url: `${apiUrl}/repos/${fullName}`,
+      ssh_url: '',
+      clone_url: gitUrl,
+      default_branch: defaultBranch,
+      archived: false,
+      has_pull_requests: true,
+      has_issues: true,
+      allow_merge_commits: true,
+      allow_rebase: true,
+      allow_rebase_explicit: true,
+      allow_squash_merge: true,
+      allow_rebase_update: true,
+      default_merge_style: 'merge',
+      default_allow_maintainer_edit: false,
+      permissions: { admin: true, push: true, pull: true }
+    }
+  }
+
+  function isWip(title: string): boolean {
+    const t = title.toUpperCase()
+    return t.startsWith('WIP:') || t.startsWith('[WIP]')
+  }
+
+  function fjPullJson(p: TestPull): Json {
+    const m = s.metaOf(p)
+    const html = `${serverUrl}/${fullName}/pulls/${p.number}`
+    const repoJson = fjRepoJson()
+    const headExists = git.branch(p.head) !== undefined
+    return {
+      id: m.id,
+      // Forgejo fills `url` with the web address, not the API one.
+      url: html,
+      number: p.number,
+      user: userJson,
+      title: p.title,
+      body: p.body,
+      labels: p.labels.map(fjLabelJson),
+      milestone: null,
+      assignee: p.assignees.length ? { ...userJson, login: p.assignees[0], username: p.assignees[0] } : null,
+      assignees: p.assignees.map(login => ({ ...userJson, login, username: login })),
+      requested_reviewers: p.reviewers.map(login => ({ ...userJson, login, username: login })),
+      requested_reviewers_teams: [],
+      state: p.state,
+      draft: isWip(p.title),
+      is_locked: false,
+      comments: 0,
+      review_comments: 0,
+      additions: 0,
+      deletions: 0,
+      changed_files: 0,
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      mergeable: p.state === 'open',
+      merged: p.merged,
+      merged_at: m.mergedAt,
+      merge_commit_sha: m.mergeCommitSha,
+      merged_by: p.merged ? userJson : null,
+      allow_maintainer_edit: false,
+      base: { label: p.base, ref: p.base, sha: git.branch(p.base) ?? '', repo_id: repoId, repo: repoJson },
+      // With its branch deleted, Forgejo reports the pull ref instead of the branch name.
+      head: {
+        label: p.head,
+        ref: headExists ? p.head : `refs/pull/${p.number}/head`,
+        sha: p.headSha,
+        repo_id: repoId,
+        repo: repoJson
+      },
+      merge_base: m.mergeBase,
+      due_date: null,
+      created_at: m.createdAt,
+      updated_at: m.updatedAt,
+      closed_at: m.closedAt,
+      pin_order: 0
+    }
+  }
+
+  const fjError = (status: number, message: string): Reply => ({
+    status,
+    body: { message, url: swaggerUrl }
+  })
+  const fjNotFound = (...errors: string[]): Reply => ({
+    status: 404,
+    body: { message: "The target couldn't be found.", url: swaggerUrl, errors }
+  })
+
+  function fjPage<T>(ctx: Ctx, items: T[]): Page<T> {
+    let limit = intParam(ctx.url.searchParams.get('limit'), 0)
+    if (limit <= 0) limit = 30
+    if (limit > 50) limit = 50
+    const page = Math.max(intParam(ctx.url.searchParams.get('page'), 1), 1)
+    const last = Math.max(Math.ceil(items.length / limit), 1)
+    const link = (n: number, rel: string): string => {
+      const q = new URLSearchParams(ctx.url.searchParams)
+      q.set('page', String(n))
+      q.sort()
+      return `<${serverUrl}${ctx.pathname}?${q.toString()}>; rel="${rel}"`
+    }
+    const links: string[] = []
+    if (page < last) links.push(link(page + 1, 'next'))
+    if (page !== last) links.push(link(last, 'last'))
+    if (page !== 1) links.push(link(1, 'first'))
+    if (page > 1) links.push(link(page - 1, 'prev'))
+    const headers: Record<string, string> = { 'X-Total-Count': String(items.length) }
+    if (links.length) headers.Link = links.join(',')
+    return { page: items.slice((page - 1) * limit, page * limit), headers }
+  }
+
+  function fjValidateRequired(b: Json, fields: [string, string][]): Reply | undefined {
+    for (const [key, label] of fields) {
+      const v = b[key]
+      if (v === undefined || v === null || v === '') return fjError(422, `[${label}]: Required`)
+    }
+    return undefined
+  }
+
+  function fjIds(v: unknown): number[] {
+    return Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : []
+  }
+
+  // Forgejo looks label IDs up and keeps the ones that exist: unknown IDs are dropped without an error.
+  function fjLabelNames(ids: number[]): string[] {
+    return labels.filter(l => ids.includes(l.id)).map(l => l.name)
+  }
+
+  function fjSplitHead(head: string): { owner?: string; branch: string } {
+    const colon = head.indexOf(':')
+    if (colon < 0) return { branch: head }
+    let o = head.slice(0, colon)
+    if (o.includes('/')) o = o.split('/')[0]
+    return { owner: o, branch: head.slice(colon + 1) }
+  }
+
+  function fjCreatePull(ctx: Ctx): Reply {
+    const b = ctx.body
+    if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+    const missing = fjValidateRequired(b, [
+      ['head', 'Head'],
+      ['base', 'Base'],
+      ['title', 'Title']
+    ])
+    if (missing) return missing
+    const headIn = str(b.head) ?? ''
+    const base = str(b.base) ?? ''
+    if (headIn === base) {
+      return fjError(422, 'Invalid PullRequest: There are no changes between the head and the base')
+    }
+    const parts = headIn.split(':')
+    if (parts.length > 2) {
+      return fjNotFound(
+        `the head part of {basehead} ${headIn} must contain zero or one colon (:) but contains ${parts.length - 1}`
+      )
+    }
+    const { owner: headOwner, branch: head } = fjSplitHead(headIn)
+    if (headOwner !== undefined && !sameName(headOwner, owner)) {
+      return fjNotFound(`the owner ${headOwner} does not exist`)
+    }
+    if (!git.anyRef(base)) {
+      return fjNotFound(
+        `could not find '${base}' to be a commit, branch or tag in the base repository ${fullName}`
+      )
+    }
+    if (!git.anyRef(head)) {
+      return fjNotFound(
+        `could not find '${head}' to be a commit, branch or tag in the head repository ${fullName}`
+      )
+    }
+    const existing = s.openPullFor(head, base)
+    if (existing) {
+      const m = s.metaOf(existing)
+      return fjError(
+        409,
+        `pull request already exists for these targets [id: ${m.id}, issue_id: ${existing.number}, head_repo_id: ${repoId}, base_repo_id: ${repoId}, head_branch: ${existing.head}, base_branch: ${existing.base}]`
+      )
+    }
+    const assignees = strings(b.assignees)
+    const single = str(b.assignee)
+    if (single && !assignees.includes(single)) assignees.unshift(single)
+    const p = s.createPull({
+      title: str(b.title) ?? '',
+      body: str(b.body) ?? '',
+      head,
+      base,
+      draft: false,
+      labels: fjLabelNames(fjIds(b.labels)),
+      assignees
+    })
+    p.draft = isWip(p.title)
+    return { status: 201, body: fjPullJson(p) }
+  }
+
+  function fjEditPull(ctx: Ctx, p: TestPull): Reply {
+    const b = ctx.body
+    if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+    const title = str(b.title)
+    if (title) {
+      p.title = title
+      p.draft = isWip(title)
+    }
+    if (typeof b.body === 'string') p.body = b.body
+    if (Array.isArray(b.assignees)) p.assignees = strings(b.assignees)
+    if (Array.isArray(b.labels)) p.labels = fjLabelNames(fjIds(b.labels))
+    const state = str(b.state)
+    if (state !== undefined) {
+      if (p.merged) return fjError(412, 'cannot change state of this pull request, it was already merged')
+      s.setState(p, state === 'closed' ? 'closed' : 'open')
+    }
+    const base = str(b.base)
+    if (!p.merged && base && base !== p.base) {
+      if (!git.branch(base)) return fjError(404, `new base '${base}' not exist`)
+      p.base = base
+    }
+    s.metaOf(p).updatedAt = now()
+    // Forgejo answers an edit with 201 (a long-standing TODO in its source says it should be 200).
+    return { status: 201, body: fjPullJson(p) }
+  }
+
+  function fjMerge(ctx: Ctx, p: TestPull): Reply {
+    const b = ctx.body
+    if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+    // Go's JSON decoder matches the untagged `Do` field case-insensitively.
+    const doKey = Object.keys(b).find(k => k.toLowerCase() === 'do')
+    const action = doKey ? str(b[doKey]) : undefined
+    if (!action) return fjError(422, '[Do]: Required')
+    if (
+      !['merge', 'rebase', 'rebase-merge', 'squash', 'fast-forward-only', 'manually-merged'].includes(action)
+    ) {
+      return fjError(422, '[Do]: In')
+    }
+    if (p.merged) return fjError(405, '')
+    if (p.state === 'closed') return fjNotFound()
+    const m = s.metaOf(p)
+    m.mergeCalls++
+    if (m.mergeCalls <= mergeableAfter) return fjError(405, 'Please try again later')
+    if (b.merge_when_checks_succeed === true) {
+      if (p.autoMerge) {
+        return fjError(
+          409,
+          `pull request is already scheduled to auto merge when checks succeed [pull_id: ${m.id}]`
+        )
+      }
+      p.autoMerge = true
+      m.updatedAt = now()
+      return { status: 201 }
+    }
+    s.mergePull(p.number)
+    return { status: 200 }
+  }
+
+  function fjIssueLabels(ctx: Ctx, p: TestPull, replace: boolean): Reply {
+    const b = ctx.body
+    if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+    const raw: unknown[] = Array.isArray(b.labels) ? b.labels : []
+    const ids = raw.filter((v): v is number => typeof v === 'number')
+    const names = strings(raw)
+    if (ids.length && names.length) return fjError(400, 'labels should be an array of strings or integers')
+    const found = names.length
+      ? labels.filter(l => names.some(n => sameName(n, l.name))).map(l => l.name)
+      : fjLabelNames(ids)
+    if (replace) p.labels = []
+    for (const name of found) if (!p.labels.includes(name)) p.labels.push(name)
+    s.metaOf(p).updatedAt = now()
+    return { status: 200, body: p.labels.map(fjLabelJson) }
+  }
+
+  function forgejo(ctx: Ctx): Reply {
+    const prefix = '/api/v1'
+    if (ctx.pathname !== prefix && !ctx.pathname.startsWith(`${prefix}/`))
+      return { status: 404, body: { message: 'Not Found' } }
+    const segs = ctx.pathname.slice(prefix.length).split('/').filter(Boolean).map(decodeURIComponent)
+    const m = ctx.method
+    if (segs.length === 1 && segs[0] === 'version' && m === 'GET') {
+      return { status: 200, body: { version: '11.0.0+gitea-1.22.0' } }
+    }
+    if (segs[0] !== 'repos' || segs.length < 3) return { status: 404, body: { message: 'Not Found' } }
+    if (!sameName(segs[1], owner) || !sameName(segs[2], repo)) return fjNotFound()
+    const rest = segs.slice(3)
+    if (rest.length === 0)
+      return m === 'GET' ? { status: 200, body: fjRepoJson() } : fjError(405, 'Method Not Allowed')
+    // Forgejo's git data API is read-only; nothing here can write commits or refs.
+    if (rest[0] === 'git') return m === 'GET' ? fjNotFound() : fjError(405, 'Method Not Allowed')
+    if (rest[0] === 'labels' && rest.length === 1) {
+      if (m !== 'GET') return fjError(405, 'Method Not Allowed')
+      const { page, headers } = fjPage(ctx, labels)
+      return { status: 200, body: page.map(l => fjLabelJson(l.name)), headers }
+    }
+    if (rest[0] === 'pulls' && rest.length === 1) {
+      if (m === 'GET') {
+        const q = ctx.url.searchParams
+        const state = q.get('state') ?? ''
+        // Forgejo's list ignores `head` and `base`; without `state` it lists every state.
+        let list = pulls.filter(p => (state === 'open' || state === 'closed' ? p.state === state : true))
+        list = [...list].sort((a, c) =>
+          q.get('sort') === 'oldest' ? a.number - c.number : c.number - a.number
+        )
+        const { page, headers } = fjPage(ctx, list)
+        return { status: 200, body: page.map(fjPullJson), headers }
+      }
+      if (m === 'POST') return fjCreatePull(ctx)
+      return fjError(405, 'Method Not Allowed')
+    }
+    if (rest[0] === 'pulls' && rest.length >= 2) {
+      const known = ['merge', 'requested_reviewers']
+      const isIndex = /^\d+$/.test(rest[1])
+      if (rest.length === 2 || (isIndex && rest.length === 3 && known.includes(rest[2]))) {
+        const p = isIndex ? s.pullByNumber(parseInt(rest[1], 10)) : undefined
+        if (!p) return fjNotFound()
+        if (rest.length === 2) {
+          if (m === 'GET') return { status: 200, body: fjPullJson(p) }
+          if (m === 'PATCH') return fjEditPull(ctx, p)
+          return fjError(405, 'Method Not Allowed')
+        }
+        if (rest[2] === 'merge') {
+          if (m === 'GET') return p.merged ? { status: 204 } : fjNotFound()
+          if (m === 'POST') return fjMerge(ctx, p)
+          if (m === 'DELETE') {
+            if (!p.autoMerge) return fjNotFound()
+            p.autoMerge = false
+            return { status: 204 }
+          }
+          return fjError(405, 'Method Not Allowed')
+        }
+        if (m === 'POST') {
+          const b = ctx.body
+          const reviewers = isObj(b) ? strings(b.reviewers) : []
+          for (const r of reviewers) if (!p.reviewers.includes(r)) p.reviewers.push(r)
+          return {
+            status: 201,
+            body: reviewers.map((login, i) => ({
+              id: 5000 + i,
+              user: { ...userJson, login, username: login },
+              state: 'REQUEST_REVIEW',
+              pull_request_url: `${serverUrl}/${fullName}/pulls/${p.number}`
+            }))
+          }
+        }
+        return fjError(405, 'Method Not Allowed')
+      }
+      if (m !== 'GET') return fjError(405, 'Method Not Allowed')
+      // GET /pulls/{base}/{head}: an unordered lookup that in practice yields the oldest pull request for
+      // the pair, closed and merged ones included.
+      const base = rest[1]
+      const { owner: headOwner, branch } = fjSplitHead(rest.slice(2).join('/'))
+      if (headOwner !== undefined && !sameName(headOwner, owner)) return fjNotFound()
+      const first = pulls.find(p => p.base === base && p.head === branch)
+      return first ? { status: 200, body: fjPullJson(first) } : fjNotFound()
+    }
+    if (rest[0] === 'issues' && rest.length === 3 && rest[2] === 'labels' && /^\d+$/.test(rest[1])) {
+      const p = s.pullByNumber(parseInt(rest[1], 10))
+      if (!p) return fjNotFound()
+      if (m === 'GET') return { status: 200, body: p.labels.map(fjLabelJson) }
+      if (m === 'POST') return fjIssueLabels(ctx, p, false)
+      if (m === 'PUT') return fjIssueLabels(ctx, p, true)
+      return fjError(405, 'Method Not Allowed')
+    }
+    return { status: 404, body: { message: 'Not Found' } }
+  }
+
+  function authorize(req: http.IncomingMessage, url: URL): Reply | undefined {
+    const header = req.headers.authorization
+    let presented: string | undefined
+    // Forgejo reads the deprecated query tokens first, unless DISABLE_QUERY_AUTH_TOKEN is set.
+    const queryToken = url.searchParams.get('token') || url.searchParams.get('access_token') || undefined
+    if (queryToken) {
+      presented = queryToken
+    } else {
+      const a = authScheme(header)
+      // Forgejo compares the `token` scheme case-sensitively and `bearer` case-insensitively; a header it
+      // cannot parse is ignored and the request is anonymous.
+      if (a && (a.scheme.toLowerCase() === 'bearer' || a.scheme === 'token')) presented = a.credential
+      else if (a && a.scheme.toLowerCase() === 'basic')
+        presented = basicUser(header, token) ? token : a.credential
+    }
+    if (presented === token) return undefined
+    return presented === undefined
+      ? fjError(401, 'token is required')
+      : fjError(401, 'user does not exist [uid: 0, name: ]')
+  }
+
+  return { authorize, handle: forgejo }
+}

@@ -1,0 +1,477 @@
+/**
+ * GitHub's side of the test forge: the REST subset the action uses and the auto-merge GraphQL mutation.
+ * Sources: docs.github.com/rest/pulls/pulls, docs.github.com/rest/issues/labels, GitHub's OpenAPI description
+ * (@octokit/openapi-types) and GraphQL schema (@octokit/graphql-schema), and the error bodies GitHub is seen to
+ * send (Validation Failed with resource/field/code errors).
+ */
+import * as http from 'http'
+import { URL } from 'url'
+import { basicUser } from './githttp'
+import {
+  Ctx,
+  ForgeApi,
+  ForgeProfile,
+  ForgeState,
+  Json,
+  Page,
+  Reply,
+  TestPull,
+  authScheme,
+  intParam,
+  isObj,
+  now,
+  sameName,
+  str,
+  strings
+} from './repository'
+
+export const githubProfile: ForgeProfile = {
+  repoId: 700001,
+  ownerId: 5000001,
+  firstLabelId: 208045946,
+  pullId: n => 1900000000 + n,
+  userJson: owner => ({ login: owner, id: 5000001, node_id: 'U_5000001', type: 'User', site_admin: false }),
+  mergeMessage: (owner, p) => `Merge pull request #${p.number} from ${owner}/${p.head}\n\n${p.title}`
+}
+
+/** GitHub serves its REST API at the root of its API host. */
+export const githubApiPath = ''
+
+export function githubApi(s: ForgeState): ForgeApi {
+  const { git, pulls, labels, owner, repo, fullName, repoId, serverUrl, apiUrl, userJson } = s
+  const { token } = s.options
+  const autoMergeAllowed = s.options.autoMergeAllowed ?? true
+  const gitUrl = s.gitUrl
+  const defaultBranch = s.defaultBranch
+
+  function ghLabelJson(name: string): Json {
+    const l = s.labelByName(name) ?? { id: 0, name }
+    return {
+      id: l.id,
+      node_id: `LA_${Buffer.from(String(l.id)).toString('base64url')}`,
+      url: `${apiUrl}/repos/${fullName}/labels/${encodeURIComponent(l.name)}`,
+      name: l.name,
+      color: 'ededed',
+      default: false,
+      description: null
+    }
+  }
+
+  function ghRepoJson(): Json {
+    return {
+      id: repoId,
+      node_id: `R_kgDO${Buffer.from(String(repoId)).toString('base64url')}`,
+      name: repo,
+      full_name: fullName,
+      private: true,
+      owner: userJson,
+      html_url: `${serverUrl}/${fullName}`,
+      url: `${apiUrl}/repos/${fullName}`,
+      clone_url: gitUrl,
+      default_branch: defaultBranch,
+      allow_auto_merge: autoMergeAllowed,
+      allow_merge_commit: true,
+      allow_squash_merge: true,
+      allow_rebase_merge: true,
+      delete_branch_on_merge: false,
+      archived: false,
+      disabled: false,
+      visibility: 'private',
+      permissions: { admin: true, maintain: true, push: true, triage: true, pull: true }
+    }
+  }
+
+  function ghPullJson(p: TestPull): Json {
+    const m = s.metaOf(p)
+    const base = `${apiUrl}/repos/${fullName}`
+    const repoJson = ghRepoJson()
+    return {
+      url: `${base}/pulls/${p.number}`,
+      id: m.id,
+      node_id: m.nodeId,
+      html_url: `${serverUrl}/${fullName}/pull/${p.number}`,
+      diff_url: `${serverUrl}/${fullName}/pull/${p.number}.diff`,
+      patch_url: `${serverUrl}/${fullName}/pull/${p.number}.patch`,
+      issue_url: `${base}/issues/${p.number}`,
+      commits_url: `${base}/pulls/${p.number}/commits`,
+      number: p.number,
+      state: p.state,
+      locked: false,
+      title: p.title,
+      user: userJson,
+      body: p.body === '' ? null : p.body,
+      labels: p.labels.map(ghLabelJson),
+      milestone: null,
+      active_lock_reason: null,
+      created_at: m.createdAt,
+      updated_at: m.updatedAt,
+      closed_at: m.closedAt,
+      merged_at: m.mergedAt,
+      merge_commit_sha: m.mergeCommitSha,
+      assignee: p.assignees.length ? { ...userJson, login: p.assignees[0] } : null,
+      assignees: p.assignees.map(login => ({ ...userJson, login })),
+      requested_reviewers: p.reviewers.map(login => ({ ...userJson, login })),
+      requested_teams: [],
+      head: { label: `${owner}:${p.head}`, ref: p.head, sha: p.headSha, user: userJson, repo: repoJson },
+      base: {
+        label: `${owner}:${p.base}`,
+        ref: p.base,
+        sha: git.branch(p.base) ?? '',
+        user: userJson,
+        repo: repoJson
+      },
+      author_association: 'OWNER',
+      auto_merge: p.autoMerge
+        ? { enabled_by: userJson, merge_method: 'merge', commit_title: '', commit_message: '' }
+        : null,
+      draft: p.draft,
+      merged: p.merged,
+      mergeable: p.state === 'open' ? true : null,
+      mergeable_state: p.state === 'open' ? 'clean' : 'unknown',
+      merged_by: p.merged ? userJson : null,
+      maintainer_can_modify: false
+    }
+  }
+
+  const ghDoc = 'https://docs.github.com/rest'
+  const ghNotFound = (doc = ghDoc): Reply => ({
+    status: 404,
+    body: { message: 'Not Found', documentation_url: doc, status: '404' }
+  })
+  const ghValidation = (error: Json, doc: string): Reply => ({
+    status: 422,
+    body: {
+      message: 'Validation Failed',
+      errors: [{ resource: 'PullRequest', ...error }],
+      documentation_url: doc,
+      status: '422'
+    }
+  })
+
+  function ghPage<T>(ctx: Ctx, items: T[], listPath: string): Page<T> {
+    const perPage = Math.min(Math.max(intParam(ctx.url.searchParams.get('per_page'), 30), 1), 100)
+    const page = Math.max(intParam(ctx.url.searchParams.get('page'), 1), 1)
+    const last = Math.max(Math.ceil(items.length / perPage), 1)
+    const link = (n: number, rel: string): string => {
+      const q = new URLSearchParams(ctx.url.searchParams)
+      q.set('page', String(n))
+      return `<${apiUrl}/repositories/${repoId}/${listPath}?${q.toString()}>; rel="${rel}"`
+    }
+    const links: string[] = []
+    if (page > 1) links.push(link(page - 1, 'prev'))
+    if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'))
+    if (page > 1) links.push(link(1, 'first'))
+    return {
+      page: items.slice((page - 1) * perPage, page * perPage),
+      headers: links.length ? { Link: links.join(', ') } : {}
+    }
+  }
+
+  const ghCreateDoc = 'https://docs.github.com/rest/pulls/pulls#create-a-pull-request'
+
+  function ghListPulls(ctx: Ctx): Reply {
+    const q = ctx.url.searchParams
+    const state = q.get('state') ?? 'open'
+    let list = pulls.filter(p => state === 'all' || p.state === state)
+    // GitHub silently ignores a head filter without the `owner:` part.
+    const head = q.get('head')
+    if (head && head.includes(':')) {
+      const [o, ...rest] = head.split(':')
+      const branch = rest.join(':')
+      list = sameName(o, owner) ? list.filter(p => p.head === branch) : []
+    }
+    const base = q.get('base')
+    if (base) list = list.filter(p => p.base === base)
+    const asc =
+      (q.get('direction') ?? (q.get('sort') && q.get('sort') !== 'created' ? 'asc' : 'desc')) === 'asc'
+    const byUpdated = q.get('sort') === 'updated'
+    list = [...list].sort((a, b) => {
+      const ka = byUpdated ? s.metaOf(a).updatedAt : String(a.number).padStart(10, '0')
+      const kb = byUpdated ? s.metaOf(b).updatedAt : String(b.number).padStart(10, '0')
+      return (ka < kb ? -1 : ka > kb ? 1 : 0) * (asc ? 1 : -1)
+    })
+    const { page, headers } = ghPage(ctx, list, 'pulls')
+    return { status: 200, body: page.map(ghPullJson), headers }
+  }
+
+  function ghCreatePull(ctx: Ctx): Reply {
+    const b = ctx.body
+    if (!isObj(b))
+      return { status: 400, body: { message: 'Problems parsing JSON', documentation_url: ghCreateDoc } }
+    const headIn = str(b.head)
+    const base = str(b.base)
+    if (!headIn) return ghValidation({ field: 'head', code: 'missing_field' }, ghCreateDoc)
+    if (!base) return ghValidation({ field: 'base', code: 'missing_field' }, ghCreateDoc)
+    const title = str(b.title)
+    if (title === undefined && b.issue === undefined) {
+      return ghValidation({ field: 'title', code: 'missing_field' }, ghCreateDoc)
+    }
+    let head = headIn
+    const colon = headIn.indexOf(':')
+    if (colon >= 0) {
+      if (!sameName(headIn.slice(0, colon), owner))
+        return ghValidation({ field: 'head', code: 'invalid' }, ghCreateDoc)
+      head = headIn.slice(colon + 1)
+    }
+    const baseSha = git.branch(base)
+    if (!baseSha) return ghValidation({ field: 'base', code: 'invalid' }, ghCreateDoc)
+    const headSha = git.branch(head)
+    if (!headSha) return ghValidation({ field: 'head', code: 'invalid' }, ghCreateDoc)
+    if (s.openPullFor(head, base)) {
+      return ghValidation(
+        { code: 'custom', message: `A pull request already exists for ${owner}:${head}.` },
+        ghCreateDoc
+      )
+    }
+    if (git.countBetween(baseSha, headSha) === 0) {
+      return ghValidation({ code: 'custom', message: `No commits between ${base} and ${head}` }, ghCreateDoc)
+    }
+    const p = s.createPull({
+      title: title ?? '',
+      body: str(b.body) ?? '',
+      head,
+      base,
+      draft: b.draft === true,
+      labels: [],
+      assignees: []
+    })
+    const json = ghPullJson(p)
+    return { status: 201, body: json, headers: { Location: String(json.url) } }
+  }
+
+  function ghUpdatePull(ctx: Ctx, p: TestPull): Reply {
+    const doc = 'https://docs.github.com/rest/pulls/pulls#update-a-pull-request'
+    const b = ctx.body
+    if (!isObj(b)) return { status: 400, body: { message: 'Problems parsing JSON', documentation_url: doc } }
+    const base = str(b.base)
+    if (base !== undefined && base !== p.base) {
+      if (!git.branch(base)) return ghValidation({ field: 'base', code: 'invalid' }, doc)
+    }
+    const state = str(b.state)
+    if (state !== undefined && state !== 'open' && state !== 'closed') {
+      return ghValidation({ field: 'state', code: 'invalid' }, doc)
+    }
+    if (state === 'open' && p.state === 'closed' && !p.merged) {
+      if (s.openPullFor(p.head, base ?? p.base)) {
+        return ghValidation(
+          { code: 'custom', message: `A pull request already exists for ${owner}:${p.head}.` },
+          doc
+        )
+      }
+    }
+    const title = str(b.title)
+    if (title !== undefined) p.title = title
+    if (b.body !== undefined) p.body = str(b.body) ?? ''
+    if (base !== undefined) p.base = base
+    if ((state === 'open' || state === 'closed') && !p.merged) s.setState(p, state)
+    s.metaOf(p).updatedAt = now()
+    return { status: 200, body: ghPullJson(p) }
+  }
+
+  function ghAddLabels(ctx: Ctx, p: TestPull, replace: boolean): Reply {
+    const b = ctx.body
+    let raw: unknown[]
+    if (Array.isArray(b)) raw = b
+    else if (isObj(b) && Array.isArray(b.labels)) raw = b.labels
+    else {
+      return {
+        status: 422,
+        body: {
+          message: 'Invalid request.',
+          documentation_url: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue',
+          status: '422'
+        }
+      }
+    }
+    const names: string[] = []
+    for (const v of raw) {
+      const name = typeof v === 'string' ? v : isObj(v) ? str(v.name) : undefined
+      if (name) names.push(name)
+    }
+    if (replace) p.labels = []
+    for (const name of names) {
+      // GitHub creates labels that the repository does not have yet.
+      const l = s.labelByName(name) ?? s.addLabel(name)
+      if (!p.labels.some(x => sameName(x, l.name))) p.labels.push(l.name)
+    }
+    s.metaOf(p).updatedAt = now()
+    return { status: 200, body: p.labels.map(ghLabelJson) }
+  }
+
+  function ghGraphql(ctx: Ctx): Reply {
+    const b = ctx.body
+    if (ctx.method !== 'POST') return ghNotFound('https://docs.github.com/graphql')
+    if (!isObj(b) || typeof b.query !== 'string') {
+      return {
+        status: 200,
+        body: { errors: [{ message: 'A query attribute must be specified and must be a string.' }] }
+      }
+    }
+    const query = b.query
+    const variables = isObj(b.variables) ? b.variables : {}
+    const field = /\b(enablePullRequestAutoMerge|disablePullRequestAutoMerge)\b/.exec(query)
+    if (!field) {
+      return {
+        status: 200,
+        body: {
+          errors: [
+            {
+              message:
+                'The test forge only answers enablePullRequestAutoMerge and disablePullRequestAutoMerge.'
+            }
+          ]
+        }
+      }
+    }
+    const mutation = field[1]
+    const before = query.slice(0, field.index)
+    const location = { line: before.split('\n').length, column: field.index - before.lastIndexOf('\n') }
+    const candidates: string[] = []
+    const collect = (v: unknown): void => {
+      if (typeof v === 'string') candidates.push(v)
+      else if (Array.isArray(v)) v.forEach(collect)
+      else if (isObj(v)) Object.values(v).forEach(collect)
+    }
+    collect(variables)
+    const inline = /pullRequestId\s*:\s*"([^"]+)"/.exec(query)
+    if (inline) candidates.unshift(inline[1])
+    const p = pulls.find(x => candidates.includes(s.metaOf(x).nodeId))
+    const gqlError = (type: string, message: string): Reply => ({
+      status: 200,
+      body: {
+        data: { [mutation]: null },
+        errors: [{ type, path: [mutation], locations: [location], message }]
+      }
+    })
+    if (!p) {
+      const id = candidates[0] ?? ''
+      return gqlError('NOT_FOUND', `Could not resolve to a node with the global id of '${id}'`)
+    }
+    if (mutation === 'enablePullRequestAutoMerge') {
+      if (!autoMergeAllowed) return gqlError('UNPROCESSABLE', 'Auto merge is not allowed for this repository')
+      if (p.state !== 'open')
+        return gqlError('UNPROCESSABLE', `Pull request is in ${p.merged ? 'merged' : 'closed'} state`)
+      p.autoMerge = true
+    } else {
+      p.autoMerge = false
+    }
+    s.metaOf(p).updatedAt = now()
+    const methodMatch = /mergeMethod\s*:\s*([A-Z_]+)/.exec(query)
+    const varMethod = Object.values(variables).find(v => v === 'MERGE' || v === 'SQUASH' || v === 'REBASE')
+    const mergeMethod = methodMatch?.[1] ?? str(varMethod) ?? 'MERGE'
+    return {
+      status: 200,
+      body: {
+        data: {
+          [mutation]: {
+            clientMutationId: null,
+            pullRequest: {
+              id: s.metaOf(p).nodeId,
+              number: p.number,
+              url: `${serverUrl}/${fullName}/pull/${p.number}`,
+              autoMergeRequest: p.autoMerge ? { enabledAt: now(), mergeMethod } : null
+            }
+          }
+        }
+      }
+    }
+  }
+
+  function github(ctx: Ctx): Reply {
+    if (ctx.pathname === '/graphql') return ghGraphql(ctx)
+    let segs = ctx.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    // Link headers name the repository by id; clients follow them verbatim.
+    if (segs[0] === 'repositories' && segs[1] === String(repoId))
+      segs = ['repos', owner, repo, ...segs.slice(2)]
+    if (segs[0] !== 'repos' || segs.length < 3 || !sameName(segs[1], owner) || !sameName(segs[2], repo)) {
+      return ghNotFound()
+    }
+    const rest = segs.slice(3)
+    const m = ctx.method
+    if (rest.length === 0) return m === 'GET' ? { status: 200, body: ghRepoJson() } : ghNotFound()
+    if (rest[0] === 'labels' && rest.length === 1 && m === 'GET') {
+      const { page, headers } = ghPage(ctx, labels, 'labels')
+      return { status: 200, body: page.map(l => ghLabelJson(l.name)), headers }
+    }
+    if (rest[0] === 'pulls' && rest.length === 1) {
+      if (m === 'GET') return ghListPulls(ctx)
+      if (m === 'POST') return ghCreatePull(ctx)
+      return ghNotFound()
+    }
+    if ((rest[0] === 'pulls' || rest[0] === 'issues') && /^\d+$/.test(rest[1] ?? '')) {
+      const p = s.pullByNumber(parseInt(rest[1], 10))
+      const getDoc = 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request'
+      if (!p) return ghNotFound(getDoc)
+      const tail = rest.slice(2)
+      if (rest[0] === 'pulls' && tail.length === 0) {
+        if (m === 'GET') return { status: 200, body: ghPullJson(p) }
+        if (m === 'PATCH') return ghUpdatePull(ctx, p)
+        return ghNotFound()
+      }
+      if (rest[0] === 'pulls' && tail[0] === 'merge' && tail.length === 1) {
+        if (m === 'GET') return p.merged ? { status: 204 } : ghNotFound()
+        if (m === 'PUT') {
+          if (p.state !== 'open') {
+            return {
+              status: 405,
+              body: { message: 'Pull Request is not mergeable', documentation_url: ghDoc }
+            }
+          }
+          s.mergePull(p.number)
+          return {
+            status: 200,
+            body: {
+              sha: s.metaOf(p).mergeCommitSha,
+              merged: true,
+              message: 'Pull Request successfully merged'
+            }
+          }
+        }
+        return ghNotFound()
+      }
+      if (rest[0] === 'pulls' && tail[0] === 'requested_reviewers' && tail.length === 1 && m === 'POST') {
+        const b = ctx.body
+        const reviewers = isObj(b) ? strings(b.reviewers) : []
+        for (const r of reviewers) if (!p.reviewers.includes(r)) p.reviewers.push(r)
+        return { status: 201, body: ghPullJson(p) }
+      }
+      if (rest[0] === 'issues' && tail[0] === 'labels' && tail.length === 1) {
+        if (m === 'GET') return { status: 200, body: p.labels.map(ghLabelJson) }
+        if (m === 'POST') return ghAddLabels(ctx, p, false)
+        if (m === 'PUT') return ghAddLabels(ctx, p, true)
+      }
+    }
+    return ghNotFound()
+  }
+
+  function authorize(req: http.IncomingMessage, url: URL): Reply | undefined {
+    const header = req.headers.authorization
+    let presented: string | undefined
+    if (header) {
+      const a = authScheme(header)
+      if (!a) presented = ''
+      else if (a.scheme.toLowerCase() === 'bearer' || a.scheme.toLowerCase() === 'token')
+        presented = a.credential
+      else if (a.scheme.toLowerCase() === 'basic') presented = basicUser(header, token) ? token : a.credential
+      // GitHub rejects a header it cannot parse.
+      else presented = ''
+    }
+    if (presented === token) return undefined
+    const doc = url.pathname === '/graphql' ? 'https://docs.github.com/graphql' : ghDoc
+    return presented === undefined
+      ? { status: 401, body: { message: 'Requires authentication', documentation_url: doc, status: '401' } }
+      : { status: 401, body: { message: 'Bad credentials', documentation_url: doc, status: '401' } }
+  }
+
+  function handle(ctx: Ctx): Reply {
+    if (ctx.bodyError) {
+      return {
+        status: 400,
+        body: { message: 'Problems parsing JSON', documentation_url: ghDoc, status: '400' }
+      }
+    }
+    return github(ctx)
+  }
+
+  return { authorize, handle }
+}
