@@ -297,3 +297,36 @@ describe('parsePathInfo on output recorded from Nix 2.26.3 (Debian trixie)', () 
     expect(parsePathInfo(missing).size).toBe(0)
   })
 })
+
+describe('parsePathInfo on output recorded from Nix 2.34.8 (Debian sid)', () => {
+  const zlib = '/nix/store/nzp9w55gpivzf8dfw37w33wmlcxyxcwp-zlib-1.3.1'
+  const curl = '/nix/store/xrqprdsikjqaj0x1aq1wpwlzz7a09mb4-curl-8.8.0'
+  // `nix path-info -rsS --json --json-format 1` (the same as without the flag, which 2.34 deprecates).
+  const format1 =
+    '{"/nix/store/nzp9w55gpivzf8dfw37w33wmlcxyxcwp-zlib-1.3.1":{"ca":null,"closureSize":128,"deriver":"/nix/store/vmnkf5dzi03k34fkl73bpd50r16fsdzb-zlib-1.3.1.drv","narHash":"sha256-KkWPm4AaXv8pR58j9dcdDv4L34jio/YB1F7Ur0kDcLs=","narSize":128,"references":[],"registrationTime":1796199762,"signatures":[],"storeDir":"/nix/store","ultimate":true,"version":1},"/nix/store/xrqprdsikjqaj0x1aq1wpwlzz7a09mb4-curl-8.8.0":{"ca":null,"closureSize":312,"deriver":"/nix/store/ng5fi66r5xr1lr4g2p3qpwqqfxf1gxzq-curl-8.8.0.drv","narHash":"sha256-ebIguDpo5zaGWkbd5R34/+7md4snd51HBI0FhaW3akw=","narSize":184,"references":["/nix/store/nzp9w55gpivzf8dfw37w33wmlcxyxcwp-zlib-1.3.1"],"registrationTime":1796199762,"signatures":[],"storeDir":"/nix/store","ultimate":true,"version":1}}'
+  // `nix path-info -rsS --json --json-format 2`: wrapped, keyed by base name, base-name references.
+  const format2 =
+    '{"info":{"nzp9w55gpivzf8dfw37w33wmlcxyxcwp-zlib-1.3.1":{"ca":null,"closureSize":128,"deriver":"vmnkf5dzi03k34fkl73bpd50r16fsdzb-zlib-1.3.1.drv","narHash":"sha256-KkWPm4AaXv8pR58j9dcdDv4L34jio/YB1F7Ur0kDcLs=","narSize":128,"references":[],"registrationTime":1796199762,"signatures":[],"storeDir":"/nix/store","ultimate":true,"version":2},"xrqprdsikjqaj0x1aq1wpwlzz7a09mb4-curl-8.8.0":{"ca":null,"closureSize":312,"deriver":"ng5fi66r5xr1lr4g2p3qpwqqfxf1gxzq-curl-8.8.0.drv","narHash":"sha256-ebIguDpo5zaGWkbd5R34/+7md4snd51HBI0FhaW3akw=","narSize":184,"references":["nzp9w55gpivzf8dfw37w33wmlcxyxcwp-zlib-1.3.1"],"registrationTime":1796199762,"signatures":[],"storeDir":"/nix/store","ultimate":true,"version":2}},"storeDir":"/nix/store","version":2}'
+  const missing2 =
+    '{"info":{"00000000000000000000000000000000-missing":null},"storeDir":"/nix/store","version":2}'
+
+  test.each([
+    ['format 1', format1],
+    ['format 2', format2]
+  ])('%s: full paths, sizes and references', (_, json) => {
+    const map = parsePathInfo(json)
+    expect([...map.keys()].sort()).toEqual([zlib, curl])
+    expect(map.get(curl)).toEqual({ narSize: 184, references: [zlib] })
+    expect(map.get(zlib)).toEqual({ narSize: 128, references: [] })
+    expect(closureOf(curl, map).size).toBe(2)
+  })
+
+  test('format 2: a path that is not valid is left out', () => {
+    expect(parsePathInfo(missing2).size).toBe(0)
+  })
+
+  test('format 2 with a store directory of its own', () => {
+    const map = parsePathInfo(format2.replace(/"storeDir":"\/nix\/store"/g, '"storeDir":"/gnu/store"'))
+    expect([...map.keys()].sort()).toEqual([zlib, curl].map(p => p.replace('/nix/store', '/gnu/store')))
+  })
+})

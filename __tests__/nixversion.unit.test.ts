@@ -6,7 +6,11 @@ import {
   flakeUpdateArgs,
   maxJobsConfigured,
   parseNixVersion,
-  stripWarnings
+  pathInfoArgs,
+  startedDerivations,
+  stripWarnings,
+  timedOutDerivations,
+  unnamedTimeOut
 } from '../src/nix/nix'
 
 // Works as root, without a daemon, inside CI containers, and never asks a binary cache.
@@ -69,6 +73,37 @@ describe('parseNixVersion', () => {
     const v = parseNixVersion(text)
     expect(v.major).toBeGreaterThanOrEqual(2)
     expect(v.text).toBe(text.trim().split('\n')[0])
+  })
+})
+
+describe('pathInfoArgs', () => {
+  const p = '/nix/store/xrqprdsikjqaj0x1aq1wpwlzz7a09mb4-curl-8.8.0'
+  // Nix 2.33 added --json-format and warns without it (2.34.8: "'--json' without '--json-format' is deprecated");
+  // older Nix and Lix reject the flag as unknown.
+  test.each([
+    ['Nix 2.8', version('Nix', 2, 8), false],
+    ['Nix 2.26', version('Nix', 2, 26, 3), false],
+    ['Nix 2.32', version('Nix', 2, 32, 4), false],
+    ['Nix 2.33', version('Nix', 2, 33, 0), true],
+    ['Nix 2.34', version('Nix', 2, 34, 8), true],
+    ['Nix 3.0', version('Nix', 3, 0), true],
+    ['Lix 2.93', version('Lix', 2, 93, 3), false]
+  ])('%s', (_, v, format) => {
+    expect(pathInfoArgs(v, [p])).toEqual([
+      'path-info',
+      '--recursive',
+      '--json',
+      ...(format ? ['--json-format', '1'] : []),
+      p
+    ])
+  })
+
+  test('from the version line of each implementation', () => {
+    const args = (line: string): string[] => pathInfoArgs(parseNixVersion(line), [p])
+    expect(args('nix (Nix) 2.34.8\n')).toContain('--json-format')
+    expect(args('nix (Determinate Nix 3.15.1) 2.33.1')).toContain('--json-format')
+    expect(args('nix (Lix, like Nix) 2.93.3')).not.toContain('--json-format')
+    expect(args('nix (Nix) 2.8.0')).not.toContain('--json-format')
   })
 })
 
@@ -248,6 +283,46 @@ describe('failedDerivations', () => {
   })
 })
 
+describe('time-outs', () => {
+  const slow = '/nix/store/qpb1sa0d6lr3gjagavf0fn9ccab9avj1-rsync-3.2.7.drv'
+  const ok = '/nix/store/ycd0pl54fjz448wsivbggvg66b3kaq7q-ok-1.0.drv'
+  // `nix-store --realise --keep-going --timeout 2` of a slow and a quick derivation (recorded).
+  const nix226 = [
+    'these 2 derivations will be built:',
+    `  ${ok}`,
+    `  ${slow}`,
+    `building '${ok}'...`,
+    `building '${slow}'...`,
+    `error: building of '${slow}^*' from .drv file timed out after 2 seconds`
+  ].join('\n')
+  const nix234 = [
+    'these 2 derivations will be built:',
+    `  ${slow}`,
+    `  ${ok}`,
+    `building '${ok}'...`,
+    `building '${slow}'...`,
+    'error: timed out after 2 seconds'
+  ].join('\n')
+
+  test('Nix 2.26 names the derivation', () => {
+    expect([...timedOutDerivations(nix226)]).toEqual([slow])
+    expect(failedDerivations(nix226)).toEqual([slow])
+    expect(unnamedTimeOut(nix226)).toBe(false)
+  })
+
+  test('Nix 2.34 does not: the started derivations are the candidates', () => {
+    expect([...timedOutDerivations(nix234)]).toEqual([])
+    expect(failedDerivations(nix234)).toEqual([])
+    expect(unnamedTimeOut(nix234)).toBe(true)
+    expect(startedDerivations(nix234)).toEqual([ok, slow])
+  })
+
+  test('a build log line is not a time-out of Nix', () => {
+    expect(unnamedTimeOut('rsync> error: timed out after 2 seconds')).toBe(false)
+    expect(startedDerivations(`  building '${ok}'...`)).toEqual([])
+  })
+})
+
 describe('stripWarnings', () => {
   test.each([
     [
@@ -271,6 +346,29 @@ describe('stripWarnings', () => {
     ['error: warning: is not a warning here', 'error: warning: is not a warning here'],
     ['       warning: indented, part of a message', '       warning: indented, part of a message'],
     ["warning: Git tree '/home/ops/fleet' is dirty", ''],
+    // `nix flake update` and `nix path-info --json`, Nix 2.34.8 (recorded).
+    [
+      [
+        "warning: Git tree '/tmp/rec/fl' is dirty",
+        'warning: updating lock file "/tmp/rec/fl/flake.lock":',
+        "• Updated input 'dep':",
+        "    'git+file:///tmp/rec/dep?ref=refs/heads/master&rev=9185aa062c0645124f13903fd50a635487917cd2' (2026-12-02)",
+        "  → 'git+file:///tmp/rec/dep?ref=refs/heads/master&rev=3ebb2f2060124eb465971445fa2148a1ef46b32b' (2026-12-02)"
+      ].join('\n'),
+      [
+        "• Updated input 'dep':",
+        "    'git+file:///tmp/rec/dep?ref=refs/heads/master&rev=9185aa062c0645124f13903fd50a635487917cd2' (2026-12-02)",
+        "  → 'git+file:///tmp/rec/dep?ref=refs/heads/master&rev=3ebb2f2060124eb465971445fa2148a1ef46b32b' (2026-12-02)"
+      ].join('\n')
+    ],
+    [
+      "warning: '--json' without '--json-format' is deprecated; please specify '--json-format 1' or '--json-format 2'. This will become an error in a future release.",
+      ''
+    ],
+    // Evaluation warnings, recorded from Nix 2.34.8: `trace: warning:` (builtins.trace) and `evaluation warning:`
+    // (builtins.warn) are left out of an error's tail too.
+    ["trace: warning: The option `foo' has been renamed to `bar'.\nerror: boom", 'error: boom'],
+    ["evaluation warning: The option `foo' has been renamed to `bar'.\nerror: boom", 'error: boom'],
     ['', '']
   ])('%j', (stderr, stripped) => {
     expect(stripWarnings(stderr)).toBe(stripped)

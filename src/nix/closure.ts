@@ -8,8 +8,9 @@ export interface PathInfo {
 export type PathInfoMap = Map<string, PathInfo>
 
 /**
- * Parses `nix path-info --json` in both shapes: an array of objects with `path` (Nix ≤ 2.18, Lix) and an object
- * keyed by path (Nix ≥ 2.19). Invalid paths come as `null` values (2.19+) or `{path, valid: false}` entries.
+ * Parses `nix path-info --json` in each shape: an array of objects with `path` (Nix ≤ 2.18, Lix), an object keyed
+ * by path (Nix ≥ 2.19, and `--json-format 1` since 2.33), and `{version: 2, storeDir, info}` keyed by base name
+ * (`--json-format 2`, Nix ≥ 2.33). Invalid paths come as `null` values (2.19+) or `{path, valid: false}` entries.
  */
 export function parsePathInfo(json: string): PathInfoMap {
   const data: unknown = JSON.parse(json)
@@ -33,12 +34,27 @@ export function parsePathInfo(json: string): PathInfoMap {
         add((entry as { path: string }).path, entry)
       }
     }
+  } else if (isVersion2(data)) {
+    for (const [name, v] of Object.entries(data.info))
+      add(name.startsWith('/') ? name : `${data.storeDir}/${name}`, v)
   } else if (data && typeof data === 'object') {
     for (const [path, v] of Object.entries(data as Record<string, unknown>)) add(path, v)
   } else {
     throw new Error('nix path-info --json printed neither an array nor an object')
   }
   return map
+}
+
+function isVersion2(data: unknown): data is { storeDir: string; info: Record<string, unknown> } {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return false
+  const o = data as Record<string, unknown>
+  return (
+    typeof o.version === 'number' &&
+    typeof o.storeDir === 'string' &&
+    !!o.info &&
+    typeof o.info === 'object' &&
+    !Array.isArray(o.info)
+  )
 }
 
 function storeDirOf(path: string): string {

@@ -31,6 +31,13 @@ export function flakeUpdateArgs(version: NixVersion, inputs: string[]): string[]
   return ['flake', 'lock', ...inputs.flatMap(i => ['--update-input', i])]
 }
 
+/** `nix path-info` of the closures of `paths` as JSON in the shape `parsePathInfo` reads, for the Nix in use. */
+export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
+  // Nix 2.33 deprecated `--json` without `--json-format` (a warning now, an error later); Lix has no such flag.
+  const format = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 33)
+  return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths]
+}
+
 export type ToplevelResult = { drvPath: string; outPath: string } | { error: string }
 
 /** Oldest Nix whose flake and JSON interfaces this action relies on. */
@@ -164,7 +171,7 @@ export class Nix {
   /** Store path metadata of the closures of `paths`, in one query. */
   async pathInfo(paths: string[]): Promise<PathInfoMap> {
     if (paths.length === 0) return new Map()
-    const r = await this.nix(['path-info', '--recursive', '--json', ...paths])
+    const r = await this.nix(pathInfoArgs(this.version, paths))
     if (r.exitCode !== 0) throw new Error(`nix path-info failed:\n${tail(r.stderr, 20)}`)
     return parsePathInfo(r.stdout)
   }
@@ -174,6 +181,19 @@ export class Nix {
     const r = await this.nix(['log', drvPath])
     if (r.exitCode !== 0 || r.stdout.trim() === '') return undefined
     return tail(r.stdout, lines)
+  }
+
+  /** Those of `drvPaths` with an output that is not a valid store path. */
+  async unbuilt(drvPaths: string[]): Promise<string[]> {
+    const out: string[] = []
+    for (const drv of drvPaths) {
+      const q = await run(this.nixStoreBin, ['--query', '--outputs', drv])
+      const outputs = q.stdout.split('\n').filter(Boolean)
+      if (q.exitCode !== 0 || outputs.length === 0) continue
+      const v = await run(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs])
+      if (v.exitCode !== 0 || v.stdout.trim() !== '') out.push(drv)
+    }
+    return out
   }
 
   /** Derivations that depend on `drvPath`, itself included. */
@@ -256,4 +276,17 @@ export function failedDerivations(stderr: string): string[] {
 /** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
 export function timedOutDerivations(stderr: string): Set<string> {
   return new Set([...stderr.matchAll(TIMED_OUT)].map(m => m[1]))
+}
+
+/**
+ * Whether Nix reported a time-out without naming the derivation: Nix 2.34's `nix-store --realise` prints only
+ * `error: timed out after N seconds`. The derivations it killed are then among those it started and did not finish.
+ */
+export function unnamedTimeOut(stderr: string): boolean {
+  return /^\s*error: timed out after \d+ seconds?\s*$/m.test(stderr)
+}
+
+/** Derivations that Nix started building, from its `building '…drv'...` lines (local and remote builds). */
+export function startedDerivations(stderr: string): string[] {
+  return [...new Set([...stderr.matchAll(/^building '([^']+\.drv)'/gm)].map(m => m[1]))]
 }

@@ -1,7 +1,14 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
-import { Nix, failedDerivations, stripWarnings, timedOutDerivations } from '../nix/nix'
+import {
+  Nix,
+  failedDerivations,
+  startedDerivations,
+  stripWarnings,
+  timedOutDerivations,
+  unnamedTimeOut
+} from '../nix/nix'
 import { storePathName } from '../nix/names'
 
 export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
@@ -60,6 +67,14 @@ export async function buildHosts(
   }
   const failed = toBuild.filter(h => !fs.existsSync(h.outPath as string))
   const failedDrvs = failed.length > 0 ? failedDerivations(stderr) : []
+  const timedOut = timedOutDerivations(stderr)
+  if (failed.length > 0 && unnamedTimeOut(stderr)) {
+    const started = startedDerivations(stderr).filter(d => !failedDrvs.includes(d))
+    for (const drv of await nix.unbuilt(started)) {
+      failedDrvs.push(drv)
+      timedOut.add(drv)
+    }
+  }
   if (failed.length > 0 && failedDrvs.length === 0) {
     // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
     // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
@@ -68,7 +83,7 @@ export async function buildHosts(
       `The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${tail(stripWarnings(stderr), LOG_LINES)}`
     )
   }
-  if (failed.length > 0) await explainFailures(nix, failed, failedDrvs, stderr, exitCode)
+  if (failed.length > 0) await explainFailures(nix, failed, { failedDrvs, timedOut, stderr, exitCode })
   for (const h of failed) h.status = 'build-failed'
 
   const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath as string)
@@ -81,11 +96,9 @@ export async function buildHosts(
 async function explainFailures(
   nix: Nix,
   failed: HostBuild[],
-  failedDrvs: string[],
-  stderr: string,
-  exitCode?: number
+  run: { failedDrvs: string[]; timedOut: Set<string>; stderr: string; exitCode?: number }
 ): Promise<void> {
-  const timedOut = timedOutDerivations(stderr)
+  const { failedDrvs, timedOut, stderr, exitCode } = run
   const logs = new Map<string, string | undefined>()
   const culprits = new Map<string, string[]>()
   for (const drv of failedDrvs.slice(0, MAX_LOGS)) {
