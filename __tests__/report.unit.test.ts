@@ -5,42 +5,9 @@ import { clean, codeBlock, inline } from '../src/report/escape'
 import { REPORT_LIMIT, renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
 import { nvdText } from '../src/report/nvd'
+import { parseFences } from './fixtures/markdown'
 
 const WJ = '\u2060'
-
-interface Block {
-  info: string
-  body: string
-  closed: boolean
-}
-
-/**
- * Splits Markdown into fenced code blocks and the text outside them by CommonMark's rules for backtick fences: a
- * block opens with three or more backticks and closes at the first line of at least as many backticks and nothing
- * else. This is how a forge reads the report, so it shows whether any content ended a block early.
- */
-function parseFences(md: string): { blocks: Block[]; outside: string[] } {
-  const blocks: Block[] = []
-  const outside: string[] = []
-  let open: { fence: number; info: string; lines: string[] } | undefined
-  for (const line of md.split('\n')) {
-    if (open) {
-      const close = /^ {0,3}(`+)[ \t]*$/.exec(line)
-      if (close && close[1].length >= open.fence) {
-        blocks.push({ info: open.info, body: open.lines.join('\n'), closed: true })
-        open = undefined
-      } else {
-        open.lines.push(line)
-      }
-      continue
-    }
-    const start = /^ {0,3}(`{3,})([^`]*)$/.exec(line)
-    if (start) open = { fence: start[1].length, info: start[2].trim(), lines: [] }
-    else outside.push(line)
-  }
-  if (open) blocks.push({ info: open.info, body: open.lines.join('\n'), closed: false })
-  return { blocks, outside }
-}
 
 /** The rows of the Markdown table that follows `header`, up to the first line that is not a row. */
 function tableRows(md: string, header: string): string[] {
@@ -67,12 +34,12 @@ describe('inline', () => {
     ['back\\slash', 'back\\\\slash'],
     ['trailing\\', 'trailing\\\\'],
     ['`code`', '\\`code\\`'],
-    ['[x](https://evil.example)', '\\[x\\](https://evil.example)'],
+    ['[x](https://evil.example)', `\\[x\\](https:${WJ}//evil.example)`],
     ['~~strike~~', '\\~\\~strike\\~\\~'],
     ['@everyone', `@${WJ}everyone`],
     ['ping @octocat and @org/team', `ping @${WJ}octocat and @${WJ}org/team`],
     ['ops@example.org', `ops@${WJ}example.org`],
-    ['&#124; and &amp;', '&amp;#124; and &amp;amp;'],
+    ['&#124; and &amp;', `&amp;#${WJ}124; and &amp;amp;`],
     ['tab\tnew\nline  and   spaces', 'tab new line and spaces'],
     ['  trimmed \n', 'trimmed'],
     ['\u001b[1;31merror:\u001b[0m boom', 'error: boom'],
@@ -490,7 +457,7 @@ describe('renderReport', () => {
         '&#124; --- &#124; --- &#124;',
         'line break',
         'red',
-        '\\[click\\](https://evil.example)',
+        `\\[click\\](https:${WJ}//evil.example)`,
         'back\\\\slash\\\\',
         'evil\\`host&#124;&lt;i&gt;'
       ])

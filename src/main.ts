@@ -12,7 +12,8 @@ import { PublishResult, makeForge, publish, writeSigningKey } from './pipeline/p
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
 import { FleetReport, HostReport, failedHosts, hostStatus, rebootHosts, regressedHosts } from './report/model'
-import { Settings, getSettings } from './settings'
+import { runUrl } from './report/run-link'
+import { ForgeKind, Settings, getSettings } from './settings'
 
 /** Runs one phase inside a log group and records how long it took. */
 async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
@@ -47,15 +48,9 @@ function hostReports(
   })
 }
 
-/** The web page of this workflow run, where the job summary holds the full report. */
-function runUrl(env: NodeJS.ProcessEnv): string | undefined {
-  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: id } = env
-  return server && repo && id ? `${server.replace(/\/+$/, '')}/${repo}/actions/runs/${id}` : undefined
-}
-
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
-function prBody(report: FleetReport): string {
-  const url = runUrl(process.env)
+function prBody(report: FleetReport, forge: ForgeKind): string {
+  const url = runUrl(process.env, forge)
   // No timings: they differ on every run, and the body should change only when the update does.
   return renderReport(
     report,
@@ -66,8 +61,13 @@ function prBody(report: FleetReport): string {
 }
 
 /** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
-function writeResults(report: FleetReport, workDir: string, update?: UpdateResult): { body: string } {
-  const body = prBody(report)
+function writeResults(
+  report: FleetReport,
+  workDir: string,
+  forge: ForgeKind,
+  update?: UpdateResult
+): { body: string } {
+  const body = prBody(report, forge)
   const full = renderReport(report, SUMMARY_LIMIT)
   const jsonPath = path.join(workDir, 'report.json')
   const json = {
@@ -161,7 +161,7 @@ async function pipeline(settings: Settings, workDir: string, cleanup: (() => voi
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.
-  const { body } = writeResults(report, workDir, update)
+  const { body } = writeResults(report, workDir, settings.forge, update)
   let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
   writePublishOutputs(published)
   if (update.changed && !settings.dryRun) {

@@ -8,20 +8,42 @@ export function clean(text: string): string {
   return text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(CONTROL, '')
 }
 
+/** U+2060 WORD JOINER: invisible, and no forge's reference or link pattern matches across it. */
+const WJ = '\u2060'
+
+/**
+ * Text from upstream (a flake, a build log, a host name) made inert for both forges' text processing: a word joiner
+ * after `#`, `!` before a digit and `GH-` before a digit (issue and pull request references, `owner/repo#3`,
+ * Forgejo's `!3`), after `@` (mentions, teams, `owner/repo@sha`, e-mail autolinks), inside `://` and `www.` (URL
+ * autolinks, and with them full issue URLs). A closing keyword (`fixes`, `closes`, `resolves`, …) acts only on a
+ * reference that follows it, so with no live reference left it closes nothing.
+ * Fenced code blocks need none of this: neither forge links or parses references there.
+ */
+export function defuse(text: string): string {
+  return text
+    .replace(/#/g, `#${WJ}`)
+    .replace(/!(?=\d)/g, `!${WJ}`)
+    .replace(/\b(GH-)(?=\d)/gi, `$1${WJ}`)
+    .replace(/@/g, `@${WJ}`)
+    .replace(/:\/\//g, `:${WJ}//`)
+    .replace(/\b(www)\./gi, `$1${WJ}.`)
+}
+
 /**
  * Inline Markdown text (a table cell, a list item, a summary line): Markdown and HTML characters are escaped, and
- * `@` gets a zero-width joiner so that no user or team is mentioned.
+ * references, mentions and autolinks are defused (see defuse), including inside code spans, which Forgejo still
+ * scans for references.
  */
 export function inline(text: string, max = 200): string {
   let t = clean(text).replace(/\s+/g, ' ').trim()
   if (t.length > max) t = `${t.slice(0, max - 1)}…`
-  return t
+  // Defused before the HTML escaping, whose `&#124;` must stay an entity.
+  return defuse(t)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/\|/g, '&#124;')
     .replace(/([\\`*_[\]~])/g, '\\$1')
-    .replace(/@/g, '@\u2060')
 }
 
 /** A fenced code block whose fence is longer than any backtick run inside, so the text cannot close it. */
