@@ -49,8 +49,9 @@ describe('step functions on real Nix', () => {
   test('buildHosts builds in one process, attributes results per host and keeps GC roots', async () => {
     const start = processCounter.count
     const r = await buildHosts(nix, fleet.fleetDir, ['broken', 'host00', 'host01'], path.join(roots, 'a'))
-    // One evaluation, one build, one root registration, plus the lone evaluation of the broken host.
-    expect(processCounter.count - start).toBe(4)
+    // One evaluation, one store validity query, one build, one root registration, plus the lone evaluation
+    // of the broken host.
+    expect(processCounter.count - start).toBe(5)
     expect(r.cached).toBe(false)
     expect(r.hosts.get('broken')?.status).toBe('eval-failed')
     expect(r.hosts.get('broken')?.error).toContain('broken on purpose')
@@ -66,6 +67,37 @@ describe('step functions on real Nix', () => {
     const again = await buildHosts(nix, fleet.fleetDir, ['host00', 'host01'], path.join(roots, 'b'))
     expect(again.cached).toBe(true)
     expect(again.exitCode).toBeUndefined()
+  })
+
+  test('an output left on disk by an interrupted build is built again, not taken as built', async () => {
+    const { before } = examplePackageSets()
+    const own = createFleet(uniquePackageSet(before, `invalid-${process.pid}-${Date.now()}`), hosts(1))
+    try {
+      const evaluated = (await nix.toplevels(own.fleetDir, ['host00'])).get('host00')
+      if (!evaluated || 'error' in evaluated) throw new Error('host00 did not evaluate')
+      // What a build killed after creating $out leaves: the directory, unregistered in the store's database.
+      fs.mkdirSync(evaluated.outPath)
+      fs.writeFileSync(path.join(evaluated.outPath, 'partial'), '')
+      const valid = (): boolean => {
+        try {
+          execFileSync('nix-store', ['--check-validity', evaluated.outPath], { stdio: 'pipe' })
+          return true
+        } catch {
+          return false
+        }
+      }
+      expect(valid()).toBe(false)
+
+      const r = await buildHosts(nix, own.fleetDir, ['host00'], path.join(roots, 'invalid'))
+      expect(r.cached).toBe(false)
+      expect(r.exitCode).toBe(0)
+      expect(r.hosts.get('host00')?.status).toBe('built')
+      expect(valid()).toBe(true)
+      expect(fs.existsSync(path.join(evaluated.outPath, 'partial'))).toBe(false)
+      expect(fs.readdirSync(path.join(roots, 'invalid'))).toHaveLength(1)
+    } finally {
+      own.remove()
+    }
   })
 
   test('update and diff: one store query for every host', async () => {
@@ -158,7 +190,8 @@ describe('process count does not grow with the fleet', () => {
         fs.rmSync(roots, { recursive: true, force: true })
       }
     }
-    expect(counts[0]).toBe(3)
+    // Evaluation, store validity query, build, GC roots.
+    expect(counts[0]).toBe(4)
     expect(counts[1]).toBe(counts[0])
   })
 })

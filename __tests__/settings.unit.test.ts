@@ -111,7 +111,10 @@ describe('validateBranch', () => {
     'renovate/nixpkgs-24.05',
     'a/b/c',
     'flake.update',
-    'x@'
+    'x@',
+    'HEADS-UP',
+    'auto/HEAD-update',
+    'deadbeef'
   ])('%j is a usable branch', name => {
     expect(() => validateBranch(name, 'main')).not.toThrow()
   })
@@ -144,7 +147,13 @@ describe('validateBranch', () => {
     ['auto//update', 'empty component'],
     ['auto/.update', 'one starting with .'],
     ['.update', 'one starting with .'],
-    ['refs/heads/update', 'without refs/']
+    ['refs/heads/update', 'without refs/'],
+    ['HEAD', 'git reads HEAD and *_HEAD as a commit'],
+    ['FETCH_HEAD', 'git reads HEAD and *_HEAD as a commit'],
+    ['ORIG_HEAD', 'git reads HEAD and *_HEAD as a commit'],
+    ['CHERRY_PICK_HEAD', 'git reads HEAD and *_HEAD as a commit'],
+    ['0123456789abcdef0123456789abcdef01234567', 'full commit id'],
+    ['0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'full commit id']
   ])('%j is refused (%s)', (name, problem) => {
     let error: unknown
     try {
@@ -389,6 +398,8 @@ describe('getSettings', () => {
       ['base-branch', { 'base-branch': 'release..24' }, /contains \.\./],
       ['base-branch', { 'base-branch': '-main' }, /starts with -/],
       ['base-branch', { 'base-branch': 'refs/heads/main' }, /without refs\//],
+      ['base-branch', { 'base-branch': 'HEAD' }, /git reads HEAD and \*_HEAD as a commit/],
+      ['branch', { branch: 'HEAD' }, /not a usable branch name \(git reads HEAD/],
       ['branch', { branch: 'main' }, /names the base branch 'main'/],
       ['branch', { branch: 'trunk', 'base-branch': 'trunk' }, /names the base branch 'trunk'/],
       ['branch', { branch: 'flake update' }, /contains a space/],

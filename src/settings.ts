@@ -157,6 +157,9 @@ function branchProblem(name: string): string | undefined {
   if (name.split('/').some(c => c === '' || c.startsWith('.')))
     return 'has an empty component or one starting with .'
   if (name.startsWith('refs/')) return 'give the branch name without refs/'
+  // git would read these as the checked-out commit (HEAD, FETCH_HEAD, ORIG_HEAD, …) or as an object name.
+  if (/^(?:[A-Z_]*_)?HEAD$/.test(name)) return 'git reads HEAD and *_HEAD as a commit, not a branch'
+  if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(name)) return 'git reads a full commit id as that commit'
   return undefined
 }
 

@@ -155,6 +155,17 @@ export class Nix {
     })
   }
 
+  /**
+   * The paths that are not valid in the store. A path on disk is not necessarily valid: a build killed after it
+   * created its output leaves the directory behind, unregistered, and only the store's database knows.
+   */
+  async invalidPaths(paths: string[]): Promise<Set<string>> {
+    if (paths.length === 0) return new Set()
+    const r = await run(this.nixStoreBin, ['--check-validity', '--print-invalid', ...paths])
+    if (r.exitCode !== 0) throw new Error(`nix-store --check-validity failed:\n${tail(r.stderr, 20)}`)
+    return new Set(r.stdout.split('\n').filter(Boolean))
+  }
+
   /** Indirect GC roots under `dir` for built paths, so a garbage collection cannot remove them mid-run. */
   async addRoots(dir: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return

@@ -55,9 +55,9 @@ export async function buildHosts(
       results.set(host, { host, status: 'eval-failed', error: r?.error ?? 'not evaluated' })
     else results.set(host, { host, status: 'built', drvPath: r.drvPath, outPath: r.outPath })
   }
-  const toBuild = [...results.values()].filter(
-    h => h.status === 'built' && !fs.existsSync(h.outPath as string)
-  )
+  const evaluatedOk = [...results.values()].filter(h => h.status === 'built')
+  const missing = await nix.invalidPaths([...new Set(evaluatedOk.map(h => h.outPath as string))])
+  const toBuild = evaluatedOk.filter(h => missing.has(h.outPath as string))
   let exitCode: number | undefined
   let stderr = ''
   if (toBuild.length > 0) {
@@ -65,7 +65,12 @@ export async function buildHosts(
     exitCode = r.exitCode
     stderr = r.stderr
   }
-  const failed = toBuild.filter(h => !fs.existsSync(h.outPath as string))
+  // A build that exits 0 made every path valid; otherwise ask the store which ones it made.
+  const stillMissing =
+    toBuild.length > 0 && exitCode !== 0
+      ? await nix.invalidPaths([...new Set(toBuild.map(h => h.outPath as string))])
+      : new Set<string>()
+  const failed = toBuild.filter(h => stillMissing.has(h.outPath as string))
   const failedDrvs = failed.length > 0 ? failedDerivations(stderr) : []
   const timedOut = timedOutDerivations(stderr)
   if (failed.length > 0 && unnamedTimeOut(stderr)) {
