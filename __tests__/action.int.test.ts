@@ -90,7 +90,7 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     expect(r.summary).toContain(md.trim().split('\n')[0])
     expect(md).toContain('| web | ✅ updated | 4 | 1 | 1 | 1 |')
     expect(md).toContain('| db | ❌ regressed |')
-    expect(md).toMatch(/openssl 3\.0\.13 → 3\.0\.14 on 2\/2 hosts/)
+    expect(md).toMatch(/openssl 3\.0\.13 → 3\.0\.14 on 2 of 5 hosts \(mail, web\)/)
     const web = md.slice(md.indexOf('<details><summary>web:'))
     expect(web).toContain(
       [

@@ -166,7 +166,7 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
       labels: ['dependencies']
     })
     expect(pull.body).toContain('| web | ✅ updated |')
-    expect(pull.body).toContain('openssl 3.0.13 → 3.0.14 on 2/2 hosts')
+    expect(pull.body).toContain('openssl 3.0.13 → 3.0.14 on all 2 hosts')
     expect(pull.title).toMatch(/^chore: update flake inputs \d{4}-\d{2}-\d{2}$/)
     // The base branch was not written, and the checkout's own files are as they were besides flake.lock.
     expect(s.bareGit(['rev-parse', 'main'])).toBe(git(s.checkout, ['rev-parse', 'HEAD']).trim())

@@ -6,6 +6,7 @@ import { REPORT_LIMIT, renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
 import { nvdText } from '../src/report/nvd'
 import { parseFences } from './fixtures/markdown'
+import { fleetReport } from './fixtures/report'
 
 const WJ = '\u2060'
 
@@ -168,18 +169,7 @@ const NIXPKGS: LockChange = {
 }
 
 function fleet(hosts: HostReport[], extra: Partial<FleetReport> = {}): FleetReport {
-  return {
-    flake: '/home/runner/work/fleet/fleet',
-    nixVersion: 'nix (Nix) 2.8.0',
-    changed: true,
-    built: true,
-    dryRun: false,
-    hosts,
-    excluded: [],
-    lockChanges: [NIXPKGS],
-    timings: [],
-    ...extra
-  }
+  return fleetReport(hosts, { lockChanges: [NIXPKGS], ...extra })
 }
 
 const OPENSSL = change('openssl', 'upgrade', ['3.0.13'], ['3.0.14'], '*')
@@ -243,7 +233,7 @@ describe('renderReport', () => {
         '',
         '### Changes on several hosts',
         '',
-        '- openssl 3.0.13 → 3.0.14 on 2/2 hosts',
+        '- openssl 3.0.13 → 3.0.14 on 2 of 3 hosts (web, mail)',
         '',
         '### Failed hosts (1)',
         '',
@@ -332,9 +322,9 @@ describe('renderReport', () => {
     const lines = renderReport(fleet(hosts)).split('\n')
     const start = lines.indexOf('### Changes on several hosts')
     expect(lines.slice(start + 2, start + 5)).toEqual([
-      '- libidn2 2.3.7 removed on 3/3 hosts',
-      '- ripgrep 14.1.0 added on 3/3 hosts',
-      '- openssl 3.0.13 → 3.0.14 on 2/3 hosts'
+      '- libidn2 2.3.7 removed on all 3 hosts',
+      '- ripgrep 14.1.0 added on all 3 hosts',
+      '- openssl 3.0.13 → 3.0.14 on 2 of 3 hosts (a, b)'
     ])
   })
 
@@ -464,8 +454,14 @@ describe('renderReport', () => {
     })
 
     test('the shared change is listed once, escaped', () => {
-      expect(outside).toContain(`- pkg&#124;\\\`x\\\`&lt;b&gt;@${WJ}everyone 1 → 2 on 10/10 hosts`)
-      expect(outside).toContain('- openssl 3.0.13 → 3.0.14 on 10/10 hosts')
+      const line = (prefix: string): string | undefined => outside.find(l => l.startsWith(prefix))
+      // 10 of the 11 hosts were compared; the names in the list are escaped like anywhere else.
+      expect(
+        line(
+          `- pkg&#124;\\\`x\\\`&lt;b&gt;@${WJ}everyone 1 → 2 on 10 of 11 hosts (a&#124;b, \\\`rm -rf /\\\`, `
+        )
+      ).toBeDefined()
+      expect(line('- openssl 3.0.13 → 3.0.14 on 10 of 11 hosts (')).toBeDefined()
     })
 
     test('no HTML, no mention and no raw link outside code blocks', () => {

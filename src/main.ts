@@ -11,7 +11,15 @@ import { HostDiff, diffHosts } from './pipeline/diff'
 import { PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
-import { FleetReport, HostReport, failedHosts, hostStatus, rebootHosts, regressedHosts } from './report/model'
+import {
+  FleetReport,
+  HostReport,
+  failedHosts,
+  hostStatus,
+  rebootHosts,
+  regressedHosts,
+  warningChanges
+} from './report/model'
 import { runUrl } from './report/run-link'
 import { ForgeKind, Settings, getSettings } from './settings'
 
@@ -158,6 +166,11 @@ async function pipeline(settings: Settings, workDir: string, cleanup: (() => voi
     })
     const diffs = await phase(timings, 'Diff closures', () => diffHosts(nix, pairs))
     report.hosts = hostReports(found.hosts, before, after, diffs)
+    report.warnings = warningChanges(report.hosts)
+    // One annotation per warning, however many hosts print it.
+    for (const w of report.warnings.new) {
+      core.warning(w.text, { title: `New evaluation warning after the update (${w.hosts.join(', ')})` })
+    }
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.

@@ -11,6 +11,11 @@
       noisy = spec.noisy or [ ];
       # Changes every hash without changing a name: separate test runs never share builds.
       salt = spec.salt or "";
+      # Evaluation warnings, as NixOS prints its config.warnings: { for = package or service name; text; }.
+      warnings = spec.warnings or [ ];
+      esc = builtins.fromJSON "\"\\u001b\"";
+      # nixpkgs' lib.warn: builtins.warn where Nix has it (2.23+), else a coloured trace.
+      warn = builtins.warn or (msg: builtins.trace "${esc}[1;31mwarning: ${msg}${esc}[0m");
 
       # One store path per package; its dependencies are written into it so they become references.
       mkPackage = name: version: deps:
@@ -76,7 +81,10 @@
             args = [ "-c" "mkdir -p $out; echo ${modules} > $out/initrd" ];
           };
           etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) "echo ${hostName} ${toString evalWork} > $out/hostname";
-          toplevel = builtins.derivation {
+          used = packages ++ services;
+          hostWarnings = map (w: w.text) (builtins.filter (w: builtins.elem w.for used) warnings);
+          toplevel = builtins.foldl' (v: msg: warn msg v) toplevelDrv hostWarnings;
+          toplevelDrv = builtins.derivation {
             inherit system;
             name = "nixos-system-${hostName}-${spec.release}";
             builder = "/bin/sh";

@@ -1,3 +1,5 @@
+import { END_MARKER, HOST_MARKER } from './warnings'
+
 /**
  * A Nix string literal holding `text` verbatim: `"`, `\` and `${` are escaped, so a value from a flake or an
  * input can never become Nix code.
@@ -24,12 +26,15 @@ export function nixStringList(items: string[]): string {
  * through `builtins.tryEval`, so one host's `throw` or failed assertion does not abort the others.
  */
 export function toplevelsExpr(hosts: string[]): string {
+  // Markers traced around each host attribute the warnings printed meanwhile (parseEvalWarnings).
   return [
     'cs: builtins.listToAttrs (map (n: {',
     '  name = n;',
     '  value = let t = cs.${n}.config.system.build.toplevel;',
     '              r = builtins.tryEval (builtins.seq t.drvPath t.drvPath);',
-    '          in if r.success then { drv = r.value; out = t.outPath; } else null;',
+    '              v = if r.success then { drv = r.value; out = t.outPath; } else null;',
+    `          in builtins.trace ("${HOST_MARKER} " + builtins.toJSON n)`,
+    `               (builtins.seq r.success (builtins.trace ("${END_MARKER} " + builtins.toJSON n) v));`,
     `}) ${nixStringList(hosts)})`
   ].join('\n')
 }

@@ -3,6 +3,7 @@ import * as fs from 'fs'
 import { ExecResult, run, tail } from '../exec'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
+import { warningsByHost } from './warnings'
 
 export interface NixVersion {
   /** `Nix` or `Lix` (or another implementation's name as it prints it). */
@@ -38,7 +39,10 @@ export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
   return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths]
 }
 
-export type ToplevelResult = { drvPath: string; outPath: string } | { error: string }
+/** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
+export type ToplevelResult = ({ drvPath: string; outPath: string } | { error: string }) & {
+  warnings: string[]
+}
 
 /** Oldest Nix whose flake and JSON interfaces this action relies on. */
 export const MIN_NIX = { major: 2, minor: 8 }
@@ -113,12 +117,13 @@ export class Nix {
       toplevelsExpr(hosts)
     ])
     const failed: string[] = []
+    const warnings = warningsByHost(r.stderr, hosts)
     if (r.exitCode === 0) {
       // The attribute names avoid `outPath`: toJSON would turn such a set into that string.
       const data = JSON.parse(r.stdout) as Record<string, { drv: string; out: string } | null>
       for (const host of hosts) {
         const v = data[host]
-        if (v) results.set(host, { drvPath: v.drv, outPath: v.out })
+        if (v) results.set(host, { drvPath: v.drv, outPath: v.out, warnings: warnings.get(host) ?? [] })
         else failed.push(host)
       }
     } else {
@@ -137,11 +142,16 @@ export class Nix {
       '--apply',
       singleToplevelExpr(host)
     ])
+    // Everything this process prints is about this one host.
+    const warnings = warningsByHost(r.stderr, [host]).get(host) ?? []
     if (r.exitCode === 0) {
       const v = JSON.parse(r.stdout) as { drv: string; out: string }
-      return { drvPath: v.drv, outPath: v.out }
+      return { drvPath: v.drv, outPath: v.out, warnings }
     }
-    return { error: tail(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}` }
+    return {
+      error: tail(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}`,
+      warnings
+    }
   }
 
   /**

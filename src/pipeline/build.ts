@@ -22,6 +22,8 @@ export interface HostBuild {
   error?: string
   /** The last lines of the failed derivation's build log. */
   logTail?: string
+  /** Evaluation warnings Nix printed for this host (`trace: warning: …`, `evaluation warning: …`). */
+  warnings?: string[]
 }
 
 export interface BuildResult {
@@ -52,8 +54,20 @@ export async function buildHosts(
   for (const host of hosts) {
     const r = evaluated.get(host)
     if (!r || 'error' in r)
-      results.set(host, { host, status: 'eval-failed', error: r?.error ?? 'not evaluated' })
-    else results.set(host, { host, status: 'built', drvPath: r.drvPath, outPath: r.outPath })
+      results.set(host, {
+        host,
+        status: 'eval-failed',
+        error: r?.error ?? 'not evaluated',
+        warnings: r?.warnings
+      })
+    else
+      results.set(host, {
+        host,
+        status: 'built',
+        drvPath: r.drvPath,
+        outPath: r.outPath,
+        warnings: r.warnings
+      })
   }
   const evaluatedOk = [...results.values()].filter(h => h.status === 'built')
   const missing = await nix.invalidPaths([...new Set(evaluatedOk.map(h => h.outPath as string))])

@@ -60,22 +60,24 @@ function changeText(c: PackageChange): string {
 }
 
 /** Changes that several hosts share, each listed once with the count of hosts. */
-export function sharedChanges(hosts: HostReport[]): { text: string; hosts: string[] }[] {
+export function sharedChanges(hosts: HostReport[]): { text: string; hosts: string[]; downgrade: boolean }[] {
   const diffed = hosts.filter(h => h.diff)
   const byChange = new Map<string, string[]>()
+  const downgrades = new Set<string>()
   for (const h of diffed) {
     const d = h.diff
     if (!d) continue
     for (const c of [...d.changed, ...d.added, ...d.removed]) {
       if (c.kind === 'changed' && formatVersions(c.before) === formatVersions(c.after)) continue
       const key = changeText(c)
+      if (c.kind === 'downgrade') downgrades.add(key)
       byChange.set(key, [...(byChange.get(key) ?? []), h.host])
     }
   }
   return [...byChange]
     .filter(([, list]) => list.length >= 2)
     .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
-    .map(([text, list]) => ({ text, hosts: list }))
+    .map(([text, list]) => ({ text, hosts: list, downgrade: downgrades.has(text) }))
 }
 
 function summaryLine(r: FleetReport): string {
@@ -144,6 +146,33 @@ function failureDetails(h: HostReport, maxLines: number): string {
   return `<details><summary>${head}</summary>\n\n${codeBlock(log || 'no log')}\n\n</details>`
 }
 
+/** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
+function warningLines(r: FleetReport): string[] {
+  const w = r.warnings
+  if (!w || (w.new.length === 0 && w.gone.length === 0)) return []
+  const out = ['', `### New evaluation warnings (${w.new.length})`, '']
+  if (w.new.length === 0) out.push('None.')
+  for (const g of w.new) out.push(`- ${inline(g.text, 500)} — ${hostList(g.hosts, r.hosts.length)}`)
+  if (w.gone.length > 0) {
+    out.push(
+      '',
+      `_${w.gone.length} warning${w.gone.length === 1 ? '' : 's'} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`
+    )
+  }
+  return out
+}
+
+/** `on all 5 hosts` or `on 3 of 5 hosts (web, mail, laptop)`. */
+export function hostList(hosts: string[], total: number): string {
+  if (hosts.length === total && total > 1) return `on all ${total} hosts`
+  const shown = hosts.slice(0, MAX_NAMES).map(h => inline(h))
+  if (hosts.length > MAX_NAMES) shown.push(`${hosts.length - MAX_NAMES} more`)
+  return `on ${hosts.length} of ${total} host${total === 1 ? '' : 's'} (${shown.join(', ')})`
+}
+
+/** Host names listed in one line before the rest are counted. */
+const MAX_NAMES = 12
+
 /** GitHub's job summary takes up to 1 MiB. */
 export const SUMMARY_LIMIT = 1000000
 
@@ -206,13 +235,17 @@ function renderWith(
     if (rows.length < r.hosts.length)
       out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`)
     const shared = sharedChanges(r.hosts)
-    const diffed = r.hosts.filter(h => h.diff).length
     if (shared.length > 0) {
       out.push('', '### Changes on several hosts', '')
       const shown = maxLines <= 0 ? shared.slice(0, 20) : shared
-      for (const s of shown) out.push(`- ${inline(s.text)} on ${s.hosts.length}/${diffed} hosts`)
+      for (const s of shown) {
+        out.push(
+          `- ${s.downgrade ? '⬇️ downgrade: ' : ''}${inline(s.text)} ${hostList(s.hosts, r.hosts.length)}`
+        )
+      }
       if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
     }
+    out.push(...warningLines(r))
     const failures = r.hosts.filter(
       h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'
     )

@@ -1,6 +1,7 @@
 import { HostBuild } from '../pipeline/build'
 import { ClosureDiff } from '../nix/diff'
 import { LockChange } from '../nix/lock'
+import { WarningGroup, compareWarnings } from '../nix/warnings'
 
 /**
  * A host's outcome: `updated` (built before and after, closure changed), `unchanged` (same system), `regressed`
@@ -31,6 +32,15 @@ export interface FleetReport {
   lockChanges: LockChange[]
   /** Seconds per phase, in order. */
   timings: { phase: string; seconds: number }[]
+  /** Evaluation warnings that hosts print after the update and not before (`new`), and those that went away. */
+  warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
+}
+
+/** The fleet's warning changes, from each host's warnings before and after the update. */
+export function warningChanges(hosts: HostReport[]): { new: WarningGroup[]; gone: WarningGroup[] } {
+  return compareWarnings(
+    hosts.map(h => ({ host: h.host, before: h.before?.warnings, after: h.after?.warnings }))
+  )
 }
 
 export function hostStatus(
