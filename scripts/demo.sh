@@ -9,19 +9,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/nixos-fleet-update-demo.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-git_quiet() { git -c user.name=demo -c user.email=demo@example.invalid -c init.defaultBranch=main "$@" >/dev/null; }
-
-cp -r "$root/examples/pkgs" "$work/pkgs"
-cp -r "$root/examples/fleet" "$work/fleet"
-rm -f "$work/pkgs/packages.next.json"
-(cd "$work/pkgs" && git_quiet init && git_quiet add -A && git_quiet commit -m "package set 1")
-# Point the fleet at the local package set.
-sed -i "s#git+file:///tmp/nixos-fleet-update-demo/pkgs#git+file://$work/pkgs#" "$work/fleet/flake.nix"
-(cd "$work/fleet" && git_quiet init && git_quiet add -A && nix flake lock 2>/dev/null && git_quiet add -A && git_quiet commit -m "fleet")
-
 echo "== Example fleet in $work/fleet; bumping its package set (openssl, kernel, curl; rsync now fails to build)"
-cp "$root/examples/pkgs/packages.next.json" "$work/pkgs/packages.json"
-(cd "$work/pkgs" && git_quiet commit -am "package set 2")
+"$root/scripts/example-fleet.sh" "$work"
 
 summary="$work/summary.md"
 outputs="$work/outputs.txt"

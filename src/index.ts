@@ -1,3 +1,10 @@
 import { run } from './main'
+import { runPost } from './post'
+import { isPostStep, markMainStep } from './state'
 
-void run()
+if (isPostStep()) {
+  runPost()
+} else {
+  markMainStep()
+  void run()
+}

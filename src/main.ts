@@ -22,6 +22,8 @@ import {
 } from './report/model'
 import { runUrl } from './report/run-link'
 import { ForgeKind, Settings, getSettings } from './settings'
+import { errorMessage } from './errors'
+import { STATE } from './state'
 
 /** Runs one phase inside a log group and records how long it took. */
 async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
@@ -182,7 +184,7 @@ async function pipeline(settings: Settings, workDir: string, cleanup: (() => voi
     let keyFile: string | undefined
     if (settings.signingKey) {
       const key = writeSigningKey(settings.signingKey)
-      core.saveState('cleanup-dirs', [workDir, key.dir].join('\n'))
+      core.saveState(STATE.cleanupDirs, [workDir, key.dir].join('\n'))
       cleanup.push(() => fs.rmSync(key.dir, { recursive: true, force: true }))
       keyFile = key.file
     }
@@ -217,10 +219,10 @@ export async function run(now: Date = new Date()): Promise<void> {
   try {
     const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
     const workDir = makeWorkDir()
-    core.saveState('cleanup-dirs', workDir)
+    core.saveState(STATE.cleanupDirs, workDir)
     await pipeline(settings, workDir, cleanup)
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error))
+    core.setFailed(errorMessage(error))
   } finally {
     for (const fn of cleanup.reverse()) {
       try {

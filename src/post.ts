@@ -1,8 +1,12 @@
 import * as core from '@actions/core'
 import { cleanup } from './cleanup'
+import { errorMessage } from './errors'
 
-try {
-  cleanup()
-} catch (error) {
-  core.warning(`Cleanup failed: ${error instanceof Error ? error.message : String(error)}`)
+/** The `post:` step: removes what the main step left on the runner, and never fails the job for it. */
+export function runPost(): void {
+  try {
+    cleanup()
+  } catch (error) {
+    core.warning(`Cleanup failed: ${errorMessage(error)}`)
+  }
 }

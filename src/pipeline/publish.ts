@@ -9,6 +9,7 @@ import { HttpOptions } from '../forge/http'
 import { ForeignCommit, Git, TRAILER } from '../git/git'
 import { LockChange, lockDate } from '../nix/lock'
 import { Settings } from '../settings'
+import { errorMessage } from '../errors'
 
 export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
 
@@ -233,7 +234,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     try {
       await forge.enableAutoMerge(pull)
     } catch (e) {
-      core.warning(e instanceof Error ? e.message : String(e))
+      core.warning(errorMessage(e))
     }
   }
   return { branch, commit, pushed, prNumber: pull?.number, prUrl: pull?.url, operation }

@@ -1,0 +1,22 @@
+import * as core from '@actions/core'
+
+/**
+ * What the main step hands to the `post:` step (the runner passes it as STATE_* variables). One bundle serves
+ * both steps: the post step is the run that finds `isPost` saved (as actions/checkout does).
+ */
+export const STATE = {
+  /** Set by the main step as it starts, so the same bundle knows it runs as the post step. */
+  isPost: 'isPost',
+  /** Directories (work directory, key files) that the post step removes. */
+  cleanupDirs: 'cleanup-dirs'
+} as const
+
+/** True when this run of the bundle is the `post:` step. */
+export function isPostStep(): boolean {
+  return core.getState(STATE.isPost) === 'true'
+}
+
+/** Marks the main step as started: the bundle's next run in this job is the post step. */
+export function markMainStep(): void {
+  core.saveState(STATE.isPost, 'true')
+}
