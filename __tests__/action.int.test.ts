@@ -95,15 +95,15 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     expect(web).toContain(
       [
         'Version changes:',
-        '[U*]  #1  curl          8.7.1 -> 8.8.0',
-        '[D*]  #2  htop          3.3.0 -> 3.2.2',
-        '[U.]  #3  initrd-linux  6.6.30 -> 6.6.31',
-        '[U.]  #4  linux         6.6.30, 6.6.30-modules -> 6.6.31, 6.6.31-modules',
-        '[U.]  #5  openssl       3.0.13 -> 3.0.14',
+        '[U*]  #1  curl          -56B  8.7.1 -> 8.8.0',
+        '[D*]  #2  htop           +0B  3.3.0 -> 3.2.2',
+        '[U.]  #3  initrd-linux   +0B  6.6.30 -> 6.6.31',
+        '[U.]  #4  linux          +0B  6.6.30, 6.6.30-modules -> 6.6.31, 6.6.31-modules',
+        '[U.]  #5  openssl        +0B  3.0.13 -> 3.0.14',
         'Added packages:',
-        '[A.]  #1  pcre2  10.43',
+        '[A.]  #1  pcre2  +728B  10.43',
         'Removed packages:',
-        '[R.]  #1  libidn2  2.3.7',
+        '[R.]  #1  libidn2  -728B  2.3.7',
         'Closure size: 13 -> 13 (11 paths added, 11 paths removed, delta +0, disk usage +0B).'
       ].join('\n')
     )

@@ -18,11 +18,13 @@ const change = (
   kind: PackageChange['kind'],
   before: string[],
   after: string[]
-): PackageChange => ({ name, kind, before, after, selection: '*' })
+): PackageChange => ({ name, kind, before, after, selection: '*', bytesBefore: 0, bytesAfter: 0 })
 
 function diffOf(changed: PackageChange[]): ClosureDiff {
   return {
     changed,
+    renamed: [],
+    selectionChanged: [],
     added: [],
     removed: [],
     pathsBefore: 10,

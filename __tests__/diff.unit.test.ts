@@ -1,6 +1,6 @@
 import { PathInfoMap } from '../src/nix/closure'
 import { ClosureDiff, ClosureSide, PackageChange, countKinds, diffClosures } from '../src/nix/diff'
-import { formatBytes, formatVersions, nvdText } from '../src/report/nvd'
+import { formatVersions, nvdText } from '../src/report/nvd'
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz'
 
@@ -26,8 +26,9 @@ const change = (
   kind: PackageChange['kind'],
   before: string[],
   after: string[],
-  selection: PackageChange['selection']
-): PackageChange => ({ name, kind, before, after, selection })
+  selection: PackageChange['selection'],
+  bytes: [number, number] = [0, 0]
+): PackageChange => ({ name, kind, before, after, selection, bytesBefore: bytes[0], bytesAfter: bytes[1] })
 
 describe('diffClosures: one package at a time', () => {
   // Packages that stay as they are on both sides, so every case is diffed inside a whole closure.
@@ -41,6 +42,7 @@ describe('diffClosures: one package at a time', () => {
     selectedBefore?: string[]
     selectedAfter?: string[]
     changed?: PackageChange[]
+    selectionChanged?: PackageChange[]
     added?: PackageChange[]
     removed?: PackageChange[]
   }
@@ -94,7 +96,7 @@ describe('diffClosures: one package at a time', () => {
         before: [sp('htop-3.3.0')],
         after: [sp('htop-3.3.0')],
         selectedAfter: [sp('htop-3.3.0')],
-        changed: [change('htop', 'changed', ['3.3.0'], ['3.3.0'], '+')]
+        selectionChanged: [change('htop', 'changed', ['3.3.0'], ['3.3.0'], '+')]
       }
     ],
     [
@@ -103,7 +105,7 @@ describe('diffClosures: one package at a time', () => {
         before: [sp('htop-3.3.0')],
         after: [sp('htop-3.3.0', 'rebuilt')],
         selectedBefore: [sp('htop-3.3.0')],
-        changed: [change('htop', 'changed', ['3.3.0'], ['3.3.0'], '-')]
+        selectionChanged: [change('htop', 'changed', ['3.3.0'], ['3.3.0'], '-')]
       }
     ],
     [
@@ -123,11 +125,66 @@ describe('diffClosures: one package at a time', () => {
       }
     ],
     [
-      'several versions, the newest moves up',
+      'several versions, only the newest moves up: a change, not an upgrade',
       {
         before: [sp('openssl-3.0.13'), sp('openssl-1.1.1w')],
         after: [sp('openssl-1.1.1w'), sp('openssl-3.0.14')],
-        changed: [change('openssl', 'upgrade', ['1.1.1w', '3.0.13'], ['1.1.1w', '3.0.14'], '.')]
+        changed: [change('openssl', 'changed', ['1.1.1w', '3.0.13'], ['1.1.1w', '3.0.14'], '.')]
+      }
+    ],
+    [
+      'several versions, every new one above every old one',
+      {
+        before: [sp('openssl-3.0.13'), sp('openssl-3.0.13-bin')],
+        after: [sp('openssl-3.0.14-bin'), sp('openssl-3.0.14')],
+        changed: [change('openssl', 'upgrade', ['3.0.13', '3.0.13-bin'], ['3.0.14', '3.0.14-bin'], '.')]
+      }
+    ],
+    [
+      'several versions, every new one below every old one',
+      {
+        before: [sp('foo-2.1'), sp('foo-2.0')],
+        after: [sp('foo-1.0'), sp('foo-1.5')],
+        changed: [change('foo', 'downgrade', ['2.0', '2.1'], ['1.0', '1.5'], '.')]
+      }
+    ],
+    [
+      'a version joins the old one: a change',
+      {
+        before: [sp('zlib-1.0')],
+        after: [sp('zlib-1.0'), sp('zlib-1.1')],
+        changed: [change('zlib', 'changed', ['1.0'], ['1.0', '1.1'], '.')]
+      }
+    ],
+    [
+      'versions Nix finds equal are no change (`1.01` → `1.1`, `1.0` → `1-0`, `5.2p26` → `5.2-p26`)',
+      {
+        before: [sp('foo-1.01'), sp('bar-1.0'), sp('bash-interactive-5.2p26')],
+        after: [sp('foo-1.1'), sp('bar-1-0'), sp('bash-interactive-5.2-p26')]
+      }
+    ],
+    [
+      'a version that differs only in punctuation Nix keeps (`1.0+git` → `1.0.git`) is a change',
+      {
+        before: [sp('baz-1.0+git')],
+        after: [sp('baz-1.0.git')],
+        changed: [change('baz', 'upgrade', ['1.0+git'], ['1.0.git'], '.')]
+      }
+    ],
+    [
+      'a pre-release without a number is older than the release (`2.24pre-git` → `2.24`)',
+      {
+        before: [sp('nix-2.24pre-git')],
+        after: [sp('nix-2.24')],
+        changed: [change('nix', 'upgrade', ['2.24pre-git'], ['2.24'], '.')]
+      }
+    ],
+    [
+      'a dash not followed by a digit stays in the name',
+      {
+        before: [sp('unit--.slice')],
+        after: [sp('unit--.slice'), sp('unit--.mount')],
+        added: [change('unit--.mount', 'added', [], [''], '.')]
       }
     ],
     [
@@ -206,6 +263,8 @@ describe('diffClosures: one package at a time', () => {
       new Map()
     )
     expect(diff.changed).toEqual(c.changed ?? [])
+    expect(diff.selectionChanged).toEqual(c.selectionChanged ?? [])
+    expect(diff.renamed).toEqual([])
     expect(diff.added).toEqual(c.added ?? [])
     expect(diff.removed).toEqual(c.removed ?? [])
   })
@@ -264,17 +323,20 @@ const hostDiff = diffClosures(
 describe('diffClosures: a whole host', () => {
   test('lists every change once, by name', () => {
     expect(hostDiff.changed).toEqual([
-      change('htop', 'changed', ['3.3.0'], ['3.3.0'], '+'),
-      change('openssl', 'upgrade', ['3.0.13'], ['3.0.14'], '*'),
-      change('zlib', 'downgrade', ['1.3.1'], ['1.3'], '.')
+      change('openssl', 'upgrade', ['3.0.13'], ['3.0.14'], '*', [6_500_000, 6_510_000]),
+      change('zlib', 'downgrade', ['1.3.1'], ['1.3'], '.', [130_000, 128_000])
     ])
+    expect(hostDiff.selectionChanged).toEqual([
+      change('htop', 'changed', ['3.3.0'], ['3.3.0'], '+', [300_000, 300_000])
+    ])
+    expect(hostDiff.renamed).toEqual([])
     expect(hostDiff.added).toEqual([
-      change('pcre2', 'added', [], ['10.43'], '.'),
-      change('ripgrep', 'added', [], ['14.1.0'], '+')
+      change('pcre2', 'added', [], ['10.43'], '.', [0, 700_000]),
+      change('ripgrep', 'added', [], ['14.1.0'], '+', [0, 5_000_000])
     ])
     expect(hostDiff.removed).toEqual([
-      change('libidn2', 'removed', ['2.3.7'], [], '.'),
-      change('rsync', 'removed', ['3.2.7'], [], '-')
+      change('libidn2', 'removed', ['2.3.7'], [], '.', [360_000, 0]),
+      change('rsync', 'removed', ['3.2.7'], [], '-', [900_000, 0])
     ])
   })
 
@@ -307,6 +369,8 @@ describe('diffClosures: a whole host', () => {
     const d = diffClosures(side(paths, [before.openssl]), side(paths, [before.openssl]), infos)
     expect(d).toEqual({
       changed: [],
+      renamed: [],
+      selectionChanged: [],
       added: [],
       removed: [],
       pathsBefore: 10,
@@ -327,6 +391,8 @@ describe('countKinds', () => {
   test('an empty diff counts zero everywhere', () => {
     const empty: ClosureDiff = {
       changed: [],
+      renamed: [],
+      selectionChanged: [],
       added: [],
       removed: [],
       pathsBefore: 0,
@@ -348,6 +414,7 @@ describe('countKinds', () => {
         change('c', 'downgrade', ['2'], ['1'], '.'),
         change('d', 'upgrade', ['1'], ['3'], '.')
       ],
+      selectionChanged: [],
       added: [],
       removed: [change('e', 'removed', ['1'], [], '.')]
     }
@@ -370,43 +437,23 @@ describe('formatVersions', () => {
   })
 })
 
-describe('formatBytes', () => {
-  test.each([
-    [0, true, '+0B'],
-    [0, false, '0B'],
-    [512, true, '+512B'],
-    [-512, true, '-512B'],
-    [1023, true, '+1023B'],
-    [1024, true, '+1.0KiB'],
-    [2867, true, '+2.8KiB'],
-    [1536, false, '1.5KiB'],
-    [-1258291, true, '-1.2MiB'],
-    [-1258291, false, '-1.2MiB'],
-    [4_448_044, true, '+4.2MiB'],
-    [5 * 1024 ** 3, true, '+5.0GiB'],
-    [3 * 1024 ** 4, false, '3.0TiB'],
-    [2 * 1024 ** 5, false, '2048.0TiB']
-  ])('%d (signed: %s) → %s', (bytes, signed, text) => {
-    expect(formatBytes(bytes, signed)).toBe(text)
-  })
-})
-
 describe('nvdText', () => {
-  test('a host with every kind of change', () => {
+  test('a host with every kind of change, each line with its size change', () => {
     expect(nvdText(hostDiff, before.system, after.system)).toBe(
       [
         `<<< ${before.system}`,
         `>>> ${after.system}`,
         'Version changes:',
-        '[C+]  #1  htop     3.3.0 -> 3.3.0',
-        '[U*]  #2  openssl  3.0.13 -> 3.0.14',
-        '[D.]  #3  zlib     1.3.1 -> 1.3',
+        '[U*]  #1  openssl  +9.8KiB  3.0.13 -> 3.0.14',
+        '[D.]  #2  zlib     -2.0KiB  1.3.1 -> 1.3',
+        'Selection state changes:',
+        '[C+]  #1  htop  293.0KiB  3.3.0',
         'Added packages:',
-        '[A.]  #1  pcre2    10.43',
-        '[A+]  #2  ripgrep  14.1.0',
+        '[A.]  #1  pcre2    +683.6KiB  10.43',
+        '[A+]  #2  ripgrep    +4.8MiB  14.1.0',
         'Removed packages:',
-        '[R.]  #1  libidn2  2.3.7',
-        '[R-]  #2  rsync    3.2.7',
+        '[R.]  #1  libidn2  -351.6KiB  2.3.7',
+        '[R-]  #2  rsync    -878.9KiB  3.2.7',
         'Closure size: 10 -> 10 (6 paths added, 6 paths removed, delta +0, disk usage +4.2MiB).'
       ].join('\n')
     )
@@ -434,16 +481,16 @@ describe('nvdText', () => {
     expect(nvdText(d)).toBe(
       [
         'Added packages:',
-        '[A.]  #01  a               1.0',
-        '[A.]  #02  bb              1.0',
-        '[A.]  #03  ccc             1.0',
-        '[A.]  #04  dddd            1.0',
-        '[A.]  #05  e               1.0',
-        '[A.]  #06  f               1.0',
-        '[A.]  #07  g               1.0',
-        '[A.]  #08  h               1.0',
-        '[A.]  #09  i               1.0',
-        '[A.]  #10  linux-firmware  1.0',
+        '[A.]  #01  a               +0B  1.0',
+        '[A.]  #02  bb              +0B  1.0',
+        '[A.]  #03  ccc             +0B  1.0',
+        '[A.]  #04  dddd            +0B  1.0',
+        '[A.]  #05  e               +0B  1.0',
+        '[A.]  #06  f               +0B  1.0',
+        '[A.]  #07  g               +0B  1.0',
+        '[A.]  #08  h               +0B  1.0',
+        '[A.]  #09  i               +0B  1.0',
+        '[A.]  #10  linux-firmware  +0B  1.0',
         'Closure size: 0 -> 10 (10 paths added, 0 paths removed, delta +10, disk usage +0B).'
       ].join('\n')
     )
@@ -462,9 +509,9 @@ describe('nvdText', () => {
     expect(nvdText(d)).toBe(
       [
         'Version changes:',
-        '[C.]  #1  perl  5.38.2 -> 5.38.2 x2',
+        '[C.]  #1  perl  +2.8KiB  5.38.2 -> 5.38.2 x2',
         'Removed packages:',
-        '[R.]  #1  unit-script  <none>',
+        '[R.]  #1  unit-script  -1.2MiB  <none>',
         'Closure size: 2 -> 2 (1 paths added, 1 paths removed, delta +0, disk usage -1.2MiB).'
       ].join('\n')
     )

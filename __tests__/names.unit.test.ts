@@ -1,7 +1,13 @@
-import { compareVersions, parseDrvName, storePathName, versionComponents } from '../src/nix/names'
+import {
+  compareVersions,
+  mergeRenamed,
+  splitPackageName,
+  storePathName,
+  versionComponents
+} from '../src/nix/names'
 
-// Every expected value below was read back from Nix 2.8 itself (builtins.parseDrvName, builtins.splitVersion and
-// builtins.compareVersions through nix-instantiate --eval), so the tables hold Nix's answers, not the code's.
+// The versionComponents and compareVersions tables were read back from Nix itself (builtins.splitVersion and
+// builtins.compareVersions through nix-instantiate --eval, Nix 2.8 and 2.26), so they hold Nix's answers.
 
 describe('storePathName', () => {
   test.each([
@@ -19,29 +25,65 @@ describe('storePathName', () => {
   })
 })
 
-describe('parseDrvName', () => {
+// nvd's own answers: its parse_pname_version and merge_pnames (github:azuwis/nvd, nvd 0.2.5) run on each input.
+describe('splitPackageName', () => {
   test.each([
     ['openssl-3.0.14', 'openssl', '3.0.14'],
-    ['xorg-server-21.1.13', 'xorg-server', '21.1.13'],
-    ['system-path', 'system-path', ''],
-    ['linux-6.6.30-modules', 'linux', '6.6.30-modules'],
-    ['hello-.5', 'hello', '.5'],
+    ['unit--.slice', 'unit--.slice', ''],
+    ['unit--.mount', 'unit--.mount', ''],
+    ['hello-.5', 'hello-.5', ''],
     ['foo-bar-1a', 'foo-bar', '1a'],
-    ['nixos-system-web-24.05', 'nixos-system-web', '24.05'],
-    ['nixos-system-web-24.05.20240531.abcdef', 'nixos-system-web', '24.05.20240531.abcdef'],
+    ['firmware-_x', 'firmware-_x', ''],
+    ['a--1', 'a-', '1'],
+    ['-1', '-1', ''],
+    ['a-', 'a-', ''],
+    ['linux-6.6.30-modules', 'linux', '6.6.30-modules'],
+    ['glibc-2.39-52-bin', 'glibc', '2.39-52-bin'],
     ['python3.11-requests-2.31.0', 'python3.11-requests', '2.31.0'],
     ['perl5.38.2-Test-Fatal-0.017', 'perl5.38.2-Test-Fatal', '0.017'],
-    ['glibc-2.39-52-bin', 'glibc', '2.39-52-bin'],
-    ['unit-systemd-fsck-.service', 'unit-systemd-fsck', '.service'],
-    ['etc-os-release', 'etc-os-release', ''],
-    ['firmware-_x', 'firmware', '_x'],
-    ['foo-ébar', 'foo', 'ébar'],
-    ['foo--1', 'foo', '-1'],
-    ['-1', '', '1'],
-    ['a-', 'a-', ''],
-    ['', '', '']
+    ['unit-systemd-fsck-.service', 'unit-systemd-fsck-.service', ''],
+    ['nixos-system-web-24.05', 'nixos-system-web', '24.05'],
+    ['foo-1.0.drv', 'foo', '1.0'],
+    ['foo.drv', 'foo', ''],
+    ['foo-1.drv.drv', 'foo', '1.drv'],
+    ['etc', 'etc', ''],
+    ['system-path', 'system-path', ''],
+    ['x-1-2-3', 'x', '1-2-3'],
+    ['a-b-c', 'a-b-c', ''],
+    ['source', 'source', ''],
+    ['hook-0', 'hook', '0'],
+    ['kde-frameworks-5.116', 'kde-frameworks', '5.116']
   ])('%j → name %j, version %j', (full, name, version) => {
-    expect(parseDrvName(full)).toEqual({ name, version })
+    expect(splitPackageName(full)).toEqual({ name, version })
+  })
+})
+
+describe('mergeRenamed', () => {
+  test.each([
+    ['python3.11-requests', 'python3.12-requests', 'python3.{11->12}-requests'],
+    ['gcc12', 'gcc13', 'gcc{12->13}'],
+    ['lua5.3-lpeg', 'lua5.10-lpeg', 'lua5.{3->10}-lpeg'],
+    ['lua5.3-lpeg', 'lua5.4-lpeg', 'lua5.{3->4}-lpeg'],
+    ['libfoo', 'libbar', undefined],
+    ['qt5-base', 'qt6-qtbase', undefined],
+    ['foo', 'foo', undefined],
+    ['foo1', 'bar1', undefined],
+    ['1foo', '2foo', undefined],
+    ['12', '13', undefined],
+    ['python311Packages.x', 'python312Packages.x', 'python{311->312}Packages.x'],
+    ['hello-.5', 'hello-.6', 'hello-.{5->6}'],
+    ['linux_6_6-x', 'linux_6_7-x', 'linux_6_{6->7}-x'],
+    ['foo-1a', 'foo-2b', 'foo-{1a->2b}'],
+    ['abc', 'abd', undefined],
+    ['ab1', 'ab', undefined],
+    ['x1.2y', 'x1.3y', 'x1.{2->3}y'],
+    ['node18', 'node20', 'node{18->20}'],
+    ['a9b', 'a10b', 'a{9->10}b'],
+    ['llvm-15', 'llvm-16', 'llvm-{15->16}'],
+    ['v1-x', 'v2_x', undefined],
+    ['perl5.38.2-Foo', 'perl5.40.0-Foo', 'perl5.{38.2->40.0}-Foo']
+  ])('%j and %j → %j', (before, after, merged) => {
+    expect(mergeRenamed(before, after)).toBe(merged)
   })
 })
 
@@ -112,7 +154,24 @@ describe('compareVersions', () => {
     ['', '0', -1],
     ['a', '', 1],
     ['', 'a', -1],
-    ['', '', 0]
+    ['', '', 0],
+    // A run of digits that does not fit a C int compares as text.
+    ['1.99999999999', '1.100000000000', 1],
+    ['2147483647', '2147483648', 1],
+    ['2147483648', '2147483649', -1],
+    ['20240531123456', '9', -1],
+    ['00000000000012', '13', -1],
+    ['1.2147483647', '1.2147483646', 1],
+    ['1.2147483648', '1.2147483647', -1],
+    ['1.02147483648', '1.2147483648', -1],
+    ['1.99999999999', '1.a', -1],
+    ['1.pre', '1.99999999999', -1],
+    ['1.99999999999', '1', 1],
+    // Characters other than `.` and `-` belong to a component (nvd drops them; Nix does not).
+    ['1.0+git', '1.0.git', -1],
+    ['1.0_1', '1.0.1', -1],
+    ['5.2p26', '5.2-p26', 0],
+    ['24.05pre-git', '24.05', -1]
   ])('compareVersions(%j, %j) = %d', (a, b, expected) => {
     expect(compareVersions(a, b)).toBe(expected)
   })

@@ -85,11 +85,33 @@ function hostileFleet(hosts: number): FleetReport {
               kind: 'upgrade' as const,
               before: ['1.0'],
               after: [`closes #${k}`],
-              selection: '*' as const
+              selection: '*' as const,
+              bytesBefore: 0,
+              bytesAfter: 0
             })),
-            { name: 'shared', kind: 'upgrade', before: ['1'], after: ['GH-10 www.x.org'], selection: '.' }
+            {
+              name: 'shared',
+              kind: 'upgrade',
+              before: ['1'],
+              after: ['GH-10 www.x.org'],
+              selection: '.',
+              bytesBefore: 0,
+              bytesAfter: 0
+            }
           ],
-          added: [{ name: '@everyone', kind: 'added', before: [], after: ['!11'], selection: '+' }],
+          renamed: [],
+          selectionChanged: [],
+          added: [
+            {
+              name: '@everyone',
+              kind: 'added',
+              before: [],
+              after: ['!11'],
+              selection: '+',
+              bytesBefore: 0,
+              bytesAfter: 0
+            }
+          ],
           removed: [],
           pathsBefore: 10,
           pathsAfter: 11,

@@ -171,7 +171,7 @@ describeWithBuilder('the action with a remote builder (ssh://, a store of its ow
       '| web | ✅ updated | 4 | 1 | 1 | 1 | +0B | yes (kernel, initrd, kernel-modules) |'
     )
     expect(packageChanges(md)).toEqual(packageChanges(local.run.outputs.report))
-    expect(packageChanges(md)).toContain('[U*]  #1  curl          8.7.1 -> 8.8.0')
+    expect(packageChanges(md)).toContain('[U*]  #1  curl          -56B  8.7.1 -> 8.8.0')
     expect(comparable(md)).toEqual(comparable(local.run.outputs.report))
   })
 

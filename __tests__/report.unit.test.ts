@@ -111,7 +111,7 @@ const change = (
   before: string[],
   after: string[],
   selection: PackageChange['selection']
-): PackageChange => ({ name, kind, before, after, selection })
+): PackageChange => ({ name, kind, before, after, selection, bytesBefore: 0, bytesAfter: 0 })
 
 function diffOf(
   changed: PackageChange[],
@@ -121,6 +121,8 @@ function diffOf(
 ): ClosureDiff {
   return {
     changed,
+    renamed: [],
+    selectionChanged: [],
     added,
     removed,
     pathsBefore: 1200,
@@ -278,17 +280,17 @@ describe('renderReport', () => {
     expect(blocks.slice(1).map(b => b.body.split('\n').slice(2).join('\n'))).toEqual([
       [
         'Version changes:',
-        '[U.]  #1  linux    6.6.30 -> 6.6.31',
-        '[U*]  #2  openssl  3.0.13 -> 3.0.14',
+        '[U.]  #1  linux    +0B  6.6.30 -> 6.6.31',
+        '[U*]  #2  openssl  +0B  3.0.13 -> 3.0.14',
         'Added packages:',
-        '[A+]  #1  ripgrep  14.1.0',
+        '[A+]  #1  ripgrep  +0B  14.1.0',
         'Closure size: 1200 -> 1201 (3 paths added, 2 paths removed, delta +1, disk usage +2.8KiB).'
       ].join('\n'),
       [
         'Version changes:',
-        '[U.]  #1  openssl  3.0.13 -> 3.0.14',
+        '[U.]  #1  openssl  +0B  3.0.13 -> 3.0.14',
         'Removed packages:',
-        '[R-]  #1  rsync  3.2.7',
+        '[R-]  #1  rsync  +0B  3.2.7',
         'Closure size: 1200 -> 1199 (1 paths added, 2 paths removed, delta -1, disk usage -2.0KiB).'
       ].join('\n')
     ])

@@ -1,5 +1,5 @@
 import { PathInfoMap } from './closure'
-import { compareVersions, parseDrvName, storePathName } from './names'
+import { compareVersions, mergeRenamed, splitPackageName, storePathName } from './names'
 
 /** nvd's classes: upgrade, downgrade, changed (neither), added, removed. */
 export type ChangeKind = 'upgrade' | 'downgrade' | 'changed' | 'added' | 'removed'
@@ -17,11 +17,36 @@ export interface PackageChange {
   before: string[]
   after: string[]
   selection: Selection
+  /** NAR bytes of the package's store paths before and after (0 on the side where it is absent). */
+  bytesBefore: number
+  bytesAfter: number
+}
+
+/**
+ * A package whose name changed in a version-like part (python3.11-requests → python3.12-requests), listed as one
+ * change. nvd marks every such change as an upgrade, whatever its versions.
+ */
+export interface PackageRename {
+  /** nvd's merged name, `python3.{11->12}-requests`. */
+  name: string
+  kind: 'upgrade'
+  from: string
+  to: string
+  before: string[]
+  after: string[]
+  /** `*` or `.` when selected on both sides or neither; otherwise the state before then after (`.*`, `*.`). */
+  selection: '*' | '.' | '*.' | '.*'
+  bytesBefore: number
+  bytesAfter: number
 }
 
 export interface ClosureDiff {
-  /** Packages present on both sides whose versions or selection state changed, by name. */
+  /** Packages present on both sides whose versions changed, by name (nvd's "Version changes"). */
   changed: PackageChange[]
+  /** Packages renamed by a version-like part of their name, by old name (nvd's "Pname changes"). */
+  renamed: PackageRename[]
+  /** Packages with the same versions whose selection state changed, by name (nvd's "Selection state changes"). */
+  selectionChanged: PackageChange[]
   added: PackageChange[]
   removed: PackageChange[]
   pathsBefore: number
@@ -40,27 +65,38 @@ export interface ClosureSide {
   selected: Set<string>
 }
 
+interface Package {
+  /** Sorted oldest first (text order among versions Nix finds equal, so that the order is stable). */
+  versions: string[]
+  bytes: number
+}
+
 interface Packages {
-  versions: Map<string, string[]>
+  byName: Map<string, Package>
   selected: Set<string>
 }
 
-function packagesOf(side: ClosureSide): Packages {
-  const versions = new Map<string, string[]>()
+function packagesOf(side: ClosureSide, infos: PathInfoMap): Packages {
+  const byName = new Map<string, Package>()
   const selected = new Set<string>()
   for (const path of side.paths) {
-    const { name, version } = parseDrvName(storePathName(path))
-    const list = versions.get(name)
-    if (list) list.push(version)
-    else versions.set(name, [version])
-    if (side.selected.has(path)) selected.add(name)
+    const { name, version } = splitPackageName(storePathName(path))
+    const bytes = infos.get(path)?.narSize ?? 0
+    const known = byName.get(name)
+    if (known) {
+      known.versions.push(version)
+      known.bytes += bytes
+    } else byName.set(name, { versions: [version], bytes })
   }
-  for (const list of versions.values()) list.sort(compareVersions)
-  return { versions, selected }
+  for (const path of side.selected) selected.add(splitPackageName(storePathName(path)).name)
+  for (const p of byName.values())
+    p.versions.sort((x, y) => compareVersions(x, y) || (x < y ? -1 : x > y ? 1 : 0))
+  return { byName, selected }
 }
 
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i])
+/** Equal lists for Nix: `1.01` and `1.1` are one version, so a rebuild under either name is no change. */
+function sameVersions(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((v, i) => compareVersions(v, b[i]) === 0)
 }
 
 function selectionOf(before: boolean, after: boolean): Selection {
@@ -70,10 +106,11 @@ function selectionOf(before: boolean, after: boolean): Selection {
   return '.'
 }
 
+/** An upgrade when every new version is above every old one, a downgrade the reverse, else a change. */
 function versionKind(before: string[], after: string[]): ChangeKind {
-  if (sameList(before, after)) return 'changed'
-  const c = compareVersions(after[after.length - 1] ?? '', before[before.length - 1] ?? '')
-  return c > 0 ? 'upgrade' : c < 0 ? 'downgrade' : 'changed'
+  if (compareVersions(before[before.length - 1], after[0]) < 0) return 'upgrade'
+  if (compareVersions(before[0], after[after.length - 1]) > 0) return 'downgrade'
+  return 'changed'
 }
 
 function sumNarSize(paths: Set<string>, infos: PathInfoMap): number {
@@ -82,57 +119,107 @@ function sumNarSize(paths: Set<string>, infos: PathInfoMap): number {
   return total
 }
 
+const byText = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0)
+
+/**
+ * Pairs removed and added names the way nvd does: each removed name, in name order, takes the first added name (in
+ * name order) that differs from it only in a version-like part. So `lua5.3-lpeg` pairs with `lua5.10-lpeg` when
+ * both `lua5.10-lpeg` and `lua5.4-lpeg` appear.
+ */
+function pairRenames(removed: string[], added: string[]): [string, string, string][] {
+  const pairs: [string, string, string][] = []
+  const taken = new Set<string>()
+  for (const from of removed) {
+    for (const to of added) {
+      if (taken.has(to)) continue
+      const merged = mergeRenamed(from, to)
+      if (merged !== undefined) {
+        pairs.push([from, to, merged])
+        taken.add(to)
+        break
+      }
+    }
+  }
+  return pairs
+}
+
+/** A package on one side only: added (selected: newly selected) or removed (selected: no longer selected). */
+function oneSided(name: string, p: Package, kind: 'added' | 'removed', selected: boolean): PackageChange {
+  const added = kind === 'added'
+  return {
+    name,
+    kind,
+    before: added ? [] : p.versions,
+    after: added ? p.versions : [],
+    selection: selected ? (added ? '+' : '-') : '.',
+    bytesBefore: added ? 0 : p.bytes,
+    bytesAfter: added ? p.bytes : 0
+  }
+}
+
 /** Compares two closures the way nvd does: by package name, then by the set of versions and selection state. */
 export function diffClosures(before: ClosureSide, after: ClosureSide, infos: PathInfoMap): ClosureDiff {
-  const b = packagesOf(before)
-  const a = packagesOf(after)
+  const b = packagesOf(before, infos)
+  const a = packagesOf(after, infos)
   const changed: PackageChange[] = []
-  const added: PackageChange[] = []
-  const removed: PackageChange[] = []
-  for (const [name, versionsAfter] of a.versions) {
-    const versionsBefore = b.versions.get(name)
-    if (!versionsBefore) {
-      added.push({
-        name,
-        kind: 'added',
-        before: [],
-        after: versionsAfter,
-        selection: a.selected.has(name) ? '+' : '.'
-      })
-      continue
-    }
+  const selectionChanged: PackageChange[] = []
+  for (const [name, now] of a.byName) {
+    const then = b.byName.get(name)
+    if (!then) continue
     const selection = selectionOf(b.selected.has(name), a.selected.has(name))
-    if (!sameList(versionsBefore, versionsAfter) || selection === '+' || selection === '-') {
-      changed.push({
-        name,
-        kind: versionKind(versionsBefore, versionsAfter),
-        before: versionsBefore,
-        after: versionsAfter,
-        selection
-      })
+    const entry = {
+      name,
+      before: then.versions,
+      after: now.versions,
+      selection,
+      bytesBefore: then.bytes,
+      bytesAfter: now.bytes
+    }
+    if (!sameVersions(then.versions, now.versions)) {
+      changed.push({ ...entry, kind: versionKind(then.versions, now.versions) })
+    } else if (selection === '+' || selection === '-') {
+      selectionChanged.push({ ...entry, kind: 'changed' })
     }
   }
-  for (const [name, versionsBefore] of b.versions) {
-    if (!a.versions.has(name)) {
-      removed.push({
-        name,
-        kind: 'removed',
-        before: versionsBefore,
-        after: [],
-        selection: b.selected.has(name) ? '-' : '.'
-      })
+  const addedNames = [...a.byName.keys()].filter(n => !b.byName.has(n)).sort(byText)
+  const removedNames = [...b.byName.keys()].filter(n => !a.byName.has(n)).sort(byText)
+  const renamed: PackageRename[] = pairRenames(removedNames, addedNames).map(([from, to, name]) => {
+    const was = b.selected.has(from)
+    const is = a.selected.has(to)
+    const mark = (s: boolean): '*' | '.' => (s ? '*' : '.')
+    const then = b.byName.get(from) as Package
+    const now = a.byName.get(to) as Package
+    return {
+      name,
+      kind: 'upgrade',
+      from,
+      to,
+      before: then.versions,
+      after: now.versions,
+      selection: was === is ? mark(was) : was ? '*.' : '.*',
+      bytesBefore: then.bytes,
+      bytesAfter: now.bytes
     }
-  }
-  const byName = (x: PackageChange, y: PackageChange): number =>
-    x.name < y.name ? -1 : x.name > y.name ? 1 : 0
+  })
+  const renamedFrom = new Set(renamed.map(r => r.from))
+  const renamedTo = new Set(renamed.map(r => r.to))
+  const added = addedNames
+    .filter(n => !renamedTo.has(n))
+    .map(n => oneSided(n, a.byName.get(n) as Package, 'added', a.selected.has(n)))
+  const removed = removedNames
+    .filter(n => !renamedFrom.has(n))
+    .map(n => oneSided(n, b.byName.get(n) as Package, 'removed', b.selected.has(n)))
+  const byName = (x: { name: string }, y: { name: string }): number => byText(x.name, y.name)
   let pathsAdded = 0
   for (const p of after.paths) if (!before.paths.has(p)) pathsAdded++
   let pathsRemoved = 0
   for (const p of before.paths) if (!after.paths.has(p)) pathsRemoved++
   return {
     changed: changed.sort(byName),
-    added: added.sort(byName),
-    removed: removed.sort(byName),
+    renamed,
+    selectionChanged: selectionChanged.sort(byName),
+    added,
+    removed,
     pathsBefore: before.paths.size,
     pathsAfter: after.paths.size,
     pathsAdded,
@@ -142,12 +229,12 @@ export function diffClosures(before: ClosureSide, after: ClosureSide, infos: Pat
   }
 }
 
-/** Counts by class, for the fleet table. */
+/** Counts by nvd's marks, for the fleet table: a rename counts as an upgrade, a selection change as a change. */
 export function countKinds(diff: ClosureDiff): Record<ChangeKind, number> {
   const counts: Record<ChangeKind, number> = {
-    upgrade: 0,
+    upgrade: diff.renamed.length,
     downgrade: 0,
-    changed: 0,
+    changed: diff.selectionChanged.length,
     added: diff.added.length,
     removed: diff.removed.length
   }

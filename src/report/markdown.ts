@@ -1,4 +1,4 @@
-import { countKinds, PackageChange } from '../nix/diff'
+import { countKinds, PackageChange, PackageRename } from '../nix/diff'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
 import { clipLines, codeBlock, inline } from './escape'
 import { HostBuild } from '../pipeline/build'
@@ -53,7 +53,7 @@ function hostRow(h: HostReport): string {
   return `| ${inline(h.host)} | ${STATUS[h.status]} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`
 }
 
-function changeText(c: PackageChange): string {
+function changeText(c: PackageChange | PackageRename): string {
   if (c.kind === 'added') return `${c.name} ${formatVersions(c.after)} added`
   if (c.kind === 'removed') return `${c.name} ${formatVersions(c.before)} removed`
   return `${c.name} ${formatVersions(c.before)} → ${formatVersions(c.after)}`
@@ -67,7 +67,7 @@ export function sharedChanges(hosts: HostReport[]): { text: string; hosts: strin
   for (const h of diffed) {
     const d = h.diff
     if (!d) continue
-    for (const c of [...d.changed, ...d.added, ...d.removed]) {
+    for (const c of [...d.changed, ...d.renamed, ...d.added, ...d.removed]) {
       if (c.kind === 'changed' && formatVersions(c.before) === formatVersions(c.after)) continue
       const key = changeText(c)
       if (c.kind === 'downgrade') downgrades.add(key)
