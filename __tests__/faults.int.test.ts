@@ -9,6 +9,7 @@ import {
   HostSpec,
   PackageSet,
   createFleet,
+  bareWithClone,
   examplePackageSets,
   git,
   uniquePackageSet
@@ -240,13 +241,8 @@ describe('git faults', () => {
   function bareWithBranch(): { dir: string; bare: string; work: string; a: string; b: string } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-gitfault-'))
     const bare = path.join(dir, 'r.git')
-    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare])
     const work = path.join(dir, 'w')
-    execFileSync('git', ['clone', '-q', bare, work], { stdio: 'pipe' })
-    fs.writeFileSync(path.join(work, 'flake.lock'), '{}\n')
-    git(work, ['add', '-A'])
-    git(work, ['commit', '-qm', 'a'])
-    const a = git(work, ['rev-parse', 'HEAD']).trim()
+    const a = bareWithClone(bare, work)
     git(work, ['push', '-q', 'origin', 'HEAD:main', 'HEAD:update'])
     fs.writeFileSync(path.join(work, 'flake.lock'), '{"x":1}\n')
     git(work, ['commit', '-qam', 'b'])
@@ -281,7 +277,7 @@ describe('git faults', () => {
       git(t.work, ['remote', 'set-url', 'origin', 'http://127.0.0.1:9/nowhere.git'])
       const g = await Git.create(t.work)
       await expect(g.remoteBranchSha('origin', 'main')).rejects.toThrow(
-        /git ls-remote failed \(exit 128\): .*(Failed to connect|Connection refused|Could not connect)/
+        /git ls-remote failed \(exit 128\) with remote 'origin' \(http:\/\/127\.0\.0\.1:9\/nowhere\.git\): .*(Failed to connect|Connection refused|Could not connect)/
       )
     } finally {
       fs.rmSync(t.dir, { recursive: true, force: true })

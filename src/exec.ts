@@ -1,10 +1,15 @@
-import * as exec from '@actions/exec'
+import { ChildProcess, spawn } from 'child_process'
+import * as fs from 'fs'
+import * as os from 'os'
 import { StringDecoder } from 'string_decoder'
 
 export interface ExecResult {
   stdout: string
   stderr: string
+  /** The exit code, or 128 + the signal's number for a command that a signal ended. */
   exitCode: number
+  /** The command ran past its `timeoutMs` and was stopped. */
+  timedOut?: boolean
 }
 
 export interface RunOptions {
@@ -16,6 +21,8 @@ export interface RunOptions {
   /** Stream stdout to the log too. */
   streamStdout?: boolean
   input?: string
+  /** Stop the command (its whole process group) once it has run this long. */
+  timeoutMs?: number
 }
 
 /** Count of processes started through run(): the benchmark reads it to show that it does not grow with the fleet. */
@@ -107,27 +114,113 @@ class TextCollector {
   }
 }
 
+/** Children that run now, each the leader of its own process group. */
+const running = new Set<ChildProcess>()
+
+/** Set once the action is being stopped: from then on no command starts. */
+let stopping: NodeJS.Signals | undefined
+
+/** How long a stopped process group gets after SIGTERM (or SIGINT) before SIGKILL. */
+export const KILL_GRACE_MS = 5000
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  // The group outlives its leader while anything it started is still in it, so this does not ask whether the
+  // command itself has exited.
+  if (child.pid === undefined) return
+  try {
+    // The negative pid names the child's process group: the command and everything it started that stayed in it.
+    process.kill(-child.pid, signal)
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * Sends `signal` to the process group of every running command, and refuses to start new ones from now on.
+ * Returns once every one has exited, or after `graceMs`, when whatever is left gets SIGKILL.
+ */
+export async function stopChildren(signal: NodeJS.Signals, graceMs = KILL_GRACE_MS): Promise<void> {
+  stopping = signal
+  const children = [...running]
+  for (const child of children) signalGroup(child, signal)
+  const deadline = Date.now() + graceMs
+  while (running.size > 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  for (const child of [...running]) signalGroup(child, 'SIGKILL')
+}
+
+/** Lets commands start again after stopChildren (for a later run in the same process, as in tests). */
+export function resetStopping(): void {
+  stopping = undefined
+}
+
 /**
  * Runs a program with an argument array (never through a shell) and captures its output.
  * A non-zero exit is returned, not thrown: callers decide what a failure means.
+ * Each command leads its own process group, so that a signal to the action reaches the command and whatever
+ * it started (stopChildren) and a time-out stops all of them; that is also why this does not go through
+ * @actions/exec, which gives neither the group nor the process id.
  */
 export async function run(file: string, args: string[], options: RunOptions = {}): Promise<ExecResult> {
+  if (stopping) throw new Error(`Not starting ${file}: the action is stopping (${stopping})`)
+  if (options.cwd && !fs.existsSync(options.cwd)) {
+    throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`)
+  }
   processCounter.count++
   const stdout = new TextCollector(options.streamStdout === true)
   const stderr = new TextCollector(options.streamStderr === true)
-  const exitCode = await exec.exec(file, args, {
-    cwd: options.cwd,
-    // Read at each call: what a caller set in process.env (NIX_CONFIG, PATH) reaches the child.
-    env: childEnv(process.env, options.env),
-    ignoreReturnCode: true,
-    silent: true,
-    input: options.input === undefined ? undefined : Buffer.from(options.input),
-    listeners: {
-      stdout: (data: Buffer) => stdout.write(data),
-      stderr: (data: Buffer) => stderr.write(data)
+  return new Promise<ExecResult>((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      // Read at each call: what a caller set in process.env (NIX_CONFIG, PATH) reaches the child.
+      env: childEnv(process.env, options.env),
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: true
+    })
+    running.add(child)
+    let timedOut = false
+    let killTimer: NodeJS.Timeout | undefined
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            signalGroup(child, 'SIGTERM')
+            killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), KILL_GRACE_MS)
+          }, options.timeoutMs)
+    const done = (): void => {
+      running.delete(child)
+      clearTimeout(timer)
+      clearTimeout(killTimer)
+    }
+    child.stdout?.on('data', (d: Buffer) => stdout.write(d))
+    child.stderr?.on('data', (d: Buffer) => stderr.write(d))
+    child.on('error', error => {
+      done()
+      reject(new Error(`Cannot run ${file}: ${error.message}`))
+    })
+    let settled = false
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return
+      settled = true
+      done()
+      const exitCode = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)
+      resolve({ stdout: stdout.end(), stderr: stderr.end(), exitCode, ...(timedOut ? { timedOut } : {}) })
+    }
+    child.on('close', finish)
+    // A process the command left behind may hold its output pipes open: the command's own exit counts then.
+    child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        finish(code, signal)
+      }, 10000).unref()
+    })
+    if (options.input !== undefined && child.stdin) {
+      // A command that exits without reading all of its input must not fail the action with EPIPE.
+      child.stdin.on('error', () => undefined)
+      child.stdin.end(Buffer.from(options.input))
     }
   })
-  return { stdout: stdout.end(), stderr: stderr.end(), exitCode }
 }
 
 /** The last `lines` lines of a text, without trailing blank lines. */

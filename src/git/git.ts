@@ -16,31 +16,127 @@ export interface ForeignCommit {
 /** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
 export const TRAILER = 'Update-Tool: nixos-fleet-update'
 
+/** Bounds for every git call that talks to a remote. */
+export interface NetworkLimits {
+  /** Bytes per second below which an HTTP transfer counts as stalled (`http.lowSpeedLimit`). */
+  lowSpeedLimit: number
+  /** Seconds an HTTP transfer may stay stalled before git gives up (`http.lowSpeedTime`). */
+  lowSpeedTime: number
+  /** Seconds the whole call may take, whatever the transport (SSH has no low-speed limit). */
+  timeout: number
+}
+
+export const NETWORK_LIMITS: NetworkLimits = { lowSpeedLimit: 1000, lowSpeedTime: 60, timeout: 600 }
+
+/** A remote's URL as it may be shown: without a user name's password or a token in it. */
+export function safeRemoteUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.username || u.password) {
+      u.username = ''
+      u.password = ''
+    }
+    return u.toString()
+  } catch {
+    // scp-style `user@host:path` or a local path: only a `user:secret@` part can hold a secret.
+    return url.replace(/^[^@/]*:[^@/]*@/, '')
+  }
+}
+
 /** Every git call goes through here: arguments as an array, credentials only through the environment. */
 export class Git {
   private constructor(
     private readonly bin: string,
     readonly cwd: string,
-    private readonly env: Record<string, string>
+    private readonly env: Record<string, string>,
+    private readonly limits: NetworkLimits
   ) {}
 
-  static async create(cwd: string, env: Record<string, string> = {}): Promise<Git> {
+  static async create(
+    cwd: string,
+    env: Record<string, string> = {},
+    limits: NetworkLimits = NETWORK_LIMITS
+  ): Promise<Git> {
     const bin = await io.which('git', false)
     if (!bin) throw new Error('git was not found on PATH: install git before this step')
     // A missing credential must fail, not wait for someone to type a password.
-    return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env })
+    return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env }, limits)
   }
 
   /** A runner with extra environment (e.g. credentials as GIT_CONFIG_* variables, never as arguments). */
   withEnv(env: Record<string, string>): Git {
-    return new Git(this.bin, this.cwd, { ...this.env, ...env })
+    return new Git(this.bin, this.cwd, { ...this.env, ...env }, this.limits)
   }
 
   async exec(
     args: string[],
-    options: { input?: string; env?: Record<string, string> } = {}
+    options: { input?: string; env?: Record<string, string>; timeoutSeconds?: number } = {}
   ): Promise<ExecResult> {
-    return run(this.bin, args, { cwd: this.cwd, env: { ...this.env, ...options.env }, input: options.input })
+    return run(this.bin, args, {
+      cwd: this.cwd,
+      env: { ...this.env, ...options.env },
+      input: options.input,
+      timeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000
+    })
+  }
+
+  /**
+   * Runs a git command that talks to `remote`. Redirects are not followed: git would send the credentials (an
+   * extra header) on to wherever the redirect points. A stalled HTTP transfer ends after the low-speed time, and
+   * every transport after the time-out. A failure of the transport (not a refusal by the remote, which the
+   * caller judges) throws, naming the operation and the remote.
+   */
+  private async remoteExec(operation: string, remote: string, args: string[]): Promise<ExecResult> {
+    const l = this.limits
+    const r = await this.exec(
+      [
+        '-c',
+        'http.followRedirects=false',
+        '-c',
+        `http.lowSpeedLimit=${l.lowSpeedLimit}`,
+        '-c',
+        `http.lowSpeedTime=${l.lowSpeedTime}`,
+        ...args
+      ],
+      { timeoutSeconds: l.timeout }
+    )
+    const where = (): Promise<string> => this.describeRemote(remote)
+    const said = tail(r.stderr.trim() || r.stdout.trim(), 5)
+    if (r.timedOut) {
+      throw new Error(
+        `git ${operation} with ${await where()} did not finish within ${l.timeout} s and was stopped${said ? `:\n${said}` : ''}`
+      )
+    }
+    if (r.exitCode === 0) return r
+    const redirect = /returned error: (30[1278])/.exec(r.stderr)
+    if (redirect) {
+      throw new Error(
+        `git ${operation} with ${await where()}: the remote answered with a redirect (HTTP ${redirect[1]}), which is not followed so that the credentials stay with that host; set the remote's URL to the address it redirects to`
+      )
+    }
+    if (/Operation too slow|Operation timed out|Connection timed out/.test(r.stderr)) {
+      throw new Error(
+        `git ${operation} with ${await where()} stalled (less than ${l.lowSpeedLimit} bytes/s for ${l.lowSpeedTime} s, or no connection):\n${said}`
+      )
+    }
+    return r
+  }
+
+  /** remoteExec for a command whose failure is always an error: its trimmed stdout, or an error naming the remote. */
+  private async remoteOut(operation: string, remote: string, args: string[]): Promise<string> {
+    const r = await this.remoteExec(operation, remote, args)
+    if (r.exitCode !== 0) {
+      throw new Error(
+        `git ${operation} failed (exit ${r.exitCode}) with ${await this.describeRemote(remote)}: ${tail(r.stderr.trim() || r.stdout.trim(), 10)}`
+      )
+    }
+    return r.stdout.trim()
+  }
+
+  /** `remote 'origin' (https://host/owner/repo.git)`, without credentials. */
+  private async describeRemote(remote: string): Promise<string> {
+    const url = await this.remoteUrl(remote)
+    return `remote '${remote}'${url && url !== remote ? ` (${safeRemoteUrl(url)})` : ''}`
   }
 
   /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
@@ -65,7 +161,12 @@ export class Git {
 
   /** The sha of a branch on the remote, or undefined when it does not exist there. */
   async remoteBranchSha(remote: string, branch: string): Promise<string | undefined> {
-    const out = await this.out(['ls-remote', '--heads', remote, `refs/heads/${branch}`])
+    const out = await this.remoteOut('ls-remote', remote, [
+      'ls-remote',
+      '--heads',
+      remote,
+      `refs/heads/${branch}`
+    ])
     const line = out.split('\n').find(l => l.endsWith(`\trefs/heads/${branch}`))
     return line ? line.split('\t')[0] : undefined
   }
@@ -77,7 +178,7 @@ export class Git {
   /** Fetches branches into refs/nixos-fleet-update/*, leaving the checkout's own refs alone. */
   async fetchBranches(remote: string, branches: string[], unshallow: boolean): Promise<void> {
     const refspecs = branches.map(b => `+refs/heads/${b}:refs/nixos-fleet-update/${b}`)
-    await this.out([
+    await this.remoteOut('fetch', remote, [
       'fetch',
       '--no-tags',
       '--quiet',
@@ -166,7 +267,7 @@ export class Git {
     branch: string,
     expected: string | undefined
   ): Promise<ExecResult> {
-    return this.exec([
+    return this.remoteExec('push', remote, [
       'push',
       '--porcelain',
       `--force-with-lease=refs/heads/${branch}:${expected ?? ''}`,
