@@ -127,6 +127,18 @@ let
   nixosStub = {
     options = {
       networking.hostName = mkOption { type = types.str; default = "nixos"; };
+      # The parts of systemd.services, systemd and system.build that the status report uses.
+      systemd.services = mkOption {
+        type = types.attrsOf (types.submodule {
+          options = {
+            path = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+            serviceConfig = mkOption { type = types.attrsOf types.unspecified; default = { }; };
+          };
+        });
+        default = { };
+      };
+      systemd.package = mkOption { type = types.unspecified; default = "/stub/systemd"; };
+      system.build = mkOption { type = types.attrsOf types.unspecified; default = { }; };
       assertions = mkOption { type = types.listOf types.unspecified; default = [ ]; };
       warnings = mkOption { type = types.listOf types.str; default = [ ]; };
 
@@ -161,14 +173,22 @@ let
     else
       [ (/. + input.module) ];
 
+  # Packages stand in as store-like paths: the module only puts them on PATH and in command lines.
+  stubPkgs = lib.genAttrs [ "bash" "curl" "gnugrep" "gnused" ] (name: "/stub/" + name);
+
   config = (lib.evalModules {
-    modules = [ nixosStub { _file = "test case"; config = input.config; } ] ++ moduleUnderTest;
+    modules = [
+      nixosStub
+      { _file = "test case"; config = input.config; }
+      { _module.args.pkgs = stubPkgs; system.build.nixos-version = "/stub/nixos-version"; }
+    ] ++ moduleUnderTest;
   }).config;
 in
 {
   autoUpgrade = config.system.autoUpgrade;
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
+  upgradeService = config.systemd.services.nixos-upgrade or null;
 }
 `
 
@@ -194,6 +214,7 @@ interface EvalResult {
   autoUpgrade: AutoUpgrade
   failedAssertions: string[]
   warnings: string[]
+  upgradeService: { path: string[]; serviceConfig: { ExecStopPost?: string } } | null
 }
 
 const nixpkgsLibEnv = process.env.NIXPKGS_LIB
@@ -363,6 +384,91 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
     const result = evaluate(host('web-01', settings))
     expect(result.status).not.toBe(0)
     expect(result.stderr).toContain(expected)
+  })
+
+  describe('reportStatus', () => {
+    /** The words of a systemd command line (single quotes as systemd reads them; no other quoting is used). */
+    const systemdWords = (line: string): string[] =>
+      [...line.matchAll(/'([^']*)'|(\S+)/g)].map(m => m[1] ?? m[2])
+
+    const reportStatus = {
+      enable: true,
+      apiUrl: 'https://forge.example/api/v1',
+      repository: 'org/fleet',
+      tokenFile: '/run/secrets/fleet-status'
+    }
+
+    test('runs the reporter after every upgrade, success or failure, never failing it', () => {
+      const result = evaluateOk(host('web-01', { enable: true, flake: repository, reportStatus }))
+      expect(result.failedAssertions).toEqual([])
+      const exec = result.upgradeService?.serviceConfig.ExecStopPost ?? ''
+      // "-": a failed report does not turn the upgrade into a failure.
+      expect(exec.startsWith('-')).toBe(true)
+      const words = systemdWords(exec.slice(1))
+      expect(words[0]).toBe('/stub/bash/bin/bash')
+      expect(words[1]).toMatch(/^\/nix\/store\/[a-z0-9]{32}-report-status\.sh$/)
+      expect(words.slice(2)).toEqual([
+        '--api-url',
+        'https://forge.example/api/v1',
+        '--repository',
+        'org/fleet',
+        '--token-file',
+        '/run/secrets/fleet-status',
+        '--context',
+        'nixos-upgrade/web-01',
+        '--flake',
+        `${repository}#web-01`,
+        '--operation',
+        'switch'
+      ])
+      expect(result.upgradeService?.path).toEqual(
+        expect.arrayContaining(['/stub/curl', '/stub/systemd', '/stub/nixos-version'])
+      )
+    })
+
+    test('the context follows host; % is escaped for systemd', () => {
+      const result = evaluateOk(
+        host('web-01', {
+          enable: true,
+          flake: repository,
+          host: 'db',
+          operation: 'boot',
+          reportStatus: { ...reportStatus, tokenFile: '/run/secrets/100%token' }
+        })
+      )
+      const words = systemdWords(result.upgradeService?.serviceConfig.ExecStopPost ?? '')
+      const arg = (flag: string): string | undefined => words[words.indexOf(flag) + 1]
+      expect(arg('--context')).toBe('nixos-upgrade/db')
+      expect(arg('--token-file')).toBe('/run/secrets/100%%token')
+      expect(arg('--operation')).toBe('boot')
+    })
+
+    test('disabled, the upgrade service is left alone', () => {
+      const result = evaluateOk(host('web-01', { enable: true, flake: repository }))
+      expect(result.upgradeService).toBeNull()
+    })
+
+    test('a relative token file is refused (the store is world-readable)', () => {
+      const result = evaluateOk(
+        host('web-01', {
+          enable: true,
+          flake: repository,
+          reportStatus: { ...reportStatus, tokenFile: 'token' }
+        })
+      )
+      expect(result.failedAssertions.join('\n')).toContain('reportStatus.tokenFile must be an absolute path')
+    })
+
+    test.each([
+      ['repository without an owner', { repository: 'fleet' }, 'reportStatus.repository'],
+      ['an API URL that is not http(s)', { apiUrl: 'forge.example' }, 'reportStatus.apiUrl']
+    ])('%s is rejected', (_label, change, expected) => {
+      const result = evaluate(
+        host('web-01', { enable: true, flake: repository, reportStatus: { ...reportStatus, ...change } })
+      )
+      expect(result.status).not.toBe(0)
+      expect(result.stderr).toContain(expected)
+    })
   })
 
   test('imported through the flake under both names, it evaluates once', () => {

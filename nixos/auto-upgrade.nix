@@ -1,7 +1,12 @@
 # Host side of nixos-fleet-update: every host follows the fleet repository's default branch and
 # rebuilds from the flake.lock that CI updated, built and got reviewed, never from one it resolves
 # itself.
-{ config, lib, ... }:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 let
   cfg = config.services.fleet-auto-upgrade;
   opt = "services.fleet-auto-upgrade";
@@ -30,6 +35,28 @@ let
   flakeRef = if hasAttribute then cfg.flake else "${cfg.flake}#${cfg.host}";
 
   timeOfDay = lib.types.strMatching "[[:digit:]]{2}:[[:digit:]]{2}";
+
+  report = cfg.reportStatus;
+
+  # systemd splits ExecStopPost= like a shell (single quotes work) and expands % specifiers.
+  execArgs = args: lib.replaceStrings [ "%" ] [ "%%" ] (lib.escapeShellArgs args);
+
+  reportCommand = execArgs [
+    "${pkgs.bash}/bin/bash"
+    "${./report-status.sh}"
+    "--api-url"
+    report.apiUrl
+    "--repository"
+    report.repository
+    "--token-file"
+    report.tokenFile
+    "--context"
+    report.context
+    "--flake"
+    flakeRef
+    "--operation"
+    cfg.operation
+  ];
 in
 {
   options.services.fleet-auto-upgrade = {
@@ -154,6 +181,50 @@ in
         `--commit-lock-file`) are rejected.
       '';
     };
+
+    reportStatus = {
+      enable = lib.mkEnableOption ''
+        reporting each upgrade's outcome to the fleet repository as a commit status (context
+        {option}`${opt}.reportStatus.context`) on the fleet commit the host deployed or tried to:
+        "running <rev>", "switched to <rev>; reboot pending (kernel)", "boots into <rev> at next reboot",
+        or "upgrade failed: <last log line>". nixos-fleet-update reads these into the "Fleet state" of
+        its next report. A report that cannot be made never fails the upgrade'';
+
+      apiUrl = lib.mkOption {
+        type = lib.types.strMatching "https?://.+";
+        example = "https://codeberg.org/api/v1";
+        description = ''
+          The forge's API: `https://HOST/api/v1` for Forgejo and Gitea, `https://api.github.com` for
+          GitHub.
+        '';
+      };
+
+      repository = lib.mkOption {
+        type = lib.types.strMatching "[^/[:space:]]+/[^/[:space:]]+";
+        example = "infra/fleet";
+        description = "The fleet repository, as `OWNER/REPO`.";
+      };
+
+      tokenFile = lib.mkOption {
+        type = lib.types.str;
+        example = "/run/secrets/fleet-status-token";
+        description = ''
+          Absolute path of a file holding a token that may write commit statuses (Forgejo: a token
+          with `write:repository`; GitHub: a fine-grained token with "Commit statuses: write"). Read
+          by root when reporting; never copied into the Nix store, never put on a command line.
+        '';
+      };
+
+      context = lib.mkOption {
+        type = lib.types.strMatching "[^[:cntrl:]]+";
+        default = "nixos-upgrade/${cfg.host}";
+        defaultText = lib.literalExpression ''"nixos-upgrade/''${config.${opt}.host}"'';
+        description = ''
+          The status context. nixos-fleet-update reads contexts `nixos-upgrade/<host>`: keep the
+          default unless the host name differs from the nixosConfigurations attribute.
+        '';
+      };
+    };
   };
 
   config = lib.mkIf cfg.enable {
@@ -165,6 +236,13 @@ in
           rewrite flake.lock instead of running the lock file that the fleet's CI built and that was
           reviewed in a pull request. Remove them; inputs are updated by the nixos-fleet-update
           workflow.
+        '';
+      }
+      {
+        assertion = !report.enable || lib.hasPrefix "/" report.tokenFile;
+        message = ''
+          ${opt}.reportStatus.tokenFile must be an absolute path to a file outside the Nix store
+          (the store is world-readable), got "${report.tokenFile}".
         '';
       }
       {
@@ -193,6 +271,19 @@ in
         allowReboot
         rebootWindow
         ;
+    };
+
+    # ExecStopPost= runs after every run of the service, whether it succeeded or failed, with the outcome in
+    # $SERVICE_RESULT; the leading "-" keeps a failed report from marking the upgrade failed.
+    systemd.services.nixos-upgrade = lib.mkIf report.enable {
+      path = [
+        pkgs.curl
+        pkgs.gnugrep
+        pkgs.gnused
+        config.systemd.package
+        config.system.build.nixos-version
+      ];
+      serviceConfig.ExecStopPost = "-${reportCommand}";
     };
   };
 }

@@ -12,6 +12,7 @@ import { FaultMatch, FaultResponse, Faults } from './faults'
 import { forgejoApi, forgejoApiPath, forgejoProfile } from './forgejo'
 import { githubApi, githubApiPath, githubProfile } from './github'
 import { serveGit } from './githttp'
+import { StatusesApi, statusesApi } from './statuses'
 import {
   Ctx,
   ForgeKind,
@@ -37,6 +38,8 @@ export interface TestForge {
   requests: RecordedRequest[]
   pulls: TestPull[]
   labels: TestLabel[]
+  /** Commit statuses (what hosts report) and the branch commit list. */
+  statuses: StatusesApi
   failNext(match: FaultMatch, responses: FaultResponse[]): void
   mergePull(n: number): void
   closePull(n: number): void
@@ -66,6 +69,7 @@ export async function startForge(options: ForgeOptions): Promise<TestForge> {
   )
   state.git.git(['config', 'http.receivepack', 'true'])
   const api = kind === 'github' ? githubApi(state) : forgejoApi(state)
+  const statuses = statusesApi(state, kind)
   const requests: RecordedRequest[] = []
   const faults = new Faults()
 
@@ -113,7 +117,7 @@ export async function startForge(options: ForgeOptions): Promise<TestForge> {
     if (fault.kind === 'answered') return
     const denied = api.authorize(req, url)
     const ctx: Ctx = { method, url, pathname: url.pathname, body, bodyError }
-    const reply = denied ?? api.handle(ctx)
+    const reply = denied ?? statuses.handle(ctx) ?? api.handle(ctx)
     if (fault.resetAfter) {
       req.socket.destroy()
       return
@@ -137,6 +141,7 @@ export async function startForge(options: ForgeOptions): Promise<TestForge> {
     requests,
     pulls: state.pulls,
     labels: state.labels,
+    statuses,
     failNext(match, responses) {
       faults.add(match, responses)
     },
