@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import { describeUnless } from './fixtures/skip'
 
 const repoRoot = path.resolve(__dirname, '..')
 const modulePath = path.join(repoRoot, 'nixos', 'auto-upgrade.nix')
@@ -218,13 +219,11 @@ interface EvalResult {
 }
 
 const nixpkgsLibEnv = process.env.NIXPKGS_LIB
-const describeWithLib = nixpkgsLibEnv ? describe : describe.skip
-if (!nixpkgsLibEnv) {
-  console.log(
-    'NIXPKGS_LIB not set: skipping the lib.evalModules check of nixos/auto-upgrade.nix ' +
-      '(point it at a nixpkgs or nixpkgs.lib checkout to run it)'
-  )
-}
+const describeWithLib = describeUnless(
+  nixpkgsLibEnv
+    ? undefined
+    : 'NIXPKGS_LIB is not set (point it at a nixpkgs or nixpkgs.lib checkout to run it)'
+)
 
 describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
   let workDir = ''

@@ -2,6 +2,7 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { ActionRun, runAction } from './fixtures/action'
+import { describeUnless } from './fixtures/skip'
 import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
 import {
   BUILDER_ALIAS,
@@ -14,9 +15,7 @@ import {
 // Remote builders are how a fleet outgrows one machine. The builder here is a Debian trixie root with a newer
 // Nix and a store of its own (scripts/trixie-root.sh), behind an sshd that this test starts.
 const ROOT = trixieRoot()
-const unavailable = builderUnavailable(ROOT)
-if (unavailable) console.log(`Skipping the remote-builder test: ${unavailable}`)
-const describeWithBuilder = unavailable ? describe.skip : describe
+const describeWithBuilder = describeUnless(builderUnavailable(ROOT))
 
 // Nothing may build locally, so every build has to go to the builder.
 const NIX_ARGS = `--max-jobs 0 --builders 'ssh://${BUILDER_ALIAS} x86_64-linux'`

@@ -1,12 +1,14 @@
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import { INPUTS } from '../src/generated/action'
 import {
   InputError,
   Settings,
   compileHostPattern,
   expandDate,
   getSettings,
+  misspelledInputVariables,
   parseList,
   splitArgs,
   validateBranch
@@ -254,17 +256,18 @@ describe('getSettings', () => {
     throw new Error(`no error for ${JSON.stringify(inputs)}`)
   }
 
-  test('defaults', () => {
+  test("defaults: inputs that are absent take action.yml's defaults, as a runner would give them", () => {
     const s = settings()
     const { excludeHosts, ...rest } = s
     expect(rest).toEqual({
       flakeDir: workspace,
       hosts: [],
-      excludeHostsSource: '',
+      excludeHostsSource: '.*-minimal',
       updateInputs: [],
       baseBranch: 'main',
       branch: 'auto/flake-update',
       apiUrl: undefined,
+      // `${{ github.token }}` needs a runner: outside one the token is empty.
       token: '',
       forge: 'github',
       signingKey: undefined,
@@ -280,8 +283,57 @@ describe('getSettings', () => {
       dryRun: false,
       date: '2024-05-31'
     })
-    // No exclude pattern leaves every host in.
-    for (const host of ['web', 'iso-minimal', '', '(?!)']) expect(excludeHosts.test(host)).toBe(false)
+    expect(excludeHosts.test('iso-minimal')).toBe(true)
+    expect(excludeHosts.test('web')).toBe(false)
+  })
+
+  test("the same settings from the runner's INPUT_ variables holding every default and from none", () => {
+    const fromNothing = settings()
+    const all: Record<string, string> = {}
+    for (const [name, spec] of Object.entries(INPUTS)) all[name] = spec.default
+    all.token = ''
+    const { excludeHosts: a, ...fromRunner } = settings(all)
+    const { excludeHosts: b, ...rest } = fromNothing
+    expect(fromRunner).toEqual(rest)
+    expect(a.source).toBe(b.source)
+  })
+
+  test('an input given empty is empty: an empty exclude-hosts keeps every host', () => {
+    const s = settings({ 'exclude-hosts': '' })
+    expect(s.excludeHostsSource).toBe('')
+    for (const host of ['web', 'iso-minimal', '', '(?!)']) expect(s.excludeHosts.test(host)).toBe(false)
+  })
+
+  test('inputs read from a source other than the environment ignore INPUT_ variables', () => {
+    process.env['INPUT_DRY-RUN'] = 'true'
+    const given: Record<string, string> = { 'exclude-hosts': '^$', branch: 'b' }
+    const s = getSettings({ env: process.env, now: NOW, inputs: name => given[name] })
+    expect(s.dryRun).toBe(false)
+    expect(s.excludeHostsSource).toBe('^$')
+    expect(s.branch).toBe('b')
+  })
+
+  test.each([
+    ['INPUT_DRY_RUN', 'dry-run', 'INPUT_DRY-RUN'],
+    ['INPUT_EXCLUDE_HOSTS', 'exclude-hosts', 'INPUT_EXCLUDE-HOSTS'],
+    ['INPUT_fail_on_regression', 'fail-on-regression', 'INPUT_FAIL-ON-REGRESSION']
+  ])('%s is not read, and a warning names %s and %s', (variable, input, right) => {
+    process.env[variable] = 'true'
+    const s = settings()
+    expect(s.dryRun).toBe(false)
+    const warnings = stdout.filter(l => l.startsWith('::warning::'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain(`${variable} is ignored`)
+    expect(warnings[0]).toContain(`'${input}'`)
+    expect(warnings[0]).toContain(right)
+  })
+
+  test('no warning for the right spelling, nor for an INPUT_ variable that matches nothing either way', () => {
+    process.env['INPUT_DRY-RUN'] = 'true'
+    process.env.INPUT_SOMETHING_ELSE = 'x'
+    expect(settings().dryRun).toBe(true)
+    expect(misspelledInputVariables(process.env)).toEqual([])
+    expect(stdout.filter(l => l.startsWith('::warning::'))).toEqual([])
   })
 
   test('the input names as action.yml spells them, dashes kept', () => {

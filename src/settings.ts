@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import * as fs from 'fs'
 import * as path from 'path'
+import { INPUTS, InputName } from './generated/action'
 
 export type ForgeKind = 'github' | 'forgejo'
 
@@ -109,12 +110,55 @@ function redact(text: string): string {
   return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@')
 }
 
+/** Where the inputs come from: a value for each input that was given, `undefined` for one that was not. */
+export type InputSource = (name: InputName) => string | undefined
+
+/** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
+export function inputVariable(name: string): string {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
+}
+
+/** Inputs as the runner passes them: `INPUT_*` variables. */
+export function environmentInputs(env: NodeJS.ProcessEnv): InputSource {
+  return name => env[inputVariable(name)]
+}
+
+/** A runner expression (`${{ github.token }}`) only a runner can evaluate: without one the default is empty. */
+function isRunnerExpression(value: string): boolean {
+  return value.includes('${{')
+}
+
+/** action.yml's default for an input, as it applies outside a runner. */
+export function inputDefault(name: InputName): string {
+  const value: string = INPUTS[name].default
+  return isRunnerExpression(value) ? '' : value
+}
+
+/**
+ * `INPUT_*` variables that name no input but would with `-` and `_` swapped (`INPUT_DRY_RUN` for `dry-run`): the
+ * shell's spelling, silently ignored otherwise.
+ */
+export function misspelledInputVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = new Map((Object.keys(INPUTS) as InputName[]).map(n => [inputVariable(n), n]))
+  const warnings: string[] = []
+  for (const variable of Object.keys(env)) {
+    if (!variable.startsWith('INPUT_') || known.has(variable)) continue
+    const name = known.get(`INPUT_${variable.slice('INPUT_'.length).toUpperCase().replace(/_/g, '-')}`)
+    if (name) {
+      warnings.push(
+        `${variable} is ignored: the input '${name}' is read from ${inputVariable(name)} (env '${inputVariable(name)}=…' node dist/index.js), or use node dist/cli.js --${name}`
+      )
+    }
+  }
+  return warnings
+}
+
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE']
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE']
 
-function getBoolean(name: string, fallback: boolean): boolean {
-  const raw = core.getInput(name).trim()
-  if (raw === '') return fallback
+/** `true`/`false` as `core.getBooleanInput` takes them; anything else is an error naming the input. */
+function getBoolean(input: (name: InputName) => string, name: InputName): boolean {
+  const raw = input(name) || inputDefault(name)
   if (BOOLEAN_TRUE.includes(raw)) return true
   if (BOOLEAN_FALSE.includes(raw)) return false
   throw new InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`)
@@ -172,6 +216,8 @@ export function expandDate(text: string, date: string): string {
 
 interface Environment {
   env: NodeJS.ProcessEnv
+  /** Where the inputs come from; `INPUT_*` variables of `env` when not given. */
+  inputs?: InputSource
   /** The event payload's repository default branch, when the event has one. */
   defaultBranch?: string
   now: Date
@@ -193,10 +239,16 @@ function detectForge(env: NodeJS.ProcessEnv): ForgeKind {
 export function getSettings(e: Environment): Settings {
   const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
   const date = e.now.toISOString().slice(0, 10)
+  const source = e.inputs ?? environmentInputs(e.env)
+  if (!e.inputs) for (const warning of misspelledInputVariables(e.env)) core.warning(warning)
+  // An input that was not given at all takes action.yml's default, as a runner would apply it.
+  const input = (name: InputName): string => (source(name) ?? inputDefault(name)).trim()
+  // Inputs that cannot be empty: an empty value means the default.
+  const orDefault = (name: InputName): string => input(name) || inputDefault(name)
 
-  const token = core.getInput('token')
+  const token = input('token')
   if (token) core.setSecret(token)
-  const signingKey = core.getInput('signing-key')
+  const signingKey = input('signing-key')
   if (signingKey) {
     core.setSecret(signingKey)
     for (const line of signingKey.split('\n')) if (line.trim().length > 8) core.setSecret(line.trim())
@@ -207,7 +259,7 @@ export function getSettings(e: Environment): Settings {
     }
   }
 
-  const flakeInput = core.getInput('flake').trim() || '.'
+  const flakeInput = orDefault('flake')
   if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
     throw new InputError(
       `Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`
@@ -224,11 +276,11 @@ export function getSettings(e: Environment): Settings {
     throw new InputError(`Input 'flake': no flake.nix in ${flakeDir}`)
   }
 
-  const hosts = parseList(core.getInput('hosts'))
-  const excludeHostsSource = core.getInput('exclude-hosts')
+  const hosts = parseList(input('hosts'))
+  const excludeHostsSource = input('exclude-hosts')
   const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource)
 
-  const updateInputs = parseList(core.getInput('update-inputs'))
+  const updateInputs = parseList(input('update-inputs'))
   for (const name of updateInputs) {
     if (!INPUT_NAME.test(name)) {
       throw new InputError(
@@ -237,17 +289,17 @@ export function getSettings(e: Environment): Settings {
     }
   }
 
-  const baseBranch = core.getInput('base-branch').trim() || defaultBaseBranch(e)
+  const baseBranch = input('base-branch') || defaultBaseBranch(e)
   const baseProblem = branchProblem(baseBranch)
   if (baseProblem) {
     throw new InputError(
       `Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`
     )
   }
-  const branch = expandDate(core.getInput('branch').trim() || 'auto/flake-update', date)
+  const branch = expandDate(orDefault('branch'), date)
   validateBranch(branch, baseBranch)
 
-  const apiUrlRaw = core.getInput('api-url').trim()
+  const apiUrlRaw = input('api-url')
   let apiUrl: string | undefined
   if (apiUrlRaw !== '') {
     let parsed: URL
@@ -265,26 +317,23 @@ export function getSettings(e: Environment): Settings {
     apiUrl = apiUrlRaw.replace(/\/+$/, '')
   }
 
-  const forgeRaw = (core.getInput('forge').trim() || 'auto').toLowerCase()
+  const forgeRaw = orDefault('forge').toLowerCase()
   let forge: ForgeKind
   if (forgeRaw === 'auto') forge = detectForge(e.env)
   else if (forgeRaw === 'github') forge = 'github'
   else if (forgeRaw === 'forgejo' || forgeRaw === 'gitea') forge = 'forgejo'
   else throw new InputError(`Input 'forge' must be auto, github or forgejo, got ${JSON.stringify(forgeRaw)}`)
 
-  const gitUserName = core.getInput('git-user-name').trim() || 'nixos-fleet-update'
+  const gitUserName = orDefault('git-user-name')
   if (/[<>\n]/.test(gitUserName))
     throw new InputError("Input 'git-user-name' must not contain <, > or a newline")
-  const gitUserEmail = core.getInput('git-user-email').trim() || 'nixos-fleet-update@users.noreply.localhost'
+  const gitUserEmail = orDefault('git-user-email')
   if (!/^[^\s<>@]+@[^\s<>@]+$/.test(gitUserEmail)) {
     throw new InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`)
   }
 
-  const commitMessage = expandDate(
-    core.getInput('commit-message').trim() || 'chore: update flake inputs {date}',
-    date
-  )
-  const prTitle = expandDate(core.getInput('pr-title').trim() || 'chore: update flake inputs {date}', date)
+  const commitMessage = expandDate(orDefault('commit-message'), date)
+  const prTitle = expandDate(orDefault('pr-title'), date)
   if (prTitle.includes('\n')) throw new InputError("Input 'pr-title' must be one line")
 
   return {
@@ -303,16 +352,15 @@ export function getSettings(e: Environment): Settings {
     gitUserEmail,
     commitMessage,
     prTitle,
-    prLabels: core
-      .getInput('pr-labels')
+    prLabels: input('pr-labels')
       .split(/[,\n]+/)
       .map(s => s.trim())
       .filter(Boolean),
-    autoMerge: getBoolean('auto-merge', false),
-    build: getBoolean('build', true),
-    nixArgs: maskNixSecrets(splitArgs(core.getInput('nix-args'))),
-    failOnRegression: getBoolean('fail-on-regression', true),
-    dryRun: getBoolean('dry-run', false),
+    autoMerge: getBoolean(input, 'auto-merge'),
+    build: getBoolean(input, 'build'),
+    nixArgs: maskNixSecrets(splitArgs(input('nix-args'))),
+    failOnRegression: getBoolean(input, 'fail-on-regression'),
+    dryRun: getBoolean(input, 'dry-run'),
     date
   }
 }

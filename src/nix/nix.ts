@@ -156,13 +156,18 @@ export class Nix {
 
   /**
    * Builds derivations in one process, going on past failures; the build log streams to the job log. Nix builds
-   * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs.
+   * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs. The
+   * outputs get GC roots under `rootsDir` (`build`, `build-2`, …) when every build succeeds: without `--add-root`
+   * nix-store warns that the result might be garbage-collected.
    */
-  async realise(drvPaths: string[]): Promise<ExecResult> {
+  async realise(drvPaths: string[], rootsDir: string): Promise<ExecResult> {
     const jobs = maxJobsConfigured(this.extraArgs, process.env) ? [] : ['--max-jobs', 'auto']
-    return run(this.nixStoreBin, ['--realise', '--keep-going', ...jobs, ...this.extraArgs, ...drvPaths], {
-      streamStderr: true
-    })
+    const root = ['--add-root', `${rootsDir}/build`, '--indirect']
+    return run(
+      this.nixStoreBin,
+      ['--realise', '--keep-going', ...root, ...jobs, ...this.extraArgs, ...drvPaths],
+      { streamStderr: true }
+    )
   }
 
   /**

@@ -74,8 +74,9 @@ export async function buildHosts(
   const toBuild = evaluatedOk.filter(h => missing.has(h.outPath as string))
   let exitCode: number | undefined
   let stderr = ''
+  fs.mkdirSync(rootsDir, { recursive: true })
   if (toBuild.length > 0) {
-    const r = await nix.realise([...new Set(toBuild.map(h => h.drvPath as string))])
+    const r = await nix.realise([...new Set(toBuild.map(h => h.drvPath as string))], rootsDir)
     exitCode = r.exitCode
     stderr = r.stderr
   }
@@ -105,8 +106,12 @@ export async function buildHosts(
   if (failed.length > 0) await explainFailures(nix, failed, { failedDrvs, timedOut, stderr, exitCode })
   for (const h of failed) h.status = 'build-failed'
 
-  const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath as string)
-  fs.mkdirSync(rootsDir, { recursive: true })
+  // A build that succeeded registered its roots; the systems that were in the store already, and those that
+  // built while another one failed, get theirs here.
+  const rooted = new Set(exitCode === 0 ? toBuild.map(h => h.outPath) : [])
+  const built = [...results.values()]
+    .filter(h => h.status === 'built' && !rooted.has(h.outPath))
+    .map(h => h.outPath as string)
   await nix.addRoots(rootsDir, built)
   return { hosts: results, cached: toBuild.length === 0, exitCode }
 }

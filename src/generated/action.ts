@@ -1,0 +1,157 @@
+// Generated from action.yml by scripts/generate.ts (npm run generate): edit action.yml, not this file.
+
+export interface InputSpec {
+  readonly description: string
+  /** action.yml's default; a runner expression such as `${{ github.token }}` is kept as written. */
+  readonly default: string
+  readonly type: 'boolean' | 'string'
+}
+
+export const INPUTS = {
+  "flake": {
+    "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace.",
+    "default": ".",
+    "type": "string"
+  },
+  "hosts": {
+    "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
+    "default": "",
+    "type": "string"
+  },
+  "exclude-hosts": {
+    "description": "Regular expression matched against the whole host name (as `builtins.match` anchors it); matching hosts are left out. `^$` keeps every host.",
+    "default": ".*-minimal",
+    "type": "string"
+  },
+  "update-inputs": {
+    "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. Names that are not in `flake.lock` are an error.",
+    "default": "",
+    "type": "string"
+  },
+  "base-branch": {
+    "description": "Branch the pull request targets. Empty means the repository's default branch from the event payload, else the current branch, else `main`. It is never written to.",
+    "default": "",
+    "type": "string"
+  },
+  "branch": {
+    "description": "Branch that carries the update; `{date}` expands to the UTC date (`auto/flake-update-{date}`). Must differ from the base branch.",
+    "default": "auto/flake-update",
+    "type": "string"
+  },
+  "api-url": {
+    "description": "REST API base URL of the forge, e.g. `https://codeberg.org/api/v1`. Empty means `GITHUB_API_URL`, else `GITHUB_SERVER_URL` + `/api/v1` on Forgejo.",
+    "default": "",
+    "type": "string"
+  },
+  "token": {
+    "description": "Token for pushing the branch and calling the forge API; masked in the log. See the README for the permissions it needs.",
+    "default": "${{ github.token }}",
+    "type": "string"
+  },
+  "forge": {
+    "description": "Which forge API to use: `github`, `forgejo` (also for Gitea) or `auto` (Forgejo/Gitea when `FORGEJO_ACTIONS=true` or `GITEA_ACTIONS` is set, else GitHub).",
+    "default": "auto",
+    "type": "string"
+  },
+  "signing-key": {
+    "description": "OpenSSH private key (without passphrase) that signs the update commit (git's `gpg.format ssh`). Pass it from a secret.",
+    "default": "",
+    "type": "string"
+  },
+  "git-user-name": {
+    "description": "Author and committer name of the update commit.",
+    "default": "nixos-fleet-update",
+    "type": "string"
+  },
+  "git-user-email": {
+    "description": "Author and committer e-mail of the update commit.",
+    "default": "nixos-fleet-update@users.noreply.localhost",
+    "type": "string"
+  },
+  "commit-message": {
+    "description": "Subject of the update commit; `{date}` expands to the UTC date. The body lists the changed inputs.",
+    "default": "chore: update flake inputs {date}",
+    "type": "string"
+  },
+  "pr-title": {
+    "description": "Title of the pull request; `{date}` expands to the UTC date.",
+    "default": "chore: update flake inputs {date}",
+    "type": "string"
+  },
+  "pr-labels": {
+    "description": "Label names for the pull request, separated by commas or newlines.",
+    "default": "",
+    "type": "string"
+  },
+  "auto-merge": {
+    "description": "Ask the forge to merge the pull request once its checks pass.",
+    "default": "false",
+    "type": "boolean"
+  },
+  "build": {
+    "description": "Build every host before and after the update and diff them. `false` updates the lock only.",
+    "default": "true",
+    "type": "boolean"
+  },
+  "nix-args": {
+    "description": "Extra arguments for every Nix call, split like a shell would (no shell runs them): `--max-jobs 4`, `--builders 'ssh://builder x86_64-linux'`, `--option NAME VALUE`. They go to `nix` and `nix-store` alike, so use settings flags, not `nix build`-only flags such as `-L`.",
+    "default": "",
+    "type": "string"
+  },
+  "fail-on-regression": {
+    "description": "Fail the step (after every output and the summary are written) when a host that built before fails after.",
+    "default": "true",
+    "type": "boolean"
+  },
+  "dry-run": {
+    "description": "Build, diff and report, then put `flake.lock` back: nothing is committed, pushed or opened.",
+    "default": "false",
+    "type": "boolean"
+  }
+} as const satisfies Record<string, InputSpec>
+
+export type InputName = keyof typeof INPUTS
+
+export const OUTPUTS = {
+  "hosts": {
+    "description": "JSON array of the hosts considered, after filtering."
+  },
+  "changed": {
+    "description": "`true` when `flake.lock` changed, else `false`."
+  },
+  "updated-inputs": {
+    "description": "JSON array of the inputs whose locked revision changed (nested ones as `parent/child`)."
+  },
+  "failed-hosts": {
+    "description": "JSON array of the hosts that failed to evaluate or build after the update."
+  },
+  "regressed-hosts": {
+    "description": "JSON array of the hosts that built before the update and fail after it."
+  },
+  "reboot-hosts": {
+    "description": "JSON array of the hosts whose kernel, initrd or kernel modules changed: `switch` alone does not apply them."
+  },
+  "report": {
+    "description": "The Markdown report (job summary and pull request body)."
+  },
+  "report-json": {
+    "description": "Path of a JSON file with the structured results (per host: status, store paths, every package change, errors and log tails; per input: old and new lock entries)."
+  },
+  "branch": {
+    "description": "The update branch."
+  },
+  "commit": {
+    "description": "SHA of the update commit, when one was made."
+  },
+  "pr-number": {
+    "description": "Number of the pull request, when one was made."
+  },
+  "pr-url": {
+    "description": "Web URL of the pull request, when one was made."
+  },
+  "pr-operation": {
+    "description": "What happened to the pull request: `created`, `updated`, `unchanged` or `none`."
+  }
+} as const satisfies Record<string, { readonly description: string }>
+
+export type OutputName = keyof typeof OUTPUTS
