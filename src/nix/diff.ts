@@ -76,6 +76,8 @@ interface Packages {
   selected: Set<string>
 }
 
+const byText = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0)
+
 function packagesOf(side: ClosureSide, infos: PathInfoMap): Packages {
   const byName = new Map<string, Package>()
   const selected = new Set<string>()
@@ -89,8 +91,7 @@ function packagesOf(side: ClosureSide, infos: PathInfoMap): Packages {
     } else byName.set(name, { versions: [version], bytes })
   }
   for (const path of side.selected) selected.add(splitPackageName(storePathName(path)).name)
-  for (const p of byName.values())
-    p.versions.sort((x, y) => compareVersions(x, y) || (x < y ? -1 : x > y ? 1 : 0))
+  for (const p of byName.values()) p.versions.sort((x, y) => compareVersions(x, y) || byText(x, y))
   return { byName, selected }
 }
 
@@ -118,8 +119,6 @@ function sumNarSize(paths: Set<string>, infos: PathInfoMap): number {
   for (const p of paths) total += infos.get(p)?.narSize ?? 0
   return total
 }
-
-const byText = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0)
 
 /**
  * Pairs removed and added names the way nvd does: each removed name, in name order, takes the first added name (in
