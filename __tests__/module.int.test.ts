@@ -142,6 +142,7 @@ let
       system.build = mkOption { type = types.attrsOf types.unspecified; default = { }; };
       assertions = mkOption { type = types.listOf types.unspecified; default = [ ]; };
       warnings = mkOption { type = types.listOf types.str; default = [ ]; };
+      nix.settings = mkOption { type = types.attrsOf types.unspecified; default = { }; };
 
       system.autoUpgrade = {
         enable = mkOption { type = types.bool; default = false; };
@@ -187,6 +188,7 @@ let
 in
 {
   autoUpgrade = config.system.autoUpgrade;
+  nixSettings = config.nix.settings;
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   upgradeService = config.systemd.services.nixos-upgrade or null;
@@ -213,6 +215,7 @@ interface AutoUpgrade {
 
 interface EvalResult {
   autoUpgrade: AutoUpgrade
+  nixSettings: Record<string, unknown>
   failedAssertions: string[]
   warnings: string[]
   upgradeService: { path: string[]; serviceConfig: { ExecStopPost?: string } } | null
@@ -328,6 +331,24 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
     })
     expect(result.failedAssertions).toEqual([])
     expect(result.warnings).toEqual([])
+  })
+
+  test('substituter adds the CI cache and its key to nix.settings, next to those the host has', () => {
+    const substituter = {
+      url: 'https://cache.example.org',
+      publicKey: 'fleet-cache-1:jWpBJHHNVcOA+WMOiDbcQH6R7L1MOucPRUUtsK7QR1Q='
+    }
+    const result = evaluateOk(host('web-01', { enable: true, flake: repository, substituter }))
+    expect(result.nixSettings).toEqual({
+      'extra-substituters': [substituter.url],
+      'extra-trusted-public-keys': [substituter.publicKey]
+    })
+    expect(evaluateOk(host('web-01', { enable: true, flake: repository })).nixSettings).toEqual({})
+    const wrongKey = evaluate(
+      host('web-01', { enable: true, flake: repository, substituter: { ...substituter, publicKey: 'x y' } })
+    )
+    expect(wrongKey.status).not.toBe(0)
+    expect(wrongKey.stderr).toContain('services.fleet-auto-upgrade.substituter.publicKey')
   })
 
   test('disabled, it leaves system.autoUpgrade alone and needs no flake', () => {

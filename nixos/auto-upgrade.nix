@@ -167,6 +167,43 @@ in
       '';
     };
 
+    substituter = lib.mkOption {
+      type = lib.types.nullOr (
+        lib.types.submodule {
+          options = {
+            url = lib.mkOption {
+              type = lib.types.strMatching "[^[:space:]]+";
+              example = "https://cache.example.org";
+              description = ''
+                Store URL of the binary cache that the fleet's CI pushes its builds to (the action's
+                `push-to`), as this host reaches it: `https://…`, `s3://…?region=…`,
+                `ssh-ng://…`, or `file:///…` on a shared file system.
+              '';
+            };
+            publicKey = lib.mkOption {
+              type = lib.types.strMatching "[^:[:space:]]+:[A-Za-z0-9+/]+={0,2}";
+              example = "fleet-cache-1:jWpBJHHNVcOA+WMOiDbcQH6R7L1MOucPRUUtsK7QR1Q=";
+              description = ''
+                Public key of the action's `push-signing-key` (`nix key convert-secret-to-public`,
+                or the `.pub` file `nix-store --generate-binary-cache-key` wrote). Paths from the
+                cache are used only when this key signed them.
+              '';
+            };
+          };
+        }
+      );
+      default = null;
+      example = {
+        url = "https://cache.example.org";
+        publicKey = "fleet-cache-1:jWpBJHHNVcOA+WMOiDbcQH6R7L1MOucPRUUtsK7QR1Q=";
+      };
+      description = ''
+        The binary cache that CI fills with every host's reviewed system, so the upgrade fetches
+        it instead of building it. Added to {option}`nix.settings` as `extra-substituters` and
+        `extra-trusted-public-keys`, next to the substituters the host already has.
+      '';
+    };
+
     extraFlags = lib.mkOption {
       type = lib.types.listOf lib.types.str;
       default = [ ];
@@ -258,6 +295,11 @@ in
       ${opt}.rebootWindow is set but ${opt}.allowReboot is false, so the host never reboots on its
       own and the window has no effect.
     '';
+
+    nix.settings = lib.mkIf (cfg.substituter != null) {
+      extra-substituters = [ cfg.substituter.url ];
+      extra-trusted-public-keys = [ cfg.substituter.publicKey ];
+    };
 
     system.autoUpgrade = {
       enable = true;

@@ -9,6 +9,7 @@ import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
 import { PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
+import { PushReport, pushSystems } from './pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
 import {
@@ -21,9 +22,11 @@ import {
   warningChanges
 } from './report/model'
 import { runUrl } from './report/run-link'
-import { ForgeKind, Settings, getSettings } from './settings'
+import { ForgeKind, PushSettings, Settings, getSettings } from './settings'
 import { errorMessage } from './errors'
 import { STATE } from './state'
+import { formatBytes } from './report/nvd'
+import { redactUrl, scrub } from './nix/cache'
 
 /** Runs one phase inside a log group and records how long it took. */
 async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
@@ -94,6 +97,9 @@ function writeResults(
   core.setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
   core.setOutput('regressed-hosts', JSON.stringify(regressedHosts(report)))
   core.setOutput('reboot-hosts', JSON.stringify(rebootHosts(report)))
+  core.setOutput('push-status', report.push?.status ?? '')
+  core.setOutput('pushed-paths', report.push ? String(report.push.paths) : '')
+  core.setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '')
   core.setOutput('report', body)
   core.setOutput('report-json', jsonPath)
   const summaryFile = process.env.GITHUB_STEP_SUMMARY
@@ -114,13 +120,56 @@ function makeWorkDir(): string {
   return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'))
 }
 
-async function pipeline(settings: Settings, workDir: string, cleanup: (() => void)[]): Promise<void> {
+/** Writes a secret to a private file that this step removes at its end, and the post step after a crash. */
+function privateKeyFile(key: string, postDirs: string[], cleanup: (() => void)[]): string {
+  const written = writeSigningKey(key)
+  postDirs.push(written.dir)
+  core.saveState(STATE.cleanupDirs, postDirs.join('\n'))
+  cleanup.push(() => fs.rmSync(written.dir, { recursive: true, force: true }))
+  return written.file
+}
+
+/** Lets the builds fetch from the binary cache, when it can be opened: an unreachable ssh store would fail them. */
+async function useAsSubstituter(nix: Nix, push: PushSettings): Promise<void> {
+  const problem = await nix.storeProblem(push.url)
+  if (problem) {
+    core.warning(
+      `The builds do not fetch from ${redactUrl(push.url)}: it cannot be opened: ${scrub(problem, push.url)}`
+    )
+  } else {
+    nix.substituter = { url: push.url, publicKey: push.publicKey }
+    core.info(`The builds also fetch from ${redactUrl(push.url)}, trusting ${push.publicKey}`)
+  }
+}
+
+function logPush(p: PushReport): void {
+  const sent = `${p.paths} new path${p.paths === 1 ? '' : 's'} (${formatBytes(p.bytes)})`
+  if (p.status === 'pushed') {
+    core.info(
+      `Pushed ${sent} to ${p.to}; the ${p.hosts.length} systems' closures hold ${p.closurePaths} paths, the rest were there`
+    )
+  } else if (p.status === 'failed') {
+    core.warning(`Pushing the new systems to ${p.to} failed (${sent} started): ${p.error ?? 'unknown error'}`)
+  } else {
+    core.info(`Nothing pushed to ${p.to}: ${p.error ?? 'nothing to push'}`)
+  }
+}
+
+async function pipeline(
+  settings: Settings,
+  workDir: string,
+  cleanup: (() => void)[],
+  postDirs: string[]
+): Promise<void> {
   const nix = await Nix.create(settings.nixArgs)
   core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
   const flake = settings.flakeDir
   const timings: FleetReport['timings'] = []
   const roots = path.join(workDir, 'gcroots')
   cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }))
+  const push = settings.push
+  const pushKeyFile = push ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined
+  if (push && settings.build) await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push))
 
   const found = await phase(timings, 'Discover hosts', async () => {
     const d = await discover(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
@@ -173,21 +222,30 @@ async function pipeline(settings: Settings, workDir: string, cleanup: (() => voi
     for (const w of report.warnings.new) {
       core.warning(w.text, { title: `New evaluation warning after the update (${w.hosts.join(', ')})` })
     }
+    if (push && pushKeyFile && !settings.dryRun) {
+      const systems = found.hosts.flatMap(host => {
+        const a = after.hosts.get(host)
+        return a?.status === 'built' && a.outPath ? [{ host, outPath: a.outPath }] : []
+      })
+      report.push = await phase(timings, 'Push to the binary cache', () =>
+        pushSystems(nix, { url: push.url, keyFile: pushKeyFile }, systems)
+      )
+      logPush(report.push)
+    }
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.
   const { body } = writeResults(report, workDir, settings.forge, update)
   let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
   writePublishOutputs(published)
+  if (push?.required && report.push?.status === 'failed') {
+    throw new Error(
+      `Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`
+    )
+  }
   if (update.changed && !settings.dryRun) {
     const forge = makeForge(settings, process.env)
-    let keyFile: string | undefined
-    if (settings.signingKey) {
-      const key = writeSigningKey(settings.signingKey)
-      core.saveState(STATE.cleanupDirs, [workDir, key.dir].join('\n'))
-      cleanup.push(() => fs.rmSync(key.dir, { recursive: true, force: true }))
-      keyFile = key.file
-    }
+    const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
     published = await phase(timings, 'Publish', async () =>
       publish(await Git.create(flake), forge, {
         settings,
@@ -220,7 +278,7 @@ export async function run(now: Date = new Date()): Promise<void> {
     const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
     const workDir = makeWorkDir()
     core.saveState(STATE.cleanupDirs, workDir)
-    await pipeline(settings, workDir, cleanup)
+    await pipeline(settings, workDir, cleanup, [workDir])
   } catch (error) {
     core.setFailed(errorMessage(error))
   } finally {

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import * as fs from 'fs'
 import * as path from 'path'
 import { INPUTS, InputName } from './generated/action'
+import { SigningKey, checkPublicKey, parseSigningKey, redactUrl, urlSecrets } from './nix/cache'
 
 export type ForgeKind = 'github' | 'forgejo'
 
@@ -43,6 +44,17 @@ export interface Settings {
   dryRun: boolean
   /** UTC date (YYYY-MM-DD) that `{date}` expands to. */
   date: string
+  /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
+  push?: PushSettings
+}
+
+export interface PushSettings {
+  url: string
+  key: SigningKey
+  /** The keys the builds trust for paths from `url`, space-separated: push-public-key, else the signing key's. */
+  publicKey: string
+  /** A failed push fails the step (and no pull request is opened). */
+  required: boolean
 }
 
 export class InputError extends Error {}
@@ -235,6 +247,61 @@ function detectForge(env: NodeJS.ProcessEnv): ForgeKind {
   return env.FORGEJO_ACTIONS === 'true' || (env.GITEA_ACTIONS ?? '') !== '' ? 'forgejo' : 'github'
 }
 
+/** Nix store URLs: `scheme://…` (file, s3, https, ssh, ssh-ng, …) or an absolute path (a local store). */
+const STORE_URL = /^([a-z][a-z0-9+.-]*:\/\/[^\s]+|\/[^\s]*)$/i
+
+/** push-to, push-signing-key, push-public-key and push-required; undefined when push-to is empty. */
+function getPushSettings(input: (name: InputName) => string): PushSettings | undefined {
+  const url = input('push-to')
+  const secret = input('push-signing-key')
+  if (secret !== '') core.setSecret(secret)
+  const publicInput = input('push-public-key')
+  const required = getBoolean(input, 'push-required')
+  if (url === '') {
+    if (secret !== '' || publicInput !== '' || required)
+      throw new InputError("Inputs 'push-signing-key', 'push-public-key' and 'push-required' need 'push-to'")
+    return undefined
+  }
+  for (const s of urlSecrets(url)) core.setSecret(s)
+  if (!STORE_URL.test(url)) {
+    throw new InputError(
+      `Input 'push-to' must be a Nix store URL (file:///…, s3://…, ssh-ng://…, https://…) or an absolute path, got ${JSON.stringify(redactUrl(url))}`
+    )
+  }
+  if (/[?&]secret-key=/.test(url)) {
+    throw new InputError(
+      "Input 'push-to' must not carry secret-key=: pass the key itself in 'push-signing-key' (from a secret)"
+    )
+  }
+  if (secret === '') {
+    throw new InputError(
+      "Input 'push-signing-key' is required with 'push-to': hosts accept only signed paths from a binary cache"
+    )
+  }
+  let key: SigningKey
+  try {
+    key = parseSigningKey(secret)
+  } catch (e) {
+    throw new InputError((e as Error).message)
+  }
+  let publicKey = key.publicKey
+  if (publicInput !== '') {
+    let keys: string[]
+    try {
+      keys = parseList(publicInput).map(k => checkPublicKey(k))
+    } catch (e) {
+      throw new InputError((e as Error).message)
+    }
+    if (!keys.includes(key.publicKey)) {
+      throw new InputError(
+        `Input 'push-public-key' (${keys.join(' ')}) does not hold the public key of 'push-signing-key' (${key.publicKey}): paths this run pushes would not verify against it`
+      )
+    }
+    publicKey = keys.join(' ')
+  }
+  return { url, key, publicKey, required }
+}
+
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 export function getSettings(e: Environment): Settings {
   const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
@@ -361,6 +428,7 @@ export function getSettings(e: Environment): Settings {
     nixArgs: maskNixSecrets(splitArgs(input('nix-args'))),
     failOnRegression: getBoolean(input, 'fail-on-regression'),
     dryRun: getBoolean(input, 'dry-run'),
-    date
+    date,
+    push: getPushSettings(input)
   }
 }

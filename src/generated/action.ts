@@ -107,6 +107,26 @@ export const INPUTS = {
     "description": "Build, diff and report, then put `flake.lock` back: nothing is committed, pushed or opened.",
     "default": "false",
     "type": "boolean"
+  },
+  "push-to": {
+    "description": "Nix store URL of a binary cache (file:///dir, s3://bucket?region=..., ssh-ng://user@host, ...). After the build, every host's new system and its closure is copied there, signed; the builds also fetch from it. Empty means no binary cache.",
+    "default": "",
+    "type": "string"
+  },
+  "push-signing-key": {
+    "description": "Nix secret signing key (NAME:BASE64, from nix-store --generate-binary-cache-key) that signs what is pushed. Required with push-to. Pass it from a secret.",
+    "default": "",
+    "type": "string"
+  },
+  "push-public-key": {
+    "description": "Public keys the builds trust for paths from push-to, separated by spaces. Default: the signing key's own. It must include that key (a check that the secret matches what the hosts trust).",
+    "default": "",
+    "type": "string"
+  },
+  "push-required": {
+    "description": "Fail the step, and open no pull request, when the push to push-to fails. Default - warn and go on.",
+    "default": "false",
+    "type": "boolean"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -130,6 +150,15 @@ export const OUTPUTS = {
   },
   "reboot-hosts": {
     "description": "JSON array of the hosts whose kernel, initrd or kernel modules changed: `switch` alone does not apply them."
+  },
+  "push-status": {
+    "description": "What the push to push-to did - pushed, failed or skipped; empty when nothing was to be pushed."
+  },
+  "pushed-paths": {
+    "description": "Number of store paths sent to push-to (those it did not have yet)."
+  },
+  "pushed-bytes": {
+    "description": "NAR size in bytes of the store paths sent to push-to."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."

@@ -1,6 +1,8 @@
+import * as core from '@actions/core'
 import * as io from '@actions/io'
 import * as fs from 'fs'
 import { ExecResult, run, tail } from '../exec'
+import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
 import { warningsByHost } from './warnings'
@@ -32,6 +34,12 @@ export function flakeUpdateArgs(version: NixVersion, inputs: string[]): string[]
   return ['flake', 'lock', ...inputs.flatMap(i => ['--update-input', i])]
 }
 
+/** A binary cache the builds may fetch from, with the public key that its paths must be signed by. */
+export interface Substituter {
+  url: string
+  publicKey: string
+}
+
 /** `nix path-info` of the closures of `paths` as JSON in the shape `parsePathInfo` reads, for the Nix in use. */
 export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
   // Nix 2.33 deprecated `--json` without `--json-format` (a warning now, an error later); Lix has no such flag.
@@ -56,6 +64,9 @@ export class Nix {
     private readonly extraArgs: string[]
   ) {}
 
+  /** Where builds also look for prebuilt paths (besides the configured substituters), set by the caller. */
+  substituter?: Substituter
+
   static async create(extraArgs: string[] = []): Promise<Nix> {
     const nixBin = await io.which('nix', false)
     if (!nixBin) {
@@ -71,14 +82,18 @@ export class Nix {
     return new Nix(nixBin, nixStoreBin, version, extraArgs)
   }
 
-  private nix(args: string[], options: { cwd?: string; stream?: boolean } = {}): Promise<ExecResult> {
+  private nix(
+    args: string[],
+    options: { cwd?: string; stream?: boolean; env?: Record<string, string> } = {}
+  ): Promise<ExecResult> {
     // Global flags go before the subcommand, where every Nix version accepts them.
     return run(
       this.nixBin,
       ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs],
       {
         cwd: options.cwd,
-        streamStderr: options.stream
+        streamStderr: options.stream,
+        env: options.env
       }
     )
   }
@@ -163,11 +178,36 @@ export class Nix {
   async realise(drvPaths: string[], rootsDir: string): Promise<ExecResult> {
     const jobs = maxJobsConfigured(this.extraArgs, process.env) ? [] : ['--max-jobs', 'auto']
     const root = ['--add-root', `${rootsDir}/build`, '--indirect']
-    return run(
+    const s = this.substituter
+    // `extra-` settings add to what nix.conf has; a daemon accepts them only from trusted users, or for URLs
+    // in its trusted-substituters.
+    const substitute = s
+      ? ['--option', 'extra-substituters', s.url, '--option', 'extra-trusted-public-keys', s.publicKey]
+      : []
+    const r = await run(
       this.nixStoreBin,
-      ['--realise', '--keep-going', ...root, ...jobs, ...this.extraArgs, ...drvPaths],
+      ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths],
       { streamStderr: true }
     )
+    if (s) warnUnusedSubstituter(r.stderr)
+    return r
+  }
+
+  /** Opens a store, as a copy to it or a substitution from it would: undefined when that works, else why not. */
+  async storeProblem(url: string): Promise<string | undefined> {
+    const r = await this.nix(['store', 'ping', '--store', url], { env: storeCredentials(url, process.env) })
+    return r.exitCode === 0 ? undefined : tail(stripWarnings(r.stderr), 10) || `exit code ${r.exitCode}`
+  }
+
+  /** Signs `paths` and their closures in the local store with the secret key in `keyFile`. */
+  async signClosures(keyFile: string, paths: string[]): Promise<ExecResult> {
+    return this.nix(['store', 'sign', '--key-file', keyFile, '--recursive', ...paths])
+  }
+
+  /** Copies `paths` and their closures to the store at `url` in one process; Nix skips what is there. */
+  async copyTo(url: string, paths: string[]): Promise<ExecResult> {
+    // Not streamed: one line per path, and the line names the store.
+    return this.nix(['copy', '--to', url, ...paths], { env: storeCredentials(url, process.env) })
   }
 
   /**
@@ -233,6 +273,21 @@ export class Nix {
   async updateLock(dir: string, inputs: string[]): Promise<ExecResult> {
     const args = flakeUpdateArgs(this.version, inputs)
     return this.nix(args, { cwd: dir, stream: true })
+  }
+}
+
+/** Says why the builds did not fetch from the binary cache, when Nix said so (it goes on and builds). */
+function warnUnusedSubstituter(stderr: string): void {
+  if (/ignoring untrusted substituter/.test(stderr)) {
+    core.warning(
+      'Nix ignored the binary cache: the user running this step is not a trusted user of the Nix daemon, and the cache is not in its trusted-substituters (see the README)'
+    )
+  }
+  const unsigned = /^warning: the substitute for '[^']+' from '[^']+' is not signed by any of the keys/m
+  if (unsigned.test(stderr)) {
+    core.warning(
+      "The binary cache holds paths that are not signed by a trusted key, so they were built instead: was the signing key changed? List the old key in 'push-public-key' too, or start a new cache"
+    )
   }
 }
 

@@ -1,6 +1,6 @@
 import { countKinds, PackageChange, PackageRename } from '../nix/diff'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
-import { clipLines, codeBlock, inline } from './escape'
+import { clean, clipLines, codeBlock, inline } from './escape'
 import { HostBuild } from '../pipeline/build'
 import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
 import { formatBytes, formatVersions, nvdText } from './nvd'
@@ -173,6 +173,30 @@ export function hostList(hosts: string[], total: number): string {
 /** Host names listed in one line before the rest are counted. */
 const MAX_NAMES = 12
 
+/**
+ * Where the new systems went. The pull request body leaves out the counts, which differ on a run again over the
+ * same update (the second sends nothing), so that the body changes only when the update does.
+ */
+function pushLines(r: FleetReport, counts: boolean): string[] {
+  const p = r.push
+  if (!p) return []
+  const sent = counts
+    ? ` (${p.paths} new path${p.paths === 1 ? '' : 's'}, ${formatBytes(p.bytes)}, of ${p.closurePaths} in their closures)`
+    : ''
+  const n = `${p.hosts.length} host${p.hosts.length === 1 ? '' : 's'}`
+  // A code span: a URL there is neither a link nor Markdown.
+  const to = `\`${clean(p.to).replace(/[`\s]/g, '')}\``
+  if (p.status === 'pushed') return ['', `The new systems of ${n} are in the binary cache ${to}${sent}.`]
+  if (p.status === 'skipped')
+    return ['', `Nothing was pushed to the binary cache ${to}: ${inline(p.error ?? '')}.`]
+  return [
+    '',
+    `⚠️ **Pushing the new systems to the binary cache ${to} failed**: hosts build them or fetch them elsewhere.`,
+    '',
+    codeBlock(clipLines(p.error ?? 'no error message'))
+  ]
+}
+
 /** GitHub's job summary takes up to 1 MiB. */
 export const SUMMARY_LIMIT = 1000000
 
@@ -276,6 +300,7 @@ function renderWith(
       }
     }
   }
+  out.push(...pushLines(r, timings))
   const foot = [`Nix: ${inline(r.nixVersion)}`]
   if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
   if (timings && r.timings.length > 0)

@@ -2,6 +2,7 @@ import { HostBuild } from '../pipeline/build'
 import { ClosureDiff } from '../nix/diff'
 import { LockChange } from '../nix/lock'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
+import { PushReport } from '../pipeline/push'
 
 /**
  * A host's outcome: `updated` (built before and after, closure changed), `unchanged` (same system), `regressed`
@@ -34,6 +35,8 @@ export interface FleetReport {
   timings: { phase: string; seconds: number }[]
   /** Evaluation warnings that hosts print after the update and not before (`new`), and those that went away. */
   warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
+  /** The copy of the new systems to the binary cache (push-to), when one ran. */
+  push?: PushReport
 }
 
 /** The fleet's warning changes, from each host's warnings before and after the update. */

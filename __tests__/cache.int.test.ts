@@ -1,0 +1,516 @@
+import { execFileSync } from 'child_process'
+import * as fs from 'fs'
+import * as net from 'net'
+import * as os from 'os'
+import * as path from 'path'
+import { ActionRun, runAction } from './fixtures/action'
+import {
+  KeyPair,
+  cacheContents,
+  closure,
+  compileAction,
+  emptyStoreUnavailable,
+  generateKey,
+  groupLog,
+  runOnEmptyStore,
+  verifiedBy
+} from './fixtures/cache'
+import {
+  Fleet,
+  HostSpec,
+  PackageSet,
+  createFleet,
+  examplePackageSets,
+  git,
+  uniquePackageSet
+} from './fixtures/fleet'
+import { TestForge, startForge } from './forge/server'
+
+const TOKEN = 'tok_5d1e3c7a9b0f2e4d6c8a0b1c3d5e7f9a'
+const OWNER = 'infra'
+const REPO = 'fleet'
+
+// web and mail build before and after; db breaks after the update (rsync fails in the next package set), so only
+// the systems that built are pushed.
+const HOSTS: HostSpec[] = [
+  { name: 'web', packages: ['curl', 'htop'], services: ['nginx'] },
+  { name: 'db', packages: ['htop', 'rsync'], services: ['postgresql'] },
+  { name: 'mail', packages: ['curl'], services: ['openssl'] }
+]
+
+interface ReportJson {
+  hosts: {
+    host: string
+    status: string
+    before?: { status: string; outPath?: string }
+    after?: { status: string; outPath?: string }
+  }[]
+  push?: {
+    status: string
+    paths: number
+    bytes: number
+    closurePaths: number
+    hosts: string[]
+    error?: string
+    to: string
+  }
+}
+
+function reportOf(r: ActionRun): ReportJson {
+  return JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8')) as ReportJson
+}
+
+/** The new systems of the hosts that built after the update. */
+function afterSystems(r: ActionRun): string[] {
+  return reportOf(r)
+    .hosts.filter(h => h.after?.status === 'built')
+    .map(h => h.after?.outPath as string)
+}
+
+/** Every byte the action let out except the runner's own masking commands. */
+function everything(r: ActionRun, forge?: TestForge): string {
+  const json =
+    r.outputs['report-json'] && fs.existsSync(r.outputs['report-json'])
+      ? fs.readFileSync(r.outputs['report-json'], 'utf8')
+      : ''
+  const log = r.log
+    .split('\n')
+    .filter(l => !l.startsWith('::add-mask::'))
+    .join('\n')
+  return [log, r.summary, JSON.stringify(r.outputs), json, ...(forge?.pulls ?? []).map(p => p.body)].join(
+    '\n'
+  )
+}
+
+/** A fleet on a test forge, a checkout of it, and the package set's versions to step through. */
+class Setup {
+  fleet: Fleet
+  bare: string
+  checkout: string
+  forge!: TestForge
+  private sets: PackageSet[]
+
+  constructor(
+    tag: string,
+    readonly hosts: HostSpec[] = HOSTS
+  ) {
+    const salt = `cache-${tag}-${process.pid}-${Date.now()}`
+    const { before, after } = examplePackageSets()
+    // A third set: the update after the next one, for a run on the day after.
+    const later = {
+      ...after,
+      failing: [],
+      packages: after.packages.map(p => (p.name === 'htop' ? { ...p, version: '3.4.0' } : p))
+    }
+    this.sets = [before, after, later].map(s => uniquePackageSet(s, salt))
+    this.fleet = createFleet(this.sets[0], hosts)
+    this.bare = path.join(this.fleet.root, 'remote', `${REPO}.git`)
+    this.checkout = path.join(this.fleet.root, 'checkout')
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.bare), { recursive: true })
+    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', this.bare])
+    this.forge = await startForge({
+      kind: 'github',
+      bareRepo: this.bare,
+      owner: OWNER,
+      repo: REPO,
+      token: TOKEN
+    })
+    git(this.fleet.fleetDir, ['push', '-q', this.bare, 'main:main'])
+    execFileSync('git', ['clone', '-q', this.bare, this.checkout], { stdio: 'pipe' })
+    git(this.checkout, ['remote', 'set-url', 'origin', this.forge.gitUrl])
+    git(this.checkout, [
+      'config',
+      `http.${new URL(this.forge.serverUrl).origin}/.extraheader`,
+      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
+    ])
+  }
+
+  /** Commits package set `n` to the fleet's input. */
+  bump(n: number): void {
+    this.fleet.bump(this.sets[n], `package set ${n}`)
+  }
+
+  /** The update branch merged into main, and the checkout at main: the next day's starting point. */
+  merge(): void {
+    execFileSync('git', [
+      '--git-dir',
+      this.bare,
+      'update-ref',
+      'refs/heads/main',
+      'refs/heads/auto/flake-update'
+    ])
+    this.sync()
+  }
+
+  sync(): void {
+    git(this.checkout, ['fetch', '-q', this.bare, 'main'])
+    git(this.checkout, ['reset', '-q', '--hard', 'FETCH_HEAD'])
+  }
+
+  env(): Record<string, string> {
+    return {
+      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+      GITHUB_SERVER_URL: this.forge.serverUrl,
+      GITHUB_API_URL: this.forge.apiUrl,
+      GITHUB_RUN_ID: '7'
+    }
+  }
+
+  run(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
+    return runAction(
+      this.checkout,
+      { token: TOKEN, 'base-branch': 'main', ...inputs },
+      { ...this.env(), ...env }
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.forge.close()
+    this.fleet.remove()
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+describe('push-to a file:// binary cache', () => {
+  const s = new Setup('file')
+  let dir: string
+  let cache: string
+  let key: KeyPair
+  let first: ActionRun
+
+  beforeAll(async () => {
+    await s.start()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-cache-'))
+    cache = path.join(dir, 'cache')
+    key = generateKey(dir, 'fleet-cache-1')
+    s.bump(1)
+    first = await s.run({
+      'push-to': `file://${cache}`,
+      'push-signing-key': key.secret,
+      'fail-on-regression': 'false'
+    })
+  })
+  afterAll(async () => {
+    await s.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  test("every built host's new closure is in the cache, signed by the key, and the pull request says so", () => {
+    expect(first.exitCode).toBe(0)
+    expect(first.outputs['push-status']).toBe('pushed')
+    const systems = afterSystems(first)
+    // db fails after the update: only web and mail are pushed.
+    expect(systems).toHaveLength(2)
+    expect(reportOf(first).push?.hosts).toEqual(['mail', 'web'])
+    const wanted = closure(systems)
+    const inCache = cacheContents(cache)
+    expect([...inCache.keys()].sort()).toEqual([...wanted].sort())
+    for (const sigs of inCache.values()) expect(sigs).toEqual(['fleet-cache-1'])
+    // Nix itself checks the signatures and the NAR hashes of the whole closures against the public key ...
+    expect(verifiedBy(`file://${cache}`, key.publicKey, systems)).toEqual({ ok: true, stderr: '' })
+    // ... and a key that did not sign them does not verify them.
+    const other = generateKey(dir, 'someone-else-1')
+    const refused = verifiedBy(`file://${cache}`, other.publicKey, systems)
+    expect(refused.ok).toBe(false)
+    expect(refused.stderr).toContain('is untrusted')
+
+    // What was sent: every path (the cache was empty), with the NAR sizes Nix reports for them.
+    expect(Number(first.outputs['pushed-paths'])).toBe(wanted.length)
+    const narSizes = JSON.parse(
+      execFileSync('nix', ['path-info', '--json', ...wanted], { encoding: 'utf8' })
+    ) as { narSize: number }[] | Record<string, { narSize: number }>
+    const total = Object.values(narSizes).reduce((sum, i) => sum + i.narSize, 0)
+    expect(Number(first.outputs['pushed-bytes'])).toBe(total)
+    expect(first.summary).toContain(
+      `The new systems of 2 hosts are in the binary cache \`file://${cache}\` (${wanted.length} new paths,`
+    )
+    // The pull request body names the cache without the counts, which change from run to run.
+    expect(s.forge.pulls).toHaveLength(1)
+    expect(s.forge.pulls[0].body).toContain(
+      `The new systems of 2 hosts are in the binary cache \`file://${cache}\`.`
+    )
+  })
+
+  test('the signing key never reaches the log, the outputs or the reports, and its file is gone', () => {
+    expect(everything(first, s.forge)).not.toContain(key.secret)
+    expect(everything(first, s.forge)).not.toContain(key.secret.split(':')[1])
+    const keyDirs = first.state['cleanup-dirs'].split('\n').filter(d => d.includes('-key-'))
+    expect(keyDirs).toHaveLength(1)
+    expect(fs.existsSync(keyDirs[0])).toBe(false)
+  })
+
+  test('a second run over the same update sends nothing new', async () => {
+    s.sync()
+    const narinfos = fs
+      .readdirSync(cache)
+      .filter(f => f.endsWith('.narinfo'))
+      .sort()
+    const r = await s.run({
+      'push-to': `file://${cache}`,
+      'push-signing-key': key.secret,
+      'fail-on-regression': 'false'
+    })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['push-status']).toBe('pushed')
+    expect(r.outputs['pushed-paths']).toBe('0')
+    expect(r.outputs['pushed-bytes']).toBe('0')
+    expect(reportOf(r).push?.closurePaths).toBe(narinfos.length)
+    expect(
+      fs
+        .readdirSync(cache)
+        .filter(f => f.endsWith('.narinfo'))
+        .sort()
+    ).toEqual(narinfos)
+    expect(r.outputs['pr-operation']).toBe('unchanged')
+  })
+
+  test('a dry run pushes nothing', async () => {
+    const r = await s.run({
+      'push-to': `file://${cache}`,
+      'push-signing-key': key.secret,
+      'dry-run': 'true',
+      'fail-on-regression': 'false'
+    })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['push-status']).toBe('')
+    expect(reportOf(r).push).toBeUndefined()
+    expect(r.log).not.toContain('::group::Push to the binary cache')
+  })
+})
+
+describe('a push that fails', () => {
+  const s = new Setup('faults')
+  let dir: string
+  let key: KeyPair
+  let update = 0
+
+  beforeAll(async () => {
+    await s.start()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-cache-faults-'))
+    key = generateKey(dir, 'fleet-cache-1')
+  })
+  afterAll(async () => {
+    await s.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** A fresh update each time, so that every run has new systems to push. */
+  async function runUpdate(
+    inputs: Record<string, string>,
+    env: Record<string, string> = {}
+  ): Promise<ActionRun> {
+    s.sync()
+    update = update === 1 ? 2 : 1
+    s.bump(update)
+    return s.run({ 'push-signing-key': key.secret, 'fail-on-regression': 'false', ...inputs }, env)
+  }
+
+  test('an unreachable cache: the builds do without it, the pull request is opened, the report says why', async () => {
+    const port = await freePort()
+    // Nix 2.8 takes no port in an ssh store URL: it comes from NIX_SSHOPTS (or ~/.ssh/config).
+    const url = 'ssh-ng://deploy@127.0.0.1'
+    const pulls = s.forge.pulls.length
+    const r = await runUpdate(
+      { 'push-to': url },
+      {
+        NIX_SSHOPTS: `-p ${port} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5`
+      }
+    )
+    expect(r.exitCode).toBe(0)
+    expect(r.log).toContain(`::warning::The builds do not fetch from ${url}: it cannot be opened`)
+    expect(reportOf(r).hosts.find(h => h.host === 'web')?.after?.status).toBe('built')
+    expect(r.outputs['push-status']).toBe('failed')
+    expect(r.log).toContain(`::warning::Pushing the new systems to ${url} failed`)
+    expect(reportOf(r).push?.error).toMatch(/Connection refused|cannot connect|connect to host/)
+    expect(r.outputs['pr-operation']).toMatch(/created|updated/)
+    expect(s.forge.pulls.length).toBeGreaterThanOrEqual(Math.max(pulls, 1))
+    const body = s.forge.pulls[s.forge.pulls.length - 1].body
+    expect(body).toContain(`**Pushing the new systems to the binary cache \`${url}\` failed**`)
+    expect(r.summary).toContain('Connection refused')
+  })
+
+  test('credentials in the cache URL are never printed', async () => {
+    const port = await freePort()
+    const password = 'pw-7f3e9c1d5b'
+    const url = `https://ci:${password}@127.0.0.1:${port}/cache`
+    const r = await runUpdate({ 'push-to': url }, {})
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['push-status']).toBe('failed')
+    expect(r.log).toContain(`::add-mask::${password}`)
+    expect(everything(r, s.forge)).not.toContain(password)
+    expect(reportOf(r).push?.to).toBe(`https://***@127.0.0.1:${port}/cache`)
+  })
+
+  test('a read-only cache directory: the push fails, the run does not', async () => {
+    const cache = path.join(dir, 'read-only')
+    // The cache exists (opening it makes its nix-cache-info), but can no longer be written to.
+    execFileSync('nix', ['store', 'ping', '--store', `file://${cache}`], { stdio: 'pipe' })
+    const readOnly = makeReadOnly(cache)
+    try {
+      const r = await runUpdate({ 'push-to': `file://${cache}` })
+      expect(r.exitCode).toBe(0)
+      expect(r.outputs['push-status']).toBe('failed')
+      expect(reportOf(r).push?.error).toMatch(/Read-only file system|Permission denied/)
+      expect(r.outputs['pr-operation']).toMatch(/created|updated/)
+    } finally {
+      readOnly()
+    }
+  })
+
+  test('with push-required, a failed push fails the step and opens no pull request; the report is written', async () => {
+    const port = await freePort()
+    const pullsBefore = JSON.stringify(s.forge.pulls.map(p => p.body))
+    const r = await runUpdate(
+      { 'push-to': 'ssh-ng://127.0.0.1', 'push-required': 'true' },
+      { NIX_SSHOPTS: `-p ${port} -o BatchMode=yes -o ConnectTimeout=5` }
+    )
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain("failed and 'push-required' is true, so no pull request is opened")
+    expect(r.outputs['push-status']).toBe('failed')
+    expect(r.outputs['pr-operation']).toBe('none')
+    expect(r.summary).toContain('**Pushing the new systems to the binary cache')
+    expect(JSON.stringify(s.forge.pulls.map(p => p.body))).toBe(pullsBefore)
+  })
+
+  test.each([
+    [
+      "a public key that is not the signing key's",
+      () => ({ 'push-public-key': generateKey(dir, 'other-1').publicKey }),
+      "Input 'push-public-key'"
+    ],
+    [
+      'a damaged signing key',
+      () => ({ 'push-signing-key': damaged(key.secret) }),
+      "Input 'push-signing-key' is damaged"
+    ],
+    [
+      'a public key as the signing key',
+      () => ({ 'push-signing-key': key.publicKey }),
+      'is this the public key?'
+    ]
+  ])('a wrong key (%s) stops the run before anything is built', async (_label, inputs, message) => {
+    const r = await s.run({ 'push-to': `file://${dir}/never`, 'push-signing-key': key.secret, ...inputs() })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(message)
+    expect(r.log).not.toContain('::group::Build before the update')
+    expect(fs.existsSync(path.join(dir, 'never'))).toBe(false)
+  })
+})
+
+/** Makes a directory read-only for everyone, root included (a read-only bind mount); returns the undo. */
+function makeReadOnly(dir: string): () => void {
+  if (process.getuid?.() !== 0) {
+    const chmod = (mode: number): void => {
+      for (const f of [dir, ...fs.readdirSync(dir).map(f => path.join(dir, f))])
+        if (fs.statSync(f).isDirectory()) fs.chmodSync(f, mode)
+    }
+    chmod(0o555)
+    return () => chmod(0o755)
+  }
+  execFileSync('mount', ['--bind', dir, dir])
+  execFileSync('mount', ['-o', 'remount,bind,ro', dir])
+  return () => execFileSync('umount', [dir])
+}
+
+const emptyStore = emptyStoreUnavailable()
+if (emptyStore) console.log(`Skipping the ephemeral-runner tests: ${emptyStore}`)
+
+// Hosts that all build, so that yesterday's run cached every one of today's "before" systems.
+const BUILDING_HOSTS = HOSTS.filter(h => h.name !== 'db')
+
+;(emptyStore ? describe.skip : describe)(
+  'an ephemeral runner: an empty store and the cache of the day before',
+  () => {
+    const s = new Setup('ephemeral', BUILDING_HOSTS)
+    let dir: string
+    let cache: string
+    let key: KeyPair
+    let entry: string
+    let today: string[]
+
+    beforeAll(async () => {
+      await s.start()
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-ephemeral-cache-'))
+      cache = path.join(dir, 'cache')
+      key = generateKey(dir, 'fleet-cache-1')
+      entry = compileAction(path.join(dir, 'js'))
+      // Yesterday: the update to package set 1 is built here, pushed and merged.
+      s.bump(1)
+      const yesterday = await s.run({ 'push-to': `file://${cache}`, 'push-signing-key': key.secret })
+      expect(yesterday.outputs['push-status']).toBe('pushed')
+      today = afterSystems(yesterday)
+      expect(today).toHaveLength(2)
+      s.merge()
+      // Today: the next update, on a runner whose store is empty.
+      s.bump(2)
+    })
+    afterAll(async () => {
+      await s.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+
+    function runEphemeral(inputs: Record<string, string>): Promise<ActionRun> {
+      return runOnEmptyStore(entry, s.checkout, { token: TOKEN, 'dry-run': 'true', ...inputs }, s.env())
+    }
+
+    test('the "before" phase fetches every system from the cache and builds nothing', async () => {
+      const r = await runEphemeral({ 'push-to': `file://${cache}`, 'push-signing-key': key.secret })
+      expect(r.exitCode).toBe(0)
+      const report = reportOf(r)
+      // Today's "before" systems are yesterday's new ones.
+      expect(report.hosts.map(h => h.before?.status)).toEqual(['built', 'built'])
+      expect(report.hosts.map(h => h.before?.outPath).sort()).toEqual([...today].sort())
+      const before = groupLog(r.log, 'Build before the update')
+      expect(before).toContain(`copying path '${today[0]}' from 'file://${cache}'`)
+      expect(before).not.toMatch(/^building '/m)
+      // The update then builds only what changed.
+      const after = groupLog(r.log, 'Build after the update')
+      expect(after).toMatch(/^building '.*-htop-3\.4\.0\.drv'/m)
+      expect(after).not.toMatch(/^building '.*-openssl-/m)
+      expect(r.outputs.changed).toBe('true')
+    })
+
+    test('without the cache, the same runner builds the "before" systems', async () => {
+      const r = await runEphemeral({})
+      expect(r.exitCode).toBe(0)
+      const before = groupLog(r.log, 'Build before the update')
+      expect(before).toMatch(/^building '.*-system-.*\.drv'/m)
+      expect(before).not.toContain('copying path')
+    })
+
+    test('paths signed by a key the run does not trust are not used: the systems are built', async () => {
+      const other = generateKey(dir, 'rotated-2')
+      const r = await runEphemeral({ 'push-to': `file://${cache}`, 'push-signing-key': other.secret })
+      expect(r.exitCode).toBe(0)
+      const before = groupLog(r.log, 'Build before the update')
+      expect(before).toMatch(/^building '.*-system-.*\.drv'/m)
+      expect(before).not.toMatch(/^copying path /m)
+      expect(before).toContain(
+        `from 'file://${cache}' is not signed by any of the keys in 'trusted-public-keys'`
+      )
+      expect(r.log).toContain('::warning::')
+    })
+  }
+)
+
+/** The key with one bit of its secret half flipped: the right length and shape, but no longer a key pair. */
+function damaged(secret: string): string {
+  const [name, data] = secret.split(':')
+  const bytes = Buffer.from(data, 'base64')
+  bytes[0] ^= 1
+  return `${name}:${bytes.toString('base64')}`
+}
