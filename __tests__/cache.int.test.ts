@@ -1,6 +1,5 @@
 import { execFileSync } from 'child_process'
 import * as fs from 'fs'
-import * as net from 'net'
 import * as os from 'os'
 import * as path from 'path'
 import { ActionRun, runAction } from './fixtures/action'
@@ -21,10 +20,11 @@ import {
   PackageSet,
   createFleet,
   examplePackageSets,
-  git,
   uniquePackageSet
 } from './fixtures/fleet'
-import { TestForge, startForge } from './forge/server'
+import { TestForge } from './forge/server'
+import { checkoutOnForge, syncCheckout } from './fixtures/checkout'
+import { freePort } from './fixtures/remote/builder'
 
 const TOKEN = 'tok_5d1e3c7a9b0f2e4d6c8a0b1c3d5e7f9a'
 const OWNER = 'infra'
@@ -109,23 +109,9 @@ class Setup {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.bare), { recursive: true })
-    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', this.bare])
-    this.forge = await startForge({
-      kind: 'github',
-      bareRepo: this.bare,
-      owner: OWNER,
-      repo: REPO,
-      token: TOKEN
-    })
-    git(this.fleet.fleetDir, ['push', '-q', this.bare, 'main:main'])
-    execFileSync('git', ['clone', '-q', this.bare, this.checkout], { stdio: 'pipe' })
-    git(this.checkout, ['remote', 'set-url', 'origin', this.forge.gitUrl])
-    git(this.checkout, [
-      'config',
-      `http.${new URL(this.forge.serverUrl).origin}/.extraheader`,
-      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
-    ])
+    this.forge = (
+      await checkoutOnForge(this.fleet, { kind: 'github', owner: OWNER, repo: REPO, token: TOKEN })
+    ).forge
   }
 
   /** Commits package set `n` to the fleet's input. */
@@ -146,8 +132,7 @@ class Setup {
   }
 
   sync(): void {
-    git(this.checkout, ['fetch', '-q', this.bare, 'main'])
-    git(this.checkout, ['reset', '-q', '--hard', 'FETCH_HEAD'])
+    syncCheckout(this)
   }
 
   env(): Record<string, string> {
@@ -171,18 +156,6 @@ class Setup {
     await this.forge.close()
     this.fleet.remove()
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 describe('push-to a file:// binary cache', () => {

@@ -7,8 +7,9 @@ import { Git } from '../src/git/git'
 import { PublishResult, makeForge, publish } from '../src/pipeline/publish'
 import { Settings, getSettings } from '../src/settings'
 import { ActionRun, runAction } from './fixtures/action'
+import { checkoutOnForge, syncCheckout } from './fixtures/checkout'
 import { Fleet, PackageSet, createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
-import { ForgeKind, TestForge, startForge } from './forge/server'
+import { ForgeKind, TestForge } from './forge/server'
 
 const TOKEN = 'tok_9f3b2c7d1e5a4b6c8d0e2f4a6b8c0d1e'
 const OWNER = 'infra'
@@ -46,27 +47,15 @@ class Setup {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.bare), { recursive: true })
-    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', this.bare])
-    this.forge = await startForge({
-      kind: this.kind,
-      bareRepo: this.bare,
-      owner: OWNER,
-      repo: REPO,
-      token: TOKEN,
-      labels: ['dependencies', 'nix']
-    })
-    // The test's own git calls are synchronous, so they use the bare repository on disk: a synchronous call
-    // to the forge would block the server that runs in this same process. The action talks HTTP.
-    git(this.fleet.fleetDir, ['push', '-q', this.bare, 'main:main'])
-    execFileSync('git', ['clone', '-q', this.bare, this.checkout], { stdio: 'pipe' })
-    // actions/checkout leaves the origin URL without credentials and the token in an extraheader.
-    git(this.checkout, ['remote', 'set-url', 'origin', this.forge.gitUrl])
-    git(this.checkout, [
-      'config',
-      `http.${new URL(this.forge.serverUrl).origin}/.extraheader`,
-      `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`
-    ])
+    this.forge = (
+      await checkoutOnForge(this.fleet, {
+        kind: this.kind,
+        owner: OWNER,
+        repo: REPO,
+        token: TOKEN,
+        labels: ['dependencies', 'nix']
+      })
+    ).forge
   }
 
   bump(openssl: string): void {
@@ -75,8 +64,7 @@ class Setup {
 
   /** Brings the checkout to the remote's main, as a new workflow run would check it out. */
   sync(): void {
-    git(this.checkout, ['fetch', '-q', this.bare, 'main'])
-    git(this.checkout, ['reset', '-q', '--hard', 'FETCH_HEAD'])
+    syncCheckout(this)
   }
 
   env(): Record<string, string> {
