@@ -2,7 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { parsePathInfo } from '../src/nix/closure'
 import { ClosureDiff, diffClosures } from '../src/nix/diff'
-import { closureSide } from '../src/pipeline/diff'
+import { closureSides } from '../src/pipeline/diff'
 import { sharedChanges } from '../src/report/markdown'
 import { HostReport } from '../src/report/model'
 import { formatBytes, nvdText } from '../src/report/nvd'
@@ -29,7 +29,7 @@ const recorded = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures/nvd-r
 function diffOf(c: RecordedCase): ClosureDiff {
   const infos = parsePathInfo(JSON.stringify(c.pathInfo))
   const read = (p: string): string | undefined => c.sw[path.dirname(p)]
-  return diffClosures(closureSide(c.before, infos, read), closureSide(c.after, infos, read), infos)
+  return diffClosures(...closureSides(c.before, c.after, infos, read), infos)
 }
 
 const textOf = (name: string): string => {
@@ -42,7 +42,17 @@ test('the recordings come from nvd on Nix 2.19 or later, with its size column', 
   expect(recorded.nvd).toBe('nvd 0.2.5')
   expect(recorded.nix).toMatch(/^nix \(Nix\) 2\.(19|[2-9][0-9])\./)
   expect(Object.keys(recorded.cases).sort()).toEqual(
-    ['bytes', 'departures', 'equal', 'multiversion', 'names', 'rebuild', 'renames', 'selection'].sort()
+    [
+      'bytes',
+      'departures',
+      'equal',
+      'multiversion',
+      'names',
+      'nosw',
+      'rebuild',
+      'renames',
+      'selection'
+    ].sort()
   )
 })
 
@@ -111,6 +121,11 @@ describe('per-host text equals recorded nvd output', () => {
     )
     expect(nvdOf('renames')).toContain('[A.]  #2  lua5.4-lpeg  +344B  1.0')
     expect(nvdOf('renames')).toContain('[R.]  #2  qt5-base  -344B  5.15.14')
+  })
+
+  test('one system without sw: both sides select their own direct references', () => {
+    expect(textOf('nosw')).toBe(nvdOf('nosw'))
+    expect(nvdOf('nosw')).toContain('Selection state changes:\n[C+]  #1  hello  1.1KiB  2.12.1')
   })
 
   test('nothing but rebuilds', () => {

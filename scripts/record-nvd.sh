@@ -6,7 +6,7 @@
 set -euo pipefail
 nvd="${1:?usage: record-nvd.sh PATH-TO-NVD}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cases=(selection multiversion names equal departures bytes renames rebuild)
+cases=(selection multiversion names equal departures bytes renames nosw rebuild)
 attrs=()
 for c in "${cases[@]}"; do attrs+=(-A "$c.before" -A "$c.after"); done
 mapfile -t roots < <(nix-build --no-out-link "$root/__tests__/fixtures/nvd-cases.nix" "${attrs[@]}")
@@ -32,7 +32,7 @@ for c in cases:
     out["cases"][c] = {
         "before": before,
         "after": after,
-        "sw": {r: os.readlink(f"{r}/sw") for r in (before, after)},
+        "sw": {r: os.readlink(f"{r}/sw") for r in (before, after) if os.path.islink(f"{r}/sw")},
         "pathInfo": {p: {"narSize": v["narSize"], "references": sorted(v["references"])} for p, v in sorted(info.items())},
         "nvd": open(f"{work}/{c}.nvd").read(),
     }

@@ -31,18 +31,26 @@ export function rebootReasons(
   return BOOT_LINKS.filter(link => read(path.join(before, link)) !== read(path.join(after, link)))
 }
 
-/** The system's own package set: the references of `<system>/sw`, else the system's direct references. */
-export function closureSide(
-  root: string,
+/**
+ * Both systems' closures and package sets as nvd takes them: the references of each `<system>/sw` when both systems
+ * have one, else each system's own direct references.
+ */
+export function closureSides(
+  before: string,
+  after: string,
   infos: PathInfoMap,
   read: (p: string) => string | undefined = readLink
-): ClosureSide {
-  const paths = closureOf(root, infos)
-  const sw = read(path.join(root, 'sw'))
-  const swPath = sw ? storePathOf(sw) : undefined
-  const selectedFrom = swPath && infos.has(swPath) ? swPath : root
-  const selected = new Set((infos.get(selectedFrom)?.references ?? []).filter(r => r !== selectedFrom))
-  return { paths, selected }
+): [ClosureSide, ClosureSide] {
+  const sw = [before, after].map(root => {
+    const link = read(path.join(root, 'sw'))
+    const target = link ? storePathOf(link) : undefined
+    return target && infos.has(target) ? target : undefined
+  })
+  const bothSw = sw[0] !== undefined && sw[1] !== undefined
+  return [before, after].map((root, i) => ({
+    paths: closureOf(root, infos),
+    selected: new Set(infos.get(bothSw ? (sw[i] as string) : root)?.references ?? [])
+  })) as [ClosureSide, ClosureSide]
 }
 
 function storePathOf(p: string): string {
@@ -58,7 +66,7 @@ export async function diffHosts(
   const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))])
   return pairs.map(({ host, before, after }) => ({
     host,
-    diff: diffClosures(closureSide(before, infos), closureSide(after, infos), infos),
+    diff: diffClosures(...closureSides(before, after, infos), infos),
     reboot: rebootReasons(before, after)
   }))
 }
