@@ -118,7 +118,7 @@ class TextCollector {
 const running = new Set<ChildProcess>()
 
 /** Set once the action is being stopped: from then on no command starts. */
-let stopping: NodeJS.Signals | undefined
+let stopSignal: NodeJS.Signals | undefined
 
 /** How long a stopped process group gets after SIGTERM (or SIGINT) before SIGKILL. */
 export const KILL_GRACE_MS = 5000
@@ -140,7 +140,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * Returns once every one has exited, or after `graceMs`, when whatever is left gets SIGKILL.
  */
 export async function stopChildren(signal: NodeJS.Signals, graceMs = KILL_GRACE_MS): Promise<void> {
-  stopping = signal
+  stopSignal = signal
   const children = [...running]
   for (const child of children) signalGroup(child, signal)
   const deadline = Date.now() + graceMs
@@ -148,9 +148,9 @@ export async function stopChildren(signal: NodeJS.Signals, graceMs = KILL_GRACE_
   for (const child of [...running]) signalGroup(child, 'SIGKILL')
 }
 
-/** Lets commands start again after stopChildren (for a later run in the same process, as in tests). */
-export function resetStopping(): void {
-  stopping = undefined
+/** The signal that is stopping the action, if one is. */
+export function stopping(): NodeJS.Signals | undefined {
+  return stopSignal
 }
 
 /**
@@ -161,7 +161,7 @@ export function resetStopping(): void {
  * @actions/exec, which gives neither the group nor the process id.
  */
 export async function run(file: string, args: string[], options: RunOptions = {}): Promise<ExecResult> {
-  if (stopping) throw new Error(`Not starting ${file}: the action is stopping (${stopping})`)
+  if (stopSignal) throw new Error(`Not starting ${file}: the action is stopping (${stopSignal})`)
   if (options.cwd && !fs.existsSync(options.cwd)) {
     throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`)
   }

@@ -25,6 +25,9 @@ import { runUrl } from './report/run-link'
 import { ForgeKind, PushSettings, Settings, getSettings } from './settings'
 import { errorMessage } from './errors'
 import { STATE } from './state'
+import { saveLock } from './cleanup'
+import { stopOnSignals } from './interrupt'
+import { stopping } from './exec'
 import { formatBytes } from './report/nvd'
 import { redactUrl, scrub } from './nix/cache'
 
@@ -32,6 +35,9 @@ import { redactUrl, scrub } from './nix/cache'
 async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
   const start = Date.now()
   const result = await core.group(name, fn)
+  // Results of a phase that a signal cut short are not results: nothing after it may use them.
+  const signal = stopping()
+  if (signal) throw new Error(`Stopped by ${signal} during: ${name}`)
   const seconds = (Date.now() - start) / 1000
   timings.push({ phase: name, seconds })
   core.info(`${name}: ${seconds.toFixed(1)} s`)
@@ -159,7 +165,8 @@ async function pipeline(
   settings: Settings,
   workDir: string,
   cleanup: (() => void)[],
-  postDirs: string[]
+  postDirs: string[],
+  onStop: (() => void)[]
 ): Promise<void> {
   const nix = await Nix.create(settings.nixArgs)
   core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
@@ -183,6 +190,11 @@ async function pipeline(
         buildHosts(nix, flake, found.hosts, path.join(roots, 'before'))
       )
     : undefined
+  // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
+  // is killed outright).
+  const savedLock = saveLock(path.join(flake, 'flake.lock'), workDir)
+  cleanup.push(() => savedLock.discard())
+  onStop.push(() => savedLock.restore())
   const update = await phase(timings, 'Update flake.lock', () =>
     updateLock(nix, flake, settings.updateInputs)
   )
@@ -273,16 +285,12 @@ async function pipeline(
 
 /** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
 export async function run(now: Date = new Date()): Promise<void> {
+  // `cleanup` runs when the step ends, however it ends; `onStop` before it only when a signal stops the step
+  // (it undoes what a finished run keeps). Each step runs once, newest first, even when both ways happen.
   const cleanup: (() => void)[] = []
-  try {
-    const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
-    const workDir = makeWorkDir()
-    core.saveState(STATE.cleanupDirs, workDir)
-    await pipeline(settings, workDir, cleanup, [workDir])
-  } catch (error) {
-    core.setFailed(errorMessage(error))
-  } finally {
-    for (const fn of cleanup.reverse()) {
+  const onStop: (() => void)[] = []
+  const runAll = (fns: (() => void)[]): void => {
+    for (const fn of fns.splice(0).reverse()) {
       try {
         fn()
       } catch (e) {
@@ -290,6 +298,24 @@ export async function run(now: Date = new Date()): Promise<void> {
       }
     }
   }
+  const stop = (): void => {
+    runAll(onStop)
+    runAll(cleanup)
+  }
+  await stopOnSignals(stop, async () => {
+    try {
+      const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
+      const workDir = makeWorkDir()
+      core.saveState(STATE.cleanupDirs, workDir)
+      // A stopped run leaves no report behind: its results would be partial.
+      onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }))
+      await pipeline(settings, workDir, cleanup, [workDir], onStop)
+    } catch (error) {
+      core.setFailed(errorMessage(error))
+    } finally {
+      runAll(cleanup)
+    }
+  })
 }
 
 function defaultBranchFromEvent(): string | undefined {

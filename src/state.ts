@@ -8,7 +8,9 @@ export const STATE = {
   /** Set by the main step as it starts, so the same bundle knows it runs as the post step. */
   isPost: 'isPost',
   /** Directories (work directory, key files) that the post step removes. */
-  cleanupDirs: 'cleanup-dirs'
+  cleanupDirs: 'cleanup-dirs',
+  /** A copy of flake.lock from before the update, that the post step puts back if it is still there. */
+  savedLock: 'saved-lock'
 } as const
 
 /** True when this run of the bundle is the `post:` step. */
