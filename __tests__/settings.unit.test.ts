@@ -283,6 +283,8 @@ describe('getSettings', () => {
       dryRun: false,
       date: '2024-05-31'
     })
+    // Empty evaluation inputs leave the pool to size itself from the machine.
+    expect([s.evalMemory, s.evalWorkers, s.evalChunkSize]).toEqual([undefined, undefined, undefined])
     expect(excludeHosts.test('iso-minimal')).toBe(true)
     expect(excludeHosts.test('web')).toBe(false)
   })
@@ -356,7 +358,10 @@ describe('getSettings', () => {
       build: 'false',
       'nix-args': "--max-jobs 4 --builders 'ssh://builder x86_64-linux'",
       'fail-on-regression': 'False',
-      'dry-run': 'TRUE'
+      'dry-run': 'TRUE',
+      'eval-memory': '2048',
+      'eval-workers': ' 3 ',
+      'eval-chunk-size': '5'
     })
     expect(s).toMatchObject({
       flakeDir: path.join(workspace, 'fleet'),
@@ -377,7 +382,10 @@ describe('getSettings', () => {
       build: false,
       nixArgs: ['--max-jobs', '4', '--builders', 'ssh://builder x86_64-linux'],
       failOnRegression: false,
-      dryRun: true
+      dryRun: true,
+      evalMemory: 2048,
+      evalWorkers: 3,
+      evalChunkSize: 5
     })
     expect(s.excludeHosts.test('iso-minimal')).toBe(true)
     expect(s.excludeHosts.test('minimal-iso')).toBe(false)
@@ -475,7 +483,22 @@ describe('getSettings', () => {
       ['build', { build: '1' }, /must be true or false, got "1"/],
       ['auto-merge', { 'auto-merge': 'on' }, /must be true or false/],
       ['fail-on-regression', { 'fail-on-regression': 'no' }, /must be true or false/],
-      ['nix-args', { 'nix-args': "--builders 'ssh://builder x86_64-linux" }, /unterminated ' quote/]
+      ['nix-args', { 'nix-args': "--builders 'ssh://builder x86_64-linux" }, /unterminated ' quote/],
+      [
+        'eval-memory',
+        { 'eval-memory': '2G' },
+        /whole number of MiB of at least 64, or empty for automatic, got "2G"/
+      ],
+      ['eval-memory', { 'eval-memory': '32' }, /of at least 64/],
+      ['eval-memory', { 'eval-memory': '-1024' }, /whole number of MiB/],
+      ['eval-memory', { 'eval-memory': '99999999999999999999' }, /whole number of MiB/],
+      [
+        'eval-workers',
+        { 'eval-workers': '0' },
+        /whole number of at least 1, or empty for automatic, got "0"/
+      ],
+      ['eval-workers', { 'eval-workers': 'auto' }, /whole number of at least 1/],
+      ['eval-chunk-size', { 'eval-chunk-size': '1.5' }, /whole number of at least 1/]
     ])("'%s': %j", (name, inputs, detail) => {
       const error = errorOf(inputs)
       expect(error.message).toContain(`Input '${name}'`)

@@ -9,12 +9,15 @@
  *   --action PATH         the action's entry point (default dist/index.js, or NFU_BENCH_ACTION)
  *   --input NAME=VALUE    an extra input for the action, e.g. --input 'nix-args=--max-jobs 2' (repeatable)
  *   --keep                keep the generated fleets and print where they are
+ *   --eval-sizes 1,10,50,100  eval-heavy fleet sizes (or NFU_BENCH_EVAL_SIZES; `none` skips them): the action
+ *                         with one evaluation process (as before the pool) and with the pool, with the peak RSS
+ *                         of every Nix process (GNU time in the shims)
  */
 import { spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { EXCLUDED_HOST, Fleet, createFleet } from './fleet'
+import { EXCLUDED_HOST, Fleet, HEAVY_OPTIONS, createFleet } from './fleet'
 import { parseOutputFile } from '../__tests__/fixtures/outputs'
 
 const REPO = path.resolve(process.env.NFU_BENCH_REPO ?? process.cwd())
@@ -37,17 +40,20 @@ interface Options {
   before: 'cached' | 'cold'
   /** Extra action inputs, as INPUT_* variables. */
   inputs: Record<string, string>
+  /** Sizes of the eval-heavy fleets. */
+  evalSizes: number[]
 }
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold]\n`
+    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100]\n`
   )
   process.exit(2)
 }
 
 function parseOptions(argv: string[]): Options {
   let sizes = process.env.NFU_BENCH_SIZES || '1,10,50,200'
+  let evalSizes = process.env.NFU_BENCH_EVAL_SIZES || '1,10,50,100'
   let variants = 'a,b,c'
   let action = process.env.NFU_BENCH_ACTION || path.join(REPO, 'dist/index.js')
   let keep = false
@@ -59,6 +65,7 @@ function parseOptions(argv: string[]): Options {
     if (arg === '--sizes') sizes = value()
     else if (arg.startsWith('--sizes=')) sizes = arg.slice('--sizes='.length)
     else if (arg === '--variants') variants = value()
+    else if (arg === '--eval-sizes') evalSizes = value()
     else if (arg === '--action') action = value()
     else if (arg === '--keep') keep = true
     else if (arg === '--cold') before = 'cold'
@@ -69,11 +76,25 @@ function parseOptions(argv: string[]): Options {
     } else
       usage(arg === '--help' || arg === '-h' ? 'Benchmark of nixos-fleet-update.' : `unknown argument ${arg}`)
   }
-  const sizeList = sizes.split(',').map(s => Number(s.trim()))
-  if (sizeList.length === 0 || sizeList.some(n => !Number.isInteger(n) || n < 1)) usage(`bad sizes: ${sizes}`)
+  const list = (text: string): number[] => {
+    const l = text.trim() === 'none' ? [] : text.split(',').map(s => Number(s.trim()))
+    if (l.some(n => !Number.isInteger(n) || n < 1)) usage(`bad sizes: ${text}`)
+    return l
+  }
+  const sizeList = list(sizes)
+  const evalSizeList = list(evalSizes)
+  if (sizeList.length + evalSizeList.length === 0) usage('nothing to run')
   const variantList = variants.split(',').map(v => v.trim())
   if (!variantList.every((v): v is Variant => v in VARIANTS)) usage(`bad variants: ${variants}`)
-  return { sizes: sizeList, variants: variantList, action: path.resolve(action), keep, before, inputs }
+  return {
+    sizes: sizeList,
+    variants: variantList,
+    action: path.resolve(action),
+    keep,
+    before,
+    inputs,
+    evalSizes: evalSizeList
+  }
 }
 
 /** An executable as PATH finds it now, before the counting shims go in front. */
@@ -110,8 +131,10 @@ function findTools(): Tools {
 /**
  * `nix` and `nix-store` shims that log one line per process, then exec the real binary. They count whatever
  * the variants start by name from PATH: the action's calls (through @actions/io's which) and the scripts' alike.
+ * With `rss`, each process runs under GNU time instead, and `COUNTER.rss` gets a line per process:
+ * start and end (ns), peak RSS (kB), arguments.
  */
-function writeShims(dir: string, counter: string, tools: Tools): string {
+function writeShims(dir: string, counter: string, tools: Tools, rss = false): string {
   if (/['\n]/.test(counter)) throw new Error(`unusable path for the counter file: ${counter}`)
   const shims = path.join(dir, 'shims')
   fs.mkdirSync(shims)
@@ -121,10 +144,19 @@ function writeShims(dir: string, counter: string, tools: Tools): string {
   ]) {
     const file = path.join(shims, name)
     // Each record starts with an ASCII record separator: the arguments may hold newlines (nix eval --apply).
-    fs.writeFileSync(
-      file,
-      `#!/bin/sh\nprintf '\\036%s\\t%.200s\\n' ${name} "$*" >> '${counter}'\nexec '${real}' "$@"\n`
-    )
+    const log = `#!/bin/sh\nprintf '\\036%s\\t%.200s\\n' ${name} "$*" >> '${counter}'\n`
+    const run =
+      rss && tools.time
+        ? [
+            'start=$(date +%s%N)',
+            `'${tools.time}' -q -f %M -o '${counter}'.$$ '${real}' "$@"`,
+            'status=$?',
+            `printf '%s %s %s ${name}\\t%.200s\\036\\n' "$start" "$(date +%s%N)" "$(tail -n 1 '${counter}'.$$)" "$*" >> '${counter}.rss'`,
+            `rm -f '${counter}'.$$`,
+            'exit $status'
+          ].join('\n')
+        : `exec '${real}' "$@"`
+    fs.writeFileSync(file, `${log}${run}\n`)
     fs.chmodSync(file, 0o755)
   }
   return shims
@@ -156,7 +188,61 @@ interface Measurement {
   treePeakRssMB?: number
   /** The action's own phase timings, from its log lines `Build before the update: 1.2 s`. */
   phases?: Record<string, number>
+  /** Every Nix process with its peak RSS, when the shims ran them under GNU time. */
+  nixPeaks?: NixPeak[]
+  /** The action's evaluation seconds, both phases, from its log lines `Evaluated N hosts: P processes, X s, …`. */
+  evalSeconds?: number
+  /** The evaluation memory budget the action logged, in MiB. */
+  budgetMiB?: number
   log: string
+}
+
+interface NixPeak {
+  command: string
+  startMs: number
+  endMs: number
+  peakMB: number
+}
+
+/** The `COUNTER.rss` records of the shims. */
+function readPeaks(file: string): NixPeak[] {
+  return (readIf(file) ?? '')
+    .split('\x1e')
+    .map(r => r.replace(/^\n/, ''))
+    .filter(Boolean)
+    .flatMap(r => {
+      const m = /^(\d+) (\d+) (\d+) ([^\t]*\t[\s\S]*)$/.exec(r)
+      return m
+        ? [
+            {
+              command: commandOf(m[4]),
+              startMs: Number(m[1]) / 1e6,
+              endMs: Number(m[2]) / 1e6,
+              peakMB: Number(m[3]) / 1024
+            }
+          ]
+        : []
+    })
+}
+
+/**
+ * The largest sum of peak RSS over processes that ran at the same time: an upper bound of the memory they held
+ * together, since each one's peak is counted for its whole life.
+ */
+function concurrentPeakMB(peaks: NixPeak[]): number {
+  const events = peaks.flatMap(p => [
+    { t: p.startMs, d: p.peakMB },
+    { t: p.endMs, d: -p.peakMB }
+  ])
+  // Ends before starts at the same instant: a process that ended does not overlap one that starts then.
+  events.sort((a, b) => a.t - b.t || a.d - b.d)
+  let now = 0
+  let max = 0
+  for (const e of events) {
+    now += e.d
+    max = Math.max(max, now)
+  }
+  return max
 }
 
 function readIf(file: string): string | undefined {
@@ -167,13 +253,26 @@ function tailOf(file: string, lines = 30): string {
   return (readIf(file) ?? '').trimEnd().split('\n').slice(-lines).join('\n')
 }
 
-/** Runs one variant on a fleet and checks that it did the whole job; throws when it did not. */
-function measure(variant: Variant, fleet: Fleet, tools: Tools, options: Options): Measurement {
+/**
+ * Runs one variant on a fleet and checks that it did the whole job; throws when it did not. `label` names the
+ * log of a run other than the main table's; `rss` records every Nix process's peak RSS.
+ */
+function measure(
+  variant: Variant,
+  fleet: Fleet,
+  tools: Tools,
+  options: Options,
+  run: { label?: string; rss?: boolean } = {}
+): Measurement {
   const dir = fs.mkdtempSync(path.join(fleet.root, `run-${variant}-`))
   const counter = path.join(dir, 'nix-calls')
   fs.writeFileSync(counter, '')
-  const shims = writeShims(dir, counter, tools)
-  const log = path.join(RESULTS, 'logs', `${fleet.hosts.length}-${variant}-${VARIANTS[variant]}.log`)
+  const shims = writeShims(dir, counter, tools, run.rss)
+  const log = path.join(
+    RESULTS,
+    'logs',
+    `${fleet.hosts.length}-${run.label ?? `${variant}-${VARIANTS[variant]}`}.log`
+  )
   const rssFile = path.join(dir, 'node-rss')
   const treeRssFile = path.join(dir, 'tree-rss')
   const outputFile = path.join(dir, 'output')
@@ -256,6 +355,11 @@ function measure(variant: Variant, fleet: Fleet, tools: Tools, options: Options)
       )
     }
     if (!('Diff closures' in m.phases)) throw new Error(`the action did not diff closures; log ${log}`)
+    const evals = [...text.matchAll(/^Evaluated \d+ hosts: \d+ processes, ([0-9.]+) s/gm)]
+    if (evals.length > 0) m.evalSeconds = evals.reduce((sum, e) => sum + Number(e[1]), 0)
+    const budget = /memory budget (\d+) MiB/.exec(text)
+    if (budget) m.budgetMiB = Number(budget[1])
+    if (run.rss) m.nixPeaks = readPeaks(`${counter}.rss`)
   } else {
     // The scripts stop at the first failing Nix call; what is left to check is that the update happened.
     const lockChanged =
@@ -283,6 +387,26 @@ interface SizeResult {
   ratios: { aOverB?: number; aOverC?: number; cOverB?: number }
 }
 
+/** Measures with `fn`, or records why it failed under `key`; then removes the fleet (unless --keep). */
+function attempt<K extends string>(
+  fleet: Fleet,
+  options: Options,
+  errors: Partial<Record<K, string>>,
+  key: K,
+  fn: () => Measurement
+): Measurement | undefined {
+  try {
+    return fn()
+  } catch (e) {
+    errors[key] = e instanceof Error ? e.message : String(e)
+    process.stderr.write(`FAILED\n${errors[key]}\n`)
+    return undefined
+  } finally {
+    if (options.keep) process.stderr.write(`  fleet kept in ${fleet.root}\n`)
+    else fs.rmSync(fleet.root, { recursive: true, force: true })
+  }
+}
+
 /** Builds every host's current system once, untimed: the state a nightly runner's store is in. */
 function warmBefore(fleet: Fleet, tools: Tools): void {
   const installables = fleet.hosts.map(h => `.#nixosConfigurations."${h}".config.system.build.toplevel`)
@@ -303,16 +427,10 @@ function runSize(size: number, tools: Tools, options: Options, tmp: string): Siz
     if (options.before === 'cached') warmBefore(fleet, tools)
     out.setupSeconds += (Date.now() - setupStart) / 1000
     process.stderr.write(`${size} hosts, ${variant} ${VARIANTS[variant]}: `)
-    try {
-      const m = measure(variant, fleet, tools, options)
+    const m = attempt(fleet, options, out.errors, variant, () => measure(variant, fleet, tools, options))
+    if (m) {
       out.results[variant] = m
       process.stderr.write(`${m.wallSeconds.toFixed(1)} s, ${m.nixProcesses} nix processes\n`)
-    } catch (e) {
-      out.errors[variant] = e instanceof Error ? e.message : String(e)
-      process.stderr.write(`FAILED\n${out.errors[variant]}\n`)
-    } finally {
-      if (options.keep) process.stderr.write(`  fleet kept in ${fleet.root}\n`)
-      else fs.rmSync(fleet.root, { recursive: true, force: true })
     }
   }
   const { a, b, c } = out.results
@@ -335,8 +453,11 @@ function targets(sizes: SizeResult[]): Target[] {
   const ab = at(50)?.ratios.aOverB
   const ac = at(50)?.ratios.aOverC
   const rss = at(200)?.results.a?.nodePeakRssMB
-  const p10 = at(10)?.results.a?.nixProcesses
-  const p200 = at(200)?.results.a?.nixProcesses
+  // Evaluation processes grow with the fleet (hosts per chunk); every other Nix call must not.
+  const others = (m?: Measurement): number | undefined =>
+    m === undefined ? undefined : m.nixProcesses - (m.commands['nix eval'] ?? 0)
+  const p10 = others(at(10)?.results.a)
+  const p200 = others(at(200)?.results.a)
   return [
     { name: 'a/b at 50 hosts <= 0.4', pass: ab === undefined ? undefined : ab <= 0.4, value: fmt(ab) },
     { name: 'a/c at 50 hosts <= 1.25', pass: ac === undefined ? undefined : ac <= 1.25, value: fmt(ac) },
@@ -346,11 +467,153 @@ function targets(sizes: SizeResult[]): Target[] {
       value: rss === undefined ? 'not run' : `${rss.toFixed(0)} MB`
     },
     {
-      name: 'nix processes of a equal at 10 and 200 hosts',
+      name: 'non-eval nix processes of a equal at 10 and 200',
       pass: p10 === undefined || p200 === undefined ? undefined : p10 === p200,
       value: p10 === undefined || p200 === undefined ? 'not run' : `${p10} and ${p200}`
     }
   ]
+}
+
+interface EvalHeavyResult {
+  hosts: number
+  setupSeconds: number
+  results: Partial<Record<EvalMode, Measurement>>
+  errors: Partial<Record<EvalMode, string>>
+}
+
+type EvalMode = 'single' | 'pool'
+
+/**
+ * The action before the pool: one evaluation process over every host, with no memory limit to speak of. The
+ * same code path with one worker and one chunk is exactly the single `nix eval` per phase it ran before.
+ */
+const SINGLE_PROCESS = {
+  'INPUT_EVAL-WORKERS': '1',
+  'INPUT_EVAL-CHUNK-SIZE': '1000000',
+  'INPUT_EVAL-MEMORY': '1048576'
+}
+
+/**
+ * The action on an eval-heavy fleet, once with a single evaluation process and once with the pool (its defaults,
+ * or --input eval-*=…), each Nix process under GNU time. Nothing is in the store before: the evaluation is
+ * what this measures, and the builds are the same for both.
+ */
+function runEvalHeavy(size: number, tools: Tools, options: Options, tmp: string): EvalHeavyResult {
+  const out: EvalHeavyResult = { hosts: size, setupSeconds: 0, results: {}, errors: {} }
+  // Small fleets take seconds, where the load of a shared machine decides: the fastest of three runs, alternated.
+  const runs = size <= 10 ? 3 : 1
+  for (let run = 0; run < runs; run++) {
+    for (const mode of ['single', 'pool'] as EvalMode[]) {
+      if (out.errors[mode]) continue
+      const setupStart = Date.now()
+      const fleet = createFleet(REPO, tmp, size, `eval-${mode}`, tools.nix, HEAVY_OPTIONS)
+      out.setupSeconds += (Date.now() - setupStart) / 1000
+      process.stderr.write(
+        `${size} eval-heavy hosts, ${mode}${runs > 1 ? ` (run ${run + 1} of ${runs})` : ''}: `
+      )
+      const inputs = mode === 'single' ? { ...options.inputs, ...SINGLE_PROCESS } : options.inputs
+      const m = attempt(fleet, options, out.errors, mode, () =>
+        measure('a', fleet, tools, { ...options, inputs }, { label: `eval-heavy-${mode}`, rss: true })
+      )
+      if (m) {
+        const best = out.results[mode]
+        if (!best || m.wallSeconds < best.wallSeconds) out.results[mode] = m
+        process.stderr.write(
+          `${m.wallSeconds.toFixed(1)} s, evaluation ${(m.evalSeconds ?? 0).toFixed(1)} s\n`
+        )
+      }
+    }
+  }
+  return out
+}
+
+function largestMB(m?: Measurement): number | undefined {
+  return m?.nixPeaks && m.nixPeaks.length > 0 ? Math.max(...m.nixPeaks.map(p => p.peakMB)) : undefined
+}
+
+function evalTargets(sizes: EvalHeavyResult[]): Target[] {
+  const at = (n: number): EvalHeavyResult | undefined => sizes.find(s => s.hosts === n)
+  const ratio = (a?: number, b?: number): number | undefined =>
+    a === undefined || b === undefined || b === 0 ? undefined : a / b
+  const check = (name: string, value: number | undefined, max: number): Target => ({
+    name,
+    pass: value === undefined ? undefined : value <= max,
+    value: value === undefined ? 'not run' : value.toFixed(2)
+  })
+  const s50 = at(50)?.results
+  const pooled = sizes.map(s => s.results.pool).filter((m): m is Measurement => m?.nixPeaks !== undefined)
+  const over = pooled.filter(
+    m => m.budgetMiB === undefined || concurrentPeakMB(m.nixPeaks ?? []) > m.budgetMiB
+  )
+  return [
+    check(
+      '50 h: evaluation wall <= 0.6 x single',
+      ratio(s50?.pool?.evalSeconds, s50?.single?.evalSeconds),
+      0.6
+    ),
+    check(
+      '50 h: largest Nix process <= 0.25 x single',
+      ratio(largestMB(s50?.pool), largestMB(s50?.single)),
+      0.25
+    ),
+    {
+      name: 'concurrent Nix RSS <= budget, every size',
+      pass: pooled.length === 0 ? undefined : over.length === 0,
+      value:
+        pooled.length === 0
+          ? 'not run'
+          : pooled
+              .map(m => `${concurrentPeakMB(m.nixPeaks ?? []).toFixed(0)}/${m.budgetMiB ?? '?'}`)
+              .join(' ')
+    },
+    ...[1, 10].map(n =>
+      check(
+        `${n} h: action wall <= 1.1 x single`,
+        ratio(at(n)?.results.pool?.wallSeconds, at(n)?.results.single?.wallSeconds),
+        1.1
+      )
+    )
+  ]
+}
+
+function evalTable(sizes: EvalHeavyResult[]): string {
+  const widths = [5, 7, 7, 7, 10, 12, 14, 9]
+  const row = (cells: string[]): string =>
+    cells
+      .map((c, i) => pad(c, widths[i], i !== 1))
+      .join('  ')
+      .trimEnd()
+  const lines = [
+    row(['hosts', 'eval', 'wall s', 'eval s', 'nix evals', 'largest nix', 'concurrent nix', 'budget']),
+    widths.map(w => '-'.repeat(w)).join('  ')
+  ]
+  for (const s of sizes) {
+    for (const mode of ['single', 'pool'] as EvalMode[]) {
+      const m = s.results[mode]
+      if (!m && !s.errors[mode]) continue
+      const mb = (x?: number): string => (x === undefined ? '-' : `${x.toFixed(0)} MB`)
+      lines.push(
+        row([
+          String(s.hosts),
+          mode,
+          m ? m.wallSeconds.toFixed(1) : 'FAILED',
+          m?.evalSeconds === undefined ? '-' : m.evalSeconds.toFixed(1),
+          m ? String(m.commands['nix eval'] ?? 0) : '-',
+          mb(largestMB(m)),
+          mb(m?.nixPeaks ? concurrentPeakMB(m.nixPeaks) : undefined),
+          mode === 'pool' && m?.budgetMiB !== undefined ? `${m.budgetMiB} MiB` : '-'
+        ])
+      )
+    }
+  }
+  lines.push(
+    '',
+    "eval s: both phases' evaluation, from the action's log; nix evals: `nix eval` processes (discovery included);",
+    'largest nix: peak RSS of the largest Nix process; concurrent nix: the largest sum of peak RSS of Nix processes',
+    'that ran at the same time (GNU time per process). single: one evaluation process per phase, as before the pool.',
+    'Up to 10 hosts, the fastest of three runs of each.'
+  )
+  return lines.join('\n')
 }
 
 function pad(text: string, width: number, right = false): string {
@@ -455,14 +718,24 @@ function main(): void {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-bench-'))
   const start = Date.now()
   const sizes: SizeResult[] = []
+  const evalSizes: EvalHeavyResult[] = []
   try {
     for (const size of options.sizes) sizes.push(runSize(size, tools, options, tmp))
+    if (options.evalSizes.length > 0 && !tools.time) {
+      process.stderr.write(
+        'warning: no GNU time (/usr/bin/time): the eval-heavy fleets are measured without Nix RSS\n'
+      )
+    }
+    for (const size of options.evalSizes) evalSizes.push(runEvalHeavy(size, tools, options, tmp))
   } finally {
     if (!options.keep) fs.rmSync(tmp, { recursive: true, force: true })
   }
   const totalSeconds = (Date.now() - start) / 1000
   const checks = targets(sizes)
-  const failed = sizes.some(s => Object.keys(s.errors).length > 0)
+  const evalChecks = evalTargets(evalSizes)
+  const failed = [...sizes, ...evalSizes].some(s => Object.keys(s.errors).length > 0)
+  const targetLine = (t: Target): string =>
+    `  ${t.pass === undefined ? 'n/a ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 46)} ${t.value}`
 
   const lines = [
     '',
@@ -472,15 +745,22 @@ function main(): void {
       ? "Before: each fleet's current systems are already in the store (built untimed first, as on a nightly runner)."
       : 'Before: nothing in the store (--cold): every variant builds "before" and "after" from scratch.',
     ...Object.entries(options.inputs).map(([k, v]) => `Extra action input: ${k}=${v}`),
+    ...(sizes.length > 0
+      ? ['', table(sizes), '', 'Targets (informational):', ...checks.map(targetLine)]
+      : []),
+    ...(evalSizes.length > 0
+      ? [
+          '',
+          `Eval-heavy fleets: each host keeps ${HEAVY_OPTIONS} options alive from its config; nothing in the store before.`,
+          '',
+          evalTable(evalSizes),
+          '',
+          'Evaluation targets:',
+          ...evalChecks.map(targetLine)
+        ]
+      : []),
     '',
-    table(sizes),
-    '',
-    'Targets (informational):',
-    ...checks.map(
-      t => `  ${t.pass === undefined ? 'n/a ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 46)} ${t.value}`
-    ),
-    '',
-    `Total ${totalSeconds.toFixed(0)} s, of which generating fleets ${sizes.reduce((x, s) => x + s.setupSeconds, 0).toFixed(0)} s. Logs in ${path.relative(REPO, path.join(RESULTS, 'logs'))}/.`
+    `Total ${totalSeconds.toFixed(0)} s, of which generating fleets ${[...sizes, ...evalSizes].reduce((x, s) => x + s.setupSeconds, 0).toFixed(0)} s. Logs in ${path.relative(REPO, path.join(RESULTS, 'logs'))}/.`
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
 
@@ -493,7 +773,16 @@ function main(): void {
     actionInputs: options.inputs,
     totalSeconds,
     sizes,
-    targets: checks
+    targets: checks,
+    evalHeavy: evalSizes.map(e => ({
+      ...e,
+      largestMB: { single: largestMB(e.results.single), pool: largestMB(e.results.pool) },
+      concurrentMB: {
+        single: concurrentPeakMB(e.results.single?.nixPeaks ?? []),
+        pool: concurrentPeakMB(e.results.pool?.nixPeaks ?? [])
+      }
+    })),
+    evalTargets: evalChecks
   }
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`)
   process.stdout.write(`Results: ${path.relative(REPO, path.join(RESULTS, 'latest.json'))}\n`)

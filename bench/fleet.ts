@@ -126,13 +126,20 @@ export function packageSets(hosts: string[], salt: string): { before: PackageSet
   return { before, after }
 }
 
+/**
+ * Options per host in the eval-heavy fleets: an attribute set this large, kept alive by the host's config and
+ * hashed into its system, makes one host take about 110 MB and 0.3 s to evaluate alone (Nix 2.8), and the
+ * memory of one process grow with every host it evaluates, as NixOS configurations do.
+ */
+export const HEAVY_OPTIONS = 100000
+
 /** The fleet's flake.nix, in the shape of __tests__/fixtures/fleet.ts's fleetFlake, with the shared list once. */
-export function fleetFlake(pkgsDir: string, hosts: string[]): string {
+export function fleetFlake(pkgsDir: string, hosts: string[], heavy = 0): string {
   const roots = sharedGraph().roots
   const list = (xs: string[]): string => `[ ${xs.map(x => JSON.stringify(x)).join(' ')} ]`
   const host = (h: string): string => {
     const [service, ...own] = HOST_PACKAGES.map(kind => `${kind}-${h}`)
-    return `        ${JSON.stringify(h)} = mk { hostName = ${JSON.stringify(h)}; packages = common ++ ${list(own)}; services = ${list([service])}; work = ${EVAL_WORK}; };`
+    return `        ${JSON.stringify(h)} = mk { hostName = ${JSON.stringify(h)}; packages = common ++ ${list(own)}; services = ${list([service])}; work = ${EVAL_WORK};${heavy > 0 ? ` heavy = ${heavy};` : ''} };`
   }
   return `{
   inputs.pkgs.url = "git+file://${pkgsDir}";
@@ -171,7 +178,14 @@ function git(cwd: string, args: string[]): void {
  * "after" package set, and the fleet repository locked to the "before" commit. `nix` is the real binary: the
  * lock made here is not part of any measurement.
  */
-export function createFleet(repo: string, parent: string, size: number, label: string, nix: string): Fleet {
+export function createFleet(
+  repo: string,
+  parent: string,
+  size: number,
+  label: string,
+  nix: string,
+  heavy = 0
+): Fleet {
   const root = fs.mkdtempSync(path.join(parent, `fleet-${size}-${label}-`))
   const pkgsDir = path.join(root, 'pkgs')
   const fleetDir = path.join(root, 'fleet')
@@ -188,7 +202,7 @@ export function createFleet(repo: string, parent: string, size: number, label: s
   git(pkgsDir, ['commit', '-qm', 'package set 1'])
 
   fs.mkdirSync(fleetDir)
-  fs.writeFileSync(path.join(fleetDir, 'flake.nix'), fleetFlake(pkgsDir, hosts))
+  fs.writeFileSync(path.join(fleetDir, 'flake.nix'), fleetFlake(pkgsDir, hosts, heavy))
   git(fleetDir, ['init', '-q', '-b', 'main'])
   git(fleetDir, ['add', '-A'])
   execFileSync(nix, ['flake', 'lock'], { cwd: fleetDir, stdio: ['ignore', 'pipe', 'pipe'] })

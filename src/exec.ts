@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import { StringDecoder } from 'string_decoder'
+import { MemoryWatch, watchMemory } from './memory'
 
 export interface ExecResult {
   stdout: string
@@ -10,6 +11,10 @@ export interface ExecResult {
   exitCode: number
   /** The command ran past its `timeoutMs` and was stopped. */
   timedOut?: boolean
+  /** The command's process tree went over `memoryLimit` and was killed. */
+  overLimit?: boolean
+  /** With `memoryLimit`: the largest resident memory of the process tree seen, in bytes. */
+  peakRss?: number
 }
 
 export interface RunOptions {
@@ -23,6 +28,8 @@ export interface RunOptions {
   input?: string
   /** Stop the command (its whole process group) once it has run this long. */
   timeoutMs?: number
+  /** Kill the command (SIGKILL, its process group and tree) once their resident memory goes over this, in bytes. */
+  memoryLimit?: number
 }
 
 /** Count of processes started through run(): the benchmark reads it to show that it does not grow with the fleet. */
@@ -187,10 +194,19 @@ export async function run(file: string, args: string[], options: RunOptions = {}
             signalGroup(child, 'SIGTERM')
             killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), KILL_GRACE_MS)
           }, options.timeoutMs)
+    let overLimit = false
+    const watch: MemoryWatch | undefined =
+      options.memoryLimit === undefined || child.pid === undefined
+        ? undefined
+        : watchMemory(child.pid, options.memoryLimit, () => {
+            overLimit = true
+            signalGroup(child, 'SIGKILL')
+          })
     const done = (): void => {
       running.delete(child)
       clearTimeout(timer)
       clearTimeout(killTimer)
+      watch?.stop()
     }
     child.stdout?.on('data', (d: Buffer) => stdout.write(d))
     child.stderr?.on('data', (d: Buffer) => stderr.write(d))
@@ -204,7 +220,13 @@ export async function run(file: string, args: string[], options: RunOptions = {}
       settled = true
       done()
       const exitCode = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)
-      resolve({ stdout: stdout.end(), stderr: stderr.end(), exitCode, ...(timedOut ? { timedOut } : {}) })
+      resolve({
+        stdout: stdout.end(),
+        stderr: stderr.end(),
+        exitCode,
+        ...(timedOut ? { timedOut } : {}),
+        ...(watch ? { overLimit, peakRss: watch.peak() } : {})
+      })
     }
     child.on('close', finish)
     // A process the command left behind may hold its output pipes open: the command's own exit counts then.

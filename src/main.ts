@@ -4,7 +4,9 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { Git } from './git/git'
+import { EvalPoolOptions, localMachine, poolOptions } from './nix/evalpool'
 import { Nix } from './nix/nix'
+import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
@@ -65,6 +67,25 @@ function hostReports(
       reboot: d?.reboot ?? []
     }
   })
+}
+
+/** The evaluation pool for this machine and fleet, as the settings tune it. */
+function evalPool(settings: Settings, hosts: number): EvalPoolOptions {
+  const pool = poolOptions(settings, hosts, localMachine())
+  core.info(
+    `Evaluation: up to ${pool.workers} processes at once, memory budget ${Math.floor(pool.budget / MiB)} MiB (${Math.floor(pool.budget / pool.workers / MiB)} MiB each), ${pool.chunkSize ?? 'automatic'} hosts per process`
+  )
+  return pool
+}
+
+function logEvaluation(build: BuildResult): BuildResult {
+  const e = build.evaluation
+  const peak = Math.max(0, ...e.processes.map(x => x.peakRss))
+  const killed = e.processes.filter(x => x.overLimit).length
+  core.info(
+    `Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`
+  )
+  return build
 }
 
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
@@ -185,9 +206,10 @@ async function pipeline(
     )
     return d
   })
+  const pool = evalPool(settings, found.hosts.length)
   const before = settings.build
     ? await phase(timings, 'Build before the update', () =>
-        buildHosts(nix, flake, found.hosts, path.join(roots, 'before'))
+        buildHosts(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation)
       )
     : undefined
   // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
@@ -218,7 +240,7 @@ async function pipeline(
   }
   if (update.changed && before) {
     const after = await phase(timings, 'Build after the update', () =>
-      buildHosts(nix, flake, found.hosts, path.join(roots, 'after'))
+      buildHosts(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation)
     )
     const pairs = found.hosts.flatMap(host => {
       const b = before.hosts.get(host)

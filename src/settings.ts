@@ -40,6 +40,12 @@ export interface Settings {
   build: boolean
   /** Extra arguments for every Nix call (split like a shell would, never run through one). */
   nixArgs: string[]
+  /** Memory for the evaluation processes together, in MiB; undefined: a share of MemAvailable. */
+  evalMemory?: number
+  /** Evaluation processes at once; undefined: one per core. */
+  evalWorkers?: number
+  /** Hosts per evaluation process; undefined: sized from measured memory. */
+  evalChunkSize?: number
   failOnRegression: boolean
   dryRun: boolean
   /** UTC date (YYYY-MM-DD) that `{date}` expands to. */
@@ -174,6 +180,23 @@ function getBoolean(input: (name: InputName) => string, name: InputName): boolea
   if (BOOLEAN_TRUE.includes(raw)) return true
   if (BOOLEAN_FALSE.includes(raw)) return false
   throw new InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`)
+}
+
+/** An optional whole-number input of at least `min`; empty gives undefined. */
+function getCount(
+  input: (name: InputName) => string,
+  name: InputName,
+  min: number,
+  unit = ''
+): number | undefined {
+  const raw = input(name)
+  if (raw === '') return undefined
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
+    throw new InputError(
+      `Input '${name}' must be a whole number${unit} of at least ${min}, or empty for automatic, got ${JSON.stringify(raw)}`
+    )
+  }
+  return Number(raw)
 }
 
 /** Whole-name match, as `builtins.match` anchors its pattern. */
@@ -426,6 +449,9 @@ export function getSettings(e: Environment): Settings {
     autoMerge: getBoolean(input, 'auto-merge'),
     build: getBoolean(input, 'build'),
     nixArgs: maskNixSecrets(splitArgs(input('nix-args'))),
+    evalMemory: getCount(input, 'eval-memory', 64, ' of MiB'),
+    evalWorkers: getCount(input, 'eval-workers', 1),
+    evalChunkSize: getCount(input, 'eval-chunk-size', 1),
     failOnRegression: getBoolean(input, 'fail-on-regression'),
     dryRun: getBoolean(input, 'dry-run'),
     date,

@@ -59,7 +59,7 @@
           args = [ "-c" "mkdir -p $out; for p in $paths; do ln -s $p $out/; done; ${extra}" ];
         };
 
-      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0 }:
+      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0, heavy ? 0 }:
         let
           selected = map (n: self.packages.${system}.${n}) packages;
           kernel = self.packages.${system}.linux;
@@ -80,7 +80,13 @@
             PATH = "/usr/bin:/bin";
             args = [ "-c" "mkdir -p $out; echo ${modules} > $out/initrd" ];
           };
-          etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) "echo ${hostName} ${toString evalWork} > $out/hostname";
+          # Evaluation memory per host: `heavy` option values, each a small attribute set, reachable from the
+          # host's config the way a NixOS module tree keeps its options; the system depends on all of them.
+          options = builtins.listToAttrs (builtins.genList
+            (i: { name = "option${toString i}"; value = { index = i; host = hostName; enable = i / 3 * 3 == i; }; })
+            heavy);
+          optionsDigest = builtins.hashString "sha256" (builtins.toJSON options);
+          etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) "echo ${hostName} ${toString evalWork}${if heavy > 0 then " ${optionsDigest}" else ""} > $out/hostname";
           used = packages ++ services;
           hostWarnings = map (w: w.text) (builtins.filter (w: builtins.elem w.for used) warnings);
           toplevel = builtins.foldl' (v: msg: warn msg v) toplevelDrv hostWarnings;
@@ -106,6 +112,7 @@
         {
           config = {
             networking.hostName = hostName;
+            inherit options;
             system.build.toplevel = toplevel;
           };
         };

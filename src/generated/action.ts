@@ -98,6 +98,21 @@ export const INPUTS = {
     "default": "",
     "type": "string"
   },
+  "eval-memory": {
+    "description": "Memory in MiB that the evaluation processes may use together; each of them is killed past its share, and a host that cannot be evaluated within the whole budget is reported as failing. Empty means half of the memory available when the step starts.",
+    "default": "",
+    "type": "string"
+  },
+  "eval-workers": {
+    "description": "Evaluation processes at once. Empty means one per CPU core (fewer when the memory budget is small).",
+    "default": "",
+    "type": "string"
+  },
+  "eval-chunk-size": {
+    "description": "Hosts per evaluation process. Empty means sized from the memory each process is seen to use, to stay below 256 MiB per process.",
+    "default": "",
+    "type": "string"
+  },
   "fail-on-regression": {
     "description": "Fail the step (after every output and the summary are written) when a host that built before fails after.",
     "default": "true",

@@ -5,7 +5,6 @@ import { ExecResult, run, tail } from '../exec'
 import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
-import { warningsByHost } from './warnings'
 
 export interface NixVersion {
   /** `Nix` or `Lix` (or another implementation's name as it prints it). */
@@ -84,7 +83,7 @@ export class Nix {
 
   private nix(
     args: string[],
-    options: { cwd?: string; stream?: boolean; env?: Record<string, string> } = {}
+    options: { cwd?: string; stream?: boolean; env?: Record<string, string>; memoryLimit?: number } = {}
   ): Promise<ExecResult> {
     // Global flags go before the subcommand, where every Nix version accepts them.
     return run(
@@ -93,7 +92,8 @@ export class Nix {
       {
         cwd: options.cwd,
         streamStderr: options.stream,
-        env: options.env
+        env: options.env,
+        memoryLimit: options.memoryLimit
       }
     )
   }
@@ -118,55 +118,12 @@ export class Nix {
   }
 
   /**
-   * Evaluates every host's toplevel derivation in one process. A host whose evaluation throws is caught there;
-   * an error that tryEval cannot catch aborts that process, and each host is then evaluated on its own.
+   * One `nix eval` of the toplevels of `hosts` (several: each through tryEval; one: without, so that Nix prints
+   * the real error), killed once its resident memory goes over `memoryLimit` bytes. evalpool.ts reads the result.
    */
-  async toplevels(flake: string, hosts: string[]): Promise<Map<string, ToplevelResult>> {
-    const results = new Map<string, ToplevelResult>()
-    if (hosts.length === 0) return results
-    const r = await this.nix([
-      'eval',
-      '--json',
-      `${flake}#nixosConfigurations`,
-      '--apply',
-      toplevelsExpr(hosts)
-    ])
-    const failed: string[] = []
-    const warnings = warningsByHost(r.stderr, hosts)
-    if (r.exitCode === 0) {
-      // The attribute names avoid `outPath`: toJSON would turn such a set into that string.
-      const data = JSON.parse(r.stdout) as Record<string, { drv: string; out: string } | null>
-      for (const host of hosts) {
-        const v = data[host]
-        if (v) results.set(host, { drvPath: v.drv, outPath: v.out, warnings: warnings.get(host) ?? [] })
-        else failed.push(host)
-      }
-    } else {
-      failed.push(...hosts)
-    }
-    // The shared evaluation only says that a host failed; evaluating it alone gives Nix's own error message.
-    for (const host of failed) results.set(host, await this.toplevel(flake, host))
-    return results
-  }
-
-  private async toplevel(flake: string, host: string): Promise<ToplevelResult> {
-    const r = await this.nix([
-      'eval',
-      '--json',
-      `${flake}#nixosConfigurations`,
-      '--apply',
-      singleToplevelExpr(host)
-    ])
-    // Everything this process prints is about this one host.
-    const warnings = warningsByHost(r.stderr, [host]).get(host) ?? []
-    if (r.exitCode === 0) {
-      const v = JSON.parse(r.stdout) as { drv: string; out: string }
-      return { drvPath: v.drv, outPath: v.out, warnings }
-    }
-    return {
-      error: tail(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}`,
-      warnings
-    }
+  evalToplevels(flake: string, hosts: string[], memoryLimit: number): Promise<ExecResult> {
+    const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0]) : toplevelsExpr(hosts)
+    return this.nix(['eval', '--json', `${flake}#nixosConfigurations`, '--apply', apply], { memoryLimit })
   }
 
   /**

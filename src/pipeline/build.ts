@@ -1,6 +1,7 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
+import { EvalPoolOptions, Evaluation, evaluateToplevels, localMachine, poolOptions } from '../nix/evalpool'
 import {
   Nix,
   failedDerivations,
@@ -32,6 +33,8 @@ export interface BuildResult {
   cached: boolean
   /** Nix's exit code of the build, when one ran. */
   exitCode?: number
+  /** The evaluation processes, each with its hosts and its stderr (where Nix prints evaluation warnings). */
+  evaluation: Evaluation
 }
 
 /** How many failed derivations get their log fetched; the rest are named only. */
@@ -39,7 +42,7 @@ const MAX_LOGS = 10
 const LOG_LINES = 25
 
 /**
- * Evaluates every host's toplevel in one process, then builds all of them in one `nix-store --realise --keep-going`
+ * Evaluates every host's toplevel in a pool of bounded-memory processes (evalpool.ts), then builds all of them in one `nix-store --realise --keep-going`
  * (going on past failures, so one host never stops the others), and attributes the results per host.
  * Systems already in the store (yesterday's "after" is today's "before") are not built again.
  */
@@ -47,12 +50,13 @@ export async function buildHosts(
   nix: Nix,
   flake: string,
   hosts: string[],
-  rootsDir: string
+  rootsDir: string,
+  pool: EvalPoolOptions = poolOptions({}, hosts.length, localMachine())
 ): Promise<BuildResult> {
   const results = new Map<string, HostBuild>()
-  const evaluated = await nix.toplevels(flake, hosts)
+  const evaluation = await evaluateToplevels(nix, flake, hosts, pool)
   for (const host of hosts) {
-    const r = evaluated.get(host)
+    const r = evaluation.results.get(host)
     if (!r || 'error' in r)
       results.set(host, {
         host,
@@ -113,7 +117,7 @@ export async function buildHosts(
     .filter(h => h.status === 'built' && !rooted.has(h.outPath))
     .map(h => h.outPath as string)
   await nix.addRoots(rootsDir, built)
-  return { hosts: results, cached: toBuild.length === 0, exitCode }
+  return { hosts: results, cached: toBuild.length === 0, exitCode, evaluation }
 }
 
 /** Names the derivations that failed under each failed host and attaches the tail of their build logs. */

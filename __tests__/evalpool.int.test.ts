@@ -1,0 +1,112 @@
+import * as fs from 'fs'
+import * as path from 'path'
+import { MiB } from '../src/memory'
+import { evaluateToplevels, overBudgetMessage } from '../src/nix/evalpool'
+import { Nix } from '../src/nix/nix'
+import { buildHosts } from '../src/pipeline/build'
+import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+
+function small(name: string): HostSpec {
+  return { name, packages: ['curl'], services: ['nginx'] }
+}
+
+/** Pids of running `nix eval` processes whose command line names `text`. */
+function nixEvals(text: string): number[] {
+  const out: number[] = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (path.basename(argv[0]) === 'nix' && argv.includes('eval') && argv.some(a => a.includes(text))) {
+        out.push(Number(entry))
+      }
+    } catch {
+      // the process ended
+    }
+  }
+  return out
+}
+
+describe('evaluation pool on real Nix', () => {
+  let nix: Nix
+  let fleet: Fleet
+
+  beforeAll(async () => {
+    nix = await Nix.create()
+    const { before } = examplePackageSets()
+    fleet = createFleet(uniquePackageSet(before, `evalpool-${process.pid}-${Date.now()}`), [
+      ...['a1', 'a2', 'a3'].map(small),
+      // Evaluates for a while and keeps a large set alive: a chunk holding it is still running when it is killed.
+      { ...small('slow'), heavy: 200000 },
+      // Needs several hundred MB to evaluate: more than the budget below allows.
+      { ...small('hog'), heavy: 1500000 },
+      { name: 'broken', expr: 'throw "broken on purpose"' }
+    ])
+  })
+  afterAll(() => fleet.remove())
+
+  test('a worker killed mid-chunk costs only a retry of its hosts, in smaller chunks', async () => {
+    const hosts = ['a1', 'slow', 'a2', 'a3']
+    const evaluation = evaluateToplevels(nix, fleet.fleetDir, hosts, {
+      budget: 8192 * MiB,
+      workers: 1,
+      chunkSize: 4
+    })
+    // Kill the first chunk's process as soon as it shows up, as the kernel's OOM killer or a stray signal would.
+    let killed: number | undefined
+    for (let i = 0; i < 600 && killed === undefined; i++) {
+      const pids = nixEvals('tryEval')
+      if (pids.length > 0) {
+        killed = pids[0]
+        process.kill(killed, 'SIGKILL')
+      } else await new Promise(r => setTimeout(r, 10))
+    }
+    expect(killed).toBeDefined()
+    const r = await evaluation
+
+    // 128 + SIGKILL's number: killed while it ran, not by the pool's memory limit.
+    expect(r.processes[0]).toMatchObject({ hosts, exitCode: 137, overLimit: false })
+    // Every host evaluated all the same, and later processes had fewer hosts than the killed one.
+    for (const host of hosts) {
+      expect((r.results.get(host) as { drvPath?: string } | undefined)?.drvPath).toMatch(/\.drv$/)
+    }
+    expect(r.processes.slice(1).every(p => p.hosts.length < hosts.length && p.exitCode === 0)).toBe(true)
+    expect(
+      r.processes
+        .slice(1)
+        .flatMap(p => p.hosts)
+        .sort()
+    ).toEqual([...hosts].sort())
+  })
+
+  test('a host that needs more than the budget fails with that reason; the others build', async () => {
+    const budget = 320 * MiB
+    const r = await buildHosts(
+      nix,
+      fleet.fleetDir,
+      ['a1', 'a2', 'a3', 'broken', 'hog'],
+      path.join(fleet.root, 'roots'),
+      { budget, workers: 2 }
+    )
+    expect(r.hosts.get('hog')).toMatchObject({
+      status: 'eval-failed',
+      error: overBudgetMessage(budget)
+    })
+    expect(overBudgetMessage(budget)).toBe('evaluation exceeded the memory budget of 320 MiB')
+    expect(r.hosts.get('broken')).toMatchObject({ status: 'eval-failed' })
+    expect(r.hosts.get('broken')?.error).toContain('broken on purpose')
+    for (const h of ['a1', 'a2', 'a3']) expect(r.hosts.get(h)?.status).toBe('built')
+
+    const hog = r.evaluation.processes.filter(p => p.hosts.includes('hog'))
+    // Killed under a worker's share, then once more alone with the whole budget.
+    expect(hog.every(p => p.overLimit)).toBe(true)
+    expect(hog.at(-1)).toMatchObject({ hosts: ['hog'], limit: budget })
+    expect(hog.some(p => p.limit === budget / 2)).toBe(true)
+    // The other hosts' processes stayed within their share.
+    const others = r.evaluation.processes.filter(p => !p.hosts.includes('hog'))
+    expect(others.every(p => !p.overLimit && p.peakRss > 0 && p.peakRss <= p.limit)).toBe(true)
+    // Each process's stderr is kept with its hosts, for whoever reads the warnings.
+    const alone = r.evaluation.processes.find(p => p.hosts.length === 1 && p.hosts[0] === 'broken')
+    expect(alone?.stderr).toContain('broken on purpose')
+  })
+})

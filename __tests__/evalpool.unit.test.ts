@@ -1,0 +1,93 @@
+import { MiB } from '../src/memory'
+import {
+  CHUNK_TARGET,
+  nextChunkSize,
+  overBudgetMessage,
+  parseToplevels,
+  poolOptions
+} from '../src/nix/evalpool'
+
+const GiB = 1024 * MiB
+
+describe('poolOptions', () => {
+  test.each([
+    // settings, hosts, cores, MemAvailable → budget, workers, chunk size
+    [{}, 50, 2, 24 * GiB, 12 * GiB, 2, undefined],
+    [{}, 50, 16, 8 * GiB, 4 * GiB, 16, undefined],
+    // One process per host at most.
+    [{}, 1, 8, 24 * GiB, 12 * GiB, 1, undefined],
+    // A small budget holds fewer processes than there are cores, and never none.
+    [{ evalMemory: 600 }, 50, 8, 24 * GiB, 600 * MiB, 2, undefined],
+    [{ evalMemory: 100 }, 50, 8, 24 * GiB, 100 * MiB, 1, undefined],
+    [{}, 50, 4, 300 * MiB, 150 * MiB, 1, undefined],
+    // What the user chose wins over the machine, within the budget.
+    [{ evalWorkers: 6, evalChunkSize: 3 }, 50, 2, 24 * GiB, 12 * GiB, 6, 3],
+    [{ evalWorkers: 6, evalMemory: 1024 }, 50, 2, 24 * GiB, GiB, 4, undefined],
+    // The default budget is whole MiB.
+    [{}, 10, 2, 1000 * MiB + 12345, 500 * MiB, 1, undefined]
+  ])(
+    '%j, %i hosts, %i cores, %i bytes',
+    (settings, hosts, cores, memAvailable, budget, workers, chunkSize) => {
+      expect(poolOptions(settings, hosts, { cores, memAvailable })).toEqual({ budget, workers, chunkSize })
+    }
+  )
+})
+
+describe('nextChunkSize', () => {
+  test.each([
+    // Measured on the eval-heavy fixture (Nix 2.8): 1 host 113 MB, 2 hosts 174 MB, 3 hosts 229 MB.
+    [1, 113e6, CHUNK_TARGET, 2],
+    [2, 174e6, CHUNK_TARGET, 3],
+    [3, 229e6, CHUNK_TARGET, 3],
+    // At most twice the last size, at least one host.
+    [1, 10e6, CHUNK_TARGET, 2],
+    [4, 40e6, CHUNK_TARGET, 8],
+    [1, 3000e6, CHUNK_TARGET, 1],
+    [8, 1000e6, 500e6, 4],
+    // Nothing measured (no /proc): grow as fast as allowed.
+    [5, 0, CHUNK_TARGET, 10]
+  ])('%i hosts at %d bytes, target %d → %i', (hosts, peak, target, size) => {
+    expect(nextChunkSize(hosts, peak, target)).toBe(size)
+  })
+})
+
+describe('parseToplevels', () => {
+  const drv = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-web-24.05.drv'
+  const out = '/nix/store/0123456789abcdfghijklmnpqrsvwxy0-nixos-system-web-24.05'
+  test('a chunk: each host, null for one that tryEval caught', () => {
+    const r = parseToplevels(JSON.stringify({ web: { drv, out }, db: null }), ['web', 'db', 'missing'])
+    expect(r).toEqual(
+      new Map([
+        ['web', { drvPath: drv, outPath: out }],
+        ['db', null],
+        ['missing', null]
+      ])
+    )
+  })
+  test('a host alone', () => {
+    expect(parseToplevels(JSON.stringify({ drv, out }), ['web'])).toEqual(
+      new Map([['web', { drvPath: drv, outPath: out }]])
+    )
+  })
+  test.each([
+    ['', ['web', 'db']],
+    ['{"web": {"drv": "/nix/store/x.drv"', ['web', 'db']],
+    ['null', ['web', 'db']],
+    ['"text"', ['web']],
+    ['{"drv": 1, "out": "x"}', ['web']]
+  ])('output cut short or of another shape: %j', (stdout, chunk) => {
+    expect(parseToplevels(stdout, chunk)).toBeUndefined()
+  })
+  test('a wrong-shaped host entry counts as not evaluated', () => {
+    expect(parseToplevels('{"web": {"drv": 3}, "db": "x"}', ['web', 'db'])).toEqual(
+      new Map([
+        ['web', null],
+        ['db', null]
+      ])
+    )
+  })
+})
+
+test('the over-budget message names the budget in MiB', () => {
+  expect(overBudgetMessage(4096 * MiB)).toBe('evaluation exceeded the memory budget of 4096 MiB')
+})
