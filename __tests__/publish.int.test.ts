@@ -9,7 +9,7 @@ import { Settings, getSettings } from '../src/settings'
 import { ActionRun, runAction } from './fixtures/action'
 import { checkoutOnForge, syncCheckout } from './fixtures/checkout'
 import { Fleet, PackageSet, createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
-import { ForgeKind, TestForge } from './forge/server'
+import { ForgeKind, ForgeOptions, TestForge } from './forge/server'
 
 const TOKEN = 'tok_9f3b2c7d1e5a4b6c8d0e2f4a6b8c0d1e'
 const OWNER = 'infra'
@@ -35,7 +35,10 @@ class Setup {
   private salt: string
   private base: PackageSet
 
-  constructor(readonly kind: ForgeKind) {
+  constructor(
+    readonly kind: ForgeKind,
+    private readonly forgeOptions: Partial<ForgeOptions> = {}
+  ) {
     this.salt = `publish-${kind}-${process.pid}-${Date.now()}`
     this.base = examplePackageSets().before
     this.fleet = createFleet(versions(this.base, '3.0.13', this.salt), [
@@ -53,7 +56,8 @@ class Setup {
         owner: OWNER,
         repo: REPO,
         token: TOKEN,
-        labels: ['dependencies', 'nix']
+        labels: ['dependencies', 'nix'],
+        ...this.forgeOptions
       })
     ).forge
   }
@@ -377,8 +381,10 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
     expect(r.log).toMatch(
       /::error::Creating the pull request failed: POST \/repos\/infra\/fleet\/pulls answered 404: Not Found/
     )
-    // The branch was pushed before the refusal and stays usable.
+    // The branch was pushed before the refusal and stays usable; the outputs name it.
     expect(s.branchSha('auto/refused')).toBeDefined()
+    expect(r.outputs.commit).toBe(s.branchSha('auto/refused'))
+    expect(r.outputs.branch).toBe('auto/refused')
     if (kind === 'forgejo') {
       expect(r.log).toContain('use a bot account')
       expect(r.log).toContain(`${s.forge.serverUrl}/infra/fleet/compare/main...auto/refused`)
@@ -483,5 +489,88 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
     expect(s.forge.pulls.filter(p => p.head === 'auto/race2' && p.state === 'open')).toHaveLength(1)
     // The branch holds the commit of a run that reported success.
     expect(ok.map(r => r.value.commit)).toContain(s.branchSha('auto/race2'))
+  })
+})
+
+describe.each<ForgeKind>(['forgejo', 'github'])('%s as it really answers', kind => {
+  const s = new Setup(kind, { mergeStyles: ['squash'], defaultMergeStyle: 'merge' })
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+
+  test('auto-merge with merge-method auto on a squash-only repository: scheduled as squash, and it merges', async () => {
+    s.bump('4.0.1')
+    const r = await s.run({ branch: 'auto/squash', 'auto-merge': 'true' })
+    expect(r.exitCode).toBe(0)
+    expect(r.log).toContain(`Auto-merge requested for #${r.outputs['pr-number']} (squash)`)
+    const pull = s.forge.pulls.find(p => String(p.number) === r.outputs['pr-number'])
+    expect(pull).toMatchObject({ autoMerge: true, autoMergeMethod: 'squash' })
+    expect(s.forge.runAutoMerge(Number(r.outputs['pr-number']))).toBe(true)
+    expect(s.forge.serverLog).toEqual([])
+  })
+
+  test('a merge method the repository forbids fails the step naming the allowed ones; the pull request stands', async () => {
+    s.sync()
+    s.bump('4.0.2')
+    const r = await s.run({ branch: 'auto/forbidden', 'auto-merge': 'true', 'merge-method': 'merge' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(
+      "::error::Input 'merge-method' is merge, which infra/fleet does not allow; it allows: squash (or use auto)"
+    )
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(r.outputs.commit).toBe(s.branchSha('auto/forbidden'))
+    const pull = s.forge.pulls.find(p => String(p.number) === r.outputs['pr-number'])
+    expect(pull).toMatchObject({ state: 'open', autoMerge: false })
+  })
+
+  test('a create whose answer was lost counts as created and gets its labels', async () => {
+    s.sync()
+    s.bump('4.0.3')
+    s.forge.failNext({ method: 'POST', path: /\/pulls$/ }, [{ resetAfter: true }])
+    const r = await s.run({ branch: 'auto/lost-answer' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    const pulls = s.forge.pulls.filter(p => p.head === 'auto/lost-answer')
+    expect(pulls).toHaveLength(1)
+    expect(pulls[0].labels).toEqual(['dependencies'])
+  })
+
+  test('labels: added again when the run pushes an update, not when it changes nothing', async () => {
+    s.sync()
+    s.bump('4.0.4')
+    const first = await s.run({ branch: 'auto/labels' })
+    expect(first.outputs['pr-operation']).toBe('created')
+    const pull = s.forge.pulls.find(p => p.head === 'auto/labels') as NonNullable<TestForge['pulls'][0]>
+    expect(pull.labels).toEqual(['dependencies'])
+    // Someone removes the label on purpose; a run with nothing new leaves it removed.
+    pull.labels = []
+    s.sync()
+    const same = await s.run({ branch: 'auto/labels' })
+    expect(same.outputs['pr-operation']).toBe('unchanged')
+    expect(pull.labels).toEqual([])
+    // The next update is a new proposal: the configured labels are back, the others untouched.
+    pull.labels = ['nix']
+    s.sync()
+    s.bump('4.0.5')
+    const next = await s.run({ branch: 'auto/labels' })
+    expect(next.outputs['pr-operation']).toBe('updated')
+    expect(pull.labels.sort()).toEqual(['dependencies', 'nix'])
+  })
+})
+
+describe('Forgejo token with the repository scope only', () => {
+  const s = new Setup('forgejo', { tokenScopes: ['write:repository'] })
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+
+  test('the pull request is created; the labels give a warning naming the missing scope', async () => {
+    s.bump('4.1.0')
+    const r = await s.run()
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(s.forge.pulls).toHaveLength(1)
+    expect(s.forge.pulls[0].labels).toEqual([])
+    expect(r.log).toMatch(
+      /::warning::Labels not added to #1: Listing labels failed: GET \/repos\/infra\/fleet\/labels\?\S+ answered 403: token does not have at least one of required scope\(s\): \[read:issue\]\. Forgejo keeps labels under the token scope write:issue/
+    )
   })
 })

@@ -277,6 +277,7 @@ describe('getSettings', () => {
       prTitle: 'chore: update flake inputs 2024-05-31',
       prLabels: [],
       autoMerge: false,
+      mergeMethod: 'auto',
       build: true,
       nixArgs: [],
       failOnRegression: true,
@@ -355,6 +356,7 @@ describe('getSettings', () => {
       'pr-title': 'Fleet update {date}',
       'pr-labels': 'dependencies, good first issue\nnix',
       'auto-merge': 'true',
+      'merge-method': 'Rebase-Merge',
       build: 'false',
       'nix-args': "--max-jobs 4 --builders 'ssh://builder x86_64-linux'",
       'fail-on-regression': 'False',
@@ -379,6 +381,7 @@ describe('getSettings', () => {
       prTitle: 'Fleet update 2024-05-31',
       prLabels: ['dependencies', 'good first issue', 'nix'],
       autoMerge: true,
+      mergeMethod: 'rebase-merge',
       build: false,
       nixArgs: ['--max-jobs', '4', '--builders', 'ssh://builder x86_64-linux'],
       failOnRegression: false,
@@ -389,6 +392,19 @@ describe('getSettings', () => {
     })
     expect(s.excludeHosts.test('iso-minimal')).toBe(true)
     expect(s.excludeHosts.test('minimal-iso')).toBe(false)
+  })
+
+  test('merge-method: the methods each forge has, anything else named in the error', () => {
+    for (const m of ['auto', 'merge', 'squash', 'rebase', 'rebase-merge', 'fast-forward-only']) {
+      expect(settings({ forge: 'forgejo', 'merge-method': m }).mergeMethod).toBe(m)
+    }
+    expect(settings({ forge: 'github', 'merge-method': ' SQUASH ' }).mergeMethod).toBe('squash')
+    expect(errorOf({ forge: 'github', 'merge-method': 'fast-forward-only' }).message).toBe(
+      `Input 'merge-method' must be auto, merge, squash, rebase on GitHub, got "fast-forward-only" (a Forgejo merge style)`
+    )
+    expect(errorOf({ forge: 'forgejo', 'merge-method': 'octopus' }).message).toBe(
+      `Input 'merge-method' must be auto, merge, rebase, rebase-merge, squash, fast-forward-only on Forgejo, got "octopus"`
+    )
   })
 
   test('the token is masked in the log', () => {

@@ -10,7 +10,7 @@ import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
-import { PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
+import { PublishError, PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
 import { PushReport, pushSystems } from './pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
@@ -280,16 +280,22 @@ async function pipeline(
   if (update.changed && !settings.dryRun) {
     const forge = makeForge(settings, process.env)
     const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
-    published = await phase(timings, 'Publish', async () =>
-      publish(await Git.create(flake), forge, {
-        settings,
-        newLock: update.newLock,
-        changes: update.changes,
-        body,
-        signingKeyFile: keyFile,
-        scratchDir: workDir
-      })
-    )
+    published = await phase(timings, 'Publish', async () => {
+      try {
+        return await publish(await Git.create(flake), forge, {
+          settings,
+          newLock: update.newLock,
+          changes: update.changes,
+          body,
+          signingKeyFile: keyFile,
+          scratchDir: workDir
+        })
+      } catch (e) {
+        // The branch may be pushed (and the pull request open) although a later forge call failed.
+        if (e instanceof PublishError) writePublishOutputs(e.result)
+        throw e
+      }
+    })
     writePublishOutputs(published)
     core.info(
       published.prUrl

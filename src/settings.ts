@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import * as fs from 'fs'
 import * as path from 'path'
 import { INPUTS, InputName } from './generated/action'
+import { FORGEJO_MERGE_METHODS, GITHUB_MERGE_METHODS, MergeMethodSetting } from './forge/merge'
 import { SigningKey, checkPublicKey, parseSigningKey, redactUrl, urlSecrets } from './nix/cache'
 
 export type ForgeKind = 'github' | 'forgejo'
@@ -36,6 +37,8 @@ export interface Settings {
   prTitle: string
   prLabels: string[]
   autoMerge: boolean
+  /** How auto-merge merges: a method, or `auto` for the repository's default or first allowed one. */
+  mergeMethod: MergeMethodSetting
   /** false: update the lock only, no builds or diffs. */
   build: boolean
   /** Extra arguments for every Nix call (split like a shell would, never run through one). */
@@ -325,6 +328,17 @@ function getPushSettings(input: (name: InputName) => string): PushSettings | und
   return { url, key, publicKey, required }
 }
 
+/** `merge-method`: auto, or a method the forge knows (rebase-merge and fast-forward-only are Forgejo's). */
+export function parseMergeMethod(value: string, forge: ForgeKind): MergeMethodSetting {
+  const v = (value.trim() || 'auto').toLowerCase()
+  const known: readonly string[] = forge === 'github' ? GITHUB_MERGE_METHODS : FORGEJO_MERGE_METHODS
+  if (v === 'auto' || known.includes(v)) return v as MergeMethodSetting
+  const forgejoOnly = forge === 'github' && (FORGEJO_MERGE_METHODS as readonly string[]).includes(v)
+  throw new InputError(
+    `Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`
+  )
+}
+
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 export function getSettings(e: Environment): Settings {
   const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
@@ -422,6 +436,8 @@ export function getSettings(e: Environment): Settings {
     throw new InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`)
   }
 
+  const mergeMethod = parseMergeMethod(input('merge-method'), forge)
+
   const commitMessage = expandDate(orDefault('commit-message'), date)
   const prTitle = expandDate(orDefault('pr-title'), date)
   if (prTitle.includes('\n')) throw new InputError("Input 'pr-title' must be one line")
@@ -447,6 +463,7 @@ export function getSettings(e: Environment): Settings {
       .map(s => s.trim())
       .filter(Boolean),
     autoMerge: getBoolean(input, 'auto-merge'),
+    mergeMethod,
     build: getBoolean(input, 'build'),
     nixArgs: maskNixSecrets(splitArgs(input('nix-args'))),
     evalMemory: getCount(input, 'eval-memory', 64, ' of MiB'),

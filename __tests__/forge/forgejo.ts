@@ -15,6 +15,7 @@ import {
   Json,
   Page,
   Reply,
+  TestLabel,
   TestPull,
   authScheme,
   intParam,
@@ -50,9 +51,14 @@ export function forgejoApi(s: ForgeState): ForgeApi {
   const gitUrl = s.gitUrl
   const defaultBranch = s.defaultBranch
   const swaggerUrl = `${serverUrl}/api/swagger`
+  // An organisation's labels: listed apart from the repository's, with IDs of their own.
+  const orgLabels: TestLabel[] = (s.options.orgLabels ?? []).map((name, i) => ({ id: 1001 + i, name }))
+  const isOrg = s.options.orgLabels !== undefined
+  const anyLabel = (name: string): TestLabel | undefined =>
+    s.labelByName(name) ?? orgLabels.find(l => sameName(l.name, name))
 
   function fjLabelJson(name: string): Json {
-    const l = s.labelByName(name) ?? { id: 0, name }
+    const l = anyLabel(name) ?? { id: 0, name }
     return {
       id: l.id,
       name: l.name,
@@ -85,12 +91,13 @@ export function forgejoApi(s: ForgeState): ForgeApi {
       archived: false,
       has_pull_requests: true,
       has_issues: true,
-      allow_merge_commits: true,
-      allow_rebase: true,
-      allow_rebase_explicit: true,
-      allow_squash_merge: true,
+      allow_merge_commits: s.mergeStyles.includes('merge'),
+      allow_rebase: s.mergeStyles.includes('rebase'),
+      allow_rebase_explicit: s.mergeStyles.includes('rebase-merge'),
+      allow_squash_merge: s.mergeStyles.includes('squash'),
+      allow_fast_forward_only_merge: s.mergeStyles.includes('fast-forward-only'),
       allow_rebase_update: true,
-      default_merge_style: 'merge',
+      default_merge_style: s.options.defaultMergeStyle ?? 'merge',
       default_allow_maintainer_edit: false,
       permissions: { admin: true, push: true, pull: true }
     }
@@ -199,8 +206,9 @@ export function forgejoApi(s: ForgeState): ForgeApi {
   }
 
   // Forgejo looks label IDs up and keeps the ones that exist: unknown IDs are dropped without an error.
+  // Repository and organisation labels are both accepted.
   function fjLabelNames(ids: number[]): string[] {
-    return labels.filter(l => ids.includes(l.id)).map(l => l.name)
+    return [...labels, ...orgLabels].filter(l => ids.includes(l.id)).map(l => l.name)
   }
 
   function fjSplitHead(head: string): { owner?: string; branch: string } {
@@ -212,6 +220,13 @@ export function forgejoApi(s: ForgeState): ForgeApi {
   }
 
   function fjCreatePull(ctx: Ctx): Reply {
+    // parseCompareInfo: the automatic token's permissions fail CanReadIssuesOrPulls/CanRead(TypeCode) here.
+    if (s.options.automaticToken) {
+      return {
+        status: 404,
+        body: { message: "Can't read pulls or can't read UnitTypeCode", url: swaggerUrl, errors: null }
+      }
+    }
     const b = ctx.body
     if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
     const missing = fjValidateRequired(b, [
@@ -307,8 +322,11 @@ export function forgejoApi(s: ForgeState): ForgeApi {
     ) {
       return fjError(422, '[Do]: In')
     }
+    // CheckPullMergeable's order: merged, closed, may the user merge, work in progress, mergeable state.
     if (p.merged) return fjError(405, '')
     if (p.state === 'closed') return fjNotFound()
+    if (s.options.mergeRefusal !== undefined) return fjError(405, s.options.mergeRefusal)
+    if (isWip(p.title)) return fjError(405, 'Work in progress PRs cannot be merged')
     const m = s.metaOf(p)
     m.mergeCalls++
     if (m.mergeCalls <= mergeableAfter) return fjError(405, 'Please try again later')
@@ -319,9 +337,14 @@ export function forgejoApi(s: ForgeState): ForgeApi {
           `pull request is already scheduled to auto merge when checks succeed [pull_id: ${m.id}]`
         )
       }
+      // Scheduling does not check the style against the repository: the later merge fails in the log only.
       p.autoMerge = true
+      p.autoMergeMethod = action
       m.updatedAt = now()
       return { status: 201 }
+    }
+    if (!s.mergeStyles.includes(action)) {
+      return fjError(405, `${action} is not an allowed merge style for this repository`)
     }
     s.mergePull(p.number)
     return { status: 200 }
@@ -343,6 +366,29 @@ export function forgejoApi(s: ForgeState): ForgeApi {
     return { status: 200, body: p.labels.map(fjLabelJson) }
   }
 
+  /**
+   * Token scopes per route group (routers/api/v1/api.go, tokenRequiresScopes): the repository group holds the
+   * repository and its pull requests; labels and issues are in the issue group; /orgs in the organization
+   * group. GET needs read:, anything else write:; write: includes read:. The automatic token is not scoped.
+   */
+  function scopeRefusal(segs: string[], method: string): Reply | undefined {
+    const scopes = s.options.tokenScopes
+    if (scopes === undefined || s.options.automaticToken) return undefined
+    let category: string | undefined
+    if (segs[0] === 'orgs') category = 'organization'
+    else if (segs[0] === 'repos' && segs.length >= 3) {
+      category = ['issues', 'labels', 'milestones'].includes(segs[3] ?? '') ? 'issue' : 'repository'
+    }
+    if (category === undefined) return undefined
+    const level = method === 'GET' || method === 'HEAD' ? 'read' : 'write'
+    const held =
+      scopes.includes('all') ||
+      scopes.includes(`write:${category}`) ||
+      (level === 'read' && scopes.includes(`read:${category}`))
+    if (held) return undefined
+    return fjError(403, `token does not have at least one of required scope(s): [${level}:${category}]`)
+  }
+
   function forgejo(ctx: Ctx): Reply {
     const prefix = '/api/v1'
     if (ctx.pathname !== prefix && !ctx.pathname.startsWith(`${prefix}/`))
@@ -351,6 +397,23 @@ export function forgejoApi(s: ForgeState): ForgeApi {
     const m = ctx.method
     if (segs.length === 1 && segs[0] === 'version' && m === 'GET') {
       return { status: 200, body: { version: '11.0.0+gitea-1.22.0' } }
+    }
+    const denied = scopeRefusal(segs, m)
+    if (denied) return denied
+    if (segs[0] === 'orgs' && segs.length === 3 && segs[2] === 'labels') {
+      if (!isOrg || !sameName(segs[1], owner)) {
+        return {
+          status: 404,
+          body: {
+            message: 'GetOrgByName',
+            url: swaggerUrl,
+            errors: [`org does not exist [id: 0, name: ${segs[1].toLowerCase()}]`]
+          }
+        }
+      }
+      if (m !== 'GET') return fjError(405, 'Method Not Allowed')
+      const { page, headers } = fjPage(ctx, orgLabels)
+      return { status: 200, body: page.map(l => fjLabelJson(l.name)), headers }
     }
     if (segs[0] !== 'repos' || segs.length < 3) return { status: 404, body: { message: 'Not Found' } }
     if (!sameName(segs[1], owner) || !sameName(segs[2], repo)) return fjNotFound()
@@ -374,7 +437,12 @@ export function forgejoApi(s: ForgeState): ForgeApi {
           q.get('sort') === 'oldest' ? a.number - c.number : c.number - a.number
         )
         const { page, headers } = fjPage(ctx, list)
-        return { status: 200, body: page.map(fjPullJson), headers }
+        // A pull request that fails to load is listed as null (the swagger documents it).
+        return {
+          status: 200,
+          body: page.map(p => (s.unloadable.has(p.number) ? null : fjPullJson(p))),
+          headers
+        }
       }
       if (m === 'POST') return fjCreatePull(ctx)
       return fjError(405, 'Method Not Allowed')

@@ -6,6 +6,7 @@
  */
 import * as http from 'http'
 import { URL } from 'url'
+import { FaultResponse } from './faults'
 import { basicUser } from './githttp'
 import {
   Ctx,
@@ -36,6 +37,54 @@ export const githubProfile: ForgeProfile = {
 
 /** GitHub serves its REST API at the root of its API host. */
 export const githubApiPath = ''
+
+/**
+ * GitHub's primary rate limit as it answers it: 403 (or 429) with `x-ratelimit-remaining: 0` and the reset time
+ * (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+ */
+export function githubRateLimited(resetInSeconds: number, status = 403): FaultResponse {
+  return {
+    status,
+    headers: {
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-used': '5000',
+      'x-ratelimit-resource': 'core',
+      'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000 + resetInSeconds))
+    },
+    body: {
+      message: `API rate limit exceeded for user ID ${githubProfile.ownerId}.`,
+      documentation_url:
+        'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit',
+      status: String(status)
+    }
+  }
+}
+
+/** GitHub's secondary rate limit: 403 with Retry-After. */
+export function githubSecondaryRateLimited(retryAfterSeconds: number): FaultResponse {
+  return {
+    status: 403,
+    headers: { 'retry-after': String(retryAfterSeconds) },
+    body: {
+      message:
+        'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.',
+      documentation_url:
+        'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+      status: '403'
+    }
+  }
+}
+
+/** A permission refusal: 403 without rate-limit headers, final. */
+export const githubForbidden: FaultResponse = {
+  status: 403,
+  body: {
+    message: 'Resource not accessible by integration',
+    documentation_url: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue',
+    status: '403'
+  }
+}
 
 export function githubApi(s: ForgeState): ForgeApi {
   const { git, pulls, labels, owner, repo, fullName, repoId, serverUrl, apiUrl, userJson } = s
@@ -69,10 +118,15 @@ export function githubApi(s: ForgeState): ForgeApi {
       url: `${apiUrl}/repos/${fullName}`,
       clone_url: gitUrl,
       default_branch: defaultBranch,
-      allow_auto_merge: autoMergeAllowed,
-      allow_merge_commit: true,
-      allow_squash_merge: true,
-      allow_rebase_merge: true,
+      // Tokens without admin rights do not see the merge settings.
+      ...(s.options.hideMergeSettings
+        ? {}
+        : {
+            allow_auto_merge: autoMergeAllowed,
+            allow_merge_commit: s.mergeStyles.includes('merge'),
+            allow_squash_merge: s.mergeStyles.includes('squash'),
+            allow_rebase_merge: s.mergeStyles.includes('rebase')
+          }),
       delete_branch_on_merge: false,
       archived: false,
       disabled: false,
@@ -122,7 +176,12 @@ export function githubApi(s: ForgeState): ForgeApi {
       },
       author_association: 'OWNER',
       auto_merge: p.autoMerge
-        ? { enabled_by: userJson, merge_method: 'merge', commit_title: '', commit_message: '' }
+        ? {
+            enabled_by: userJson,
+            merge_method: p.autoMergeMethod ?? 'merge',
+            commit_title: '',
+            commit_message: ''
+          }
         : null,
       draft: p.draft,
       merged: p.merged,
@@ -347,18 +406,30 @@ export function githubApi(s: ForgeState): ForgeApi {
       const id = candidates[0] ?? ''
       return gqlError('NOT_FOUND', `Could not resolve to a node with the global id of '${id}'`)
     }
+    // mergeMethod is optional and defaults to MERGE; given inline or through a variable.
+    const methodMatch = /mergeMethod\s*:\s*([A-Z_]+)/.exec(query)
+    const varMethod = Object.values(variables).find(v => v === 'MERGE' || v === 'SQUASH' || v === 'REBASE')
+    const mergeMethod = methodMatch?.[1] ?? str(varMethod) ?? 'MERGE'
     if (mutation === 'enablePullRequestAutoMerge') {
       if (!autoMergeAllowed) return gqlError('UNPROCESSABLE', 'Auto merge is not allowed for this repository')
       if (p.state !== 'open')
         return gqlError('UNPROCESSABLE', `Pull request is in ${p.merged ? 'merged' : 'closed'} state`)
+      const style = mergeMethod.toLowerCase()
+      if (!s.mergeStyles.includes(style)) {
+        const what = style === 'merge' ? 'merge commits' : `${style} merges`
+        return gqlError('UNPROCESSABLE', `Merge method ${what} are not allowed on this repository`)
+      }
+      if (s.options.branchProtection === false)
+        return gqlError('UNPROCESSABLE', 'Protected branch rules not configured for this branch')
+      // Without a required check pending the pull request is mergeable now, and GitHub refuses auto-merge.
+      if (s.options.requiredChecks === false)
+        return gqlError('UNPROCESSABLE', 'Pull request Pull request is in clean status')
       p.autoMerge = true
+      p.autoMergeMethod = style
     } else {
       p.autoMerge = false
     }
     s.metaOf(p).updatedAt = now()
-    const methodMatch = /mergeMethod\s*:\s*([A-Z_]+)/.exec(query)
-    const varMethod = Object.values(variables).find(v => v === 'MERGE' || v === 'SQUASH' || v === 'REBASE')
-    const mergeMethod = methodMatch?.[1] ?? str(varMethod) ?? 'MERGE'
     return {
       status: 200,
       body: {

@@ -33,6 +33,8 @@ export interface TestPull {
   headSha: string
   labels: string[]
   autoMerge: boolean
+  /** The merge method auto-merge was scheduled with, in the forge's words. */
+  autoMergeMethod?: string
   draft: boolean
   reviewers: string[]
   assignees: string[]
@@ -55,6 +57,27 @@ export interface ForgeOptions {
   mergeableAfter?: number
   /** GitHub: whether the repository allows auto-merge (enablePullRequestAutoMerge fails otherwise). */
   autoMergeAllowed?: boolean
+  /**
+   * The merge methods the repository allows, in the forge's words: GitHub merge, squash, rebase; Forgejo also
+   * rebase-merge and fast-forward-only. Default: all of them.
+   */
+  mergeStyles?: string[]
+  /** Forgejo: `default_merge_style` (default merge). */
+  defaultMergeStyle?: string
+  /** GitHub: the repository JSON without the allow_* merge flags, as for a token that may not see settings. */
+  hideMergeSettings?: boolean
+  /** GitHub: the base branch has a protection rule (default true); auto-merge needs one. */
+  branchProtection?: boolean
+  /** GitHub: that rule requires status checks (default true); without, auto-merge is refused in "clean status". */
+  requiredChecks?: boolean
+  /** Forgejo: the token's scopes, e.g. ['write:repository'] (default: every scope). */
+  tokenScopes?: string[]
+  /** Forgejo: the token is a workflow's automatic token (no scopes checked; opening pull requests refused). */
+  automaticToken?: boolean
+  /** Forgejo: the owner is an organisation with these labels (GET /orgs/{org}/labels). */
+  orgLabels?: string[]
+  /** Forgejo: every merge request answers 405 with this message (e.g. "User not allowed to merge PR"). */
+  mergeRefusal?: string
 }
 
 export interface Reply {
@@ -231,6 +254,10 @@ export class ForgeState {
   readonly git: Repo
   readonly pulls: TestPull[] = []
   readonly labels: TestLabel[] = []
+  /** What the forge wrote to its own log: failures no API answer reports (e.g. a scheduled merge that failed). */
+  readonly serverLog: string[] = []
+  /** Pull requests that fail to load: Forgejo lists them as null. */
+  readonly unloadable = new Set<number>()
   readonly fullName: string
   readonly repoId: number
   readonly userJson: Json
@@ -378,6 +405,30 @@ export class ForgeState {
     m.mergedAt = now()
     m.closedAt = m.mergedAt
     m.updatedAt = m.mergedAt
+  }
+
+  /** The merge styles the repository allows. */
+  get mergeStyles(): string[] {
+    return this.options.mergeStyles ?? ['merge', 'squash', 'rebase', 'rebase-merge', 'fast-forward-only']
+  }
+
+  /**
+   * Checks passed: a pull request scheduled for auto-merge is merged, as the forge's queue would, with the style
+   * it was scheduled with; a style the repository forbids fails only in the server log, as on Forgejo.
+   */
+  runAutoMerge(n: number): boolean {
+    const p = this.pullByNumber(n)
+    if (!p) throw new Error(`no pull request #${n}`)
+    if (!p.autoMerge) return false
+    const style = p.autoMergeMethod ?? 'merge'
+    if (!this.mergeStyles.includes(style)) {
+      this.serverLog.push(
+        `pull_service.Merge: merge strategy is not allowed or is invalid [repo_id: ${this.repoId}, strategy: ${style}]`
+      )
+      return false
+    }
+    this.mergePull(n)
+    return true
   }
 
   closePull(n: number): void {

@@ -28,6 +28,7 @@ import {
 } from './repository'
 
 export type { FaultResponse } from './faults'
+export { githubForbidden, githubRateLimited, githubSecondaryRateLimited } from './github'
 export type { ForgeKind, ForgeOptions, RecordedRequest, TestPull } from './repository'
 
 export interface TestForge {
@@ -41,8 +42,14 @@ export interface TestForge {
   /** Commit statuses (what hosts report) and the branch commit list. */
   statuses: StatusesApi
   failNext(match: FaultMatch, responses: FaultResponse[]): void
+  /** What the forge logged but answered nowhere (a scheduled merge that failed). */
+  serverLog: string[]
   mergePull(n: number): void
   closePull(n: number): void
+  /** Checks passed: a pull request scheduled for auto-merge merges, if its style is allowed. */
+  runAutoMerge(n: number): boolean
+  /** The pull request fails to load from now on: Forgejo lists it as null. */
+  failToLoad(n: number): void
   close(): Promise<void>
 }
 
@@ -145,8 +152,13 @@ export async function startForge(options: ForgeOptions): Promise<TestForge> {
     failNext(match, responses) {
       faults.add(match, responses)
     },
+    serverLog: state.serverLog,
     mergePull: n => state.mergePull(n),
     closePull: n => state.closePull(n),
+    runAutoMerge: n => state.runAutoMerge(n),
+    failToLoad: n => {
+      state.unloadable.add(n)
+    },
     close(): Promise<void> {
       return new Promise(resolve => {
         server.close(() => resolve())

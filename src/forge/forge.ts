@@ -1,3 +1,5 @@
+import { MergeMethod, MergeMethodSetting } from './merge'
+
 /** A pull request as the action needs it, the same from both forges. */
 export interface PullRequest {
   number: number
@@ -28,8 +30,12 @@ export interface Forge {
   updatePull(number: number, title: string, body: string): Promise<PullRequest>
   /** Adds labels by name; names the forge does not know give a warning, not an error. */
   addLabels(number: number, names: string[]): Promise<string[]>
-  /** Asks the forge to merge once checks pass. */
-  enableAutoMerge(pull: PullRequest): Promise<void>
+  /**
+   * Asks the forge to merge once checks pass, with the method asked for (`auto`: the repository's default or
+   * first allowed one); returns the method sent, undefined when the forge's default applies. A refusal throws
+   * AutoMergeRefusal; a method the repository forbids throws MergeMethodError.
+   */
+  enableAutoMerge(pull: PullRequest, method: MergeMethodSetting): Promise<MergeMethod | undefined>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }
@@ -50,3 +56,6 @@ export function compareLink(
   const ref = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
   return `${serverUrl}/${owner}/${repo}/compare/${ref(base)}...${ref(head)}`
 }
+
+/** The forge refused auto-merge for a reason another attempt will not change; the message says what to fix. */
+export class AutoMergeRefusal extends Error {}

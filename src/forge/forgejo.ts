@@ -1,31 +1,44 @@
 import * as core from '@actions/core'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
+import { isRecord, need, needList, readPullFields as readPull } from './shape'
 
-interface ForgejoPull {
-  number: number
-  html_url: string
-  title: string
-  body: string | null
-  state: string
-  head: { ref: string; repo?: { full_name?: string } | null }
-  base: { ref: string; repo?: { full_name?: string } | null }
-}
-
-function toPull(p: ForgejoPull): PullRequest {
-  return {
-    number: p.number,
-    url: p.html_url,
-    title: p.title,
-    body: p.body ?? '',
-    state: p.state === 'open' ? 'open' : 'closed',
-    head: p.head.ref,
-    base: p.base.ref
-  }
+/** The head repository's full name, when the answer has one (a deleted fork has none). */
+function headRepoName(v: unknown): string | undefined {
+  const name = isRecord(v) && isRecord(v.head) && isRecord(v.head.repo) ? v.head.repo.full_name : undefined
+  return typeof name === 'string' ? name : undefined
 }
 
 const PAGE = 50
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+/** `token does not have at least one of required scope(s): [read:issue]` → `read:issue`. */
+function missingScope(e: unknown): string | undefined {
+  if (!(e instanceof ForgeError) || e.status !== 403) return undefined
+  const m = /required scope\(s\)[^[]*\[([^\]]+)\]/.exec(e.forgeMessage)
+  return m ? m[1] : undefined
+}
+
+/** Forgejo's answer while it still computes whether the pull request can be merged (ErrNotMergeableState). */
+const NOT_YET_MERGEABLE = /try again later/i
+
+/** What each final 405 of the merge endpoint means for the user. */
+const MERGE_REFUSAL_HINTS: [RegExp, string][] = [
+  [
+    /not allowed to merge/i,
+    "the token's account may not merge into the base branch (repository permissions or the branch protection's merge allow-list)"
+  ],
+  [/work in progress/i, 'the title marks the pull request as work in progress'],
+  [/signed/i, 'branch protection requires signed merge commits, which this Forgejo instance cannot sign']
+]
+
+export interface ForgejoOptions extends HttpOptions {
+  /** Attempts at scheduling auto-merge while Forgejo answers "Please try again later". */
+  mergeRetries?: number
+  /** Longest wait between those attempts. */
+  mergeRetryMaxDelayMs?: number
+}
 
 /** Forgejo's and Gitea's /api/v1. No GraphQL, no git-data API: pushing is git's job. */
 export class ForgejoForge implements Forge {
@@ -38,7 +51,7 @@ export class ForgejoForge implements Forge {
     private readonly owner: string,
     private readonly repo: string,
     private readonly serverUrl: string,
-    private readonly options: HttpOptions & { mergeRetries?: number } = {}
+    private readonly options: ForgejoOptions = {}
   ) {
     this.api = new ApiClient(apiUrl, token, options)
   }
@@ -53,7 +66,8 @@ export class ForgejoForge implements Forge {
 
   /**
    * Pages through the open pull requests: Forgejo ignores `?head=`, and `GET /pulls/{base}/{head}` answers with
-   * the first pull request ever made for the pair, closed ones included.
+   * the first pull request ever made for the pair, closed ones included. The list may hold `null` where one
+   * pull request failed to load (documented in Forgejo's swagger): those are skipped.
    */
   async findOpenPull(head: string, base: string): Promise<PullRequest | undefined> {
     for (let page = 1; page <= 100; page++) {
@@ -63,15 +77,14 @@ export class ForgejoForge implements Forge {
         'GET',
         `${this.path}/pulls?${query.toString()}`
       )
-      const list = Array.isArray(r.body) ? (r.body as ForgejoPull[]) : []
-      const match = list.find(
-        p =>
-          p.state === 'open' &&
-          p.head.ref === head &&
-          p.base.ref === base &&
-          (p.head.repo?.full_name === undefined || p.head.repo.full_name.toLowerCase() === this.fullName)
-      )
-      if (match) return toPull(match)
+      const list = needList(r)
+      for (const [i, entry] of list.entries()) {
+        if (entry === null) continue
+        const p = readPull(r, entry, `entry ${i + 1 + (page - 1) * PAGE}`)
+        const headRepo = headRepoName(entry)
+        const sameRepo = headRepo === undefined || headRepo.toLowerCase() === this.fullName
+        if (p.state === 'open' && p.head === head && p.base === base && sameRepo) return p
+      }
       if (list.length < PAGE) return undefined
     }
     return undefined
@@ -85,9 +98,11 @@ export class ForgejoForge implements Forge {
         title: pull.title,
         body: pull.body
       })
-      return { pull: toPull(r.body as ForgejoPull), created: true }
+      return { pull: readPull(r, r.body), created: true }
     } catch (e) {
       if (e instanceof ForgeError && e.status === 409) {
+        // An earlier attempt of this same request timed out after Forgejo acted on it: the pull request is ours.
+        const created = e.uncertainAttempts > 0
         // "pull request already exists for these targets [id: …, issue_id: N, …]": N is the pull request's number.
         const m = /issue_id:\s*(\d+)/.exec(e.forgeMessage)
         if (m) {
@@ -96,10 +111,10 @@ export class ForgejoForge implements Forge {
             'GET',
             `${this.path}/pulls/${m[1]}`
           )
-          return { pull: toPull(r.body as ForgejoPull), created: false }
+          return { pull: readPull(r, r.body), created }
         }
         const existing = await this.findOpenPull(pull.head, pull.base)
-        if (existing) return { pull: existing, created: false }
+        if (existing) return { pull: existing, created }
       }
       if (e instanceof ForgeError && e.status === 404) {
         throw new Error(
@@ -116,54 +131,121 @@ export class ForgejoForge implements Forge {
       title,
       body
     })
-    return toPull(r.body as ForgejoPull)
+    return readPull(r, r.body)
   }
 
-  private async labelIds(): Promise<Map<string, number>> {
-    const ids = new Map<string, number>()
+  private async listLabels(operation: string, path: string, ids: Map<string, number>): Promise<void> {
     for (let page = 1; page <= 100; page++) {
       const query = new URLSearchParams({ limit: String(PAGE), page: String(page) })
-      const r = await this.api.request('Listing labels', 'GET', `${this.path}/labels?${query.toString()}`)
-      const list = Array.isArray(r.body) ? (r.body as { id: number; name: string }[]) : []
-      for (const l of list) ids.set(l.name, l.id)
-      if (list.length < PAGE) break
+      const r = await this.api.request(operation, 'GET', `${path}?${query.toString()}`)
+      const list = needList(r)
+      for (const [i, l] of list.entries()) {
+        const where = `label ${i + 1 + (page - 1) * PAGE}`
+        const name = need(r, l, 'name', 'string', where)
+        // A repository label wins over an organisation label of the same name.
+        if (!ids.has(name)) ids.set(name, need(r, l, 'id', 'number', where))
+      }
+      if (list.length < PAGE) return
+    }
+  }
+
+  /**
+   * Label IDs by name: the repository's labels, then the organisation's when the owner is one (Forgejo lists
+   * them apart; the add endpoint takes both kinds of ID).
+   */
+  private async labelIds(): Promise<Map<string, number>> {
+    const ids = new Map<string, number>()
+    await this.listLabels('Listing labels', `${this.path}/labels`, ids)
+    try {
+      await this.listLabels(
+        'Listing organisation labels',
+        `/orgs/${encodeURIComponent(this.owner)}/labels`,
+        ids
+      )
+    } catch (e) {
+      // 404: the owner is a user, not an organisation.
+      if (!(e instanceof ForgeError && e.status === 404)) {
+        const scope = missingScope(e)
+        core.warning(
+          scope
+            ? `Organisation labels of ${this.owner} not read: the token lacks the scope ${scope} (read:organization); repository labels only`
+            : `Organisation labels of ${this.owner} not read: ${e instanceof Error ? e.message : String(e)}`
+        )
+      }
     }
     return ids
   }
 
   async addLabels(number: number, names: string[]): Promise<string[]> {
     if (names.length === 0) return []
-    const ids = await this.labelIds()
-    const missing = names.filter(n => !ids.has(n))
-    if (missing.length > 0) {
-      core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`)
+    try {
+      const ids = await this.labelIds()
+      const missing = names.filter(n => !ids.has(n))
+      if (missing.length > 0) {
+        core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`)
+      }
+      const found = names.filter(n => ids.has(n)).map(n => ids.get(n) as number)
+      if (found.length > 0) {
+        await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, {
+          labels: found
+        })
+      }
+      return missing
+    } catch (e) {
+      const scope = missingScope(e)
+      if (scope && e instanceof Error) {
+        // Labels are in Forgejo's issue scope group; pull requests in the repository one.
+        throw new Error(
+          `${e.message}. Forgejo keeps labels under the token scope write:issue (the token lacks ${scope}): add that scope to the token, or leave 'pr-labels' empty`
+        )
+      }
+      throw e
     }
-    const found = names.filter(n => ids.has(n)).map(n => ids.get(n) as number)
-    if (found.length > 0) {
-      await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, {
-        labels: found
-      })
-    }
-    return missing
   }
 
-  async enableAutoMerge(pull: PullRequest): Promise<void> {
-    const retries = this.options.mergeRetries ?? 6
+  /**
+   * Schedules the merge for when checks pass. Forgejo schedules any `Do` with 201 and the later merge fails
+   * only in its log, so the method is checked against the repository first. 405 "Please try again later"
+   * (mergeability still being computed) is retried for a bounded time; every other 405 is final.
+   */
+  async enableAutoMerge(pull: PullRequest, requested: MergeMethodSetting): Promise<MergeMethod | undefined> {
+    const allowed = await repositoryMergeMethods(
+      this.api,
+      this.path,
+      [
+        ['merge', 'allow_merge_commits'],
+        ['rebase', 'allow_rebase'],
+        ['rebase-merge', 'allow_rebase_explicit'],
+        ['squash', 'allow_squash_merge'],
+        ['fast-forward-only', 'allow_fast_forward_only_merge']
+      ],
+      'default_merge_style'
+    )
+    const method = chooseMergeMethod(requested, allowed, `${this.owner}/${this.repo}`)
+    const retries = this.options.mergeRetries ?? 10
+    const maxDelay = this.options.mergeRetryMaxDelayMs ?? 15000
     for (let attempt = 1; ; attempt++) {
       try {
         await this.api.request('Scheduling auto-merge', 'POST', `${this.path}/pulls/${pull.number}/merge`, {
-          Do: 'merge',
+          Do: method ?? 'merge',
           merge_when_checks_succeed: true
         })
-        return
+        return method ?? 'merge'
       } catch (e) {
-        if (e instanceof ForgeError && e.status === 409) return // already scheduled
-        // 405 while Forgejo is still computing whether the pull request can be merged.
-        if (e instanceof ForgeError && e.status === 405 && attempt < retries) {
-          await sleep(Math.min((this.options.baseDelayMs ?? 1000) * 2 ** (attempt - 1), 30000))
-          continue
+        // Forgejo >= 8 answers 409 when it is already scheduled.
+        if (e instanceof ForgeError && e.status === 409) return method ?? 'merge'
+        if (!(e instanceof ForgeError) || e.status !== 405) throw e
+        if (NOT_YET_MERGEABLE.test(e.forgeMessage)) {
+          if (attempt < retries) {
+            await sleep(Math.min((this.options.baseDelayMs ?? 1000) * 2 ** (attempt - 1), maxDelay))
+            continue
+          }
+          throw new AutoMergeRefusal(
+            `${e.message} (still after ${attempt} attempts): Forgejo had not finished checking whether pull request #${pull.number} can be merged; schedule the merge by hand or run again`
+          )
         }
-        throw e
+        const hint = MERGE_REFUSAL_HINTS.find(([re]) => re.test(e.forgeMessage))?.[1]
+        throw new AutoMergeRefusal(`${e.message}${hint ? `: ${hint}` : ''}`)
       }
     }
   }

@@ -1,29 +1,42 @@
-import { ApiClient, ForgeError, HttpOptions } from './http'
-import { Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
+import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
+import { isRecord, need, needList, readPullFields, shapeError } from './shape'
 
-interface GitHubPull {
-  number: number
-  html_url: string
-  title: string
-  body: string | null
-  state: string
-  node_id?: string
-  head: { ref: string }
-  base: { ref: string }
+/** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
+function readPull(r: ApiResponse, v: unknown, where?: string): PullRequest {
+  const nodeId = isRecord(v) ? v.node_id : undefined
+  return { ...readPullFields(r, v, where), nodeId: typeof nodeId === 'string' ? nodeId : undefined }
 }
 
-function toPull(p: GitHubPull): PullRequest {
-  return {
-    number: p.number,
-    url: p.html_url,
-    title: p.title,
-    body: p.body ?? '',
-    state: p.state === 'open' ? 'open' : 'closed',
-    head: p.head.ref,
-    base: p.base.ref,
-    nodeId: p.node_id
-  }
-}
+/** What each auto-merge refusal of GitHub's GraphQL API means, and what to change. */
+const AUTO_MERGE_HINTS: [RegExp, (base: string) => string][] = [
+  [
+    /clean status/i,
+    base =>
+      `the pull request can already be merged, since '${base}' requires no status check to pass: GitHub enables auto-merge only while required checks are pending. Require a check in '${base}''s branch protection, or merge by hand`
+  ],
+  [
+    /protected branch rules not configured/i,
+    base => `'${base}' has no branch protection rule: auto-merge needs one that requires status checks`
+  ],
+  [
+    /merge method .* not allowed|not allowed .* merge method/i,
+    () =>
+      "the repository does not allow this merge method: set 'merge-method' to one it allows, or to auto with a token that can read the repository's settings"
+  ],
+  [
+    /auto merge is not allowed/i,
+    () => 'enable "Allow auto-merge" in the repository settings (General, Pull Requests)'
+  ],
+  [
+    /resource not accessible|must have (admin|write|push)/i,
+    () =>
+      "the token may not merge: use a PAT or app token with contents and pull-requests write (the workflow's automatic token cannot enable auto-merge on its own pull requests)"
+  ]
+]
+
+const GRAPHQL_METHOD: Record<string, string> = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' }
 
 /** GitHub's REST API (and its GraphQL API for auto-merge, which has no REST endpoint). */
 export class GitHubForge implements Forge {
@@ -55,9 +68,8 @@ export class GitHubForge implements Forge {
       'GET',
       `${this.path}/pulls?${query.toString()}`
     )
-    const list = Array.isArray(r.body) ? (r.body as GitHubPull[]) : []
-    const match = list.find(p => p.head.ref === head && p.base.ref === base && p.state === 'open')
-    return match ? toPull(match) : undefined
+    const list = needList(r).map((p, i) => readPull(r, p, `entry ${i + 1}`))
+    return list.find(p => p.head === head && p.base === base && p.state === 'open')
   }
 
   async createPull(pull: NewPull): Promise<{ pull: PullRequest; created: boolean }> {
@@ -69,12 +81,13 @@ export class GitHubForge implements Forge {
         body: pull.body,
         maintainer_can_modify: true
       })
-      return { pull: toPull(r.body as GitHubPull), created: true }
+      return { pull: readPull(r, r.body), created: true }
     } catch (e) {
-      // Another run opened it between our search and our create: use that one.
+      // It exists: either another run opened it between our search and our create, or an earlier attempt of
+      // this very request timed out after GitHub acted on it (then it is ours).
       if (e instanceof ForgeError && e.status === 422 && /already exists/i.test(e.forgeMessage)) {
         const existing = await this.findOpenPull(pull.head, pull.base)
-        if (existing) return { pull: existing, created: false }
+        if (existing) return { pull: existing, created: e.uncertainAttempts > 0 }
       }
       throw e
     }
@@ -85,7 +98,7 @@ export class GitHubForge implements Forge {
       title,
       body
     })
-    return toPull(r.body as GitHubPull)
+    return readPull(r, r.body)
   }
 
   async addLabels(number: number, names: string[]): Promise<string[]> {
@@ -94,20 +107,41 @@ export class GitHubForge implements Forge {
     return []
   }
 
-  async enableAutoMerge(pull: PullRequest): Promise<void> {
+  async enableAutoMerge(pull: PullRequest, requested: MergeMethodSetting): Promise<MergeMethod | undefined> {
     if (!pull.nodeId) throw new Error(`Pull request #${pull.number} has no node id: cannot enable auto-merge`)
-    const query =
-      'mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }'
-    const r = await this.graphql.request('Enabling auto-merge', 'POST', '', {
-      query,
-      variables: { id: pull.nodeId }
-    })
-    const errors = (r.body as { errors?: { message?: string }[] } | undefined)?.errors
-    if (errors && errors.length > 0) {
+    if (requested !== 'auto' && !(requested in GRAPHQL_METHOD)) {
       throw new Error(
-        `Enabling auto-merge failed: ${errors.map(e => e.message ?? '').join('; ')}. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge (a PAT or app token; the automatic token of a workflow may not).`
+        `Input 'merge-method' ${requested} exists on Forgejo only; GitHub has merge, squash and rebase`
       )
     }
+    // GitHub has no default method; the flags are only present for tokens that may see the settings.
+    const allowed = await repositoryMergeMethods(this.api, this.path, [
+      ['merge', 'allow_merge_commit'],
+      ['squash', 'allow_squash_merge'],
+      ['rebase', 'allow_rebase_merge']
+    ])
+    const method = chooseMergeMethod(requested, allowed, `${this.owner}/${this.repo}`)
+    // Without a method GitHub uses MERGE; it is only left out when the repository's settings could not be read.
+    const query = method
+      ? 'mutation($id: ID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) { pullRequest { number } } }'
+      : 'mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }'
+    const r = await this.graphql.request('Enabling auto-merge', 'POST', '', {
+      query,
+      variables: method ? { id: pull.nodeId, method: GRAPHQL_METHOD[method] } : { id: pull.nodeId }
+    })
+    if (!isRecord(r.body)) throw shapeError(r, 'a GraphQL answer object was expected')
+    const errors = Array.isArray(r.body.errors) ? r.body.errors : []
+    if (errors.length > 0) {
+      const text = errors
+        .map(e => (isRecord(e) && typeof e.message === 'string' ? e.message : JSON.stringify(e)))
+        .join('; ')
+      const hint = AUTO_MERGE_HINTS.find(([re]) => re.test(text))?.[1](pull.base)
+      throw new AutoMergeRefusal(
+        `Enabling auto-merge failed: ${text}${hint ? `: ${hint}` : '. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge (a PAT or app token; the automatic token of a workflow may not).'}`
+      )
+    }
+    need(r, r.body, 'data.enablePullRequestAutoMerge.pullRequest', 'object')
+    return method
   }
 
   compareUrl(base: string, head: string): string {

@@ -88,6 +88,11 @@ export const INPUTS = {
     "default": "false",
     "type": "boolean"
   },
+  "merge-method": {
+    "description": "How auto-merge merges: `auto` (the repository's default merge style, else the first one it allows), `merge`, `squash` or `rebase`; on Forgejo also `rebase-merge` and `fast-forward-only`. A method the repository does not allow fails the step, naming the ones it allows.",
+    "default": "auto",
+    "type": "string"
+  },
   "build": {
     "description": "Build every host before and after the update and diff them. `false` updates the lock only.",
     "default": "true",

@@ -2,10 +2,11 @@ import * as core from '@actions/core'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { Forge } from '../forge/forge'
+import { Forge, PullRequest } from '../forge/forge'
 import { ForgejoForge } from '../forge/forgejo'
 import { GitHubForge } from '../forge/github'
 import { HttpOptions } from '../forge/http'
+import { MergeMethodError } from '../forge/merge'
 import { ForeignCommit, Git, TRAILER } from '../git/git'
 import { LockChange, lockDate } from '../nix/lock'
 import { Settings } from '../settings'
@@ -23,6 +24,20 @@ export interface PublishResult {
 }
 
 export const REMOTE = 'origin'
+
+/**
+ * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
+ * result says what, so that the step's outputs still name the pushed commit and branch.
+ */
+export class PublishError extends Error {
+  constructor(
+    message: string,
+    readonly result: PublishResult,
+    readonly cause?: unknown
+  ) {
+    super(message)
+  }
+}
 
 /** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
 export function forgeEndpoints(
@@ -206,36 +221,65 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`)
   }
 
-  const existing = await forge.findOpenPull(branch, settings.baseBranch)
+  const pushedResult: PublishResult = { branch, commit, pushed, operation: 'none' }
+  try {
+    return await openPull(forge, input, pushedResult)
+  } catch (e) {
+    if (e instanceof PublishError) throw e
+    throw new PublishError(errorMessage(e), pushedResult, e)
+  }
+}
+
+/**
+ * Creates or updates the pull request, adds labels, asks for auto-merge. Labels are added when the pull request
+ * is created and whenever this run pushed a new commit to its branch, never on a run that changed nothing, so
+ * a label someone removed on purpose stays removed until the next update.
+ */
+async function openPull(forge: Forge, input: PublishInput, pushed: PublishResult): Promise<PublishResult> {
+  const { settings } = input
+  const existing = await forge.findOpenPull(pushed.branch, settings.baseBranch)
   let operation: PullOperation
-  let pull = existing
+  let pull: PullRequest
   if (existing) {
-    if (existing.title !== settings.prTitle || existing.body !== input.body || pushed) {
+    pull = existing
+    if (existing.title !== settings.prTitle || existing.body !== input.body || pushed.pushed) {
       pull = await forge.updatePull(existing.number, settings.prTitle, input.body)
       operation = 'updated'
     } else operation = 'unchanged'
   } else {
     const r = await forge.createPull({
-      head: branch,
+      head: pushed.branch,
       base: settings.baseBranch,
       title: settings.prTitle,
       body: input.body
     })
     pull = r.pull
-    if (r.created) {
-      operation = 'created'
-      await forge.addLabels(pull.number, settings.prLabels)
-    } else {
+    if (r.created) operation = 'created'
+    else {
       pull = await forge.updatePull(pull.number, settings.prTitle, input.body)
       operation = 'updated'
     }
   }
-  if (settings.autoMerge && pull) {
+  const result: PublishResult = { ...pushed, prNumber: pull.number, prUrl: pull.url, operation }
+  if (settings.prLabels.length > 0 && (operation === 'created' || pushed.pushed)) {
     try {
-      await forge.enableAutoMerge(pull)
+      await forge.addLabels(pull.number, settings.prLabels)
     } catch (e) {
+      // The pull request stands; a token without the labels' scope must not fail the run.
+      core.warning(`Labels not added to #${pull.number}: ${errorMessage(e)}`)
+    }
+  }
+  if (settings.autoMerge) {
+    try {
+      const method = await forge.enableAutoMerge(pull, settings.mergeMethod)
+      core.info(
+        `Auto-merge requested for #${pull.number}${method ? ` (${method})` : " (the forge's default method)"}`
+      )
+    } catch (e) {
+      // A method the repository forbids is a setting to fix; a refusal by the forge is reported and the run goes on.
+      if (e instanceof MergeMethodError) throw new PublishError(e.message, result, e)
       core.warning(errorMessage(e))
     }
   }
-  return { branch, commit, pushed, prNumber: pull?.number, prUrl: pull?.url, operation }
+  return result
 }
