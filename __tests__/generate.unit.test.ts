@@ -98,14 +98,14 @@ describe('the inputs generated from action.yml', () => {
         path.join(dir, 'action.yml'),
         action.replace(
           '\noutputs:',
-          '\n  merge-method:\n    description: How to merge.\n    default: merge\n\noutputs:'
+          '\n  example-input:\n    description: An input added later.\n    default: example\n\noutputs:'
         )
       )
       expect(staleFiles(dir)).toEqual(['src/generated/action.ts', 'README.md'])
       for (const [file, content] of generatedFiles(dir)) fs.writeFileSync(path.join(dir, file), content)
       expect(staleFiles(dir)).toEqual([])
       expect(fs.readFileSync(path.join(dir, 'README.md'), 'utf8')).toMatch(
-        /\| `merge-method` +\| `merge` +\|/
+        /\| `example-input` +\| `example` +\|/
       )
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
