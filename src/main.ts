@@ -64,7 +64,10 @@ function hostReports(
       before: b,
       after: a,
       diff: d?.diff,
-      reboot: d?.reboot ?? []
+      reboot: d?.reboot ?? [],
+      units: d?.units,
+      release: d?.release,
+      kernel: d?.kernel
     }
   })
 }

@@ -12,7 +12,7 @@
       nixosConfigurations = {
         web = mk { hostName = "web"; packages = [ "curl" "htop" ]; services = [ "nginx" ]; };
         db = mk { hostName = "db"; packages = [ "htop" "rsync" ]; services = [ "postgresql" ]; };
-        mail = mk { hostName = "mail"; packages = [ "curl" ]; services = [ "openssl" ]; };
+        mail = mk { hostName = "mail"; packages = [ "curl" ]; services = [ "postfix" "dovecot" ]; };
         laptop = mk { hostName = "laptop"; packages = [ "htop" "swww" "curl" ]; };
         installer-minimal = mk { hostName = "installer-minimal"; packages = [ "bash" ]; };
         legacy = throw "legacy: the option services.oldDaemon was removed";

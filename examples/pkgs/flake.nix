@@ -11,6 +11,9 @@
       noisy = spec.noisy or [ ];
       # Changes every hash without changing a name: separate test runs never share builds.
       salt = spec.salt or "";
+      # systemd units of a service: { name; for = service name; package?; unit?, service? = extra lines;
+      # wantedBy? = false for a unit no target wants }.
+      units = spec.units or [ ];
       # Evaluation warnings, as NixOS prints its config.warnings: { for = package or service name; text; }.
       warnings = spec.warnings or [ ];
       esc = builtins.fromJSON "\"\\u001b\"";
@@ -86,8 +89,48 @@
             (i: { name = "option${toString i}"; value = { index = i; host = hostName; enable = i / 3 * 3 == i; }; })
             heavy);
           optionsDigest = builtins.hashString "sha256" (builtins.toJSON options);
-          etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) "echo ${hostName} ${toString evalWork}${if heavy > 0 then " ${optionsDigest}" else ""} > $out/hostname";
           used = packages ++ services;
+          # systemd units as NixOS lays them out: etc/systemd/system links to a system-units directory whose
+          # entries link to one store path per unit, and multi-user.target.wants/NAME links to ../NAME.
+          hostUnits = builtins.filter (u: builtins.elem u.for used) units;
+          unitText = u:
+            let exec = if u ? package then "${self.packages.${system}.${u.package}}/bin/${u.package}" else "/bin/true";
+            in builtins.concatStringsSep "\n" (
+              [ "[Unit]" "Description=${u.name}" ] ++ (u.unit or [ ])
+              ++ [ "" "[Service]" "ExecStart=${exec}" ] ++ (u.service or [ ]) ++ [ "" ]
+            );
+          mkUnit = name: text:
+            builtins.derivation {
+              inherit system text;
+              name = "unit-${builtins.replaceStrings [ "@" ] [ "-" ] name}";
+              builder = "/bin/sh";
+              PATH = "/usr/bin:/bin";
+              args = [ "-c" "mkdir -p $out; printf '%s' \"$text\" > $out/${name}" ];
+            };
+          systemUnits = builtins.derivation {
+            inherit system;
+            name = "system-units";
+            builder = "/bin/sh";
+            PATH = "/usr/bin:/bin";
+            links = map (u: "${mkUnit u.name (unitText u)}/${u.name}") hostUnits
+              ++ [ "${mkUnit "multi-user.target" "[Unit]\nDescription=Multi-User System\n"}/multi-user.target" ];
+            wanted = map (u: u.name) (builtins.filter (u: u.wantedBy or true) hostUnits);
+            args = [
+              "-c"
+              ''
+                mkdir -p $out/multi-user.target.wants
+                for l in $links; do ln -s $l $out/; done
+                for n in $wanted; do ln -s ../$n $out/multi-user.target.wants/$n; done
+                ln -s multi-user.target $out/default.target
+              ''
+            ];
+          };
+          etc = mkLinks "etc" (map (n: self.packages.${system}.${n}) services) ''
+            mkdir -p $out/etc/systemd
+            for p in $paths; do ln -s $p $out/etc/; done
+            ln -s ${systemUnits} $out/etc/systemd/system
+            echo ${hostName} ${toString evalWork}${if heavy > 0 then " ${optionsDigest}" else ""} > $out/etc/hostname
+          '';
           hostWarnings = map (w: w.text) (builtins.filter (w: builtins.elem w.for used) warnings);
           toplevel = builtins.foldl' (v: msg: warn msg v) toplevelDrv hostWarnings;
           toplevelDrv = builtins.derivation {
@@ -103,8 +146,9 @@
                 ln -s ${kernel}/bzImage $out/kernel
                 ln -s ${initrd}/initrd $out/initrd
                 ln -s ${modules}/lib/modules $out/kernel-modules
-                ln -s ${etc} $out/etc
+                ln -s ${etc}/etc $out/etc
                 echo ${hostName} > $out/hostname
+                echo ${spec.release}.20240101.fixture > $out/nixos-version
               ''
             ];
           };

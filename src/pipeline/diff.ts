@@ -3,12 +3,38 @@ import * as path from 'path'
 import { PathInfoMap, closureOf } from '../nix/closure'
 import { ClosureDiff, ClosureSide, diffClosures } from '../nix/diff'
 import { Nix } from '../nix/nix'
+import { splitPackageName, storePathName } from '../nix/names'
+import { UnitChanges, UnitInfo, classifyUnits, readUnitTree } from '../nix/units'
 
 export interface HostDiff {
   host: string
   diff: ClosureDiff
   /** Which of kernel, initrd and kernel-modules changed: `switch` does not apply these without a reboot. */
   reboot: string[]
+  /** What `switch` would do with the systemd units; undefined when a system has no etc/systemd/system. */
+  units?: UnitChanges
+  /** The NixOS version (`nixos-version`) and the kernel version, before and after. */
+  release: { before?: string; after?: string }
+  kernel: { before?: string; after?: string }
+}
+
+function readText(p: string): string | undefined {
+  try {
+    return fs.readFileSync(p, 'utf8').trim()
+  } catch {
+    return undefined
+  }
+}
+
+/** The kernel's version from the name of the store path that `<system>/kernel` links into. */
+export function kernelVersion(
+  system: string,
+  read: (p: string) => string | undefined = readLink
+): string | undefined {
+  const target = read(path.join(system, 'kernel'))
+  if (!target) return undefined
+  const { version } = splitPackageName(storePathName(storePathOf(target)))
+  return version || undefined
 }
 
 /** The boot-critical links of a NixOS system; a change in any of them needs a reboot to take effect. */
@@ -64,9 +90,21 @@ export async function diffHosts(
   pairs: { host: string; before: string; after: string }[]
 ): Promise<HostDiff[]> {
   const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))])
-  return pairs.map(({ host, before, after }) => ({
-    host,
-    diff: diffClosures(...closureSides(before, after, infos), infos),
-    reboot: rebootReasons(before, after)
-  }))
+  // Hosts share most unit files: each is parsed once.
+  const unitCache = new Map<string, UnitInfo>()
+  return pairs.map(({ host, before, after }) => {
+    const oldUnits = readUnitTree(before, unitCache)
+    const newUnits = readUnitTree(after, unitCache)
+    return {
+      host,
+      diff: diffClosures(...closureSides(before, after, infos), infos),
+      reboot: rebootReasons(before, after),
+      units: oldUnits && newUnits ? classifyUnits(oldUnits, newUnits) : undefined,
+      release: {
+        before: readText(path.join(before, 'nixos-version')),
+        after: readText(path.join(after, 'nixos-version'))
+      },
+      kernel: { before: kernelVersion(before), after: kernelVersion(after) }
+    }
+  })
 }

@@ -1,6 +1,7 @@
 import { HostBuild } from '../pipeline/build'
 import { ClosureDiff } from '../nix/diff'
 import { LockChange } from '../nix/lock'
+import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
 import { PushReport } from '../pipeline/push'
 
@@ -19,6 +20,11 @@ export interface HostReport {
   diff?: ClosureDiff
   /** Boot links that changed (kernel, initrd, kernel-modules): the host needs a reboot to run the update. */
   reboot: string[]
+  /** What `switch` would do with the systemd units (restart, reload, start, stop, not restarted). */
+  units?: UnitChanges
+  /** NixOS version (`nixos-version`) and kernel version before and after, for built hosts. */
+  release?: { before?: string; after?: string }
+  kernel?: { before?: string; after?: string }
 }
 
 export interface FleetReport {
