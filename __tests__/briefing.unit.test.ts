@@ -1,7 +1,10 @@
 import { ClosureDiff, PackageChange } from '../src/nix/diff'
+import { LockChange } from '../src/nix/lock'
+import { UnitChanges } from '../src/nix/units'
 import { HostBuild } from '../src/pipeline/build'
 import { hostList, renderReport } from '../src/report/markdown'
 import { HostReport, warningChanges } from '../src/report/model'
+import { codeSpan, nixLabel, reproduceCommands } from '../src/report/sections'
 import { fleetReport } from './fixtures/report'
 
 const WJ = '\u2060'
@@ -103,5 +106,154 @@ describe('evaluation warnings in the report', () => {
   test('no section when nothing changed', () => {
     const quiet = [host('web', [], [['same'], ['same']])]
     expect(renderReport(fleetReport(quiet, { warnings: warningChanges(quiet) }))).not.toContain('warning')
+  })
+})
+
+describe('units in the report', () => {
+  const units = (u: Partial<UnitChanges>): UnitChanges => ({
+    restart: [],
+    reload: [],
+    start: [],
+    stop: [],
+    notRestarted: [],
+    ...u
+  })
+  const web = { ...host('web', []), units: units({ restart: ['sshd.service'], reload: ['nginx.service'] }) }
+  const mail = {
+    ...host('mail', []),
+    units: units({
+      restart: ['sshd.service'],
+      start: ['a.service'],
+      stop: ['b.service'],
+      notRestarted: ['c.service']
+    })
+  }
+  const quiet = { ...host('db', []), units: units({}) }
+  const md = renderReport(fleetReport([web, mail, quiet]))
+
+  test('per host, every list; a host with nothing to do is left out', () => {
+    expect(section(md, '### Services `switch` will restart, reload, start or stop')).toEqual([
+      '- web: restart: sshd.service · reload: nginx.service',
+      '- mail: restart: sshd.service · start: a.service · stop: b.service · changed, not restarted: c.service'
+    ])
+  })
+
+  test('shared by several hosts: once, in the shared changes', () => {
+    expect(section(md, '### Changes on several hosts')).toEqual([
+      '- restart: sshd.service on 2 of 3 hosts (web, mail)'
+    ])
+  })
+})
+
+describe('flags at the top', () => {
+  const sys = (name: string, release: [string, string], kernel: [string, string]): HostReport => ({
+    ...host(name, []),
+    release: { before: release[0], after: release[1] },
+    kernel: { before: kernel[0], after: kernel[1] }
+  })
+  test('a NixOS release change and a kernel major/minor change, with hosts; a patch release is not flagged', () => {
+    const md = renderReport(
+      fleetReport([
+        sys('web', ['24.05.20240612.cc54fb4', '24.11.20241201.aaaaaaa'], ['6.6.30', '6.12.1']),
+        sys('mail', ['24.05.20240612.cc54fb4', '24.11.20241201.aaaaaaa'], ['6.6.30', '6.6.31']),
+        sys('db', ['24.11.20241101.bbbbbbb', '24.11.20241201.aaaaaaa'], ['6.12.0', '6.12.1'])
+      ])
+    )
+    const lines = md.split('\n')
+    const hostsAt = lines.indexOf('### Hosts')
+    const flags = lines.slice(0, hostsAt).filter(l => l.startsWith('> '))
+    expect(flags).toEqual([
+      '> **NixOS release 24.05 → 24.11** on 2 of 3 hosts (web, mail)',
+      '> **Kernel 6.6 → 6.12** on 1 of 3 hosts (web)'
+    ])
+  })
+})
+
+describe('failures', () => {
+  const failedAfter: HostBuild = {
+    host: 'db',
+    status: 'build-failed',
+    drvPath: `${SYSTEM}-db.drv`,
+    error: 'failed to build: rsync-3.2.7',
+    failedDrvs: ['/nix/store/3ad74lwr2zi6li06i2xijaj5vqfr07vi-rsync-3.2.7.drv'],
+    logTail: 'error: boom'
+  }
+  test('a host failing before and after says so', () => {
+    const h: HostReport = {
+      host: 'old',
+      status: 'failing',
+      before: { host: 'old', status: 'eval-failed', error: 'boom' },
+      after: { host: 'old', status: 'eval-failed', error: 'boom' },
+      reboot: []
+    }
+    const md = renderReport(fleetReport([h]))
+    expect(md).toContain('old (failing): evaluation failed, still failing (also before the update)')
+    expect(md).not.toContain('evaluation failed after the update')
+  })
+
+  test('a regressed host: the inputs it would have received and the commands to reproduce', () => {
+    const h: HostReport = {
+      host: 'db',
+      status: 'regressed',
+      before: built('db', 'b'),
+      after: failedAfter,
+      reboot: []
+    }
+    const lockChanges: LockChange[] = [
+      {
+        input: 'nixpkgs',
+        old: { type: 'github', rev: 'e637e908dbc0f08e' },
+        new: { type: 'github', rev: 'bb36f33536f3a2' }
+      },
+      {
+        input: 'local',
+        old: { type: 'path', narHash: 'sha256-AAAAAAAAAAAA' },
+        new: { type: 'path', narHash: 'sha256-BBBBBBBBBBBB' }
+      }
+    ]
+    const md = renderReport(fleetReport([h], { lockChanges, flakeRef: './fleet' }))
+    expect(md).toContain('Would have received: nixpkgs `e637e90` → `bb36f33`, local `AAAAAAA` → `BBBBBBB`.')
+    expect(md).toContain(
+      'Reproduce: `nix build ./fleet#nixosConfigurations.db.config.system.build.toplevel` · `nix log /nix/store/3ad74lwr2zi6li06i2xijaj5vqfr07vi-rsync-3.2.7.drv`'
+    )
+  })
+
+  test('host names that are not plain attribute names are quoted', () => {
+    expect(reproduceCommands({ host: 'web.example.org', status: 'failing', reboot: [] })).toEqual([
+      'nix build .#nixosConfigurations."web.example.org".config.system.build.toplevel'
+    ])
+  })
+})
+
+describe('inputs table', () => {
+  const rows = (c: LockChange): string[] =>
+    renderReport(fleetReport([], { built: false, lockChanges: [c] }))
+      .split('\n')
+      .filter(l => l.startsWith('| ') && !l.startsWith('| input'))
+  test('same day: the time is shown too', () => {
+    const c: LockChange = {
+      input: 'pkgs',
+      old: { type: 'git', rev: 'aaaaaaaaaaaa1', lastModified: 1717113600 },
+      new: { type: 'git', rev: 'bbbbbbbbbbbb2', lastModified: 1717113600 + 6 * 3600 + 125 }
+    }
+    expect(rows(c)).toEqual([
+      '| pkgs | `aaaaaaaaaaaa` | `bbbbbbbbbbbb` | 2024-05-31 00:00 → 2024-05-31 06:02 UTC | rev `aaaaaaa` → `bbbbbbb` |'
+    ])
+  })
+})
+
+describe('footer', () => {
+  test.each([
+    ['nix (Nix) 2.8.0', 'Nix 2.8.0'],
+    ['nix (Lix, like Nix) 2.91.1', 'Lix 2.91.1'],
+    ['nix (Determinate Nix 3.6.2) 2.29.0', 'Determinate Nix 3.6.2 (Nix 2.29.0)'],
+    ['something else', 'something else']
+  ])('%s → %s', (text, label) => {
+    expect(nixLabel(text)).toBe(label)
+  })
+
+  test('code spans survive backticks', () => {
+    expect(codeSpan('a`b')).toBe('``a`b``')
+    expect(codeSpan('`x')).toBe('`` `x ``')
   })
 })

@@ -5,6 +5,7 @@ import { clean, codeBlock, inline } from '../src/report/escape'
 import { REPORT_LIMIT, renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
 import { nvdText } from '../src/report/nvd'
+import { NVD_LEGEND } from '../src/report/sections'
 import { parseFences } from './fixtures/markdown'
 import { fleetReport } from './fixtures/report'
 
@@ -241,6 +242,10 @@ describe('renderReport', () => {
         '',
         '<details><summary>db (regressed): build failed after the update · failed to build: rsync-3.2.7</summary>',
         '',
+        'Would have received: nixpkgs `e637e90` → `bb36f33`.',
+        '',
+        'Reproduce: `nix build .#nixosConfigurations.db.config.system.build.toplevel`',
+        '',
         '```text',
         DB_LOG,
         '```',
@@ -249,6 +254,8 @@ describe('renderReport', () => {
         '',
         '',
         '### Package changes per host',
+        '',
+        `_${NVD_LEGEND}_`,
         '',
         '<details><summary>web: 2 upgraded, 1 added · reboot needed</summary>',
         '',
@@ -267,7 +274,7 @@ describe('renderReport', () => {
         '</details>',
         '',
         '',
-        '<sub>Nix: nix (Nix) 2.8.0 · excluded: iso-minimal · evaluate 12.3 s, build 301.0 s</sub>',
+        '<sub>Nix 2.8.0 · excluded: iso-minimal · evaluate 12.3 s, build 301.0 s</sub>',
         ''
       ].join('\n')
     )
@@ -360,7 +367,9 @@ describe('renderReport', () => {
       renderReport(fleet([], { lockChanges: [channel], built: false })),
       '| input | from | to | last modified | changes |'
     )
-    expect(rows).toEqual(['| nixos-channel | `z5Q67ZLZzhQy` | `WzMIqnRjmyme` |  |  |'])
+    expect(rows).toEqual([
+      '| nixos-channel | `z5Q67ZLZzhQy` | `WzMIqnRjmyme` |  | narHash `z5Q67ZLZzhQy` → `WzMIqnRjmyme` |'
+    ])
   })
 
   test('an unchanged lock gives the short text', () => {
@@ -371,7 +380,7 @@ describe('renderReport', () => {
         '',
         'flake.lock is up to date: no input has a newer revision, nothing was rebuilt.',
         '',
-        '<sub>Nix: nix (Nix) 2.8.0</sub>',
+        '<sub>Nix 2.8.0</sub>',
         ''
       ].join('\n')
     )

@@ -91,6 +91,12 @@ function logEvaluation(build: BuildResult): BuildResult {
   return build
 }
 
+/** The flake as named from the repository's root, for commands a reader runs in their checkout. */
+function flakeRef(flakeDir: string, env: NodeJS.ProcessEnv): string {
+  const rel = path.relative(path.resolve(env.GITHUB_WORKSPACE || process.cwd()), flakeDir)
+  return rel === '' ? '.' : `./${rel.split(path.sep).join('/')}`
+}
+
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
 function prBody(report: FleetReport, forge: ForgeKind): string {
   const url = runUrl(process.env, forge)
@@ -232,6 +238,7 @@ async function pipeline(
 
   const report: FleetReport = {
     flake: settings.flakeDir,
+    flakeRef: flakeRef(settings.flakeDir, process.env),
     nixVersion: nix.version.text,
     changed: update.changed,
     built: settings.build && update.changed,

@@ -23,6 +23,8 @@ export interface HostBuild {
   error?: string
   /** The last lines of the failed derivation's build log. */
   logTail?: string
+  /** The derivations whose build failed under this host (`nix log` shows their logs). */
+  failedDrvs?: string[]
   /** Evaluation warnings Nix printed for this host (`trace: warning: …`, `evaluation warning: …`). */
   warnings?: string[]
 }
@@ -142,6 +144,7 @@ async function explainFailures(
       const name = (d: string): string =>
         `${storePathName(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`
       h.error = `failed to build: ${drvs.map(name).join(', ')}`
+      h.failedDrvs = drvs
       const parts = drvs.map(d => logs.get(d)).filter((l): l is string => l !== undefined)
       h.logTail = parts.length > 0 ? parts.join('\n') : tail(stderr, LOG_LINES)
     } else {

@@ -4,6 +4,16 @@ import { clean, clipLines, codeBlock, inline } from './escape'
 import { HostBuild } from '../pipeline/build'
 import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
 import { formatBytes, formatVersions, nvdText } from './nvd'
+import {
+  NVD_LEGEND,
+  codeSpan,
+  inputChangesLine,
+  nixLabel,
+  reproduceCommands,
+  sharedUnitChanges,
+  systemFlags,
+  unitLine
+} from './sections'
 
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 export const REPORT_LIMIT = 60000
@@ -30,15 +40,38 @@ function shortRev(l?: LockedInput): string {
   return `\`${id.replace(/[^A-Za-z0-9+/=._-]/g, '')}\``
 }
 
-function lockRow(c: LockChange): string {
+/** `2024-05-31`, with the time (UTC) when both sides fall on the same day. */
+function lockTimes(c: LockChange): string {
   const dates = [lockDate(c.old?.lastModified), lockDate(c.new?.lastModified)]
-  const when = dates[0] || dates[1] ? `${dates[0] ?? '–'} → ${dates[1] ?? '–'}` : ''
+  if (!dates[0] && !dates[1]) return ''
+  const sameDay = dates[0] !== undefined && dates[0] === dates[1]
+  const at = (t?: number, d?: string): string =>
+    d === undefined
+      ? '–'
+      : sameDay && t !== undefined
+        ? `${d} ${new Date(t * 1000).toISOString().slice(11, 16)}`
+        : d
+  return `${at(c.old?.lastModified, dates[0])} → ${at(c.new?.lastModified, dates[1])}${sameDay ? ' UTC' : ''}`
+}
+
+/** Without a compare link: what changed, the revision (git) or else the content hash (path:, tarballs). */
+function identityChange(c: LockChange): string {
+  const o = c.old
+  const n = c.new
+  if (!o || !n) return ''
+  const hash = (h?: string): string => codeSpan((h ?? '–').replace(/^sha256-/, '').slice(0, 12))
+  if (o.rev && n.rev && o.rev !== n.rev)
+    return `rev ${codeSpan(o.rev.slice(0, 7))} → ${codeSpan(n.rev.slice(0, 7))}`
+  return `narHash ${hash(o.narHash)} → ${hash(n.narHash)}`
+}
+
+function lockRow(c: LockChange): string {
   const link =
     c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
       ? `[compare](${c.compareUrl})`
       : ''
   const what = !c.old ? 'added' : !c.new ? 'removed' : ''
-  return `| ${inline(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${when} | ${what || link} |`
+  return `| ${inline(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${lockTimes(c)} | ${what || link || identityChange(c)} |`
 }
 
 function sizeDelta(h: HostReport): string {
@@ -128,22 +161,32 @@ function failureOf(h: HostReport): { build: HostBuild; phase: string } | undefin
   return undefined
 }
 
+/** `evaluation failed after the update`, or for a host that failed both times, `… still failing (also before the update)`. */
+function failurePhrase(h: HostReport, build: HostBuild, phase: string): string {
+  const what = build.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
+  return h.status === 'failing' ? `${what}, still failing (also before the update)` : `${what} ${phase}`
+}
+
 /** One line per failed host, for reports too large for logs. */
 function failureLine(h: HostReport): string {
   const f = failureOf(h)
   if (!f) return `${inline(h.host)} (${h.status})`
-  const what = f.build.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
-  return `${inline(h.host)} (${h.status}): ${what} ${f.phase}${f.build.error ? ` · ${inline(f.build.error, 160)}` : ''}`
+  return `${inline(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase)}${f.build.error ? ` · ${inline(f.build.error, 160)}` : ''}`
 }
 
-function failureDetails(h: HostReport, maxLines: number): string {
-  const failure = h.after && h.after.status !== 'built' ? h.after : h.before
-  if (!failure || failure.status === 'built') return ''
-  const phase = h.after && h.after.status !== 'built' ? 'after the update' : 'before the update'
-  const what = failure.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
+function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string {
+  const f = failureOf(h)
+  if (!f) return ''
+  const failure = f.build
   const log = clipLines(truncateLines(failure.logTail ?? failure.error ?? '', Math.min(maxLines, 40)))
-  const head = `${inline(h.host)} (${h.status}): ${what} ${phase}${failure.status === 'build-failed' && failure.error ? ` · ${inline(failure.error, 300)}` : ''}`
-  return `<details><summary>${head}</summary>\n\n${codeBlock(log || 'no log')}\n\n</details>`
+  const head = `${inline(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase)}${failure.status === 'build-failed' && failure.error ? ` · ${inline(failure.error, 300)}` : ''}`
+  const body: string[] = []
+  const inputs = h.status === 'regressed' ? inputChangesLine(r.lockChanges) : undefined
+  if (inputs) body.push(`Would have received: ${inputs}.`, '')
+  // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
+  const cmd = (c: string): string => (/^[A-Za-z0-9 ._/#"'+=:-]*$/.test(c) ? codeSpan(c) : inline(c, 500))
+  body.push(`Reproduce: ${reproduceCommands(h, r.flakeRef).map(cmd).join(' · ')}`, '')
+  return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${codeBlock(log || 'no log')}\n\n</details>`
 }
 
 /** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
@@ -159,6 +202,19 @@ function warningLines(r: FleetReport): string[] {
       `_${w.gone.length} warning${w.gone.length === 1 ? '' : 's'} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`
     )
   }
+  return out
+}
+
+/** Per host, what `switch` would do with its systemd units. */
+function unitLines(r: FleetReport, maxLines: number, fullReport: string): string[] {
+  const lines = r.hosts.flatMap(h => {
+    const line = unitLine(h.units)
+    return line ? [`- ${inline(h.host)}: ${line}`] : []
+  })
+  if (lines.length === 0) return []
+  const shown = maxLines <= 0 ? lines.slice(0, 20) : lines
+  const out = ['', '### Services `switch` will restart, reload, start or stop', '', ...shown]
+  if (shown.length < lines.length) out.push(`- … ${lines.length - shown.length} more hosts in ${fullReport}`)
   return out
 }
 
@@ -242,6 +298,10 @@ function renderWith(
     out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
   } else {
     out.push(summaryLine(r))
+    for (const f of systemFlags(r.hosts)) {
+      const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
+      out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
+    }
   }
   if (r.lockChanges.length > 0) {
     out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|')
@@ -258,18 +318,21 @@ function renderWith(
     for (const h of rows) out.push(hostRow(h))
     if (rows.length < r.hosts.length)
       out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`)
-    const shared = sharedChanges(r.hosts)
+    const shared = [
+      ...sharedChanges(r.hosts).map(s => ({
+        line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${inline(s.text)}`,
+        hosts: s.hosts
+      })),
+      ...sharedUnitChanges(r.hosts).map(s => ({ line: `${inline(s.text)}`, hosts: s.hosts }))
+    ]
     if (shared.length > 0) {
       out.push('', '### Changes on several hosts', '')
       const shown = maxLines <= 0 ? shared.slice(0, 20) : shared
-      for (const s of shown) {
-        out.push(
-          `- ${s.downgrade ? '⬇️ downgrade: ' : ''}${inline(s.text)} ${hostList(s.hosts, r.hosts.length)}`
-        )
-      }
+      for (const s of shown) out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`)
       if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
     }
     out.push(...warningLines(r))
+    out.push(...unitLines(r, maxLines, fullReport))
     const failures = r.hosts.filter(
       h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'
     )
@@ -281,12 +344,13 @@ function renderWith(
         if (shown.length < failures.length) out.push(`- … ${failures.length - shown.length} more`)
         out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`)
       } else {
-        for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '')
+        for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines, r), '')
       }
     }
     const detailed = r.hosts.filter(h => h.diff)
     if (detailed.length > 0) {
       out.push('', '### Package changes per host', '')
+      if (maxLines > 0) out.push(`_${NVD_LEGEND}_`, '')
       if (maxLines <= 0) {
         out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`)
       } else {
@@ -301,7 +365,7 @@ function renderWith(
     }
   }
   out.push(...pushLines(r, timings))
-  const foot = [`Nix: ${inline(r.nixVersion)}`]
+  const foot = [inline(nixLabel(r.nixVersion))]
   if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
   if (timings && r.timings.length > 0)
     foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))

@@ -29,6 +29,8 @@ export interface HostReport {
 
 export interface FleetReport {
   flake: string
+  /** The flake as a user names it from the repository's root (`.`, `./hosts`), for commands in the report. */
+  flakeRef?: string
   nixVersion: string
   /** Did flake.lock change. */
   changed: boolean
