@@ -15,7 +15,7 @@ import {
 const HOSTS: HostSpec[] = [
   { name: 'web', packages: ['curl', 'htop'], services: ['nginx'] },
   { name: 'db', packages: ['htop', 'rsync'], services: ['postgresql'] },
-  { name: 'mail', packages: ['curl'], services: ['openssl'] },
+  { name: 'mail', packages: ['curl'], services: ['postfix', 'dovecot'] },
   { name: 'installer-minimal', packages: ['bash'] },
   { name: 'legacy', expr: 'throw "legacy: the option services.oldDaemon was removed"' },
   // abort and type errors escape builtins.tryEval: the shared evaluation fails and each host is evaluated alone.
@@ -27,8 +27,10 @@ interface Report {
     host: string
     status: string
     reboot: string[]
-    after?: { status: string; error?: string; logTail?: string }
+    after?: { status: string; error?: string; logTail?: string; warnings?: string[] }
+    units?: Record<string, string[]>
   }[]
+  warnings: { new: { text: string; hosts: string[] }[]; gone: { text: string; hosts: string[] }[] }
   lockChanges: { input: string }[]
   timings: { phase: string }[]
 }
@@ -85,10 +87,28 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     expect(byHost.get('legacy')?.after?.error).toContain('services.oldDaemon was removed')
     expect(byHost.get('typo')?.after?.error).toMatch(/cannot add a string to an integer|cannot coerce|string/)
     expect(byHost.get('web')?.reboot).toEqual(['kernel', 'initrd', 'kernel-modules'])
+    expect(byHost.get('web')?.units).toEqual({
+      restart: [],
+      reload: ['nginx.service'],
+      start: ['nginx-exporter.service'],
+      stop: ['nginx-cache-purge.service'],
+      notRestarted: []
+    })
+    expect(byHost.get('mail')?.units).toMatchObject({
+      restart: ['postfix.service'],
+      notRestarted: ['dovecot.service']
+    })
+    const renamed = sets.after.warnings?.[0].text as string
+    expect(byHost.get('mail')?.after?.warnings).toEqual([renamed])
+    expect(report.warnings).toEqual({ new: [{ text: renamed, hosts: ['mail'] }], gone: [] })
+    // One annotation for the new warning.
+    expect(
+      r.log.split('\n').filter(l => l.startsWith('::warning') && l.includes('smtpd_tls_cert_file'))
+    ).toHaveLength(1)
 
     const md = r.outputs.report
     expect(r.summary).toContain(md.trim().split('\n')[0])
-    expect(md).toContain('| web | ✅ updated | 4 | 1 | 1 | 1 |')
+    expect(md).toContain('| web | ✅ updated | 4 | 1 | 2 | 2 |')
     expect(md).toContain('| db | ❌ regressed |')
     expect(md).toMatch(/openssl 3\.0\.13 → 3\.0\.14 on 2 of 5 hosts \(mail, web\)/)
     const web = md.slice(md.indexOf('<details><summary>web:'))
@@ -101,10 +121,12 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
         '[U.]  #4  linux          +0B  6.6.30, 6.6.30-modules -> 6.6.31, 6.6.31-modules',
         '[U.]  #5  openssl        +0B  3.0.13 -> 3.0.14',
         'Added packages:',
-        '[A.]  #1  pcre2  +728B  10.43',
+        '[A.]  #1  pcre2                        +728B  10.43',
+        '[A.]  #2  unit-nginx-exporter.service  +432B  <none>',
         'Removed packages:',
-        '[R.]  #1  libidn2  -728B  2.3.7',
-        'Closure size: 13 -> 13 (11 paths added, 11 paths removed, delta +0, disk usage +0B).'
+        '[R.]  #1  libidn2                         -728B  2.3.7',
+        '[R.]  #2  unit-nginx-cache-purge.service  -440B  <none>',
+        'Closure size: 17 -> 17 (14 paths added, 14 paths removed, delta +0, disk usage -32B).'
       ].join('\n')
     )
     expect(md).toContain('error: test suite of rsync failed')

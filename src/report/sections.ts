@@ -114,6 +114,6 @@ export function nixLabel(text: string): string {
 
 /** nvd's markers, explained once above the per-host detail. */
 export const NVD_LEGEND =
-  'Markers: `U` upgraded, `D` downgraded, `C` changed (same version, rebuilt or selection changed), ' +
-  '`A` added, `R` removed; then `*` in the system packages before and after, `.` a dependency only, ' +
-  '`+` newly in the system packages, `-` no longer in them.'
+  'Markers: `U` upgraded, `D` downgraded, `C` changed otherwise (another copy, versions side by side, or only ' +
+  'the selection), `A` added, `R` removed; then `*` selected (in the system packages) before and after, ' +
+  '`.` a dependency, `+` newly selected, `-` no longer selected.'
