@@ -184,7 +184,9 @@ function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string
   const inputs = h.status === 'regressed' ? inputChangesLine(r.lockChanges) : undefined
   if (inputs) body.push(`Would have received: ${inputs}.`, '')
   // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
-  const cmd = (c: string): string => (/^[A-Za-z0-9 ._/#"'+=:-]*$/.test(c) ? codeSpan(c) : inline(c, 500))
+  // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
+  const cmd = (c: string): string =>
+    /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace('#nixosConfigurations.', '')) ? codeSpan(c) : inline(c, 500)
   body.push(`Reproduce: ${reproduceCommands(h, r.flakeRef).map(cmd).join(' · ')}`, '')
   return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${codeBlock(log || 'no log')}\n\n</details>`
 }
