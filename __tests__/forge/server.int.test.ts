@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { ForgeKind, TestForge, startForge } from './server'
+import { ForgeKind, ForgeOptions, TestForge, startForge } from './server'
 
 const TOKEN = 'forge-test-token'
 const OWNER = 'fleet-owner'
@@ -527,5 +527,187 @@ describe.each<ForgeKind>(['github', 'forgejo'])('test forge (%s)', kind => {
     expect(typeof field(res.json, 'message')).toBe('string')
     const missing = await call(forge, 'GET', `${repoPath}/pulls/9999`)
     expect(missing.status).toBe(404)
+  })
+})
+
+/** A forge of its own over a bare repository with main and one more branch, for one test. */
+async function withOwnForge(
+  options: Omit<ForgeOptions, 'bareRepo' | 'owner' | 'repo' | 'token'>,
+  fn: (forge: TestForge) => Promise<void>
+): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forge-own-'))
+  const bare = path.join(tmp, `${REPO}.git`)
+  git(tmp, 'init', '-q', '--bare', '-b', 'main', bare)
+  const work = path.join(tmp, 'work')
+  git(tmp, 'init', '-q', '-b', 'main', work)
+  fs.writeFileSync(path.join(work, 'a'), 'a\n')
+  git(work, 'add', 'a')
+  git(work, 'commit', '-q', '-m', 'a')
+  git(work, 'push', '-q', bare, 'main')
+  git(work, 'checkout', '-q', '-b', 'topic')
+  fs.writeFileSync(path.join(work, 'b'), 'b\n')
+  git(work, 'add', 'b')
+  git(work, 'commit', '-q', '-m', 'b')
+  git(work, 'push', '-q', bare, 'topic')
+  const forge = await startForge({ ...options, bareRepo: bare, owner: OWNER, repo: REPO, token: TOKEN })
+  try {
+    await fn(forge)
+  } finally {
+    await forge.close()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+describe('the Forgejo double as Forgejo answers', () => {
+  const repoPath = `/repos/${OWNER}/${REPO}`
+  const open = (forge: TestForge, title = 'Update'): Promise<ApiResponse> =>
+    call(forge, 'POST', `${repoPath}/pulls`, { head: 'topic', base: 'main', title })
+
+  test('token scopes per route group: labels are issue scope, pulls repository scope, GET read and the rest write', async () => {
+    await withOwnForge({ kind: 'forgejo', tokenScopes: ['write:repository', 'read:issue'] }, async forge => {
+      expect((await open(forge)).status).toBe(201)
+      expect((await call(forge, 'GET', `${repoPath}/labels`)).status).toBe(200)
+      const add = await call(forge, 'POST', `${repoPath}/issues/1/labels`, { labels: [1] })
+      expect(add.status).toBe(403)
+      expect(field(add.json, 'message')).toBe(
+        'token does not have at least one of required scope(s): [write:issue]'
+      )
+      const org = await call(forge, 'GET', `/orgs/${OWNER}/labels`)
+      expect(field(org.json, 'message')).toBe(
+        'token does not have at least one of required scope(s): [read:organization]'
+      )
+    })
+  })
+
+  test('organisation labels: listed apart, accepted by the add endpoint; a user owner answers 404', async () => {
+    await withOwnForge({ kind: 'forgejo', labels: ['nix'], orgLabels: ['dependencies'] }, async forge => {
+      await open(forge)
+      const org = await call(forge, 'GET', `/orgs/${OWNER}/labels`)
+      expect(list(org.json).map(l => field(l, 'name'))).toEqual(['dependencies'])
+      const id = field(list(org.json)[0], 'id')
+      expect((await call(forge, 'POST', `${repoPath}/issues/1/labels`, { labels: [id, 1] })).status).toBe(200)
+      expect(forge.pulls[0].labels.sort()).toEqual(['dependencies', 'nix'])
+    })
+    await withOwnForge({ kind: 'forgejo' }, async forge => {
+      const user = await call(forge, 'GET', `/orgs/${OWNER}/labels`)
+      expect(user.status).toBe(404)
+      expect(field(user.json, 'message')).toBe('GetOrgByName')
+    })
+  })
+
+  test('scheduling accepts a forbidden style with 201; the merge then fails in the log only', async () => {
+    await withOwnForge({ kind: 'forgejo', mergeStyles: ['squash'] }, async forge => {
+      await open(forge)
+      const r = await call(forge, 'POST', `${repoPath}/pulls/1/merge`, {
+        Do: 'merge',
+        merge_when_checks_succeed: true
+      })
+      expect(r.status).toBe(201)
+      expect(forge.runAutoMerge(1)).toBe(false)
+      expect(forge.pulls[0].merged).toBe(false)
+      expect(forge.serverLog).toEqual([
+        'pull_service.Merge: merge strategy is not allowed or is invalid [repo_id: 7, strategy: merge]'
+      ])
+      // Merging at once checks the style.
+      const now = await call(forge, 'POST', `${repoPath}/pulls/1/merge`, { Do: 'merge' })
+      expect(now.status).toBe(405)
+      expect(field(now.json, 'message')).toBe('merge is not an allowed merge style for this repository')
+      const repo = await call(forge, 'GET', repoPath)
+      expect(repo.json).toMatchObject({
+        allow_merge_commits: false,
+        allow_squash_merge: true,
+        allow_fast_forward_only_merge: false,
+        default_merge_style: 'merge'
+      })
+    })
+  })
+
+  test('the merge endpoint refuses with 405 in CheckPullMergeable order', async () => {
+    await withOwnForge({ kind: 'forgejo' }, async forge => {
+      await open(forge, 'WIP: update')
+      const wip = await call(forge, 'POST', `${repoPath}/pulls/1/merge`, {
+        Do: 'merge',
+        merge_when_checks_succeed: true
+      })
+      expect([wip.status, field(wip.json, 'message')]).toEqual([405, 'Work in progress PRs cannot be merged'])
+    })
+    await withOwnForge({ kind: 'forgejo', mergeRefusal: 'User not allowed to merge PR' }, async forge => {
+      await open(forge, 'WIP: update')
+      const denied = await call(forge, 'POST', `${repoPath}/pulls/1/merge`, { Do: 'merge' })
+      expect([denied.status, field(denied.json, 'message')]).toEqual([405, 'User not allowed to merge PR'])
+    })
+  })
+
+  test('the automatic token cannot open pull requests; a failed pull request is listed as null', async () => {
+    await withOwnForge({ kind: 'forgejo', automaticToken: true }, async forge => {
+      const r = await open(forge)
+      expect(r.status).toBe(404)
+      expect(r.json).toEqual({
+        message: "Can't read pulls or can't read UnitTypeCode",
+        url: `${forge.serverUrl}/api/swagger`,
+        errors: null
+      })
+    })
+    await withOwnForge({ kind: 'forgejo' }, async forge => {
+      await open(forge)
+      forge.failToLoad(1)
+      expect((await call(forge, 'GET', `${repoPath}/pulls`)).json).toEqual([null])
+    })
+  })
+})
+
+describe('the GitHub double as GitHub answers', () => {
+  const mutation =
+    'mutation($id: ID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) { pullRequest { number } } }'
+  const enable = async (forge: TestForge, method: string): Promise<unknown> => {
+    const created = await call(forge, 'POST', `/repos/${OWNER}/${REPO}/pulls`, {
+      head: 'topic',
+      base: 'main',
+      title: 't'
+    })
+    const id = field(created.json, 'node_id')
+    const r = await call(
+      forge,
+      'POST',
+      '/graphql',
+      { query: mutation, variables: { id, method } },
+      undefined,
+      forge.serverUrl
+    )
+    return r.json
+  }
+
+  test('mergeMethod is checked against the allowed methods; the allowed one is recorded', async () => {
+    await withOwnForge({ kind: 'github', mergeStyles: ['squash'] }, async forge => {
+      expect(field(await enable(forge, 'MERGE'), 'errors', 0, 'message')).toBe(
+        'Merge method merge commits are not allowed on this repository'
+      )
+      forge.closePull(1)
+      expect(field(await enable(forge, 'SQUASH'), 'errors')).toBeUndefined()
+      expect(forge.pulls[1]).toMatchObject({ autoMerge: true, autoMergeMethod: 'squash' })
+      const repo = await call(forge, 'GET', `/repos/${OWNER}/${REPO}`)
+      expect(repo.json).toMatchObject({
+        allow_merge_commit: false,
+        allow_squash_merge: true,
+        allow_rebase_merge: false
+      })
+    })
+  })
+
+  test('no branch protection, no required check: the refusals GitHub sends', async () => {
+    await withOwnForge({ kind: 'github', branchProtection: false }, async forge => {
+      expect(field(await enable(forge, 'MERGE'), 'errors', 0, 'message')).toBe(
+        'Protected branch rules not configured for this branch'
+      )
+    })
+    await withOwnForge({ kind: 'github', requiredChecks: false }, async forge => {
+      expect(field(await enable(forge, 'MERGE'), 'errors', 0, 'message')).toBe(
+        'Pull request Pull request is in clean status'
+      )
+    })
+    await withOwnForge({ kind: 'github', hideMergeSettings: true }, async forge => {
+      const repo = await call(forge, 'GET', `/repos/${OWNER}/${REPO}`)
+      expect(Object.keys(repo.json as object).filter(k => k.startsWith('allow_'))).toEqual([])
+    })
   })
 })
