@@ -1,24 +1,15 @@
-import { execFileSync, spawn } from 'child_process'
+import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as http from 'http'
 import * as net from 'net'
 import * as os from 'os'
 import * as path from 'path'
+import { Host, makeHost, relink, report } from './fixtures/host'
 import { ForgeKind, TestForge, startForge } from './forge/server'
 
 // nixos/report-status.sh as nixos-upgrade.service runs it after an upgrade, against the test forge, with
 // stand-ins for what a host has and a CI machine has not: nixos-version, nix, journalctl and the system links.
-const SCRIPT = path.resolve(__dirname, '../nixos/report-status.sh')
 const TOKEN = 'tok_host_report_7d1c2b'
-
-interface Host {
-  dir: string
-  bin: string
-  current: string
-  booted: string
-  tokenFile: string
-  rev: string
-}
 
 function makeRepo(dir: string): { bare: string; rev: string } {
   const bare = path.join(dir, 'fleet.git')
@@ -37,94 +28,6 @@ function makeRepo(dir: string): { bare: string; rev: string } {
   return { bare, rev: g(['rev-parse', 'HEAD']) }
 }
 
-/** A host's view: its system links (kernel, initrd, modules) and commands that print what a NixOS host would. */
-function makeHost(
-  dir: string,
-  rev: string,
-  opts: { configurationRevision?: string; journal?: string }
-): Host {
-  const bin = path.join(dir, 'bin')
-  fs.mkdirSync(bin)
-  const script = (name: string, body: string): void => {
-    fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
-  }
-  script('nixos-version', `[ "$1" = --configuration-revision ] && echo '${opts.configurationRevision ?? ''}'`)
-  // `nix flake metadata --json` of the fleet flake, as Nix 2.8 prints it (one line).
-  script(
-    'nix',
-    `echo '{"description":null,"lastModified":1796199762,"locked":{"rev":"${rev}","type":"git"},"path":"/nix/store/x-source","resolvedUrl":"git+https://forge.example/infra/fleet","revision":"${rev}","url":"git+https://forge.example/infra/fleet"}'`
-  )
-  const journal = path.join(dir, 'journal')
-  fs.writeFileSync(journal, `building the system configuration...\n${opts.journal ?? ''}\n\n`)
-  script('journalctl', `cat '${journal}'`)
-  const system = (name: string, parts: Record<string, string>): string => {
-    const d = path.join(dir, name)
-    fs.mkdirSync(d)
-    for (const [link, target] of Object.entries(parts)) {
-      const t = path.join(dir, 'store', target)
-      fs.mkdirSync(t, { recursive: true })
-      fs.symlinkSync(t, path.join(d, link))
-    }
-    return d
-  }
-  const booted = system('booted', {
-    kernel: 'linux-6.6.30',
-    initrd: 'initrd-1',
-    'kernel-modules': 'mods-6.6.30'
-  })
-  const current = system('current', {
-    kernel: 'linux-6.6.30',
-    initrd: 'initrd-1',
-    'kernel-modules': 'mods-6.6.30'
-  })
-  const tokenFile = path.join(dir, 'token')
-  fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
-  return { dir, bin, current, booted, tokenFile, rev }
-}
-
-function relink(system: string, link: string, target: string): void {
-  fs.mkdirSync(target, { recursive: true })
-  fs.rmSync(path.join(system, link))
-  fs.symlinkSync(target, path.join(system, link))
-}
-
-/** Runs the script without blocking: the test forge answers from this same process. */
-function report(
-  host: Host,
-  apiUrl: string,
-  args: string[] = [],
-  env: Record<string, string> = {}
-): Promise<{ status: number | null; stderr: string }> {
-  const argv = [
-    SCRIPT,
-    '--api-url',
-    apiUrl,
-    '--repository',
-    'infra/fleet',
-    '--token-file',
-    host.tokenFile,
-    '--context',
-    'nixos-upgrade/web',
-    '--flake',
-    'git+https://forge.example/infra/fleet#web',
-    '--time-limit',
-    '3',
-    ...args
-  ]
-  const child = spawn('bash', argv, {
-    env: {
-      PATH: `${host.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      NFU_CURRENT_SYSTEM: host.current,
-      NFU_BOOTED_SYSTEM: host.booted,
-      ...env
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
-  })
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  return new Promise(resolve => child.on('close', status => resolve({ status, stderr })))
-}
-
 async function withForge(
   kind: ForgeKind,
   opts: { configurationRevision?: 'same' | 'none'; journal?: string },
@@ -137,7 +40,8 @@ async function withForge(
   fs.mkdirSync(hostDir)
   const host = makeHost(hostDir, rev, {
     configurationRevision: opts.configurationRevision === 'none' ? '' : rev,
-    journal: opts.journal
+    journal: opts.journal,
+    token: TOKEN
   })
   try {
     await fn(forge, host)
@@ -245,7 +149,7 @@ test('a forge that never answers: gives up within the time limit', async () => {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-report-'))
   try {
-    const host = makeHost(dir, 'a'.repeat(40), { configurationRevision: 'a'.repeat(40) })
+    const host = makeHost(dir, 'a'.repeat(40), { configurationRevision: 'a'.repeat(40), token: TOKEN })
     const start = Date.now()
     const r = await report(host, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, [
       '--result',
@@ -264,7 +168,7 @@ test('a forge that never answers: gives up within the time limit', async () => {
 test('no readable token file: nothing is sent', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-report-'))
   try {
-    const host = makeHost(dir, 'b'.repeat(40), {})
+    const host = makeHost(dir, 'b'.repeat(40), { token: TOKEN })
     fs.rmSync(host.tokenFile)
     const r = await report(host, 'http://127.0.0.1:9', ['--result', 'success'])
     expect(r.status).toBe(1)

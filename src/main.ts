@@ -10,7 +10,14 @@ import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
-import { PublishError, PublishResult, makeForge, publish, writeSigningKey } from './pipeline/publish'
+import {
+  PublishError,
+  PublishResult,
+  forgeEndpoints,
+  makeForge,
+  publish,
+  writeSigningKey
+} from './pipeline/publish'
 import { PushReport, pushSystems } from './pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
@@ -32,6 +39,9 @@ import { stopOnSignals } from './interrupt'
 import { stopping } from './exec'
 import { formatBytes } from './report/nvd'
 import { redactUrl, scrub } from './nix/cache'
+import { FleetState, readFleetState } from './forge/fleet-state'
+import { ApiClient } from './forge/http'
+import { failedUpgrades, staleHosts } from './report/fleet-state'
 
 /** Runs one phase inside a log group and records how long it took. */
 async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
@@ -136,6 +146,8 @@ function writeResults(
   core.setOutput('push-status', report.push?.status ?? '')
   core.setOutput('pushed-paths', report.push ? String(report.push.paths) : '')
   core.setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '')
+  core.setOutput('stale-hosts', JSON.stringify(staleHosts(report.fleetState)))
+  core.setOutput('failed-upgrades', JSON.stringify(failedUpgrades(report.fleetState)))
   core.setOutput('report', body)
   core.setOutput('report-json', jsonPath)
   const summaryFile = process.env.GITHUB_STEP_SUMMARY
@@ -154,6 +166,43 @@ function writePublishOutputs(p: PublishResult): void {
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
 function makeWorkDir(): string {
   return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'))
+}
+
+/**
+ * What the hosts last reported (commit statuses of the base branch's recent commits). Read-only and best effort:
+ * without a token or a repository it is skipped, and a forge error is a warning, never a failed run.
+ */
+async function readFleet(settings: Settings, hosts: string[]): Promise<FleetState | undefined> {
+  if (!settings.token) {
+    core.info('Fleet state not read: no token')
+    return undefined
+  }
+  let endpoints: ReturnType<typeof forgeEndpoints>
+  try {
+    endpoints = forgeEndpoints(settings, process.env)
+  } catch (e) {
+    core.info(`Fleet state not read: ${errorMessage(e)}`)
+    return undefined
+  }
+  try {
+    const api = new ApiClient(endpoints.apiUrl, settings.token, { attempts: 2, timeoutMs: 15000 })
+    const state = await readFleetState(
+      api,
+      settings.forge,
+      { owner: endpoints.owner, repo: endpoints.repo, base: settings.baseBranch },
+      hosts,
+      settings.staleAfterMs,
+      new Date()
+    )
+    core.info(
+      `Fleet state: ${state.hosts.length} hosts reported on the last ${state.commits.length} commits of ${settings.baseBranch}` +
+        (state.neverReported.length ? `; never reported: ${state.neverReported.join(', ')}` : '')
+    )
+    return state
+  } catch (e) {
+    core.warning(`Fleet state not read (the report goes on without it): ${errorMessage(e)}`)
+    return undefined
+  }
 }
 
 /** Writes a secret to a private file that this step removes at its end, and the post step after a crash. */
@@ -216,6 +265,7 @@ async function pipeline(
     return d
   })
   const pool = evalPool(settings, found.hosts.length)
+  const fleet = await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
   const before = settings.build
     ? await phase(timings, 'Build before the update', () =>
         buildHosts(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation)
@@ -244,6 +294,7 @@ async function pipeline(
     built: settings.build && update.changed,
     dryRun: settings.dryRun,
     hosts: hostReports(found.hosts),
+    fleetState: fleet,
     excluded: found.excluded,
     lockChanges: update.changes,
     timings

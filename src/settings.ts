@@ -4,6 +4,7 @@ import * as path from 'path'
 import { INPUTS, InputName } from './generated/action'
 import { FORGEJO_MERGE_METHODS, GITHUB_MERGE_METHODS, MergeMethodSetting } from './forge/merge'
 import { SigningKey, checkPublicKey, parseSigningKey, redactUrl, urlSecrets } from './nix/cache'
+import { parseDuration } from './forge/fleet-state'
 
 export type ForgeKind = 'github' | 'forgejo'
 
@@ -51,6 +52,8 @@ export interface Settings {
   evalChunkSize?: number
   failOnRegression: boolean
   dryRun: boolean
+  /** How long a host may go without reporting or deploying before it counts as stale, in milliseconds. */
+  staleAfterMs: number
   /** UTC date (YYYY-MM-DD) that `{date}` expands to. */
   date: string
   /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
@@ -442,6 +445,13 @@ export function getSettings(e: Environment): Settings {
   const prTitle = expandDate(orDefault('pr-title'), date)
   if (prTitle.includes('\n')) throw new InputError("Input 'pr-title' must be one line")
 
+  const staleAfterText = input('stale-after').trim()
+  const staleAfterMs = parseDuration(staleAfterText)
+  if (staleAfterMs === undefined) {
+    throw new InputError(
+      `Input 'stale-after' must be a duration such as 2d, 36h or 90m, got ${JSON.stringify(staleAfterText)}`
+    )
+  }
   return {
     flakeDir,
     hosts,
@@ -471,6 +481,7 @@ export function getSettings(e: Environment): Settings {
     evalChunkSize: getCount(input, 'eval-chunk-size', 1),
     failOnRegression: getBoolean(input, 'fail-on-regression'),
     dryRun: getBoolean(input, 'dry-run'),
+    staleAfterMs,
     date,
     push: getPushSettings(input)
   }

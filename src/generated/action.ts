@@ -147,6 +147,11 @@ export const INPUTS = {
     "description": "Fail the step, and open no pull request, when the push to push-to fails. Default - warn and go on.",
     "default": "false",
     "type": "boolean"
+  },
+  "stale-after": {
+    "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
+    "default": "2d",
+    "type": "string"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -179,6 +184,12 @@ export const OUTPUTS = {
   },
   "pushed-bytes": {
     "description": "NAR size in bytes of the store paths sent to push-to."
+  },
+  "stale-hosts": {
+    "description": "JSON array of the hosts whose last status report is older than stale-after, or that have not deployed a base-branch commit older than stale-after. Hosts that never reported are not in it (see the report)."
+  },
+  "failed-upgrades": {
+    "description": "JSON array of the hosts whose last status report is a failed upgrade."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."

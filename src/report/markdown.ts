@@ -14,6 +14,7 @@ import {
   systemFlags,
   unitLine
 } from './sections'
+import { fleetStateLines } from './fleet-state'
 
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 export const REPORT_LIMIT = 60000
@@ -367,6 +368,7 @@ function renderWith(
     }
   }
   out.push(...pushLines(r, timings))
+  if (r.fleetState) out.push(...fleetStateLines(r.fleetState, maxRows))
   const foot = [inline(nixLabel(r.nixVersion))]
   if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
   if (timings && r.timings.length > 0)

@@ -4,6 +4,7 @@ import { LockChange } from '../nix/lock'
 import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
 import { PushReport } from '../pipeline/push'
+import { FleetState } from '../forge/fleet-state'
 
 /**
  * A host's outcome: `updated` (built before and after, closure changed), `unchanged` (same system), `regressed`
@@ -41,6 +42,8 @@ export interface FleetReport {
   lockChanges: LockChange[]
   /** Seconds per phase, in order. */
   timings: { phase: string; seconds: number }[]
+  /** What the hosts last reported deploying (commit statuses), when it could be read. */
+  fleetState?: FleetState
   /** Evaluation warnings that hosts print after the update and not before (`new`), and those that went away. */
   warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
   /** The copy of the new systems to the binary cache (push-to), when one ran. */
