@@ -172,6 +172,11 @@ describe('parsePathInfo', () => {
     )
   })
 
+  test.each(['1e999', '-8', '1.5'])('a narSize of %s counts as 0 bytes', narSize => {
+    const json = `{"${S}/1q8w6gl1ll0mwfkqc3c2yx005s6wwfrl-hello-2.12.1":{"narSize":${narSize},"references":[]}}`
+    expect(parsePathInfo(json).get(`${S}/1q8w6gl1ll0mwfkqc3c2yx005s6wwfrl-hello-2.12.1`)).toEqual(info(0, []))
+  })
+
   test.each([
     ['[]', 0],
     ['{}', 0]

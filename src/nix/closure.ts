@@ -23,7 +23,8 @@ export function parsePathInfo(json: string): PathInfoMap {
       ? o.references.filter((r): r is string => typeof r === 'string')
       : []
     map.set(path, {
-      narSize: typeof o.narSize === 'number' ? o.narSize : 0,
+      // A byte count, or nothing: `1e999` parses as Infinity and would break every sum and figure after it.
+      narSize: Number.isSafeInteger(o.narSize) && (o.narSize as number) >= 0 ? (o.narSize as number) : 0,
       // 2.19+ may print references as base names; keep them all as full paths.
       references: refs.map(r => (r.startsWith('/') ? r : `${storeDirOf(path)}/${r}`))
     })
