@@ -84,6 +84,15 @@ describe.each<ForgeKind>(['github', 'forgejo'])('report-status.sh on %s', kind =
     })
   })
 
+  test('a boot part neither system has is not pending', async () => {
+    await withForge(kind, {}, async (forge, host) => {
+      fs.rmSync(path.join(host.current, 'initrd'))
+      fs.rmSync(path.join(host.booted, 'initrd'))
+      expect((await report(host, forge.apiUrl, ['--result', 'success'])).status).toBe(0)
+      expect(forge.statuses.statuses[0].description).toBe(`running ${host.rev.slice(0, 7)}`)
+    })
+  })
+
   test('operation boot: boots into the commit at the next reboot', async () => {
     await withForge(kind, { configurationRevision: 'none' }, async (forge, host) => {
       expect((await report(host, forge.apiUrl, ['--result', 'success', '--operation', 'boot'])).status).toBe(

@@ -80,8 +80,8 @@ reboot_pending() {
   local parts=() p
   for p in kernel initrd kernel-modules; do
     local a b
-    a="$(readlink -f "$booted_system/$p" 2>/dev/null || true)"
-    b="$(readlink -f "$current_system/$p" 2>/dev/null || true)"
+    a="$(readlink -e "$booted_system/$p" 2>/dev/null || true)"
+    b="$(readlink -e "$current_system/$p" 2>/dev/null || true)"
     [ -n "$b" ] && [ "$a" != "$b" ] && parts+=("$p")
   done
   local IFS=,
