@@ -2,9 +2,15 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { ActionRun, runAction } from './fixtures/action'
+import { ActionRun, everything } from './fixtures/action'
+import { describeUnless } from './fixtures/skip'
 import {
+  CACHE_HOSTS,
+  CacheFleet,
   KeyPair,
+  TOKEN,
+  afterSystems,
+  reportOf,
   cacheContents,
   closure,
   compileAction,
@@ -14,152 +20,10 @@ import {
   runOnEmptyStore,
   verifiedBy
 } from './fixtures/cache'
-import {
-  Fleet,
-  HostSpec,
-  PackageSet,
-  createFleet,
-  examplePackageSets,
-  uniquePackageSet
-} from './fixtures/fleet'
-import { TestForge } from './forge/server'
-import { checkoutOnForge, syncCheckout } from './fixtures/checkout'
 import { freePort } from './fixtures/remote/builder'
 
-const TOKEN = 'tok_5d1e3c7a9b0f2e4d6c8a0b1c3d5e7f9a'
-const OWNER = 'infra'
-const REPO = 'fleet'
-
-// web and mail build before and after; db breaks after the update (rsync fails in the next package set), so only
-// the systems that built are pushed.
-const HOSTS: HostSpec[] = [
-  { name: 'web', packages: ['curl', 'htop'], services: ['nginx'] },
-  { name: 'db', packages: ['htop', 'rsync'], services: ['postgresql'] },
-  { name: 'mail', packages: ['curl'], services: ['openssl'] }
-]
-
-interface ReportJson {
-  hosts: {
-    host: string
-    status: string
-    before?: { status: string; outPath?: string }
-    after?: { status: string; outPath?: string }
-  }[]
-  push?: {
-    status: string
-    paths: number
-    bytes: number
-    closurePaths: number
-    hosts: string[]
-    error?: string
-    to: string
-  }
-}
-
-function reportOf(r: ActionRun): ReportJson {
-  return JSON.parse(fs.readFileSync(r.outputs['report-json'], 'utf8')) as ReportJson
-}
-
-/** The new systems of the hosts that built after the update. */
-function afterSystems(r: ActionRun): string[] {
-  return reportOf(r)
-    .hosts.filter(h => h.after?.status === 'built')
-    .map(h => h.after?.outPath as string)
-}
-
-/** Every byte the action let out except the runner's own masking commands. */
-function everything(r: ActionRun, forge?: TestForge): string {
-  const json =
-    r.outputs['report-json'] && fs.existsSync(r.outputs['report-json'])
-      ? fs.readFileSync(r.outputs['report-json'], 'utf8')
-      : ''
-  const log = r.log
-    .split('\n')
-    .filter(l => !l.startsWith('::add-mask::'))
-    .join('\n')
-  return [log, r.summary, JSON.stringify(r.outputs), json, ...(forge?.pulls ?? []).map(p => p.body)].join(
-    '\n'
-  )
-}
-
-/** A fleet on a test forge, a checkout of it, and the package set's versions to step through. */
-class Setup {
-  fleet: Fleet
-  bare: string
-  checkout: string
-  forge!: TestForge
-  private sets: PackageSet[]
-
-  constructor(
-    tag: string,
-    readonly hosts: HostSpec[] = HOSTS
-  ) {
-    const salt = `cache-${tag}-${process.pid}-${Date.now()}`
-    const { before, after } = examplePackageSets()
-    // A third set: the update after the next one, for a run on the day after.
-    const later = {
-      ...after,
-      failing: [],
-      packages: after.packages.map(p => (p.name === 'htop' ? { ...p, version: '3.4.0' } : p))
-    }
-    this.sets = [before, after, later].map(s => uniquePackageSet(s, salt))
-    this.fleet = createFleet(this.sets[0], hosts)
-    this.bare = path.join(this.fleet.root, 'remote', `${REPO}.git`)
-    this.checkout = path.join(this.fleet.root, 'checkout')
-  }
-
-  async start(): Promise<void> {
-    this.forge = (
-      await checkoutOnForge(this.fleet, { kind: 'github', owner: OWNER, repo: REPO, token: TOKEN })
-    ).forge
-  }
-
-  /** Commits package set `n` to the fleet's input. */
-  bump(n: number): void {
-    this.fleet.bump(this.sets[n], `package set ${n}`)
-  }
-
-  /** The update branch merged into main, and the checkout at main: the next day's starting point. */
-  merge(): void {
-    execFileSync('git', [
-      '--git-dir',
-      this.bare,
-      'update-ref',
-      'refs/heads/main',
-      'refs/heads/auto/flake-update'
-    ])
-    this.sync()
-  }
-
-  sync(): void {
-    syncCheckout(this)
-  }
-
-  env(): Record<string, string> {
-    return {
-      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-      GITHUB_SERVER_URL: this.forge.serverUrl,
-      GITHUB_API_URL: this.forge.apiUrl,
-      GITHUB_RUN_ID: '7'
-    }
-  }
-
-  run(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
-    return runAction(
-      this.checkout,
-      { token: TOKEN, 'base-branch': 'main', ...inputs },
-      { ...this.env(), ...env }
-    )
-  }
-
-  async stop(): Promise<void> {
-    await this.forge.close()
-    this.fleet.remove()
-  }
-}
-
 describe('push-to a file:// binary cache', () => {
-  const s = new Setup('file')
+  const s = new CacheFleet('file')
   let dir: string
   let cache: string
   let key: KeyPair
@@ -219,8 +83,18 @@ describe('push-to a file:// binary cache', () => {
   })
 
   test('the signing key never reaches the log, the outputs or the reports, and its file is gone', () => {
-    expect(everything(first, s.forge)).not.toContain(key.secret)
-    expect(everything(first, s.forge)).not.toContain(key.secret.split(':')[1])
+    expect(
+      everything(
+        first,
+        s.forge.pulls.map(p => p.body)
+      )
+    ).not.toContain(key.secret)
+    expect(
+      everything(
+        first,
+        s.forge.pulls.map(p => p.body)
+      )
+    ).not.toContain(key.secret.split(':')[1])
     const keyDirs = first.state['cleanup-dirs'].split('\n').filter(d => d.includes('-key-'))
     expect(keyDirs).toHaveLength(1)
     expect(fs.existsSync(keyDirs[0])).toBe(false)
@@ -266,7 +140,7 @@ describe('push-to a file:// binary cache', () => {
 })
 
 describe('a push that fails', () => {
-  const s = new Setup('faults')
+  const s = new CacheFleet('faults')
   let dir: string
   let key: KeyPair
   let update = 0
@@ -324,7 +198,12 @@ describe('a push that fails', () => {
     expect(r.exitCode).toBe(0)
     expect(r.outputs['push-status']).toBe('failed')
     expect(r.log).toContain(`::add-mask::${password}`)
-    expect(everything(r, s.forge)).not.toContain(password)
+    expect(
+      everything(
+        r,
+        s.forge.pulls.map(p => p.body)
+      )
+    ).not.toContain(password)
     expect(reportOf(r).push?.to).toBe(`https://***@127.0.0.1:${port}/cache`)
   })
 
@@ -399,16 +278,13 @@ function makeReadOnly(dir: string): () => void {
   return () => execFileSync('umount', [dir])
 }
 
-const emptyStore = emptyStoreUnavailable()
-if (emptyStore) console.log(`Skipping the ephemeral-runner tests: ${emptyStore}`)
-
 // Hosts that all build, so that yesterday's run cached every one of today's "before" systems.
-const BUILDING_HOSTS = HOSTS.filter(h => h.name !== 'db')
+const BUILDING_HOSTS = CACHE_HOSTS.filter(h => h.name !== 'db')
 
-;(emptyStore ? describe.skip : describe)(
+describeUnless(emptyStoreUnavailable())(
   'an ephemeral runner: an empty store and the cache of the day before',
   () => {
-    const s = new Setup('ephemeral', BUILDING_HOSTS)
+    const s = new CacheFleet('ephemeral', BUILDING_HOSTS)
     let dir: string
     let cache: string
     let key: KeyPair

@@ -6,8 +6,8 @@ import { cleanup } from '../src/cleanup'
 import { Git } from '../src/git/git'
 import { PublishResult, makeForge, publish } from '../src/pipeline/publish'
 import { Settings, getSettings } from '../src/settings'
-import { ActionRun, runAction } from './fixtures/action'
-import { checkoutOnForge, syncCheckout } from './fixtures/checkout'
+import { ActionRun, everything, runAction } from './fixtures/action'
+import { checkoutOnForge, forgeEnv, syncCheckout } from './fixtures/checkout'
 import { Fleet, PackageSet, createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
 import { ForgeKind, ForgeOptions, TestForge } from './forge/server'
 
@@ -72,13 +72,7 @@ class Setup {
   }
 
   env(): Record<string, string> {
-    return {
-      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-      GITHUB_SERVER_URL: this.forge.serverUrl,
-      GITHUB_API_URL: this.forge.apiUrl,
-      GITHUB_RUN_ID: '42',
-      ...(this.kind === 'forgejo' ? { FORGEJO_ACTIONS: 'true', GITEA_ACTIONS: 'true' } : {})
-    }
+    return forgeEnv(this.forge, { owner: OWNER, repo: REPO, kind: this.kind }, '42')
   }
 
   run(inputs: Record<string, string> = {}): Promise<ActionRun> {
@@ -107,19 +101,9 @@ class Setup {
   }
 }
 
-/** Every byte the action let out: the log, the outputs, the summary and the JSON report. */
+/** No secret in anything the action let out. */
 function expectNoSecret(r: ActionRun, secrets: string[]): void {
-  const json =
-    r.outputs['report-json'] && fs.existsSync(r.outputs['report-json'])
-      ? fs.readFileSync(r.outputs['report-json'], 'utf8')
-      : ''
-  // `::add-mask::` lines are the runner's masking commands: it consumes them and never shows them.
-  const log = r.log
-    .split('\n')
-    .filter(l => !l.startsWith('::add-mask::'))
-    .join('\n')
-  const everything = [log, r.summary, JSON.stringify(r.outputs), json].join('\n')
-  for (const s of secrets) expect(everything).not.toContain(s)
+  for (const s of secrets) expect(everything(r)).not.toContain(s)
 }
 
 describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
