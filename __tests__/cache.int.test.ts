@@ -56,7 +56,8 @@ describe('push-to a file:// binary cache', () => {
     const wanted = closure(systems)
     const inCache = cacheContents(cache)
     expect([...inCache.keys()].sort()).toEqual([...wanted].sort())
-    for (const sigs of inCache.values()) expect(sigs).toEqual(['fleet-cache-1'])
+    // Paths that other tests signed in the local store keep those signatures too.
+    for (const sigs of inCache.values()) expect(sigs).toContain('fleet-cache-1')
     // Nix itself checks the signatures and the NAR hashes of the whole closures against the public key ...
     expect(verifiedBy(`file://${cache}`, key.publicKey, systems)).toEqual({ ok: true, stderr: '' })
     // ... and a key that did not sign them does not verify them.
