@@ -498,12 +498,31 @@ describe('Forgejo: scopes, organisation labels, null entries, merge refusals', (
     )
   })
 
-  test('a user-owned repository: the organisation lookup answers 404 and is not an error', async () => {
+  test('the organisation is asked only for names the repository lacks; a user owner answers 404, no warning', async () => {
+    await withForge(
+      { kind: 'forgejo', labels: ['nix'], tokenScopes: ['write:repository', 'write:issue'] },
+      async forge => {
+        const c = client('forgejo', forge)
+        const { pull } = await c.createPull({ head: 'update-a', base: 'main', title: 't', body: 'b' })
+        // All found in the repository: no organisation request, so no scope warning either.
+        expect(await c.addLabels(pull.number, ['nix'])).toEqual([])
+        expect(forge.pulls[0].labels).toEqual(['nix'])
+        expect(forge.requests.some(q => q.path.startsWith('/api/v1/orgs/'))).toBe(false)
+      }
+    )
     await withForge({ kind: 'forgejo', labels: ['nix'] }, async forge => {
       const c = client('forgejo', forge)
       const { pull } = await c.createPull({ head: 'update-a', base: 'main', title: 't', body: 'b' })
-      expect(await c.addLabels(pull.number, ['nix'])).toEqual([])
-      expect(forge.pulls[0].labels).toEqual(['nix'])
+      const warn = jest.spyOn(core, 'warning').mockImplementation(() => undefined)
+      try {
+        expect(await c.addLabels(pull.number, ['nix', 'elsewhere'])).toEqual(['elsewhere'])
+        expect(warn.mock.calls.map(a => String(a[0]))).toEqual([
+          'Labels not found in infra/fleet, not added: elsewhere'
+        ])
+      } finally {
+        warn.mockRestore()
+      }
+      expect(forge.requests.some(q => q.path === '/api/v1/orgs/infra/labels')).toBe(true)
     })
   })
 

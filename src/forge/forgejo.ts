@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
 import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
@@ -150,12 +151,14 @@ export class ForgejoForge implements Forge {
   }
 
   /**
-   * Label IDs by name: the repository's labels, then the organisation's when the owner is one (Forgejo lists
-   * them apart; the add endpoint takes both kinds of ID).
+   * Label IDs by name: the repository's labels, then, for names it lacks, the organisation's when the owner is
+   * one (Forgejo lists them apart; the add endpoint takes both kinds of ID).
    */
-  private async labelIds(): Promise<Map<string, number>> {
+  private async labelIds(names: string[]): Promise<Map<string, number>> {
     const ids = new Map<string, number>()
     await this.listLabels('Listing labels', `${this.path}/labels`, ids)
+    // Only names the repository lacks are looked for among the organisation's labels.
+    if (names.every(n => ids.has(n))) return ids
     try {
       await this.listLabels(
         'Listing organisation labels',
@@ -169,7 +172,7 @@ export class ForgejoForge implements Forge {
         core.warning(
           scope
             ? `Organisation labels of ${this.owner} not read: the token lacks the scope ${scope} (read:organization); repository labels only`
-            : `Organisation labels of ${this.owner} not read: ${e instanceof Error ? e.message : String(e)}`
+            : `Organisation labels of ${this.owner} not read: ${errorMessage(e)}`
         )
       }
     }
@@ -179,7 +182,7 @@ export class ForgejoForge implements Forge {
   async addLabels(number: number, names: string[]): Promise<string[]> {
     if (names.length === 0) return []
     try {
-      const ids = await this.labelIds()
+      const ids = await this.labelIds(names)
       const missing = names.filter(n => !ids.has(n))
       if (missing.length > 0) {
         core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`)
