@@ -282,6 +282,7 @@ describe('getSettings', () => {
       nixArgs: [],
       failOnRegression: true,
       dryRun: false,
+      staleAfterMs: 2 * 86400000,
       date: '2024-05-31'
     })
     // Empty evaluation inputs leave the pool to size itself from the machine.
@@ -392,6 +393,14 @@ describe('getSettings', () => {
     })
     expect(s.excludeHosts.test('iso-minimal')).toBe(true)
     expect(s.excludeHosts.test('minimal-iso')).toBe(false)
+  })
+
+  test('stale-after: days, hours, minutes; anything else named in the error', () => {
+    expect(settings({ 'stale-after': '36h' }).staleAfterMs).toBe(36 * 3600000)
+    expect(settings({ 'stale-after': '1d12h' }).staleAfterMs).toBe(36 * 3600000)
+    expect(errorOf({ 'stale-after': '2 days' }).message).toBe(
+      `Input 'stale-after' must be a duration such as 2d, 36h or 90m, got "2 days"`
+    )
   })
 
   test('merge-method: the methods each forge has, anything else named in the error', () => {

@@ -173,10 +173,6 @@ function makeWorkDir(): string {
  * without a token or a repository it is skipped, and a forge error is a warning, never a failed run.
  */
 async function readFleet(settings: Settings, hosts: string[]): Promise<FleetState | undefined> {
-  if (!settings.token) {
-    core.info('Fleet state not read: no token')
-    return undefined
-  }
   let endpoints: ReturnType<typeof forgeEndpoints>
   try {
     endpoints = forgeEndpoints(settings, process.env)
@@ -265,7 +261,9 @@ async function pipeline(
     return d
   })
   const pool = evalPool(settings, found.hosts.length)
-  const fleet = await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
+  const fleet = settings.token
+    ? await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
+    : undefined
   const before = settings.build
     ? await phase(timings, 'Build before the update', () =>
         buildHosts(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation)
