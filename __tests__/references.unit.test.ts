@@ -4,6 +4,7 @@ import { defuse, inline } from '../src/report/escape'
 import { renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
 import { runUrl } from '../src/report/run-link'
+import { commitMessage } from '../src/pipeline/publish'
 import { liveReferences } from './fixtures/markdown'
 
 const WJ = '\u2060'
@@ -181,6 +182,17 @@ describe('no live reference from upstream text in any size variant of the report
       expect(md).toContain(`@${WJ}`)
     }
   })
+})
+
+test('input names in the commit message form no reference either', () => {
+  const rev = (r: string): LockChange['new'] => ({ type: 'git', rev: r.repeat(40) })
+  const message = commitMessage('flake.lock: update', [
+    { input: 'fixes #1', old: rev('a'), new: rev('b') },
+    { input: 'parent/closes acme/fleet#2 @octocat', old: rev('c'), new: rev('d') }
+  ])
+  expect(liveReferences(message)).toEqual([])
+  expect(message).toContain(`- fixes #${WJ}1: aaaaaaaaaaaa → bbbbbbbbbbbb`)
+  expect(message).toContain(`- parent/closes acme/fleet#${WJ}2 @${WJ}octocat: cccccccccccc → dddddddddddd`)
 })
 
 describe('the run link', () => {

@@ -10,6 +10,7 @@ import { MergeMethodError } from '../forge/merge'
 import { ForeignCommit, Git, TRAILER } from '../git/git'
 import { LockChange, lockDate } from '../nix/lock'
 import { Settings } from '../settings'
+import { defuse } from '../inert'
 import { errorMessage } from '../errors'
 
 export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
@@ -112,7 +113,10 @@ export async function pushCredentials(
   }
 }
 
-/** The commit message: the subject, the changed inputs with old → new revisions, and the trailer. */
+/**
+ * The commit message: the subject, the changed inputs with old → new revisions, and the trailer. Input names come
+ * from flakes (nested ones from upstream's): defused, as a closing keyword in a commit on the default branch acts.
+ */
 export function commitMessage(subject: string, changes: LockChange[]): string {
   const lines = changes.map(c => {
     const rev = (r?: string): string => (r ? r.slice(0, 12) : '–')
@@ -120,7 +124,7 @@ export function commitMessage(subject: string, changes: LockChange[]): string {
       c.old || c.new
         ? ` (${lockDate(c.old?.lastModified) ?? '–'} → ${lockDate(c.new?.lastModified) ?? '–'})`
         : ''
-    return `- ${c.input}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`
+    return `- ${defuse(c.input)}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`
   })
   return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
 }
