@@ -398,8 +398,6 @@ export function forgejoApi(s: ForgeState): ForgeApi {
     if (segs.length === 1 && segs[0] === 'version' && m === 'GET') {
       return { status: 200, body: { version: '11.0.0+gitea-1.22.0' } }
     }
-    const denied = scopeRefusal(segs, m)
-    if (denied) return denied
     if (segs[0] === 'orgs' && segs.length === 3 && segs[2] === 'labels') {
       if (!isOrg || !sameName(segs[1], owner)) {
         return {
@@ -519,7 +517,13 @@ export function forgejoApi(s: ForgeState): ForgeApi {
       else if (a && a.scheme.toLowerCase() === 'basic')
         presented = basicUser(header, token) ? token : a.credential
     }
-    if (presented === token) return undefined
+    if (presented === token) {
+      // Scopes are checked per route group before any handler runs, so they hold for every API route here.
+      const prefix = '/api/v1/'
+      if (!url.pathname.startsWith(prefix)) return undefined
+      const segs = url.pathname.slice(prefix.length).split('/').filter(Boolean).map(decodeURIComponent)
+      return scopeRefusal(segs, (req.method ?? 'GET').toUpperCase())
+    }
     return presented === undefined
       ? fjError(401, 'token is required')
       : fjError(401, 'user does not exist [uid: 0, name: ]')

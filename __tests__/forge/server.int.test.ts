@@ -577,6 +577,18 @@ describe('the Forgejo double as Forgejo answers', () => {
         'token does not have at least one of required scope(s): [read:organization]'
       )
     })
+    await withOwnForge({ kind: 'forgejo', tokenScopes: ['write:issue'] }, async forge => {
+      const pulls = await call(forge, 'GET', `${repoPath}/pulls`)
+      expect([pulls.status, field(pulls.json, 'message')]).toEqual([
+        403,
+        'token does not have at least one of required scope(s): [read:repository]'
+      ])
+      // Commit statuses are in the repository group too.
+      const status = await call(forge, 'POST', `${repoPath}/statuses/${'0'.repeat(40)}`, { state: 'success' })
+      expect(field(status.json, 'message')).toBe(
+        'token does not have at least one of required scope(s): [write:repository]'
+      )
+    })
   })
 
   test('organisation labels: listed apart, accepted by the add endpoint; a user owner answers 404', async () => {
