@@ -3,24 +3,14 @@ import * as path from 'path'
 import { runAction } from './fixtures/action'
 import {
   Fleet,
-  HostSpec,
   PackageSet,
+  REPORT_CASES,
   createFleet,
   examplePackageSets,
   uniquePackageSet
 } from './fixtures/fleet'
 
-// A fleet with every case the report must handle: upgrades, a downgrade, an added and a removed package, a
-// kernel change, a host that breaks only after the update, hosts that never evaluate, and an installer image.
-const HOSTS: HostSpec[] = [
-  { name: 'web', packages: ['curl', 'htop'], services: ['nginx'] },
-  { name: 'db', packages: ['htop', 'rsync'], services: ['postgresql'] },
-  { name: 'mail', packages: ['curl'], services: ['postfix', 'dovecot'] },
-  { name: 'installer-minimal', packages: ['bash'] },
-  { name: 'legacy', expr: 'throw "legacy: the option services.oldDaemon was removed"' },
-  // abort and type errors escape builtins.tryEval: the shared evaluation fails and each host is evaluated alone.
-  { name: 'typo', expr: '{ config.system.build.toplevel = 1 + "a"; }' }
-]
+const HOSTS = REPORT_CASES
 
 interface Report {
   hosts: {
@@ -133,7 +123,7 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     expect(md).toContain('excluded: installer-minimal')
   })
 
-  test('publishing without a repository fails clearly, after every output is written', async () => {
+  test('publishing without a repository fails before anything is built, naming what is missing', async () => {
     const lockBefore = fleet.lock()
     const r = await runAction(fleet.fleetDir, {
       'dry-run': 'false',
@@ -141,21 +131,24 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
       token: 't0ken'
     })
     expect(r.exitCode).toBe(1)
-    expect(r.log).toContain(
-      '::error::GITHUB_REPOSITORY is not set: publishing needs the repository as OWNER/NAME'
-    )
-    expect(r.outputs.changed).toBe('true')
-    expect(r.outputs['pr-operation']).toBe('none')
-    expect(r.summary).toContain('| web | ✅ updated |')
-    fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
+    expect(r.log).toContain('::error::Publishing is not possible, so nothing was built:')
+    expect(r.log).toContain('GITHUB_REPOSITORY is not set: publishing needs the repository as OWNER/NAME')
+    expect(r.log).toContain("has no remote 'origin' to push the branch to")
+    expect(r.log).not.toContain("Input 'token' is empty")
+    expect(r.log).not.toContain('Discover hosts')
+    expect(r.outputs).toEqual({})
+    expect(fleet.lock()).toBe(lockBefore)
   })
 
-  test('publishing with an empty token stops before pushing, naming the input', async () => {
+  test('publishing with an empty token stops before building, naming the input', async () => {
     const lockBefore = fleet.lock()
-    const r = await runAction(fleet.fleetDir, { 'dry-run': 'false', build: 'false', token: '' })
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'false', token: '' })
     expect(r.exitCode).toBe(1)
-    expect(r.log).toContain("::error::Input 'token' is empty: opening the pull request needs a token")
-    fs.writeFileSync(path.join(fleet.fleetDir, 'flake.lock'), lockBefore)
+    expect(r.log).toContain(
+      "Input 'token' is empty: pushing the branch and opening the pull request need a token"
+    )
+    expect(r.log).not.toContain('Build before the update')
+    expect(fleet.lock()).toBe(lockBefore)
   })
 
   test('build: false updates the lock only', async () => {

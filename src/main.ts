@@ -10,14 +10,8 @@ import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts } from './pipeline/diff'
-import {
-  PublishError,
-  PublishResult,
-  forgeEndpoints,
-  makeForge,
-  publish,
-  writeSigningKey
-} from './pipeline/publish'
+import { PublishError, PublishResult, forgeEndpoints, publish, writeSigningKey } from './pipeline/publish'
+import { PublishTarget, preflightPublish, runnerFileProblems } from './pipeline/preflight'
 import { PushReport, pushSystems } from './pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from './report/markdown'
@@ -31,7 +25,7 @@ import {
   warningChanges
 } from './report/model'
 import { runUrl } from './report/run-link'
-import { ForgeKind, PushSettings, Settings, getSettings } from './settings'
+import { ForgeKind, InputError, InputSource, PushSettings, Settings, getSettings } from './settings'
 import { errorMessage } from './errors'
 import { STATE } from './state'
 import { saveLock } from './cleanup'
@@ -43,17 +37,86 @@ import { FleetState, readFleetState } from './forge/fleet-state'
 import { ApiClient } from './forge/http'
 import { failedUpgrades, staleHosts } from './report/fleet-state'
 
+/** A phase starting or ending, for whoever shows progress (the command line). */
+export interface PhaseEvent {
+  phase: string
+  state: 'start' | 'end' | 'failed'
+  /** How many hosts the phase works on, when it works on hosts. */
+  hosts?: number
+  /** Seconds since the phase started (end and failed). */
+  seconds?: number
+  /** What came of it, e.g. `10 built, 2 failed` (end). */
+  outcome?: string
+}
+
+export interface RunOptions {
+  now?: Date
+  /** The inputs, when they come from elsewhere than INPUT_* variables (the command line). */
+  inputs?: InputSource
+  onPhase?: (event: PhaseEvent) => void
+}
+
+/** How a run ended; the action's step status says the same through core.setFailed. */
+export interface RunOutcome {
+  /** `bad-input`: an input, the checkout or the environment is not usable; nothing was built. */
+  result: 'ok' | 'regressed' | 'bad-input' | 'failed'
+  message?: string
+  /** The full Markdown report (the job summary), once it was written. */
+  report?: string
+  /** The structured results, as written to the report.json file. */
+  json?: string
+}
+
+interface PhaseOptions<T> {
+  hosts?: number
+  outcome?: (result: T) => string
+  onPhase?: (event: PhaseEvent) => void
+}
+
 /** Runs one phase inside a log group and records how long it took. */
-async function phase<T>(timings: FleetReport['timings'], name: string, fn: () => Promise<T>): Promise<T> {
+async function phase<T>(
+  timings: FleetReport['timings'],
+  name: string,
+  fn: () => Promise<T>,
+  options: PhaseOptions<T> = {}
+): Promise<T> {
   const start = Date.now()
-  const result = await core.group(name, fn)
-  // Results of a phase that a signal cut short are not results: nothing after it may use them.
-  const signal = stopping()
-  if (signal) throw new Error(`Stopped by ${signal} during: ${name}`)
-  const seconds = (Date.now() - start) / 1000
+  const elapsed = (): number => (Date.now() - start) / 1000
+  options.onPhase?.({ phase: name, state: 'start', hosts: options.hosts })
+  let result: T
+  try {
+    result = await core.group(name, fn)
+    // Results of a phase that a signal cut short are not results: nothing after it may use them.
+    const signal = stopping()
+    if (signal) throw new Error(`Stopped by ${signal} during: ${name}`)
+  } catch (e) {
+    options.onPhase?.({ phase: name, state: 'failed', hosts: options.hosts, seconds: elapsed() })
+    throw e
+  }
+  const seconds = elapsed()
   timings.push({ phase: name, seconds })
-  core.info(`${name}: ${seconds.toFixed(1)} s`)
+  const outcome = options.outcome?.(result)
+  core.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`)
+  options.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome })
   return result
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`
+}
+
+function buildOutcome(b: BuildResult): string {
+  const hosts = [...b.hosts.values()]
+  const failed = hosts.filter(h => h.status !== 'built').length
+  return `${hosts.length - failed} built${failed > 0 ? `, ${failed} failed` : ''}`
+}
+
+/**
+ * Outputs go to GITHUB_OUTPUT. Without one, a runner older than that file takes them as `::set-output` commands;
+ * outside a runner (GITHUB_ACTIONS unset) they would only flood the terminal with the report, so they are left out.
+ */
+function setOutput(name: string, value: string): void {
+  if (process.env.GITHUB_OUTPUT || process.env.GITHUB_ACTIONS === 'true') core.setOutput(name, value)
 }
 
 function hostReports(
@@ -125,7 +188,7 @@ function writeResults(
   workDir: string,
   forge: ForgeKind,
   update?: UpdateResult
-): { body: string } {
+): { body: string; full: string; json: string } {
   const body = prBody(report, forge)
   const full = renderReport(report, SUMMARY_LIMIT)
   const jsonPath = path.join(workDir, 'report.json')
@@ -136,31 +199,33 @@ function writeResults(
     regressedHosts: regressedHosts(report),
     rebootHosts: rebootHosts(report)
   }
-  fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2))
-  core.setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)))
-  core.setOutput('changed', String(report.changed))
-  core.setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []))
-  core.setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
-  core.setOutput('regressed-hosts', JSON.stringify(regressedHosts(report)))
-  core.setOutput('reboot-hosts', JSON.stringify(rebootHosts(report)))
-  core.setOutput('push-status', report.push?.status ?? '')
-  core.setOutput('pushed-paths', report.push ? String(report.push.paths) : '')
-  core.setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '')
-  core.setOutput('stale-hosts', JSON.stringify(staleHosts(report.fleetState)))
-  core.setOutput('failed-upgrades', JSON.stringify(failedUpgrades(report.fleetState)))
-  core.setOutput('report', body)
-  core.setOutput('report-json', jsonPath)
+  const jsonText = JSON.stringify(json, null, 2)
+  fs.writeFileSync(jsonPath, jsonText)
+  setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)))
+  setOutput('changed', String(report.changed))
+  setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []))
+  setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
+  setOutput('regressed-hosts', JSON.stringify(regressedHosts(report)))
+  setOutput('reboot-hosts', JSON.stringify(rebootHosts(report)))
+  setOutput('push-status', report.push?.status ?? '')
+  setOutput('pushed-paths', report.push ? String(report.push.paths) : '')
+  setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '')
+  setOutput('stale-hosts', JSON.stringify(staleHosts(report.fleetState)))
+  setOutput('failed-upgrades', JSON.stringify(failedUpgrades(report.fleetState)))
+  setOutput('report', body)
+  setOutput('report-json', jsonPath)
   const summaryFile = process.env.GITHUB_STEP_SUMMARY
   if (summaryFile) fs.appendFileSync(summaryFile, `${full}\n`)
-  return { body }
+  else if (process.env.GITHUB_ACTIONS !== 'true') core.info(`Not on a runner: the report is in ${jsonPath}`)
+  return { body, full, json: jsonText }
 }
 
 function writePublishOutputs(p: PublishResult): void {
-  core.setOutput('branch', p.branch)
-  core.setOutput('commit', p.commit ?? '')
-  core.setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber))
-  core.setOutput('pr-url', p.prUrl ?? '')
-  core.setOutput('pr-operation', p.operation)
+  setOutput('branch', p.branch)
+  setOutput('commit', p.commit ?? '')
+  setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber))
+  setOutput('pr-url', p.prUrl ?? '')
+  setOutput('pr-operation', p.operation)
 }
 
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
@@ -241,8 +306,13 @@ async function pipeline(
   workDir: string,
   cleanup: (() => void)[],
   postDirs: string[],
-  onStop: (() => void)[]
+  onStop: (() => void)[],
+  outcome: RunOutcome,
+  onPhase?: (event: PhaseEvent) => void
 ): Promise<void> {
+  // Everything publishing needs is checked before the first build, not found missing after it.
+  let target: PublishTarget | undefined
+  if (!settings.dryRun) target = await preflightPublish(settings, process.env, { scratchDir: workDir })
   const nix = await Nix.create(settings.nixArgs)
   core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
   const flake = settings.flakeDir
@@ -253,20 +323,33 @@ async function pipeline(
   const pushKeyFile = push ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined
   if (push && settings.build) await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push))
 
-  const found = await phase(timings, 'Discover hosts', async () => {
-    const d = await discover(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
-    core.info(
-      `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
-    )
-    return d
-  })
+  const found = await phase(
+    timings,
+    'Discover hosts',
+    async () => {
+      const d = await discover(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
+      core.info(
+        `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
+      )
+      return d
+    },
+    {
+      onPhase,
+      outcome: d =>
+        `${plural(d.hosts.length, 'host')}${d.excluded.length ? `, ${d.excluded.length} excluded` : ''}`
+    }
+  )
   const pool = evalPool(settings, found.hosts.length)
   const fleet = settings.token
     ? await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
     : undefined
+  const hostPhase = { onPhase, hosts: found.hosts.length, outcome: buildOutcome }
   const before = settings.build
-    ? await phase(timings, 'Build before the update', () =>
-        buildHosts(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation)
+    ? await phase(
+        timings,
+        'Build before the update',
+        () => buildHosts(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation),
+        hostPhase
       )
     : undefined
   // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
@@ -274,8 +357,14 @@ async function pipeline(
   const savedLock = saveLock(path.join(flake, 'flake.lock'), workDir)
   cleanup.push(() => savedLock.discard())
   onStop.push(() => savedLock.restore())
-  const update = await phase(timings, 'Update flake.lock', () =>
-    updateLock(nix, flake, settings.updateInputs)
+  const update = await phase(
+    timings,
+    'Update flake.lock',
+    () => updateLock(nix, flake, settings.updateInputs),
+    {
+      onPhase,
+      outcome: u => (u.changed ? `${plural(u.updatedInputs.length, 'input')} updated` : 'up to date')
+    }
   )
   if (update.changed && settings.dryRun) cleanup.push(() => restoreLock(flake, update.oldLock))
   core.info(
@@ -298,8 +387,11 @@ async function pipeline(
     timings
   }
   if (update.changed && before) {
-    const after = await phase(timings, 'Build after the update', () =>
-      buildHosts(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation)
+    const after = await phase(
+      timings,
+      'Build after the update',
+      () => buildHosts(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation),
+      hostPhase
     )
     const pairs = found.hosts.flatMap(host => {
       const b = before.hosts.get(host)
@@ -308,7 +400,10 @@ async function pipeline(
         ? [{ host, before: b.outPath, after: a.outPath }]
         : []
     })
-    const diffs = await phase(timings, 'Diff closures', () => diffHosts(nix, pairs))
+    const diffs = await phase(timings, 'Diff closures', () => diffHosts(nix, pairs), {
+      onPhase,
+      hosts: pairs.length
+    })
     report.hosts = hostReports(found.hosts, before, after, diffs)
     report.warnings = warningChanges(report.hosts)
     // One annotation per warning, however many hosts print it.
@@ -328,7 +423,9 @@ async function pipeline(
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.
-  const { body } = writeResults(report, workDir, settings.forge, update)
+  const { body, full, json } = writeResults(report, workDir, settings.forge, update)
+  outcome.report = full
+  outcome.json = json
   let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
   writePublishOutputs(published)
   if (push?.required && report.push?.status === 'failed') {
@@ -336,25 +433,32 @@ async function pipeline(
       `Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`
     )
   }
-  if (update.changed && !settings.dryRun) {
-    const forge = makeForge(settings, process.env)
+  if (update.changed && target) {
+    const forge = target.forge
     const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
-    published = await phase(timings, 'Publish', async () => {
-      try {
-        return await publish(await Git.create(flake), forge, {
-          settings,
-          newLock: update.newLock,
-          changes: update.changes,
-          body,
-          signingKeyFile: keyFile,
-          scratchDir: workDir
-        })
-      } catch (e) {
-        // The branch may be pushed (and the pull request open) although a later forge call failed.
-        if (e instanceof PublishError) writePublishOutputs(e.result)
-        throw e
-      }
-    })
+    const publishOutcome = (p: PublishResult): string =>
+      p.prUrl ? `pull request ${p.operation}: ${p.prUrl}` : 'no pull request'
+    published = await phase(
+      timings,
+      'Publish',
+      async () => {
+        try {
+          return await publish(await Git.create(flake), forge, {
+            settings,
+            newLock: update.newLock,
+            changes: update.changes,
+            body,
+            signingKeyFile: keyFile,
+            scratchDir: workDir
+          })
+        } catch (e) {
+          // The branch may be pushed (and the pull request open) although a later forge call failed.
+          if (e instanceof PublishError) writePublishOutputs(e.result)
+          throw e
+        }
+      },
+      { onPhase, outcome: publishOutcome }
+    )
     writePublishOutputs(published)
     core.info(
       published.prUrl
@@ -366,16 +470,19 @@ async function pipeline(
 
   const regressed = regressedHosts(report)
   if (settings.failOnRegression && regressed.length > 0) {
-    core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`)
+    outcome.result = 'regressed'
+    outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`
+    core.setFailed(outcome.message)
   }
 }
 
 /** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
-export async function run(now: Date = new Date()): Promise<void> {
+export async function run(options: RunOptions = {}): Promise<RunOutcome> {
   // `cleanup` runs when the step ends, however it ends; `onStop` before it only when a signal stops the step
   // (it undoes what a finished run keeps). Each step runs once, newest first, even when both ways happen.
   const cleanup: (() => void)[] = []
   const onStop: (() => void)[] = []
+  const outcome: RunOutcome = { result: 'ok' }
   const runAll = (fns: (() => void)[]): void => {
     for (const fn of fns.splice(0).reverse()) {
       try {
@@ -391,18 +498,32 @@ export async function run(now: Date = new Date()): Promise<void> {
   }
   await stopOnSignals(stop, async () => {
     try {
-      const settings = getSettings({ env: process.env, defaultBranch: defaultBranchFromEvent(), now })
+      const fileProblems = runnerFileProblems(process.env)
+      if (fileProblems.length > 0) {
+        throw new InputError(
+          `The runner's files are not usable, so nothing was run:\n${fileProblems.join('\n')}`
+        )
+      }
+      const settings = getSettings({
+        env: process.env,
+        defaultBranch: defaultBranchFromEvent(),
+        now: options.now ?? new Date(),
+        inputs: options.inputs
+      })
       const workDir = makeWorkDir()
       core.saveState(STATE.cleanupDirs, workDir)
       // A stopped run leaves no report behind: its results would be partial.
       onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }))
-      await pipeline(settings, workDir, cleanup, [workDir], onStop)
+      await pipeline(settings, workDir, cleanup, [workDir], onStop, outcome, options.onPhase)
     } catch (error) {
-      core.setFailed(errorMessage(error))
+      outcome.result = error instanceof InputError ? 'bad-input' : 'failed'
+      outcome.message = errorMessage(error)
+      core.setFailed(outcome.message)
     } finally {
       runAll(cleanup)
     }
   })
+  return outcome
 }
 
 function defaultBranchFromEvent(): string | undefined {

@@ -81,12 +81,12 @@ export class Nix {
     return new Nix(nixBin, nixStoreBin, version, extraArgs)
   }
 
-  private nix(
+  private async nix(
     args: string[],
     options: { cwd?: string; stream?: boolean; env?: Record<string, string>; memoryLimit?: number } = {}
   ): Promise<ExecResult> {
     // Global flags go before the subcommand, where every Nix version accepts them.
-    return run(
+    const r = await run(
       this.nixBin,
       ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs],
       {
@@ -96,6 +96,28 @@ export class Nix {
         memoryLimit: options.memoryLimit
       }
     )
+    // A store named with --store or --to is a target, not a substituter: its errors are reported where it is used.
+    if (!args.includes('--store') && !args.includes('--to')) this.noteUnreachableCaches(r.stderr)
+    return r
+  }
+
+  private readonly unreachableCaches = new Set<string>()
+
+  /**
+   * Nix retries an unreachable binary cache for seconds in every call before it goes on without it; the step
+   * still works, so this only says so, once per cache, with what to change.
+   */
+  private noteUnreachableCaches(stderr: string): void {
+    for (const url of unreachableCaches(stderr)) {
+      if (this.unreachableCaches.has(url)) continue
+      this.unreachableCaches.add(url)
+      core.warning(
+        `The binary cache ${url} is unreachable (unable to download ${url}/nix-cache-info): every Nix call waits for it before going on without it. ` +
+          `Without network access set no substituters (NIX_CONFIG='substituters =', or nix-args: --option substituters ''); ` +
+          `otherwise point substituters at a cache this machine can reach.`,
+        { title: 'Binary cache unreachable' }
+      )
+    }
   }
 
   /** Names of `nixosConfigurations`, from one evaluation. */
@@ -147,6 +169,7 @@ export class Nix {
       { streamStderr: true }
     )
     if (s) warnUnusedSubstituter(r.stderr)
+    this.noteUnreachableCaches(r.stderr)
     return r
   }
 
@@ -280,6 +303,12 @@ function readOptional(file: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** Binary caches whose `nix-cache-info` Nix could not download (`unable to download 'URL/nix-cache-info'`). */
+export function unreachableCaches(stderr: string): string[] {
+  const urls = [...stderr.matchAll(/unable to download '([^'\s]+?)\/nix-cache-info'/g)].map(m => m[1])
+  return [...new Set(urls)]
 }
 
 /** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
