@@ -32,8 +32,14 @@ function fleetWith(
   return { fleet: createFleet(uniquePackageSet(set(base), salt), hosts), salt, base }
 }
 
+const binDirs: string[] = []
+afterAll(() => {
+  for (const dir of binDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 function binDirWith(entries: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-bin-'))
+  binDirs.push(dir)
   for (const [name, target] of Object.entries(entries)) {
     if (target.startsWith('#!')) fs.writeFileSync(path.join(dir, name), target, { mode: 0o755 })
     else fs.symlinkSync(target, path.join(dir, name))

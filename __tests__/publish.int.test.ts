@@ -458,7 +458,11 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
       return fs.readFileSync(path.join(dir, 'flake.lock'), 'utf8')
     }
     const forge = makeForge(settings(s.checkout), s.env())
-    const scratch = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-scratch-'))
+    const scratchDirs: string[] = []
+    const scratch = (): string => {
+      scratchDirs.push(fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-scratch-')))
+      return scratchDirs[scratchDirs.length - 1]
+    }
     const results = await Promise.allSettled(
       [s.checkout, second].map(async dir =>
         publish(await Git.create(dir), forge, {
@@ -470,6 +474,7 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
         })
       )
     )
+    for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true })
     const ok = results.filter((r): r is PromiseFulfilledResult<PublishResult> => r.status === 'fulfilled')
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
     expect(ok.length).toBeGreaterThanOrEqual(1)
