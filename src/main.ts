@@ -5,7 +5,7 @@ import * as os from 'os'
 import * as path from 'path'
 import { Git } from './git/git'
 import { EvalPoolOptions, localMachine, poolOptions } from './nix/evalpool'
-import { Nix } from './nix/nix'
+import { Nix, stripWarnings } from './nix/nix'
 import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
@@ -30,7 +30,7 @@ import { errorMessage } from './errors'
 import { STATE } from './state'
 import { saveLock } from './cleanup'
 import { stopOnSignals } from './interrupt'
-import { stopping } from './exec'
+import { stopping, tail } from './exec'
 import { formatBytes } from './report/nvd'
 import { redactUrl, scrub } from './nix/cache'
 import { FleetState, readFleetState } from './forge/fleet-state'
@@ -161,6 +161,12 @@ function logEvaluation(build: BuildResult): BuildResult {
   core.info(
     `Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`
   )
+  // A process that died had its hosts evaluated again: say why it died, since nothing else will.
+  for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
+    core.info(
+      `An evaluation process of ${p.hosts.length} hosts (${p.hosts.slice(0, 3).join(', ')}${p.hosts.length > 3 ? ', …' : ''}) ${p.overLimit ? `went over ${Math.round(p.limit / MiB)} MiB and was killed` : `ended with exit code ${p.exitCode}`} after ${p.seconds.toFixed(1)} s, at ${Math.round(p.peakRss / MiB)} MiB${p.stderr.trim() ? `; it said: ${tail(stripWarnings(p.stderr), 3)}` : ''}`
+    )
+  }
   return build
 }
 
