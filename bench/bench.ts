@@ -12,11 +12,20 @@
  *   --eval-sizes 1,10,50,100  eval-heavy fleet sizes (or NFU_BENCH_EVAL_SIZES; `none` skips them): the action
  *                         with one evaluation process (as before the pool) and with the pool, with the peak RSS
  *                         of every Nix process (GNU time in the shims)
+ *   --ephemeral-sizes 50  ephemeral-runner fleet sizes (or NFU_BENCH_EPHEMERAL_SIZES; `none` skips them): the
+ *                         action on an empty store without and with the previous run's binary cache (needs root)
  */
 import { spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import {
+  EphemeralResult,
+  ephemeralTable,
+  ephemeralTargets,
+  ephemeralUnavailable,
+  runEphemeral
+} from './ephemeral'
 import { EXCLUDED_HOST, Fleet, HEAVY_OPTIONS, createFleet } from './fleet'
 import { parseOutputFile } from '../__tests__/fixtures/outputs'
 
@@ -42,11 +51,13 @@ interface Options {
   inputs: Record<string, string>
   /** Sizes of the eval-heavy fleets. */
   evalSizes: number[]
+  /** Sizes of the ephemeral-runner scenario (an empty store, with and without yesterday's binary cache). */
+  ephemeralSizes: number[]
 }
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100]\n`
+    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100] [--ephemeral-sizes 50]\n`
   )
   process.exit(2)
 }
@@ -54,6 +65,7 @@ function usage(message: string): never {
 function parseOptions(argv: string[]): Options {
   let sizes = process.env.NFU_BENCH_SIZES || '1,10,50,200'
   let evalSizes = process.env.NFU_BENCH_EVAL_SIZES || '1,10,50,100'
+  let ephemeralSizes = process.env.NFU_BENCH_EPHEMERAL_SIZES || '50'
   let variants = 'a,b,c'
   let action = process.env.NFU_BENCH_ACTION || path.join(REPO, 'dist/index.js')
   let keep = false
@@ -66,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg.startsWith('--sizes=')) sizes = arg.slice('--sizes='.length)
     else if (arg === '--variants') variants = value()
     else if (arg === '--eval-sizes') evalSizes = value()
+    else if (arg === '--ephemeral-sizes') ephemeralSizes = value()
     else if (arg === '--action') action = value()
     else if (arg === '--keep') keep = true
     else if (arg === '--cold') before = 'cold'
@@ -83,7 +96,8 @@ function parseOptions(argv: string[]): Options {
   }
   const sizeList = list(sizes)
   const evalSizeList = list(evalSizes)
-  if (sizeList.length + evalSizeList.length === 0) usage('nothing to run')
+  const ephemeralSizeList = list(ephemeralSizes)
+  if (sizeList.length + evalSizeList.length + ephemeralSizeList.length === 0) usage('nothing to run')
   const variantList = variants.split(',').map(v => v.trim())
   if (!variantList.every((v): v is Variant => v in VARIANTS)) usage(`bad variants: ${variants}`)
   return {
@@ -93,7 +107,8 @@ function parseOptions(argv: string[]): Options {
     keep,
     before,
     inputs,
-    evalSizes: evalSizeList
+    evalSizes: evalSizeList,
+    ephemeralSizes: ephemeralSizeList
   }
 }
 
@@ -719,6 +734,7 @@ function main(): void {
   const start = Date.now()
   const sizes: SizeResult[] = []
   const evalSizes: EvalHeavyResult[] = []
+  const ephemeral: EphemeralResult[] = []
   try {
     for (const size of options.sizes) sizes.push(runSize(size, tools, options, tmp))
     if (options.evalSizes.length > 0 && !tools.time) {
@@ -727,13 +743,20 @@ function main(): void {
       )
     }
     for (const size of options.evalSizes) evalSizes.push(runEvalHeavy(size, tools, options, tmp))
+    const noEmptyStore = options.ephemeralSizes.length > 0 ? ephemeralUnavailable() : undefined
+    if (noEmptyStore)
+      process.stderr.write(`warning: the ephemeral-runner scenario is skipped: ${noEmptyStore}\n`)
+    else
+      for (const size of options.ephemeralSizes)
+        ephemeral.push(runEphemeral(size, REPO, tmp, options.action, tools.nix, path.join(RESULTS, 'logs')))
   } finally {
     if (!options.keep) fs.rmSync(tmp, { recursive: true, force: true })
   }
   const totalSeconds = (Date.now() - start) / 1000
   const checks = targets(sizes)
   const evalChecks = evalTargets(evalSizes)
-  const failed = [...sizes, ...evalSizes].some(s => Object.keys(s.errors).length > 0)
+  const failed = [...sizes, ...evalSizes, ...ephemeral].some(s => Object.keys(s.errors).length > 0)
+  const ephemeralChecks = ephemeralTargets(ephemeral)
   const targetLine = (t: Target): string =>
     `  ${t.pass === undefined ? 'n/a ' : t.pass ? 'PASS' : 'MISS'}  ${pad(t.name, 46)} ${t.value}`
 
@@ -741,9 +764,13 @@ function main(): void {
     '',
     `nixos-fleet-update benchmark: ${tools.nixVersion}, node ${process.version}, ${os.cpus().length} CPUs`,
     `Each host: ~300 store paths (${EXCLUDED_HOST} excluded); each variant builds a fleet with a fresh salt.`,
-    options.before === 'cached'
-      ? "Before: each fleet's current systems are already in the store (built untimed first, as on a nightly runner)."
-      : 'Before: nothing in the store (--cold): every variant builds "before" and "after" from scratch.',
+    ...(sizes.length === 0
+      ? []
+      : [
+          options.before === 'cached'
+            ? "Before: each fleet's current systems are already in the store (built untimed first, as on a nightly runner)."
+            : 'Before: nothing in the store (--cold): every variant builds "before" and "after" from scratch.'
+        ]),
     ...Object.entries(options.inputs).map(([k, v]) => `Extra action input: ${k}=${v}`),
     ...(sizes.length > 0
       ? ['', table(sizes), '', 'Targets (informational):', ...checks.map(targetLine)]
@@ -759,8 +786,20 @@ function main(): void {
           ...evalChecks.map(targetLine)
         ]
       : []),
+    ...(ephemeral.length > 0
+      ? [
+          '',
+          'Ephemeral runner: an empty store each run, without a binary cache and with the one the previous run filled',
+          '(its new systems are this run\'s "before" systems); "before" s includes opening the cache.',
+          '',
+          ephemeralTable(ephemeral),
+          '',
+          'Ephemeral-runner target:',
+          ...ephemeralChecks.map(targetLine)
+        ]
+      : []),
     '',
-    `Total ${totalSeconds.toFixed(0)} s, of which generating fleets ${[...sizes, ...evalSizes].reduce((x, s) => x + s.setupSeconds, 0).toFixed(0)} s. Logs in ${path.relative(REPO, path.join(RESULTS, 'logs'))}/.`
+    `Total ${totalSeconds.toFixed(0)} s, of which generating fleets ${[...sizes, ...evalSizes, ...ephemeral].reduce((x, s) => x + s.setupSeconds, 0).toFixed(0)} s. Logs in ${path.relative(REPO, path.join(RESULTS, 'logs'))}/.`
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
 
@@ -782,7 +821,9 @@ function main(): void {
         pool: concurrentPeakMB(e.results.pool?.nixPeaks ?? [])
       }
     })),
-    evalTargets: evalChecks
+    evalTargets: evalChecks,
+    ephemeral,
+    ephemeralTargets: ephemeralChecks
   }
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`)
   process.stdout.write(`Results: ${path.relative(REPO, path.join(RESULTS, 'latest.json'))}\n`)
