@@ -3,8 +3,8 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { runCli } from '../src/cli/run'
-import { processCounter } from '../src/exec'
 import { run } from '../src/main'
+import { countingNix } from './fixtures/counting'
 import {
   Fleet,
   REPORT_CASES,
@@ -37,17 +37,20 @@ async function cli(
   const saved = process.env
   process.env = Object.fromEntries(Object.entries(saved).filter(([k]) => !RUNNER_VARIABLE.test(k)))
   Object.assign(process.env, options.env)
+  // nix, nix-store and git behind counting wrappers, first on PATH, where the run looks for them.
+  const counter = countingNix(['nix', 'nix-store', 'git'])
+  process.env.PATH = `${counter.dir}:${process.env.PATH ?? ''}`
   let stdout = ''
   let stderr = ''
-  const start = processCounter.count
   try {
     const status = await runCli(argv, {
       stdout: { write: (t: string) => (stdout += t) },
       stderr: { write: (t: string) => (stderr += t), isTTY: options.tty },
       cwd: options.cwd ?? process.cwd()
     })
-    return { status, stdout, stderr, processes: processCounter.count - start }
+    return { status, stdout, stderr, processes: counter.count() }
   } finally {
+    counter.remove()
     process.env = saved
     process.exitCode = 0
   }

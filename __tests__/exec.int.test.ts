@@ -1,4 +1,4 @@
-import { childEnv, run } from '../src/exec'
+import { childEnv, runProcess } from '../src/exec'
 
 /** A node child that writes `parts` one at a time, pausing between them so each arrives as its own chunk. */
 function writer(stream: 'stdout' | 'stderr', parts: Buffer[]): string[] {
@@ -21,7 +21,10 @@ describe('child output decoding', () => {
     'a character split across chunks of %s is decoded whole',
     async stream => {
       expect(bytes.subarray(split - 1, split + 1).toString()).toBe('\u00fc')
-      const r = await run(process.execPath, writer(stream, [bytes.subarray(0, split), bytes.subarray(split)]))
+      const r = await runProcess(
+        process.execPath,
+        writer(stream, [bytes.subarray(0, split), bytes.subarray(split)])
+      )
       expect(r.exitCode).toBe(0)
       expect(r[stream]).toBe(text)
       expect(r[stream]).not.toContain('\ufffd')
@@ -31,7 +34,7 @@ describe('child output decoding', () => {
   test('a four-byte character split over three chunks, and a truncated one at the end', async () => {
     const emoji = Buffer.from('a\u{1f600}b')
     const parts = [emoji.subarray(0, 2), emoji.subarray(2, 4), emoji.subarray(4), Buffer.from([0xc3])]
-    const r = await run(process.execPath, writer('stdout', parts))
+    const r = await runProcess(process.execPath, writer('stdout', parts))
     // The incomplete sequence at the very end is still reported, as one replacement character.
     expect(r.stdout).toBe('a\u{1f600}b\ufffd')
   })
@@ -77,9 +80,13 @@ describe('child process environment', () => {
     const saved = { ...process.env }
     Object.assign(process.env, secrets)
     try {
-      const r = await run(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(process.env))'], {
-        env: { GIT_TERMINAL_PROMPT: '0' }
-      })
+      const r = await runProcess(
+        process.execPath,
+        ['-e', 'process.stdout.write(JSON.stringify(process.env))'],
+        {
+          env: { GIT_TERMINAL_PROMPT: '0' }
+        }
+      )
       const seen = JSON.parse(r.stdout) as Record<string, string>
       for (const name of Object.keys(secrets)) expect(seen[name]).toBeUndefined()
       for (const value of Object.values(secrets)) expect(r.stdout).not.toContain(value)

@@ -1,7 +1,7 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { parsePathInfo } from '../src/nix/closure'
-import { ClosureDiff, diffClosures } from '../src/nix/diff'
+import { ClosureDiff, diffClosures } from '../src/nix/closure-diff'
 import { closureSides } from '../src/pipeline/diff'
 import { sharedChanges } from '../src/report/markdown'
 import { HostReport } from '../src/report/model'

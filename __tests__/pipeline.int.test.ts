@@ -2,7 +2,6 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { processCounter } from '../src/exec'
 import { MiB } from '../src/memory'
 import { EvalPoolOptions, evaluateToplevels } from '../src/nix/evalpool'
 import { splitPackageName, storePathName } from '../src/nix/names'
@@ -11,6 +10,7 @@ import { buildHosts } from '../src/pipeline/build'
 import { discover } from '../src/pipeline/discover'
 import { diffHosts } from '../src/pipeline/diff'
 import { updateLock } from '../src/pipeline/update'
+import { CountingNix, countingNix, withCountingPath } from './fixtures/counting'
 import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
 
 /** Two processes at once, memory to spare: the tests below choose the chunk size. */
@@ -28,9 +28,12 @@ describe('step functions on real Nix', () => {
   let nix: Nix
   let fleet: Fleet
   let roots: string
+  // Every Nix process the steps start, counted by wrappers on PATH.
+  let counter: CountingNix
 
   beforeAll(async () => {
-    nix = await Nix.create()
+    counter = countingNix()
+    nix = await withCountingPath(counter, () => Nix.create())
     const { before } = examplePackageSets()
     fleet = createFleet(uniquePackageSet(before, `steps-${process.pid}-${Date.now()}`), [
       ...hosts(3),
@@ -41,6 +44,7 @@ describe('step functions on real Nix', () => {
   })
   afterAll(() => {
     fleet.remove()
+    counter.remove()
     fs.rmSync(roots, { recursive: true, force: true })
   })
 
@@ -52,7 +56,7 @@ describe('step functions on real Nix', () => {
   })
 
   test('buildHosts builds in one process, attributes results per host and keeps GC roots', async () => {
-    const start = processCounter.count
+    const start = counter.count()
     let log = ''
     jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       log += chunk.toString()
@@ -65,7 +69,7 @@ describe('step functions on real Nix', () => {
     jest.restoreAllMocks()
     // One evaluation, one store validity query, one build that registers its roots, plus the lone evaluation
     // of the broken host.
-    expect(processCounter.count - start).toBe(4)
+    expect(counter.count() - start).toBe(4)
     expect(log).toContain('building')
     expect(log).not.toContain("you did not specify '--add-root'")
     expect(r.cached).toBe(false)
@@ -139,9 +143,9 @@ describe('step functions on real Nix', () => {
       before: before.hosts.get(host)?.outPath as string,
       after: afterBuild.hosts.get(host)?.outPath as string
     }))
-    const start = processCounter.count
+    const start = counter.count()
     const diffs = await diffHosts(nix, pairs)
-    expect(processCounter.count - start).toBe(1)
+    expect(counter.count() - start).toBe(1)
     expect(diffs).toHaveLength(3)
     const curl = diffs[0].diff.changed.find(c => c.name === 'curl')
     expect(curl).toMatchObject({ kind: 'upgrade', before: ['8.7.1'], after: ['8.8.0'], selection: '*' })
@@ -193,14 +197,15 @@ describe('step functions on real Nix', () => {
 
 describe('process count does not grow with the fleet', () => {
   test('2 and 8 hosts take hosts/chunk evaluations, one build and one root registration', async () => {
-    const nix = await Nix.create()
+    const counter = countingNix()
+    const nix = await withCountingPath(counter, () => Nix.create())
     const { before } = examplePackageSets()
     const counts: number[] = []
     for (const n of [2, 8]) {
       const fleet = createFleet(uniquePackageSet(before, `count-${n}-${process.pid}-${Date.now()}`), hosts(n))
       const roots = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-roots-'))
       try {
-        const start = processCounter.count
+        const start = counter.count()
         const r = await buildHosts(
           nix,
           fleet.fleetDir,
@@ -209,12 +214,13 @@ describe('process count does not grow with the fleet', () => {
           { ...POOL, chunkSize: 4 }
         )
         expect([...r.hosts.values()].every(h => h.status === 'built')).toBe(true)
-        counts.push(processCounter.count - start)
+        counts.push(counter.count() - start)
       } finally {
         fleet.remove()
         fs.rmSync(roots, { recursive: true, force: true })
       }
     }
+    counter.remove()
     // Evaluations (hosts / chunk size), then the store validity query and the build, which registers the GC roots.
     expect(counts).toEqual([1 + 2, 2 + 2])
   })

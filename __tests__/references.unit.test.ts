@@ -1,5 +1,5 @@
 import { LockChange } from '../src/nix/lock'
-import { HostBuild } from '../src/pipeline/build'
+import { HostBuild } from '../src/types'
 import { defuse, inline } from '../src/report/escape'
 import { renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
@@ -148,7 +148,7 @@ function everyVariant(r: FleetReport, fullReport: string | undefined, timings: b
   const variants: string[] = []
   let limit = Infinity
   for (;;) {
-    const text = renderReport(r, limit, fullReport, timings)
+    const text = renderReport(r, { limit, fullReport, timings })
     if (variants.at(-1) !== text) variants.push(text)
     if (text.includes('Report cut at the size limit') || text.length < 2000) return variants
     limit = text.length - 1

@@ -1,6 +1,6 @@
-import { ClosureDiff, PackageChange } from '../src/nix/diff'
+import { ClosureDiff, PackageChange } from '../src/nix/closure-diff'
 import { LockChange } from '../src/nix/lock'
-import { HostBuild } from '../src/pipeline/build'
+import { HostBuild } from '../src/types'
 import { clean, codeBlock, inline } from '../src/report/escape'
 import { REPORT_LIMIT, renderReport } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'

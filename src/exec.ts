@@ -32,9 +32,6 @@ export interface RunOptions {
   memoryLimit?: number
 }
 
-/** Count of processes started through run(): the benchmark reads it to show that it does not grow with the fleet. */
-export const processCounter = { count: 0 }
-
 /**
  * Variables a child process inherits from the runner: what Nix, git, ssh and curl need to find their files,
  * certificates, proxies and agent. Everything else stays behind, above all the step's inputs (INPUT_TOKEN,
@@ -167,12 +164,15 @@ export function stopping(): NodeJS.Signals | undefined {
  * it started (stopChildren) and a time-out stops all of them; that is also why this does not go through
  * @actions/exec, which gives neither the group nor the process id.
  */
-export async function run(file: string, args: string[], options: RunOptions = {}): Promise<ExecResult> {
+export async function runProcess(
+  file: string,
+  args: string[],
+  options: RunOptions = {}
+): Promise<ExecResult> {
   if (stopSignal) throw new Error(`Not starting ${file}: the action is stopping (${stopSignal})`)
   if (options.cwd && !fs.existsSync(options.cwd)) {
     throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`)
   }
-  processCounter.count++
   const stdout = new TextCollector(options.streamStdout === true)
   const stderr = new TextCollector(options.streamStderr === true)
   return new Promise<ExecResult>((resolve, reject) => {

@@ -130,10 +130,10 @@ function hostReports(
     const b = before?.hosts.get(host)
     const a = after?.hosts.get(host)
     const d = byHost.get(host)
-    const same = b?.outPath !== undefined && b.outPath === a?.outPath
+    const sameSystem = b?.outPath !== undefined && b.outPath === a?.outPath
     return {
       host,
-      status: hostStatus(b, a, same),
+      status: hostStatus({ before: b, after: a, sameSystem }),
       before: b,
       after: a,
       diff: d?.diff,
@@ -180,12 +180,11 @@ function flakeRef(flakeDir: string, env: NodeJS.ProcessEnv): string {
 function prBody(report: FleetReport, forge: ForgeKind): string {
   const url = runUrl(process.env, forge)
   // No timings: they differ on every run, and the body should change only when the update does.
-  return renderReport(
-    report,
-    REPORT_LIMIT,
-    url ? `the job summary of [the workflow run](${url})` : undefined,
-    false
-  )
+  return renderReport(report, {
+    limit: REPORT_LIMIT,
+    fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
+    timings: false
+  })
 }
 
 /** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
@@ -196,7 +195,7 @@ function writeResults(
   update?: UpdateResult
 ): { body: string; full: string; json: string } {
   const body = prBody(report, forge)
-  const full = renderReport(report, SUMMARY_LIMIT)
+  const full = renderReport(report, { limit: SUMMARY_LIMIT })
   const jsonPath = path.join(workDir, 'report.json')
   const json = {
     ...report,

@@ -1,5 +1,5 @@
 import * as io from '@actions/io'
-import { ExecResult, run, tail } from '../exec'
+import { ExecResult, runProcess, tail } from '../exec'
 
 export interface GitIdentity {
   name: string
@@ -72,7 +72,7 @@ export class Git {
     args: string[],
     options: { input?: string; env?: Record<string, string>; timeoutSeconds?: number } = {}
   ): Promise<ExecResult> {
-    return run(this.bin, args, {
+    return runProcess(this.bin, args, {
       cwd: this.cwd,
       env: { ...this.env, ...options.env },
       input: options.input,

@@ -103,7 +103,7 @@ export function overBudgetMessage(budget: number): string {
 
 /** A process that died rather than finished: killed here or by a signal (the kernel's OOM killer), or out of memory. */
 function died(r: ExecResult): boolean {
-  // A signal arrives as 128 + its number, from run() and through a wrapper (GNU time, a shell) alike.
+  // A signal arrives as 128 + its number, from runProcess() and through a wrapper (GNU time, a shell) alike.
   return r.overLimit === true || r.exitCode > 128 || /^error: out of memory/m.test(r.stderr)
 }
 

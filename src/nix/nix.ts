@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import * as io from '@actions/io'
 import * as fs from 'fs'
-import { ExecResult, run, tail } from '../exec'
+import { ExecResult, runProcess, tail } from '../exec'
 import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
@@ -72,7 +72,7 @@ export class Nix {
       throw new Error('nix was not found on PATH: install Nix (2.8 or later, or Lix) before this step')
     }
     const nixStoreBin = (await io.which('nix-store', false)) || 'nix-store'
-    const r = await run(nixBin, ['--version'])
+    const r = await runProcess(nixBin, ['--version'])
     if (r.exitCode !== 0) throw new Error(`nix --version failed (exit ${r.exitCode}): ${tail(r.stderr, 5)}`)
     const version = parseNixVersion(r.stdout)
     if (version.major < MIN_NIX.major || (version.major === MIN_NIX.major && version.minor < MIN_NIX.minor)) {
@@ -86,7 +86,7 @@ export class Nix {
     options: { cwd?: string; stream?: boolean; env?: Record<string, string>; memoryLimit?: number } = {}
   ): Promise<ExecResult> {
     // Global flags go before the subcommand, where every Nix version accepts them.
-    const r = await run(
+    const r = await runProcess(
       this.nixBin,
       ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs],
       {
@@ -163,7 +163,7 @@ export class Nix {
     const substitute = s
       ? ['--option', 'extra-substituters', s.url, '--option', 'extra-trusted-public-keys', s.publicKey]
       : []
-    const r = await run(
+    const r = await runProcess(
       this.nixStoreBin,
       ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths],
       { streamStderr: true }
@@ -196,7 +196,7 @@ export class Nix {
    */
   async invalidPaths(paths: string[]): Promise<Set<string>> {
     if (paths.length === 0) return new Set()
-    const r = await run(this.nixStoreBin, ['--check-validity', '--print-invalid', ...paths])
+    const r = await runProcess(this.nixStoreBin, ['--check-validity', '--print-invalid', ...paths])
     if (r.exitCode !== 0) throw new Error(`nix-store --check-validity failed:\n${tail(r.stderr, 20)}`)
     return new Set(r.stdout.split('\n').filter(Boolean))
   }
@@ -204,7 +204,7 @@ export class Nix {
   /** Indirect GC roots under `dir` for built paths, so a garbage collection cannot remove them mid-run. */
   async addRoots(dir: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return
-    const r = await run(this.nixStoreBin, [
+    const r = await runProcess(this.nixStoreBin, [
       '--realise',
       '--add-root',
       `${dir}/result`,
@@ -233,10 +233,10 @@ export class Nix {
   async unbuilt(drvPaths: string[]): Promise<string[]> {
     const out: string[] = []
     for (const drv of drvPaths) {
-      const q = await run(this.nixStoreBin, ['--query', '--outputs', drv])
+      const q = await runProcess(this.nixStoreBin, ['--query', '--outputs', drv])
       const outputs = q.stdout.split('\n').filter(Boolean)
       if (q.exitCode !== 0 || outputs.length === 0) continue
-      const v = await run(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs])
+      const v = await runProcess(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs])
       if (v.exitCode !== 0 || v.stdout.trim() !== '') out.push(drv)
     }
     return out
@@ -244,7 +244,7 @@ export class Nix {
 
   /** Derivations that depend on `drvPath`, itself included. */
   async dependents(drvPath: string): Promise<Set<string>> {
-    const r = await run(this.nixStoreBin, ['--query', '--referrers-closure', drvPath])
+    const r = await runProcess(this.nixStoreBin, ['--query', '--referrers-closure', drvPath])
     if (r.exitCode !== 0) return new Set([drvPath])
     return new Set(r.stdout.split('\n').filter(Boolean))
   }

@@ -11,23 +11,8 @@ import {
   unnamedTimeOut
 } from '../nix/nix'
 import { storePathName } from '../nix/names'
-
-export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
-
-export interface HostBuild {
-  host: string
-  status: BuildStatus
-  drvPath?: string
-  outPath?: string
-  /** What went wrong: Nix's evaluation error, or the derivations that failed to build. */
-  error?: string
-  /** The last lines of the failed derivation's build log. */
-  logTail?: string
-  /** The derivations whose build failed under this host (`nix log` shows their logs). */
-  failedDrvs?: string[]
-  /** Evaluation warnings Nix printed for this host (`trace: warning: …`, `evaluation warning: …`). */
-  warnings?: string[]
-}
+import { HostBuild } from '../types'
+export type { BuildStatus, HostBuild } from '../types'
 
 export interface BuildResult {
   hosts: Map<string, HostBuild>

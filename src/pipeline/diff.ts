@@ -1,7 +1,7 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { PathInfoMap, closureOf } from '../nix/closure'
-import { ClosureDiff, ClosureSide, diffClosures } from '../nix/diff'
+import { ClosureDiff, ClosureSide, diffClosures } from '../nix/closure-diff'
 import { Nix } from '../nix/nix'
 import { splitPackageName, storePathName } from '../nix/names'
 import { UnitChanges, UnitInfo, classifyUnits, readUnitTree } from '../nix/units'

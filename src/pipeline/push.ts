@@ -1,26 +1,10 @@
 import { tail } from '../exec'
 import { copiedPaths, isBinaryCacheUrl, redactUrl, scrub, withParam } from '../nix/cache'
 import { Nix, stripWarnings } from '../nix/nix'
-
-export type PushStatus = 'pushed' | 'failed' | 'skipped'
+import { PushReport } from '../types'
+export type { PushReport, PushStatus } from '../types'
 
 /** What the copy of the new systems to the binary cache did. */
-export interface PushReport {
-  /** The store URL, credentials replaced by `***`. */
-  to: string
-  status: PushStatus
-  /** Hosts whose new system (with its closure) was to be copied. */
-  hosts: string[]
-  /** Store paths sent: those the store did not have yet. */
-  paths: number
-  /** NAR size of the paths sent, in bytes (before the cache's compression). */
-  bytes: number
-  /** Store paths of all the systems' closures, sent or already there. */
-  closurePaths: number
-  /** Why the push failed or was skipped; never holds credentials. */
-  error?: string
-}
-
 export interface PushTarget {
   url: string
   /** File holding the Nix secret signing key. */

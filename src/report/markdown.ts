@@ -1,7 +1,7 @@
-import { countKinds, PackageChange, PackageRename } from '../nix/diff'
+import { countKinds, PackageChange, PackageRename } from '../nix/closure-diff'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
 import { clean, clipLines, codeBlock, inline } from './escape'
-import { HostBuild } from '../pipeline/build'
+import { HostBuild } from '../types'
 import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
 import { formatBytes, formatVersions, nvdText } from './nvd'
 import {
@@ -263,12 +263,18 @@ export const SUMMARY_LIMIT = 1000000
  * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
  * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
  */
-export function renderReport(
-  r: FleetReport,
-  limit = REPORT_LIMIT,
-  fullReport?: string,
-  timings = true
-): string {
+/** How a report is rendered: its size limit, where the full one is, whether phase timings are shown. */
+export interface RenderOptions {
+  /** Characters the text may have (default REPORT_LIMIT, the pull request body's). */
+  limit?: number
+  /** Where the complete report is, named when this one is shortened. */
+  fullReport?: string
+  /** Show how long each phase took (default true; the pull request body leaves them out). */
+  timings?: boolean
+}
+
+export function renderReport(r: FleetReport, options: RenderOptions = {}): string {
+  const { limit = REPORT_LIMIT, fullReport, timings = true } = options
   for (const maxLines of DETAIL_LINES) {
     const text = renderWith(r, maxLines, Infinity, timings, fullReport)
     if (text.length <= limit) return text

@@ -1,9 +1,8 @@
-import { HostBuild } from '../pipeline/build'
-import { ClosureDiff } from '../nix/diff'
+import { HostBuild, PushReport } from '../types'
+import { ClosureDiff } from '../nix/closure-diff'
 import { LockChange } from '../nix/lock'
 import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
-import { PushReport } from '../pipeline/push'
 import { FleetState } from '../forge/fleet-state'
 
 /**
@@ -57,15 +56,17 @@ export function warningChanges(hosts: HostReport[]): { new: WarningGroup[]; gone
   )
 }
 
-export function hostStatus(
-  before: HostBuild | undefined,
-  after: HostBuild | undefined,
-  same: boolean
-): HostStatus {
+/** A host's status from its two builds; `sameSystem` when both built the very same system (out path). */
+export function hostStatus(builds: {
+  before?: HostBuild
+  after?: HostBuild
+  sameSystem: boolean
+}): HostStatus {
+  const { before, after, sameSystem } = builds
   if (!before || !after) return 'not-built'
   const okBefore = before.status === 'built'
   const okAfter = after.status === 'built'
-  if (okBefore && okAfter) return same ? 'unchanged' : 'updated'
+  if (okBefore && okAfter) return sameSystem ? 'unchanged' : 'updated'
   if (okBefore) return 'regressed'
   if (okAfter) return 'fixed'
   return 'failing'

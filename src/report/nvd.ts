@@ -1,4 +1,4 @@
-import { ClosureDiff, PackageChange, PackageRename } from '../nix/diff'
+import { ClosureDiff, PackageChange, PackageRename } from '../nix/closure-diff'
 import { compareVersions } from '../nix/names'
 
 /**

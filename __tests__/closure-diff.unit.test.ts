@@ -1,5 +1,5 @@
 import { PathInfoMap } from '../src/nix/closure'
-import { ClosureDiff, ClosureSide, PackageChange, countKinds, diffClosures } from '../src/nix/diff'
+import { ClosureDiff, ClosureSide, PackageChange, countKinds, diffClosures } from '../src/nix/closure-diff'
 import { formatVersions, nvdText } from '../src/report/nvd'
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz'

@@ -1,0 +1,39 @@
+/**
+ * The results that steps hand to the report: shared types, so that the report depends on no step and the steps
+ * on no renderer.
+ */
+
+export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
+
+export interface HostBuild {
+  host: string
+  status: BuildStatus
+  drvPath?: string
+  outPath?: string
+  /** What went wrong: Nix's evaluation error, or the derivations that failed to build. */
+  error?: string
+  /** The last lines of the failed derivation's build log. */
+  logTail?: string
+  /** The derivations whose build failed under this host (`nix log` shows their logs). */
+  failedDrvs?: string[]
+  /** Evaluation warnings Nix printed for this host (`trace: warning: …`, `evaluation warning: …`). */
+  warnings?: string[]
+}
+
+export type PushStatus = 'pushed' | 'failed' | 'skipped'
+
+export interface PushReport {
+  /** The store URL, credentials replaced by `***`. */
+  to: string
+  status: PushStatus
+  /** Hosts whose new system (with its closure) was to be copied. */
+  hosts: string[]
+  /** Store paths sent: those the store did not have yet. */
+  paths: number
+  /** NAR size of the paths sent, in bytes (before the cache's compression). */
+  bytes: number
+  /** Store paths of all the systems' closures, sent or already there. */
+  closurePaths: number
+  /** Why the push failed or was skipped; never holds credentials. */
+  error?: string
+}
