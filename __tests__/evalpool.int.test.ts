@@ -10,14 +10,18 @@ function small(name: string): HostSpec {
   return { name, packages: ['curl'], services: ['nginx'] }
 }
 
-/** Pids of running `nix eval` processes whose command line names `text`. */
-function nixEvals(text: string): number[] {
+/** Pids of running `nix eval` processes whose command line names every one of `texts`. */
+function nixEvals(...texts: string[]): number[] {
   const out: number[] = []
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      if (path.basename(argv[0]) === 'nix' && argv.includes('eval') && argv.some(a => a.includes(text))) {
+      if (
+        path.basename(argv[0]) === 'nix' &&
+        argv.includes('eval') &&
+        texts.every(t => argv.some(a => a.includes(t)))
+      ) {
         out.push(Number(entry))
       }
     } catch {
@@ -55,7 +59,8 @@ describe('evaluation pool on real Nix', () => {
     // Kill the first chunk's process as soon as it shows up, as the kernel's OOM killer or a stray signal would.
     let killed: number | undefined
     for (let i = 0; i < 600 && killed === undefined; i++) {
-      const pids = nixEvals('tryEval')
+      // This fleet's chunk only: its directory is in the command line, other processes here are not ours.
+      const pids = nixEvals(fleet.fleetDir, 'tryEval')
       if (pids.length > 0) {
         killed = pids[0]
         process.kill(killed, 'SIGKILL')
