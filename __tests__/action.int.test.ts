@@ -120,6 +120,15 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
       ].join('\n')
     )
     expect(md).toContain('error: test suite of rsync failed')
+    // The regressed host: what its unbuilt system would have brought, and how to reproduce the failure.
+    const db = md.slice(md.indexOf('<details><summary>db (regressed)'))
+    expect(db).toMatch(/Would have received: pkgs `[0-9a-f]{7}` → `[0-9a-f]{7}`\./)
+    expect(db).toContain('Package versions in its new derivations (not built): ')
+    expect(db).toContain('htop 3.3.0 → 3.2.2')
+    expect(db).toContain('openssl 3.0.13 → 3.0.14')
+    expect(db).toMatch(
+      /Reproduce: `nix build \.#nixosConfigurations\.db\.config\.system\.build\.toplevel` · `nix log \/nix\/store\/[0-9a-z]{32}-rsync-3\.2\.7\.drv`/
+    )
     expect(md).toContain('excluded: installer-minimal')
   })
 

@@ -10,6 +10,7 @@ import {
   parseUnitFile,
   readUnitTree
 } from '../src/nix/units'
+import { pendingChanges } from '../src/nix/received'
 
 /** A system's units from unit texts; `wants` lists what multi-user.target (or another unit) pulls in. */
 function tree(units: Record<string, string | null>, wants: Record<string, string[]> = {}): UnitTree {
@@ -308,5 +309,31 @@ describe('readUnitTree: the NixOS layout on disk', () => {
     expect(before.units.get('masked.service')).toBe('masked')
     expect(classifyUnits(before, after)).toEqual({ ...none, restart: ['db.service'] })
     expect(readUnitTree(dir)).toBeUndefined()
+  })
+})
+
+describe('pendingChanges: what an unbuilt system would have brought', () => {
+  const S = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz'
+  test('versions of the old closure against the new derivations; unchanged, vanished and build-only names are left out', () => {
+    const old = [
+      `${S}-openssl-3.0.13`,
+      `${S}-curl-8.7.1`,
+      `${S}-etc`,
+      `${S}-libidn2-2.3.7`,
+      `${S}-bash-5.2p26`
+    ]
+    const drvs = [
+      `${S}-openssl-3.0.14.drv`,
+      `${S}-curl-8.8.0.drv`,
+      `${S}-etc.drv`,
+      `${S}-bash-5.2p26.drv`,
+      `${S}-bash-5.2p26`,
+      `${S}-gcc-13.2.0.drv`,
+      `${S}-source`
+    ]
+    expect(pendingChanges(old, drvs)).toEqual([
+      { name: 'curl', before: ['8.7.1'], after: ['8.8.0'] },
+      { name: 'openssl', before: ['3.0.13'], after: ['3.0.14'] }
+    ])
   })
 })

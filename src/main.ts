@@ -9,7 +9,7 @@ import { Nix, stripWarnings } from './nix/nix'
 import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
-import { HostDiff, diffHosts } from './pipeline/diff'
+import { HostDiff, diffHosts, pendingHosts } from './pipeline/diff'
 import { PublishError, PublishResult, forgeEndpoints, publish, writeSigningKey } from './pipeline/publish'
 import { PublishTarget, preflightPublish, runnerFileProblems } from './pipeline/preflight'
 import { PushReport, pushSystems } from './pipeline/push'
@@ -410,6 +410,13 @@ async function pipeline(
       hosts: pairs.length
     })
     report.hosts = hostReports(found.hosts, before, after, diffs)
+    const unbuilt = report.hosts.flatMap(h =>
+      h.status === 'regressed' && h.before?.outPath && h.after?.status === 'build-failed' && h.after.drvPath
+        ? [{ host: h.host, before: h.before.outPath, afterDrv: h.after.drvPath }]
+        : []
+    )
+    const pending = await pendingHosts(nix, unbuilt)
+    for (const h of report.hosts) h.pending = pending.get(h.host)
     report.warnings = warningChanges(report.hosts)
     // One annotation per warning, however many hosts print it.
     for (const w of report.warnings.new) {

@@ -242,6 +242,12 @@ export class Nix {
     return out
   }
 
+  /** The closure of a store path or derivation (`nix-store --query --requisites`), or undefined on failure. */
+  async requisites(storePath: string): Promise<string[] | undefined> {
+    const r = await run(this.nixStoreBin, ['--query', '--requisites', storePath])
+    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : undefined
+  }
+
   /** Derivations that depend on `drvPath`, itself included. */
   async dependents(drvPath: string): Promise<Set<string>> {
     const r = await runProcess(this.nixStoreBin, ['--query', '--referrers-closure', drvPath])

@@ -4,6 +4,7 @@ import { PathInfoMap, closureOf } from '../nix/closure'
 import { ClosureDiff, ClosureSide, diffClosures } from '../nix/closure-diff'
 import { Nix } from '../nix/nix'
 import { splitPackageName, storePathName } from '../nix/names'
+import { PendingChange, pendingChanges } from '../nix/received'
 import { UnitChanges, UnitInfo, classifyUnits, readUnitTree } from '../nix/units'
 
 export interface HostDiff {
@@ -107,4 +108,23 @@ export async function diffHosts(
       kernel: { before: kernelVersion(before), after: kernelVersion(after) }
     }
   })
+}
+
+/** Hosts whose pending changes are worked out; each takes two store queries. */
+const MAX_PENDING = 20
+
+/**
+ * For hosts whose new system was evaluated but failed to build: the package versions it would have received,
+ * from the old system's closure and the new system's derivations.
+ */
+export async function pendingHosts(
+  nix: Nix,
+  hosts: { host: string; before: string; afterDrv: string }[]
+): Promise<Map<string, PendingChange[]>> {
+  const out = new Map<string, PendingChange[]>()
+  for (const h of hosts.slice(0, MAX_PENDING)) {
+    const [old, next] = [await nix.requisites(h.before), await nix.requisites(h.afterDrv)]
+    if (old && next) out.set(h.host, pendingChanges(old, next))
+  }
+  return out
 }

@@ -8,6 +8,7 @@ import {
   NVD_LEGEND,
   codeSpan,
   inputChangesLine,
+  pendingLine,
   nixLabel,
   reproduceCommands,
   sharedUnitChanges,
@@ -184,6 +185,8 @@ function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string
   const body: string[] = []
   const inputs = h.status === 'regressed' ? inputChangesLine(r.lockChanges) : undefined
   if (inputs) body.push(`Would have received: ${inputs}.`, '')
+  const pending = pendingLine(h.pending)
+  if (pending) body.push(`Package versions in its new derivations (not built): ${pending}.`, '')
   // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
   // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
   const cmd = (c: string): string =>

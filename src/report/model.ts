@@ -1,6 +1,7 @@
 import { HostBuild, PushReport } from '../types'
 import { ClosureDiff } from '../nix/closure-diff'
 import { LockChange } from '../nix/lock'
+import { PendingChange } from '../nix/received'
 import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
 import { FleetState } from '../forge/fleet-state'
@@ -22,6 +23,11 @@ export interface HostReport {
   reboot: string[]
   /** What `switch` would do with the systemd units (restart, reload, start, stop, not restarted). */
   units?: UnitChanges
+  /**
+   * A regressed host whose new system evaluated: the package versions it would have received, read from the
+   * new system's derivations (it was not built).
+   */
+  pending?: PendingChange[]
   /** NixOS version (`nixos-version`) and kernel version before and after, for built hosts. */
   release?: { before?: string; after?: string }
   kernel?: { before?: string; after?: string }

@@ -1,4 +1,5 @@
 import { LockChange } from '../nix/lock'
+import { PendingChange } from '../nix/received'
 import { UnitChanges } from '../nix/units'
 import { clean, inline } from './escape'
 import { HostReport } from './model'
@@ -100,6 +101,19 @@ export function inputChangesLine(changes: LockChange[]): string | undefined {
   const id = (l?: { rev?: string; narHash?: string }): string =>
     l?.rev ? l.rev.slice(0, 7) : l?.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 7) : '–'
   return changes.map(c => `${inline(c.input)} ${codeSpan(id(c.old))} → ${codeSpan(id(c.new))}`).join(', ')
+}
+
+/** Package versions shown for a regressed host before the rest are counted. */
+const MAX_PENDING_SHOWN = 30
+
+/** `openssl 3.0.13 → 3.0.14, curl 8.7.1 → 8.8.0`, or undefined when there is nothing to show. */
+export function pendingLine(changes?: PendingChange[]): string | undefined {
+  if (!changes || changes.length === 0) return undefined
+  const shown = changes
+    .slice(0, MAX_PENDING_SHOWN)
+    .map(c => inline(`${c.name} ${c.before.join(', ')} → ${c.after.join(', ')}`))
+  if (changes.length > MAX_PENDING_SHOWN) shown.push(`${changes.length - MAX_PENDING_SHOWN} more`)
+  return shown.join(', ')
 }
 
 /** `Nix 2.8.0`, `Lix 2.91.1`, `Determinate Nix 3.6.2 (Nix 2.29.0)` from `nix --version`'s line. */
