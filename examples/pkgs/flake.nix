@@ -101,7 +101,8 @@
             );
           mkUnit = name: text:
             builtins.derivation {
-              inherit system text;
+              # The salt: a unit without a package (multi-user.target) would otherwise be shared by every fixture.
+              inherit system text salt;
               name = "unit-${builtins.replaceStrings [ "@" ] [ "-" ] name}";
               builder = "/bin/sh";
               PATH = "/usr/bin:/bin";

@@ -195,7 +195,7 @@ export const OUTPUTS = {
     "description": "The Markdown report (job summary and pull request body)."
   },
   "report-json": {
-    "description": "Path of a JSON file with the structured results (per host: status, store paths, every package change, errors and log tails; per input: old and new lock entries)."
+    "description": "Path of a JSON file with the structured results (per host: status, store paths, every package change, the systemd units switch would restart, reload, start or stop, evaluation warnings, errors and log tails; per input: old and new lock entries). Its fields are described in the README's \"The JSON file\"."
   },
   "branch": {
     "description": "The update branch."

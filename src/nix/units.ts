@@ -327,11 +327,6 @@ export function classifyUnits(current: UnitTree, next: UnitTree): UnitChanges {
   }
 }
 
-/** Whether any list has a unit. */
-export function hasUnitChanges(u: UnitChanges): boolean {
-  return Object.values(u).some((list: string[]) => list.length > 0)
-}
-
 /** Reads a system's `etc/systemd/system`; parsed files are shared through `cache` (by resolved path). */
 export function readUnitTree(
   toplevel: string,

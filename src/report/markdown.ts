@@ -196,12 +196,14 @@ function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string
 }
 
 /** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
-function warningLines(r: FleetReport): string[] {
+function warningLines(r: FleetReport, maxLines: number, fullReport: string): string[] {
   const w = r.warnings
   if (!w || (w.new.length === 0 && w.gone.length === 0)) return []
   const out = ['', `### New evaluation warnings (${w.new.length})`, '']
   if (w.new.length === 0) out.push('None.')
-  for (const g of w.new) out.push(`- ${inline(g.text, 500)} — ${hostList(g.hosts, r.hosts.length)}`)
+  const shown = maxLines <= 0 ? w.new.slice(0, 20) : w.new
+  for (const g of shown) out.push(`- ${inline(g.text, 500)} — ${hostList(g.hosts, r.hosts.length)}`)
+  if (shown.length < w.new.length) out.push(`- … ${w.new.length - shown.length} more in ${fullReport}`)
   if (w.gone.length > 0) {
     out.push(
       '',
@@ -343,7 +345,7 @@ function renderWith(
       for (const s of shown) out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`)
       if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
     }
-    out.push(...warningLines(r))
+    out.push(...warningLines(r, maxLines, fullReport))
     out.push(...unitLines(r, maxLines, fullReport))
     const failures = r.hosts.filter(
       h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'

@@ -39,13 +39,8 @@ export function sharedUnitChanges(hosts: HostReport[]): { text: string; hosts: s
     .map(([text, list]) => ({ text, hosts: list }))
 }
 
-/** `24.05` from a `nixos-version` such as `24.05.20240612.cc54fb4` or `24.11pre-git`. */
-export function nixosRelease(version?: string): string | undefined {
-  return /^(\d+\.\d+)/.exec(version ?? '')?.[1]
-}
-
-/** `6.6` from `6.6.31`. */
-export function kernelSeries(version?: string): string | undefined {
+/** `24.05` from a `nixos-version` such as `24.05.20240612.cc54fb4`; `6.6` from a kernel's `6.6.31`. */
+export function majorMinor(version?: string): string | undefined {
   return /^(\d+\.\d+)/.exec(version ?? '')?.[1]
 }
 
@@ -67,8 +62,8 @@ export function systemFlags(
     }
     for (const [change, list] of by) out.push({ what, change, hosts: list })
   }
-  group('release', h => [nixosRelease(h.release?.before), nixosRelease(h.release?.after)])
-  group('kernel', h => [kernelSeries(h.kernel?.before), kernelSeries(h.kernel?.after)])
+  group('release', h => [majorMinor(h.release?.before), majorMinor(h.release?.after)])
+  group('kernel', h => [majorMinor(h.kernel?.before), majorMinor(h.kernel?.after)])
   return out
 }
 
