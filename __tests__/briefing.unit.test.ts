@@ -106,7 +106,10 @@ describe('evaluation warnings in the report', () => {
   test('many warnings in a report over the size limit: the first 20, and where the rest are', () => {
     const texts = Array.from({ length: 50 }, (_, i) => `warning ${i} ${'x'.repeat(400)}`)
     const many = [host('web', [], [[], texts])]
-    const md = renderReport(fleetReport(many, { warnings: warningChanges(many) }), 15000, 'the job summary')
+    const md = renderReport(fleetReport(many, { warnings: warningChanges(many) }), {
+      limit: 15000,
+      fullReport: 'the job summary'
+    })
     expect(md.length).toBeLessThanOrEqual(15000)
     const lines = section(md, '### New evaluation warnings (50)')
     expect(lines).toHaveLength(21)

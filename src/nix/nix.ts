@@ -244,7 +244,7 @@ export class Nix {
 
   /** The closure of a store path or derivation (`nix-store --query --requisites`), or undefined on failure. */
   async requisites(storePath: string): Promise<string[] | undefined> {
-    const r = await run(this.nixStoreBin, ['--query', '--requisites', storePath])
+    const r = await runProcess(this.nixStoreBin, ['--query', '--requisites', storePath])
     return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : undefined
   }
 
