@@ -142,7 +142,8 @@ describe('the command line on a fixture fleet (real Nix, real git)', () => {
     expect(r.stderr).toContain("error: Input 'exclude-hosts' is not a valid regular expression")
     expect(r.stderr).not.toContain('Discover hosts')
     expect(r.stdout).toBe('')
-    expect(r.processes).toBe(0)
+    // Only git's look-up of the checked-out branch (base-branch's default) ran.
+    expect(r.processes).toBe(1)
     expect(fleet.lock()).toBe(lockBefore)
 
     const flag = await cli(['--flake', fleet.fleetDir, '--exclude_hosts', 'x'])
@@ -167,13 +168,14 @@ describe('the command line on a fixture fleet (real Nix, real git)', () => {
     expect(fleet.lock()).toBe(lockBefore)
   })
 
-  test('--publish with GITHUB_TOKEN and a remote: the repository comes from the remote URL', async () => {
+  test('--publish with GITHUB_TOKEN and a remote: the repository comes from its URL; the remote must answer', async () => {
     const git = (args: string[]): void => {
       execFileSync('git', args, { cwd: fleet.fleetDir, stdio: 'ignore' })
     }
-    git(['remote', 'add', 'origin', 'https://forge.invalid/fleet-org/fleet.git'])
+    // Nothing listens on port 9 of the loopback: the remote does not answer.
+    git(['remote', 'add', 'origin', 'http://127.0.0.1:9/fleet-org/fleet.git'])
     try {
-      // The API URL cannot come from the remote's host: on Forgejo without one, that is what remains missing.
+      // The API URL cannot come from the remote's host: on Forgejo without one, that is missing too.
       const r = await cli(['--flake', fleet.fleetDir, '--publish', '--forge', 'forgejo'], {
         env: { GITHUB_TOKEN: 'secret-token-value' }
       })
@@ -181,10 +183,40 @@ describe('the command line on a fixture fleet (real Nix, real git)', () => {
       expect(r.stderr).not.toContain("Input 'token' is empty")
       expect(r.stderr).not.toContain('GITHUB_REPOSITORY')
       expect(r.stderr).toContain("No API URL: set the input 'api-url'")
+      expect(r.stderr).toContain(
+        "git ls-remote failed (exit 128) with remote 'origin' (http://127.0.0.1:9/fleet-org/fleet.git)"
+      )
       expect(r.stderr).not.toContain('secret-token-value')
       expect(r.stderr).not.toMatch(/Discover hosts|Build before/)
     } finally {
       git(['remote', 'remove', 'origin'])
+    }
+  })
+
+  test('--publish: the base branch defaults to the checked-out one, and must exist on the remote', async () => {
+    const bare = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-cli-bare-'))
+    const git = (args: string[], cwd = fleet.fleetDir): string =>
+      execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const branch = git(['symbolic-ref', '--short', 'HEAD']).trim()
+    git(['init', '-q', '--bare', bare], os.tmpdir())
+    git(['push', '-q', bare, `HEAD:refs/heads/${branch}`])
+    git(['remote', 'add', 'origin', bare])
+    git(['checkout', '-q', '-b', 'feature'])
+    try {
+      const r = await cli(
+        ['--flake', fleet.fleetDir, '--publish', '--api-url', 'http://127.0.0.1:9/api/v1'],
+        {
+          env: { GITHUB_TOKEN: 't0ken', GITHUB_REPOSITORY: 'fleet-org/fleet' }
+        }
+      )
+      expect(r.status).toBe(2)
+      expect(r.stderr).toContain("The base branch 'feature' does not exist on origin")
+      expect(r.stderr).not.toMatch(/Discover hosts|Build before/)
+    } finally {
+      git(['checkout', '-q', branch])
+      git(['branch', '-q', '-D', 'feature'])
+      git(['remote', 'remove', 'origin'])
+      fs.rmSync(bare, { recursive: true, force: true })
     }
   })
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { InputName } from '../generated/action'
+import { Git } from '../git/git'
 import { PhaseEvent, RunOutcome, run } from '../main'
 import { STATE } from '../state'
 import { CliArgs, UsageError, helpText, parseArgs } from './args'
@@ -160,6 +161,16 @@ function writableTarget(flag: string, file: string): string | undefined {
 
 const RUNNER_FILES = ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY']
 
+/** The branch checked out in `dir`, as a runner names the branch it runs on; undefined when detached or no git. */
+async function checkedOutBranch(dir: string): Promise<string | undefined> {
+  try {
+    const r = await (await Git.create(dir)).exec(['symbolic-ref', '--quiet', '--short', 'HEAD'])
+    return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The command line: runs the action's pipeline on a flake outside a runner. The report goes to standard output
  * (and --report), the structured results to --json, progress to standard error; the exit status says how it
@@ -189,6 +200,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
 
   // The flake's directory is the workspace: --flake may point anywhere, as a checkout is where a runner starts.
   const flakeDir = path.resolve(io.cwd, args.inputs.flake ?? '.')
+  // base-branch's default, "the current branch", is the branch checked out here as it is the runner's ref there.
+  const branch = args.inputs['base-branch'] === undefined ? await checkedOutBranch(flakeDir) : undefined
   const inputs = (name: InputName): string | undefined => {
     if (name === 'flake') return '.'
     // `${{ github.token }}` on a runner; GITHUB_TOKEN here.
@@ -205,6 +218,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     // run as on a runner: it stops the commands, puts flake.lock back and exits.
     for (const name of RUNNER_FILES) delete process.env[name]
     process.env.GITHUB_WORKSPACE = flakeDir
+    if (branch) Object.assign(process.env, { GITHUB_REF: `refs/heads/${branch}`, GITHUB_REF_NAME: branch })
     process.stdout.write = (chunk: string | Uint8Array): boolean => {
       router.write(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString())
       return true

@@ -4,7 +4,7 @@ import { errorMessage } from '../errors'
 import { Forge } from '../forge/forge'
 import { Git } from '../git/git'
 import { InputError, Settings } from '../settings'
-import { REMOTE, makeForge } from './publish'
+import { REMOTE, makeForge, pushCredentials } from './publish'
 
 /**
  * OWNER/NAME from a remote URL: `https://host/owner/name(.git)`, `ssh://git@host:22/owner/name.git`,
@@ -64,6 +64,19 @@ export async function preflightPublish(
     const top = await git.topLevel()
     remoteUrl = await git.remoteUrl(REMOTE)
     if (!remoteUrl) problems.push(`The checkout in ${top} has no remote '${REMOTE}' to push the branch to`)
+    else if (settings.token) {
+      // The remote answers, with the credentials publishing will use, and has the base branch.
+      const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+      try {
+        if (!(await g.remoteBranchSha(REMOTE, settings.baseBranch))) {
+          problems.push(
+            `The base branch '${settings.baseBranch}' does not exist on ${REMOTE}: set 'base-branch' to the branch the pull request targets`
+          )
+        }
+      } catch (e) {
+        problems.push(errorMessage(e))
+      }
+    }
   } catch (e) {
     problems.push(
       `${settings.flakeDir} is not in a git checkout, which publishing commits to: ${errorMessage(e)}`
