@@ -331,7 +331,10 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
       s.bump('3.0.22')
       const bad = await s.run({ branch: 'auto/token-push-bad', token: 'not-the-token-0000' })
       expect(bad.exitCode).toBe(1)
-      expect(bad.log).toContain('::error::git ls-remote failed')
+      // A token the remote refuses is found before anything is built.
+      expect(bad.log).toContain(
+        '::error::Publishing is not possible, so nothing was built:%0A- git ls-remote failed'
+      )
       expect(s.branchSha('auto/token-push-bad')).toBeUndefined()
       expectNoSecret(bad, ['not-the-token-0000'])
     } finally {
