@@ -10,9 +10,9 @@ import {
   getSettings,
   misspelledInputVariables,
   parseList,
-  splitArgs,
   validateBranch
 } from '../src/settings'
+import { splitArgs } from '../src/nix/args'
 
 describe('parseList', () => {
   test.each([

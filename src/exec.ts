@@ -3,6 +3,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import { StringDecoder } from 'string_decoder'
 import { MemoryWatch, watchMemory } from './memory'
+import { sleep } from './retry'
 
 export interface ExecResult {
   stdout: string
@@ -148,7 +149,7 @@ export async function stopChildren(signal: NodeJS.Signals, graceMs = KILL_GRACE_
   const children = [...running]
   for (const child of children) signalGroup(child, signal)
   const deadline = Date.now() + graceMs
-  while (running.size > 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  while (running.size > 0 && Date.now() < deadline) await sleep(50)
   for (const child of [...running]) signalGroup(child, 'SIGKILL')
 }
 

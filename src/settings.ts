@@ -5,8 +5,13 @@ import { INPUTS, InputName } from './generated/action'
 import { FORGEJO_MERGE_METHODS, GITHUB_MERGE_METHODS, MergeMethodSetting } from './forge/merge'
 import { SigningKey, checkPublicKey, parseSigningKey, redactUrl, urlSecrets } from './nix/cache'
 import { parseDuration } from './forge/fleet-state'
+import { ForgeKind, detectForge } from './forge/kind'
+import { InputError } from './errors'
+import { refNameProblem } from './git/refname'
+import { maskNixSecrets, splitArgs } from './nix/args'
 
-export type ForgeKind = 'github' | 'forgejo'
+export type { ForgeKind } from './forge/kind'
+export { InputError } from './errors'
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
@@ -69,64 +74,12 @@ export interface PushSettings {
   required: boolean
 }
 
-export class InputError extends Error {}
-
 /** Splits a list input on commas, whitespace and newlines, dropping empty items. */
 export function parseList(value: string): string[] {
   return value
     .split(/[\s,]+/)
     .map(s => s.trim())
     .filter(s => s !== '')
-}
-
-/** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
-export function splitArgs(value: string, inputName = 'nix-args'): string[] {
-  const args: string[] = []
-  let current = ''
-  let inWord = false
-  let quote: '"' | "'" | undefined
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]
-    if (quote) {
-      if (c === quote) quote = undefined
-      else if (c === '\\' && quote === '"' && (value[i + 1] === '"' || value[i + 1] === '\\'))
-        current += value[++i]
-      else current += c
-    } else if (c === '"' || c === "'") {
-      quote = c
-      inWord = true
-    } else if (c === '\\' && i + 1 < value.length) {
-      current += value[++i]
-      inWord = true
-    } else if (/\s/.test(c)) {
-      if (inWord) args.push(current)
-      current = ''
-      inWord = false
-    } else {
-      current += c
-      inWord = true
-    }
-  }
-  if (quote) throw new InputError(`Input '${inputName}' has an unterminated ${quote} quote`)
-  if (inWord) args.push(current)
-  return args
-}
-
-/** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
-export function maskNixSecrets(args: string[]): string[] {
-  const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file']
-  args.forEach((arg, i) => {
-    let value: string | undefined
-    if (arg === '--option' && secretSettings.includes(args[i + 1] ?? '')) value = args[i + 2]
-    else if (secretSettings.includes(arg.replace(/^--/, ''))) value = args[i + 1]
-    if (!value) return
-    core.setSecret(value)
-    for (const part of value.split(/\s+/)) {
-      const token = part.slice(part.indexOf('=') + 1)
-      if (token.length > 3) core.setSecret(token)
-    }
-  })
-  return args
 }
 
 /** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
@@ -216,7 +169,7 @@ export function compileHostPattern(source: string, inputName = 'exclude-hosts'):
 
 /** Checks a branch name against git's ref rules and the project's own: never the base branch. */
 export function validateBranch(name: string, base: string, inputName = 'branch'): void {
-  const problem = branchProblem(name)
+  const problem = refNameProblem(name)
   if (problem)
     throw new InputError(
       `Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`
@@ -226,26 +179,6 @@ export function validateBranch(name: string, base: string, inputName = 'branch')
       `Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`
     )
   }
-}
-
-function branchProblem(name: string): string | undefined {
-  if (name === '') return 'empty'
-  if (name.startsWith('-')) return 'starts with -'
-  if (name.startsWith('/') || name.endsWith('/')) return 'starts or ends with /'
-  if (name.includes('..')) return 'contains ..'
-  if (name.includes('@{') || name === '@') return 'contains @{'
-  // git refuses control characters in ref names.
-  // eslint-disable-next-line no-control-regex
-  if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name)) return 'contains a space, control character or one of ~^:?*[\\'
-  if (name.endsWith('.') || name.split('/').some(c => c.endsWith('.lock')))
-    return 'a component ends with . or .lock'
-  if (name.split('/').some(c => c === '' || c.startsWith('.')))
-    return 'has an empty component or one starting with .'
-  if (name.startsWith('refs/')) return 'give the branch name without refs/'
-  // git would read these as the checked-out commit (HEAD, FETCH_HEAD, ORIG_HEAD, …) or as an object name.
-  if (/^(?:[A-Z_]*_)?HEAD$/.test(name)) return 'git reads HEAD and *_HEAD as a commit, not a branch'
-  if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(name)) return 'git reads a full commit id as that commit'
-  return undefined
 }
 
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
@@ -270,10 +203,6 @@ function defaultBaseBranch(e: Environment): string {
   if (refName && e.env.GITHUB_REF?.startsWith('refs/heads/')) return refName
   if (e.env.GITHUB_REF?.startsWith('refs/heads/')) return e.env.GITHUB_REF.slice('refs/heads/'.length)
   return 'main'
-}
-
-function detectForge(env: NodeJS.ProcessEnv): ForgeKind {
-  return env.FORGEJO_ACTIONS === 'true' || (env.GITEA_ACTIONS ?? '') !== '' ? 'forgejo' : 'github'
 }
 
 /** Nix store URLs: `scheme://…` (file, s3, https, ssh, ssh-ng, …) or an absolute path (a local store). */
@@ -397,7 +326,7 @@ export function getSettings(e: Environment): Settings {
   }
 
   const baseBranch = input('base-branch') || defaultBaseBranch(e)
-  const baseProblem = branchProblem(baseBranch)
+  const baseProblem = refNameProblem(baseBranch)
   if (baseProblem) {
     throw new InputError(
       `Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`

@@ -1,3 +1,4 @@
+import { ForgeKind } from './kind'
 import { repoPath } from './forge'
 import { ApiClient } from './http'
 
@@ -182,7 +183,7 @@ const STATUS_PAGES = 5
  */
 export async function readFleetState(
   api: ApiClient,
-  forge: 'github' | 'forgejo',
+  forge: ForgeKind,
   target: { owner: string; repo: string; base: string },
   hosts: string[],
   staleAfterMs: number,

@@ -1,3 +1,4 @@
+import { ForgeKind } from './kind'
 import { MergeMethod, MergeMethodSetting } from './merge'
 
 /** A pull request as the action needs it, the same from both forges. */
@@ -22,7 +23,7 @@ export interface NewPull {
 
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
 export interface Forge {
-  readonly kind: 'github' | 'forgejo'
+  readonly kind: ForgeKind
   /** The open pull request from `head` into `base`, if there is one. */
   findOpenPull(head: string, base: string): Promise<PullRequest | undefined>
   /** Creates the pull request; when one already exists (a race with another run), returns that one instead. */

@@ -4,6 +4,7 @@ import { ApiClient, ForgeError, HttpOptions } from './http'
 import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields as readPull } from './shape'
+import { backoff, sleep } from '../retry'
 
 /** The head repository's full name, when the answer has one (a deleted fork has none). */
 function headRepoName(v: unknown): string | undefined {
@@ -12,7 +13,6 @@ function headRepoName(v: unknown): string | undefined {
 }
 
 const PAGE = 50
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 /** `token does not have at least one of required scope(s): [read:issue]` → `read:issue`. */
 function missingScope(e: unknown): string | undefined {
@@ -240,7 +240,7 @@ export class ForgejoForge implements Forge {
         if (!(e instanceof ForgeError) || e.status !== 405) throw e
         if (NOT_YET_MERGEABLE.test(e.forgeMessage)) {
           if (attempt < retries) {
-            await sleep(Math.min((this.options.baseDelayMs ?? 1000) * 2 ** (attempt - 1), maxDelay))
+            await sleep(backoff(attempt, this.options.baseDelayMs ?? 1000, maxDelay))
             continue
           }
           throw new AutoMergeRefusal(

@@ -1,3 +1,5 @@
+import { backoff, sleep } from '../retry'
+
 /** A forge API error: the operation, the URL path, the status and the forge's own message (never the token). */
 export class ForgeError extends Error {
   /** Earlier attempts whose outcome is unknown (see ApiResponse.uncertainAttempts). */
@@ -45,8 +47,6 @@ export interface ApiResponse {
 
 /** Same-origin redirects followed at most this many times per attempt. */
 const MAX_REDIRECTS = 5
-
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 function messageOf(body: unknown, raw: string): string {
   if (body && typeof body === 'object') {
@@ -235,7 +235,7 @@ export class ApiClient {
       const ms = Number(reset) * 1000 - Date.now()
       if (Number.isFinite(ms)) return Math.min(Math.max(ms, 0), this.maxDelayMs)
     }
-    return Math.min(this.baseDelayMs * 2 ** (attempt - 1), this.maxDelayMs)
+    return backoff(attempt, this.baseDelayMs, this.maxDelayMs)
   }
 }
 

@@ -47,6 +47,11 @@ export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
 }
 
 /** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
+/** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
+export function applyToConfigurations(flake: string, apply: string): string[] {
+  return ['eval', '--json', `${flake}#nixosConfigurations`, '--apply', apply]
+}
+
 export type ToplevelResult = ({ drvPath: string; outPath: string } | { error: string }) & {
   warnings: string[]
 }
@@ -122,13 +127,7 @@ export class Nix {
 
   /** Names of `nixosConfigurations`, from one evaluation. */
   async hostNames(flake: string): Promise<string[]> {
-    const r = await this.nix([
-      'eval',
-      '--json',
-      `${flake}#nixosConfigurations`,
-      '--apply',
-      'builtins.attrNames'
-    ])
+    const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames'))
     if (r.exitCode !== 0) {
       throw new Error(`Cannot list nixosConfigurations of flake ${flake}:\n${tail(r.stderr, 30)}`)
     }
@@ -145,7 +144,7 @@ export class Nix {
    */
   evalToplevels(flake: string, hosts: string[], memoryLimit: number): Promise<ExecResult> {
     const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0]) : toplevelsExpr(hosts)
-    return this.nix(['eval', '--json', `${flake}#nixosConfigurations`, '--apply', apply], { memoryLimit })
+    return this.nix(applyToConfigurations(flake, apply), { memoryLimit })
   }
 
   /**

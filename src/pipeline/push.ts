@@ -2,6 +2,7 @@ import { tail } from '../exec'
 import { copiedPaths, isBinaryCacheUrl, redactUrl, scrub, withParam } from '../nix/cache'
 import { Nix, stripWarnings } from '../nix/nix'
 import { PushReport } from '../types'
+import { errorMessage } from '../errors'
 export type { PushReport, PushStatus } from '../types'
 
 /** What the copy of the new systems to the binary cache did. */
@@ -58,7 +59,7 @@ export async function pushSystems(
     report.status = 'pushed'
   } catch (e) {
     report.status = 'failed'
-    report.error = scrub(e instanceof Error ? e.message : String(e), target.url)
+    report.error = scrub(errorMessage(e), target.url)
   }
   return report
 }

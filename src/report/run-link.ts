@@ -1,4 +1,4 @@
-import { ForgeKind } from '../settings'
+import { ForgeKind } from '../forge/kind'
 
 /**
  * The web page of this workflow run, where the job summary holds the full report. GitHub addresses a run by
