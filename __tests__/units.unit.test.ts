@@ -285,6 +285,9 @@ describe('readUnitTree: the NixOS layout on disk', () => {
     }
     fs.symlinkSync('multi-user.target', path.join(units, 'default.target'))
     fs.symlinkSync('/dev/null', path.join(units, 'masked.service'))
+    // Neither a dangling link nor a device other than /dev/null is read.
+    fs.symlinkSync(path.join(dir, 'nowhere'), path.join(units, 'dangling.service'))
+    fs.symlinkSync('/dev/zero', path.join(units, 'zero.service'))
     const etc = path.join(dir, `${name}-etc`, 'etc', 'systemd')
     fs.mkdirSync(etc, { recursive: true })
     fs.symlinkSync(units, path.join(etc, 'system'))
@@ -308,6 +311,8 @@ describe('readUnitTree: the NixOS layout on disk', () => {
     expect(before.wants.get('multi-user.target')?.sort()).toEqual(['db.service', 'web.service'])
     expect(before.units.get('masked.service')).toBe('masked')
     expect(classifyUnits(before, after)).toEqual({ ...none, restart: ['db.service'] })
+    expect(before.units.has('dangling.service')).toBe(false)
+    expect(before.units.has('zero.service')).toBe(false)
     expect(readUnitTree(dir)).toBeUndefined()
   })
 })

@@ -368,11 +368,9 @@ export function readUnitTree(
         name.slice(0, -2),
         confs.sort().map(f => path.join(full, f))
       )
-    } else if (stat.isFile() || stat.isCharacterDevice()) {
-      if (fs.realpathSync(full) === '/dev/null') {
-        tree.units.set(name, 'masked')
-        continue
-      }
+    } else if (fs.realpathSync(full) === '/dev/null') {
+      tree.units.set(name, 'masked')
+    } else if (stat.isFile()) {
       tree.units.set(name, parse(full))
       if (name === 'default.target' && fs.lstatSync(full).isSymbolicLink()) {
         const target = path.basename(fs.readlinkSync(full))

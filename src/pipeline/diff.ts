@@ -5,7 +5,7 @@ import { ClosureDiff, ClosureSide, diffClosures } from '../nix/closure-diff'
 import { Nix } from '../nix/nix'
 import { splitPackageName, storePathName } from '../nix/names'
 import { PendingChange, pendingChanges } from '../nix/received'
-import { UnitChanges, UnitInfo, classifyUnits, readUnitTree } from '../nix/units'
+import { UnitChanges, UnitInfo, UnitTree, classifyUnits, readUnitTree } from '../nix/units'
 
 export interface HostDiff {
   host: string
@@ -85,6 +85,15 @@ function storePathOf(p: string): string {
   return m ? m[1] : p
 }
 
+/** A system's units, or undefined when they cannot be read: the unit lists are left out, the rest goes on. */
+function unitTreeOrNone(system: string, cache: Map<string, UnitInfo>): UnitTree | undefined {
+  try {
+    return readUnitTree(system, cache)
+  } catch {
+    return undefined
+  }
+}
+
 /** Diffs every host from ONE store query: the closures of all roots, split per host in memory. */
 export async function diffHosts(
   nix: Nix,
@@ -94,8 +103,8 @@ export async function diffHosts(
   // Hosts share most unit files: each is parsed once.
   const unitCache = new Map<string, UnitInfo>()
   return pairs.map(({ host, before, after }) => {
-    const oldUnits = readUnitTree(before, unitCache)
-    const newUnits = readUnitTree(after, unitCache)
+    const oldUnits = unitTreeOrNone(before, unitCache)
+    const newUnits = unitTreeOrNone(after, unitCache)
     return {
       host,
       diff: diffClosures(...closureSides(before, after, infos), infos),
