@@ -5,7 +5,7 @@
  *
  * Run it through bench/run.sh, which sets up Nix's offline settings and compiles this file.
  *   --sizes 1,10,50,200   fleet sizes (or NFU_BENCH_SIZES)
- *   --variants a,b,c      which variants to run (a action, b baseline, c floor)
+ *   --variants action,baseline,floor   which variants to run
  *   --action PATH         the action's entry point (default dist/index.js, or NFU_BENCH_ACTION)
  *   --input NAME=VALUE    an extra input for the action, e.g. --input 'nix-args=--max-jobs 2' (repeatable)
  *   --keep                keep the generated fleets and print where they are
@@ -34,8 +34,8 @@ const RESULTS = path.join(REPO, 'bench/results')
 /** The compiled preload sits next to this file once compiled (run.sh compiles both into one directory). */
 const RSS_PRELOAD = path.join(__dirname, 'rss.js')
 
-type Variant = 'a' | 'b' | 'c'
-const VARIANTS: Record<Variant, string> = { a: 'action', b: 'baseline', c: 'floor' }
+type Variant = 'action' | 'baseline' | 'floor'
+const VARIANTS: Variant[] = ['action', 'baseline', 'floor']
 
 interface Options {
   sizes: number[]
@@ -57,7 +57,7 @@ interface Options {
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants a,b,c] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100] [--ephemeral-sizes 50]\n`
+    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants action,baseline,floor] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100] [--ephemeral-sizes 50]\n`
   )
   process.exit(2)
 }
@@ -66,7 +66,7 @@ function parseOptions(argv: string[]): Options {
   let sizes = process.env.NFU_BENCH_SIZES || '1,10,50,200'
   let evalSizes = process.env.NFU_BENCH_EVAL_SIZES || '1,10,50,100'
   let ephemeralSizes = process.env.NFU_BENCH_EPHEMERAL_SIZES || '50'
-  let variants = 'a,b,c'
+  let variants = 'action,baseline,floor'
   let action = process.env.NFU_BENCH_ACTION || path.join(REPO, 'dist/index.js')
   let keep = false
   let before: 'cached' | 'cold' = 'cached'
@@ -99,7 +99,8 @@ function parseOptions(argv: string[]): Options {
   const ephemeralSizeList = list(ephemeralSizes)
   if (sizeList.length + evalSizeList.length + ephemeralSizeList.length === 0) usage('nothing to run')
   const variantList = variants.split(',').map(v => v.trim())
-  if (!variantList.every((v): v is Variant => v in VARIANTS)) usage(`bad variants: ${variants}`)
+  if (!variantList.every((v): v is Variant => (VARIANTS as string[]).includes(v)))
+    usage(`bad variants: ${variants}`)
   return {
     sizes: sizeList,
     variants: variantList,
@@ -283,11 +284,7 @@ function measure(
   const counter = path.join(dir, 'nix-calls')
   fs.writeFileSync(counter, '')
   const shims = writeShims(dir, counter, tools, run.rss)
-  const log = path.join(
-    RESULTS,
-    'logs',
-    `${fleet.hosts.length}-${run.label ?? `${variant}-${VARIANTS[variant]}`}.log`
-  )
+  const log = path.join(RESULTS, 'logs', `${fleet.hosts.length}-${run.label ?? variant}.log`)
   const rssFile = path.join(dir, 'node-rss')
   const treeRssFile = path.join(dir, 'tree-rss')
   const outputFile = path.join(dir, 'output')
@@ -298,7 +295,7 @@ function measure(
   env.PATH = `${shims}:${process.env.PATH ?? ''}`
 
   let command: string[]
-  if (variant === 'a') {
+  if (variant === 'action') {
     fs.writeFileSync(outputFile, '')
     fs.writeFileSync(path.join(dir, 'summary'), '')
     fs.writeFileSync(path.join(dir, 'state'), '')
@@ -317,7 +314,7 @@ function measure(
       ...options.inputs
     })
     command = [process.execPath, '--require', RSS_PRELOAD, options.action]
-  } else if (variant === 'b') {
+  } else if (variant === 'baseline') {
     command = ['bash', path.join(REPO, 'bench/baseline.sh')]
   } else {
     command = ['bash', path.join(REPO, 'bench/floor.sh'), ...fleet.hosts]
@@ -331,7 +328,7 @@ function measure(
   fs.closeSync(fd)
   if (r.error) throw r.error
   if (r.status !== 0) {
-    throw new Error(`${VARIANTS[variant]} exited with ${r.status ?? r.signal}; log ${log}:\n${tailOf(log)}`)
+    throw new Error(`${variant} exited with ${r.status ?? r.signal}; log ${log}:\n${tailOf(log)}`)
   }
 
   const calls = fs.readFileSync(counter, 'utf8').split('\x1e').filter(Boolean)
@@ -353,7 +350,7 @@ function measure(
   }
 
   // A variant that skipped work would look fast: check that each did the whole job.
-  if (variant === 'a') {
+  if (variant === 'action') {
     m.nodePeakRssMB = toMB(readIf(rssFile))
     const text = fs.readFileSync(log, 'utf8')
     m.phases = {}
@@ -380,12 +377,12 @@ function measure(
     const lockChanged =
       spawnSync('git', ['diff', '--quiet', '--', 'flake.lock'], { cwd: fleet.fleetDir }).status === 1
     const missing =
-      variant === 'b'
+      variant === 'baseline'
         ? fleet.hosts.filter(h => !fs.existsSync(path.join(fleet.fleetDir, `result-after-${h}`)))
         : []
     if (!lockChanged || missing.length > 0) {
       throw new Error(
-        `${VARIANTS[variant]} did not update flake.lock or left out hosts (${missing.join(', ') || 'none'}); log ${log}`
+        `${variant} did not update flake.lock or left out hosts (${missing.join(', ') || 'none'}); log ${log}`
       )
     }
   }
@@ -399,7 +396,7 @@ interface SizeResult {
   results: Partial<Record<Variant, Measurement>>
   errors: Partial<Record<Variant, string>>
   /** c/b near 1 means the builds themselves, not the baseline's per-host processes, take the time. */
-  ratios: { aOverB?: number; aOverC?: number; cOverB?: number }
+  ratios: { actionOverBaseline?: number; actionOverFloor?: number; floorOverBaseline?: number }
 }
 
 /** Measures with `fn`, or records why it failed under `key`; then removes the fleet (unless --keep). */
@@ -441,17 +438,17 @@ function runSize(size: number, tools: Tools, options: Options, tmp: string): Siz
     const fleet = createFleet(REPO, tmp, size, variant, tools.nix)
     if (options.before === 'cached') warmBefore(fleet, tools)
     out.setupSeconds += (Date.now() - setupStart) / 1000
-    process.stderr.write(`${size} hosts, ${variant} ${VARIANTS[variant]}: `)
+    process.stderr.write(`${size} hosts, ${variant}: `)
     const m = attempt(fleet, options, out.errors, variant, () => measure(variant, fleet, tools, options))
     if (m) {
       out.results[variant] = m
       process.stderr.write(`${m.wallSeconds.toFixed(1)} s, ${m.nixProcesses} nix processes\n`)
     }
   }
-  const { a, b, c } = out.results
-  if (a && b) out.ratios.aOverB = a.wallSeconds / b.wallSeconds
-  if (a && c) out.ratios.aOverC = a.wallSeconds / c.wallSeconds
-  if (b && c) out.ratios.cOverB = c.wallSeconds / b.wallSeconds
+  const { action, baseline, floor } = out.results
+  if (action && baseline) out.ratios.actionOverBaseline = action.wallSeconds / baseline.wallSeconds
+  if (action && floor) out.ratios.actionOverFloor = action.wallSeconds / floor.wallSeconds
+  if (baseline && floor) out.ratios.floorOverBaseline = floor.wallSeconds / baseline.wallSeconds
   return out
 }
 
@@ -465,24 +462,32 @@ interface Target {
 function targets(sizes: SizeResult[]): Target[] {
   const at = (n: number): SizeResult | undefined => sizes.find(s => s.hosts === n)
   const fmt = (x: number | undefined, digits = 2): string => (x === undefined ? 'not run' : x.toFixed(digits))
-  const ab = at(50)?.ratios.aOverB
-  const ac = at(50)?.ratios.aOverC
-  const rss = at(200)?.results.a?.nodePeakRssMB
+  const ab = at(50)?.ratios.actionOverBaseline
+  const ac = at(50)?.ratios.actionOverFloor
+  const rss = at(200)?.results.action?.nodePeakRssMB
   // Evaluation processes grow with the fleet (hosts per chunk); every other Nix call must not.
   const others = (m?: Measurement): number | undefined =>
     m === undefined ? undefined : m.nixProcesses - (m.commands['nix eval'] ?? 0)
-  const p10 = others(at(10)?.results.a)
-  const p200 = others(at(200)?.results.a)
+  const p10 = others(at(10)?.results.action)
+  const p200 = others(at(200)?.results.action)
   return [
-    { name: 'a/b at 50 hosts <= 0.4', pass: ab === undefined ? undefined : ab <= 0.4, value: fmt(ab) },
-    { name: 'a/c at 50 hosts <= 1.25', pass: ac === undefined ? undefined : ac <= 1.25, value: fmt(ac) },
     {
-      name: 'node peak RSS of a at 200 hosts <= 250 MB',
+      name: 'action/baseline at 50 hosts <= 0.4',
+      pass: ab === undefined ? undefined : ab <= 0.4,
+      value: fmt(ab)
+    },
+    {
+      name: 'action/floor at 50 hosts <= 1.25',
+      pass: ac === undefined ? undefined : ac <= 1.25,
+      value: fmt(ac)
+    },
+    {
+      name: 'node peak RSS of the action at 200 hosts <= 250 MB',
       pass: rss === undefined ? undefined : rss <= 250,
       value: rss === undefined ? 'not run' : `${rss.toFixed(0)} MB`
     },
     {
-      name: 'non-eval nix processes of a equal at 10 and 200',
+      name: 'non-eval nix processes of the action equal at 10 and 200',
       pass: p10 === undefined || p200 === undefined ? undefined : p10 === p200,
       value: p10 === undefined || p200 === undefined ? 'not run' : `${p10} and ${p200}`
     }
@@ -528,7 +533,7 @@ function runEvalHeavy(size: number, tools: Tools, options: Options, tmp: string)
       )
       const inputs = mode === 'single' ? { ...options.inputs, ...SINGLE_PROCESS } : options.inputs
       const m = attempt(fleet, options, out.errors, mode, () =>
-        measure('a', fleet, tools, { ...options, inputs }, { label: `eval-heavy-${mode}`, rss: true })
+        measure('action', fleet, tools, { ...options, inputs }, { label: `eval-heavy-${mode}`, rss: true })
       )
       if (m) {
         const best = out.results[mode]
@@ -655,16 +660,17 @@ function table(sizes: SizeResult[]): string {
       .trimEnd()
   lines.push(row(head), widths.map(w => '-'.repeat(w)).join('  '))
   for (const s of sizes) {
-    for (const v of ['a', 'b', 'c'] as Variant[]) {
+    for (const v of VARIANTS) {
       const m = s.results[v]
       const error = s.errors[v]
       if (!m && !error) continue
-      const ratio = v === 'b' ? s.ratios.aOverB : v === 'c' ? s.ratios.aOverC : undefined
+      const ratio =
+        v === 'baseline' ? s.ratios.actionOverBaseline : v === 'floor' ? s.ratios.actionOverFloor : undefined
       const mb = (x?: number): string => (x === undefined ? '-' : `${x.toFixed(0)} MB`)
       lines.push(
         row([
           String(s.hosts),
-          `${v} ${VARIANTS[v]}`,
+          v,
           m ? m.wallSeconds.toFixed(1) : 'FAILED',
           m ? String(m.nixProcesses) : '-',
           m ? String(m.derivationsBuilt) : '-',
@@ -675,29 +681,29 @@ function table(sizes: SizeResult[]): string {
       )
     }
   }
-  lines.push('', 'a/x: wall time of the action divided by that of the baseline (b) or the floor (c).')
+  lines.push('', 'action/x: wall time of the action divided by that of the baseline or the floor.')
   const uneven = sizes.filter(s => new Set(Object.values(s.results).map(m => m.derivationsBuilt)).size > 1)
   if (uneven.length > 0) {
     lines.push(
       `Warning: the variants built different numbers of derivations at ${uneven.map(s => s.hosts).join(', ')} hosts: the comparison is not fair there.`
     )
   }
-  const cb = sizes.filter(s => s.ratios.cOverB !== undefined)
+  const cb = sizes.filter(s => s.ratios.floorOverBaseline !== undefined)
   if (cb.length > 0) {
     lines.push(
-      `c/b (floor over baseline; near 1 when building, not per-host processes, takes the time): ${cb.map(s => `${(s.ratios.cOverB as number).toFixed(2)} at ${s.hosts}`).join(', ')}.`
+      `floor/baseline (near 1 when building, not per-host processes, takes the time): ${cb.map(s => `${(s.ratios.floorOverBaseline as number).toFixed(2)} at ${s.hosts}`).join(', ')}.`
     )
   }
 
-  const withPhases = sizes.filter(s => s.results.a?.phases)
+  const withPhases = sizes.filter(s => s.results.action?.phases)
   if (withPhases.length > 0) {
-    const names = [...new Set(withPhases.flatMap(s => Object.keys(s.results.a?.phases ?? {})))]
+    const names = [...new Set(withPhases.flatMap(s => Object.keys(s.results.action?.phases ?? {})))]
     lines.push('', 'Action phases (seconds, from its log; "other" is start-up, report and exit):')
     const w = Math.max(...names.map(n => n.length), 'other'.length)
     lines.push(`${pad('', w)}  ${withPhases.map(s => pad(`${s.hosts} h`, 8, true)).join('  ')}`)
     for (const n of [...names, 'other']) {
       const cells = withPhases.map(s => {
-        const a = s.results.a as Measurement
+        const a = s.results.action as Measurement
         const phases = a.phases ?? {}
         const sum = Object.values(phases).reduce((x, y) => x + y, 0)
         const value = n === 'other' ? a.wallSeconds - sum : phases[n]
@@ -707,7 +713,7 @@ function table(sizes: SizeResult[]): string {
     }
     lines.push('', 'Nix processes of the action by command:')
     for (const s of withPhases) {
-      const c = (s.results.a as Measurement).commands
+      const c = (s.results.action as Measurement).commands
       lines.push(
         `  ${pad(String(s.hosts), 4, true)} hosts: ${Object.entries(c)
           .map(([k, n]) => `${k} ${n}`)
@@ -720,7 +726,7 @@ function table(sizes: SizeResult[]): string {
 
 function main(): void {
   const options = parseOptions(process.argv.slice(2))
-  if (options.variants.includes('a') && !fs.existsSync(options.action)) {
+  if (options.variants.includes('action') && !fs.existsSync(options.action)) {
     throw new Error(`${options.action} is missing: run 'npm run build' (bench/run.sh does)`)
   }
   if (!(process.env.NIX_CONFIG ?? '').includes('substituters')) {

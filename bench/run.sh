@@ -3,7 +3,7 @@
 # (TypeScript, into a temporary directory: in the repository it writes only bench/results/), and runs it.
 #   bench/run.sh                     all sizes: 1, 10, 50 and 200 hosts
 #   bench/run.sh --sizes 1,10        a quick run (or NFU_BENCH_SIZES=1,10)
-# Other options: --variants a,b,c, --action PATH, --input NAME=VALUE, --keep (see bench/bench.ts).
+# Other options: --variants action,baseline,floor, --action PATH, --input NAME=VALUE, --keep (see bench/bench.ts).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
