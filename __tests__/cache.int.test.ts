@@ -137,6 +137,8 @@ describe('push-to a file:// binary cache', () => {
     expect(r.outputs['push-status']).toBe('')
     expect(reportOf(r).push).toBeUndefined()
     expect(r.log).not.toContain('::group::Push to the binary cache')
+    // Nor is the signing key written anywhere.
+    expect(r.state['cleanup-dirs'] ?? '').not.toContain('-key-')
   })
 })
 

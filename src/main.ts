@@ -325,7 +325,9 @@ async function pipeline(
   const roots = path.join(workDir, 'gcroots')
   cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }))
   const push = settings.push
-  const pushKeyFile = push ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined
+  // A dry run pushes nothing, so the key need not be written.
+  const pushKeyFile =
+    push && !settings.dryRun ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined
   if (push && settings.build) await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push))
 
   const found = await phase(
