@@ -27,7 +27,7 @@ import {
   runEphemeral
 } from './ephemeral'
 import { EXCLUDED_HOST, Fleet, HEAVY_OPTIONS, createFleet } from './fleet'
-import { parseOutputFile } from '../__tests__/fixtures/outputs'
+import { parseOutputFile } from '../testkit/outputs'
 
 const REPO = path.resolve(process.env.NFU_BENCH_REPO ?? process.cwd())
 const RESULTS = path.join(REPO, 'bench/results')

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { Fleet, createFleet } from './fleet'
-import { parseOutputFile } from '../__tests__/fixtures/outputs'
+import { parseOutputFile } from '../testkit/outputs'
 
 export interface EphemeralRun {
   wallSeconds: number

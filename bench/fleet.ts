@@ -8,7 +8,7 @@ import * as crypto from 'crypto'
 import * as fs from 'fs'
 import * as path from 'path'
 
-import { PackageSet, PackageSpec } from '../__tests__/fixtures/fleet'
+import { PackageSet, PackageSpec } from '../testkit/package-set'
 
 export type { PackageSet, PackageSpec }
 
