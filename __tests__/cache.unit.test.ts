@@ -8,10 +8,14 @@ import {
   parseSigningKey,
   redactUrl,
   scrub,
+  storeCredentials,
   substitutedPaths,
   urlSecrets,
   withParam
 } from '../src/nix/cache'
+import { PushReport } from '../src/pipeline/push'
+import { renderReport } from '../src/report/markdown'
+import { FleetReport } from '../src/report/model'
 import { InputError, getSettings } from '../src/settings'
 
 // Made by `nix-store --generate-binary-cache-key test-1 sec pub` (Nix 2.8).
@@ -206,5 +210,64 @@ describe('the push inputs', () => {
   test('a URL that is refused is quoted without its credentials', () => {
     const message = error({ 'push-to': 'cache://ci:pw-123@x y', 'push-signing-key': SECRET })
     expect(message).not.toContain('pw-123')
+  })
+})
+
+describe('storeCredentials', () => {
+  const env = { AWS_ACCESS_KEY_ID: 'AKIA1', AWS_SECRET_ACCESS_KEY: 'sec', AWS_PROFILE: 'ci', HOME: '/root' }
+
+  test('an s3:// store gets the AWS variables, and nothing else', () => {
+    expect(storeCredentials('s3://bucket?region=x', env)).toEqual({
+      AWS_ACCESS_KEY_ID: 'AKIA1',
+      AWS_SECRET_ACCESS_KEY: 'sec',
+      AWS_PROFILE: 'ci'
+    })
+  })
+
+  test('other stores get none', () => {
+    for (const url of ['file:///c', 'ssh-ng://h', 'https://cache.example.org'])
+      expect(storeCredentials(url, env)).toEqual({})
+  })
+})
+
+describe('the push in the report', () => {
+  const report = (push: PushReport): FleetReport => ({
+    flake: '/fleet',
+    nixVersion: 'nix (Nix) 2.8.0',
+    changed: true,
+    built: true,
+    dryRun: false,
+    hosts: [],
+    excluded: [],
+    lockChanges: [],
+    timings: [],
+    push
+  })
+  const pushed: PushReport = {
+    to: 'https://***@cache.example.org',
+    status: 'pushed',
+    hosts: ['mail', 'web'],
+    paths: 12,
+    bytes: 3 * 1024 * 1024,
+    closurePaths: 40
+  }
+
+  test('the job summary has the counts; the pull request body, which must not change between runs, has not', () => {
+    expect(renderReport(report(pushed))).toContain(
+      'The new systems of 2 hosts are in the binary cache `https://***@cache.example.org` (12 new paths, 3.0MiB, of 40 in their closures).'
+    )
+    expect(renderReport(report(pushed), { timings: false })).toContain(
+      'The new systems of 2 hosts are in the binary cache `https://***@cache.example.org`.'
+    )
+  })
+
+  test('a failed push is shown with its reason, in a code block', () => {
+    const md = renderReport(
+      report({ ...pushed, status: 'failed', error: 'nix copy failed: `Read-only file system`' })
+    )
+    expect(md).toContain(
+      '⚠️ **Pushing the new systems to the binary cache `https://***@cache.example.org` failed**'
+    )
+    expect(md).toContain('```text\nnix copy failed: `Read-only file system`\n```')
   })
 })
