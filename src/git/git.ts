@@ -140,7 +140,10 @@ export class Git {
   }
 
   /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
-  async out(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<string> {
+  async output(
+    args: string[],
+    options: { input?: string; env?: Record<string, string> } = {}
+  ): Promise<string> {
     const r = await this.exec(args, options)
     if (r.exitCode !== 0) {
       throw new Error(
@@ -151,7 +154,7 @@ export class Git {
   }
 
   async topLevel(): Promise<string> {
-    return this.out(['rev-parse', '--show-toplevel'])
+    return this.output(['rev-parse', '--show-toplevel'])
   }
 
   async remoteUrl(remote: string): Promise<string | undefined> {
@@ -172,7 +175,7 @@ export class Git {
   }
 
   async isShallow(): Promise<boolean> {
-    return (await this.out(['rev-parse', '--is-shallow-repository'])) === 'true'
+    return (await this.output(['rev-parse', '--is-shallow-repository'])) === 'true'
   }
 
   /** Fetches branches into refs/nixos-fleet-update/*, leaving the checkout's own refs alone. */
@@ -193,7 +196,7 @@ export class Git {
     from: string,
     to: string
   ): Promise<{ sha: string; author: string; subject: string; body: string }[]> {
-    const out = await this.out(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`])
+    const out = await this.output(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`])
     return out
       .split('\x1e')
       .map(s => s.trim())
@@ -223,13 +226,13 @@ export class Git {
     signingKeyFile?: string
     indexFile: string
   }): Promise<string> {
-    const blob = await this.out(['hash-object', '-w', '--stdin'], { input: options.content })
+    const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content })
     const indexEnv = { GIT_INDEX_FILE: options.indexFile }
-    await this.out(['read-tree', options.parent], { env: indexEnv })
-    await this.out(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
+    await this.output(['read-tree', options.parent], { env: indexEnv })
+    await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
       env: indexEnv
     })
-    const tree = await this.out(['write-tree'], { env: indexEnv })
+    const tree = await this.output(['write-tree'], { env: indexEnv })
     const identityEnv = {
       GIT_AUTHOR_NAME: options.identity.name,
       GIT_AUTHOR_EMAIL: options.identity.email,
@@ -239,7 +242,7 @@ export class Git {
     const signing = options.signingKeyFile
       ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
       : ['-c', 'commit.gpgSign=false']
-    return this.out(
+    return this.output(
       [
         ...signing,
         'commit-tree',

@@ -169,7 +169,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
   if (!remoteUrl) throw new Error(`The checkout in ${top} has no remote '${REMOTE}' to push to`)
   const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
 
-  const head = await g.out(['rev-parse', 'HEAD'])
+  const head = await g.output(['rev-parse', 'HEAD'])
   const remoteBase = await g.remoteBranchSha(REMOTE, settings.baseBranch)
   if (!remoteBase) throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${REMOTE}`)
   const remoteBranch = await g.remoteBranchSha(REMOTE, branch)
@@ -193,7 +193,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     const commits = await g.commitsBetween(baseRef, remoteBranch)
     const foreign = commits.filter(c => !c.body.split('\n').includes(TRAILER))
     if (foreign.length > 0) throw new Error(describeForeign(branch, foreign))
-    const newBlob = await g.out(['hash-object', '--stdin'], { input: input.newLock })
+    const newBlob = await g.output(['hash-object', '--stdin'], { input: input.newLock })
     if (
       commits.length > 0 &&
       (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
