@@ -6,6 +6,8 @@ import {
   lockedInputs,
   rootInputNames
 } from '../src/nix/lock'
+import { TRAILER } from '../src/git/git'
+import { commitMessage } from '../src/pipeline/publish'
 
 // flake.lock files as `nix flake lock` writes them (version 7): node keys and attributes sorted, `follows` as
 // arrays of input names, a second nixpkgs under its own node key `nixpkgs_2`.
@@ -689,5 +691,34 @@ describe('lockDate', () => {
     [1717200000, '2024-06-01']
   ])('%s → %s', (lastModified, date) => {
     expect(lockDate(lastModified)).toBe(date)
+  })
+})
+
+describe('commitMessage', () => {
+  test('changed, added and removed inputs, each marked', () => {
+    const changes = compareLocks(OLD_LOCK, NEW_LOCK).filter(c =>
+      ['disko', 'flake-utils', 'nixpkgs'].includes(c.input)
+    )
+    expect(commitMessage('chore: update flake inputs', changes)).toBe(
+      [
+        'chore: update flake inputs',
+        '',
+        'Updated inputs:',
+        '- disko (new): 20927c4aee9a (2024-05-31)',
+        '- flake-utils (removed): was ddbc4e272b36 (2024-03-11)',
+        '- nixpkgs: e637e908dbc0 → bb36f33536f3 (2024-05-26 → 2024-05-31)',
+        '',
+        TRAILER,
+        ''
+      ].join('\n')
+    )
+  })
+
+  test('a created lock file says so', () => {
+    const changes = compareLocks('{"nodes":{"root":{}},"root":"root","version":7}', NEW_LOCK)
+    const message = commitMessage('chore: lock flake inputs', changes, { created: true })
+    expect(message).toContain('\n\nLock file created; locked inputs:\n- disko (new): 20927c4aee9a')
+    expect(message).toContain('- nixpkgs (new): bb36f33536f3 (2024-05-31)')
+    expect(message).not.toContain('→')
   })
 })

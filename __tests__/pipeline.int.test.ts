@@ -129,7 +129,7 @@ describe('step functions on real Nix', () => {
       path.join(roots, 'c')
     )
     fleet.bump(uniquePackageSet({ ...after, failing: [] }, `steps-b-${process.pid}-${Date.now()}`))
-    const update = await updateLock(nix, fleet.fleetDir, [])
+    const update = await updateLock(nix, fleet.fleetDir, [], fleet.lock())
     expect(update.changed).toBe(true)
     expect(update.updatedInputs).toEqual(['pkgs'])
     const afterBuild = await buildHosts(
@@ -151,7 +151,7 @@ describe('step functions on real Nix', () => {
     expect(curl).toMatchObject({ kind: 'upgrade', before: ['8.7.1'], after: ['8.8.0'], selection: '*' })
     expect(diffs.every(d => d.reboot.includes('kernel'))).toBe(true)
     // The lock in the checkout is the new one; updating again finds nothing new.
-    const again = await updateLock(nix, fleet.fleetDir, [])
+    const again = await updateLock(nix, fleet.fleetDir, [], fleet.lock())
     expect(again.changed).toBe(false)
   })
 

@@ -278,7 +278,8 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
     )
     s.sync()
     s.bump('3.0.20')
-    const r = await s.run({ branch: 'auto/signed', 'signing-key': privateKey })
+    // Pasted through a web form: CRLF line endings, which OpenSSH cannot read as they are.
+    const r = await s.run({ branch: 'auto/signed', 'signing-key': privateKey.replace(/\n/g, '\r\n') })
     expect(r.exitCode).toBe(0)
     const sha = s.branchSha('auto/signed') as string
     const verify = execFileSync(
@@ -328,6 +329,7 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
       expect(fs.readFileSync(path.join(s.checkout, '.git', 'config'), 'utf8')).not.toContain(TOKEN)
       expectNoSecret(r, [TOKEN, Buffer.from(`x-access-token:${TOKEN}`).toString('base64')])
       // A wrong token cannot push: git's refusal is reported, the branch does not appear.
+      s.sync()
       s.bump('3.0.22')
       const bad = await s.run({ branch: 'auto/token-push-bad', token: 'not-the-token-0000' })
       expect(bad.exitCode).toBe(1)

@@ -337,7 +337,7 @@ describe('renderReport', () => {
     ])
   })
 
-  test('a lock change that adds an input has no compare link', () => {
+  test('an added or removed input is marked (new) or (removed), without a compare link', () => {
     const added: LockChange = {
       input: 'disko',
       new: { type: 'github', rev: '20927c4aee9ae3797303941f8584cdcff32e8103' }
@@ -351,10 +351,15 @@ describe('renderReport', () => {
       '| input | from | to | last modified | changes |'
     )
     expect(rows).toEqual([
-      '| disko | – | `20927c4aee9a` |  | added |',
-      '| flake-utils | `ddbc4e272b36` | – | 2024-03-11 → – | removed |',
+      '| disko | – | `20927c4aee9a` |  | (new) |',
+      '| flake-utils | `ddbc4e272b36` | – | 2024-03-11 → – | (removed) |',
       `| nixpkgs | \`e637e908dbc0\` | \`bb36f33536f3\` | 2024-05-26 → 2024-05-31 | [compare](${NIXPKGS.compareUrl}) |`
     ])
+  })
+
+  test('a created lock file says so in the summary line', () => {
+    const md = renderReport(fleet([], { lockChanges: [NIXPKGS], lockCreated: true, built: false }))
+    expect(md.split('\n')[2]).toBe('lock file created (1 input locked)')
   })
 
   test('an input with only a content hash shows the hash', () => {

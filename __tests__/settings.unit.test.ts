@@ -497,8 +497,15 @@ describe('getSettings', () => {
       [
         'signing-key',
         { 'signing-key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0l user@host' },
-        /OpenSSH private key/
+        /holds a public key: signing needs the private key/
       ],
+      ['signing-key', { 'signing-key': 'hunter2' }, /is not an SSH private key/],
+      [
+        'signing-key',
+        { 'signing-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ' },
+        /is cut short: it has -----BEGIN OPENSSH PRIVATE KEY----- but no -----END/
+      ],
+      ['signing-key', { 'signing-key': '-----BEGIN PGP PRIVATE KEY BLOCK-----\nx' }, /holds a PGP key/],
       ['git-user-email', { 'git-user-email': 'fleet-bot' }, /is not an e-mail address/],
       ['git-user-email', { 'git-user-email': 'fleet bot@example.org' }, /is not an e-mail address/],
       ['git-user-email', { 'git-user-email': '<bot@example.org>' }, /is not an e-mail address/],

@@ -32,7 +32,7 @@ describe('units that switch would touch, from real systems in the NixOS layout',
     const hosts = ['laptop', 'mail', 'web']
     const b = await buildHosts(nix, fleet.fleetDir, hosts, path.join(roots, 'a'))
     fleet.bump(uniquePackageSet({ ...after, failing: [] }, salt))
-    expect((await updateLock(nix, fleet.fleetDir, [])).changed).toBe(true)
+    expect((await updateLock(nix, fleet.fleetDir, [], fleet.lock())).changed).toBe(true)
     const a = await buildHosts(nix, fleet.fleetDir, hosts, path.join(roots, 'b'))
     const diffs = await diffHosts(
       nix,

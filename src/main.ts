@@ -10,7 +10,15 @@ import { MiB } from './memory'
 import { BuildResult, buildHosts } from './pipeline/build'
 import { discover } from './pipeline/discover'
 import { HostDiff, diffHosts, pendingHosts } from './pipeline/diff'
-import { PublishError, PublishResult, forgeEndpoints, publish, writeSigningKey } from './pipeline/publish'
+import { inspectCheckout } from './pipeline/checkout'
+import {
+  PublishError,
+  PublishResult,
+  checkCheckoutOnBase,
+  forgeEndpoints,
+  publish,
+  writeSigningKey
+} from './pipeline/publish'
 import { PublishTarget, preflightPublish, runnerFileProblems } from './pipeline/preflight'
 import { PushReport, pushSystems } from './pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from './pipeline/update'
@@ -33,6 +41,7 @@ import { stopOnSignals } from './interrupt'
 import { stopping, tail } from './exec'
 import { formatBytes } from './report/nvd'
 import { redactUrl, scrub } from './nix/cache'
+import { checkSigningKey } from './signing'
 import { FleetState, readFleetState } from './forge/fleet-state'
 import { ApiClient } from './forge/http'
 import { failedUpgrades, staleHosts } from './report/fleet-state'
@@ -187,13 +196,50 @@ function prBody(report: FleetReport, forge: ForgeKind): string {
   })
 }
 
-/** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
+/** One file write of the results, named for the message when it fails. */
+interface ResultWrite {
+  what: string
+  file: string | undefined
+  write: () => void
+}
+
+/**
+ * Runs each write on its own: a full disk or an unwritable file loses that one write, not the others. Returns
+ * what failed, each naming its file.
+ */
+function writeEach(writes: ResultWrite[]): string[] {
+  const failures: string[] = []
+  for (const w of writes) {
+    try {
+      w.write()
+    } catch (e) {
+      const failure = `${w.what} to ${w.file ?? '(no file)'}: ${errorMessage(e)}`
+      core.warning(`Could not write ${failure}`)
+      failures.push(failure)
+    }
+  }
+  return failures
+}
+
+/** One write per output, so that one that fails does not stop the rest. */
+function outputWrites(outputs: Record<string, string>): ResultWrite[] {
+  return Object.entries(outputs).map(([name, value]) => ({
+    what: `the output '${name}'`,
+    file: process.env.GITHUB_OUTPUT,
+    write: () => setOutput(name, value)
+  }))
+}
+
+/**
+ * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
+ * changed and an unchanged lock. Returns the writes that failed, each naming its file.
+ */
 function writeResults(
   report: FleetReport,
   workDir: string,
   forge: ForgeKind,
   update?: UpdateResult
-): { body: string; full: string; json: string } {
+): { body: string; full: string; json: string; failures: string[] } {
   const body = prBody(report, forge)
   const full = renderReport(report, { limit: SUMMARY_LIMIT })
   const jsonPath = path.join(workDir, 'report.json')
@@ -205,32 +251,47 @@ function writeResults(
     rebootHosts: rebootHosts(report)
   }
   const jsonText = JSON.stringify(json, null, 2)
-  fs.writeFileSync(jsonPath, jsonText)
-  setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)))
-  setOutput('changed', String(report.changed))
-  setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []))
-  setOutput('failed-hosts', JSON.stringify(failedHosts(report)))
-  setOutput('regressed-hosts', JSON.stringify(regressedHosts(report)))
-  setOutput('reboot-hosts', JSON.stringify(rebootHosts(report)))
-  setOutput('push-status', report.push?.status ?? '')
-  setOutput('pushed-paths', report.push ? String(report.push.paths) : '')
-  setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '')
-  setOutput('stale-hosts', JSON.stringify(staleHosts(report.fleetState)))
-  setOutput('failed-upgrades', JSON.stringify(failedUpgrades(report.fleetState)))
-  setOutput('report', body)
-  setOutput('report-json', jsonPath)
   const summaryFile = process.env.GITHUB_STEP_SUMMARY
-  if (summaryFile) fs.appendFileSync(summaryFile, `${full}\n`)
-  else if (process.env.GITHUB_ACTIONS !== 'true') core.info(`Not on a runner: the report is in ${jsonPath}`)
-  return { body, full, json: jsonText }
+  const failures = writeEach([
+    ...outputWrites({
+      hosts: JSON.stringify(report.hosts.map(h => h.host)),
+      changed: String(report.changed),
+      'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
+      'failed-hosts': JSON.stringify(failedHosts(report)),
+      'regressed-hosts': JSON.stringify(regressedHosts(report)),
+      'reboot-hosts': JSON.stringify(rebootHosts(report)),
+      'push-status': report.push?.status ?? '',
+      'pushed-paths': report.push ? String(report.push.paths) : '',
+      'pushed-bytes': report.push ? String(report.push.bytes) : '',
+      'stale-hosts': JSON.stringify(staleHosts(report.fleetState)),
+      'failed-upgrades': JSON.stringify(failedUpgrades(report.fleetState)),
+      report: body,
+      'report-json': jsonPath
+    }),
+    {
+      what: 'the job summary',
+      file: summaryFile,
+      write: () => {
+        if (summaryFile) fs.appendFileSync(summaryFile, `${full}\n`)
+      }
+    },
+    { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, jsonText) }
+  ])
+  if (!summaryFile && process.env.GITHUB_ACTIONS !== 'true')
+    core.info(`Not on a runner: the report is in ${jsonPath}`)
+  return { body, full, json: jsonText, failures }
 }
 
-function writePublishOutputs(p: PublishResult): void {
-  setOutput('branch', p.branch)
-  setOutput('commit', p.commit ?? '')
-  setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber))
-  setOutput('pr-url', p.prUrl ?? '')
-  setOutput('pr-operation', p.operation)
+function writePublishOutputs(p: PublishResult): string[] {
+  return writeEach(
+    outputWrites({
+      branch: p.branch,
+      commit: p.commit ?? '',
+      'pr-number': p.prNumber === undefined ? '' : String(p.prNumber),
+      'pr-url': p.prUrl ?? '',
+      'pr-operation': p.operation
+    })
+  )
 }
 
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
@@ -317,10 +378,21 @@ async function pipeline(
 ): Promise<void> {
   // Everything publishing needs is checked before the first build, not found missing after it.
   let target: PublishTarget | undefined
-  if (!settings.dryRun) target = await preflightPublish(settings, process.env, { scratchDir: workDir })
+  if (!settings.dryRun) {
+    target = await preflightPublish(settings, process.env, { scratchDir: workDir, checkSigningKey })
+  } else if (settings.signingKey) {
+    // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
+    await checkSigningKey(settings.signingKey, workDir)
+  }
   const nix = await Nix.create(settings.nixArgs)
   core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
   const flake = settings.flakeDir
+  // flake.lock as the checked-out commit has it, read before anything evaluates the flake; a checkout whose
+  // flake files differ from its commit is refused here.
+  const checkout = await inspectCheckout(flake)
+  if (target && checkout.git && checkout.head) {
+    await checkCheckoutOnBase(checkout.git, checkout.head, settings)
+  }
   const timings: FleetReport['timings'] = []
   const roots = path.join(workDir, 'gcroots')
   cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }))
@@ -361,23 +433,44 @@ async function pipeline(
     : undefined
   // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
   // is killed outright).
-  const savedLock = saveLock(path.join(flake, 'flake.lock'), workDir)
-  cleanup.push(() => savedLock.discard())
-  onStop.push(() => savedLock.restore())
+  try {
+    const savedLock = saveLock(path.join(flake, 'flake.lock'), workDir)
+    cleanup.push(() => savedLock.discard())
+    onStop.push(() => savedLock.restore())
+  } catch (e) {
+    // A full RUNNER_TEMP must not cost the run: the lock of the checked-out commit is still known here.
+    core.warning(
+      `Could not keep a copy of flake.lock in ${workDir} for the post step (${errorMessage(e)}): a stopped step puts it back, one killed outright cannot`
+    )
+    onStop.push(() => restoreLock(flake, checkout.oldLock ?? ''))
+  }
+  // Nix stages a lock file it creates: where the index had none, the entry goes with the file.
+  const { git: checkoutGit, lockInIndex } = checkout
+  if (checkoutGit && !lockInIndex) onStop.push(() => checkoutGit.unstageSync('flake.lock'))
   const update = await phase(
     timings,
     'Update flake.lock',
-    () => updateLock(nix, flake, settings.updateInputs),
+    () => updateLock(nix, flake, settings.updateInputs, checkout.oldLock),
     {
       onPhase,
-      outcome: u => (u.changed ? `${plural(u.updatedInputs.length, 'input')} updated` : 'up to date')
+      outcome: u =>
+        u.created
+          ? 'lock file created'
+          : u.changed
+            ? `${plural(u.updatedInputs.length, 'input')} updated`
+            : 'up to date'
     }
   )
-  if (update.changed && settings.dryRun) cleanup.push(() => restoreLock(flake, update.oldLock))
+  if (update.changed && settings.dryRun) {
+    const index = checkoutGit ? { git: checkoutGit, hadEntry: lockInIndex } : undefined
+    cleanup.push(() => restoreLock(flake, update.oldLock, index))
+  }
   core.info(
-    update.changed
-      ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-      : 'flake.lock is up to date'
+    update.created
+      ? `flake.lock created: ${update.updatedInputs.join(', ') || 'no inputs'}`
+      : update.changed
+        ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+        : 'flake.lock is up to date'
   )
 
   const report: FleetReport = {
@@ -391,6 +484,7 @@ async function pipeline(
     fleetState: fleet,
     excluded: found.excluded,
     lockChanges: update.changes,
+    lockCreated: update.created,
     timings
   }
   if (update.changed && before) {
@@ -437,11 +531,11 @@ async function pipeline(
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.
-  const { body, full, json } = writeResults(report, workDir, settings.forge, update)
+  const { body, full, json, failures } = writeResults(report, workDir, settings.forge, update)
   outcome.report = full
   outcome.json = json
   let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
-  writePublishOutputs(published)
+  failures.push(...writePublishOutputs(published))
   if (push?.required && report.push?.status === 'failed') {
     throw new Error(
       `Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`
@@ -461,19 +555,20 @@ async function pipeline(
             settings,
             newLock: update.newLock,
             changes: update.changes,
+            created: update.created,
             body,
             signingKeyFile: keyFile,
             scratchDir: workDir
           })
         } catch (e) {
           // The branch may be pushed (and the pull request open) although a later forge call failed.
-          if (e instanceof PublishError) writePublishOutputs(e.result)
+          if (e instanceof PublishError) failures.push(...writePublishOutputs(e.result))
           throw e
         }
       },
       { onPhase, outcome: publishOutcome }
     )
-    writePublishOutputs(published)
+    failures.push(...writePublishOutputs(published))
     core.info(
       published.prUrl
         ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
@@ -488,6 +583,8 @@ async function pipeline(
     outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`
     core.setFailed(outcome.message)
   }
+  // Raised last: what could be written was, and the pull request was published.
+  if (failures.length > 0) throw new Error(`Could not write ${failures.join('; ')}`)
 }
 
 /** The action: settings → discover → build before → update → build after → diff → publish → outputs. */

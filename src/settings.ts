@@ -9,6 +9,7 @@ import { ForgeKind, detectForge } from './forge/kind'
 import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
+import { normaliseSigningKey } from './signing'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -284,15 +285,13 @@ export function getSettings(e: Environment): Settings {
 
   const token = input('token')
   if (token) core.setSecret(token)
-  const signingKey = input('signing-key')
-  if (signingKey) {
-    core.setSecret(signingKey)
-    for (const line of signingKey.split('\n')) if (line.trim().length > 8) core.setSecret(line.trim())
-    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(signingKey)) {
-      throw new InputError(
-        "Input 'signing-key' must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----…)"
-      )
-    }
+  const signingKeyRaw = input('signing-key')
+  let signingKey = ''
+  if (signingKeyRaw !== '') {
+    core.setSecret(signingKeyRaw)
+    for (const line of signingKeyRaw.split(/\r?\n/)) if (line.trim().length > 8) core.setSecret(line.trim())
+    signingKey = normaliseSigningKey(signingKeyRaw)
+    for (const line of signingKey.split('\n')) if (line.length > 8) core.setSecret(line)
   }
 
   const flakeInput = orDefault('flake')

@@ -1,5 +1,6 @@
+import { spawnSync } from 'child_process'
 import * as io from '@actions/io'
-import { ExecResult, runProcess, tail } from '../exec'
+import { ExecResult, childEnv, runProcess, tail } from '../exec'
 
 export interface GitIdentity {
   name: string
@@ -205,6 +206,57 @@ export class Git {
         const [sha, author, subject, body] = s.split('\x1f')
         return { sha, author, subject, body: body ?? '' }
       })
+  }
+
+  /**
+   * Which of `paths` (relative to the working directory) differ from the checked-out commit: modified, staged,
+   * deleted or untracked.
+   */
+  async changedFiles(paths: string[]): Promise<string[]> {
+    const out = await this.exec(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...paths])
+    if (out.exitCode !== 0) {
+      throw new Error(`git status failed (exit ${out.exitCode}): ${tail(out.stderr.trim(), 10)}`)
+    }
+    // Each entry is `XY path`; a rename adds the old path as its own NUL-terminated field.
+    const fields = out.stdout.split('\0')
+    const files: string[] = []
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]
+      if (f.length < 4) continue
+      files.push(f.slice(3))
+      if (f[0] === 'R' || f[0] === 'C') i++
+    }
+    return files
+  }
+
+  /** A file's content in a commit (a path relative to the working directory), or undefined when it has none. */
+  async fileAt(commit: string, file: string): Promise<string | undefined> {
+    const blob = await this.blobAt(commit, `./${file}`)
+    if (!blob) return undefined
+    const r = await this.exec(['cat-file', 'blob', blob])
+    if (r.exitCode !== 0) throw new Error(`git cat-file failed for ${commit}:${file}: ${tail(r.stderr, 5)}`)
+    return r.stdout
+  }
+
+  /** Whether the index has an entry for the path (relative to the working directory). */
+  async inIndex(file: string): Promise<boolean> {
+    const r = await this.exec(['ls-files', '--cached', '-z', '--', file])
+    return r.exitCode === 0 && r.stdout !== ''
+  }
+
+  /**
+   * Drops the index entry of a path (relative to the working directory), leaving the file alone; nothing when
+   * there is none. Synchronous, for cleanup that runs from a signal handler.
+   */
+  unstageSync(file: string): void {
+    const r = spawnSync(this.bin, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', file], {
+      cwd: this.cwd,
+      env: childEnv(process.env, this.env),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    if (r.status !== 0)
+      throw new Error(`git rm --cached ${file} failed: ${tail(r.stderr ?? String(r.error), 5)}`)
   }
 
   /** The blob id of a file in a commit, or undefined when the file is not there. */

@@ -49,12 +49,18 @@ export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
 /** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
 /** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
 export function applyToConfigurations(flake: string, apply: string): string[] {
-  return ['eval', '--json', `${flake}#nixosConfigurations`, '--apply', apply]
+  return ['eval', ...EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply]
 }
 
 export type ToplevelResult = ({ drvPath: string; outPath: string } | { error: string }) & {
   warnings: string[]
 }
+
+/**
+ * Every evaluation reads flake.lock and never writes it: otherwise Nix would lock an input that flake.nix names
+ * and flake.lock lacks, before the old lock was compared with the new one.
+ */
+export const EVAL_FLAGS = ['--no-write-lock-file']
 
 /** Oldest Nix whose flake and JSON interfaces this action relies on. */
 export const MIN_NIX = { major: 2, minor: 8 }

@@ -12,6 +12,7 @@ import { LockChange, lockDate } from '../nix/lock'
 import { Settings } from '../settings'
 import { defuse } from '../inert'
 import { errorMessage } from '../errors'
+import { checkHeadOnBase } from './checkout'
 
 export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
 
@@ -113,20 +114,57 @@ export async function pushCredentials(
   }
 }
 
+/** Where a branch of the remote is fetched to: the checkout's own branches and remote refs stay as they are. */
+export function baseTrackingRef(branch: string): string {
+  return `refs/nixos-fleet-update/${branch}`
+}
+
 /**
- * The commit message: the subject, the changed inputs with old → new revisions, and the trailer. Input names come
- * from flakes (nested ones from upstream's): defused, as a closing keyword in a commit on the default branch acts.
+ * Before anything is built: fetches the base branch from the remote (the whole history, in a shallow clone) and
+ * fails when the checked-out commit has commits the base lacks. A checkout without the remote cannot publish
+ * at all; publishing then fails with its own message.
  */
-export function commitMessage(subject: string, changes: LockChange[]): string {
+export async function checkCheckoutOnBase(git: Git, head: string, settings: Settings): Promise<void> {
+  const remoteUrl = await git.remoteUrl(REMOTE)
+  if (!remoteUrl) return
+  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+  const base = settings.baseBranch
+  const why = `to check that the checkout has no commits that '${base}' lacks`
+  const remoteBase = await g.remoteBranchSha(REMOTE, base)
+  if (!remoteBase) {
+    throw new Error(
+      `The base branch '${base}' does not exist on ${REMOTE}: cannot compare the checkout with it`
+    )
+  }
+  try {
+    await g.fetchBranches(REMOTE, [base], await g.isShallow())
+  } catch (e) {
+    throw new Error(`Fetching '${base}' from ${REMOTE} ${why} failed: ${(e as Error).message}`)
+  }
+  await checkHeadOnBase(g, head, base, baseTrackingRef(base))
+}
+
+/**
+ * The commit message: the subject, the changed inputs with old → new revisions (added and removed inputs marked
+ * `(new)` and `(removed)`), and the trailer. Input names come from flakes (nested ones from upstream's): defused,
+ * as a closing keyword in a commit on the default branch acts.
+ */
+export function commitMessage(
+  subject: string,
+  changes: LockChange[],
+  options: { created?: boolean } = {}
+): string {
+  const rev = (r?: string): string => (r ? r.slice(0, 12) : '–')
   const lines = changes.map(c => {
-    const rev = (r?: string): string => (r ? r.slice(0, 12) : '–')
-    const dates =
-      c.old || c.new
-        ? ` (${lockDate(c.old?.lastModified) ?? '–'} → ${lockDate(c.new?.lastModified) ?? '–'})`
-        : ''
-    return `- ${defuse(c.input)}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`
+    const o = rev(c.old?.rev ?? c.old?.narHash)
+    const n = rev(c.new?.rev ?? c.new?.narHash)
+    const [od, nd] = [lockDate(c.old?.lastModified), lockDate(c.new?.lastModified)]
+    if (!c.old) return `- ${defuse(c.input)} (new): ${n}${nd ? ` (${nd})` : ''}`
+    if (!c.new) return `- ${defuse(c.input)} (removed): was ${o}${od ? ` (${od})` : ''}`
+    return `- ${defuse(c.input)}: ${o} → ${n}${od || nd ? ` (${od ?? '–'} → ${nd ?? '–'})` : ''}`
   })
-  return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
+  const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:'
+  return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
 }
 
 /** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
@@ -150,6 +188,8 @@ export interface PublishInput {
   settings: Settings
   newLock: string
   changes: LockChange[]
+  /** The commit had no flake.lock: this one creates it. */
+  created?: boolean
   body: string
   signingKeyFile?: string
   scratchDir: string
@@ -178,14 +218,11 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch],
     await g.isShallow()
   )
-  const baseRef = `refs/nixos-fleet-update/${settings.baseBranch}`
+  const baseRef = baseTrackingRef(settings.baseBranch)
   const isAncestor = async (a: string, b: string): Promise<boolean> =>
     (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0
-  if (!(await isAncestor(head, baseRef))) {
-    core.warning(
-      `The checkout (${head.slice(0, 12)}) is not on '${settings.baseBranch}': the update commit is based on it anyway`
-    )
-  }
+  // Checked before building too; the base may have been rewritten since.
+  await checkHeadOnBase(g, head, settings.baseBranch, baseRef)
 
   let commit: string | undefined
   let pushed = false
@@ -208,7 +245,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
       parent: head,
       file: lockFile,
       content: input.newLock,
-      message: commitMessage(settings.commitMessage, input.changes),
+      message: commitMessage(settings.commitMessage, input.changes, { created: input.created }),
       identity: { name: settings.gitUserName, email: settings.gitUserEmail },
       signingKeyFile: input.signingKeyFile,
       indexFile: path.join(input.scratchDir, 'index')

@@ -1,13 +1,16 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
+import { Git } from '../git/git'
 import { LockChange, compareLocks, lockedInputs, rootInputNames } from '../nix/lock'
 import { Nix, stripWarnings } from '../nix/nix'
 import { InputError } from '../settings'
 
 export interface UpdateResult {
-  /** Did flake.lock's content change. */
+  /** Did flake.lock's content change (a lock file created where the commit had none counts). */
   changed: boolean
+  /** The checked-out commit had no flake.lock; this run created it. */
+  created: boolean
   oldLock: string
   newLock: string
   /** Inputs whose locked revision changed, old → new. */
@@ -16,10 +19,18 @@ export interface UpdateResult {
   updatedInputs: string[]
 }
 
-/** Runs `nix flake update` for all or the named inputs and compares the lock file's contents before and after. */
-export async function updateLock(nix: Nix, flakeDir: string, inputs: string[]): Promise<UpdateResult> {
+/**
+ * Runs `nix flake update` for all or the named inputs and compares the lock file with `oldLock`, the one of the
+ * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
+ */
+export async function updateLock(
+  nix: Nix,
+  flakeDir: string,
+  inputs: string[],
+  committedLock: string | undefined
+): Promise<UpdateResult> {
   const lockPath = path.join(flakeDir, 'flake.lock')
-  const oldLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : ''
+  const oldLock = committedLock ?? ''
   if (inputs.length > 0 && oldLock !== '') {
     const known = rootInputNames(oldLock)
     const locked = lockedInputs(oldLock)
@@ -37,14 +48,31 @@ export async function updateLock(nix: Nix, flakeDir: string, inputs: string[]): 
     )
   }
   const newLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : ''
-  if (newLock === oldLock) return { changed: false, oldLock, newLock, changes: [], updatedInputs: [] }
+  if (newLock === oldLock)
+    return { changed: false, created: false, oldLock, newLock, changes: [], updatedInputs: [] }
   const changes = compareLocks(oldLock || '{"nodes":{"root":{}},"root":"root","version":7}', newLock)
-  return { changed: true, oldLock, newLock, changes, updatedInputs: changes.map(c => c.input) }
+  return {
+    changed: true,
+    created: committedLock === undefined && newLock !== '',
+    oldLock,
+    newLock,
+    changes,
+    updatedInputs: changes.map(c => c.input)
+  }
 }
 
-/** Puts the lock file back as it was (dry runs leave the checkout untouched). */
-export function restoreLock(flakeDir: string, oldLock: string): void {
+/**
+ * Puts the lock file back as it was (dry runs leave the checkout untouched). Nix stages a lock file it creates
+ * (`git add --intent-to-add`); that entry goes too when the index had none before. Synchronous: it also runs
+ * from a signal handler.
+ */
+export function restoreLock(
+  flakeDir: string,
+  oldLock: string,
+  index?: { git: Git; hadEntry: boolean }
+): void {
   const lockPath = path.join(flakeDir, 'flake.lock')
   if (oldLock === '') fs.rmSync(lockPath, { force: true })
   else fs.writeFileSync(lockPath, oldLock)
+  if (index && !index.hadEntry) index.git.unstageSync('flake.lock')
 }

@@ -72,7 +72,7 @@ function lockRow(c: LockChange): string {
     c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
       ? `[compare](${c.compareUrl})`
       : ''
-  const what = !c.old ? 'added' : !c.new ? 'removed' : ''
+  const what = !c.old ? '(new)' : !c.new ? '(removed)' : ''
   return `| ${inline(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${lockTimes(c)} | ${what || link || identityChange(c)} |`
 }
 
@@ -117,7 +117,8 @@ export function sharedChanges(hosts: HostReport[]): { text: string; hosts: strin
 
 function summaryLine(r: FleetReport): string {
   const count = (s: HostStatus): number => r.hosts.filter(h => h.status === s).length
-  const parts = [`${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'} updated`]
+  const inputs = `${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'}`
+  const parts = [r.lockCreated ? `lock file created (${inputs} locked)` : `${inputs} updated`]
   for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed'] as HostStatus[]) {
     if (count(s) > 0) parts.push(`${count(s)} ${s}`)
   }

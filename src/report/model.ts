@@ -45,6 +45,8 @@ export interface FleetReport {
   hosts: HostReport[]
   excluded: string[]
   lockChanges: LockChange[]
+  /** The checked-out commit had no flake.lock: every input in lockChanges is new. */
+  lockCreated?: boolean
   /** Seconds per phase, in order. */
   timings: { phase: string; seconds: number }[]
   /** What the hosts last reported deploying (commit statuses), when it could be read. */
