@@ -127,6 +127,8 @@ describe('push-to a file:// binary cache', () => {
   })
 
   test('a dry run pushes nothing', async () => {
+    // A fresh checkout: the run before left its new flake.lock in the work tree.
+    s.sync()
     const r = await s.run({
       'push-to': `file://${cache}`,
       'push-signing-key': key.secret,

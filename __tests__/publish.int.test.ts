@@ -489,6 +489,26 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
     // The branch holds the commit of a run that reported success.
     expect(ok.map(r => r.value.commit)).toContain(s.branchSha('auto/race2'))
   })
+
+  test('a commit without flake.lock gets a pull request that creates it', async () => {
+    s.sync()
+    git(s.checkout, ['rm', '-q', 'flake.lock'])
+    git(s.checkout, ['commit', '-qm', 'Drop the lock file'])
+    git(s.checkout, ['push', '-q', s.bare, 'HEAD:main'])
+    const r = await s.run({ branch: 'auto/created' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs.changed).toBe('true')
+    expect(r.outputs['pr-operation']).toBe('created')
+    const sha = s.branchSha('auto/created') as string
+    expect(s.bareGit(['diff', '--name-status', 'main', sha])).toBe('A\tflake.lock')
+    const message = s.bareGit(['log', '-1', '--format=%B', sha])
+    expect(message).toMatch(
+      /\n\nLock file created; locked inputs:\n- pkgs \(new\): [0-9a-f]{12} \(\d{4}-\d\d-\d\d\)\n/
+    )
+    const pull = s.forge.pulls.find(p => p.head === 'auto/created')
+    expect(pull?.body).toContain('lock file created (1 input locked)')
+    expect(pull?.body).toMatch(/\| pkgs \| – \| `[0-9a-f]{12}` \| [^|]+ \| \(new\) \|/)
+  })
 })
 
 describe.each<ForgeKind>(['forgejo', 'github'])('%s as it really answers', kind => {
