@@ -33,7 +33,7 @@ export async function inspectCheckout(flakeDir: string): Promise<CheckoutState> 
       lockInIndex: false
     }
   }
-  const head = await git.out(['rev-parse', '--verify', 'HEAD'])
+  const head = await git.output(['rev-parse', '--verify', 'HEAD'])
   // Paths as git prints them, relative to the repository's top: flake.nix before flake.lock.
   const changed = (await git.changedFiles(FLAKE_FILES)).sort(
     (a, b) => FLAKE_FILES.indexOf(path.basename(a)) - FLAKE_FILES.indexOf(path.basename(b))
