@@ -46,12 +46,12 @@ export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
   return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths]
 }
 
-/** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
 /** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
 export function applyToConfigurations(flake: string, apply: string): string[] {
   return ['eval', ...EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply]
 }
 
+/** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
 export type ToplevelResult = ({ drvPath: string; outPath: string } | { error: string }) & {
   warnings: string[]
 }
