@@ -30480,7 +30480,9 @@ exports.InputError = void 0;
 exports.errorMessage = errorMessage;
 /** The message of anything thrown: an Error's message, else its text. */
 function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
+    // Not `instanceof Error`: an error made in another realm (Node's own, seen from a vm context) is one too.
+    const message = error?.message;
+    return typeof message === 'string' ? message : String(error);
 }
 /** Bad input: the step fails naming the input and what was expected (exit code 2 on the command line). */
 class InputError extends Error {
@@ -31981,6 +31983,7 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Git = exports.NETWORK_LIMITS = exports.TRAILER = void 0;
 exports.safeRemoteUrl = safeRemoteUrl;
+const child_process_1 = __nccwpck_require__(5317);
 const io = __importStar(__nccwpck_require__(4994));
 const exec_1 = __nccwpck_require__(3190);
 /** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
@@ -32079,7 +32082,7 @@ class Git {
         return `remote '${remote}'${url && url !== remote ? ` (${safeRemoteUrl(url)})` : ''}`;
     }
     /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
-    async out(args, options = {}) {
+    async output(args, options = {}) {
         const r = await this.exec(args, options);
         if (r.exitCode !== 0) {
             throw new Error(`git ${args[0]} failed (exit ${r.exitCode}): ${(0, exec_1.tail)(r.stderr.trim() || r.stdout.trim(), 10)}`);
@@ -32087,7 +32090,7 @@ class Git {
         return r.stdout.trim();
     }
     async topLevel() {
-        return this.out(['rev-parse', '--show-toplevel']);
+        return this.output(['rev-parse', '--show-toplevel']);
     }
     async remoteUrl(remote) {
         const r = await this.exec(['remote', 'get-url', remote]);
@@ -32105,7 +32108,7 @@ class Git {
         return line ? line.split('\t')[0] : undefined;
     }
     async isShallow() {
-        return (await this.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+        return (await this.output(['rev-parse', '--is-shallow-repository'])) === 'true';
     }
     /** Fetches branches into refs/nixos-fleet-update/*, leaving the checkout's own refs alone. */
     async fetchBranches(remote, branches, unshallow) {
@@ -32121,7 +32124,7 @@ class Git {
     }
     /** Commits in `from..to`, with their author and subject. */
     async commitsBetween(from, to) {
-        const out = await this.out(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`]);
+        const out = await this.output(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`]);
         return out
             .split('\x1e')
             .map(s => s.trim())
@@ -32130,6 +32133,57 @@ class Git {
             const [sha, author, subject, body] = s.split('\x1f');
             return { sha, author, subject, body: body ?? '' };
         });
+    }
+    /**
+     * Which of `paths` (relative to the working directory) differ from the checked-out commit: modified, staged,
+     * deleted or untracked.
+     */
+    async changedFiles(paths) {
+        const out = await this.exec(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...paths]);
+        if (out.exitCode !== 0) {
+            throw new Error(`git status failed (exit ${out.exitCode}): ${(0, exec_1.tail)(out.stderr.trim(), 10)}`);
+        }
+        // Each entry is `XY path`; a rename adds the old path as its own NUL-terminated field.
+        const fields = out.stdout.split('\0');
+        const files = [];
+        for (let i = 0; i < fields.length; i++) {
+            const f = fields[i];
+            if (f.length < 4)
+                continue;
+            files.push(f.slice(3));
+            if (f[0] === 'R' || f[0] === 'C')
+                i++;
+        }
+        return files;
+    }
+    /** A file's content in a commit (a path relative to the working directory), or undefined when it has none. */
+    async fileAt(commit, file) {
+        const blob = await this.blobAt(commit, `./${file}`);
+        if (!blob)
+            return undefined;
+        const r = await this.exec(['cat-file', 'blob', blob]);
+        if (r.exitCode !== 0)
+            throw new Error(`git cat-file failed for ${commit}:${file}: ${(0, exec_1.tail)(r.stderr, 5)}`);
+        return r.stdout;
+    }
+    /** Whether the index has an entry for the path (relative to the working directory). */
+    async inIndex(file) {
+        const r = await this.exec(['ls-files', '--cached', '-z', '--', file]);
+        return r.exitCode === 0 && r.stdout !== '';
+    }
+    /**
+     * Drops the index entry of a path (relative to the working directory), leaving the file alone; nothing when
+     * there is none. Synchronous, for cleanup that runs from a signal handler.
+     */
+    unstageSync(file) {
+        const r = (0, child_process_1.spawnSync)(this.bin, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', file], {
+            cwd: this.cwd,
+            env: (0, exec_1.childEnv)(process.env, this.env),
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe']
+        });
+        if (r.status !== 0)
+            throw new Error(`git rm --cached ${file} failed: ${(0, exec_1.tail)(r.stderr ?? String(r.error), 5)}`);
     }
     /** The blob id of a file in a commit, or undefined when the file is not there. */
     async blobAt(commit, file) {
@@ -32141,13 +32195,13 @@ class Git {
      * private index: the work tree, the user's index and every other file stay as they are.
      */
     async commitFile(options) {
-        const blob = await this.out(['hash-object', '-w', '--stdin'], { input: options.content });
+        const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content });
         const indexEnv = { GIT_INDEX_FILE: options.indexFile };
-        await this.out(['read-tree', options.parent], { env: indexEnv });
-        await this.out(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
+        await this.output(['read-tree', options.parent], { env: indexEnv });
+        await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
             env: indexEnv
         });
-        const tree = await this.out(['write-tree'], { env: indexEnv });
+        const tree = await this.output(['write-tree'], { env: indexEnv });
         const identityEnv = {
             GIT_AUTHOR_NAME: options.identity.name,
             GIT_AUTHOR_EMAIL: options.identity.email,
@@ -32157,7 +32211,7 @@ class Git {
         const signing = options.signingKeyFile
             ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
             : ['-c', 'commit.gpgSign=false'];
-        return this.out([
+        return this.output([
             ...signing,
             'commit-tree',
             tree,
@@ -32398,6 +32452,7 @@ const memory_1 = __nccwpck_require__(8820);
 const build_1 = __nccwpck_require__(1806);
 const discover_1 = __nccwpck_require__(5803);
 const diff_1 = __nccwpck_require__(7855);
+const checkout_1 = __nccwpck_require__(6292);
 const publish_1 = __nccwpck_require__(597);
 const preflight_1 = __nccwpck_require__(8489);
 const push_1 = __nccwpck_require__(4912);
@@ -32413,6 +32468,7 @@ const interrupt_1 = __nccwpck_require__(8476);
 const exec_1 = __nccwpck_require__(3190);
 const nvd_1 = __nccwpck_require__(3562);
 const cache_1 = __nccwpck_require__(3781);
+const signing_1 = __nccwpck_require__(7856);
 const fleet_state_1 = __nccwpck_require__(9087);
 const http_1 = __nccwpck_require__(2847);
 const fleet_state_2 = __nccwpck_require__(5362);
@@ -32508,7 +32564,36 @@ function prBody(report, forge) {
         timings: false
     });
 }
-/** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
+/**
+ * Runs each write on its own: a full disk or an unwritable file loses that one write, not the others. Returns
+ * what failed, each naming its file.
+ */
+function writeEach(writes) {
+    const failures = [];
+    for (const w of writes) {
+        try {
+            w.write();
+        }
+        catch (e) {
+            const failure = `${w.what} to ${w.file ?? '(no file)'}: ${(0, errors_1.errorMessage)(e)}`;
+            core.warning(`Could not write ${failure}`);
+            failures.push(failure);
+        }
+    }
+    return failures;
+}
+/** One write per output, so that one that fails does not stop the rest. */
+function outputWrites(outputs) {
+    return Object.entries(outputs).map(([name, value]) => ({
+        what: `the output '${name}'`,
+        file: process.env.GITHUB_OUTPUT,
+        write: () => setOutput(name, value)
+    }));
+}
+/**
+ * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
+ * changed and an unchanged lock. Returns the writes that failed, each naming its file.
+ */
 function writeResults(report, workDir, forge, update) {
     const body = prBody(report, forge);
     const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
@@ -32521,33 +32606,45 @@ function writeResults(report, workDir, forge, update) {
         rebootHosts: (0, model_1.rebootHosts)(report)
     };
     const jsonText = JSON.stringify(json, null, 2);
-    fs.writeFileSync(jsonPath, jsonText);
-    setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)));
-    setOutput('changed', String(report.changed));
-    setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []));
-    setOutput('failed-hosts', JSON.stringify((0, model_1.failedHosts)(report)));
-    setOutput('regressed-hosts', JSON.stringify((0, model_1.regressedHosts)(report)));
-    setOutput('reboot-hosts', JSON.stringify((0, model_1.rebootHosts)(report)));
-    setOutput('push-status', report.push?.status ?? '');
-    setOutput('pushed-paths', report.push ? String(report.push.paths) : '');
-    setOutput('pushed-bytes', report.push ? String(report.push.bytes) : '');
-    setOutput('stale-hosts', JSON.stringify((0, fleet_state_2.staleHosts)(report.fleetState)));
-    setOutput('failed-upgrades', JSON.stringify((0, fleet_state_2.failedUpgrades)(report.fleetState)));
-    setOutput('report', body);
-    setOutput('report-json', jsonPath);
     const summaryFile = process.env.GITHUB_STEP_SUMMARY;
-    if (summaryFile)
-        fs.appendFileSync(summaryFile, `${full}\n`);
-    else if (process.env.GITHUB_ACTIONS !== 'true')
+    const failures = writeEach([
+        ...outputWrites({
+            hosts: JSON.stringify(report.hosts.map(h => h.host)),
+            changed: String(report.changed),
+            'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
+            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
+            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
+            'push-status': report.push?.status ?? '',
+            'pushed-paths': report.push ? String(report.push.paths) : '',
+            'pushed-bytes': report.push ? String(report.push.bytes) : '',
+            'stale-hosts': JSON.stringify((0, fleet_state_2.staleHosts)(report.fleetState)),
+            'failed-upgrades': JSON.stringify((0, fleet_state_2.failedUpgrades)(report.fleetState)),
+            report: body,
+            'report-json': jsonPath
+        }),
+        {
+            what: 'the job summary',
+            file: summaryFile,
+            write: () => {
+                if (summaryFile)
+                    fs.appendFileSync(summaryFile, `${full}\n`);
+            }
+        },
+        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, jsonText) }
+    ]);
+    if (!summaryFile && process.env.GITHUB_ACTIONS !== 'true')
         core.info(`Not on a runner: the report is in ${jsonPath}`);
-    return { body, full, json: jsonText };
+    return { body, full, json: jsonText, failures };
 }
 function writePublishOutputs(p) {
-    setOutput('branch', p.branch);
-    setOutput('commit', p.commit ?? '');
-    setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber));
-    setOutput('pr-url', p.prUrl ?? '');
-    setOutput('pr-operation', p.operation);
+    return writeEach(outputWrites({
+        branch: p.branch,
+        commit: p.commit ?? '',
+        'pr-number': p.prNumber === undefined ? '' : String(p.prNumber),
+        'pr-url': p.prUrl ?? '',
+        'pr-operation': p.operation
+    }));
 }
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
 function makeWorkDir() {
@@ -32612,16 +32709,28 @@ function logPush(p) {
 async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, onPhase) {
     // Everything publishing needs is checked before the first build, not found missing after it.
     let target;
-    if (!settings.dryRun)
-        target = await (0, preflight_1.preflightPublish)(settings, process.env, { scratchDir: workDir });
+    if (!settings.dryRun) {
+        target = await (0, preflight_1.preflightPublish)(settings, process.env, { scratchDir: workDir, checkSigningKey: signing_1.checkSigningKey });
+    }
+    else if (settings.signingKey) {
+        // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
+        await (0, signing_1.checkSigningKey)(settings.signingKey, workDir);
+    }
     const nix = await nix_1.Nix.create(settings.nixArgs);
     core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
     const flake = settings.flakeDir;
+    // flake.lock as the checked-out commit has it, read before anything evaluates the flake; a checkout whose
+    // flake files differ from its commit is refused here.
+    const checkout = await (0, checkout_1.inspectCheckout)(flake);
+    if (target && checkout.git && checkout.head) {
+        await (0, publish_1.checkCheckoutOnBase)(checkout.git, checkout.head, settings);
+    }
     const timings = [];
     const roots = path.join(workDir, 'gcroots');
     cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }));
     const push = settings.push;
-    const pushKeyFile = push ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined;
+    // A dry run pushes nothing, so the key need not be written.
+    const pushKeyFile = push && !settings.dryRun ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined;
     if (push && settings.build)
         await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push));
     const found = await phase(timings, 'Discover hosts', async () => {
@@ -32642,18 +32751,37 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
         : undefined;
     // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
     // is killed outright).
-    const savedLock = (0, cleanup_1.saveLock)(path.join(flake, 'flake.lock'), workDir);
-    cleanup.push(() => savedLock.discard());
-    onStop.push(() => savedLock.restore());
-    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs), {
+    try {
+        const savedLock = (0, cleanup_1.saveLock)(path.join(flake, 'flake.lock'), workDir);
+        cleanup.push(() => savedLock.discard());
+        onStop.push(() => savedLock.restore());
+    }
+    catch (e) {
+        // A full RUNNER_TEMP must not cost the run: the lock of the checked-out commit is still known here.
+        core.warning(`Could not keep a copy of flake.lock in ${workDir} for the post step (${(0, errors_1.errorMessage)(e)}): a stopped step puts it back, one killed outright cannot`);
+        onStop.push(() => (0, update_1.restoreLock)(flake, checkout.oldLock ?? ''));
+    }
+    // Nix stages a lock file it creates: where the index had none, the entry goes with the file.
+    const { git: checkoutGit, lockInIndex } = checkout;
+    if (checkoutGit && !lockInIndex)
+        onStop.push(() => checkoutGit.unstageSync('flake.lock'));
+    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs, checkout.oldLock), {
         onPhase,
-        outcome: u => (u.changed ? `${plural(u.updatedInputs.length, 'input')} updated` : 'up to date')
+        outcome: u => u.created
+            ? 'lock file created'
+            : u.changed
+                ? `${plural(u.updatedInputs.length, 'input')} updated`
+                : 'up to date'
     });
-    if (update.changed && settings.dryRun)
-        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock));
-    core.info(update.changed
-        ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-        : 'flake.lock is up to date');
+    if (update.changed && settings.dryRun) {
+        const index = checkoutGit ? { git: checkoutGit, hadEntry: lockInIndex } : undefined;
+        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock, index));
+    }
+    core.info(update.created
+        ? `flake.lock created: ${update.updatedInputs.join(', ') || 'no inputs'}`
+        : update.changed
+            ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+            : 'flake.lock is up to date');
     const report = {
         flake: settings.flakeDir,
         flakeRef: flakeRef(settings.flakeDir, process.env),
@@ -32665,6 +32793,7 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
         fleetState: fleet,
         excluded: found.excluded,
         lockChanges: update.changes,
+        lockCreated: update.created,
         timings
     };
     if (update.changed && before) {
@@ -32702,11 +32831,11 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
         }
     }
     // Every output and the summary are written before publishing, so a failure there still leaves the report.
-    const { body, full, json } = writeResults(report, workDir, settings.forge, update);
+    const { body, full, json, failures } = writeResults(report, workDir, settings.forge, update);
     outcome.report = full;
     outcome.json = json;
     let published = { branch: settings.branch, pushed: false, operation: 'none' };
-    writePublishOutputs(published);
+    failures.push(...writePublishOutputs(published));
     if (push?.required && report.push?.status === 'failed') {
         throw new Error(`Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`);
     }
@@ -32720,6 +32849,7 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
                     settings,
                     newLock: update.newLock,
                     changes: update.changes,
+                    created: update.created,
                     body,
                     signingKeyFile: keyFile,
                     scratchDir: workDir
@@ -32728,11 +32858,11 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
             catch (e) {
                 // The branch may be pushed (and the pull request open) although a later forge call failed.
                 if (e instanceof publish_1.PublishError)
-                    writePublishOutputs(e.result);
+                    failures.push(...writePublishOutputs(e.result));
                 throw e;
             }
         }, { onPhase, outcome: publishOutcome });
-        writePublishOutputs(published);
+        failures.push(...writePublishOutputs(published));
         core.info(published.prUrl
             ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
             : 'No pull request was opened');
@@ -32744,6 +32874,9 @@ async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, o
         outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
         core.setFailed(outcome.message);
     }
+    // Raised last: what could be written was, and the pull request was published.
+    if (failures.length > 0)
+        throw new Error(`Could not write ${failures.join('; ')}`);
 }
 /** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
 async function run(options = {}) {
@@ -34126,7 +34259,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Nix = exports.MIN_NIX = void 0;
+exports.Nix = exports.MIN_NIX = exports.EVAL_FLAGS = void 0;
 exports.parseNixVersion = parseNixVersion;
 exports.flakeUpdateArgs = flakeUpdateArgs;
 exports.pathInfoArgs = pathInfoArgs;
@@ -34169,11 +34302,15 @@ function pathInfoArgs(version, paths) {
     const format = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 33);
     return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths];
 }
-/** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
 /** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
 function applyToConfigurations(flake, apply) {
-    return ['eval', '--json', `${flake}#nixosConfigurations`, '--apply', apply];
+    return ['eval', ...exports.EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply];
 }
+/**
+ * Every evaluation reads flake.lock and never writes it: otherwise Nix would lock an input that flake.nix names
+ * and flake.lock lacks, before the old lock was compared with the new one.
+ */
+exports.EVAL_FLAGS = ['--no-write-lock-file'];
 /** Oldest Nix whose flake and JSON interfaces this action relies on. */
 exports.MIN_NIX = { major: 2, minor: 8 };
 /** Every call to Nix goes through here: the binaries, the version's quirks, and the user's extra arguments. */
@@ -34881,11 +35018,10 @@ function readUnitTree(toplevel, cache = new Map()) {
             const confs = fs.readdirSync(full).filter(f => f.endsWith('.conf'));
             dropIns.set(name.slice(0, -2), confs.sort().map(f => path.join(full, f)));
         }
-        else if (stat.isFile() || stat.isCharacterDevice()) {
-            if (fs.realpathSync(full) === '/dev/null') {
-                tree.units.set(name, 'masked');
-                continue;
-            }
+        else if (fs.realpathSync(full) === '/dev/null') {
+            tree.units.set(name, 'masked');
+        }
+        else if (stat.isFile()) {
             tree.units.set(name, parse(full));
             if (name === 'default.target' && fs.lstatSync(full).isSymbolicLink()) {
                 const target = path.basename(fs.readlinkSync(full));
@@ -35178,6 +35314,101 @@ async function explainFailures(nix, failed, run) {
 
 /***/ }),
 
+/***/ 6292:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.FLAKE_FILES = void 0;
+exports.inspectCheckout = inspectCheckout;
+exports.checkHeadOnBase = checkHeadOnBase;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(3916);
+const git_1 = __nccwpck_require__(308);
+exports.FLAKE_FILES = ['flake.nix', 'flake.lock'];
+/**
+ * Reads flake.lock from the checked-out commit and refuses a checkout whose flake.nix or flake.lock differ from
+ * it: an earlier step's change would be diffed against the wrong base, or committed with a flake.lock that does
+ * not match the committed flake.nix.
+ */
+async function inspectCheckout(flakeDir) {
+    const git = await git_1.Git.create(flakeDir);
+    const inside = await git.exec(['rev-parse', '--is-inside-work-tree']);
+    if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
+        // A plain directory (a local run): there is no commit to compare with, only the files.
+        const lockPath = path.join(flakeDir, 'flake.lock');
+        return {
+            oldLock: fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : undefined,
+            lockInIndex: false
+        };
+    }
+    const head = await git.output(['rev-parse', '--verify', 'HEAD']);
+    // Paths as git prints them, relative to the repository's top: flake.nix before flake.lock.
+    const changed = (await git.changedFiles(exports.FLAKE_FILES)).sort((a, b) => exports.FLAKE_FILES.indexOf(path.basename(a)) - exports.FLAKE_FILES.indexOf(path.basename(b)));
+    if (changed.length > 0) {
+        throw new errors_1.InputError(`${changed.join(' and ')} in ${flakeDir} ${changed.length === 1 ? 'differs' : 'differ'} from the checked-out commit ${head.slice(0, 12)}: commit ${changed.length === 1 ? 'it' : 'them'} first, or run on a clean checkout (an earlier step of the job changed ${changed.length === 1 ? 'it' : 'them'}?)`);
+    }
+    return {
+        git,
+        head,
+        oldLock: await git.fileAt(head, 'flake.lock'),
+        lockInIndex: await git.inIndex('flake.lock')
+    };
+}
+/**
+ * Fails when `head` has commits that the base branch (as fetched into `baseRef`) does not: the pull request
+ * would carry them into the base unreviewed. Being behind the base is fine.
+ */
+async function checkHeadOnBase(git, head, baseBranch, baseRef) {
+    const ahead = await git.commitsBetween(baseRef, head);
+    if (ahead.length === 0)
+        return;
+    const list = ahead
+        .slice(0, 10)
+        .map(c => `  ${c.sha.slice(0, 12)} ${c.subject}`)
+        .join('\n');
+    const more = ahead.length > 10 ? `\n  … ${ahead.length - 10} more` : '';
+    throw new errors_1.InputError(`The checked-out commit ${head.slice(0, 12)} has ${ahead.length} commit${ahead.length === 1 ? '' : 's'} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`);
+}
+
+
+/***/ }),
+
 /***/ 7855:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -35280,14 +35511,23 @@ function storePathOf(p) {
     const m = /^(.*\/[0-9a-df-np-sv-z]{32}-[^/]+)/.exec(p);
     return m ? m[1] : p;
 }
+/** A system's units, or undefined when they cannot be read: the unit lists are left out, the rest goes on. */
+function unitTreeOrNone(system, cache) {
+    try {
+        return (0, units_1.readUnitTree)(system, cache);
+    }
+    catch {
+        return undefined;
+    }
+}
 /** Diffs every host from ONE store query: the closures of all roots, split per host in memory. */
 async function diffHosts(nix, pairs) {
     const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))]);
     // Hosts share most unit files: each is parsed once.
     const unitCache = new Map();
     return pairs.map(({ host, before, after }) => {
-        const oldUnits = (0, units_1.readUnitTree)(before, unitCache);
-        const newUnits = (0, units_1.readUnitTree)(after, unitCache);
+        const oldUnits = unitTreeOrNone(before, unitCache);
+        const newUnits = unitTreeOrNone(after, unitCache);
         return {
             host,
             diff: (0, closure_diff_1.diffClosures)(...closureSides(before, after, infos), infos),
@@ -35571,6 +35811,8 @@ exports.PublishError = exports.REMOTE = void 0;
 exports.forgeEndpoints = forgeEndpoints;
 exports.makeForge = makeForge;
 exports.pushCredentials = pushCredentials;
+exports.baseTrackingRef = baseTrackingRef;
+exports.checkCheckoutOnBase = checkCheckoutOnBase;
 exports.commitMessage = commitMessage;
 exports.writeSigningKey = writeSigningKey;
 exports.publish = publish;
@@ -35585,6 +35827,7 @@ const git_1 = __nccwpck_require__(308);
 const lock_1 = __nccwpck_require__(7848);
 const inert_1 = __nccwpck_require__(2679);
 const errors_1 = __nccwpck_require__(3916);
+const checkout_1 = __nccwpck_require__(6292);
 exports.REMOTE = 'origin';
 /**
  * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
@@ -35667,19 +35910,53 @@ async function pushCredentials(git, remoteUrl, token) {
         GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
     };
 }
+/** Where a branch of the remote is fetched to: the checkout's own branches and remote refs stay as they are. */
+function baseTrackingRef(branch) {
+    return `refs/nixos-fleet-update/${branch}`;
+}
 /**
- * The commit message: the subject, the changed inputs with old → new revisions, and the trailer. Input names come
- * from flakes (nested ones from upstream's): defused, as a closing keyword in a commit on the default branch acts.
+ * Before anything is built: fetches the base branch from the remote (the whole history, in a shallow clone) and
+ * fails when the checked-out commit has commits the base lacks. A checkout without the remote cannot publish
+ * at all; publishing then fails with its own message.
  */
-function commitMessage(subject, changes) {
+async function checkCheckoutOnBase(git, head, settings) {
+    const remoteUrl = await git.remoteUrl(exports.REMOTE);
+    if (!remoteUrl)
+        return;
+    const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
+    const base = settings.baseBranch;
+    const why = `to check that the checkout has no commits that '${base}' lacks`;
+    const remoteBase = await g.remoteBranchSha(exports.REMOTE, base);
+    if (!remoteBase) {
+        throw new Error(`The base branch '${base}' does not exist on ${exports.REMOTE}: cannot compare the checkout with it`);
+    }
+    try {
+        await g.fetchBranches(exports.REMOTE, [base], await g.isShallow());
+    }
+    catch (e) {
+        throw new Error(`Fetching '${base}' from ${exports.REMOTE} ${why} failed: ${e.message}`);
+    }
+    await (0, checkout_1.checkHeadOnBase)(g, head, base, baseTrackingRef(base));
+}
+/**
+ * The commit message: the subject, the changed inputs with old → new revisions (added and removed inputs marked
+ * `(new)` and `(removed)`), and the trailer. Input names come from flakes (nested ones from upstream's): defused,
+ * as a closing keyword in a commit on the default branch acts.
+ */
+function commitMessage(subject, changes, options = {}) {
+    const rev = (r) => (r ? r.slice(0, 12) : '–');
     const lines = changes.map(c => {
-        const rev = (r) => (r ? r.slice(0, 12) : '–');
-        const dates = c.old || c.new
-            ? ` (${(0, lock_1.lockDate)(c.old?.lastModified) ?? '–'} → ${(0, lock_1.lockDate)(c.new?.lastModified) ?? '–'})`
-            : '';
-        return `- ${(0, inert_1.defuse)(c.input)}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`;
+        const o = rev(c.old?.rev ?? c.old?.narHash);
+        const n = rev(c.new?.rev ?? c.new?.narHash);
+        const [od, nd] = [(0, lock_1.lockDate)(c.old?.lastModified), (0, lock_1.lockDate)(c.new?.lastModified)];
+        if (!c.old)
+            return `- ${(0, inert_1.defuse)(c.input)} (new): ${n}${nd ? ` (${nd})` : ''}`;
+        if (!c.new)
+            return `- ${(0, inert_1.defuse)(c.input)} (removed): was ${o}${od ? ` (${od})` : ''}`;
+        return `- ${(0, inert_1.defuse)(c.input)}: ${o} → ${n}${od || nd ? ` (${od ?? '–'} → ${nd ?? '–'})` : ''}`;
     });
-    return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
+    const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:';
+    return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
 }
 /** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
 function writeSigningKey(key) {
@@ -35711,17 +35988,16 @@ async function publish(git, forge, input) {
     if (!remoteUrl)
         throw new Error(`The checkout in ${top} has no remote '${exports.REMOTE}' to push to`);
     const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
-    const head = await g.out(['rev-parse', 'HEAD']);
+    const head = await g.output(['rev-parse', 'HEAD']);
     const remoteBase = await g.remoteBranchSha(exports.REMOTE, settings.baseBranch);
     if (!remoteBase)
         throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${exports.REMOTE}`);
     const remoteBranch = await g.remoteBranchSha(exports.REMOTE, branch);
     await g.fetchBranches(exports.REMOTE, remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch], await g.isShallow());
-    const baseRef = `refs/nixos-fleet-update/${settings.baseBranch}`;
+    const baseRef = baseTrackingRef(settings.baseBranch);
     const isAncestor = async (a, b) => (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0;
-    if (!(await isAncestor(head, baseRef))) {
-        core.warning(`The checkout (${head.slice(0, 12)}) is not on '${settings.baseBranch}': the update commit is based on it anyway`);
-    }
+    // Checked before building too; the base may have been rewritten since.
+    await (0, checkout_1.checkHeadOnBase)(g, head, settings.baseBranch, baseRef);
     let commit;
     let pushed = false;
     if (remoteBranch) {
@@ -35729,7 +36005,7 @@ async function publish(git, forge, input) {
         const foreign = commits.filter(c => !c.body.split('\n').includes(git_1.TRAILER));
         if (foreign.length > 0)
             throw new Error(describeForeign(branch, foreign));
-        const newBlob = await g.out(['hash-object', '--stdin'], { input: input.newLock });
+        const newBlob = await g.output(['hash-object', '--stdin'], { input: input.newLock });
         if (commits.length > 0 &&
             (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
             (await isAncestor(head, remoteBranch))) {
@@ -35742,7 +36018,7 @@ async function publish(git, forge, input) {
             parent: head,
             file: lockFile,
             content: input.newLock,
-            message: commitMessage(settings.commitMessage, input.changes),
+            message: commitMessage(settings.commitMessage, input.changes, { created: input.created }),
             identity: { name: settings.gitUserName, email: settings.gitUserEmail },
             signingKeyFile: input.signingKeyFile,
             indexFile: path.join(input.scratchDir, 'index')
@@ -35940,10 +36216,13 @@ const exec_1 = __nccwpck_require__(3190);
 const lock_1 = __nccwpck_require__(7848);
 const nix_1 = __nccwpck_require__(4280);
 const settings_1 = __nccwpck_require__(8750);
-/** Runs `nix flake update` for all or the named inputs and compares the lock file's contents before and after. */
-async function updateLock(nix, flakeDir, inputs) {
+/**
+ * Runs `nix flake update` for all or the named inputs and compares the lock file with `oldLock`, the one of the
+ * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
+ */
+async function updateLock(nix, flakeDir, inputs, committedLock) {
     const lockPath = path.join(flakeDir, 'flake.lock');
-    const oldLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : '';
+    const oldLock = committedLock ?? '';
     if (inputs.length > 0 && oldLock !== '') {
         const known = (0, lock_1.rootInputNames)(oldLock);
         const locked = (0, lock_1.lockedInputs)(oldLock);
@@ -35958,17 +36237,30 @@ async function updateLock(nix, flakeDir, inputs) {
     }
     const newLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : '';
     if (newLock === oldLock)
-        return { changed: false, oldLock, newLock, changes: [], updatedInputs: [] };
+        return { changed: false, created: false, oldLock, newLock, changes: [], updatedInputs: [] };
     const changes = (0, lock_1.compareLocks)(oldLock || '{"nodes":{"root":{}},"root":"root","version":7}', newLock);
-    return { changed: true, oldLock, newLock, changes, updatedInputs: changes.map(c => c.input) };
+    return {
+        changed: true,
+        created: committedLock === undefined && newLock !== '',
+        oldLock,
+        newLock,
+        changes,
+        updatedInputs: changes.map(c => c.input)
+    };
 }
-/** Puts the lock file back as it was (dry runs leave the checkout untouched). */
-function restoreLock(flakeDir, oldLock) {
+/**
+ * Puts the lock file back as it was (dry runs leave the checkout untouched). Nix stages a lock file it creates
+ * (`git add --intent-to-add`); that entry goes too when the index had none before. Synchronous: it also runs
+ * from a signal handler.
+ */
+function restoreLock(flakeDir, oldLock, index) {
     const lockPath = path.join(flakeDir, 'flake.lock');
     if (oldLock === '')
         fs.rmSync(lockPath, { force: true });
     else
         fs.writeFileSync(lockPath, oldLock);
+    if (index && !index.hadEntry)
+        index.git.unstageSync('flake.lock');
 }
 
 
@@ -36172,7 +36464,7 @@ function lockRow(c) {
     const link = c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
         ? `[compare](${c.compareUrl})`
         : '';
-    const what = !c.old ? 'added' : !c.new ? 'removed' : '';
+    const what = !c.old ? '(new)' : !c.new ? '(removed)' : '';
     return `| ${(0, escape_1.inline)(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${lockTimes(c)} | ${what || link || identityChange(c)} |`;
 }
 function sizeDelta(h) {
@@ -36218,7 +36510,8 @@ function sharedChanges(hosts) {
 }
 function summaryLine(r) {
     const count = (s) => r.hosts.filter(h => h.status === s).length;
-    const parts = [`${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'} updated`];
+    const inputs = `${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'}`;
+    const parts = [r.lockCreated ? `lock file created (${inputs} locked)` : `${inputs} updated`];
     for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed']) {
         if (count(s) > 0)
             parts.push(`${count(s)} ${s}`);
@@ -36858,6 +37151,7 @@ const kind_1 = __nccwpck_require__(2417);
 const errors_1 = __nccwpck_require__(3916);
 const refname_1 = __nccwpck_require__(1202);
 const args_1 = __nccwpck_require__(6854);
+const signing_1 = __nccwpck_require__(7856);
 var errors_2 = __nccwpck_require__(3916);
 Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
 /** Splits a list input on commas, whitespace and newlines, dropping empty items. */
@@ -37032,15 +37326,17 @@ function getSettings(e) {
     const token = input('token');
     if (token)
         core.setSecret(token);
-    const signingKey = input('signing-key');
-    if (signingKey) {
-        core.setSecret(signingKey);
-        for (const line of signingKey.split('\n'))
+    const signingKeyRaw = input('signing-key');
+    let signingKey = '';
+    if (signingKeyRaw !== '') {
+        core.setSecret(signingKeyRaw);
+        for (const line of signingKeyRaw.split(/\r?\n/))
             if (line.trim().length > 8)
                 core.setSecret(line.trim());
-        if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(signingKey)) {
-            throw new errors_1.InputError("Input 'signing-key' must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----…)");
-        }
+        signingKey = (0, signing_1.normaliseSigningKey)(signingKeyRaw);
+        for (const line of signingKey.split('\n'))
+            if (line.length > 8)
+                core.setSecret(line);
     }
     const flakeInput = orDefault('flake');
     if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
@@ -37148,6 +37444,142 @@ function getSettings(e) {
         date,
         push: getPushSettings(input)
     };
+}
+
+
+/***/ }),
+
+/***/ 7856:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.normaliseSigningKey = normaliseSigningKey;
+exports.signingKeyProblem = signingKeyProblem;
+exports.checkSigningKey = checkSigningKey;
+exports.keygenProblem = keygenProblem;
+const io = __importStar(__nccwpck_require__(4994));
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
+const INPUT = "Input 'signing-key'";
+const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com)\s+AAAA/;
+const ARMOR = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/;
+/**
+ * The key as ssh-keygen reads it: LF line endings (a web form's CRLF breaks OpenSSH's parser), and the armor's
+ * body on lines of its own where a form collapsed them into one line or into literal `\n`. Throws an InputError
+ * naming what was pasted when the text cannot be a private key.
+ */
+function normaliseSigningKey(raw) {
+    let text = raw.replace(/\r\n?/g, '\n').trim();
+    if (!text.includes('\n') && text.includes('\\n'))
+        text = text.split('\\n').join('\n').trim();
+    const problem = signingKeyProblem(text);
+    if (problem)
+        throw new errors_1.InputError(`${INPUT} ${problem}`);
+    const m = ARMOR.exec(text);
+    // Headers such as `Proc-Type:` (encrypted PEM keys) keep their lines; every other word of the body is a
+    // base64 line: a form that turned newlines into spaces gives the same words.
+    const lines = m[2].split('\n').map(l => l.trim());
+    const headers = lines.filter(l => /^[A-Za-z-]+:/.test(l));
+    const body = lines
+        .filter(l => !/^[A-Za-z-]+:/.test(l))
+        .join(' ')
+        .split(/\s+/)
+        .filter(Boolean);
+    const blank = headers.length > 0 ? [''] : [];
+    return [`-----BEGIN ${m[1]}-----`, ...headers, ...blank, ...body, `-----END ${m[1]}-----`].join('\n');
+}
+/** What is wrong with a text that should be an SSH private key, judged from its shape; undefined when nothing is. */
+function signingKeyProblem(text) {
+    const t = text.trim();
+    if (PUBLIC_KEY_LINE.test(t) || /-----BEGIN (SSH2 |RSA |)PUBLIC KEY-----/.test(t)) {
+        return 'holds a public key: signing needs the private key (the file without .pub, -----BEGIN OPENSSH PRIVATE KEY-----)';
+    }
+    if (/-----BEGIN PGP (PRIVATE|PUBLIC) KEY BLOCK-----/.test(t)) {
+        return 'holds a PGP key: commits are signed with an SSH key (-----BEGIN OPENSSH PRIVATE KEY-----)';
+    }
+    const begin = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(t);
+    if (!begin)
+        return 'is not an SSH private key: it must start with -----BEGIN OPENSSH PRIVATE KEY-----';
+    if (!t.includes(`-----END ${begin[1]}-----`)) {
+        return `is cut short: it has -----BEGIN ${begin[1]}----- but no -----END ${begin[1]}----- line`;
+    }
+    return undefined;
+}
+/**
+ * Checks that the signing key can sign without anyone typing anything: normalises it, then asks ssh-keygen for
+ * its public key. Throws an InputError saying which case it is (passphrase, damaged, public key, …). Meant to run
+ * before anything is built; `scratchDir` is where the key is written for ssh-keygen (removed again).
+ */
+async function checkSigningKey(raw, scratchDir) {
+    const key = normaliseSigningKey(raw);
+    const sshKeygen = await io.which('ssh-keygen', false);
+    if (!sshKeygen) {
+        throw new Error(`${INPUT} is set, and signing needs ssh-keygen (OpenSSH) on PATH: install openssh-client before this step`);
+    }
+    const dir = fs.mkdtempSync(path.join(scratchDir ?? os.tmpdir(), 'nixos-fleet-update-keycheck-'));
+    try {
+        fs.chmodSync(dir, 0o700);
+        const file = path.join(dir, 'key');
+        // OpenSSH needs the END line terminated.
+        fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+        // -P '' : an encrypted key fails instead of waiting for a passphrase.
+        const r = await (0, exec_1.runProcess)(sshKeygen, ['-y', '-P', '', '-f', file]);
+        if (r.exitCode === 0 && r.stdout.trim() !== '')
+            return { key, publicKey: r.stdout.trim() };
+        throw new errors_1.InputError(`${INPUT} ${keygenProblem(r.stderr.split(file).join('the key'))}`);
+    }
+    finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+/** ssh-keygen's complaint about a private key, as a sentence that says what to do. */
+function keygenProblem(stderr) {
+    const said = stderr.trim().split('\n').slice(-1)[0] ?? '';
+    if (/incorrect passphrase|passphrase/i.test(said)) {
+        return "is protected by a passphrase, which nobody can type in CI: store a copy without one (ssh-keygen -p -N '' -f KEY)";
+    }
+    if (/libcrypto|invalid format|not a key|unsupported|error in/i.test(said)) {
+        return `cannot be read by ssh-keygen: the key is damaged (lines lost or changed when it was pasted?) or of a kind OpenSSH does not know (ssh-keygen: ${said})`;
+    }
+    return `was refused by ssh-keygen: ${said || 'no message'}`;
 }
 
 

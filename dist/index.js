@@ -29922,6 +29922,124 @@ function wrappy (fn, cb) {
 
 /***/ }),
 
+/***/ 2691:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.saveLock = saveLock;
+exports.cleanup = cleanup;
+const core = __importStar(__nccwpck_require__(7484));
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const state_1 = __nccwpck_require__(2462);
+/**
+ * Keeps a copy of `lockPath` in `dir` and names it in the step's state. A step stopped by a signal puts it back
+ * itself (restore); one killed outright leaves that to the post step, which restores whatever copy is still
+ * there. A run that ends on its own discards the copy, keeping the lock as the run left it.
+ */
+function saveLock(lockPath, dir) {
+    const saved = {
+        lockPath: path.resolve(lockPath),
+        content: fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : null
+    };
+    const file = path.join(dir, 'flake.lock.saved.json');
+    fs.writeFileSync(file, JSON.stringify(saved));
+    core.saveState(state_1.STATE.savedLock, file);
+    return {
+        restore: () => restoreLockFrom(file),
+        discard: () => fs.rmSync(file, { force: true })
+    };
+}
+/** Puts flake.lock back from a copy saveLock made, and removes the copy; nothing when it is gone. */
+function restoreLockFrom(file) {
+    if (!fs.existsSync(file))
+        return;
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const now = fs.existsSync(saved.lockPath) ? fs.readFileSync(saved.lockPath, 'utf8') : null;
+    if (now !== saved.content) {
+        if (saved.content === null)
+            fs.rmSync(saved.lockPath, { force: true });
+        else
+            fs.writeFileSync(saved.lockPath, saved.content);
+        core.info(`Restored ${saved.lockPath} as it was before the update`);
+    }
+    fs.rmSync(file, { force: true });
+}
+/**
+ * Removes what the main step left on the runner (its work directory, the signing key), even after a failure,
+ * after putting flake.lock back if the main step was stopped before it could.
+ */
+function cleanup() {
+    const saved = core.getState(state_1.STATE.savedLock);
+    if (saved)
+        restoreLockFrom(saved);
+    const dirs = (core.getState(state_1.STATE.cleanupDirs) || '').split('\n').filter(Boolean);
+    for (const dir of dirs) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        core.info(`Removed ${dir}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 3916:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.InputError = void 0;
+exports.errorMessage = errorMessage;
+/** The message of anything thrown: an Error's message, else its text. */
+function errorMessage(error) {
+    // Not `instanceof Error`: an error made in another realm (Node's own, seen from a vm context) is one too.
+    const message = error?.message;
+    return typeof message === 'string' ? message : String(error);
+}
+/** Bad input: the step fails naming the input and what was expected (exit code 2 on the command line). */
+class InputError extends Error {
+}
+exports.InputError = InputError;
+
+
+/***/ }),
+
 /***/ 3190:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -29961,56 +30079,395 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.processCounter = void 0;
-exports.run = run;
+exports.KILL_GRACE_MS = void 0;
+exports.childEnv = childEnv;
+exports.stopChildren = stopChildren;
+exports.stopping = stopping;
+exports.runProcess = runProcess;
 exports.tail = tail;
-const exec = __importStar(__nccwpck_require__(5236));
-/** Count of processes started through run(): the benchmark reads it to show that it does not grow with the fleet. */
-exports.processCounter = { count: 0 };
+const child_process_1 = __nccwpck_require__(5317);
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+const string_decoder_1 = __nccwpck_require__(3193);
+const memory_1 = __nccwpck_require__(8820);
+const retry_1 = __nccwpck_require__(9809);
+/**
+ * Variables a child process inherits from the runner: what Nix, git, ssh and curl need to find their files,
+ * certificates, proxies and agent. Everything else stays behind, above all the step's inputs (INPUT_TOKEN,
+ * INPUT_SIGNING-KEY) and the runner's own tokens: single-user Nix hands any variable of its caller to a
+ * fixed-output derivation that lists it in impureEnvVars, and such a builder has network access.
+ */
+const INHERITED = new Set([
+    'PATH',
+    'HOME',
+    'USER',
+    'LOGNAME',
+    'SHELL',
+    'TERM',
+    'TZ',
+    'TMPDIR',
+    'TMP',
+    'TEMP',
+    'LANG',
+    'LANGUAGE',
+    'LOCALE_ARCHIVE',
+    'SSL_CERT_FILE',
+    'SSL_CERT_DIR',
+    'CURL_CA_BUNDLE',
+    'SSH_AUTH_SOCK',
+    'XDG_CONFIG_HOME',
+    'XDG_CONFIG_DIRS',
+    'XDG_CACHE_HOME',
+    'XDG_DATA_HOME',
+    'XDG_DATA_DIRS',
+    'XDG_STATE_HOME',
+    'XDG_RUNTIME_DIR',
+    'http_proxy',
+    'https_proxy',
+    'ftp_proxy',
+    'all_proxy',
+    'no_proxy',
+    'HTTP_PROXY',
+    'HTTPS_PROXY',
+    'FTP_PROXY',
+    'ALL_PROXY',
+    'NO_PROXY',
+    // How git reaches a remote, as the runner's configuration chose it; git's state variables (GIT_DIR,
+    // GIT_INDEX_FILE, GIT_CONFIG_*) are set by the action itself where it needs them, never inherited.
+    'GIT_SSH',
+    'GIT_SSH_COMMAND',
+    'GIT_SSL_CAINFO',
+    'GIT_SSL_CAPATH'
+]);
+/** Prefixes of inherited variables: the locale, and Nix's own settings (NIX_CONFIG, NIX_PATH, NIX_SSHOPTS, …). */
+const INHERITED_PREFIXES = ['LC_', 'NIX_'];
+/** Never inherited, whatever the lists above say: a variable with such a name holds a credential. */
+const SECRET_NAME = /^(INPUT_|ACTIONS_)|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_KEY$/i;
+/** The environment a child process gets: the allowed variables of `env`, then the caller's own `extra`. */
+function childEnv(env, extra = {}) {
+    const out = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined || SECRET_NAME.test(name))
+            continue;
+        if (INHERITED.has(name) || INHERITED_PREFIXES.some(p => name.startsWith(p)))
+            out[name] = value;
+    }
+    return { ...out, ...extra };
+}
+/** Collects a byte stream as text, decoding characters split across chunks as one. */
+class TextCollector {
+    echo;
+    decoder = new string_decoder_1.StringDecoder('utf8');
+    text = '';
+    constructor(echo) {
+        this.echo = echo;
+    }
+    write(data) {
+        this.add(this.decoder.write(data));
+    }
+    end() {
+        this.add(this.decoder.end());
+        return this.text;
+    }
+    add(chunk) {
+        this.text += chunk;
+        if (this.echo && chunk !== '')
+            process.stdout.write(chunk);
+    }
+}
+/** Children that run now, each the leader of its own process group. */
+const running = new Set();
+/** Set once the action is being stopped: from then on no command starts. */
+let stopSignal;
+/** How long a stopped process group gets after SIGTERM (or SIGINT) before SIGKILL. */
+exports.KILL_GRACE_MS = 5000;
+function signalGroup(child, signal) {
+    // The group outlives its leader while anything it started is still in it, so this does not ask whether the
+    // command itself has exited.
+    if (child.pid === undefined)
+        return;
+    try {
+        // The negative pid names the child's process group: the command and everything it started that stayed in it.
+        process.kill(-child.pid, signal);
+    }
+    catch {
+        // Gone already.
+    }
+}
+/**
+ * Sends `signal` to the process group of every running command, and refuses to start new ones from now on.
+ * Returns once every one has exited, or after `graceMs`, when whatever is left gets SIGKILL.
+ */
+async function stopChildren(signal, graceMs = exports.KILL_GRACE_MS) {
+    stopSignal = signal;
+    const children = [...running];
+    for (const child of children)
+        signalGroup(child, signal);
+    const deadline = Date.now() + graceMs;
+    while (running.size > 0 && Date.now() < deadline)
+        await (0, retry_1.sleep)(50);
+    for (const child of [...running])
+        signalGroup(child, 'SIGKILL');
+}
+/** The signal that is stopping the action, if one is. */
+function stopping() {
+    return stopSignal;
+}
 /**
  * Runs a program with an argument array (never through a shell) and captures its output.
  * A non-zero exit is returned, not thrown: callers decide what a failure means.
+ * Each command leads its own process group, so that a signal to the action reaches the command and whatever
+ * it started (stopChildren) and a time-out stops all of them; that is also why this does not go through
+ * @actions/exec, which gives neither the group nor the process id.
  */
-async function run(file, args, options = {}) {
-    exports.processCounter.count++;
-    let stdout = '';
-    let stderr = '';
-    const exitCode = await exec.exec(file, args, {
-        cwd: options.cwd,
-        // Always the process's current environment, with the extra variables: what a caller set in process.env
-        // reaches the child even where process.env is not the environment the process started with.
-        env: { ...stringEnv(process.env), ...options.env },
-        ignoreReturnCode: true,
-        silent: true,
-        input: options.input === undefined ? undefined : Buffer.from(options.input),
-        listeners: {
-            stdout: (data) => {
-                const text = data.toString();
-                stdout += text;
-                if (options.streamStdout)
-                    process.stdout.write(text);
-            },
-            stderr: (data) => {
-                const text = data.toString();
-                stderr += text;
-                if (options.streamStderr)
-                    process.stdout.write(text);
-            }
+async function runProcess(file, args, options = {}) {
+    if (stopSignal)
+        throw new Error(`Not starting ${file}: the action is stopping (${stopSignal})`);
+    if (options.cwd && !fs.existsSync(options.cwd)) {
+        throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`);
+    }
+    const stdout = new TextCollector(options.streamStdout === true);
+    const stderr = new TextCollector(options.streamStderr === true);
+    return new Promise((resolve, reject) => {
+        const child = (0, child_process_1.spawn)(file, args, {
+            cwd: options.cwd,
+            // Read at each call: what a caller set in process.env (NIX_CONFIG, PATH) reaches the child.
+            env: childEnv(process.env, options.env),
+            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+            detached: true
+        });
+        running.add(child);
+        let timedOut = false;
+        let killTimer;
+        const timer = options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                signalGroup(child, 'SIGTERM');
+                killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), exports.KILL_GRACE_MS);
+            }, options.timeoutMs);
+        let overLimit = false;
+        const watch = options.memoryLimit === undefined || child.pid === undefined
+            ? undefined
+            : (0, memory_1.watchMemory)(child.pid, options.memoryLimit, () => {
+                overLimit = true;
+                signalGroup(child, 'SIGKILL');
+            });
+        const done = () => {
+            running.delete(child);
+            clearTimeout(timer);
+            clearTimeout(killTimer);
+            watch?.stop();
+        };
+        child.stdout?.on('data', (d) => stdout.write(d));
+        child.stderr?.on('data', (d) => stderr.write(d));
+        child.on('error', error => {
+            done();
+            reject(new Error(`Cannot run ${file}: ${error.message}`));
+        });
+        let settled = false;
+        const finish = (code, signal) => {
+            if (settled)
+                return;
+            settled = true;
+            done();
+            const exitCode = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
+            resolve({
+                stdout: stdout.end(),
+                stderr: stderr.end(),
+                exitCode,
+                ...(timedOut ? { timedOut } : {}),
+                ...(watch ? { overLimit, peakRss: watch.peak() } : {})
+            });
+        };
+        child.on('close', finish);
+        // A process the command left behind may hold its output pipes open: the command's own exit counts then.
+        child.on('exit', (code, signal) => {
+            setTimeout(() => {
+                child.stdout?.destroy();
+                child.stderr?.destroy();
+                finish(code, signal);
+            }, 10000).unref();
+        });
+        if (options.input !== undefined && child.stdin) {
+            // A command that exits without reading all of its input must not fail the action with EPIPE.
+            child.stdin.on('error', () => undefined);
+            child.stdin.end(Buffer.from(options.input));
         }
     });
-    return { stdout, stderr, exitCode };
-}
-function stringEnv(env) {
-    const out = {};
-    for (const [k, v] of Object.entries(env))
-        if (v !== undefined)
-            out[k] = v;
-    return out;
 }
 /** The last `lines` lines of a text, without trailing blank lines. */
 function tail(text, lines) {
     const all = text.replace(/\s+$/, '').split('\n');
     return all.slice(Math.max(0, all.length - lines)).join('\n');
+}
+
+
+/***/ }),
+
+/***/ 9087:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.CONTEXT_PREFIX = void 0;
+exports.parseCommits = parseCommits;
+exports.parseStatuses = parseStatuses;
+exports.pendingReboot = pendingReboot;
+exports.parseDuration = parseDuration;
+exports.fleetState = fleetState;
+exports.readFleetState = readFleetState;
+const forge_1 = __nccwpck_require__(6576);
+/** The status context prefix that hosts report under (services.fleet-auto-upgrade.reportStatus.context). */
+exports.CONTEXT_PREFIX = 'nixos-upgrade/';
+const isObj = (v) => typeof v === 'object' && v !== null;
+const str = (v) => (typeof v === 'string' ? v : undefined);
+/** The base branch's recent commits from `GET /repos/{o}/{r}/commits?sha=BASE`. */
+function parseCommits(body) {
+    if (!Array.isArray(body))
+        throw new Error('the commit list is not a JSON array');
+    return body.flatMap(c => {
+        if (!isObj(c) || typeof c.sha !== 'string')
+            return [];
+        const commit = isObj(c.commit) ? c.commit : {};
+        const committer = isObj(commit.committer) ? commit.committer : {};
+        const date = str(committer.date) ?? str(c.created) ?? '';
+        return [{ sha: c.sha, date }];
+    });
+}
+/** Statuses from `GET /repos/{o}/{r}/commits/{sha}/statuses`, either forge's shape; null entries skipped. */
+function parseStatuses(sha, body) {
+    if (!Array.isArray(body))
+        throw new Error('the status list is not a JSON array');
+    return body.flatMap(s => {
+        if (!isObj(s))
+            return [];
+        const context = str(s.context);
+        const state = str(s.state) ?? str(s.status);
+        if (context === undefined || state === undefined)
+            return [];
+        return [
+            {
+                sha,
+                context,
+                state,
+                description: str(s.description) ?? '',
+                at: str(s.updated_at) ?? str(s.created_at) ?? ''
+            }
+        ];
+    });
+}
+/** The boot parts a description says a reboot is pending for; "next boot" after `operation = "boot"`. */
+function pendingReboot(description) {
+    const m = /reboot pending \(([^)]*)\)/.exec(description);
+    if (m)
+        return m[1].split(/,\s*/).filter(Boolean);
+    if (/^boots into \S+ at next reboot/.test(description))
+        return ['next boot'];
+    return [];
+}
+/**
+ * Parses `stale-after`: a number with a unit, `d` days, `h` hours, `m` minutes (`2d`, `36h`, `90m`, `1d12h`).
+ * Returns milliseconds, or undefined when the text is not such a duration.
+ */
+function parseDuration(text) {
+    const t = text.trim();
+    if (!/^(\d+[dhm])+$/.test(t))
+        return undefined;
+    const unit = { d: 86400000, h: 3600000, m: 60000 };
+    let ms = 0;
+    for (const m of t.matchAll(/(\d+)([dhm])/g))
+        ms += Number(m[1]) * unit[m[2]];
+    return ms > 0 ? ms : undefined;
+}
+/**
+ * Each flake host's last report, from the statuses of the base branch's recent commits: the newest status per
+ * `nixos-upgrade/<host>` context wins, wherever it is. A host is stale when its report is older than
+ * `staleAfterMs`, or when the first base commit it has not deployed has been on the branch longer than that.
+ */
+function fleetState(input) {
+    const { commits, staleAfterMs, now } = input;
+    const index = new Map(commits.map((c, i) => [c.sha, i]));
+    const latest = new Map();
+    for (const s of input.statuses) {
+        if (!s.context.startsWith(exports.CONTEXT_PREFIX))
+            continue;
+        const host = s.context.slice(exports.CONTEXT_PREFIX.length);
+        const seen = latest.get(host);
+        if (!seen || Date.parse(s.at) > Date.parse(seen.at))
+            latest.set(host, s);
+    }
+    const age = (iso) => now.getTime() - Date.parse(iso);
+    const days = (ms) => `${Math.round((ms / 86400000) * 10) / 10} d`;
+    const hosts = [];
+    for (const host of input.hosts) {
+        const s = latest.get(host);
+        if (!s)
+            continue;
+        const i = index.get(s.sha);
+        const behind = i;
+        // The oldest base commit the host has not deployed; past the commits read, the oldest one read.
+        const firstMissed = i === undefined ? commits[commits.length - 1] : i > 0 ? commits[i - 1] : undefined;
+        let staleReason;
+        if (Number.isFinite(age(s.at)) && age(s.at) > staleAfterMs) {
+            staleReason = `last report ${days(age(s.at))} ago`;
+        }
+        else if (firstMissed &&
+            Number.isFinite(age(firstMissed.date)) &&
+            age(firstMissed.date) > staleAfterMs) {
+            staleReason = `${behind === undefined ? `more than ${commits.length}` : behind} commit${behind === 1 ? '' : 's'} behind for ${days(age(firstMissed.date))}`;
+        }
+        hosts.push({
+            host,
+            sha: s.sha,
+            at: s.at,
+            state: s.state,
+            description: s.description,
+            behind,
+            rebootPending: pendingReboot(s.description),
+            failed: s.state === 'failure' || s.state === 'error',
+            stale: staleReason !== undefined,
+            staleReason
+        });
+    }
+    return {
+        base: input.base,
+        commits,
+        hosts,
+        neverReported: input.hosts.filter(h => !latest.has(h)),
+        staleAfterMs
+    };
+}
+/** How many base-branch commits are read, and how many status pages per commit at most. */
+const COMMITS = 20;
+const STATUS_PAGES = 5;
+/**
+ * Reads the base branch's last commits and their statuses (read-only; the caller treats any error as a
+ * warning). Forgejo pages with `limit` (capped by the server, 50 by default), GitHub with `per_page` (up to 100).
+ */
+async function readFleetState(api, forge, target, hosts, staleAfterMs, now) {
+    const base = (0, forge_1.repoPath)(target.owner, target.repo);
+    const size = forge === 'github' ? 100 : 50;
+    const paging = (n, page) => forge === 'github' ? `per_page=${n}&page=${page}` : `limit=${n}&page=${page}`;
+    const extra = forge === 'forgejo' ? '&stat=false&verification=false&files=false' : '';
+    const list = await api.request('Reading the base branch commits', 'GET', `${base}/commits?sha=${encodeURIComponent(target.base)}&${paging(COMMITS, 1)}${extra}`);
+    const commits = parseCommits(list.body).slice(0, COMMITS);
+    const statuses = [];
+    for (const c of commits) {
+        let fetched = 0;
+        for (let page = 1; page <= STATUS_PAGES; page++) {
+            const r = await api.request('Reading commit statuses', 'GET', `${base}/commits/${c.sha}/statuses?${paging(size, page)}`);
+            statuses.push(...parseStatuses(c.sha, r.body));
+            const n = Array.isArray(r.body) ? r.body.length : 0;
+            fetched += n;
+            // Forgejo may cap a page below `limit` (MAX_RESPONSE_ITEMS) and says how many there are in X-Total-Count.
+            const total = Number(r.headers.get('x-total-count') ?? NaN);
+            if (n === 0 || (Number.isFinite(total) ? fetched >= total : n < size))
+                break;
+        }
+    }
+    return fleetState({ base: target.base, hosts, commits, statuses, staleAfterMs, now });
 }
 
 
@@ -30022,6 +30479,7 @@ function tail(text, lines) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.AutoMergeRefusal = void 0;
 exports.repoPath = repoPath;
 exports.compareLink = compareLink;
 /** `/repos/OWNER/REPO`: the same path prefix on GitHub and Forgejo (after the API base). */
@@ -30033,6 +30491,10 @@ function compareLink(serverUrl, owner, repo, base, head) {
     const ref = (name) => name.split('/').map(encodeURIComponent).join('/');
     return `${serverUrl}/${owner}/${repo}/compare/${ref(base)}...${ref(head)}`;
 }
+/** The forge refused auto-merge for a reason another attempt will not change; the message says what to fix. */
+class AutoMergeRefusal extends Error {
+}
+exports.AutoMergeRefusal = AutoMergeRefusal;
 
 
 /***/ }),
@@ -30078,21 +30540,36 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
 const core = __importStar(__nccwpck_require__(7484));
+const errors_1 = __nccwpck_require__(3916);
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
-function toPull(p) {
-    return {
-        number: p.number,
-        url: p.html_url,
-        title: p.title,
-        body: p.body ?? '',
-        state: p.state === 'open' ? 'open' : 'closed',
-        head: p.head.ref,
-        base: p.base.ref
-    };
+const merge_1 = __nccwpck_require__(6279);
+const shape_1 = __nccwpck_require__(1682);
+const retry_1 = __nccwpck_require__(9809);
+/** The head repository's full name, when the answer has one (a deleted fork has none). */
+function headRepoName(v) {
+    const name = (0, shape_1.isRecord)(v) && (0, shape_1.isRecord)(v.head) && (0, shape_1.isRecord)(v.head.repo) ? v.head.repo.full_name : undefined;
+    return typeof name === 'string' ? name : undefined;
 }
 const PAGE = 50;
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+/** `token does not have at least one of required scope(s): [read:issue]` → `read:issue`. */
+function missingScope(e) {
+    if (!(e instanceof http_1.ForgeError) || e.status !== 403)
+        return undefined;
+    const m = /required scope\(s\)[^[]*\[([^\]]+)\]/.exec(e.forgeMessage);
+    return m ? m[1] : undefined;
+}
+/** Forgejo's answer while it still computes whether the pull request can be merged (ErrNotMergeableState). */
+const NOT_YET_MERGEABLE = /try again later/i;
+/** What each final 405 of the merge endpoint means for the user. */
+const MERGE_REFUSAL_HINTS = [
+    [
+        /not allowed to merge/i,
+        "the token's account may not merge into the base branch (repository permissions or the branch protection's merge allow-list)"
+    ],
+    [/work in progress/i, 'the title marks the pull request as work in progress'],
+    [/signed/i, 'branch protection requires signed merge commits, which this Forgejo instance cannot sign']
+];
 /** Forgejo's and Gitea's /api/v1. No GraphQL, no git-data API: pushing is git's job. */
 class ForgejoForge {
     owner;
@@ -30116,19 +30593,23 @@ class ForgejoForge {
     }
     /**
      * Pages through the open pull requests: Forgejo ignores `?head=`, and `GET /pulls/{base}/{head}` answers with
-     * the first pull request ever made for the pair, closed ones included.
+     * the first pull request ever made for the pair, closed ones included. The list may hold `null` where one
+     * pull request failed to load (documented in Forgejo's swagger): those are skipped.
      */
     async findOpenPull(head, base) {
         for (let page = 1; page <= 100; page++) {
             const query = new URLSearchParams({ state: 'open', limit: String(PAGE), page: String(page) });
             const r = await this.api.request('Finding the open pull request', 'GET', `${this.path}/pulls?${query.toString()}`);
-            const list = Array.isArray(r.body) ? r.body : [];
-            const match = list.find(p => p.state === 'open' &&
-                p.head.ref === head &&
-                p.base.ref === base &&
-                (p.head.repo?.full_name === undefined || p.head.repo.full_name.toLowerCase() === this.fullName));
-            if (match)
-                return toPull(match);
+            const list = (0, shape_1.needList)(r);
+            for (const [i, entry] of list.entries()) {
+                if (entry === null)
+                    continue;
+                const p = (0, shape_1.readPullFields)(r, entry, `entry ${i + 1 + (page - 1) * PAGE}`);
+                const headRepo = headRepoName(entry);
+                const sameRepo = headRepo === undefined || headRepo.toLowerCase() === this.fullName;
+                if (p.state === 'open' && p.head === head && p.base === base && sameRepo)
+                    return p;
+            }
             if (list.length < PAGE)
                 return undefined;
         }
@@ -30142,19 +30623,21 @@ class ForgejoForge {
                 title: pull.title,
                 body: pull.body
             });
-            return { pull: toPull(r.body), created: true };
+            return { pull: (0, shape_1.readPullFields)(r, r.body), created: true };
         }
         catch (e) {
             if (e instanceof http_1.ForgeError && e.status === 409) {
+                // An earlier attempt of this same request timed out after Forgejo acted on it: the pull request is ours.
+                const created = e.uncertainAttempts > 0;
                 // "pull request already exists for these targets [id: …, issue_id: N, …]": N is the pull request's number.
                 const m = /issue_id:\s*(\d+)/.exec(e.forgeMessage);
                 if (m) {
                     const r = await this.api.request('Reading the existing pull request', 'GET', `${this.path}/pulls/${m[1]}`);
-                    return { pull: toPull(r.body), created: false };
+                    return { pull: (0, shape_1.readPullFields)(r, r.body), created };
                 }
                 const existing = await this.findOpenPull(pull.head, pull.base);
                 if (existing)
-                    return { pull: existing, created: false };
+                    return { pull: existing, created };
             }
             if (e instanceof http_1.ForgeError && e.status === 404) {
                 throw new Error(`${e.message}. The token cannot open pull requests here (Forgejo's automatic workflow token is refused for this): use a bot account's token. The branch ${pull.head} is pushed; open the pull request by hand: ${this.compareUrl(pull.base, pull.head)}`);
@@ -30168,56 +30651,113 @@ class ForgejoForge {
             title,
             body
         });
-        return toPull(r.body);
+        return (0, shape_1.readPullFields)(r, r.body);
     }
-    async labelIds() {
-        const ids = new Map();
+    async listLabels(operation, path, ids) {
         for (let page = 1; page <= 100; page++) {
             const query = new URLSearchParams({ limit: String(PAGE), page: String(page) });
-            const r = await this.api.request('Listing labels', 'GET', `${this.path}/labels?${query.toString()}`);
-            const list = Array.isArray(r.body) ? r.body : [];
-            for (const l of list)
-                ids.set(l.name, l.id);
+            const r = await this.api.request(operation, 'GET', `${path}?${query.toString()}`);
+            const list = (0, shape_1.needList)(r);
+            for (const [i, l] of list.entries()) {
+                const where = `label ${i + 1 + (page - 1) * PAGE}`;
+                const name = (0, shape_1.need)(r, l, 'name', 'string', where);
+                // A repository label wins over an organisation label of the same name.
+                if (!ids.has(name))
+                    ids.set(name, (0, shape_1.need)(r, l, 'id', 'number', where));
+            }
             if (list.length < PAGE)
-                break;
+                return;
+        }
+    }
+    /**
+     * Label IDs by name: the repository's labels, then, for names it lacks, the organisation's when the owner is
+     * one (Forgejo lists them apart; the add endpoint takes both kinds of ID).
+     */
+    async labelIds(names) {
+        const ids = new Map();
+        await this.listLabels('Listing labels', `${this.path}/labels`, ids);
+        // Only names the repository lacks are looked for among the organisation's labels.
+        if (names.every(n => ids.has(n)))
+            return ids;
+        try {
+            await this.listLabels('Listing organisation labels', `/orgs/${encodeURIComponent(this.owner)}/labels`, ids);
+        }
+        catch (e) {
+            // 404: the owner is a user, not an organisation.
+            if (!(e instanceof http_1.ForgeError && e.status === 404)) {
+                const scope = missingScope(e);
+                core.warning(scope
+                    ? `Organisation labels of ${this.owner} not read: the token lacks the scope ${scope} (read:organization); repository labels only`
+                    : `Organisation labels of ${this.owner} not read: ${(0, errors_1.errorMessage)(e)}`);
+            }
         }
         return ids;
     }
     async addLabels(number, names) {
         if (names.length === 0)
             return [];
-        const ids = await this.labelIds();
-        const missing = names.filter(n => !ids.has(n));
-        if (missing.length > 0) {
-            core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`);
+        try {
+            const ids = await this.labelIds(names);
+            const missing = names.filter(n => !ids.has(n));
+            if (missing.length > 0) {
+                core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`);
+            }
+            const found = names.filter(n => ids.has(n)).map(n => ids.get(n));
+            if (found.length > 0) {
+                await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, {
+                    labels: found
+                });
+            }
+            return missing;
         }
-        const found = names.filter(n => ids.has(n)).map(n => ids.get(n));
-        if (found.length > 0) {
-            await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, {
-                labels: found
-            });
+        catch (e) {
+            const scope = missingScope(e);
+            if (scope && e instanceof Error) {
+                // Labels are in Forgejo's issue scope group; pull requests in the repository one.
+                throw new Error(`${e.message}. Forgejo keeps labels under the token scope write:issue (the token lacks ${scope}): add that scope to the token, or leave 'pr-labels' empty`);
+            }
+            throw e;
         }
-        return missing;
     }
-    async enableAutoMerge(pull) {
-        const retries = this.options.mergeRetries ?? 6;
+    /**
+     * Schedules the merge for when checks pass. Forgejo schedules any `Do` with 201 and the later merge fails
+     * only in its log, so the method is checked against the repository first. 405 "Please try again later"
+     * (mergeability still being computed) is retried for a bounded time; every other 405 is final.
+     */
+    async enableAutoMerge(pull, requested) {
+        const allowed = await (0, merge_1.repositoryMergeMethods)(this.api, this.path, [
+            ['merge', 'allow_merge_commits'],
+            ['rebase', 'allow_rebase'],
+            ['rebase-merge', 'allow_rebase_explicit'],
+            ['squash', 'allow_squash_merge'],
+            ['fast-forward-only', 'allow_fast_forward_only_merge']
+        ], 'default_merge_style');
+        const method = (0, merge_1.chooseMergeMethod)(requested, allowed, `${this.owner}/${this.repo}`);
+        const retries = this.options.mergeRetries ?? 10;
+        const maxDelay = this.options.mergeRetryMaxDelayMs ?? 15000;
         for (let attempt = 1;; attempt++) {
             try {
                 await this.api.request('Scheduling auto-merge', 'POST', `${this.path}/pulls/${pull.number}/merge`, {
-                    Do: 'merge',
+                    Do: method ?? 'merge',
                     merge_when_checks_succeed: true
                 });
-                return;
+                return method ?? 'merge';
             }
             catch (e) {
+                // Forgejo >= 8 answers 409 when it is already scheduled.
                 if (e instanceof http_1.ForgeError && e.status === 409)
-                    return; // already scheduled
-                // 405 while Forgejo is still computing whether the pull request can be merged.
-                if (e instanceof http_1.ForgeError && e.status === 405 && attempt < retries) {
-                    await sleep(Math.min((this.options.baseDelayMs ?? 1000) * 2 ** (attempt - 1), 30000));
-                    continue;
+                    return method ?? 'merge';
+                if (!(e instanceof http_1.ForgeError) || e.status !== 405)
+                    throw e;
+                if (NOT_YET_MERGEABLE.test(e.forgeMessage)) {
+                    if (attempt < retries) {
+                        await (0, retry_1.sleep)((0, retry_1.backoff)(attempt, this.options.baseDelayMs ?? 1000, maxDelay));
+                        continue;
+                    }
+                    throw new forge_1.AutoMergeRefusal(`${e.message} (still after ${attempt} attempts): Forgejo had not finished checking whether pull request #${pull.number} can be merged; schedule the merge by hand or run again`);
                 }
-                throw e;
+                const hint = MERGE_REFUSAL_HINTS.find(([re]) => re.test(e.forgeMessage))?.[1];
+                throw new forge_1.AutoMergeRefusal(`${e.message}${hint ? `: ${hint}` : ''}`);
             }
         }
     }
@@ -30239,18 +30779,37 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
-function toPull(p) {
-    return {
-        number: p.number,
-        url: p.html_url,
-        title: p.title,
-        body: p.body ?? '',
-        state: p.state === 'open' ? 'open' : 'closed',
-        head: p.head.ref,
-        base: p.base.ref,
-        nodeId: p.node_id
-    };
+const merge_1 = __nccwpck_require__(6279);
+const shape_1 = __nccwpck_require__(1682);
+/** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
+function readPull(r, v, where) {
+    const nodeId = (0, shape_1.isRecord)(v) ? v.node_id : undefined;
+    return { ...(0, shape_1.readPullFields)(r, v, where), nodeId: typeof nodeId === 'string' ? nodeId : undefined };
 }
+/** What each auto-merge refusal of GitHub's GraphQL API means, and what to change. */
+const AUTO_MERGE_HINTS = [
+    [
+        /clean status/i,
+        base => `the pull request can already be merged, since '${base}' requires no status check to pass: GitHub enables auto-merge only while required checks are pending. Require a check in '${base}''s branch protection, or merge by hand`
+    ],
+    [
+        /protected branch rules not configured/i,
+        base => `'${base}' has no branch protection rule: auto-merge needs one that requires status checks`
+    ],
+    [
+        /merge method .* not allowed|not allowed .* merge method/i,
+        () => "the repository does not allow this merge method: set 'merge-method' to one it allows, or to auto with a token that can read the repository's settings"
+    ],
+    [
+        /auto merge is not allowed/i,
+        () => 'enable "Allow auto-merge" in the repository settings (General, Pull Requests)'
+    ],
+    [
+        /resource not accessible|must have (admin|write|push)/i,
+        () => "the token may not merge: use a PAT or app token with contents and pull-requests write (the workflow's automatic token cannot enable auto-merge on its own pull requests)"
+    ]
+];
+const GRAPHQL_METHOD = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' };
 /** GitHub's REST API (and its GraphQL API for auto-merge, which has no REST endpoint). */
 class GitHubForge {
     owner;
@@ -30272,9 +30831,8 @@ class GitHubForge {
     async findOpenPull(head, base) {
         const query = new URLSearchParams({ head: `${this.owner}:${head}`, base, state: 'open', per_page: '100' });
         const r = await this.api.request('Finding the open pull request', 'GET', `${this.path}/pulls?${query.toString()}`);
-        const list = Array.isArray(r.body) ? r.body : [];
-        const match = list.find(p => p.head.ref === head && p.base.ref === base && p.state === 'open');
-        return match ? toPull(match) : undefined;
+        const list = (0, shape_1.needList)(r).map((p, i) => readPull(r, p, `entry ${i + 1}`));
+        return list.find(p => p.head === head && p.base === base && p.state === 'open');
     }
     async createPull(pull) {
         try {
@@ -30285,14 +30843,15 @@ class GitHubForge {
                 body: pull.body,
                 maintainer_can_modify: true
             });
-            return { pull: toPull(r.body), created: true };
+            return { pull: readPull(r, r.body), created: true };
         }
         catch (e) {
-            // Another run opened it between our search and our create: use that one.
+            // It exists: either another run opened it between our search and our create, or an earlier attempt of
+            // this very request timed out after GitHub acted on it (then it is ours).
             if (e instanceof http_1.ForgeError && e.status === 422 && /already exists/i.test(e.forgeMessage)) {
                 const existing = await this.findOpenPull(pull.head, pull.base);
                 if (existing)
-                    return { pull: existing, created: false };
+                    return { pull: existing, created: e.uncertainAttempts > 0 };
             }
             throw e;
         }
@@ -30302,7 +30861,7 @@ class GitHubForge {
             title,
             body
         });
-        return toPull(r.body);
+        return readPull(r, r.body);
     }
     async addLabels(number, names) {
         if (names.length === 0)
@@ -30310,18 +30869,39 @@ class GitHubForge {
         await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, { labels: names });
         return [];
     }
-    async enableAutoMerge(pull) {
+    async enableAutoMerge(pull, requested) {
         if (!pull.nodeId)
             throw new Error(`Pull request #${pull.number} has no node id: cannot enable auto-merge`);
-        const query = 'mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }';
+        if (requested !== 'auto' && !(requested in GRAPHQL_METHOD)) {
+            throw new Error(`Input 'merge-method' ${requested} exists on Forgejo only; GitHub has merge, squash and rebase`);
+        }
+        // GitHub has no default method; the flags are only present for tokens that may see the settings.
+        const allowed = await (0, merge_1.repositoryMergeMethods)(this.api, this.path, [
+            ['merge', 'allow_merge_commit'],
+            ['squash', 'allow_squash_merge'],
+            ['rebase', 'allow_rebase_merge']
+        ]);
+        const method = (0, merge_1.chooseMergeMethod)(requested, allowed, `${this.owner}/${this.repo}`);
+        // Without a method GitHub uses MERGE; it is only left out when the repository's settings could not be read.
+        const query = method
+            ? 'mutation($id: ID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) { pullRequest { number } } }'
+            : 'mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } } }';
         const r = await this.graphql.request('Enabling auto-merge', 'POST', '', {
             query,
-            variables: { id: pull.nodeId }
+            variables: method ? { id: pull.nodeId, method: GRAPHQL_METHOD[method] } : { id: pull.nodeId }
         });
-        const errors = r.body?.errors;
-        if (errors && errors.length > 0) {
-            throw new Error(`Enabling auto-merge failed: ${errors.map(e => e.message ?? '').join('; ')}. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge (a PAT or app token; the automatic token of a workflow may not).`);
+        if (!(0, shape_1.isRecord)(r.body))
+            throw (0, shape_1.shapeError)(r, 'a GraphQL answer object was expected');
+        const errors = Array.isArray(r.body.errors) ? r.body.errors : [];
+        if (errors.length > 0) {
+            const text = errors
+                .map(e => ((0, shape_1.isRecord)(e) && typeof e.message === 'string' ? e.message : JSON.stringify(e)))
+                .join('; ');
+            const hint = AUTO_MERGE_HINTS.find(([re]) => re.test(text))?.[1](pull.base);
+            throw new forge_1.AutoMergeRefusal(`Enabling auto-merge failed: ${text}${hint ? `: ${hint}` : '. Auto-merge needs "Allow auto-merge" in the repository settings and a token that may merge (a PAT or app token; the automatic token of a workflow may not).'}`);
         }
+        (0, shape_1.need)(r, r.body, 'data.enablePullRequestAutoMerge.pullRequest', 'object');
+        return method;
     }
     compareUrl(base, head) {
         return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
@@ -30333,12 +30913,13 @@ exports.GitHubForge = GitHubForge;
 /***/ }),
 
 /***/ 2847:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ApiClient = exports.ForgeError = void 0;
+const retry_1 = __nccwpck_require__(9809);
 /** A forge API error: the operation, the URL path, the status and the forge's own message (never the token). */
 class ForgeError extends Error {
     operation;
@@ -30347,6 +30928,8 @@ class ForgeError extends Error {
     status;
     forgeMessage;
     body;
+    /** Earlier attempts whose outcome is unknown (see ApiResponse.uncertainAttempts). */
+    uncertainAttempts = 0;
     constructor(operation, method, path, status, forgeMessage, body) {
         super(`${operation} failed: ${method} ${path} answered ${status === undefined ? 'nothing' : status}${forgeMessage ? `: ${forgeMessage}` : ''}`);
         this.operation = operation;
@@ -30358,7 +30941,8 @@ class ForgeError extends Error {
     }
 }
 exports.ForgeError = ForgeError;
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+/** Same-origin redirects followed at most this many times per attempt. */
+const MAX_REDIRECTS = 5;
 function messageOf(body, raw) {
     if (body && typeof body === 'object') {
         const o = body;
@@ -30395,30 +30979,33 @@ class ApiClient {
         this.maxDelayMs = options.maxDelayMs ?? 30000;
         this.timeoutMs = options.timeoutMs ?? 30000;
     }
-    /** The path relative to the API base, for messages. */
+    /**
+     * Sends one API request (`path` is relative to the API base and names the request in messages), retrying
+     * what may pass: network errors, 5xx, 429, and 403s that are rate limits.
+     */
     async request(operation, method, path, body) {
-        const url = `${this.baseUrl}${path}`;
         let lastError;
+        let uncertain = 0;
+        const fail = (status, message, answer) => {
+            const e = new ForgeError(operation, method, path, status, message, answer);
+            e.uncertainAttempts = uncertain;
+            return e;
+        };
         for (let attempt = 1; attempt <= this.attempts; attempt++) {
             let response;
             try {
-                response = await fetch(url, {
-                    method,
-                    headers: {
-                        Accept: 'application/json',
-                        Authorization: `token ${this.token}`,
-                        'User-Agent': 'nixos-fleet-update',
-                        ...(body === undefined ? {} : { 'Content-Type': 'application/json' })
-                    },
-                    body: body === undefined ? undefined : JSON.stringify(body),
-                    signal: AbortSignal.timeout(this.timeoutMs)
-                });
+                response = await this.send(operation, method, path, body);
             }
             catch (e) {
+                if (e instanceof ForgeError)
+                    throw e;
                 const reason = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-                lastError = new ForgeError(operation, method, path, undefined, `network error: ${reason}`, undefined);
+                // A request that timed out or lost its connection may have been carried out all the same.
+                if (method !== 'GET')
+                    uncertain++;
+                lastError = fail(undefined, `network error: ${reason}`, undefined);
                 if (attempt < this.attempts)
-                    await sleep(this.delay(attempt));
+                    await (0, retry_1.sleep)(this.delay(attempt));
                 continue;
             }
             let raw = '';
@@ -30426,9 +31013,11 @@ class ApiClient {
                 raw = await response.text();
             }
             catch (e) {
-                lastError = new ForgeError(operation, method, path, response.status, `reading the answer failed: ${String(e)}`, undefined);
+                if (method !== 'GET')
+                    uncertain++;
+                lastError = fail(response.status, `reading the answer failed: ${String(e)}`, undefined);
                 if (attempt < this.attempts)
-                    await sleep(this.delay(attempt));
+                    await (0, retry_1.sleep)(this.delay(attempt));
                 continue;
             }
             let parsed = undefined;
@@ -30441,30 +31030,462 @@ class ApiClient {
                     parseFailed = true;
                 }
             }
-            const retryable = response.status >= 500 || response.status === 429;
             if (response.ok && parseFailed) {
-                throw new ForgeError(operation, method, path, response.status, `the answer is not JSON: ${raw.slice(0, 200)}`, raw);
+                throw fail(response.status, `the answer is not JSON: ${raw.slice(0, 200)}`, raw);
             }
-            if (response.ok)
-                return { status: response.status, headers: response.headers, body: parsed };
-            lastError = new ForgeError(operation, method, path, response.status, messageOf(parsed, raw), parsed ?? raw);
-            if (!retryable || attempt === this.attempts)
+            if (response.ok) {
+                return {
+                    status: response.status,
+                    headers: response.headers,
+                    body: parsed,
+                    operation,
+                    method,
+                    path,
+                    uncertainAttempts: uncertain
+                };
+            }
+            lastError = fail(response.status, messageOf(parsed, raw), parsed ?? raw);
+            if (!retryable(response) || attempt === this.attempts)
                 throw lastError;
-            await sleep(this.delay(attempt, response.headers.get('retry-after')));
+            // A proxy's 502 or 504 does not say whether the forge behind it carried the request out.
+            if (method !== 'GET' && response.status >= 500)
+                uncertain++;
+            await (0, retry_1.sleep)(this.delay(attempt, response.headers));
         }
-        throw lastError ?? new ForgeError(operation, method, path, undefined, 'no attempt made', undefined);
+        throw lastError ?? fail(undefined, 'no attempt made', undefined);
     }
-    delay(attempt, retryAfter) {
+    /**
+     * One attempt, following redirects by hand: a redirect to another origin would carry the token and the
+     * request body to a host nobody configured, so it is refused, naming where it pointed.
+     */
+    async send(operation, method, path, body) {
+        let url = new URL(`${this.baseUrl}${path}`);
+        const origin = url.origin;
+        for (let hop = 0;; hop++) {
+            const response = await fetch(url, {
+                method,
+                headers: {
+                    Accept: 'application/json',
+                    Authorization: `token ${this.token}`,
+                    'User-Agent': 'nixos-fleet-update',
+                    ...(body === undefined ? {} : { 'Content-Type': 'application/json' })
+                },
+                body: body === undefined ? undefined : JSON.stringify(body),
+                redirect: 'manual',
+                signal: AbortSignal.timeout(this.timeoutMs)
+            });
+            const location = response.headers.get('location');
+            if (response.status < 300 || response.status >= 400 || location === null)
+                return response;
+            await response.body?.cancel().catch(() => undefined);
+            let target;
+            try {
+                target = new URL(location, url);
+            }
+            catch {
+                throw new ForgeError(operation, method, path, response.status, `redirected to an invalid location ${JSON.stringify(location.slice(0, 200))}: not followed`, undefined);
+            }
+            const shown = `${target.origin}${target.pathname}`;
+            if (target.origin !== origin) {
+                throw new ForgeError(operation, method, path, response.status, `redirected to another origin, ${shown}: not followed (the token and the request are only sent to ${origin}; set 'api-url' to the forge's real address if it moved)`, undefined);
+            }
+            // 301/302/303 turn a POST into a GET in browsers; an API write must not silently become a read.
+            if (method !== 'GET' && response.status !== 307 && response.status !== 308) {
+                throw new ForgeError(operation, method, path, response.status, `redirected to ${shown}: a ${method} is only followed through a 307 or 308`, undefined);
+            }
+            if (hop >= MAX_REDIRECTS) {
+                throw new ForgeError(operation, method, path, response.status, `more than ${MAX_REDIRECTS} redirects`, undefined);
+            }
+            url = target;
+        }
+    }
+    delay(attempt, headers) {
+        const retryAfter = headers?.get('retry-after');
         if (retryAfter) {
             const seconds = Number(retryAfter);
             const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
             if (Number.isFinite(ms) && ms >= 0)
                 return Math.min(ms, this.maxDelayMs);
         }
-        return Math.min(this.baseDelayMs * 2 ** (attempt - 1), this.maxDelayMs);
+        // GitHub's rate limits name the moment the window resets, in epoch seconds.
+        const reset = headers?.get('x-ratelimit-reset');
+        if (reset && headers?.get('x-ratelimit-remaining') === '0') {
+            const ms = Number(reset) * 1000 - Date.now();
+            if (Number.isFinite(ms))
+                return Math.min(Math.max(ms, 0), this.maxDelayMs);
+        }
+        return (0, retry_1.backoff)(attempt, this.baseDelayMs, this.maxDelayMs);
     }
 }
 exports.ApiClient = ApiClient;
+/**
+ * Whether another attempt may succeed: 5xx, 429, and GitHub's rate-limit 403s (they carry Retry-After or
+ * `x-ratelimit-remaining: 0`); any other 403 is a permission and final.
+ */
+function retryable(response) {
+    if (response.status >= 500 || response.status === 429)
+        return true;
+    if (response.status !== 403)
+        return false;
+    return response.headers.has('retry-after') || response.headers.get('x-ratelimit-remaining') === '0';
+}
+
+
+/***/ }),
+
+/***/ 2417:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.detectForge = detectForge;
+/** The forge of the runner: forgejo-runner sets FORGEJO_ACTIONS (runner 7 and later) or GITEA_ACTIONS. */
+function detectForge(env) {
+    return env.FORGEJO_ACTIONS === 'true' || (env.GITEA_ACTIONS ?? '') !== '' ? 'forgejo' : 'github';
+}
+
+
+/***/ }),
+
+/***/ 6279:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MergeMethodError = exports.FORGEJO_MERGE_METHODS = exports.GITHUB_MERGE_METHODS = void 0;
+exports.chooseMergeMethod = chooseMergeMethod;
+exports.repositoryMergeMethods = repositoryMergeMethods;
+const shape_1 = __nccwpck_require__(1682);
+exports.GITHUB_MERGE_METHODS = ['merge', 'squash', 'rebase'];
+// Forgejo's own order (its merge button and MergeStyle constants).
+exports.FORGEJO_MERGE_METHODS = [
+    'merge',
+    'rebase',
+    'rebase-merge',
+    'squash',
+    'fast-forward-only'
+];
+/** The input asks for a method the repository forbids, or the repository allows none: a configuration error. */
+class MergeMethodError extends Error {
+}
+exports.MergeMethodError = MergeMethodError;
+/**
+ * The method to send: the one asked for when the repository allows it (or does not say), for `auto` the
+ * repository's default when allowed, else the first allowed one; undefined leaves it to the forge's default.
+ */
+function chooseMergeMethod(requested, repo, repoName) {
+    const { allowed, preferred } = repo;
+    if (allowed === undefined)
+        return requested === 'auto' ? preferred : requested;
+    if (allowed.length === 0) {
+        throw new MergeMethodError(`${repoName} allows no merge method for pull requests: auto-merge cannot work`);
+    }
+    if (requested === 'auto')
+        return preferred && allowed.includes(preferred) ? preferred : allowed[0];
+    if (allowed.includes(requested))
+        return requested;
+    throw new MergeMethodError(`Input 'merge-method' is ${requested}, which ${repoName} does not allow; it allows: ${allowed.join(', ')} (or use auto)`);
+}
+/**
+ * `GET /repos/{o}/{r}` read for its merge settings: `flags` pairs each method with the boolean field that allows
+ * it, `defaultField` names the field holding the default method (Forgejo's default_merge_style). No flag present
+ * at all means the forge did not say.
+ */
+async function repositoryMergeMethods(api, repoPath, flags, defaultField) {
+    const r = await api.request('Reading the repository', 'GET', repoPath);
+    if (!(0, shape_1.isRecord)(r.body))
+        throw (0, shape_1.shapeError)(r, 'the repository was expected as an object');
+    const b = r.body;
+    if (!flags.some(([, field]) => typeof b[field] === 'boolean'))
+        return {};
+    const preferred = defaultField ? b[defaultField] : undefined;
+    return {
+        allowed: flags.filter(([, field]) => b[field] === true).map(([m]) => m),
+        preferred: flags.map(([m]) => m).find(m => m === preferred)
+    };
+}
+
+
+/***/ }),
+
+/***/ 1682:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.shapeError = shapeError;
+exports.need = need;
+exports.needList = needList;
+exports.isRecord = isRecord;
+exports.readPullFields = readPullFields;
+const http_1 = __nccwpck_require__(2847);
+/** An answer that parsed but lacks what the action reads: names the operation, the path and the field. */
+function shapeError(r, problem) {
+    return new http_1.ForgeError(r.operation, r.method, r.path, r.status, `unexpected answer: ${problem}`, r.body);
+}
+const article = (kind) => (kind === 'object' ? 'an object' : `a ${kind}`);
+function need(r, value, dotted, kind, where = 'the answer') {
+    let cur = value;
+    for (const key of dotted.split('.')) {
+        cur = isRecord(cur) ? cur[key] : undefined;
+    }
+    const ok = kind === 'object' ? isRecord(cur) : typeof cur === kind;
+    if (!ok) {
+        const got = cur === undefined ? 'missing' : cur === null ? 'null' : `${typeof cur}`;
+        throw shapeError(r, `${where} has no ${dotted} (${article(kind)} expected, ${got})`);
+    }
+    return cur;
+}
+/** The answer as a list, or an error naming the request. */
+function needList(r) {
+    if (!Array.isArray(r.body))
+        throw shapeError(r, `a list was expected, got ${describe(r.body)}`);
+    return r.body;
+}
+function isRecord(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function describe(v) {
+    if (v === undefined)
+        return 'an empty answer';
+    if (v === null)
+        return 'null';
+    if (Array.isArray(v))
+        return 'a list';
+    return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+/** The pull request fields both forges name alike (`html_url`, `head.ref`, ...), every one checked. */
+function readPullFields(r, v, where) {
+    const body = isRecord(v) ? v.body : undefined;
+    return {
+        number: need(r, v, 'number', 'number', where),
+        url: need(r, v, 'html_url', 'string', where),
+        title: need(r, v, 'title', 'string', where),
+        // GitHub sends null for an empty body.
+        body: typeof body === 'string' ? body : '',
+        state: need(r, v, 'state', 'string', where) === 'open' ? 'open' : 'closed',
+        head: need(r, v, 'head.ref', 'string', where),
+        base: need(r, v, 'base.ref', 'string', where)
+    };
+}
+
+
+/***/ }),
+
+/***/ 8367:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+// Generated from action.yml by scripts/generate.ts (npm run generate): edit action.yml, not this file.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.OUTPUTS = exports.INPUTS = void 0;
+exports.INPUTS = {
+    "flake": {
+        "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace.",
+        "default": ".",
+        "type": "string"
+    },
+    "hosts": {
+        "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
+        "default": "",
+        "type": "string"
+    },
+    "exclude-hosts": {
+        "description": "Regular expression matched against the whole host name (as `builtins.match` anchors it); matching hosts are left out. `^$` keeps every host.",
+        "default": ".*-minimal",
+        "type": "string"
+    },
+    "update-inputs": {
+        "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. Names that are not in `flake.lock` are an error.",
+        "default": "",
+        "type": "string"
+    },
+    "base-branch": {
+        "description": "Branch the pull request targets. Empty means the repository's default branch from the event payload, else the current branch, else `main`. It is never written to.",
+        "default": "",
+        "type": "string"
+    },
+    "branch": {
+        "description": "Branch that carries the update; `{date}` expands to the UTC date (`auto/flake-update-{date}`). Must differ from the base branch.",
+        "default": "auto/flake-update",
+        "type": "string"
+    },
+    "api-url": {
+        "description": "REST API base URL of the forge, e.g. `https://codeberg.org/api/v1`. Empty means `GITHUB_API_URL`, else `GITHUB_SERVER_URL` + `/api/v1` on Forgejo.",
+        "default": "",
+        "type": "string"
+    },
+    "token": {
+        "description": "Token for pushing the branch and calling the forge API; masked in the log. See the README for the permissions it needs.",
+        "default": "${{ github.token }}",
+        "type": "string"
+    },
+    "forge": {
+        "description": "Which forge API to use: `github`, `forgejo` (also for Gitea) or `auto` (Forgejo/Gitea when `FORGEJO_ACTIONS=true` or `GITEA_ACTIONS` is set, else GitHub).",
+        "default": "auto",
+        "type": "string"
+    },
+    "signing-key": {
+        "description": "OpenSSH private key (without passphrase) that signs the update commit (git's `gpg.format ssh`). Pass it from a secret.",
+        "default": "",
+        "type": "string"
+    },
+    "git-user-name": {
+        "description": "Author and committer name of the update commit.",
+        "default": "nixos-fleet-update",
+        "type": "string"
+    },
+    "git-user-email": {
+        "description": "Author and committer e-mail of the update commit.",
+        "default": "nixos-fleet-update@users.noreply.localhost",
+        "type": "string"
+    },
+    "commit-message": {
+        "description": "Subject of the update commit; `{date}` expands to the UTC date. The body lists the changed inputs.",
+        "default": "chore: update flake inputs {date}",
+        "type": "string"
+    },
+    "pr-title": {
+        "description": "Title of the pull request; `{date}` expands to the UTC date.",
+        "default": "chore: update flake inputs {date}",
+        "type": "string"
+    },
+    "pr-labels": {
+        "description": "Label names for the pull request, separated by commas or newlines.",
+        "default": "",
+        "type": "string"
+    },
+    "auto-merge": {
+        "description": "Ask the forge to merge the pull request once its checks pass.",
+        "default": "false",
+        "type": "boolean"
+    },
+    "merge-method": {
+        "description": "How auto-merge merges: `auto` (the repository's default merge style, else the first one it allows), `merge`, `squash` or `rebase`; on Forgejo also `rebase-merge` and `fast-forward-only`. A method the repository does not allow fails the step, naming the ones it allows.",
+        "default": "auto",
+        "type": "string"
+    },
+    "build": {
+        "description": "Build every host before and after the update and diff them. `false` updates the lock only.",
+        "default": "true",
+        "type": "boolean"
+    },
+    "nix-args": {
+        "description": "Extra arguments for every Nix call, split like a shell would (no shell runs them): `--max-jobs 4`, `--builders 'ssh://builder x86_64-linux'`, `--option NAME VALUE`. They go to `nix` and `nix-store` alike, so use settings flags, not `nix build`-only flags such as `-L`.",
+        "default": "",
+        "type": "string"
+    },
+    "eval-memory": {
+        "description": "Memory in MiB that the evaluation processes may use together; each of them is killed past its share, and a host that cannot be evaluated within the whole budget is reported as failing. Empty means half of the memory available when the step starts.",
+        "default": "",
+        "type": "string"
+    },
+    "eval-workers": {
+        "description": "Evaluation processes at once. Empty means one per CPU core (fewer when the memory budget is small).",
+        "default": "",
+        "type": "string"
+    },
+    "eval-chunk-size": {
+        "description": "Hosts per evaluation process. Empty means sized from the memory each process is seen to use, to stay below 256 MiB per process.",
+        "default": "",
+        "type": "string"
+    },
+    "fail-on-regression": {
+        "description": "Fail the step (after every output and the summary are written) when a host that built before fails after.",
+        "default": "true",
+        "type": "boolean"
+    },
+    "dry-run": {
+        "description": "Build, diff and report, then put `flake.lock` back: nothing is committed, pushed or opened.",
+        "default": "false",
+        "type": "boolean"
+    },
+    "push-to": {
+        "description": "Nix store URL of a binary cache (file:///dir, s3://bucket?region=..., ssh-ng://user@host, ...). After the build, every host's new system and its closure is copied there, signed; the builds also fetch from it. Empty means no binary cache.",
+        "default": "",
+        "type": "string"
+    },
+    "push-signing-key": {
+        "description": "Nix secret signing key (NAME:BASE64, from nix-store --generate-binary-cache-key) that signs what is pushed. Required with push-to. Pass it from a secret.",
+        "default": "",
+        "type": "string"
+    },
+    "push-public-key": {
+        "description": "Public keys the builds trust for paths from push-to, separated by spaces. Default: the signing key's own. It must include that key (a check that the secret matches what the hosts trust).",
+        "default": "",
+        "type": "string"
+    },
+    "push-required": {
+        "description": "Fail the step, and open no pull request, when the push to push-to fails. Default - warn and go on.",
+        "default": "false",
+        "type": "boolean"
+    },
+    "stale-after": {
+        "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
+        "default": "2d",
+        "type": "string"
+    }
+};
+exports.OUTPUTS = {
+    "hosts": {
+        "description": "JSON array of the hosts considered, after filtering."
+    },
+    "changed": {
+        "description": "`true` when `flake.lock` changed, else `false`."
+    },
+    "updated-inputs": {
+        "description": "JSON array of the inputs whose locked revision changed (nested ones as `parent/child`)."
+    },
+    "failed-hosts": {
+        "description": "JSON array of the hosts that failed to evaluate or build after the update."
+    },
+    "regressed-hosts": {
+        "description": "JSON array of the hosts that built before the update and fail after it."
+    },
+    "reboot-hosts": {
+        "description": "JSON array of the hosts whose kernel, initrd or kernel modules changed: `switch` alone does not apply them."
+    },
+    "push-status": {
+        "description": "What the push to push-to did - pushed, failed or skipped; empty when nothing was to be pushed."
+    },
+    "pushed-paths": {
+        "description": "Number of store paths sent to push-to (those it did not have yet)."
+    },
+    "pushed-bytes": {
+        "description": "NAR size in bytes of the store paths sent to push-to."
+    },
+    "stale-hosts": {
+        "description": "JSON array of the hosts whose last status report is older than stale-after, or that have not deployed a base-branch commit older than stale-after. Hosts that never reported are not in it (see the report)."
+    },
+    "failed-upgrades": {
+        "description": "JSON array of the hosts whose last status report is a failed upgrade."
+    },
+    "report": {
+        "description": "The Markdown report (job summary and pull request body)."
+    },
+    "report-json": {
+        "description": "Path of a JSON file with the structured results (per host: status, store paths, every package change, the systemd units switch would restart, reload, start or stop, evaluation warnings, errors and log tails; per input: old and new lock entries). Its fields are described in the README's \"The JSON file\"."
+    },
+    "branch": {
+        "description": "The update branch."
+    },
+    "commit": {
+        "description": "SHA of the update commit, when one was made."
+    },
+    "pr-number": {
+        "description": "Number of the pull request, when one was made."
+    },
+    "pr-url": {
+        "description": "Web URL of the pull request, when one was made."
+    },
+    "pr-operation": {
+        "description": "What happened to the pull request: `created`, `updated`, `unchanged` or `none`."
+    }
+};
 
 
 /***/ }),
@@ -30508,37 +31529,108 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Git = exports.TRAILER = void 0;
+exports.Git = exports.NETWORK_LIMITS = exports.TRAILER = void 0;
+exports.safeRemoteUrl = safeRemoteUrl;
+const child_process_1 = __nccwpck_require__(5317);
 const io = __importStar(__nccwpck_require__(4994));
 const exec_1 = __nccwpck_require__(3190);
 /** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
 exports.TRAILER = 'Update-Tool: nixos-fleet-update';
+exports.NETWORK_LIMITS = { lowSpeedLimit: 1000, lowSpeedTime: 60, timeout: 600 };
+/** A remote's URL as it may be shown: without a user name's password or a token in it. */
+function safeRemoteUrl(url) {
+    try {
+        const u = new URL(url);
+        if (u.username || u.password) {
+            u.username = '';
+            u.password = '';
+        }
+        return u.toString();
+    }
+    catch {
+        // scp-style `user@host:path` or a local path: only a `user:secret@` part can hold a secret.
+        return url.replace(/^[^@/]*:[^@/]*@/, '');
+    }
+}
 /** Every git call goes through here: arguments as an array, credentials only through the environment. */
 class Git {
     bin;
     cwd;
     env;
-    constructor(bin, cwd, env) {
+    limits;
+    constructor(bin, cwd, env, limits) {
         this.bin = bin;
         this.cwd = cwd;
         this.env = env;
+        this.limits = limits;
     }
-    static async create(cwd, env = {}) {
+    static async create(cwd, env = {}, limits = exports.NETWORK_LIMITS) {
         const bin = await io.which('git', false);
         if (!bin)
             throw new Error('git was not found on PATH: install git before this step');
         // A missing credential must fail, not wait for someone to type a password.
-        return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env });
+        return new Git(bin, cwd, { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', ...env }, limits);
     }
     /** A runner with extra environment (e.g. credentials as GIT_CONFIG_* variables, never as arguments). */
     withEnv(env) {
-        return new Git(this.bin, this.cwd, { ...this.env, ...env });
+        return new Git(this.bin, this.cwd, { ...this.env, ...env }, this.limits);
     }
     async exec(args, options = {}) {
-        return (0, exec_1.run)(this.bin, args, { cwd: this.cwd, env: { ...this.env, ...options.env }, input: options.input });
+        return (0, exec_1.runProcess)(this.bin, args, {
+            cwd: this.cwd,
+            env: { ...this.env, ...options.env },
+            input: options.input,
+            timeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000
+        });
+    }
+    /**
+     * Runs a git command that talks to `remote`. Redirects are not followed: git would send the credentials (an
+     * extra header) on to wherever the redirect points. A stalled HTTP transfer ends after the low-speed time, and
+     * every transport after the time-out. A failure of the transport (not a refusal by the remote, which the
+     * caller judges) throws, naming the operation and the remote.
+     */
+    async remoteExec(operation, remote, args) {
+        const l = this.limits;
+        const r = await this.exec([
+            '-c',
+            'http.followRedirects=false',
+            '-c',
+            `http.lowSpeedLimit=${l.lowSpeedLimit}`,
+            '-c',
+            `http.lowSpeedTime=${l.lowSpeedTime}`,
+            ...args
+        ], { timeoutSeconds: l.timeout });
+        const where = () => this.describeRemote(remote);
+        const said = (0, exec_1.tail)(r.stderr.trim() || r.stdout.trim(), 5);
+        if (r.timedOut) {
+            throw new Error(`git ${operation} with ${await where()} did not finish within ${l.timeout} s and was stopped${said ? `:\n${said}` : ''}`);
+        }
+        if (r.exitCode === 0)
+            return r;
+        const redirect = /returned error: (30[1278])/.exec(r.stderr);
+        if (redirect) {
+            throw new Error(`git ${operation} with ${await where()}: the remote answered with a redirect (HTTP ${redirect[1]}), which is not followed so that the credentials stay with that host; set the remote's URL to the address it redirects to`);
+        }
+        if (/Operation too slow|Operation timed out|Connection timed out/.test(r.stderr)) {
+            throw new Error(`git ${operation} with ${await where()} stalled (less than ${l.lowSpeedLimit} bytes/s for ${l.lowSpeedTime} s, or no connection):\n${said}`);
+        }
+        return r;
+    }
+    /** remoteExec for a command whose failure is always an error: its trimmed stdout, or an error naming the remote. */
+    async remoteOut(operation, remote, args) {
+        const r = await this.remoteExec(operation, remote, args);
+        if (r.exitCode !== 0) {
+            throw new Error(`git ${operation} failed (exit ${r.exitCode}) with ${await this.describeRemote(remote)}: ${(0, exec_1.tail)(r.stderr.trim() || r.stdout.trim(), 10)}`);
+        }
+        return r.stdout.trim();
+    }
+    /** `remote 'origin' (https://host/owner/repo.git)`, without credentials. */
+    async describeRemote(remote) {
+        const url = await this.remoteUrl(remote);
+        return `remote '${remote}'${url && url !== remote ? ` (${safeRemoteUrl(url)})` : ''}`;
     }
     /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
-    async out(args, options = {}) {
+    async output(args, options = {}) {
         const r = await this.exec(args, options);
         if (r.exitCode !== 0) {
             throw new Error(`git ${args[0]} failed (exit ${r.exitCode}): ${(0, exec_1.tail)(r.stderr.trim() || r.stdout.trim(), 10)}`);
@@ -30546,7 +31638,7 @@ class Git {
         return r.stdout.trim();
     }
     async topLevel() {
-        return this.out(['rev-parse', '--show-toplevel']);
+        return this.output(['rev-parse', '--show-toplevel']);
     }
     async remoteUrl(remote) {
         const r = await this.exec(['remote', 'get-url', remote]);
@@ -30554,17 +31646,22 @@ class Git {
     }
     /** The sha of a branch on the remote, or undefined when it does not exist there. */
     async remoteBranchSha(remote, branch) {
-        const out = await this.out(['ls-remote', '--heads', remote, `refs/heads/${branch}`]);
+        const out = await this.remoteOut('ls-remote', remote, [
+            'ls-remote',
+            '--heads',
+            remote,
+            `refs/heads/${branch}`
+        ]);
         const line = out.split('\n').find(l => l.endsWith(`\trefs/heads/${branch}`));
         return line ? line.split('\t')[0] : undefined;
     }
     async isShallow() {
-        return (await this.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+        return (await this.output(['rev-parse', '--is-shallow-repository'])) === 'true';
     }
     /** Fetches branches into refs/nixos-fleet-update/*, leaving the checkout's own refs alone. */
     async fetchBranches(remote, branches, unshallow) {
         const refspecs = branches.map(b => `+refs/heads/${b}:refs/nixos-fleet-update/${b}`);
-        await this.out([
+        await this.remoteOut('fetch', remote, [
             'fetch',
             '--no-tags',
             '--quiet',
@@ -30575,7 +31672,7 @@ class Git {
     }
     /** Commits in `from..to`, with their author and subject. */
     async commitsBetween(from, to) {
-        const out = await this.out(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`]);
+        const out = await this.output(['log', '--format=%H%x1f%an <%ae>%x1f%s%x1f%b%x1e', `${from}..${to}`]);
         return out
             .split('\x1e')
             .map(s => s.trim())
@@ -30584,6 +31681,57 @@ class Git {
             const [sha, author, subject, body] = s.split('\x1f');
             return { sha, author, subject, body: body ?? '' };
         });
+    }
+    /**
+     * Which of `paths` (relative to the working directory) differ from the checked-out commit: modified, staged,
+     * deleted or untracked.
+     */
+    async changedFiles(paths) {
+        const out = await this.exec(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...paths]);
+        if (out.exitCode !== 0) {
+            throw new Error(`git status failed (exit ${out.exitCode}): ${(0, exec_1.tail)(out.stderr.trim(), 10)}`);
+        }
+        // Each entry is `XY path`; a rename adds the old path as its own NUL-terminated field.
+        const fields = out.stdout.split('\0');
+        const files = [];
+        for (let i = 0; i < fields.length; i++) {
+            const f = fields[i];
+            if (f.length < 4)
+                continue;
+            files.push(f.slice(3));
+            if (f[0] === 'R' || f[0] === 'C')
+                i++;
+        }
+        return files;
+    }
+    /** A file's content in a commit (a path relative to the working directory), or undefined when it has none. */
+    async fileAt(commit, file) {
+        const blob = await this.blobAt(commit, `./${file}`);
+        if (!blob)
+            return undefined;
+        const r = await this.exec(['cat-file', 'blob', blob]);
+        if (r.exitCode !== 0)
+            throw new Error(`git cat-file failed for ${commit}:${file}: ${(0, exec_1.tail)(r.stderr, 5)}`);
+        return r.stdout;
+    }
+    /** Whether the index has an entry for the path (relative to the working directory). */
+    async inIndex(file) {
+        const r = await this.exec(['ls-files', '--cached', '-z', '--', file]);
+        return r.exitCode === 0 && r.stdout !== '';
+    }
+    /**
+     * Drops the index entry of a path (relative to the working directory), leaving the file alone; nothing when
+     * there is none. Synchronous, for cleanup that runs from a signal handler.
+     */
+    unstageSync(file) {
+        const r = (0, child_process_1.spawnSync)(this.bin, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', file], {
+            cwd: this.cwd,
+            env: (0, exec_1.childEnv)(process.env, this.env),
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe']
+        });
+        if (r.status !== 0)
+            throw new Error(`git rm --cached ${file} failed: ${(0, exec_1.tail)(r.stderr ?? String(r.error), 5)}`);
     }
     /** The blob id of a file in a commit, or undefined when the file is not there. */
     async blobAt(commit, file) {
@@ -30595,13 +31743,13 @@ class Git {
      * private index: the work tree, the user's index and every other file stay as they are.
      */
     async commitFile(options) {
-        const blob = await this.out(['hash-object', '-w', '--stdin'], { input: options.content });
+        const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content });
         const indexEnv = { GIT_INDEX_FILE: options.indexFile };
-        await this.out(['read-tree', options.parent], { env: indexEnv });
-        await this.out(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
+        await this.output(['read-tree', options.parent], { env: indexEnv });
+        await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
             env: indexEnv
         });
-        const tree = await this.out(['write-tree'], { env: indexEnv });
+        const tree = await this.output(['write-tree'], { env: indexEnv });
         const identityEnv = {
             GIT_AUTHOR_NAME: options.identity.name,
             GIT_AUTHOR_EMAIL: options.identity.email,
@@ -30611,7 +31759,7 @@ class Git {
         const signing = options.signingKeyFile
             ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
             : ['-c', 'commit.gpgSign=false'];
-        return this.out([
+        return this.output([
             ...signing,
             'commit-tree',
             tree,
@@ -30630,7 +31778,7 @@ class Git {
      * so a branch that moved since it was fetched is never overwritten.
      */
     async pushWithLease(remote, sha, branch, expected) {
-        return this.exec([
+        return this.remoteExec('push', remote, [
             'push',
             '--porcelain',
             `--force-with-lease=refs/heads/${branch}:${expected ?? ''}`,
@@ -30640,6 +31788,162 @@ class Git {
     }
 }
 exports.Git = Git;
+
+
+/***/ }),
+
+/***/ 1202:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.refNameProblem = refNameProblem;
+/**
+ * What git (check-ref-format) or the action refuses in a branch name, or undefined when it is usable. Besides git's
+ * rules: no `refs/` prefix (the action adds it), and nothing git would read as a commit instead of a branch.
+ */
+function refNameProblem(name) {
+    if (name === '')
+        return 'empty';
+    if (name.startsWith('-'))
+        return 'starts with -';
+    if (name.startsWith('/') || name.endsWith('/'))
+        return 'starts or ends with /';
+    if (name.includes('..'))
+        return 'contains ..';
+    if (name.includes('@{') || name === '@')
+        return 'contains @{';
+    // git refuses control characters in ref names.
+    // eslint-disable-next-line no-control-regex
+    if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name))
+        return 'contains a space, control character or one of ~^:?*[\\';
+    if (name.endsWith('.') || name.split('/').some(c => c.endsWith('.lock')))
+        return 'a component ends with . or .lock';
+    if (name.split('/').some(c => c === '' || c.startsWith('.')))
+        return 'has an empty component or one starting with .';
+    if (name.startsWith('refs/'))
+        return 'give the branch name without refs/';
+    // git would read these as the checked-out commit (HEAD, FETCH_HEAD, ORIG_HEAD, …) or as an object name.
+    if (/^(?:[A-Z_]*_)?HEAD$/.test(name))
+        return 'git reads HEAD and *_HEAD as a commit, not a branch';
+    if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(name))
+        return 'git reads a full commit id as that commit';
+    return undefined;
+}
+
+
+/***/ }),
+
+/***/ 2679:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.defuse = defuse;
+/** U+2060 WORD JOINER: invisible, and no forge's reference or link pattern matches across it. */
+const WJ = '\u2060';
+/**
+ * Text from upstream (a flake, a build log, a host name) made inert for both forges' text processing: a word joiner
+ * after `#`, `!` before a digit and `GH-` before a digit (issue and pull request references, `owner/repo#3`,
+ * Forgejo's `!3`), after `@` (mentions, teams, `owner/repo@sha`, e-mail autolinks), inside `://` and `www.` (URL
+ * autolinks, and with them full issue URLs). A closing keyword (`fixes`, `closes`, `resolves`, …) acts only on a
+ * reference that follows it, so with no live reference left it closes nothing.
+ * Fenced code blocks need none of this: neither forge links or parses references there. Commit messages do:
+ * a closing keyword there closes the issue once the commit reaches the default branch.
+ */
+function defuse(text) {
+    return text
+        .replace(/#/g, `#${WJ}`)
+        .replace(/!(?=\d)/g, `!${WJ}`)
+        .replace(/\b(GH-)(?=\d)/gi, `$1${WJ}`)
+        .replace(/@/g, `@${WJ}`)
+        .replace(/:\/\//g, `:${WJ}//`)
+        .replace(/\b(www)\./gi, `$1${WJ}.`);
+}
+
+
+/***/ }),
+
+/***/ 8476:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.stopOnSignals = stopOnSignals;
+const core = __importStar(__nccwpck_require__(7484));
+const os = __importStar(__nccwpck_require__(857));
+const exec_1 = __nccwpck_require__(3190);
+const SIGNALS = ['SIGINT', 'SIGTERM'];
+/**
+ * Runs `work`; a SIGINT or SIGTERM meanwhile (a cancelled job, Ctrl-C) stops the step: every running command's
+ * process group gets the signal (SIGKILL after a grace period), `stop` runs (it restores flake.lock and removes
+ * temporary files), and the process exits with 128 + the signal's number. Once `work` is done the handlers are
+ * removed, unless a signal is being handled: then the process ends through the handler.
+ */
+async function stopOnSignals(stop, work) {
+    let handling = false;
+    const handler = (signal) => {
+        if (handling)
+            return;
+        handling = true;
+        core.error(`Stopped by ${signal}: ending the running commands, restoring flake.lock, removing temporary files`);
+        void (0, exec_1.stopChildren)(signal).finally(() => {
+            try {
+                stop();
+            }
+            catch (e) {
+                core.warning(`Cleanup failed: ${String(e)}`);
+            }
+            process.exit(128 + (os.constants.signals[signal] ?? 0));
+        });
+    };
+    for (const s of SIGNALS)
+        process.on(s, handler);
+    try {
+        return await work();
+    }
+    finally {
+        if (!handling)
+            for (const s of SIGNALS)
+                process.off(s, handler);
+    }
+}
 
 
 /***/ }),
@@ -30690,23 +31994,71 @@ const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
 const git_1 = __nccwpck_require__(308);
+const evalpool_1 = __nccwpck_require__(6879);
 const nix_1 = __nccwpck_require__(4280);
+const memory_1 = __nccwpck_require__(8820);
 const build_1 = __nccwpck_require__(1806);
 const discover_1 = __nccwpck_require__(5803);
 const diff_1 = __nccwpck_require__(7855);
+const checkout_1 = __nccwpck_require__(6292);
 const publish_1 = __nccwpck_require__(597);
+const preflight_1 = __nccwpck_require__(8489);
+const push_1 = __nccwpck_require__(4912);
 const update_1 = __nccwpck_require__(1833);
 const markdown_1 = __nccwpck_require__(4285);
 const model_1 = __nccwpck_require__(6867);
+const run_link_1 = __nccwpck_require__(1344);
 const settings_1 = __nccwpck_require__(8750);
+const errors_1 = __nccwpck_require__(3916);
+const state_1 = __nccwpck_require__(2462);
+const cleanup_1 = __nccwpck_require__(2691);
+const interrupt_1 = __nccwpck_require__(8476);
+const exec_1 = __nccwpck_require__(3190);
+const nvd_1 = __nccwpck_require__(3562);
+const cache_1 = __nccwpck_require__(3781);
+const signing_1 = __nccwpck_require__(7856);
+const fleet_state_1 = __nccwpck_require__(9087);
+const http_1 = __nccwpck_require__(2847);
+const fleet_state_2 = __nccwpck_require__(5362);
 /** Runs one phase inside a log group and records how long it took. */
-async function phase(timings, name, fn) {
+async function phase(timings, name, fn, options = {}) {
     const start = Date.now();
-    const result = await core.group(name, fn);
-    const seconds = (Date.now() - start) / 1000;
+    const elapsed = () => (Date.now() - start) / 1000;
+    options.onPhase?.({ phase: name, state: 'start', hosts: options.hosts });
+    let result;
+    try {
+        result = await core.group(name, fn);
+        // Results of a phase that a signal cut short are not results: nothing after it may use them.
+        const signal = (0, exec_1.stopping)();
+        if (signal)
+            throw new Error(`Stopped by ${signal} during: ${name}`);
+    }
+    catch (e) {
+        options.onPhase?.({ phase: name, state: 'failed', hosts: options.hosts, seconds: elapsed() });
+        throw e;
+    }
+    const seconds = elapsed();
     timings.push({ phase: name, seconds });
-    core.info(`${name}: ${seconds.toFixed(1)} s`);
+    const outcome = options.outcome?.(result);
+    core.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`);
+    options.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome });
     return result;
+}
+function plural(n, one, many = `${one}s`) {
+    return `${n} ${n === 1 ? one : many}`;
+}
+function buildOutcome(b) {
+    const hosts = [...b.hosts.values()];
+    const failed = hosts.filter(h => h.status !== 'built').length;
+    return `${hosts.length - failed} built${failed > 0 ? `, ${failed} failed` : ''}`;
+}
+/**
+ * Outputs go to GITHUB_OUTPUT. Without one, a runner older than that file takes them as `::set-output` commands;
+ * outside a runner (GITHUB_ACTIONS unset) they would only flood the terminal with the report, so they are left out.
+ */
+function setOutput(name, value) {
+    if (process.env.GITHUB_OUTPUT || process.env.GITHUB_ACTIONS === 'true')
+        core.setOutput(name, value);
 }
 function hostReports(hosts, before, after, diffs = []) {
     const byHost = new Map(diffs.map(d => [d.host, d]));
@@ -30714,32 +32066,85 @@ function hostReports(hosts, before, after, diffs = []) {
         const b = before?.hosts.get(host);
         const a = after?.hosts.get(host);
         const d = byHost.get(host);
-        const same = b?.outPath !== undefined && b.outPath === a?.outPath;
+        const sameSystem = b?.outPath !== undefined && b.outPath === a?.outPath;
         return {
             host,
-            status: (0, model_1.hostStatus)(b, a, same),
+            status: (0, model_1.hostStatus)({ before: b, after: a, sameSystem }),
             before: b,
             after: a,
             diff: d?.diff,
-            reboot: d?.reboot ?? []
+            reboot: d?.reboot ?? [],
+            units: d?.units,
+            release: d?.release,
+            kernel: d?.kernel
         };
     });
 }
-/** The web page of this workflow run, where the job summary holds the full report. */
-function runUrl(env) {
-    const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: id } = env;
-    return server && repo && id ? `${server.replace(/\/+$/, '')}/${repo}/actions/runs/${id}` : undefined;
+/** The evaluation pool for this machine and fleet, as the settings tune it. */
+function evalPool(settings, hosts) {
+    const pool = (0, evalpool_1.poolOptions)(settings, hosts, (0, evalpool_1.localMachine)());
+    core.info(`Evaluation: up to ${pool.workers} processes at once, memory budget ${Math.floor(pool.budget / memory_1.MiB)} MiB (${Math.floor(pool.budget / pool.workers / memory_1.MiB)} MiB each), ${pool.chunkSize ?? 'automatic'} hosts per process`);
+    return pool;
+}
+function logEvaluation(build) {
+    const e = build.evaluation;
+    const peak = Math.max(0, ...e.processes.map(x => x.peakRss));
+    const killed = e.processes.filter(x => x.overLimit).length;
+    core.info(`Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / memory_1.MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`);
+    // A process that died had its hosts evaluated again: say why it died, since nothing else will.
+    for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
+        core.info(`An evaluation process of ${p.hosts.length} hosts (${p.hosts.slice(0, 3).join(', ')}${p.hosts.length > 3 ? ', …' : ''}) ${p.overLimit ? `went over ${Math.round(p.limit / memory_1.MiB)} MiB and was killed` : `ended with exit code ${p.exitCode}`} after ${p.seconds.toFixed(1)} s, at ${Math.round(p.peakRss / memory_1.MiB)} MiB${p.stderr.trim() ? `; it said: ${(0, exec_1.tail)((0, nix_1.stripWarnings)(p.stderr), 3)}` : ''}`);
+    }
+    return build;
+}
+/** The flake as named from the repository's root, for commands a reader runs in their checkout. */
+function flakeRef(flakeDir, env) {
+    const rel = path.relative(path.resolve(env.GITHUB_WORKSPACE || process.cwd()), flakeDir);
+    return rel === '' ? '.' : `./${rel.split(path.sep).join('/')}`;
 }
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
-function prBody(report) {
-    const url = runUrl(process.env);
+function prBody(report, forge) {
+    const url = (0, run_link_1.runUrl)(process.env, forge);
     // No timings: they differ on every run, and the body should change only when the update does.
-    return (0, markdown_1.renderReport)(report, markdown_1.REPORT_LIMIT, url ? `the job summary of [the workflow run](${url})` : undefined, false);
+    return (0, markdown_1.renderReport)(report, {
+        limit: markdown_1.REPORT_LIMIT,
+        fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
+        timings: false
+    });
 }
-/** Writes the JSON file, the job summary and every output; the same for a changed and an unchanged lock. */
-function writeResults(report, workDir, update) {
-    const body = prBody(report);
-    const full = (0, markdown_1.renderReport)(report, markdown_1.SUMMARY_LIMIT);
+/**
+ * Runs each write on its own: a full disk or an unwritable file loses that one write, not the others. Returns
+ * what failed, each naming its file.
+ */
+function writeEach(writes) {
+    const failures = [];
+    for (const w of writes) {
+        try {
+            w.write();
+        }
+        catch (e) {
+            const failure = `${w.what} to ${w.file ?? '(no file)'}: ${(0, errors_1.errorMessage)(e)}`;
+            core.warning(`Could not write ${failure}`);
+            failures.push(failure);
+        }
+    }
+    return failures;
+}
+/** One write per output, so that one that fails does not stop the rest. */
+function outputWrites(outputs) {
+    return Object.entries(outputs).map(([name, value]) => ({
+        what: `the output '${name}'`,
+        file: process.env.GITHUB_OUTPUT,
+        write: () => setOutput(name, value)
+    }));
+}
+/**
+ * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
+ * changed and an unchanged lock. Returns the writes that failed, each naming its file.
+ */
+function writeResults(report, workDir, forge, update) {
+    const body = prBody(report, forge);
+    const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
     const jsonPath = path.join(workDir, 'report.json');
     const json = {
         ...report,
@@ -30748,65 +32153,199 @@ function writeResults(report, workDir, update) {
         regressedHosts: (0, model_1.regressedHosts)(report),
         rebootHosts: (0, model_1.rebootHosts)(report)
     };
-    fs.writeFileSync(jsonPath, JSON.stringify(json, null, 2));
-    core.setOutput('hosts', JSON.stringify(report.hosts.map(h => h.host)));
-    core.setOutput('changed', String(report.changed));
-    core.setOutput('updated-inputs', JSON.stringify(update?.updatedInputs ?? []));
-    core.setOutput('failed-hosts', JSON.stringify((0, model_1.failedHosts)(report)));
-    core.setOutput('regressed-hosts', JSON.stringify((0, model_1.regressedHosts)(report)));
-    core.setOutput('reboot-hosts', JSON.stringify((0, model_1.rebootHosts)(report)));
-    core.setOutput('report', body);
-    core.setOutput('report-json', jsonPath);
+    const jsonText = JSON.stringify(json, null, 2);
     const summaryFile = process.env.GITHUB_STEP_SUMMARY;
-    if (summaryFile)
-        fs.appendFileSync(summaryFile, `${full}\n`);
-    return { body };
+    const failures = writeEach([
+        ...outputWrites({
+            hosts: JSON.stringify(report.hosts.map(h => h.host)),
+            changed: String(report.changed),
+            'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
+            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
+            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
+            'push-status': report.push?.status ?? '',
+            'pushed-paths': report.push ? String(report.push.paths) : '',
+            'pushed-bytes': report.push ? String(report.push.bytes) : '',
+            'stale-hosts': JSON.stringify((0, fleet_state_2.staleHosts)(report.fleetState)),
+            'failed-upgrades': JSON.stringify((0, fleet_state_2.failedUpgrades)(report.fleetState)),
+            report: body,
+            'report-json': jsonPath
+        }),
+        {
+            what: 'the job summary',
+            file: summaryFile,
+            write: () => {
+                if (summaryFile)
+                    fs.appendFileSync(summaryFile, `${full}\n`);
+            }
+        },
+        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, jsonText) }
+    ]);
+    if (!summaryFile && process.env.GITHUB_ACTIONS !== 'true')
+        core.info(`Not on a runner: the report is in ${jsonPath}`);
+    return { body, full, json: jsonText, failures };
 }
 function writePublishOutputs(p) {
-    core.setOutput('branch', p.branch);
-    core.setOutput('commit', p.commit ?? '');
-    core.setOutput('pr-number', p.prNumber === undefined ? '' : String(p.prNumber));
-    core.setOutput('pr-url', p.prUrl ?? '');
-    core.setOutput('pr-operation', p.operation);
+    return writeEach(outputWrites({
+        branch: p.branch,
+        commit: p.commit ?? '',
+        'pr-number': p.prNumber === undefined ? '' : String(p.prNumber),
+        'pr-url': p.prUrl ?? '',
+        'pr-operation': p.operation
+    }));
 }
 /** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
 function makeWorkDir() {
     return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
 }
-async function pipeline(settings, workDir, cleanup) {
+/**
+ * What the hosts last reported (commit statuses of the base branch's recent commits). Read-only and best effort:
+ * without a token or a repository it is skipped, and a forge error is a warning, never a failed run.
+ */
+async function readFleet(settings, hosts) {
+    let endpoints;
+    try {
+        endpoints = (0, publish_1.forgeEndpoints)(settings, process.env);
+    }
+    catch (e) {
+        core.info(`Fleet state not read: ${(0, errors_1.errorMessage)(e)}`);
+        return undefined;
+    }
+    try {
+        const api = new http_1.ApiClient(endpoints.apiUrl, settings.token, { attempts: 2, timeoutMs: 15000 });
+        const state = await (0, fleet_state_1.readFleetState)(api, settings.forge, { owner: endpoints.owner, repo: endpoints.repo, base: settings.baseBranch }, hosts, settings.staleAfterMs, new Date());
+        core.info(`Fleet state: ${state.hosts.length} hosts reported on the last ${state.commits.length} commits of ${settings.baseBranch}` +
+            (state.neverReported.length ? `; never reported: ${state.neverReported.join(', ')}` : ''));
+        return state;
+    }
+    catch (e) {
+        core.warning(`Fleet state not read (the report goes on without it): ${(0, errors_1.errorMessage)(e)}`);
+        return undefined;
+    }
+}
+/** Writes a secret to a private file that this step removes at its end, and the post step after a crash. */
+function privateKeyFile(key, postDirs, cleanup) {
+    const written = (0, publish_1.writeSigningKey)(key);
+    postDirs.push(written.dir);
+    core.saveState(state_1.STATE.cleanupDirs, postDirs.join('\n'));
+    cleanup.push(() => fs.rmSync(written.dir, { recursive: true, force: true }));
+    return written.file;
+}
+/** Lets the builds fetch from the binary cache, when it can be opened: an unreachable ssh store would fail them. */
+async function useAsSubstituter(nix, push) {
+    const problem = await nix.storeProblem(push.url);
+    if (problem) {
+        core.warning(`The builds do not fetch from ${(0, cache_1.redactUrl)(push.url)}: it cannot be opened: ${(0, cache_1.scrub)(problem, push.url)}`);
+    }
+    else {
+        nix.substituter = { url: push.url, publicKey: push.publicKey };
+        core.info(`The builds also fetch from ${(0, cache_1.redactUrl)(push.url)}, trusting ${push.publicKey}`);
+    }
+}
+function logPush(p) {
+    const sent = `${p.paths} new path${p.paths === 1 ? '' : 's'} (${(0, nvd_1.formatBytes)(p.bytes)})`;
+    if (p.status === 'pushed') {
+        core.info(`Pushed ${sent} to ${p.to}; the ${p.hosts.length} systems' closures hold ${p.closurePaths} paths, the rest were there`);
+    }
+    else if (p.status === 'failed') {
+        core.warning(`Pushing the new systems to ${p.to} failed (${sent} started): ${p.error ?? 'unknown error'}`);
+    }
+    else {
+        core.info(`Nothing pushed to ${p.to}: ${p.error ?? 'nothing to push'}`);
+    }
+}
+async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, onPhase) {
+    // Everything publishing needs is checked before the first build, not found missing after it.
+    let target;
+    if (!settings.dryRun) {
+        target = await (0, preflight_1.preflightPublish)(settings, process.env, { scratchDir: workDir, checkSigningKey: signing_1.checkSigningKey });
+    }
+    else if (settings.signingKey) {
+        // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
+        await (0, signing_1.checkSigningKey)(settings.signingKey, workDir);
+    }
     const nix = await nix_1.Nix.create(settings.nixArgs);
     core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
     const flake = settings.flakeDir;
+    // flake.lock as the checked-out commit has it, read before anything evaluates the flake; a checkout whose
+    // flake files differ from its commit is refused here.
+    const checkout = await (0, checkout_1.inspectCheckout)(flake);
+    if (target && checkout.git && checkout.head) {
+        await (0, publish_1.checkCheckoutOnBase)(checkout.git, checkout.head, settings);
+    }
     const timings = [];
     const roots = path.join(workDir, 'gcroots');
     cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }));
+    const push = settings.push;
+    // A dry run pushes nothing, so the key need not be written.
+    const pushKeyFile = push && !settings.dryRun ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined;
+    if (push && settings.build)
+        await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push));
     const found = await phase(timings, 'Discover hosts', async () => {
         const d = await (0, discover_1.discover)(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource);
         core.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
         return d;
+    }, {
+        onPhase,
+        outcome: d => `${plural(d.hosts.length, 'host')}${d.excluded.length ? `, ${d.excluded.length} excluded` : ''}`
     });
-    const before = settings.build
-        ? await phase(timings, 'Build before the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'before')))
+    const pool = evalPool(settings, found.hosts.length);
+    const fleet = settings.token
+        ? await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
         : undefined;
-    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs));
-    if (update.changed && settings.dryRun)
-        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock));
-    core.info(update.changed
-        ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-        : 'flake.lock is up to date');
+    const hostPhase = { onPhase, hosts: found.hosts.length, outcome: buildOutcome };
+    const before = settings.build
+        ? await phase(timings, 'Build before the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation), hostPhase)
+        : undefined;
+    // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
+    // is killed outright).
+    try {
+        const savedLock = (0, cleanup_1.saveLock)(path.join(flake, 'flake.lock'), workDir);
+        cleanup.push(() => savedLock.discard());
+        onStop.push(() => savedLock.restore());
+    }
+    catch (e) {
+        // A full RUNNER_TEMP must not cost the run: the lock of the checked-out commit is still known here.
+        core.warning(`Could not keep a copy of flake.lock in ${workDir} for the post step (${(0, errors_1.errorMessage)(e)}): a stopped step puts it back, one killed outright cannot`);
+        onStop.push(() => (0, update_1.restoreLock)(flake, checkout.oldLock ?? ''));
+    }
+    // Nix stages a lock file it creates: where the index had none, the entry goes with the file.
+    const { git: checkoutGit, lockInIndex } = checkout;
+    if (checkoutGit && !lockInIndex)
+        onStop.push(() => checkoutGit.unstageSync('flake.lock'));
+    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs, checkout.oldLock), {
+        onPhase,
+        outcome: u => u.created
+            ? 'lock file created'
+            : u.changed
+                ? `${plural(u.updatedInputs.length, 'input')} updated`
+                : 'up to date'
+    });
+    if (update.changed && settings.dryRun) {
+        const index = checkoutGit ? { git: checkoutGit, hadEntry: lockInIndex } : undefined;
+        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock, index));
+    }
+    core.info(update.created
+        ? `flake.lock created: ${update.updatedInputs.join(', ') || 'no inputs'}`
+        : update.changed
+            ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+            : 'flake.lock is up to date');
     const report = {
         flake: settings.flakeDir,
+        flakeRef: flakeRef(settings.flakeDir, process.env),
         nixVersion: nix.version.text,
         changed: update.changed,
         built: settings.build && update.changed,
         dryRun: settings.dryRun,
         hosts: hostReports(found.hosts),
+        fleetState: fleet,
         excluded: found.excluded,
         lockChanges: update.changes,
+        lockCreated: update.created,
         timings
     };
     if (update.changed && before) {
-        const after = await phase(timings, 'Build after the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'after')));
+        const after = await phase(timings, 'Build after the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation), hostPhase);
         const pairs = found.hosts.flatMap(host => {
             const b = before.hosts.get(host);
             const a = after.hosts.get(host);
@@ -30814,31 +32353,64 @@ async function pipeline(settings, workDir, cleanup) {
                 ? [{ host, before: b.outPath, after: a.outPath }]
                 : [];
         });
-        const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
+        const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs), {
+            onPhase,
+            hosts: pairs.length
+        });
         report.hosts = hostReports(found.hosts, before, after, diffs);
+        const unbuilt = report.hosts.flatMap(h => h.status === 'regressed' && h.before?.outPath && h.after?.status === 'build-failed' && h.after.drvPath
+            ? [{ host: h.host, before: h.before.outPath, afterDrv: h.after.drvPath }]
+            : []);
+        const pending = await (0, diff_1.pendingHosts)(nix, unbuilt);
+        for (const h of report.hosts)
+            h.pending = pending.get(h.host);
+        report.warnings = (0, model_1.warningChanges)(report.hosts);
+        // One annotation per warning, however many hosts print it.
+        for (const w of report.warnings.new) {
+            core.warning(w.text, { title: `New evaluation warning after the update (${w.hosts.join(', ')})` });
+        }
+        if (push && pushKeyFile && !settings.dryRun) {
+            const systems = found.hosts.flatMap(host => {
+                const a = after.hosts.get(host);
+                return a?.status === 'built' && a.outPath ? [{ host, outPath: a.outPath }] : [];
+            });
+            report.push = await phase(timings, 'Push to the binary cache', () => (0, push_1.pushSystems)(nix, { url: push.url, keyFile: pushKeyFile }, systems));
+            logPush(report.push);
+        }
     }
     // Every output and the summary are written before publishing, so a failure there still leaves the report.
-    const { body } = writeResults(report, workDir, update);
+    const { body, full, json, failures } = writeResults(report, workDir, settings.forge, update);
+    outcome.report = full;
+    outcome.json = json;
     let published = { branch: settings.branch, pushed: false, operation: 'none' };
-    writePublishOutputs(published);
-    if (update.changed && !settings.dryRun) {
-        const forge = (0, publish_1.makeForge)(settings, process.env);
-        let keyFile;
-        if (settings.signingKey) {
-            const key = (0, publish_1.writeSigningKey)(settings.signingKey);
-            core.saveState('cleanup-dirs', [workDir, key.dir].join('\n'));
-            cleanup.push(() => fs.rmSync(key.dir, { recursive: true, force: true }));
-            keyFile = key.file;
-        }
-        published = await phase(timings, 'Publish', async () => (0, publish_1.publish)(await git_1.Git.create(flake), forge, {
-            settings,
-            newLock: update.newLock,
-            changes: update.changes,
-            body,
-            signingKeyFile: keyFile,
-            scratchDir: workDir
-        }));
-        writePublishOutputs(published);
+    failures.push(...writePublishOutputs(published));
+    if (push?.required && report.push?.status === 'failed') {
+        throw new Error(`Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`);
+    }
+    if (update.changed && target) {
+        const forge = target.forge;
+        const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined;
+        const publishOutcome = (p) => p.prUrl ? `pull request ${p.operation}: ${p.prUrl}` : 'no pull request';
+        published = await phase(timings, 'Publish', async () => {
+            try {
+                return await (0, publish_1.publish)(await git_1.Git.create(flake), forge, {
+                    settings,
+                    newLock: update.newLock,
+                    changes: update.changes,
+                    created: update.created,
+                    body,
+                    signingKeyFile: keyFile,
+                    scratchDir: workDir
+                });
+            }
+            catch (e) {
+                // The branch may be pushed (and the pull request open) although a later forge call failed.
+                if (e instanceof publish_1.PublishError)
+                    failures.push(...writePublishOutputs(e.result));
+                throw e;
+            }
+        }, { onPhase, outcome: publishOutcome });
+        failures.push(...writePublishOutputs(published));
         core.info(published.prUrl
             ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
             : 'No pull request was opened');
@@ -30846,23 +32418,23 @@ async function pipeline(settings, workDir, cleanup) {
     core.info(body);
     const regressed = (0, model_1.regressedHosts)(report);
     if (settings.failOnRegression && regressed.length > 0) {
-        core.setFailed(`Hosts that built before the update fail after it: ${regressed.join(', ')}`);
+        outcome.result = 'regressed';
+        outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
+        core.setFailed(outcome.message);
     }
+    // Raised last: what could be written was, and the pull request was published.
+    if (failures.length > 0)
+        throw new Error(`Could not write ${failures.join('; ')}`);
 }
 /** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
-async function run(now = new Date()) {
+async function run(options = {}) {
+    // `cleanup` runs when the step ends, however it ends; `onStop` before it only when a signal stops the step
+    // (it undoes what a finished run keeps). Each step runs once, newest first, even when both ways happen.
     const cleanup = [];
-    try {
-        const settings = (0, settings_1.getSettings)({ env: process.env, defaultBranch: defaultBranchFromEvent(), now });
-        const workDir = makeWorkDir();
-        core.saveState('cleanup-dirs', workDir);
-        await pipeline(settings, workDir, cleanup);
-    }
-    catch (error) {
-        core.setFailed(error instanceof Error ? error.message : String(error));
-    }
-    finally {
-        for (const fn of cleanup.reverse()) {
+    const onStop = [];
+    const outcome = { result: 'ok' };
+    const runAll = (fns) => {
+        for (const fn of fns.splice(0).reverse()) {
             try {
                 fn();
             }
@@ -30870,7 +32442,39 @@ async function run(now = new Date()) {
                 core.warning(`Cleanup failed: ${String(e)}`);
             }
         }
-    }
+    };
+    const stop = () => {
+        runAll(onStop);
+        runAll(cleanup);
+    };
+    await (0, interrupt_1.stopOnSignals)(stop, async () => {
+        try {
+            const fileProblems = (0, preflight_1.runnerFileProblems)(process.env);
+            if (fileProblems.length > 0) {
+                throw new settings_1.InputError(`The runner's files are not usable, so nothing was run:\n${fileProblems.join('\n')}`);
+            }
+            const settings = (0, settings_1.getSettings)({
+                env: process.env,
+                defaultBranch: defaultBranchFromEvent(),
+                now: options.now ?? new Date(),
+                inputs: options.inputs
+            });
+            const workDir = makeWorkDir();
+            core.saveState(state_1.STATE.cleanupDirs, workDir);
+            // A stopped run leaves no report behind: its results would be partial.
+            onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }));
+            await pipeline(settings, workDir, cleanup, [workDir], onStop, outcome, options.onPhase);
+        }
+        catch (error) {
+            outcome.result = error instanceof settings_1.InputError ? 'bad-input' : 'failed';
+            outcome.message = (0, errors_1.errorMessage)(error);
+            core.setFailed(outcome.message);
+        }
+        finally {
+            runAll(cleanup);
+        }
+    });
+    return outcome;
 }
 function defaultBranchFromEvent() {
     try {
@@ -30885,6 +32489,610 @@ function defaultBranchFromEvent() {
 
 /***/ }),
 
+/***/ 8820:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.POLL_MS = exports.MiB = void 0;
+exports.memAvailable = memAvailable;
+exports.processTree = processTree;
+exports.treeRss = treeRss;
+exports.watchMemory = watchMemory;
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+exports.MiB = 1024 * 1024;
+/** The kernel's estimate of memory available to new processes (MemAvailable), in bytes. */
+function memAvailable(read = f => fs.readFileSync(f, 'utf8')) {
+    try {
+        const m = /^MemAvailable:\s+(\d+)\s*kB/m.exec(read('/proc/meminfo'));
+        if (m)
+            return Number(m[1]) * 1024;
+    }
+    catch {
+        // not Linux, or /proc is not mounted
+    }
+    return os.freemem();
+}
+/** The process and every descendant, from /proc (each thread's `children` list); just `pid` without /proc. */
+function processTree(pid) {
+    const out = [];
+    const stack = [pid];
+    while (stack.length > 0) {
+        const p = stack.pop();
+        out.push(p);
+        let tasks = [];
+        try {
+            tasks = fs.readdirSync(`/proc/${p}/task`);
+        }
+        catch {
+            continue;
+        }
+        for (const t of tasks) {
+            try {
+                for (const c of fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(/\s+/)) {
+                    if (c !== '')
+                        stack.push(Number(c));
+                }
+            }
+            catch {
+                // the thread ended, or the kernel keeps no children lists
+            }
+        }
+    }
+    return out;
+}
+/** A field of /proc/PID/status in bytes (`VmRSS` now, `VmHWM` the peak); 0 once the process is gone. */
+function statusField(pid, field) {
+    try {
+        const m = new RegExp(`^${field}:\\s+(\\d+)\\s*kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m ? Number(m[1]) * 1024 : 0;
+    }
+    catch {
+        return 0;
+    }
+}
+/** Resident memory of these processes now, in bytes. */
+function treeRss(pids) {
+    return pids.reduce((sum, p) => sum + statusField(p, 'VmRSS'), 0);
+}
+/** How often a watched tree's memory is read. */
+exports.POLL_MS = 20;
+/**
+ * Reads the resident memory of `pid` and its descendants every POLL_MS and, once it is over `limit` bytes,
+ * SIGKILLs every process of the tree and calls `onOver` (to kill what else belongs to the command). Resident
+ * memory is what the machine gives a process; an address-space limit (ulimit -v) would count the virtual memory
+ * that Nix's garbage collector reserves without using it.
+ */
+function watchMemory(pid, limit, onOver) {
+    let peak = 0;
+    let over = false;
+    const timer = setInterval(() => {
+        if (over)
+            return;
+        const tree = processTree(pid);
+        const rss = treeRss(tree);
+        peak = Math.max(peak, rss, statusField(pid, 'VmHWM'));
+        if (rss > limit) {
+            over = true;
+            for (const p of tree) {
+                try {
+                    process.kill(p, 'SIGKILL');
+                }
+                catch {
+                    // already gone
+                }
+            }
+            onOver();
+        }
+    }, exports.POLL_MS);
+    return { peak: () => peak, stop: () => clearInterval(timer) };
+}
+
+
+/***/ }),
+
+/***/ 6854:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.splitArgs = splitArgs;
+exports.maskNixSecrets = maskNixSecrets;
+const core = __importStar(__nccwpck_require__(7484));
+const errors_1 = __nccwpck_require__(3916);
+/** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
+function splitArgs(value, inputName = 'nix-args') {
+    const args = [];
+    let current = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < value.length; i++) {
+        const c = value[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && (value[i + 1] === '"' || value[i + 1] === '\\'))
+                current += value[++i];
+            else
+                current += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < value.length) {
+            current += value[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                args.push(current);
+            current = '';
+            inWord = false;
+        }
+        else {
+            current += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw new errors_1.InputError(`Input '${inputName}' has an unterminated ${quote} quote`);
+    if (inWord)
+        args.push(current);
+    return args;
+}
+/** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
+function maskNixSecrets(args) {
+    const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file'];
+    args.forEach((arg, i) => {
+        let value;
+        if (arg === '--option' && secretSettings.includes(args[i + 1] ?? ''))
+            value = args[i + 2];
+        else if (secretSettings.includes(arg.replace(/^--/, '')))
+            value = args[i + 1];
+        if (!value)
+            return;
+        core.setSecret(value);
+        for (const part of value.split(/\s+/)) {
+            const token = part.slice(part.indexOf('=') + 1);
+            if (token.length > 3)
+                core.setSecret(token);
+        }
+    });
+    return args;
+}
+
+
+/***/ }),
+
+/***/ 3781:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseSigningKey = parseSigningKey;
+exports.checkPublicKey = checkPublicKey;
+exports.isBinaryCacheUrl = isBinaryCacheUrl;
+exports.urlSecrets = urlSecrets;
+exports.redactUrl = redactUrl;
+exports.scrub = scrub;
+exports.withParam = withParam;
+exports.storeCredentials = storeCredentials;
+exports.copiedPaths = copiedPaths;
+exports.substitutedPaths = substitutedPaths;
+const crypto = __importStar(__nccwpck_require__(6982));
+/** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+/**
+ * Reads a secret key made by `nix-store --generate-binary-cache-key` or `nix key generate-secret`, and derives
+ * its public key. The secret key holds the public key in its second half: it is checked against the one the
+ * seed gives, so a truncated or edited key is refused before anything is built.
+ */
+function parseSigningKey(text, inputName = 'push-signing-key') {
+    const value = text.trim();
+    const m = /^([^:\s]+):([A-Za-z0-9+/]+={0,2})$/.exec(value);
+    const expected = `a Nix secret signing key, NAME:BASE64 (from nix-store --generate-binary-cache-key)`;
+    if (!m)
+        throw new Error(`Input '${inputName}' is not ${expected}`);
+    const bytes = Buffer.from(m[2], 'base64');
+    if (bytes.length !== 64) {
+        throw new Error(`Input '${inputName}' is not ${expected}: its key is ${bytes.length} bytes, an Ed25519 secret key is 64` +
+            (bytes.length === 32 ? ' (is this the public key?)' : ''));
+    }
+    const seed = bytes.subarray(0, 32);
+    const stated = bytes.subarray(32);
+    const derived = crypto
+        .createPublicKey(crypto.createPrivateKey({
+        key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+        format: 'der',
+        type: 'pkcs8'
+    }))
+        .export({ format: 'der', type: 'spki' })
+        .subarray(-32);
+    if (!derived.equals(stated)) {
+        throw new Error(`Input '${inputName}' is damaged: its public half does not belong to its secret half`);
+    }
+    return { name: m[1], secret: value, publicKey: `${m[1]}:${stated.toString('base64')}` };
+}
+/** Checks a public key (`name:base64` of 32 bytes), as `trusted-public-keys` takes it. */
+function checkPublicKey(text, inputName = 'push-public-key') {
+    const value = text.trim();
+    const m = /^([^:\s]+):([A-Za-z0-9+/]+={0,2})$/.exec(value);
+    if (!m || Buffer.from(m[2], 'base64').length !== 32) {
+        throw new Error(`Input '${inputName}' is not a Nix public key, NAME:BASE64 of 32 bytes (e.g. cache.example.org-1:…=)`);
+    }
+    return value;
+}
+/**
+ * Stores that take a signing key in their URL (`?secret-key=`) and sign while uploading: Nix's binary caches.
+ * Other stores (ssh://, ssh-ng://, a local or daemon store) get paths that are signed in the local store first.
+ */
+function isBinaryCacheUrl(url) {
+    return /^(file|https?|s3):\/\//i.test(url);
+}
+/** Query parameters whose value is a credential or names one. */
+const SECRET_PARAM = /secret|token|passw|auth|credential/i;
+/** The parts of a store URL that must never reach a log: user information, and secret-looking parameters. */
+function urlSecrets(url) {
+    const secrets = [];
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url);
+    if (userinfo && userinfo[1] !== '') {
+        // An ssh user name alone (ssh-ng://deploy@host) is no secret; a password is, and over HTTP or S3 a user
+        // name is often a token.
+        const [user, password] = userinfo[1].split(/:(.*)/s);
+        if (password !== undefined && password !== '')
+            secrets.push(password, userinfo[1]);
+        else if (!/^ssh/i.test(url) || !/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user))
+            secrets.push(user);
+    }
+    const query = url.indexOf('?');
+    if (query >= 0) {
+        for (const pair of url.slice(query + 1).split('&')) {
+            const [name, value] = pair.split(/=(.*)/s);
+            if (value && SECRET_PARAM.test(name))
+                secrets.push(value);
+        }
+    }
+    return secrets.filter(s => s.length > 0);
+}
+/** A store URL fit for messages: credentials replaced by `***`. */
+function redactUrl(url) {
+    return scrub(url, url);
+}
+/** `text` with every credential of `url` replaced by `***`. */
+function scrub(text, url) {
+    let out = text;
+    // Longest first, so that `user:password` goes before `password`.
+    for (const s of urlSecrets(url).sort((a, b) => b.length - a.length))
+        out = out.split(s).join('***');
+    return out;
+}
+/** Adds a query parameter to a store URL, keeping the ones it has. */
+function withParam(url, name, value) {
+    const hash = url.indexOf('#');
+    const base = hash >= 0 ? url.slice(0, hash) : url;
+    return `${base}${base.includes('?') ? '&' : '?'}${name}=${value}${hash >= 0 ? url.slice(hash) : ''}`;
+}
+/**
+ * The AWS SDK's variables (keys, session token, profile, region) for the Nix processes that open an s3:// store
+ * to push: no other child process gets them, since a build could read them (see src/exec.ts).
+ */
+function storeCredentials(url, env) {
+    const out = {};
+    if (!/^s3:\/\//i.test(url))
+        return out;
+    for (const [name, value] of Object.entries(env))
+        if (name.startsWith('AWS_') && value !== undefined)
+            out[name] = value;
+    return out;
+}
+/** The store paths that a `nix copy` reported sending (`copying path '…' to '…'`; Nix 2.8 to 2.2x, Lix). */
+function copiedPaths(stderr) {
+    const out = new Set();
+    for (const m of stderr.matchAll(/^copying path '(\/[^']+)' to '/gm))
+        out.add(m[1]);
+    return [...out];
+}
+/** The store paths that were fetched from a substituter during a build (`copying path '…' from '…'`). */
+function substitutedPaths(stderr) {
+    const out = new Set();
+    for (const m of stderr.matchAll(/^copying path '(\/[^']+)' from '/gm))
+        out.add(m[1]);
+    return [...out];
+}
+
+
+/***/ }),
+
+/***/ 8684:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.diffClosures = diffClosures;
+exports.countKinds = countKinds;
+const names_1 = __nccwpck_require__(8971);
+const byText = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+function packagesOf(side, infos) {
+    const byName = new Map();
+    const selected = new Set();
+    for (const path of side.paths) {
+        const { name, version } = (0, names_1.splitPackageName)((0, names_1.storePathName)(path));
+        const bytes = infos.get(path)?.narSize ?? 0;
+        const known = byName.get(name);
+        if (known) {
+            known.versions.push(version);
+            known.bytes += bytes;
+        }
+        else
+            byName.set(name, { versions: [version], bytes });
+    }
+    for (const path of side.selected)
+        selected.add((0, names_1.splitPackageName)((0, names_1.storePathName)(path)).name);
+    for (const p of byName.values())
+        p.versions.sort((x, y) => (0, names_1.compareVersions)(x, y) || byText(x, y));
+    return { byName, selected };
+}
+/** Equal lists for Nix: `1.01` and `1.1` are one version, so a rebuild under either name is no change. */
+function sameVersions(a, b) {
+    return a.length === b.length && a.every((v, i) => (0, names_1.compareVersions)(v, b[i]) === 0);
+}
+function selectionOf(before, after) {
+    if (before && after)
+        return '*';
+    if (after)
+        return '+';
+    if (before)
+        return '-';
+    return '.';
+}
+/** An upgrade when every new version is above every old one, a downgrade the reverse, else a change. */
+function versionKind(before, after) {
+    if ((0, names_1.compareVersions)(before[before.length - 1], after[0]) < 0)
+        return 'upgrade';
+    if ((0, names_1.compareVersions)(before[0], after[after.length - 1]) > 0)
+        return 'downgrade';
+    return 'changed';
+}
+function sumNarSize(paths, infos) {
+    let total = 0;
+    for (const p of paths)
+        total += infos.get(p)?.narSize ?? 0;
+    return total;
+}
+/**
+ * Pairs removed and added names the way nvd does: each removed name, in name order, takes the first added name (in
+ * name order) that differs from it only in a version-like part. So `lua5.3-lpeg` pairs with `lua5.10-lpeg` when
+ * both `lua5.10-lpeg` and `lua5.4-lpeg` appear.
+ */
+function pairRenames(removed, added) {
+    const pairs = [];
+    const taken = new Set();
+    for (const from of removed) {
+        for (const to of added) {
+            if (taken.has(to))
+                continue;
+            const merged = (0, names_1.mergeRenamed)(from, to);
+            if (merged !== undefined) {
+                pairs.push([from, to, merged]);
+                taken.add(to);
+                break;
+            }
+        }
+    }
+    return pairs;
+}
+/** A package on one side only: added (selected: newly selected) or removed (selected: no longer selected). */
+function oneSided(name, p, kind, selected) {
+    const added = kind === 'added';
+    return {
+        name,
+        kind,
+        before: added ? [] : p.versions,
+        after: added ? p.versions : [],
+        selection: selected ? (added ? '+' : '-') : '.',
+        bytesBefore: added ? 0 : p.bytes,
+        bytesAfter: added ? p.bytes : 0
+    };
+}
+/** Compares two closures the way nvd does: by package name, then by the set of versions and selection state. */
+function diffClosures(before, after, infos) {
+    const b = packagesOf(before, infos);
+    const a = packagesOf(after, infos);
+    const changed = [];
+    const selectionChanged = [];
+    for (const [name, now] of a.byName) {
+        const then = b.byName.get(name);
+        if (!then)
+            continue;
+        const selection = selectionOf(b.selected.has(name), a.selected.has(name));
+        const entry = {
+            name,
+            before: then.versions,
+            after: now.versions,
+            selection,
+            bytesBefore: then.bytes,
+            bytesAfter: now.bytes
+        };
+        if (!sameVersions(then.versions, now.versions)) {
+            changed.push({ ...entry, kind: versionKind(then.versions, now.versions) });
+        }
+        else if (selection === '+' || selection === '-') {
+            selectionChanged.push({ ...entry, kind: 'changed' });
+        }
+    }
+    const addedNames = [...a.byName.keys()].filter(n => !b.byName.has(n)).sort(byText);
+    const removedNames = [...b.byName.keys()].filter(n => !a.byName.has(n)).sort(byText);
+    const renamed = pairRenames(removedNames, addedNames).map(([from, to, name]) => {
+        const was = b.selected.has(from);
+        const is = a.selected.has(to);
+        const mark = (s) => (s ? '*' : '.');
+        const then = b.byName.get(from);
+        const now = a.byName.get(to);
+        return {
+            name,
+            kind: 'upgrade',
+            from,
+            to,
+            before: then.versions,
+            after: now.versions,
+            selection: was === is ? mark(was) : was ? '*.' : '.*',
+            bytesBefore: then.bytes,
+            bytesAfter: now.bytes
+        };
+    });
+    const renamedFrom = new Set(renamed.map(r => r.from));
+    const renamedTo = new Set(renamed.map(r => r.to));
+    const added = addedNames
+        .filter(n => !renamedTo.has(n))
+        .map(n => oneSided(n, a.byName.get(n), 'added', a.selected.has(n)));
+    const removed = removedNames
+        .filter(n => !renamedFrom.has(n))
+        .map(n => oneSided(n, b.byName.get(n), 'removed', b.selected.has(n)));
+    const byName = (x, y) => byText(x.name, y.name);
+    let pathsAdded = 0;
+    for (const p of after.paths)
+        if (!before.paths.has(p))
+            pathsAdded++;
+    let pathsRemoved = 0;
+    for (const p of before.paths)
+        if (!after.paths.has(p))
+            pathsRemoved++;
+    return {
+        changed: changed.sort(byName),
+        renamed,
+        selectionChanged: selectionChanged.sort(byName),
+        added,
+        removed,
+        pathsBefore: before.paths.size,
+        pathsAfter: after.paths.size,
+        pathsAdded,
+        pathsRemoved,
+        bytesBefore: sumNarSize(before.paths, infos),
+        bytesAfter: sumNarSize(after.paths, infos)
+    };
+}
+/** Counts by nvd's marks, for the fleet table: a rename counts as an upgrade, a selection change as a change. */
+function countKinds(diff) {
+    const counts = {
+        upgrade: diff.renamed.length,
+        downgrade: 0,
+        changed: diff.selectionChanged.length,
+        added: diff.added.length,
+        removed: diff.removed.length
+    };
+    for (const c of diff.changed)
+        counts[c.kind]++;
+    return counts;
+}
+
+
+/***/ }),
+
 /***/ 2198:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -30894,8 +33102,9 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parsePathInfo = parsePathInfo;
 exports.closureOf = closureOf;
 /**
- * Parses `nix path-info --json` in both shapes: an array of objects with `path` (Nix ≤ 2.18, Lix) and an object
- * keyed by path (Nix ≥ 2.19). Invalid paths come as `null` values (2.19+) or `{path, valid: false}` entries.
+ * Parses `nix path-info --json` in each shape: an array of objects with `path` (Nix ≤ 2.18, Lix), an object keyed
+ * by path (Nix ≥ 2.19, and `--json-format 1` since 2.33), and `{version: 2, storeDir, info}` keyed by base name
+ * (`--json-format 2`, Nix ≥ 2.33). Invalid paths come as `null` values (2.19+) or `{path, valid: false}` entries.
  */
 function parsePathInfo(json) {
     const data = JSON.parse(json);
@@ -30910,7 +33119,8 @@ function parsePathInfo(json) {
             ? o.references.filter((r) => typeof r === 'string')
             : [];
         map.set(path, {
-            narSize: typeof o.narSize === 'number' ? o.narSize : 0,
+            // A byte count, or nothing: `1e999` parses as Infinity and would break every sum and figure after it.
+            narSize: Number.isSafeInteger(o.narSize) && o.narSize >= 0 ? o.narSize : 0,
             // 2.19+ may print references as base names; keep them all as full paths.
             references: refs.map(r => (r.startsWith('/') ? r : `${storeDirOf(path)}/${r}`))
         });
@@ -30922,6 +33132,10 @@ function parsePathInfo(json) {
             }
         }
     }
+    else if (isVersion2(data)) {
+        for (const [name, v] of Object.entries(data.info))
+            add(name.startsWith('/') ? name : `${data.storeDir}/${name}`, v);
+    }
     else if (data && typeof data === 'object') {
         for (const [path, v] of Object.entries(data))
             add(path, v);
@@ -30930,6 +33144,16 @@ function parsePathInfo(json) {
         throw new Error('nix path-info --json printed neither an array nor an object');
     }
     return map;
+}
+function isVersion2(data) {
+    if (!data || typeof data !== 'object' || Array.isArray(data))
+        return false;
+    const o = data;
+    return (typeof o.version === 'number' &&
+        typeof o.storeDir === 'string' &&
+        !!o.info &&
+        typeof o.info === 'object' &&
+        !Array.isArray(o.info));
 }
 function storeDirOf(path) {
     return path.slice(0, path.lastIndexOf('/'));
@@ -30955,137 +33179,255 @@ function closureOf(root, infos) {
 
 /***/ }),
 
-/***/ 620:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ 6879:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.diffClosures = diffClosures;
-exports.countKinds = countKinds;
-const names_1 = __nccwpck_require__(8971);
-function packagesOf(side) {
-    const versions = new Map();
-    const selected = new Set();
-    for (const path of side.paths) {
-        const { name, version } = (0, names_1.parseDrvName)((0, names_1.storePathName)(path));
-        const list = versions.get(name);
-        if (list)
-            list.push(version);
-        else
-            versions.set(name, [version]);
-        if (side.selected.has(path))
-            selected.add(name);
-    }
-    for (const list of versions.values())
-        list.sort(names_1.compareVersions);
-    return { versions, selected };
+exports.DEFAULT_BUDGET_SHARE = exports.MIN_WORKER_MEMORY = exports.CHUNK_TARGET = void 0;
+exports.localMachine = localMachine;
+exports.poolOptions = poolOptions;
+exports.nextChunkSize = nextChunkSize;
+exports.overBudgetMessage = overBudgetMessage;
+exports.evaluateToplevels = evaluateToplevels;
+exports.parseToplevels = parseToplevels;
+const os = __importStar(__nccwpck_require__(857));
+const exec_1 = __nccwpck_require__(3190);
+const memory_1 = __nccwpck_require__(8820);
+const nix_1 = __nccwpck_require__(4280);
+const warnings_1 = __nccwpck_require__(9826);
+/**
+ * Resident memory a process should stay below when the pool sizes chunks itself. Nix (2.8 to current) starts
+ * its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full; below it
+ * the time per host is flat, above it every collection scans everything the chunk's hosts keep alive.
+ * Measured on the eval-heavy fixture (Nix 2.8, seconds per host): 0.25 with 5 to 7 hosts (330–435 MB),
+ * 0.46 with 13 (485 MB), 0.61 with 25 (790 MB). 256 MiB keeps a chunk clear of the first collection.
+ */
+exports.CHUNK_TARGET = 256 * memory_1.MiB;
+/** Below this per process, a worker cannot hold even a small flake's evaluation (about 100 MiB before any host). */
+exports.MIN_WORKER_MEMORY = 256 * memory_1.MiB;
+/** The default budget: this share of MemAvailable, leaving the rest to the runner, the action and the page cache. */
+exports.DEFAULT_BUDGET_SHARE = 0.5;
+/** This machine's cores and available memory now. */
+function localMachine() {
+    return { cores: os.availableParallelism(), memAvailable: (0, memory_1.memAvailable)() };
 }
-function sameList(a, b) {
-    return a.length === b.length && a.every((v, i) => v === b[i]);
+/** Workers and budget for `hosts` hosts: at most one per core, per host, and per MIN_WORKER_MEMORY of budget. */
+function poolOptions(settings, hosts, machine) {
+    const budget = settings.evalMemory !== undefined
+        ? settings.evalMemory * memory_1.MiB
+        : Math.floor((machine.memAvailable * exports.DEFAULT_BUDGET_SHARE) / memory_1.MiB) * memory_1.MiB;
+    const workers = Math.max(1, Math.min(settings.evalWorkers ?? machine.cores, hosts, Math.floor(budget / exports.MIN_WORKER_MEMORY)));
+    return { budget, workers, chunkSize: settings.evalChunkSize };
 }
-function selectionOf(before, after) {
-    if (before && after)
-        return '*';
-    if (after)
-        return '+';
-    if (before)
-        return '-';
-    return '.';
+/**
+ * The size of the next chunk after a process evaluated `hosts` hosts with a peak of `peak` bytes: as many hosts
+ * as fit under `target` at the same memory per host (start-up memory counted as the hosts', so the estimate errs
+ * on the small side), at least one, at most twice as many as last time (one measurement is not a trend).
+ */
+function nextChunkSize(hosts, peak, target) {
+    // Nothing measured (no /proc): no memory to go by, so as fast as the growth allows.
+    if (peak <= 0)
+        return 2 * hosts;
+    return Math.max(1, Math.min(2 * hosts, Math.floor((hosts * target) / peak)));
 }
-function versionKind(before, after) {
-    if (sameList(before, after))
-        return 'changed';
-    const c = (0, names_1.compareVersions)(after[after.length - 1] ?? '', before[before.length - 1] ?? '');
-    return c > 0 ? 'upgrade' : c < 0 ? 'downgrade' : 'changed';
+/** The text of a host that cannot be evaluated within the budget. */
+function overBudgetMessage(budget) {
+    return `evaluation exceeded the memory budget of ${Math.floor(budget / memory_1.MiB)} MiB`;
 }
-function sumNarSize(paths, infos) {
-    let total = 0;
-    for (const p of paths)
-        total += infos.get(p)?.narSize ?? 0;
-    return total;
+/** A process that died rather than finished: killed here or by a signal (the kernel's OOM killer), or out of memory. */
+function died(r) {
+    // A signal arrives as 128 + its number, from runProcess() and through a wrapper (GNU time, a shell) alike.
+    return r.overLimit === true || r.exitCode > 128 || /^error: out of memory/m.test(r.stderr);
 }
-/** Compares two closures the way nvd does: by package name, then by the set of versions and selection state. */
-function diffClosures(before, after, infos) {
-    const b = packagesOf(before);
-    const a = packagesOf(after);
-    const changed = [];
-    const added = [];
-    const removed = [];
-    for (const [name, versionsAfter] of a.versions) {
-        const versionsBefore = b.versions.get(name);
-        if (!versionsBefore) {
-            added.push({
-                name,
-                kind: 'added',
-                before: [],
-                after: versionsAfter,
-                selection: a.selected.has(name) ? '+' : '.'
-            });
-            continue;
+/**
+ * Evaluates every host's toplevel derivation in a pool of `nix eval` processes, each over a chunk of hosts and
+ * each under its share of the memory budget. Inside a chunk every host goes through tryEval; a host that fails
+ * there, or a chunk that fails outright, is evaluated alone so that Nix's own message names the error. A process
+ * that dies (over its limit, a signal) costs its chunk only: its hosts are retried in halves, then one by one,
+ * and a host that dies alone gets one last try with the whole budget, alone, before it is reported.
+ */
+async function evaluateToplevels(nix, flake, hosts, options) {
+    const start = Date.now();
+    const results = new Map();
+    const processes = [];
+    const limit = Math.floor(options.budget / options.workers);
+    const target = Math.min(exports.CHUNK_TARGET, limit / 2);
+    const todo = [...hosts];
+    const retries = [];
+    const last = [];
+    let size = options.chunkSize ?? 1;
+    const evaluate = async (chunk, chunkLimit, final) => {
+        const started = Date.now();
+        const r = await nix.evalToplevels(flake, chunk, chunkLimit);
+        processes.push({
+            hosts: chunk,
+            exitCode: r.exitCode,
+            overLimit: r.overLimit === true,
+            limit: chunkLimit,
+            peakRss: r.peakRss ?? 0,
+            seconds: (Date.now() - started) / 1000,
+            stderr: r.stderr
+        });
+        // Markers around each host in a chunk attribute its warnings; all that a lone host's process prints is its.
+        const warnings = (0, warnings_1.warningsByHost)(r.stderr, chunk);
+        const withWarnings = (host, v) => {
+            results.set(host, { ...v, warnings: warnings.get(host) ?? [] });
+        };
+        if (died(r)) {
+            if (chunk.length > 1) {
+                const half = Math.ceil(chunk.length / 2);
+                retries.unshift(chunk.slice(0, half), chunk.slice(half));
+                if (options.chunkSize === undefined)
+                    size = Math.max(1, Math.min(size, half));
+            }
+            else if (!final) {
+                last.push(chunk[0]);
+            }
+            else {
+                withWarnings(chunk[0], r.overLimit || /^error: out of memory/m.test(r.stderr)
+                    ? { error: overBudgetMessage(options.budget) }
+                    : { error: deathMessage(r) });
+            }
+            return;
         }
-        const selection = selectionOf(b.selected.has(name), a.selected.has(name));
-        if (!sameList(versionsBefore, versionsAfter) || selection === '+' || selection === '-') {
-            changed.push({
-                name,
-                kind: versionKind(versionsBefore, versionsAfter),
-                before: versionsBefore,
-                after: versionsAfter,
-                selection
-            });
+        const parsed = r.exitCode === 0 ? parseToplevels(r.stdout, chunk) : undefined;
+        if (!parsed) {
+            if (chunk.length > 1)
+                retries.push(...chunk.map(h => [h]));
+            else
+                withWarnings(chunk[0], { error: evalError(r) });
+            return;
         }
-    }
-    for (const [name, versionsBefore] of b.versions) {
-        if (!a.versions.has(name)) {
-            removed.push({
-                name,
-                kind: 'removed',
-                before: versionsBefore,
-                after: [],
-                selection: b.selected.has(name) ? '-' : '.'
-            });
+        for (const host of chunk) {
+            const v = parsed.get(host);
+            // Caught by tryEval: alone, without it, Nix prints the real message.
+            if (v)
+                withWarnings(host, v);
+            else
+                retries.push([host]);
         }
-    }
-    const byName = (x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0;
-    let pathsAdded = 0;
-    for (const p of after.paths)
-        if (!before.paths.has(p))
-            pathsAdded++;
-    let pathsRemoved = 0;
-    for (const p of before.paths)
-        if (!after.paths.has(p))
-            pathsRemoved++;
-    return {
-        changed: changed.sort(byName),
-        added: added.sort(byName),
-        removed: removed.sort(byName),
-        pathsBefore: before.paths.size,
-        pathsAfter: after.paths.size,
-        pathsAdded,
-        pathsRemoved,
-        bytesBefore: sumNarSize(before.paths, infos),
-        bytesAfter: sumNarSize(after.paths, infos)
+        if (options.chunkSize === undefined)
+            size = nextChunkSize(chunk.length, r.peakRss ?? 0, target);
     };
-}
-/** Counts by class, for the fleet table. */
-function countKinds(diff) {
-    const counts = {
-        upgrade: 0,
-        downgrade: 0,
-        changed: 0,
-        added: diff.added.length,
-        removed: diff.removed.length
+    const take = () => {
+        if (retries.length > 0)
+            return retries.shift();
+        if (todo.length === 0)
+            return undefined;
+        // Near the end, smaller chunks keep every worker busy; a chunk size the user chose is kept as it is.
+        const tail = options.chunkSize === undefined ? Math.ceil(todo.length / options.workers) : size;
+        return todo.splice(0, Math.max(1, Math.min(size, tail)));
     };
-    for (const c of diff.changed)
-        counts[c.kind]++;
-    return counts;
+    await pool(options.workers, take, chunk => evaluate(chunk, limit, limit >= options.budget));
+    // Hosts that went over a worker's share: alone now, one after the other, with the whole budget.
+    for (const host of last)
+        await evaluate([host], options.budget, true);
+    return { results, processes, options, seconds: (Date.now() - start) / 1000 };
+}
+/** Runs `work` on what `take` gives, at most `workers` at once, until `take` has nothing and nothing runs. */
+function pool(workers, take, work) {
+    return new Promise((resolve, reject) => {
+        let running = 0;
+        let failed = false;
+        const pump = () => {
+            if (failed)
+                return;
+            let chunk;
+            while (running < workers && (chunk = take()) !== undefined) {
+                running++;
+                work(chunk).then(() => {
+                    running--;
+                    pump();
+                }, (e) => {
+                    failed = true;
+                    reject(e instanceof Error ? e : new Error(String(e)));
+                });
+            }
+            if (running === 0)
+                resolve();
+        };
+        pump();
+    });
+}
+/**
+ * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out} | null}` for a chunk,
+ * `{drv, out}` for a host alone. undefined when the output is not that (a process cut short).
+ */
+function parseToplevels(stdout, chunk) {
+    let data;
+    try {
+        data = JSON.parse(stdout);
+    }
+    catch {
+        return undefined;
+    }
+    const toplevel = (v) => {
+        const o = v;
+        return o && typeof o.drv === 'string' && typeof o.out === 'string'
+            ? { drvPath: o.drv, outPath: o.out }
+            : null;
+    };
+    if (typeof data !== 'object' || data === null)
+        return undefined;
+    if (chunk.length === 1) {
+        const v = toplevel(data);
+        return v ? new Map([[chunk[0], v]]) : undefined;
+    }
+    const record = data;
+    return new Map(chunk.map(h => [h, toplevel(record[h])]));
+}
+function deathMessage(r) {
+    const signal = Object.entries(os.constants.signals).find(([, n]) => n === r.exitCode - 128)?.[0];
+    const how = signal ?? `exit code ${r.exitCode}`;
+    // SIGKILL is what the kernel's out-of-memory killer sends.
+    const oom = signal === 'SIGKILL' ? ', as the out-of-memory killer does' : '';
+    const said = (0, exec_1.tail)((0, nix_1.stripWarnings)(r.stderr), 20);
+    return `the evaluation process was killed (${how}${oom})${said ? `:\n${said}` : ''}`;
+}
+function evalError(r) {
+    return (0, exec_1.tail)((0, nix_1.stripWarnings)(r.stderr), 40) || `nix eval exited with code ${r.exitCode}`;
 }
 
 
 /***/ }),
 
 /***/ 7560:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
@@ -31094,6 +33436,7 @@ exports.nixString = nixString;
 exports.nixStringList = nixStringList;
 exports.toplevelsExpr = toplevelsExpr;
 exports.singleToplevelExpr = singleToplevelExpr;
+const warnings_1 = __nccwpck_require__(9826);
 /**
  * A Nix string literal holding `text` verbatim: `"`, `\` and `${` are escaped, so a value from a flake or an
  * input can never become Nix code.
@@ -31123,12 +33466,15 @@ function nixStringList(items) {
  * through `builtins.tryEval`, so one host's `throw` or failed assertion does not abort the others.
  */
 function toplevelsExpr(hosts) {
+    // Markers traced around each host attribute the warnings printed meanwhile (parseEvalWarnings).
     return [
         'cs: builtins.listToAttrs (map (n: {',
         '  name = n;',
         '  value = let t = cs.${n}.config.system.build.toplevel;',
         '              r = builtins.tryEval (builtins.seq t.drvPath t.drvPath);',
-        '          in if r.success then { drv = r.value; out = t.outPath; } else null;',
+        '              v = if r.success then { drv = r.value; out = t.outPath; } else null;',
+        `          in builtins.trace ("${warnings_1.HOST_MARKER} " + builtins.toJSON n)`,
+        `               (builtins.seq r.success (builtins.trace ("${warnings_1.END_MARKER} " + builtins.toJSON n) v));`,
         `}) ${nixStringList(hosts)})`
     ].join('\n');
 }
@@ -31287,9 +33633,10 @@ function lockDate(lastModified) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.storePathName = storePathName;
-exports.parseDrvName = parseDrvName;
+exports.splitPackageName = splitPackageName;
 exports.versionComponents = versionComponents;
 exports.compareVersions = compareVersions;
+exports.mergeRenamed = mergeRenamed;
 /** The name part of a store path: `/nix/store/<hash>-openssl-3.0.14` → `openssl-3.0.14`. */
 function storePathName(path) {
     const base = path.slice(path.lastIndexOf('/') + 1);
@@ -31297,17 +33644,14 @@ function storePathName(path) {
     return /^[0-9a-df-np-sv-z]{32}-/.test(base) ? base.slice(33) : base;
 }
 /**
- * Splits a derivation name like `builtins.parseDrvName`: the version starts after the first dash that is
- * followed by a character that is not a letter (`openssl-3.0.14` → openssl / 3.0.14, `xorg-server-21.1` →
- * xorg-server / 21.1, `system-path` → system-path / "").
+ * Splits a store name into package name and version as nvd does: the version starts after the first dash that is
+ * followed by a digit, and a `.drv` suffix is dropped (`openssl-3.0.14` → openssl / 3.0.14, `xorg-server-21.1` →
+ * xorg-server / 21.1). Unlike `builtins.parseDrvName`, a dash followed by anything else stays in the name: NixOS's
+ * `unit--.slice` and `unit-systemd-fsck-.service` are packages without a version.
  */
-function parseDrvName(full) {
-    for (let i = 0; i < full.length; i++) {
-        if (full[i] === '-' && i + 1 < full.length && !/[A-Za-z]/.test(full[i + 1])) {
-            return { name: full.slice(0, i), version: full.slice(i + 1) };
-        }
-    }
-    return { name: full, version: '' };
+function splitPackageName(full) {
+    const m = /^(.+?)(?:-([0-9].*?))?(?:\.drv)?$/.exec(full);
+    return m ? { name: m[1], version: m[2] ?? '' } : { name: full, version: '' };
 }
 /** Splits a version into components as Nix does: runs of digits, or runs of other characters; `.` and `-` separate. */
 function versionComponents(version) {
@@ -31331,30 +33675,32 @@ function versionComponents(version) {
     }
     return parts;
 }
+/** A component's value when Nix reads it as a number: digits that fit a C `int`; others compare as text. */
+function componentNumber(c) {
+    if (!/^[0-9]+$/.test(c))
+        return undefined;
+    const digits = c.replace(/^0+(?=.)/, '');
+    if (digits.length > 10 || (digits.length === 10 && digits > '2147483647'))
+        return undefined;
+    return Number(digits);
+}
 function componentLess(a, b) {
-    const an = /^[0-9]+$/.test(a);
-    const bn = /^[0-9]+$/.test(b);
-    if (an && bn)
-        return compareDigits(a, b) < 0;
-    if (a === '' && bn)
+    const an = componentNumber(a);
+    const bn = componentNumber(b);
+    if (an !== undefined && bn !== undefined)
+        return an < bn;
+    if (a === '' && bn !== undefined)
         return true;
     if (a === 'pre' && b !== 'pre')
         return true;
     if (b === 'pre')
         return false;
     // Nix treats `2.3a` as older than `2.3.1`.
-    if (bn)
+    if (bn !== undefined)
         return true;
-    if (an)
+    if (an !== undefined)
         return false;
     return a < b;
-}
-function compareDigits(a, b) {
-    const x = a.replace(/^0+(?=.)/, '');
-    const y = b.replace(/^0+(?=.)/, '');
-    if (x.length !== y.length)
-        return x.length - y.length;
-    return x < y ? -1 : x > y ? 1 : 0;
 }
 /** `builtins.compareVersions`: -1, 0 or 1. */
 function compareVersions(a, b) {
@@ -31369,6 +33715,54 @@ function compareVersions(a, b) {
             return 1;
     }
     return 0;
+}
+const isDigit = (c) => c !== undefined && c >= '0' && c <= '9';
+/**
+ * nvd's name for a package renamed by a version-like part of its name: `python3.11-requests` and
+ * `python3.12-requests` give `python3.{11->12}-requests`; unrelated names give undefined. The two names must share
+ * a prefix; the parts that differ (widened to whole runs of digits) must each hold a digit and no `-` or `_`.
+ */
+function mergeRenamed(before, after) {
+    if (before === after)
+        return undefined;
+    let lcp = 0;
+    while (lcp < before.length && lcp < after.length && before[lcp] === after[lcp])
+        lcp++;
+    if (lcp === 0)
+        return undefined;
+    let prefix = before.slice(0, lcp);
+    const restA = before.slice(lcp);
+    const restB = after.slice(lcp);
+    let lcs = 0;
+    while (lcs < restA.length &&
+        lcs < restB.length &&
+        restA[restA.length - 1 - lcs] === restB[restB.length - 1 - lcs]) {
+        lcs++;
+    }
+    let suffix = restA.slice(restA.length - lcs);
+    let midA = restA.slice(0, restA.length - lcs);
+    let midB = restB.slice(0, restB.length - lcs);
+    if (midA === '' || midB === '')
+        return undefined;
+    while (isDigit(prefix[prefix.length - 1])) {
+        midA = prefix[prefix.length - 1] + midA;
+        midB = prefix[prefix.length - 1] + midB;
+        prefix = prefix.slice(0, -1);
+    }
+    while (isDigit(suffix[0])) {
+        midA += suffix[0];
+        midB += suffix[0];
+        suffix = suffix.slice(1);
+    }
+    if (midA === midB)
+        return undefined;
+    if (![...midA].some(c => isDigit(c)) || ![...midB].some(c => isDigit(c)))
+        return undefined;
+    if (prefix === '' && suffix === '')
+        return undefined;
+    if (/[-_]/.test(midA) || /[-_]/.test(midB))
+        return undefined;
+    return `${prefix}{${midA}->${midB}}${suffix}`;
 }
 
 
@@ -31413,16 +33807,23 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Nix = exports.MIN_NIX = void 0;
+exports.Nix = exports.MIN_NIX = exports.EVAL_FLAGS = void 0;
 exports.parseNixVersion = parseNixVersion;
 exports.flakeUpdateArgs = flakeUpdateArgs;
+exports.pathInfoArgs = pathInfoArgs;
+exports.applyToConfigurations = applyToConfigurations;
 exports.maxJobsConfigured = maxJobsConfigured;
+exports.unreachableCaches = unreachableCaches;
 exports.stripWarnings = stripWarnings;
 exports.failedDerivations = failedDerivations;
 exports.timedOutDerivations = timedOutDerivations;
+exports.unnamedTimeOut = unnamedTimeOut;
+exports.startedDerivations = startedDerivations;
+const core = __importStar(__nccwpck_require__(7484));
 const io = __importStar(__nccwpck_require__(4994));
 const fs = __importStar(__nccwpck_require__(9896));
 const exec_1 = __nccwpck_require__(3190);
+const cache_1 = __nccwpck_require__(3781);
 const closure_1 = __nccwpck_require__(2198);
 const expr_1 = __nccwpck_require__(7560);
 /** Parses `nix --version`: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`, `nix (Determinate Nix 3.6.2) 2.29.0`. */
@@ -31443,6 +33844,21 @@ function flakeUpdateArgs(version, inputs) {
         return ['flake', 'update', ...inputs];
     return ['flake', 'lock', ...inputs.flatMap(i => ['--update-input', i])];
 }
+/** `nix path-info` of the closures of `paths` as JSON in the shape `parsePathInfo` reads, for the Nix in use. */
+function pathInfoArgs(version, paths) {
+    // Nix 2.33 deprecated `--json` without `--json-format` (a warning now, an error later); Lix has no such flag.
+    const format = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 33);
+    return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths];
+}
+/** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
+function applyToConfigurations(flake, apply) {
+    return ['eval', ...exports.EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply];
+}
+/**
+ * Every evaluation reads flake.lock and never writes it: otherwise Nix would lock an input that flake.nix names
+ * and flake.lock lacks, before the old lock was compared with the new one.
+ */
+exports.EVAL_FLAGS = ['--no-write-lock-file'];
 /** Oldest Nix whose flake and JSON interfaces this action relies on. */
 exports.MIN_NIX = { major: 2, minor: 8 };
 /** Every call to Nix goes through here: the binaries, the version's quirks, and the user's extra arguments. */
@@ -31457,13 +33873,15 @@ class Nix {
         this.version = version;
         this.extraArgs = extraArgs;
     }
+    /** Where builds also look for prebuilt paths (besides the configured substituters), set by the caller. */
+    substituter;
     static async create(extraArgs = []) {
         const nixBin = await io.which('nix', false);
         if (!nixBin) {
             throw new Error('nix was not found on PATH: install Nix (2.8 or later, or Lix) before this step');
         }
         const nixStoreBin = (await io.which('nix-store', false)) || 'nix-store';
-        const r = await (0, exec_1.run)(nixBin, ['--version']);
+        const r = await (0, exec_1.runProcess)(nixBin, ['--version']);
         if (r.exitCode !== 0)
             throw new Error(`nix --version failed (exit ${r.exitCode}): ${(0, exec_1.tail)(r.stderr, 5)}`);
         const version = parseNixVersion(r.stdout);
@@ -31472,22 +33890,37 @@ class Nix {
         }
         return new Nix(nixBin, nixStoreBin, version, extraArgs);
     }
-    nix(args, options = {}) {
+    async nix(args, options = {}) {
         // Global flags go before the subcommand, where every Nix version accepts them.
-        return (0, exec_1.run)(this.nixBin, ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs], {
+        const r = await (0, exec_1.runProcess)(this.nixBin, ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs], {
             cwd: options.cwd,
-            streamStderr: options.stream
+            streamStderr: options.stream,
+            env: options.env,
+            memoryLimit: options.memoryLimit
         });
+        // A store named with --store or --to is a target, not a substituter: its errors are reported where it is used.
+        if (!args.includes('--store') && !args.includes('--to'))
+            this.noteUnreachableCaches(r.stderr);
+        return r;
+    }
+    unreachableCaches = new Set();
+    /**
+     * Nix retries an unreachable binary cache for seconds in every call before it goes on without it; the step
+     * still works, so this only says so, once per cache, with what to change.
+     */
+    noteUnreachableCaches(stderr) {
+        for (const url of unreachableCaches(stderr)) {
+            if (this.unreachableCaches.has(url))
+                continue;
+            this.unreachableCaches.add(url);
+            core.warning(`The binary cache ${url} is unreachable (unable to download ${url}/nix-cache-info): every Nix call waits for it before going on without it. ` +
+                `Without network access set no substituters (NIX_CONFIG='substituters =', or nix-args: --option substituters ''); ` +
+                `otherwise point substituters at a cache this machine can reach.`, { title: 'Binary cache unreachable' });
+        }
     }
     /** Names of `nixosConfigurations`, from one evaluation. */
     async hostNames(flake) {
-        const r = await this.nix([
-            'eval',
-            '--json',
-            `${flake}#nixosConfigurations`,
-            '--apply',
-            'builtins.attrNames'
-        ]);
+        const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames'));
         if (r.exitCode !== 0) {
             throw new Error(`Cannot list nixosConfigurations of flake ${flake}:\n${(0, exec_1.tail)(r.stderr, 30)}`);
         }
@@ -31498,69 +33931,65 @@ class Nix {
         return names;
     }
     /**
-     * Evaluates every host's toplevel derivation in one process. A host whose evaluation throws is caught there;
-     * an error that tryEval cannot catch aborts that process, and each host is then evaluated on its own.
+     * One `nix eval` of the toplevels of `hosts` (several: each through tryEval; one: without, so that Nix prints
+     * the real error), killed once its resident memory goes over `memoryLimit` bytes. evalpool.ts reads the result.
      */
-    async toplevels(flake, hosts) {
-        const results = new Map();
-        if (hosts.length === 0)
-            return results;
-        const r = await this.nix([
-            'eval',
-            '--json',
-            `${flake}#nixosConfigurations`,
-            '--apply',
-            (0, expr_1.toplevelsExpr)(hosts)
-        ]);
-        const failed = [];
-        if (r.exitCode === 0) {
-            // The attribute names avoid `outPath`: toJSON would turn such a set into that string.
-            const data = JSON.parse(r.stdout);
-            for (const host of hosts) {
-                const v = data[host];
-                if (v)
-                    results.set(host, { drvPath: v.drv, outPath: v.out });
-                else
-                    failed.push(host);
-            }
-        }
-        else {
-            failed.push(...hosts);
-        }
-        // The shared evaluation only says that a host failed; evaluating it alone gives Nix's own error message.
-        for (const host of failed)
-            results.set(host, await this.toplevel(flake, host));
-        return results;
-    }
-    async toplevel(flake, host) {
-        const r = await this.nix([
-            'eval',
-            '--json',
-            `${flake}#nixosConfigurations`,
-            '--apply',
-            (0, expr_1.singleToplevelExpr)(host)
-        ]);
-        if (r.exitCode === 0) {
-            const v = JSON.parse(r.stdout);
-            return { drvPath: v.drv, outPath: v.out };
-        }
-        return { error: (0, exec_1.tail)(stripWarnings(r.stderr), 40) || `nix eval exited with code ${r.exitCode}` };
+    evalToplevels(flake, hosts, memoryLimit) {
+        const apply = hosts.length === 1 ? (0, expr_1.singleToplevelExpr)(hosts[0]) : (0, expr_1.toplevelsExpr)(hosts);
+        return this.nix(applyToConfigurations(flake, apply), { memoryLimit });
     }
     /**
      * Builds derivations in one process, going on past failures; the build log streams to the job log. Nix builds
-     * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs.
+     * one derivation at a time unless told otherwise: use every core when no one chose a number of jobs. The
+     * outputs get GC roots under `rootsDir` (`build`, `build-2`, …) when every build succeeds: without `--add-root`
+     * nix-store warns that the result might be garbage-collected.
      */
-    async realise(drvPaths) {
+    async realise(drvPaths, rootsDir) {
         const jobs = maxJobsConfigured(this.extraArgs, process.env) ? [] : ['--max-jobs', 'auto'];
-        return (0, exec_1.run)(this.nixStoreBin, ['--realise', '--keep-going', ...jobs, ...this.extraArgs, ...drvPaths], {
-            streamStderr: true
-        });
+        const root = ['--add-root', `${rootsDir}/build`, '--indirect'];
+        const s = this.substituter;
+        // `extra-` settings add to what nix.conf has; a daemon accepts them only from trusted users, or for URLs
+        // in its trusted-substituters.
+        const substitute = s
+            ? ['--option', 'extra-substituters', s.url, '--option', 'extra-trusted-public-keys', s.publicKey]
+            : [];
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths], { streamStderr: true });
+        if (s)
+            warnUnusedSubstituter(r.stderr);
+        this.noteUnreachableCaches(r.stderr);
+        return r;
+    }
+    /** Opens a store, as a copy to it or a substitution from it would: undefined when that works, else why not. */
+    async storeProblem(url) {
+        const r = await this.nix(['store', 'ping', '--store', url], { env: (0, cache_1.storeCredentials)(url, process.env) });
+        return r.exitCode === 0 ? undefined : (0, exec_1.tail)(stripWarnings(r.stderr), 10) || `exit code ${r.exitCode}`;
+    }
+    /** Signs `paths` and their closures in the local store with the secret key in `keyFile`. */
+    async signClosures(keyFile, paths) {
+        return this.nix(['store', 'sign', '--key-file', keyFile, '--recursive', ...paths]);
+    }
+    /** Copies `paths` and their closures to the store at `url` in one process; Nix skips what is there. */
+    async copyTo(url, paths) {
+        // Not streamed: one line per path, and the line names the store.
+        return this.nix(['copy', '--to', url, ...paths], { env: (0, cache_1.storeCredentials)(url, process.env) });
+    }
+    /**
+     * The paths that are not valid in the store. A path on disk is not necessarily valid: a build killed after it
+     * created its output leaves the directory behind, unregistered, and only the store's database knows.
+     */
+    async invalidPaths(paths) {
+        if (paths.length === 0)
+            return new Set();
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--check-validity', '--print-invalid', ...paths]);
+        if (r.exitCode !== 0)
+            throw new Error(`nix-store --check-validity failed:\n${(0, exec_1.tail)(r.stderr, 20)}`);
+        return new Set(r.stdout.split('\n').filter(Boolean));
     }
     /** Indirect GC roots under `dir` for built paths, so a garbage collection cannot remove them mid-run. */
     async addRoots(dir, paths) {
         if (paths.length === 0)
             return;
-        const r = await (0, exec_1.run)(this.nixStoreBin, [
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, [
             '--realise',
             '--add-root',
             `${dir}/result`,
@@ -31574,7 +34003,7 @@ class Nix {
     async pathInfo(paths) {
         if (paths.length === 0)
             return new Map();
-        const r = await this.nix(['path-info', '--recursive', '--json', ...paths]);
+        const r = await this.nix(pathInfoArgs(this.version, paths));
         if (r.exitCode !== 0)
             throw new Error(`nix path-info failed:\n${(0, exec_1.tail)(r.stderr, 20)}`);
         return (0, closure_1.parsePathInfo)(r.stdout);
@@ -31586,9 +34015,28 @@ class Nix {
             return undefined;
         return (0, exec_1.tail)(r.stdout, lines);
     }
+    /** Those of `drvPaths` with an output that is not a valid store path. */
+    async unbuilt(drvPaths) {
+        const out = [];
+        for (const drv of drvPaths) {
+            const q = await (0, exec_1.runProcess)(this.nixStoreBin, ['--query', '--outputs', drv]);
+            const outputs = q.stdout.split('\n').filter(Boolean);
+            if (q.exitCode !== 0 || outputs.length === 0)
+                continue;
+            const v = await (0, exec_1.runProcess)(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs]);
+            if (v.exitCode !== 0 || v.stdout.trim() !== '')
+                out.push(drv);
+        }
+        return out;
+    }
+    /** The closure of a store path or derivation (`nix-store --query --requisites`), or undefined on failure. */
+    async requisites(storePath) {
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--query', '--requisites', storePath]);
+        return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : undefined;
+    }
     /** Derivations that depend on `drvPath`, itself included. */
     async dependents(drvPath) {
-        const r = await (0, exec_1.run)(this.nixStoreBin, ['--query', '--referrers-closure', drvPath]);
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--query', '--referrers-closure', drvPath]);
         if (r.exitCode !== 0)
             return new Set([drvPath]);
         return new Set(r.stdout.split('\n').filter(Boolean));
@@ -31600,6 +34048,16 @@ class Nix {
     }
 }
 exports.Nix = Nix;
+/** Says why the builds did not fetch from the binary cache, when Nix said so (it goes on and builds). */
+function warnUnusedSubstituter(stderr) {
+    if (/ignoring untrusted substituter/.test(stderr)) {
+        core.warning('Nix ignored the binary cache: the user running this step is not a trusted user of the Nix daemon, and the cache is not in its trusted-substituters (see the README)');
+    }
+    const unsigned = /^warning: the substitute for '[^']+' from '[^']+' is not signed by any of the keys/m;
+    if (unsigned.test(stderr)) {
+        core.warning("The binary cache holds paths that are not signed by a trusted key, so they were built instead: was the signing key changed? List the old key in 'push-public-key' too, or start a new cache");
+    }
+}
 /** Whether the user set max-jobs: in nix-args, NIX_CONFIG, or a nix.conf that Nix reads. */
 function maxJobsConfigured(args, env, read = readOptional) {
     if (args.some((a, i) => a === '--max-jobs' ||
@@ -31623,6 +34081,11 @@ function readOptional(file) {
     catch {
         return undefined;
     }
+}
+/** Binary caches whose `nix-cache-info` Nix could not download (`unable to download 'URL/nix-cache-info'`). */
+function unreachableCaches(stderr) {
+    const urls = [...stderr.matchAll(/unable to download '([^'\s]+?)\/nix-cache-info'/g)].map(m => m[1]);
+    return [...new Set(urls)];
 }
 /** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
 function stripWarnings(stderr) {
@@ -31655,6 +34118,591 @@ function failedDerivations(stderr) {
 /** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
 function timedOutDerivations(stderr) {
     return new Set([...stderr.matchAll(TIMED_OUT)].map(m => m[1]));
+}
+/**
+ * Whether Nix reported a time-out without naming the derivation: Nix 2.34's `nix-store --realise` prints only
+ * `error: timed out after N seconds`. The derivations it killed are then among those it started and did not finish.
+ */
+function unnamedTimeOut(stderr) {
+    return /^\s*error: timed out after \d+ seconds?\s*$/m.test(stderr);
+}
+/** Derivations that Nix started building, from its `building '…drv'...` lines (local and remote builds). */
+function startedDerivations(stderr) {
+    return [...new Set([...stderr.matchAll(/^building '([^']+\.drv)'/gm)].map(m => m[1]))];
+}
+
+
+/***/ }),
+
+/***/ 7052:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.pendingChanges = pendingChanges;
+const names_1 = __nccwpck_require__(8971);
+function versionsByName(paths, drvs) {
+    const out = new Map();
+    for (const p of paths) {
+        const base = (0, names_1.storePathName)(p);
+        if (drvs !== base.endsWith('.drv'))
+            continue;
+        const { name, version } = (0, names_1.splitPackageName)(base);
+        if (!version)
+            continue;
+        const set = out.get(name) ?? new Set();
+        set.add(version);
+        out.set(name, set);
+    }
+    return out;
+}
+/**
+ * What a host whose new system failed to build would have received, as far as the derivations tell: for every
+ * versioned package of the old system's closure, the versions the new system's derivation closure has under the
+ * same name. That closure holds build-time packages too, so a name whose old versions are all still there says
+ * nothing and is left out.
+ */
+function pendingChanges(oldClosure, newDrvClosure) {
+    const before = versionsByName(oldClosure, false);
+    const after = versionsByName(newDrvClosure, true);
+    const out = [];
+    for (const [name, old] of before) {
+        const next = after.get(name);
+        if (!next || [...old].every(v => next.has(v)))
+            continue;
+        const sort = (s) => [...s].sort(names_1.compareVersions);
+        out.push({ name, before: sort(old), after: sort(next) });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+
+/***/ }),
+
+/***/ 3904:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseUnitFile = parseUnitFile;
+exports.unitBool = unitBool;
+exports.compareUnits = compareUnits;
+exports.unitFile = unitFile;
+exports.reachable = reachable;
+exports.activeUnits = activeUnits;
+exports.classifyUnits = classifyUnits;
+exports.readUnitTree = readUnitTree;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+/** Parses one unit file (or drop-in) into `into`, as switch-to-configuration's parse_systemd_ini does. */
+function parseUnitFile(text, into = new Map()) {
+    let section;
+    // Values of one key within this file, gathered before they are merged: an empty value clears them.
+    const local = new Map();
+    for (const raw of text.split('\n')) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#') || line.startsWith(';'))
+            continue;
+        const head = /^\[(.*)\]$/.exec(line);
+        if (head) {
+            // [Install] has nothing switch-to-configuration looks at.
+            if (head[1] === 'Install') {
+                section = undefined;
+                continue;
+            }
+            section = into.get(head[1]) ?? new Map();
+            into.set(head[1], section);
+            continue;
+        }
+        const eq = line.indexOf('=');
+        if (!section || eq < 0)
+            continue;
+        const key = line.slice(0, eq).trim();
+        const value = line.slice(eq + 1).trim();
+        const keys = local.get(section) ?? new Map();
+        local.set(section, keys);
+        const entry = keys.get(key) ?? { values: [], clear: false };
+        keys.set(key, entry);
+        if (value === '') {
+            entry.values = [];
+            entry.clear = true;
+        }
+        else {
+            entry.values.push(value);
+        }
+    }
+    for (const [sec, keys] of local) {
+        for (const [key, { values, clear }] of keys) {
+            const existing = sec.get(key);
+            sec.set(key, existing && !clear ? [...existing, ...values] : values);
+        }
+    }
+    return into;
+}
+/** A boolean setting as systemd reads it (`1`, `yes`, `true`, `on`), the last value winning. */
+function unitBool(info, section, key, fallback) {
+    const values = info?.get(section)?.get(key);
+    const last = values?.[values.length - 1];
+    return last === undefined ? fallback : ['1', 'yes', 'true', 'on'].includes(last);
+}
+/** [Unit] keys whose change does not restart a unit (switch-to-configuration's list). */
+const UNIT_IGNORED = new Set([
+    'X-Reload-Triggers',
+    'Description',
+    'Documentation',
+    'OnFailure',
+    'OnSuccess',
+    'OnFailureJobMode',
+    'IgnoreOnIsolate',
+    'StopWhenUnneeded',
+    'RefuseManualStart',
+    'RefuseManualStop',
+    'AllowIsolate',
+    'CollectMode',
+    'SourcePath'
+]);
+const sameValues = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+/** switch-to-configuration's compare_units: equal, or a change that needs a reload, or one that needs a restart. */
+function compareUnits(current, next) {
+    let result = 'equal';
+    const newSections = new Set(next.keys());
+    for (const [name, keys] of current) {
+        const nextKeys = next.get(name);
+        if (!nextKeys) {
+            // A removed [Unit] section matters only for keys that are not ignored.
+            if (name === 'Unit' && [...keys.keys()].every(k => UNIT_IGNORED.has(k)))
+                continue;
+            return 'restart';
+        }
+        newSections.delete(name);
+        const newKeys = new Set(nextKeys.keys());
+        for (const [key, value] of keys) {
+            newKeys.delete(key);
+            const nextValue = nextKeys.get(key);
+            if (!nextValue) {
+                if (name === 'Unit' && UNIT_IGNORED.has(key))
+                    continue;
+                return 'restart';
+            }
+            if (sameValues(value, nextValue))
+                continue;
+            if (name === 'Unit' && key === 'X-Reload-Triggers') {
+                result = 'reload';
+                continue;
+            }
+            if (name === 'Unit' && UNIT_IGNORED.has(key))
+                continue;
+            if (name === 'Mount' && key === 'Options') {
+                result = 'reload';
+                continue;
+            }
+            return 'restart';
+        }
+        for (const key of newKeys) {
+            if (name !== 'Unit')
+                return 'restart';
+            if (key === 'X-Reload-Triggers')
+                result = 'reload';
+            else if (!UNIT_IGNORED.has(key))
+                return 'restart';
+        }
+    }
+    if (newSections.size > 0) {
+        if (newSections.size !== 1 || !newSections.has('Unit'))
+            return 'restart';
+        for (const key of next.get('Unit')?.keys() ?? []) {
+            if (!UNIT_IGNORED.has(key))
+                return 'restart';
+            if (key === 'X-Reload-Triggers')
+                result = 'reload';
+        }
+    }
+    return result;
+}
+const TEMPLATE = /^(.*)@[^.]*\.(.*)$/;
+/** A unit's parsed file: its own, else its template's (`getty@tty1.service` → `getty@.service`). */
+function unitFile(tree, unit) {
+    const own = tree.units.get(unit);
+    if (own)
+        return own;
+    const t = TEMPLATE.exec(unit);
+    return t ? tree.units.get(`${t[1]}@.${t[2]}`) : undefined;
+}
+const DEP_KEYS = ['Wants', 'Requires', 'BindsTo', 'Upholds'];
+function dependencies(tree, unit) {
+    const info = unitFile(tree, unit);
+    const out = [...(tree.wants.get(unit) ?? [])];
+    if (info && info !== 'masked') {
+        for (const key of DEP_KEYS) {
+            for (const v of info.get('Unit')?.get(key) ?? [])
+                out.push(...v.split(/\s+/).filter(Boolean));
+        }
+    }
+    return out;
+}
+/** Units reachable from `roots` through Wants/Requires/BindsTo/Upholds and the `.wants`-style directories. */
+function reachable(tree, roots) {
+    const seen = new Set();
+    const queue = [...roots];
+    while (queue.length > 0) {
+        const unit = queue.pop();
+        if (seen.has(unit))
+            continue;
+        const info = unitFile(tree, unit);
+        if (!info || info === 'masked')
+            continue;
+        seen.add(unit);
+        queue.push(...dependencies(tree, unit));
+    }
+    return seen;
+}
+/**
+ * The units that are active on a host running this system, as far as the system says: what the default target
+ * (else multi-user.target) pulls in, except one-shot services that have exited (no `RemainAfterExit`). Units
+ * started by hand, by a timer, a socket, a path or D-Bus are not known to be running.
+ */
+function activeUnits(tree) {
+    const active = reachable(tree, [tree.defaultTarget ?? 'multi-user.target']);
+    for (const unit of [...active]) {
+        const info = unitFile(tree, unit);
+        if (info &&
+            info !== 'masked' &&
+            unit.endsWith('.service') &&
+            (info.get('Service')?.get('Type') ?? []).slice(-1)[0] === 'oneshot' &&
+            !unitBool(info, 'Service', 'RemainAfterExit', false)) {
+            active.delete(unit);
+        }
+    }
+    return active;
+}
+/** Units the report leaves out: they are started or kept by others, and never restarted for themselves. */
+const UNLISTED = /\.(target|slice|device|scope)$/;
+const SLEEP_TARGETS = new Set(['suspend.target', 'hibernate.target', 'hybrid-sleep.target']);
+/** What switch-to-configuration would do moving from `current` to `next`, both running as far as we can tell. */
+function classifyUnits(current, next) {
+    const active = activeUnits(current);
+    const stop = new Set();
+    const start = new Set();
+    const restart = new Set();
+    const reload = new Set();
+    const skip = new Set();
+    const targets = [];
+    const handleModified = (unit, info) => {
+        if (/^(sysinit|basic|multi-user|graphical)\.target$/.test(unit) || /\.(unit|slice)$/.test(unit))
+            return;
+        if (unit.endsWith('.mount')) {
+            // Unmounting / or /nix is not an option: those are reloaded (remounted).
+            if (unit === '-.mount' || unit === 'nix.mount')
+                reload.add(unit);
+            else
+                restart.add(unit);
+            return;
+        }
+        // switch-to-configuration does nothing for changed sockets.
+        if (unit.endsWith('.socket'))
+            return;
+        if (unit.startsWith('systemd-nspawn@'))
+            return;
+        if (unitBool(info, 'Service', 'X-ReloadIfChanged', false) && !restart.has(unit) && !stop.has(unit)) {
+            reload.add(unit);
+        }
+        else if (!unitBool(info, 'Service', 'X-RestartIfChanged', true) ||
+            unitBool(info, 'Unit', 'RefuseManualStop', false) ||
+            unitBool(info, 'Unit', 'X-OnlyManualStart', false)) {
+            skip.add(unit);
+        }
+        else if (!unitBool(info, 'Service', 'X-StopIfChanged', true) || !unit.endsWith('.service')) {
+            restart.add(unit);
+            reload.delete(unit);
+        }
+        else {
+            // A socket-activated service is stopped with its socket; the socket starts again and the service on demand.
+            let socketActivated = false;
+            const declared = (info.get('Service')?.get('Sockets') ?? []).join(' ').split(/\s+/).filter(Boolean);
+            const sockets = declared.length > 0 ? declared : [`${unit.replace(/\.[a-z]*$/, '')}.socket`];
+            for (const socket of sockets) {
+                if (!active.has(socket))
+                    continue;
+                stop.add(socket);
+                if (unitFile(next, socket) && unitFile(next, socket) !== 'masked') {
+                    start.add(socket);
+                    socketActivated = true;
+                }
+                reload.delete(unit);
+            }
+            if (unitBool(info, 'Service', 'X-NotSocketActivated', false))
+                socketActivated = false;
+            if (!socketActivated)
+                start.add(unit);
+            stop.add(unit);
+            reload.delete(unit);
+        }
+    };
+    for (const unit of [...active].sort()) {
+        const old = unitFile(current, unit);
+        if (!old || old === 'masked')
+            continue;
+        const info = unitFile(next, unit);
+        if (!info || info === 'masked') {
+            if (unitBool(old, 'Unit', 'X-StopOnRemoval', true))
+                stop.add(unit);
+        }
+        else if (unit.endsWith('.target')) {
+            // Active targets are started again, which starts what they now want.
+            if (!SLEEP_TARGETS.has(unit) &&
+                !unitBool(info, 'Unit', 'RefuseManualStart', false) &&
+                !unitBool(info, 'Unit', 'X-OnlyManualStart', false)) {
+                targets.push(unit);
+            }
+            if (unitBool(info, 'Unit', 'X-StopOnReconfiguration', false))
+                stop.add(unit);
+        }
+        else {
+            const cmp = compareUnits(old, info);
+            if (cmp === 'restart')
+                handleModified(unit, info);
+            else if (cmp === 'reload' && !restart.has(unit))
+                reload.add(unit);
+        }
+    }
+    // Starting the active targets starts every unit they now pull in that is not running: new units, and changed
+    // ones that were not active (an exited one-shot service runs again). Unchanged inactive units would be started
+    // too; they are left out, since which of them are running is known on the host only.
+    for (const unit of reachable(next, targets)) {
+        if (active.has(unit))
+            continue;
+        const before = unitFile(current, unit);
+        const after = unitFile(next, unit);
+        if (!after || after === 'masked')
+            continue;
+        if (before && before !== 'masked' && compareUnits(before, after) === 'equal')
+            continue;
+        start.add(unit);
+    }
+    const sorted = (set) => [...set].filter(u => !UNLISTED.test(u)).sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+    // A unit both stopped and started is restarted, as far as its users can tell.
+    const both = [...stop].filter(u => start.has(u));
+    return {
+        restart: sorted(new Set([...restart, ...both])),
+        reload: sorted(reload),
+        start: sorted([...start].filter(u => !stop.has(u) && !restart.has(u))),
+        stop: sorted([...stop].filter(u => !start.has(u))),
+        notRestarted: sorted(skip)
+    };
+}
+/** Reads a system's `etc/systemd/system`; parsed files are shared through `cache` (by resolved path). */
+function readUnitTree(toplevel, cache = new Map()) {
+    const dir = path.join(toplevel, 'etc/systemd/system');
+    let entries;
+    try {
+        entries = fs.readdirSync(dir);
+    }
+    catch {
+        return undefined;
+    }
+    const parse = (file, into) => {
+        const real = fs.realpathSync(file);
+        if (!into) {
+            const hit = cache.get(real);
+            if (hit)
+                return hit;
+        }
+        const info = parseUnitFile(fs.readFileSync(real, 'utf8'), into);
+        if (!into)
+            cache.set(real, info);
+        return info;
+    };
+    const tree = { units: new Map(), wants: new Map() };
+    const dropIns = new Map();
+    for (const name of entries.sort()) {
+        const full = path.join(dir, name);
+        let stat;
+        try {
+            stat = fs.statSync(full);
+        }
+        catch {
+            continue; // a dangling link
+        }
+        const dep = /^(.+)\.(wants|requires|upholds)$/.exec(name);
+        if (stat.isDirectory() && dep) {
+            tree.wants.set(dep[1], [...(tree.wants.get(dep[1]) ?? []), ...fs.readdirSync(full)]);
+        }
+        else if (stat.isDirectory() && name.endsWith('.d')) {
+            const confs = fs.readdirSync(full).filter(f => f.endsWith('.conf'));
+            dropIns.set(name.slice(0, -2), confs.sort().map(f => path.join(full, f)));
+        }
+        else if (fs.realpathSync(full) === '/dev/null') {
+            tree.units.set(name, 'masked');
+        }
+        else if (stat.isFile()) {
+            tree.units.set(name, parse(full));
+            if (name === 'default.target' && fs.lstatSync(full).isSymbolicLink()) {
+                const target = path.basename(fs.readlinkSync(full));
+                if (target !== name && entries.includes(target))
+                    tree.defaultTarget = target;
+            }
+        }
+    }
+    for (const [unit, files] of dropIns) {
+        const base = tree.units.get(unit);
+        if (!base || base === 'masked')
+            continue;
+        // A copy: the cached base is shared with other hosts.
+        const merged = new Map([...base].map(([s, keys]) => [s, new Map(keys)]));
+        for (const f of files)
+            parse(f, merged);
+        tree.units.set(unit, merged);
+    }
+    return tree;
+}
+
+
+/***/ }),
+
+/***/ 9826:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * Evaluation warnings from Nix's stderr. NixOS's `config.warnings` and nixpkgs' `lib.warn` reach stderr in
+ * several shapes: `trace: warning: …` (Nix 2.8 and older nixpkgs), `trace: evaluation warning: …` (newer nixpkgs
+ * on a Nix without `builtins.warn`), `evaluation warning: …` (`builtins.warn`, Nix 2.23+ and Lix). A message may
+ * span several lines; Nix 2.23+ indents the continuation lines under the message.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.END_MARKER = exports.HOST_MARKER = void 0;
+exports.parseEvalWarnings = parseEvalWarnings;
+exports.warningsByHost = warningsByHost;
+exports.compareWarnings = compareWarnings;
+/** Printed (with `builtins.trace`) before and after each host is evaluated, to attribute what it prints. */
+exports.HOST_MARKER = 'nixos-fleet-update:host';
+exports.END_MARKER = 'nixos-fleet-update:end';
+/** Control sequences: Nix strips them when stderr is not a terminal, but a wrapper may not. */
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[A-Za-z]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
+/** A line that starts a new message of Nix's own: anything after a warning that is not one of these continues it. */
+const NIX_LINE = /^(trace|warning|evaluation warning|error|info|notice|debug): /;
+const WARNING = /^(?:trace: (?:evaluation warning|warning): |evaluation warning: )(.*)$/;
+const MARKER = new RegExp(`^trace: (${exports.HOST_MARKER}|${exports.END_MARKER}) ("(?:[^"\\\\]|\\\\.)*")$`);
+/** Every evaluation warning in `stderr`, in order, with the host whose markers surround it. */
+function parseEvalWarnings(stderr) {
+    const out = [];
+    let host;
+    let current;
+    const flush = () => {
+        if (!current)
+            return;
+        const text = current.lines.join('\n').trim();
+        if (text)
+            out.push({ text, host: current.host });
+        current = undefined;
+    };
+    for (const raw of stderr.replace(ANSI, '').split('\n')) {
+        const line = raw.replace(/\r$/, '');
+        const marker = MARKER.exec(line);
+        if (marker) {
+            flush();
+            let name;
+            try {
+                name = JSON.parse(marker[2]);
+            }
+            catch {
+                name = undefined;
+            }
+            host = marker[1] === exports.HOST_MARKER && typeof name === 'string' ? name : undefined;
+            continue;
+        }
+        const w = WARNING.exec(line);
+        if (w) {
+            flush();
+            // Only `evaluation warning:` (Nix 2.23+) indents its continuation lines; a trace prints them verbatim.
+            const indent = line.startsWith('trace: ') ? 0 : line.length - w[1].length;
+            current = { lines: [w[1].trimEnd()], indent, host };
+            continue;
+        }
+        if (current && line.trim() !== '' && !NIX_LINE.test(line)) {
+            // Nix 2.23+ indents continuation lines to the width of the `evaluation warning: ` prefix.
+            const indent = /^ */.exec(line)?.[0].length ?? 0;
+            current.lines.push(indent >= current.indent ? line.slice(current.indent) : line.slice(indent));
+            continue;
+        }
+        flush();
+    }
+    flush();
+    return out;
+}
+/**
+ * Warnings per host from one evaluation's stderr. Warnings printed outside every host's markers (while the flake
+ * itself is evaluated) go to each host in `all`: they are printed once per process, whichever host comes first.
+ */
+function warningsByHost(stderr, all) {
+    const out = new Map(all.map(h => [h, []]));
+    for (const w of parseEvalWarnings(stderr)) {
+        const targets = w.host !== undefined && out.has(w.host) ? [w.host] : all;
+        for (const h of targets) {
+            const list = out.get(h);
+            if (!list.includes(w.text))
+                list.push(w.text);
+        }
+    }
+    return out;
+}
+/** Warnings that hosts print after the update and did not before, and those that went away, each listed once. */
+function compareWarnings(hosts) {
+    const add = (groups, text, host) => {
+        groups.set(text, [...(groups.get(text) ?? []), host]);
+    };
+    const added = new Map();
+    const gone = new Map();
+    for (const h of hosts) {
+        // A phase that was not evaluated says nothing about what went away or came.
+        if (!h.before || !h.after)
+            continue;
+        for (const t of h.after)
+            if (!h.before.includes(t))
+                add(added, t, h.host);
+        for (const t of h.before)
+            if (!h.after.includes(t))
+                add(gone, t, h.host);
+    }
+    const list = (m) => [...m].map(([text, hs]) => ({ text, hosts: hs })).sort((a, b) => b.hosts.length - a.hosts.length);
+    return { new: list(added), gone: list(gone) };
 }
 
 
@@ -31703,36 +34751,63 @@ exports.buildHosts = buildHosts;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
 const exec_1 = __nccwpck_require__(3190);
+const evalpool_1 = __nccwpck_require__(6879);
 const nix_1 = __nccwpck_require__(4280);
 const names_1 = __nccwpck_require__(8971);
 /** How many failed derivations get their log fetched; the rest are named only. */
 const MAX_LOGS = 10;
 const LOG_LINES = 25;
 /**
- * Evaluates every host's toplevel in one process, then builds all of them in one `nix-store --realise --keep-going`
+ * Evaluates every host's toplevel in a pool of bounded-memory processes (evalpool.ts), then builds all of them in one `nix-store --realise --keep-going`
  * (going on past failures, so one host never stops the others), and attributes the results per host.
  * Systems already in the store (yesterday's "after" is today's "before") are not built again.
  */
-async function buildHosts(nix, flake, hosts, rootsDir) {
+async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poolOptions)({}, hosts.length, (0, evalpool_1.localMachine)())) {
     const results = new Map();
-    const evaluated = await nix.toplevels(flake, hosts);
+    const evaluation = await (0, evalpool_1.evaluateToplevels)(nix, flake, hosts, pool);
     for (const host of hosts) {
-        const r = evaluated.get(host);
+        const r = evaluation.results.get(host);
         if (!r || 'error' in r)
-            results.set(host, { host, status: 'eval-failed', error: r?.error ?? 'not evaluated' });
+            results.set(host, {
+                host,
+                status: 'eval-failed',
+                error: r?.error ?? 'not evaluated',
+                warnings: r?.warnings
+            });
         else
-            results.set(host, { host, status: 'built', drvPath: r.drvPath, outPath: r.outPath });
+            results.set(host, {
+                host,
+                status: 'built',
+                drvPath: r.drvPath,
+                outPath: r.outPath,
+                warnings: r.warnings
+            });
     }
-    const toBuild = [...results.values()].filter(h => h.status === 'built' && !fs.existsSync(h.outPath));
+    const evaluatedOk = [...results.values()].filter(h => h.status === 'built');
+    const missing = await nix.invalidPaths([...new Set(evaluatedOk.map(h => h.outPath))]);
+    const toBuild = evaluatedOk.filter(h => missing.has(h.outPath));
     let exitCode;
     let stderr = '';
+    fs.mkdirSync(rootsDir, { recursive: true });
     if (toBuild.length > 0) {
-        const r = await nix.realise([...new Set(toBuild.map(h => h.drvPath))]);
+        const r = await nix.realise([...new Set(toBuild.map(h => h.drvPath))], rootsDir);
         exitCode = r.exitCode;
         stderr = r.stderr;
     }
-    const failed = toBuild.filter(h => !fs.existsSync(h.outPath));
+    // A build that exits 0 made every path valid; otherwise ask the store which ones it made.
+    const stillMissing = toBuild.length > 0 && exitCode !== 0
+        ? await nix.invalidPaths([...new Set(toBuild.map(h => h.outPath))])
+        : new Set();
+    const failed = toBuild.filter(h => stillMissing.has(h.outPath));
     const failedDrvs = failed.length > 0 ? (0, nix_1.failedDerivations)(stderr) : [];
+    const timedOut = (0, nix_1.timedOutDerivations)(stderr);
+    if (failed.length > 0 && (0, nix_1.unnamedTimeOut)(stderr)) {
+        const started = (0, nix_1.startedDerivations)(stderr).filter(d => !failedDrvs.includes(d));
+        for (const drv of await nix.unbuilt(started)) {
+            failedDrvs.push(drv);
+            timedOut.add(drv);
+        }
+    }
     if (failed.length > 0 && failedDrvs.length === 0) {
         // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
         // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
@@ -31740,17 +34815,21 @@ async function buildHosts(nix, flake, hosts, rootsDir) {
         throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${(0, exec_1.tail)((0, nix_1.stripWarnings)(stderr), LOG_LINES)}`);
     }
     if (failed.length > 0)
-        await explainFailures(nix, failed, failedDrvs, stderr, exitCode);
+        await explainFailures(nix, failed, { failedDrvs, timedOut, stderr, exitCode });
     for (const h of failed)
         h.status = 'build-failed';
-    const built = [...results.values()].filter(h => h.status === 'built').map(h => h.outPath);
-    fs.mkdirSync(rootsDir, { recursive: true });
+    // A build that succeeded registered its roots; the systems that were in the store already, and those that
+    // built while another one failed, get theirs here.
+    const rooted = new Set(exitCode === 0 ? toBuild.map(h => h.outPath) : []);
+    const built = [...results.values()]
+        .filter(h => h.status === 'built' && !rooted.has(h.outPath))
+        .map(h => h.outPath);
     await nix.addRoots(rootsDir, built);
-    return { hosts: results, cached: toBuild.length === 0, exitCode };
+    return { hosts: results, cached: toBuild.length === 0, exitCode, evaluation };
 }
 /** Names the derivations that failed under each failed host and attaches the tail of their build logs. */
-async function explainFailures(nix, failed, failedDrvs, stderr, exitCode) {
-    const timedOut = (0, nix_1.timedOutDerivations)(stderr);
+async function explainFailures(nix, failed, run) {
+    const { failedDrvs, timedOut, stderr, exitCode } = run;
     const logs = new Map();
     const culprits = new Map();
     for (const drv of failedDrvs.slice(0, MAX_LOGS)) {
@@ -31766,6 +34845,7 @@ async function explainFailures(nix, failed, failedDrvs, stderr, exitCode) {
         if (drvs.length > 0) {
             const name = (d) => `${(0, names_1.storePathName)(d).replace(/\.drv$/, '')}${timedOut.has(d) ? ' (timed out)' : ''}`;
             h.error = `failed to build: ${drvs.map(name).join(', ')}`;
+            h.failedDrvs = drvs;
             const parts = drvs.map(d => logs.get(d)).filter((l) => l !== undefined);
             h.logTail = parts.length > 0 ? parts.join('\n') : (0, exec_1.tail)(stderr, LOG_LINES);
         }
@@ -31777,6 +34857,101 @@ async function explainFailures(nix, failed, failedDrvs, stderr, exitCode) {
             h.logTail = (0, exec_1.tail)(stderr, LOG_LINES);
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 6292:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.FLAKE_FILES = void 0;
+exports.inspectCheckout = inspectCheckout;
+exports.checkHeadOnBase = checkHeadOnBase;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(3916);
+const git_1 = __nccwpck_require__(308);
+exports.FLAKE_FILES = ['flake.nix', 'flake.lock'];
+/**
+ * Reads flake.lock from the checked-out commit and refuses a checkout whose flake.nix or flake.lock differ from
+ * it: an earlier step's change would be diffed against the wrong base, or committed with a flake.lock that does
+ * not match the committed flake.nix.
+ */
+async function inspectCheckout(flakeDir) {
+    const git = await git_1.Git.create(flakeDir);
+    const inside = await git.exec(['rev-parse', '--is-inside-work-tree']);
+    if (inside.exitCode !== 0 || inside.stdout.trim() !== 'true') {
+        // A plain directory (a local run): there is no commit to compare with, only the files.
+        const lockPath = path.join(flakeDir, 'flake.lock');
+        return {
+            oldLock: fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : undefined,
+            lockInIndex: false
+        };
+    }
+    const head = await git.output(['rev-parse', '--verify', 'HEAD']);
+    // Paths as git prints them, relative to the repository's top: flake.nix before flake.lock.
+    const changed = (await git.changedFiles(exports.FLAKE_FILES)).sort((a, b) => exports.FLAKE_FILES.indexOf(path.basename(a)) - exports.FLAKE_FILES.indexOf(path.basename(b)));
+    if (changed.length > 0) {
+        throw new errors_1.InputError(`${changed.join(' and ')} in ${flakeDir} ${changed.length === 1 ? 'differs' : 'differ'} from the checked-out commit ${head.slice(0, 12)}: commit ${changed.length === 1 ? 'it' : 'them'} first, or run on a clean checkout (an earlier step of the job changed ${changed.length === 1 ? 'it' : 'them'}?)`);
+    }
+    return {
+        git,
+        head,
+        oldLock: await git.fileAt(head, 'flake.lock'),
+        lockInIndex: await git.inIndex('flake.lock')
+    };
+}
+/**
+ * Fails when `head` has commits that the base branch (as fetched into `baseRef`) does not: the pull request
+ * would carry them into the base unreviewed. Being behind the base is fine.
+ */
+async function checkHeadOnBase(git, head, baseBranch, baseRef) {
+    const ahead = await git.commitsBetween(baseRef, head);
+    if (ahead.length === 0)
+        return;
+    const list = ahead
+        .slice(0, 10)
+        .map(c => `  ${c.sha.slice(0, 12)} ${c.subject}`)
+        .join('\n');
+    const more = ahead.length > 10 ? `\n  … ${ahead.length - 10} more` : '';
+    throw new errors_1.InputError(`The checked-out commit ${head.slice(0, 12)} has ${ahead.length} commit${ahead.length === 1 ? '' : 's'} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`);
 }
 
 
@@ -31822,13 +34997,34 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.BOOT_LINKS = void 0;
+exports.kernelVersion = kernelVersion;
 exports.rebootReasons = rebootReasons;
-exports.closureSide = closureSide;
+exports.closureSides = closureSides;
 exports.diffHosts = diffHosts;
+exports.pendingHosts = pendingHosts;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
 const closure_1 = __nccwpck_require__(2198);
-const diff_1 = __nccwpck_require__(620);
+const closure_diff_1 = __nccwpck_require__(8684);
+const names_1 = __nccwpck_require__(8971);
+const received_1 = __nccwpck_require__(7052);
+const units_1 = __nccwpck_require__(3904);
+function readText(p) {
+    try {
+        return fs.readFileSync(p, 'utf8').trim();
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The kernel's version from the name of the store path that `<system>/kernel` links into. */
+function kernelVersion(system, read = readLink) {
+    const target = read(path.join(system, 'kernel'));
+    if (!target)
+        return undefined;
+    const { version } = (0, names_1.splitPackageName)((0, names_1.storePathName)(storePathOf(target)));
+    return version || undefined;
+}
 /** The boot-critical links of a NixOS system; a change in any of them needs a reboot to take effect. */
 exports.BOOT_LINKS = ['kernel', 'initrd', 'kernel-modules'];
 function readLink(p) {
@@ -31843,27 +35039,70 @@ function readLink(p) {
 function rebootReasons(before, after, read = readLink) {
     return exports.BOOT_LINKS.filter(link => read(path.join(before, link)) !== read(path.join(after, link)));
 }
-/** The system's own package set: the references of `<system>/sw`, else the system's direct references. */
-function closureSide(root, infos, read = readLink) {
-    const paths = (0, closure_1.closureOf)(root, infos);
-    const sw = read(path.join(root, 'sw'));
-    const swPath = sw ? storePathOf(sw) : undefined;
-    const selectedFrom = swPath && infos.has(swPath) ? swPath : root;
-    const selected = new Set((infos.get(selectedFrom)?.references ?? []).filter(r => r !== selectedFrom));
-    return { paths, selected };
+/**
+ * Both systems' closures and package sets as nvd takes them: the references of each `<system>/sw` when both systems
+ * have one, else each system's own direct references.
+ */
+function closureSides(before, after, infos, read = readLink) {
+    const sw = [before, after].map(root => {
+        const link = read(path.join(root, 'sw'));
+        const target = link ? storePathOf(link) : undefined;
+        return target && infos.has(target) ? target : undefined;
+    });
+    const bothSw = sw[0] !== undefined && sw[1] !== undefined;
+    return [before, after].map((root, i) => ({
+        paths: (0, closure_1.closureOf)(root, infos),
+        selected: new Set(infos.get(bothSw ? sw[i] : root)?.references ?? [])
+    }));
 }
 function storePathOf(p) {
     const m = /^(.*\/[0-9a-df-np-sv-z]{32}-[^/]+)/.exec(p);
     return m ? m[1] : p;
 }
+/** A system's units, or undefined when they cannot be read: the unit lists are left out, the rest goes on. */
+function unitTreeOrNone(system, cache) {
+    try {
+        return (0, units_1.readUnitTree)(system, cache);
+    }
+    catch {
+        return undefined;
+    }
+}
 /** Diffs every host from ONE store query: the closures of all roots, split per host in memory. */
 async function diffHosts(nix, pairs) {
     const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))]);
-    return pairs.map(({ host, before, after }) => ({
-        host,
-        diff: (0, diff_1.diffClosures)(closureSide(before, infos), closureSide(after, infos), infos),
-        reboot: rebootReasons(before, after)
-    }));
+    // Hosts share most unit files: each is parsed once.
+    const unitCache = new Map();
+    return pairs.map(({ host, before, after }) => {
+        const oldUnits = unitTreeOrNone(before, unitCache);
+        const newUnits = unitTreeOrNone(after, unitCache);
+        return {
+            host,
+            diff: (0, closure_diff_1.diffClosures)(...closureSides(before, after, infos), infos),
+            reboot: rebootReasons(before, after),
+            units: oldUnits && newUnits ? (0, units_1.classifyUnits)(oldUnits, newUnits) : undefined,
+            release: {
+                before: readText(path.join(before, 'nixos-version')),
+                after: readText(path.join(after, 'nixos-version'))
+            },
+            kernel: { before: kernelVersion(before), after: kernelVersion(after) }
+        };
+    });
+}
+/** Hosts whose pending changes are worked out; each takes two store queries. */
+const MAX_PENDING = 20;
+/**
+ * For hosts whose new system was evaluated but failed to build: the package versions it would have received,
+ * from the old system's closure and the new system's derivations.
+ */
+async function pendingHosts(nix, hosts) {
+    const out = new Map();
+    for (const h of hosts.slice(0, MAX_PENDING)) {
+        const [old, next] = [await nix.requisites(h.before), await nix.requisites(h.afterDrv)];
+        if (old && next)
+            out.set(h.host, (0, received_1.pendingChanges)(old, next));
+    }
+    return out;
 }
 
 
@@ -31902,6 +35141,176 @@ function selectHosts(all, explicit, exclude, flake, excludeSource) {
 async function discover(nix, flake, explicit, exclude, excludeSource) {
     const all = await nix.hostNames(flake);
     return selectHosts(all, explicit, exclude, flake, excludeSource);
+}
+
+
+/***/ }),
+
+/***/ 8489:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.repositoryFromRemote = repositoryFromRemote;
+exports.preflightPublish = preflightPublish;
+exports.runnerFileProblems = runnerFileProblems;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(3916);
+const git_1 = __nccwpck_require__(308);
+const settings_1 = __nccwpck_require__(8750);
+const publish_1 = __nccwpck_require__(597);
+/**
+ * OWNER/NAME from a remote URL: `https://host/owner/name(.git)`, `ssh://git@host:22/owner/name.git`,
+ * `git@host:owner/name.git`. Undefined for a local path or a URL with fewer than two path segments.
+ */
+function repositoryFromRemote(url) {
+    let pathPart;
+    const scp = /^[^/@:]+@[^/:]+:(.+)$/.exec(url);
+    if (scp)
+        pathPart = scp[1];
+    else {
+        let parsed;
+        try {
+            parsed = new URL(url);
+        }
+        catch {
+            return undefined;
+        }
+        if (!['http:', 'https:', 'ssh:', 'git:'].includes(parsed.protocol))
+            return undefined;
+        pathPart = decodeURIComponent(parsed.pathname);
+    }
+    const segments = pathPart
+        .replace(/\/+$/, '')
+        .replace(/\.git$/, '')
+        .split('/')
+        .filter(s => s !== '');
+    if (segments.length < 2)
+        return undefined;
+    const [owner, name] = segments.slice(-2);
+    return /^[^\s/]+$/.test(owner) && /^[^\s/]+$/.test(name) ? `${owner}/${name}` : undefined;
+}
+/**
+ * Checks everything a publishing run needs before anything is built: a token, a git checkout with a remote to
+ * push to, the repository (GITHUB_REPOSITORY, else the remote's URL), where the forge's API is, a usable
+ * signing key, and the runner's files for outputs and state. Every problem is named at once, so that a long
+ * build cannot end in "Input 'token' is empty".
+ */
+async function preflightPublish(settings, env, options) {
+    const problems = [];
+    if (!settings.token) {
+        problems.push("Input 'token' is empty: pushing the branch and opening the pull request need a token");
+    }
+    let remoteUrl;
+    try {
+        const git = await git_1.Git.create(settings.flakeDir);
+        const top = await git.topLevel();
+        remoteUrl = await git.remoteUrl(publish_1.REMOTE);
+        if (!remoteUrl)
+            problems.push(`The checkout in ${top} has no remote '${publish_1.REMOTE}' to push the branch to`);
+        else if (settings.token) {
+            // The remote answers, with the credentials publishing will use, and has the base branch.
+            const g = git.withEnv(await (0, publish_1.pushCredentials)(git, remoteUrl, settings.token));
+            try {
+                if (!(await g.remoteBranchSha(publish_1.REMOTE, settings.baseBranch))) {
+                    problems.push(`The base branch '${settings.baseBranch}' does not exist on ${publish_1.REMOTE}: set 'base-branch' to the branch the pull request targets`);
+                }
+            }
+            catch (e) {
+                problems.push((0, errors_1.errorMessage)(e));
+            }
+        }
+    }
+    catch (e) {
+        problems.push(`${settings.flakeDir} is not in a git checkout, which publishing commits to: ${(0, errors_1.errorMessage)(e)}`);
+    }
+    let repository = env.GITHUB_REPOSITORY || (remoteUrl ? repositoryFromRemote(remoteUrl) : undefined);
+    if (!repository) {
+        problems.push(`GITHUB_REPOSITORY is not set${remoteUrl ? ` and the remote's URL names no OWNER/NAME` : ''}: publishing needs the repository as OWNER/NAME`);
+        repository = '';
+    }
+    let forge;
+    if (settings.token && repository) {
+        try {
+            forge = (0, publish_1.makeForge)(settings, { ...env, GITHUB_REPOSITORY: repository });
+        }
+        catch (e) {
+            problems.push((0, errors_1.errorMessage)(e));
+        }
+    }
+    if (settings.signingKey && options.checkSigningKey) {
+        try {
+            await options.checkSigningKey(settings.signingKey, options.scratchDir);
+        }
+        catch (e) {
+            problems.push((0, errors_1.errorMessage)(e));
+        }
+    }
+    if (problems.length > 0 || !forge) {
+        throw new settings_1.InputError(`Publishing is not possible, so nothing was built:\n${problems.map(p => `- ${p}`).join('\n')}`);
+    }
+    return { forge, repository };
+}
+/**
+ * The runner's files (GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY) must be writable before the work starts:
+ * @actions/core refuses a missing GITHUB_OUTPUT file only when the first output is written, after everything.
+ */
+function runnerFileProblems(env) {
+    const problems = [];
+    for (const name of ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY']) {
+        const file = env[name];
+        if (!file)
+            continue;
+        // The summary is appended to, which creates it; outputs and state must exist, as the runner makes them.
+        const target = name === 'GITHUB_STEP_SUMMARY' && !fs.existsSync(file) ? path.dirname(file) : file;
+        try {
+            if (target === file && !fs.statSync(file).isFile())
+                throw new Error('not a file');
+            fs.accessSync(target, fs.constants.W_OK);
+        }
+        catch (e) {
+            const why = e.code === 'ENOENT'
+                ? 'does not exist'
+                : `cannot be written (${(0, errors_1.errorMessage)(e)})`;
+            problems.push(`${name} is ${file}, which ${why}`);
+        }
+    }
+    return problems;
 }
 
 
@@ -31946,10 +35355,12 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.REMOTE = void 0;
+exports.PublishError = exports.REMOTE = void 0;
 exports.forgeEndpoints = forgeEndpoints;
 exports.makeForge = makeForge;
 exports.pushCredentials = pushCredentials;
+exports.baseTrackingRef = baseTrackingRef;
+exports.checkCheckoutOnBase = checkCheckoutOnBase;
 exports.commitMessage = commitMessage;
 exports.writeSigningKey = writeSigningKey;
 exports.publish = publish;
@@ -31959,9 +35370,27 @@ const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
 const forgejo_1 = __nccwpck_require__(5483);
 const github_1 = __nccwpck_require__(932);
+const merge_1 = __nccwpck_require__(6279);
 const git_1 = __nccwpck_require__(308);
 const lock_1 = __nccwpck_require__(7848);
+const inert_1 = __nccwpck_require__(2679);
+const errors_1 = __nccwpck_require__(3916);
+const checkout_1 = __nccwpck_require__(6292);
 exports.REMOTE = 'origin';
+/**
+ * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
+ * result says what, so that the step's outputs still name the pushed commit and branch.
+ */
+class PublishError extends Error {
+    result;
+    cause;
+    constructor(message, result, cause) {
+        super(message);
+        this.result = result;
+        this.cause = cause;
+    }
+}
+exports.PublishError = PublishError;
 /** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
 function forgeEndpoints(settings, env) {
     const repository = env.GITHUB_REPOSITORY ?? '';
@@ -32029,16 +35458,53 @@ async function pushCredentials(git, remoteUrl, token) {
         GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
     };
 }
-/** The commit message: the subject, the changed inputs with old → new revisions, and the trailer. */
-function commitMessage(subject, changes) {
+/** Where a branch of the remote is fetched to: the checkout's own branches and remote refs stay as they are. */
+function baseTrackingRef(branch) {
+    return `refs/nixos-fleet-update/${branch}`;
+}
+/**
+ * Before anything is built: fetches the base branch from the remote (the whole history, in a shallow clone) and
+ * fails when the checked-out commit has commits the base lacks. A checkout without the remote cannot publish
+ * at all; publishing then fails with its own message.
+ */
+async function checkCheckoutOnBase(git, head, settings) {
+    const remoteUrl = await git.remoteUrl(exports.REMOTE);
+    if (!remoteUrl)
+        return;
+    const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
+    const base = settings.baseBranch;
+    const why = `to check that the checkout has no commits that '${base}' lacks`;
+    const remoteBase = await g.remoteBranchSha(exports.REMOTE, base);
+    if (!remoteBase) {
+        throw new Error(`The base branch '${base}' does not exist on ${exports.REMOTE}: cannot compare the checkout with it`);
+    }
+    try {
+        await g.fetchBranches(exports.REMOTE, [base], await g.isShallow());
+    }
+    catch (e) {
+        throw new Error(`Fetching '${base}' from ${exports.REMOTE} ${why} failed: ${e.message}`);
+    }
+    await (0, checkout_1.checkHeadOnBase)(g, head, base, baseTrackingRef(base));
+}
+/**
+ * The commit message: the subject, the changed inputs with old → new revisions (added and removed inputs marked
+ * `(new)` and `(removed)`), and the trailer. Input names come from flakes (nested ones from upstream's): defused,
+ * as a closing keyword in a commit on the default branch acts.
+ */
+function commitMessage(subject, changes, options = {}) {
+    const rev = (r) => (r ? r.slice(0, 12) : '–');
     const lines = changes.map(c => {
-        const rev = (r) => (r ? r.slice(0, 12) : '–');
-        const dates = c.old || c.new
-            ? ` (${(0, lock_1.lockDate)(c.old?.lastModified) ?? '–'} → ${(0, lock_1.lockDate)(c.new?.lastModified) ?? '–'})`
-            : '';
-        return `- ${c.input}: ${rev(c.old?.rev ?? c.old?.narHash)} → ${rev(c.new?.rev ?? c.new?.narHash)}${dates}`;
+        const o = rev(c.old?.rev ?? c.old?.narHash);
+        const n = rev(c.new?.rev ?? c.new?.narHash);
+        const [od, nd] = [(0, lock_1.lockDate)(c.old?.lastModified), (0, lock_1.lockDate)(c.new?.lastModified)];
+        if (!c.old)
+            return `- ${(0, inert_1.defuse)(c.input)} (new): ${n}${nd ? ` (${nd})` : ''}`;
+        if (!c.new)
+            return `- ${(0, inert_1.defuse)(c.input)} (removed): was ${o}${od ? ` (${od})` : ''}`;
+        return `- ${(0, inert_1.defuse)(c.input)}: ${o} → ${n}${od || nd ? ` (${od ?? '–'} → ${nd ?? '–'})` : ''}`;
     });
-    return `${subject}\n\n${lines.length > 0 ? `Updated inputs:\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
+    const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:';
+    return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
 }
 /** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
 function writeSigningKey(key) {
@@ -32070,17 +35536,16 @@ async function publish(git, forge, input) {
     if (!remoteUrl)
         throw new Error(`The checkout in ${top} has no remote '${exports.REMOTE}' to push to`);
     const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
-    const head = await g.out(['rev-parse', 'HEAD']);
+    const head = await g.output(['rev-parse', 'HEAD']);
     const remoteBase = await g.remoteBranchSha(exports.REMOTE, settings.baseBranch);
     if (!remoteBase)
         throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${exports.REMOTE}`);
     const remoteBranch = await g.remoteBranchSha(exports.REMOTE, branch);
     await g.fetchBranches(exports.REMOTE, remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch], await g.isShallow());
-    const baseRef = `refs/nixos-fleet-update/${settings.baseBranch}`;
+    const baseRef = baseTrackingRef(settings.baseBranch);
     const isAncestor = async (a, b) => (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0;
-    if (!(await isAncestor(head, baseRef))) {
-        core.warning(`The checkout (${head.slice(0, 12)}) is not on '${settings.baseBranch}': the update commit is based on it anyway`);
-    }
+    // Checked before building too; the base may have been rewritten since.
+    await (0, checkout_1.checkHeadOnBase)(g, head, settings.baseBranch, baseRef);
     let commit;
     let pushed = false;
     if (remoteBranch) {
@@ -32088,7 +35553,7 @@ async function publish(git, forge, input) {
         const foreign = commits.filter(c => !c.body.split('\n').includes(git_1.TRAILER));
         if (foreign.length > 0)
             throw new Error(describeForeign(branch, foreign));
-        const newBlob = await g.out(['hash-object', '--stdin'], { input: input.newLock });
+        const newBlob = await g.output(['hash-object', '--stdin'], { input: input.newLock });
         if (commits.length > 0 &&
             (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
             (await isAncestor(head, remoteBranch))) {
@@ -32101,7 +35566,7 @@ async function publish(git, forge, input) {
             parent: head,
             file: lockFile,
             content: input.newLock,
-            message: commitMessage(settings.commitMessage, input.changes),
+            message: commitMessage(settings.commitMessage, input.changes, { created: input.created }),
             identity: { name: settings.gitUserName, email: settings.gitUserEmail },
             signingKeyFile: input.signingKeyFile,
             indexFile: path.join(input.scratchDir, 'index')
@@ -32115,11 +35580,29 @@ async function publish(git, forge, input) {
         pushed = true;
         core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`);
     }
-    const existing = await forge.findOpenPull(branch, settings.baseBranch);
+    const pushedResult = { branch, commit, pushed, operation: 'none' };
+    try {
+        return await openPull(forge, input, pushedResult);
+    }
+    catch (e) {
+        if (e instanceof PublishError)
+            throw e;
+        throw new PublishError((0, errors_1.errorMessage)(e), pushedResult, e);
+    }
+}
+/**
+ * Creates or updates the pull request, adds labels, asks for auto-merge. Labels are added when the pull request
+ * is created and whenever this run pushed a new commit to its branch, never on a run that changed nothing, so
+ * a label someone removed on purpose stays removed until the next update.
+ */
+async function openPull(forge, input, pushed) {
+    const { settings } = input;
+    const existing = await forge.findOpenPull(pushed.branch, settings.baseBranch);
     let operation;
-    let pull = existing;
+    let pull;
     if (existing) {
-        if (existing.title !== settings.prTitle || existing.body !== input.body || pushed) {
+        pull = existing;
+        if (existing.title !== settings.prTitle || existing.body !== input.body || pushed.pushed) {
             pull = await forge.updatePull(existing.number, settings.prTitle, input.body);
             operation = 'updated';
         }
@@ -32128,30 +35611,107 @@ async function publish(git, forge, input) {
     }
     else {
         const r = await forge.createPull({
-            head: branch,
+            head: pushed.branch,
             base: settings.baseBranch,
             title: settings.prTitle,
             body: input.body
         });
         pull = r.pull;
-        if (r.created) {
+        if (r.created)
             operation = 'created';
-            await forge.addLabels(pull.number, settings.prLabels);
-        }
         else {
             pull = await forge.updatePull(pull.number, settings.prTitle, input.body);
             operation = 'updated';
         }
     }
-    if (settings.autoMerge && pull) {
+    const result = { ...pushed, prNumber: pull.number, prUrl: pull.url, operation };
+    if (settings.prLabels.length > 0 && (operation === 'created' || pushed.pushed)) {
         try {
-            await forge.enableAutoMerge(pull);
+            await forge.addLabels(pull.number, settings.prLabels);
         }
         catch (e) {
-            core.warning(e instanceof Error ? e.message : String(e));
+            // The pull request stands; a token without the labels' scope must not fail the run.
+            core.warning(`Labels not added to #${pull.number}: ${(0, errors_1.errorMessage)(e)}`);
         }
     }
-    return { branch, commit, pushed, prNumber: pull?.number, prUrl: pull?.url, operation };
+    if (settings.autoMerge) {
+        try {
+            const method = await forge.enableAutoMerge(pull, settings.mergeMethod);
+            core.info(`Auto-merge requested for #${pull.number}${method ? ` (${method})` : " (the forge's default method)"}`);
+        }
+        catch (e) {
+            // A method the repository forbids is a setting to fix; a refusal by the forge is reported and the run goes on.
+            if (e instanceof merge_1.MergeMethodError)
+                throw new PublishError(e.message, result, e);
+            core.warning((0, errors_1.errorMessage)(e));
+        }
+    }
+    return result;
+}
+
+
+/***/ }),
+
+/***/ 4912:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.pushSystems = pushSystems;
+const exec_1 = __nccwpck_require__(3190);
+const cache_1 = __nccwpck_require__(3781);
+const nix_1 = __nccwpck_require__(4280);
+const errors_1 = __nccwpck_require__(3916);
+/**
+ * Copies the given systems and their closures to the store in one `nix copy`, signed with the key: a binary cache
+ * signs while it uploads (`?secret-key=`); for other stores (ssh-ng://, ssh://, local) the paths are signed in the
+ * local store first, so that a store that requires signatures accepts them. Never throws: a failure is reported.
+ */
+async function pushSystems(nix, target, systems) {
+    const report = {
+        to: (0, cache_1.redactUrl)(target.url),
+        status: 'skipped',
+        hosts: systems.map(s => s.host),
+        paths: 0,
+        bytes: 0,
+        closurePaths: 0
+    };
+    if (systems.length === 0) {
+        report.error = 'no host built after the update';
+        return report;
+    }
+    const fail = (what, stderr, exitCode) => {
+        const said = (0, exec_1.tail)((0, nix_1.stripWarnings)(stderr), 15) || `exit code ${exitCode}`;
+        report.status = 'failed';
+        report.error = (0, cache_1.scrub)(`${what}: ${said}`, target.url);
+        return report;
+    };
+    const paths = [...new Set(systems.map(s => s.outPath))];
+    try {
+        const infos = await nix.pathInfo(paths);
+        report.closurePaths = infos.size;
+        if (!(0, cache_1.isBinaryCacheUrl)(target.url)) {
+            const signed = await nix.signClosures(target.keyFile, paths);
+            if (signed.exitCode !== 0)
+                return fail('signing the paths failed', signed.stderr, signed.exitCode);
+        }
+        const url = (0, cache_1.isBinaryCacheUrl)(target.url)
+            ? (0, cache_1.withParam)(target.url, 'secret-key', target.keyFile)
+            : target.url;
+        const r = await nix.copyTo(url, paths);
+        const sent = (0, cache_1.copiedPaths)(r.stderr);
+        report.paths = sent.length;
+        report.bytes = sent.reduce((sum, p) => sum + (infos.get(p)?.narSize ?? 0), 0);
+        if (r.exitCode !== 0)
+            return fail('nix copy failed', r.stderr, r.exitCode);
+        report.status = 'pushed';
+    }
+    catch (e) {
+        report.status = 'failed';
+        report.error = (0, cache_1.scrub)((0, errors_1.errorMessage)(e), target.url);
+    }
+    return report;
 }
 
 
@@ -32204,10 +35764,13 @@ const exec_1 = __nccwpck_require__(3190);
 const lock_1 = __nccwpck_require__(7848);
 const nix_1 = __nccwpck_require__(4280);
 const settings_1 = __nccwpck_require__(8750);
-/** Runs `nix flake update` for all or the named inputs and compares the lock file's contents before and after. */
-async function updateLock(nix, flakeDir, inputs) {
+/**
+ * Runs `nix flake update` for all or the named inputs and compares the lock file with `oldLock`, the one of the
+ * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
+ */
+async function updateLock(nix, flakeDir, inputs, committedLock) {
     const lockPath = path.join(flakeDir, 'flake.lock');
-    const oldLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : '';
+    const oldLock = committedLock ?? '';
     if (inputs.length > 0 && oldLock !== '') {
         const known = (0, lock_1.rootInputNames)(oldLock);
         const locked = (0, lock_1.lockedInputs)(oldLock);
@@ -32222,32 +35785,104 @@ async function updateLock(nix, flakeDir, inputs) {
     }
     const newLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : '';
     if (newLock === oldLock)
-        return { changed: false, oldLock, newLock, changes: [], updatedInputs: [] };
+        return { changed: false, created: false, oldLock, newLock, changes: [], updatedInputs: [] };
     const changes = (0, lock_1.compareLocks)(oldLock || '{"nodes":{"root":{}},"root":"root","version":7}', newLock);
-    return { changed: true, oldLock, newLock, changes, updatedInputs: changes.map(c => c.input) };
+    return {
+        changed: true,
+        created: committedLock === undefined && newLock !== '',
+        oldLock,
+        newLock,
+        changes,
+        updatedInputs: changes.map(c => c.input)
+    };
 }
-/** Puts the lock file back as it was (dry runs leave the checkout untouched). */
-function restoreLock(flakeDir, oldLock) {
+/**
+ * Puts the lock file back as it was (dry runs leave the checkout untouched). Nix stages a lock file it creates
+ * (`git add --intent-to-add`); that entry goes too when the index had none before. Synchronous: it also runs
+ * from a signal handler.
+ */
+function restoreLock(flakeDir, oldLock, index) {
     const lockPath = path.join(flakeDir, 'flake.lock');
     if (oldLock === '')
         fs.rmSync(lockPath, { force: true });
     else
         fs.writeFileSync(lockPath, oldLock);
+    if (index && !index.hadEntry)
+        index.git.unstageSync('flake.lock');
+}
+
+
+/***/ }),
+
+/***/ 6661:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runPost = runPost;
+const core = __importStar(__nccwpck_require__(7484));
+const cleanup_1 = __nccwpck_require__(2691);
+const errors_1 = __nccwpck_require__(3916);
+/** The `post:` step: removes what the main step left on the runner, and never fails the job for it. */
+function runPost() {
+    try {
+        (0, cleanup_1.cleanup)();
+    }
+    catch (error) {
+        core.warning(`Cleanup failed: ${(0, errors_1.errorMessage)(error)}`);
+    }
 }
 
 
 /***/ }),
 
 /***/ 4031:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.defuse = void 0;
 exports.clean = clean;
 exports.inline = inline;
 exports.codeBlock = codeBlock;
 exports.clipLines = clipLines;
+const inert_1 = __nccwpck_require__(2679);
+Object.defineProperty(exports, "defuse", ({ enumerable: true, get: function () { return inert_1.defuse; } }));
 /** Control characters (but tab and newline) and the replacement character left by invalid UTF-8. */
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -32258,19 +35893,20 @@ function clean(text) {
 }
 /**
  * Inline Markdown text (a table cell, a list item, a summary line): Markdown and HTML characters are escaped, and
- * `@` gets a zero-width joiner so that no user or team is mentioned.
+ * references, mentions and autolinks are defused (see defuse), including inside code spans, which Forgejo still
+ * scans for references.
  */
 function inline(text, max = 200) {
     let t = clean(text).replace(/\s+/g, ' ').trim();
     if (t.length > max)
         t = `${t.slice(0, max - 1)}…`;
-    return t
+    // Defused before the HTML escaping, whose `&#124;` must stay an entity.
+    return (0, inert_1.defuse)(t)
         .replace(/&/g, '&amp;')
         .replace(/</g, '&lt;')
         .replace(/>/g, '&gt;')
         .replace(/\|/g, '&#124;')
-        .replace(/([\\`*_[\]~])/g, '\\$1')
-        .replace(/@/g, '@\u2060');
+        .replace(/([\\`*_[\]~])/g, '\\$1');
 }
 /** A fenced code block whose fence is longer than any backtick run inside, so the text cannot close it. */
 function codeBlock(text, info = 'text') {
@@ -32292,6 +35928,79 @@ function clipLines(text, width = 300) {
 
 /***/ }),
 
+/***/ 5362:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.failedUpgrades = exports.staleHosts = void 0;
+exports.fleetStateLines = fleetStateLines;
+const escape_1 = __nccwpck_require__(4031);
+/** `2026-12-01 05:12 UTC` */
+function when(iso) {
+    const t = Date.parse(iso);
+    return Number.isFinite(t) ? `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'unknown';
+}
+function deployed(h, commitsRead) {
+    const sha = `\`${h.sha.slice(0, 7)}\``;
+    if (h.behind === 0)
+        return `${sha} (tip)`;
+    if (h.behind === undefined)
+        return `${sha} (more than ${commitsRead} behind)`;
+    return `${sha} (${h.behind} behind)`;
+}
+function outcome(h) {
+    const icon = h.failed ? '❌' : h.state === 'success' ? '✅' : '⏳';
+    const parts = [`${icon} ${(0, escape_1.inline)(h.description || h.state, 140)}`];
+    if (h.stale)
+        parts.push(`⚠️ stale: ${(0, escape_1.inline)(h.staleReason ?? '')}`);
+    return parts.join(' · ');
+}
+/**
+ * The "Fleet state" section: what each host last reported (commit statuses posted by the NixOS module's
+ * reportStatus) against the base branch's recent commits. Hosts' own words are upstream text: escaped and defused.
+ */
+function fleetStateLines(s, maxRows = Infinity) {
+    const out = ['', '### Fleet state', ''];
+    if (s.hosts.length === 0) {
+        out.push(`No host has reported a deployment on the last ${s.commits.length} commits of \`${(0, escape_1.inline)(s.base)}\` (hosts report with \`services.fleet-auto-upgrade.reportStatus\`).`);
+        return out;
+    }
+    const stale = s.hosts.filter(h => h.stale).length;
+    const failed = s.hosts.filter(h => h.failed).length;
+    const counts = [`${s.hosts.length} reporting`];
+    if (failed > 0)
+        counts.push(`${failed} failed`);
+    if (stale > 0)
+        counts.push(`${stale} stale`);
+    if (s.neverReported.length > 0)
+        counts.push(`${s.neverReported.length} never reported`);
+    out.push(`What each host last reported on \`${(0, escape_1.inline)(s.base)}\`: ${counts.join(', ')}.`, '');
+    out.push('| host | deployed | reported | outcome |', '|---|---|---|---|');
+    // Failed and stale hosts first: those are the ones to look at.
+    const order = (h) => (h.failed ? 0 : h.stale ? 1 : 2);
+    const rows = [...s.hosts].sort((a, b) => order(a) - order(b) || a.host.localeCompare(b.host));
+    const shown = Number.isFinite(maxRows) ? rows.slice(0, maxRows) : rows;
+    for (const h of shown) {
+        out.push(`| ${(0, escape_1.inline)(h.host)} | ${deployed(h, s.commits.length)} | ${when(h.at)} | ${outcome(h)} |`);
+    }
+    if (shown.length < rows.length)
+        out.push('', `_${rows.length - shown.length} more hosts in the report-json file._`);
+    if (s.neverReported.length > 0) {
+        out.push('', `Never reported: ${s.neverReported.map(h => (0, escape_1.inline)(h)).join(', ')}.`);
+    }
+    return out;
+}
+/** Hosts flagged stale, and hosts whose last report is a failed upgrade (the outputs). */
+const staleHosts = (s) => s?.hosts.filter(h => h.stale).map(h => h.host) ?? [];
+exports.staleHosts = staleHosts;
+const failedUpgrades = (s) => s?.hosts.filter(h => h.failed).map(h => h.host) ?? [];
+exports.failedUpgrades = failedUpgrades;
+
+
+/***/ }),
+
 /***/ 4285:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -32300,12 +36009,15 @@ function clipLines(text, width = 300) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SUMMARY_LIMIT = exports.REPORT_LIMIT = void 0;
 exports.sharedChanges = sharedChanges;
+exports.hostList = hostList;
 exports.renderReport = renderReport;
-const diff_1 = __nccwpck_require__(620);
+const closure_diff_1 = __nccwpck_require__(8684);
 const lock_1 = __nccwpck_require__(7848);
 const escape_1 = __nccwpck_require__(4031);
 const model_1 = __nccwpck_require__(6867);
 const nvd_1 = __nccwpck_require__(3562);
+const sections_1 = __nccwpck_require__(3844);
+const fleet_state_1 = __nccwpck_require__(5362);
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 exports.REPORT_LIMIT = 60000;
 const STATUS = {
@@ -32328,14 +36040,36 @@ function shortRev(l) {
     const id = l.rev ? l.rev.slice(0, 12) : l.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 12) : '?';
     return `\`${id.replace(/[^A-Za-z0-9+/=._-]/g, '')}\``;
 }
-function lockRow(c) {
+/** `2024-05-31`, with the time (UTC) when both sides fall on the same day. */
+function lockTimes(c) {
     const dates = [(0, lock_1.lockDate)(c.old?.lastModified), (0, lock_1.lockDate)(c.new?.lastModified)];
-    const when = dates[0] || dates[1] ? `${dates[0] ?? '–'} → ${dates[1] ?? '–'}` : '';
+    if (!dates[0] && !dates[1])
+        return '';
+    const sameDay = dates[0] !== undefined && dates[0] === dates[1];
+    const at = (t, d) => d === undefined
+        ? '–'
+        : sameDay && t !== undefined
+            ? `${d} ${new Date(t * 1000).toISOString().slice(11, 16)}`
+            : d;
+    return `${at(c.old?.lastModified, dates[0])} → ${at(c.new?.lastModified, dates[1])}${sameDay ? ' UTC' : ''}`;
+}
+/** Without a compare link: what changed, the revision (git) or else the content hash (path:, tarballs). */
+function identityChange(c) {
+    const o = c.old;
+    const n = c.new;
+    if (!o || !n)
+        return '';
+    const hash = (h) => (0, sections_1.codeSpan)((h ?? '–').replace(/^sha256-/, '').slice(0, 12));
+    if (o.rev && n.rev && o.rev !== n.rev)
+        return `rev ${(0, sections_1.codeSpan)(o.rev.slice(0, 7))} → ${(0, sections_1.codeSpan)(n.rev.slice(0, 7))}`;
+    return `narHash ${hash(o.narHash)} → ${hash(n.narHash)}`;
+}
+function lockRow(c) {
     const link = c.compareUrl && /^https:\/\/[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$/.test(c.compareUrl)
         ? `[compare](${c.compareUrl})`
         : '';
-    const what = !c.old ? 'added' : !c.new ? 'removed' : '';
-    return `| ${(0, escape_1.inline)(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${when} | ${what || link} |`;
+    const what = !c.old ? '(new)' : !c.new ? '(removed)' : '';
+    return `| ${(0, escape_1.inline)(c.input)} | ${shortRev(c.old)} | ${shortRev(c.new)} | ${lockTimes(c)} | ${what || link || identityChange(c)} |`;
 }
 function sizeDelta(h) {
     if (!h.diff)
@@ -32343,7 +36077,7 @@ function sizeDelta(h) {
     return (0, nvd_1.formatBytes)(h.diff.bytesAfter - h.diff.bytesBefore, true);
 }
 function hostRow(h) {
-    const k = h.diff ? (0, diff_1.countKinds)(h.diff) : undefined;
+    const k = h.diff ? (0, closure_diff_1.countKinds)(h.diff) : undefined;
     const n = (x) => (x === undefined ? '–' : String(x));
     const reboot = h.reboot.length > 0 ? `yes (${h.reboot.join(', ')})` : h.diff ? 'no' : '–';
     return `| ${(0, escape_1.inline)(h.host)} | ${STATUS[h.status]} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`;
@@ -32359,25 +36093,29 @@ function changeText(c) {
 function sharedChanges(hosts) {
     const diffed = hosts.filter(h => h.diff);
     const byChange = new Map();
+    const downgrades = new Set();
     for (const h of diffed) {
         const d = h.diff;
         if (!d)
             continue;
-        for (const c of [...d.changed, ...d.added, ...d.removed]) {
+        for (const c of [...d.changed, ...d.renamed, ...d.added, ...d.removed]) {
             if (c.kind === 'changed' && (0, nvd_1.formatVersions)(c.before) === (0, nvd_1.formatVersions)(c.after))
                 continue;
             const key = changeText(c);
+            if (c.kind === 'downgrade')
+                downgrades.add(key);
             byChange.set(key, [...(byChange.get(key) ?? []), h.host]);
         }
     }
     return [...byChange]
         .filter(([, list]) => list.length >= 2)
         .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
-        .map(([text, list]) => ({ text, hosts: list }));
+        .map(([text, list]) => ({ text, hosts: list, downgrade: downgrades.has(text) }));
 }
 function summaryLine(r) {
     const count = (s) => r.hosts.filter(h => h.status === s).length;
-    const parts = [`${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'} updated`];
+    const inputs = `${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'}`;
+    const parts = [r.lockCreated ? `lock file created (${inputs} locked)` : `${inputs} updated`];
     for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed']) {
         if (count(s) > 0)
             parts.push(`${count(s)} ${s}`);
@@ -32398,7 +36136,7 @@ function truncateLines(text, max) {
 function hostDetails(h, maxLines) {
     if (!h.diff)
         return '';
-    const k = (0, diff_1.countKinds)(h.diff);
+    const k = (0, closure_diff_1.countKinds)(h.diff);
     const parts = [
         k.upgrade && `${k.upgrade} upgraded`,
         k.downgrade && `${k.downgrade} downgraded`,
@@ -32425,31 +36163,110 @@ function failureOf(h) {
         return { build: h.before, phase: 'before the update' };
     return undefined;
 }
+/** `evaluation failed after the update`, or for a host that failed both times, `… still failing (also before the update)`. */
+function failurePhrase(h, build, phase) {
+    const what = build.status === 'eval-failed' ? 'evaluation failed' : 'build failed';
+    return h.status === 'failing' ? `${what}, still failing (also before the update)` : `${what} ${phase}`;
+}
 /** One line per failed host, for reports too large for logs. */
 function failureLine(h) {
     const f = failureOf(h);
     if (!f)
         return `${(0, escape_1.inline)(h.host)} (${h.status})`;
-    const what = f.build.status === 'eval-failed' ? 'evaluation failed' : 'build failed';
-    return `${(0, escape_1.inline)(h.host)} (${h.status}): ${what} ${f.phase}${f.build.error ? ` · ${(0, escape_1.inline)(f.build.error, 160)}` : ''}`;
+    return `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase)}${f.build.error ? ` · ${(0, escape_1.inline)(f.build.error, 160)}` : ''}`;
 }
-function failureDetails(h, maxLines) {
-    const failure = h.after && h.after.status !== 'built' ? h.after : h.before;
-    if (!failure || failure.status === 'built')
+function failureDetails(h, maxLines, r) {
+    const f = failureOf(h);
+    if (!f)
         return '';
-    const phase = h.after && h.after.status !== 'built' ? 'after the update' : 'before the update';
-    const what = failure.status === 'eval-failed' ? 'evaluation failed' : 'build failed';
+    const failure = f.build;
     const log = (0, escape_1.clipLines)(truncateLines(failure.logTail ?? failure.error ?? '', Math.min(maxLines, 40)));
-    const head = `${(0, escape_1.inline)(h.host)} (${h.status}): ${what} ${phase}${failure.status === 'build-failed' && failure.error ? ` · ${(0, escape_1.inline)(failure.error, 300)}` : ''}`;
-    return `<details><summary>${head}</summary>\n\n${(0, escape_1.codeBlock)(log || 'no log')}\n\n</details>`;
+    const head = `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase)}${failure.status === 'build-failed' && failure.error ? ` · ${(0, escape_1.inline)(failure.error, 300)}` : ''}`;
+    const body = [];
+    const inputs = h.status === 'regressed' ? (0, sections_1.inputChangesLine)(r.lockChanges) : undefined;
+    if (inputs)
+        body.push(`Would have received: ${inputs}.`, '');
+    const pending = (0, sections_1.pendingLine)(h.pending);
+    if (pending)
+        body.push(`Package versions in its new derivations (not built): ${pending}.`, '');
+    // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
+    // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
+    const cmd = (c) => /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace('#nixosConfigurations.', '')) ? (0, sections_1.codeSpan)(c) : (0, escape_1.inline)(c, 500);
+    body.push(`Reproduce: ${(0, sections_1.reproduceCommands)(h, r.flakeRef).map(cmd).join(' · ')}`, '');
+    return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${(0, escape_1.codeBlock)(log || 'no log')}\n\n</details>`;
+}
+/** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
+function warningLines(r, maxLines, fullReport) {
+    const w = r.warnings;
+    if (!w || (w.new.length === 0 && w.gone.length === 0))
+        return [];
+    const out = ['', `### New evaluation warnings (${w.new.length})`, ''];
+    if (w.new.length === 0)
+        out.push('None.');
+    const shown = maxLines <= 0 ? w.new.slice(0, 20) : w.new;
+    for (const g of shown)
+        out.push(`- ${(0, escape_1.inline)(g.text, 500)} — ${hostList(g.hosts, r.hosts.length)}`);
+    if (shown.length < w.new.length)
+        out.push(`- … ${w.new.length - shown.length} more in ${fullReport}`);
+    if (w.gone.length > 0) {
+        out.push('', `_${w.gone.length} warning${w.gone.length === 1 ? '' : 's'} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`);
+    }
+    return out;
+}
+/** Per host, what `switch` would do with its systemd units. */
+function unitLines(r, maxLines, fullReport) {
+    const lines = r.hosts.flatMap(h => {
+        const line = (0, sections_1.unitLine)(h.units);
+        return line ? [`- ${(0, escape_1.inline)(h.host)}: ${line}`] : [];
+    });
+    if (lines.length === 0)
+        return [];
+    const shown = maxLines <= 0 ? lines.slice(0, 20) : lines;
+    const out = ['', '### Services `switch` will restart, reload, start or stop', '', ...shown];
+    if (shown.length < lines.length)
+        out.push(`- … ${lines.length - shown.length} more hosts in ${fullReport}`);
+    return out;
+}
+/** `on all 5 hosts` or `on 3 of 5 hosts (web, mail, laptop)`. */
+function hostList(hosts, total) {
+    if (hosts.length === total && total > 1)
+        return `on all ${total} hosts`;
+    const shown = hosts.slice(0, MAX_NAMES).map(h => (0, escape_1.inline)(h));
+    if (hosts.length > MAX_NAMES)
+        shown.push(`${hosts.length - MAX_NAMES} more`);
+    return `on ${hosts.length} of ${total} host${total === 1 ? '' : 's'} (${shown.join(', ')})`;
+}
+/** Host names listed in one line before the rest are counted. */
+const MAX_NAMES = 12;
+/**
+ * Where the new systems went. The pull request body leaves out the counts, which differ on a run again over the
+ * same update (the second sends nothing), so that the body changes only when the update does.
+ */
+function pushLines(r, counts) {
+    const p = r.push;
+    if (!p)
+        return [];
+    const sent = counts
+        ? ` (${p.paths} new path${p.paths === 1 ? '' : 's'}, ${(0, nvd_1.formatBytes)(p.bytes)}, of ${p.closurePaths} in their closures)`
+        : '';
+    const n = `${p.hosts.length} host${p.hosts.length === 1 ? '' : 's'}`;
+    // A code span: a URL there is neither a link nor Markdown.
+    const to = `\`${(0, escape_1.clean)(p.to).replace(/[`\s]/g, '')}\``;
+    if (p.status === 'pushed')
+        return ['', `The new systems of ${n} are in the binary cache ${to}${sent}.`];
+    if (p.status === 'skipped')
+        return ['', `Nothing was pushed to the binary cache ${to}: ${(0, escape_1.inline)(p.error ?? '')}.`];
+    return [
+        '',
+        `⚠️ **Pushing the new systems to the binary cache ${to} failed**: hosts build them or fetch them elsewhere.`,
+        '',
+        (0, escape_1.codeBlock)((0, escape_1.clipLines)(p.error ?? 'no error message'))
+    ];
 }
 /** GitHub's job summary takes up to 1 MiB. */
 exports.SUMMARY_LIMIT = 1000000;
-/**
- * The Markdown report for the job summary and the pull request body. Beyond `limit` characters the per-host
- * detail is shortened step by step; `fullReport` names where the complete one is (the run's job summary).
- */
-function renderReport(r, limit = exports.REPORT_LIMIT, fullReport, timings = true) {
+function renderReport(r, options = {}) {
+    const { limit = exports.REPORT_LIMIT, fullReport, timings = true } = options;
     for (const maxLines of DETAIL_LINES) {
         const text = renderWith(r, maxLines, Infinity, timings, fullReport);
         if (text.length <= limit)
@@ -32476,6 +36293,10 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
     }
     else {
         out.push(summaryLine(r));
+        for (const f of (0, sections_1.systemFlags)(r.hosts)) {
+            const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
+            out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
+        }
     }
     if (r.lockChanges.length > 0) {
         out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|');
@@ -32494,16 +36315,23 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
             out.push(hostRow(h));
         if (rows.length < r.hosts.length)
             out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`);
-        const shared = sharedChanges(r.hosts);
-        const diffed = r.hosts.filter(h => h.diff).length;
+        const shared = [
+            ...sharedChanges(r.hosts).map(s => ({
+                line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${(0, escape_1.inline)(s.text)}`,
+                hosts: s.hosts
+            })),
+            ...(0, sections_1.sharedUnitChanges)(r.hosts).map(s => ({ line: `${(0, escape_1.inline)(s.text)}`, hosts: s.hosts }))
+        ];
         if (shared.length > 0) {
             out.push('', '### Changes on several hosts', '');
             const shown = maxLines <= 0 ? shared.slice(0, 20) : shared;
             for (const s of shown)
-                out.push(`- ${(0, escape_1.inline)(s.text)} on ${s.hosts.length}/${diffed} hosts`);
+                out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`);
             if (shown.length < shared.length)
                 out.push(`- … ${shared.length - shown.length} more`);
         }
+        out.push(...warningLines(r, maxLines, fullReport));
+        out.push(...unitLines(r, maxLines, fullReport));
         const failures = r.hosts.filter(h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed');
         if (failures.length > 0) {
             out.push('', `### Failed hosts (${failed.length})`, '');
@@ -32517,12 +36345,14 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
             }
             else {
                 for (const h of failures)
-                    out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines), '');
+                    out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines, r), '');
             }
         }
         const detailed = r.hosts.filter(h => h.diff);
         if (detailed.length > 0) {
             out.push('', '### Package changes per host', '');
+            if (maxLines > 0)
+                out.push(`_${sections_1.NVD_LEGEND}_`, '');
             if (maxLines <= 0) {
                 out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`);
             }
@@ -32535,7 +36365,10 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
             }
         }
     }
-    const foot = [`Nix: ${(0, escape_1.inline)(r.nixVersion)}`];
+    out.push(...pushLines(r, timings));
+    if (r.fleetState)
+        out.push(...(0, fleet_state_1.fleetStateLines)(r.fleetState, maxRows));
+    const foot = [(0, escape_1.inline)((0, sections_1.nixLabel)(r.nixVersion))];
     if (r.excluded.length > 0)
         foot.push(`excluded: ${r.excluded.map(h => (0, escape_1.inline)(h)).join(', ')}`);
     if (timings && r.timings.length > 0)
@@ -32548,20 +36381,28 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
 /***/ }),
 
 /***/ 6867:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.rebootHosts = exports.regressedHosts = exports.failedHosts = void 0;
+exports.warningChanges = warningChanges;
 exports.hostStatus = hostStatus;
-function hostStatus(before, after, same) {
+const warnings_1 = __nccwpck_require__(9826);
+/** The fleet's warning changes, from each host's warnings before and after the update. */
+function warningChanges(hosts) {
+    return (0, warnings_1.compareWarnings)(hosts.map(h => ({ host: h.host, before: h.before?.warnings, after: h.after?.warnings })));
+}
+/** A host's status from its two builds; `sameSystem` when both built the very same system (out path). */
+function hostStatus(builds) {
+    const { before, after, sameSystem } = builds;
     if (!before || !after)
         return 'not-built';
     const okBefore = before.status === 'built';
     const okAfter = after.status === 'built';
     if (okBefore && okAfter)
-        return same ? 'unchanged' : 'updated';
+        return sameSystem ? 'unchanged' : 'updated';
     if (okBefore)
         return 'regressed';
     if (okAfter)
@@ -32579,7 +36420,7 @@ exports.rebootHosts = rebootHosts;
 /***/ }),
 
 /***/ 3562:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
@@ -32587,65 +36428,267 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatVersions = formatVersions;
 exports.formatBytes = formatBytes;
 exports.nvdText = nvdText;
-const KIND_LETTER = { upgrade: 'U', downgrade: 'D', changed: 'C', added: 'A', removed: 'R' };
-/** `1.0 x2, 1.1`: versions joined with ", ", repeats counted, an empty version shown as `<none>`. */
+const names_1 = __nccwpck_require__(8971);
+/**
+ * `1.0 x2, 1.1`: versions (sorted oldest first) joined with ", ", neighbours Nix finds equal counted as repeats of
+ * the last of them, an empty version shown as `<none>`.
+ */
 function formatVersions(versions) {
-    const counts = new Map();
-    for (const v of versions)
-        counts.set(v, (counts.get(v) ?? 0) + 1);
-    return [...counts].map(([v, n]) => `${v === '' ? '<none>' : v}${n > 1 ? ` x${n}` : ''}`).join(', ');
+    const items = [];
+    let i = versions.length - 1;
+    while (i >= 0) {
+        const v = versions[i];
+        let n = 1;
+        while (i - n >= 0 && (0, names_1.compareVersions)(versions[i - n], v) === 0)
+            n++;
+        items.unshift(`${v === '' ? '<none>' : v}${n > 1 ? ` x${n}` : ''}`);
+        i -= n;
+    }
+    return items.join(', ');
 }
-/** Bytes as nvd prints them: `+0B`, `+2.8KiB`, `-1.2MiB`. */
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+const thousands = (digits) => digits.replace(/\B(?=(\d{3})+$)/g, ',');
+/**
+ * Bytes as nvd prints them: `+0B`, `+1,000B`, `+2.8KiB`, `-1.2MiB`: thousands separated by commas, one decimal from
+ * KiB on, a tie rounded to the even digit (`+1.2KiB` for 1,280 bytes), as Python's formatting does.
+ */
 function formatBytes(bytes, signed = false) {
     const sign = bytes < 0 ? '-' : signed ? '+' : '';
-    let n = Math.abs(bytes);
-    if (n < 1024)
-        return `${sign}${n}B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let u = -1;
-    while (n >= 1024 && u < units.length - 1) {
-        n /= 1024;
-        u++;
+    const n = BigInt(Math.abs(Math.round(bytes)));
+    let unit = 0;
+    let scale = 1n;
+    while (unit < UNITS.length && n >= scale * 1024n) {
+        scale *= 1024n;
+        unit++;
     }
-    return `${sign}${n.toFixed(1)}${units[u]}`;
+    if (unit === 0)
+        return `${sign}${thousands(n.toString())}B`;
+    let tenths = (n * 10n) / scale;
+    const twice = ((n * 10n) % scale) * 2n;
+    if (twice > scale || (twice === scale && tenths % 2n === 1n))
+        tenths++;
+    return `${sign}${thousands((tenths / 10n).toString())}.${tenths % 10n}${UNITS[unit - 1]}`;
 }
-function signed(n) {
-    return n >= 0 ? `+${n}` : `${n}`;
-}
-function section(title, list, width) {
-    if (list.length === 0)
+/** One section: index padded to the count's width, names to the longest, sizes aligned right. */
+function section(title, rows) {
+    if (rows.length === 0)
         return [];
-    const digits = String(list.length).length;
-    const nameWidth = Math.max(...list.map(c => c.name.length));
-    const lines = [title];
-    list.forEach((c, i) => {
-        const versions = c.kind === 'added'
-            ? formatVersions(c.after)
-            : c.kind === 'removed'
-                ? formatVersions(c.before)
-                : `${formatVersions(c.before)} -> ${formatVersions(c.after)}`;
-        const index = String(i + 1).padStart(digits, '0');
-        lines.push(`[${KIND_LETTER[c.kind]}${c.selection}]  #${index}  ${c.name.padEnd(Math.max(nameWidth, width))}  ${versions}`);
-    });
-    return lines;
+    const digits = String(rows.length).length;
+    const nameWidth = Math.max(...rows.map(r => r.name.length));
+    const sizeWidth = Math.max(...rows.map(r => r.size.length));
+    return [
+        title,
+        ...rows.map((r, i) => `${r.mark}  #${String(i + 1).padStart(digits, '0')}  ${r.name.padEnd(nameWidth)}  ${r.size.padStart(sizeWidth)}  ${r.versions}`)
+    ];
 }
-/** The nvd text users know, for one host's diff. */
+const KIND_LETTER = { upgrade: 'U', downgrade: 'D', changed: 'C', added: 'A', removed: 'R' };
+const row = (c, letter, size, versions) => ({
+    mark: `[${letter}${c.selection}]`,
+    name: c.name,
+    size,
+    versions
+});
+const versionRow = (c, letter) => row(c, letter, formatBytes(c.bytesAfter - c.bytesBefore, true), `${formatVersions(c.before)} -> ${formatVersions(c.after)}`);
+const signed = (n) => (n >= 0 ? `+${n}` : `${n}`);
+/**
+ * The nvd text users know, for one host's diff. Each package line carries its size change, as nvd prints it with
+ * Nix 2.19 and later: a version change its delta, an added package its size, a removed one its size negated, a
+ * selection change its (unchanged) size.
+ */
 function nvdText(diff, before, after) {
-    const lines = [];
-    if (before)
-        lines.push(`<<< ${before}`);
-    if (after)
-        lines.push(`>>> ${after}`);
-    if (diff.changed.length + diff.added.length + diff.removed.length === 0) {
-        lines.push('No version or selection state changes.');
+    const packages = [
+        ...section('Version changes:', diff.changed.map(c => versionRow(c, KIND_LETTER[c.kind]))),
+        ...section('Pname changes:', diff.renamed.map(r => versionRow(r, 'U'))),
+        ...section('Selection state changes:', diff.selectionChanged.map(c => row(c, 'C', formatBytes(c.bytesBefore), formatVersions(c.before)))),
+        ...section('Added packages:', diff.added.map(c => row(c, 'A', formatBytes(c.bytesAfter, true), formatVersions(c.after)))),
+        ...section('Removed packages:', diff.removed.map(c => row(c, 'R', formatBytes(-c.bytesBefore, true), formatVersions(c.before))))
+    ];
+    return [
+        ...(before ? [`<<< ${before}`] : []),
+        ...(after ? [`>>> ${after}`] : []),
+        ...(packages.length > 0 ? packages : ['No version or selection state changes.']),
+        `Closure size: ${diff.pathsBefore} -> ${diff.pathsAfter} (${diff.pathsAdded} paths added, ${diff.pathsRemoved} paths removed, delta ${signed(diff.pathsAfter - diff.pathsBefore)}, disk usage ${formatBytes(diff.bytesAfter - diff.bytesBefore, true)}).`
+    ].join('\n');
+}
+
+
+/***/ }),
+
+/***/ 1344:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runUrl = runUrl;
+/**
+ * The web page of this workflow run, where the job summary holds the full report. GitHub addresses a run by
+ * GITHUB_RUN_ID; Forgejo's run pages take the repository's own run index (`/{owner}/{repo}/actions/runs/{index}`),
+ * which its runner passes as GITHUB_RUN_NUMBER, while its GITHUB_RUN_ID is an instance-wide id that names another
+ * run or none. Without the number it needs, there is no link rather than a wrong one.
+ */
+function runUrl(env, forge) {
+    const server = env.GITHUB_SERVER_URL;
+    const repo = env.GITHUB_REPOSITORY;
+    const id = forge === 'forgejo' ? env.GITHUB_RUN_NUMBER : env.GITHUB_RUN_ID;
+    if (!server || !repo || !id || !/^\d+$/.test(id))
+        return undefined;
+    return `${server.replace(/\/+$/, '')}/${repo}/actions/runs/${id}`;
+}
+
+
+/***/ }),
+
+/***/ 3844:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.NVD_LEGEND = exports.UNIT_ACTIONS = void 0;
+exports.unitLine = unitLine;
+exports.sharedUnitChanges = sharedUnitChanges;
+exports.majorMinor = majorMinor;
+exports.systemFlags = systemFlags;
+exports.codeSpan = codeSpan;
+exports.reproduceCommands = reproduceCommands;
+exports.inputChangesLine = inputChangesLine;
+exports.pendingLine = pendingLine;
+exports.nixLabel = nixLabel;
+const escape_1 = __nccwpck_require__(4031);
+/** The unit lists in the order the report shows them, with their labels. */
+exports.UNIT_ACTIONS = [
+    { key: 'restart', label: 'restart' },
+    { key: 'reload', label: 'reload' },
+    { key: 'start', label: 'start' },
+    { key: 'stop', label: 'stop' },
+    { key: 'notRestarted', label: 'changed, not restarted' }
+];
+/** `restart: nginx.service, sshd.service · reload: …`, or undefined when `switch` touches no unit. */
+function unitLine(u) {
+    if (!u)
+        return undefined;
+    const parts = exports.UNIT_ACTIONS.filter(a => u[a.key].length > 0).map(a => `${a.label}: ${u[a.key].map(n => (0, escape_1.inline)(n)).join(', ')}`);
+    return parts.length > 0 ? parts.join(' · ') : undefined;
+}
+/** Unit actions that several hosts share (`restart sshd.service`), each with its hosts, most hosts first. */
+function sharedUnitChanges(hosts) {
+    const by = new Map();
+    for (const h of hosts) {
+        for (const a of exports.UNIT_ACTIONS) {
+            for (const unit of h.units?.[a.key] ?? []) {
+                const key = `${a.label}: ${unit}`;
+                by.set(key, [...(by.get(key) ?? []), h.host]);
+            }
+        }
     }
-    else {
-        lines.push(...section('Version changes:', diff.changed, 0));
-        lines.push(...section('Added packages:', diff.added, 0));
-        lines.push(...section('Removed packages:', diff.removed, 0));
-    }
-    lines.push(`Closure size: ${diff.pathsBefore} -> ${diff.pathsAfter} (${diff.pathsAdded} paths added, ${diff.pathsRemoved} paths removed, delta ${signed(diff.pathsAfter - diff.pathsBefore)}, disk usage ${formatBytes(diff.bytesAfter - diff.bytesBefore, true)}).`);
-    return lines.join('\n');
+    return [...by]
+        .filter(([, list]) => list.length >= 2)
+        .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
+        .map(([text, list]) => ({ text, hosts: list }));
+}
+/** `24.05` from a `nixos-version` such as `24.05.20240612.cc54fb4`; `6.6` from a kernel's `6.6.31`. */
+function majorMinor(version) {
+    return /^(\d+\.\d+)/.exec(version ?? '')?.[1];
+}
+/**
+ * Changes an admin must see before anything else: the NixOS release and the kernel's major or minor version,
+ * grouped by change (`24.05 → 24.11`) with the hosts that get it.
+ */
+function systemFlags(hosts) {
+    const out = [];
+    const group = (what, pick) => {
+        const by = new Map();
+        for (const h of hosts) {
+            const [from, to] = pick(h);
+            if (!from || !to || from === to)
+                continue;
+            const key = `${from} → ${to}`;
+            by.set(key, [...(by.get(key) ?? []), h.host]);
+        }
+        for (const [change, list] of by)
+            out.push({ what, change, hosts: list });
+    };
+    group('release', h => [majorMinor(h.release?.before), majorMinor(h.release?.after)]);
+    group('kernel', h => [majorMinor(h.kernel?.before), majorMinor(h.kernel?.after)]);
+    return out;
+}
+/** An inline code span that no backtick in `text` can close early. */
+function codeSpan(text) {
+    const body = (0, escape_1.clean)(text).replace(/\s+/g, ' ');
+    let longest = 0;
+    for (const m of body.matchAll(/`+/g))
+        longest = Math.max(longest, m[0].length);
+    const fence = '`'.repeat(longest + 1);
+    const pad = body.startsWith('`') || body.endsWith('`') ? ' ' : '';
+    return `${fence}${pad}${body}${pad}${fence}`;
+}
+/** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
+function attr(name) {
+    return /^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : JSON.stringify(name);
+}
+/** Commands that show a failure on one's own machine: build the system, read the failed derivations' logs. */
+function reproduceCommands(h, flakeRef = '.') {
+    const failed = h.after && h.after.status !== 'built' ? h.after : h.before;
+    const cmds = [`nix build ${flakeRef}#nixosConfigurations.${attr(h.host)}.config.system.build.toplevel`];
+    for (const drv of failed?.failedDrvs ?? [])
+        cmds.push(`nix log ${drv}`);
+    return cmds;
+}
+/** What a regressed host would have received: the inputs that changed, by revision. */
+function inputChangesLine(changes) {
+    if (changes.length === 0)
+        return undefined;
+    const id = (l) => l?.rev ? l.rev.slice(0, 7) : l?.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 7) : '–';
+    return changes.map(c => `${(0, escape_1.inline)(c.input)} ${codeSpan(id(c.old))} → ${codeSpan(id(c.new))}`).join(', ');
+}
+/** Package versions shown for a regressed host before the rest are counted. */
+const MAX_PENDING_SHOWN = 30;
+/** `openssl 3.0.13 → 3.0.14, curl 8.7.1 → 8.8.0`, or undefined when there is nothing to show. */
+function pendingLine(changes) {
+    if (!changes || changes.length === 0)
+        return undefined;
+    const shown = changes
+        .slice(0, MAX_PENDING_SHOWN)
+        .map(c => (0, escape_1.inline)(`${c.name} ${c.before.join(', ')} → ${c.after.join(', ')}`));
+    if (changes.length > MAX_PENDING_SHOWN)
+        shown.push(`${changes.length - MAX_PENDING_SHOWN} more`);
+    return shown.join(', ');
+}
+/** `Nix 2.8.0`, `Lix 2.91.1`, `Determinate Nix 3.6.2 (Nix 2.29.0)` from `nix --version`'s line. */
+function nixLabel(text) {
+    const m = /^nix \((.+?)\) (\S+)$/.exec(text.trim());
+    if (!m)
+        return text;
+    const [, impl, version] = m;
+    if (impl === 'Nix')
+        return `Nix ${version}`;
+    if (/^Lix\b/.test(impl))
+        return `Lix ${version}`;
+    return `${impl} (Nix ${version})`;
+}
+/** nvd's markers, explained once above the per-host detail. */
+exports.NVD_LEGEND = 'Markers: `U` upgraded, `D` downgraded, `C` changed otherwise (another copy, versions side by side, or only ' +
+    'the selection), `A` added, `R` removed; then `*` selected (in the system packages) before and after, ' +
+    '`.` a dependency, `+` newly selected, `-` no longer selected.';
+
+
+/***/ }),
+
+/***/ 9809:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.sleep = void 0;
+exports.backoff = backoff;
+/** Waits `ms` milliseconds. */
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+exports.sleep = sleep;
+/** The wait before retry number `attempt` (1, 2, …): `baseMs`, doubled each time, at most `maxMs`. */
+function backoff(attempt, baseMs, maxMs) {
+    return Math.min(baseMs * 2 ** (attempt - 1), maxMs);
 }
 
 
@@ -32692,18 +36735,29 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InputError = void 0;
 exports.parseList = parseList;
-exports.splitArgs = splitArgs;
-exports.maskNixSecrets = maskNixSecrets;
+exports.inputVariable = inputVariable;
+exports.environmentInputs = environmentInputs;
+exports.inputDefault = inputDefault;
+exports.misspelledInputVariables = misspelledInputVariables;
 exports.compileHostPattern = compileHostPattern;
 exports.validateBranch = validateBranch;
 exports.expandDate = expandDate;
+exports.parseMergeMethod = parseMergeMethod;
 exports.getSettings = getSettings;
 const core = __importStar(__nccwpck_require__(7484));
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-class InputError extends Error {
-}
-exports.InputError = InputError;
+const action_1 = __nccwpck_require__(8367);
+const merge_1 = __nccwpck_require__(6279);
+const cache_1 = __nccwpck_require__(3781);
+const fleet_state_1 = __nccwpck_require__(9087);
+const kind_1 = __nccwpck_require__(2417);
+const errors_1 = __nccwpck_require__(3916);
+const refname_1 = __nccwpck_require__(1202);
+const args_1 = __nccwpck_require__(6854);
+const signing_1 = __nccwpck_require__(7856);
+var errors_2 = __nccwpck_require__(3916);
+Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
 /** Splits a list input on commas, whitespace and newlines, dropping empty items. */
 function parseList(value) {
     return value
@@ -32711,82 +36765,64 @@ function parseList(value) {
         .map(s => s.trim())
         .filter(s => s !== '');
 }
-/** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
-function splitArgs(value, inputName = 'nix-args') {
-    const args = [];
-    let current = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < value.length; i++) {
-        const c = value[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && (value[i + 1] === '"' || value[i + 1] === '\\'))
-                current += value[++i];
-            else
-                current += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < value.length) {
-            current += value[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                args.push(current);
-            current = '';
-            inWord = false;
-        }
-        else {
-            current += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new InputError(`Input '${inputName}' has an unterminated ${quote} quote`);
-    if (inWord)
-        args.push(current);
-    return args;
-}
-/** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
-function maskNixSecrets(args) {
-    const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file'];
-    args.forEach((arg, i) => {
-        let value;
-        if (arg === '--option' && secretSettings.includes(args[i + 1] ?? ''))
-            value = args[i + 2];
-        else if (secretSettings.includes(arg.replace(/^--/, '')))
-            value = args[i + 1];
-        if (!value)
-            return;
-        core.setSecret(value);
-        for (const part of value.split(/\s+/)) {
-            const token = part.slice(part.indexOf('=') + 1);
-            if (token.length > 3)
-                core.setSecret(token);
-        }
-    });
-    return args;
-}
 /** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
 function redact(text) {
     return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@');
 }
+/** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
+function inputVariable(name) {
+    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+}
+/** Inputs as the runner passes them: `INPUT_*` variables. */
+function environmentInputs(env) {
+    return name => env[inputVariable(name)];
+}
+/** A runner expression (`${{ github.token }}`) only a runner can evaluate: without one the default is empty. */
+function isRunnerExpression(value) {
+    return value.includes('${{');
+}
+/** action.yml's default for an input, as it applies outside a runner. */
+function inputDefault(name) {
+    const value = action_1.INPUTS[name].default;
+    return isRunnerExpression(value) ? '' : value;
+}
+/**
+ * `INPUT_*` variables that name no input but would with `-` and `_` swapped (`INPUT_DRY_RUN` for `dry-run`): the
+ * shell's spelling, silently ignored otherwise.
+ */
+function misspelledInputVariables(env) {
+    const known = new Map(Object.keys(action_1.INPUTS).map(n => [inputVariable(n), n]));
+    const warnings = [];
+    for (const variable of Object.keys(env)) {
+        if (!variable.startsWith('INPUT_') || known.has(variable))
+            continue;
+        const name = known.get(`INPUT_${variable.slice('INPUT_'.length).toUpperCase().replace(/_/g, '-')}`);
+        if (name) {
+            warnings.push(`${variable} is ignored: the input '${name}' is read from ${inputVariable(name)} (env '${inputVariable(name)}=…' node dist/index.js), or use node dist/cli.js --${name}`);
+        }
+    }
+    return warnings;
+}
 const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
-function getBoolean(name, fallback) {
-    const raw = core.getInput(name).trim();
-    if (raw === '')
-        return fallback;
+/** `true`/`false` as `core.getBooleanInput` takes them; anything else is an error naming the input. */
+function getBoolean(input, name) {
+    const raw = input(name) || inputDefault(name);
     if (BOOLEAN_TRUE.includes(raw))
         return true;
     if (BOOLEAN_FALSE.includes(raw))
         return false;
-    throw new InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`);
+    throw new errors_1.InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`);
+}
+/** An optional whole-number input of at least `min`; empty gives undefined. */
+function getCount(input, name, min, unit = '') {
+    const raw = input(name);
+    if (raw === '')
+        return undefined;
+    if (!/^[0-9]+$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
+        throw new errors_1.InputError(`Input '${name}' must be a whole number${unit} of at least ${min}, or empty for automatic, got ${JSON.stringify(raw)}`);
+    }
+    return Number(raw);
 }
 /** Whole-name match, as `builtins.match` anchors its pattern. */
 function compileHostPattern(source, inputName = 'exclude-hosts') {
@@ -32794,40 +36830,17 @@ function compileHostPattern(source, inputName = 'exclude-hosts') {
         return new RegExp(`^(?:${source})$`, 'u');
     }
     catch (e) {
-        throw new InputError(`Input '${inputName}' is not a valid regular expression: ${e.message}`);
+        throw new errors_1.InputError(`Input '${inputName}' is not a valid regular expression: ${e.message}`);
     }
 }
 /** Checks a branch name against git's ref rules and the project's own: never the base branch. */
 function validateBranch(name, base, inputName = 'branch') {
-    const problem = branchProblem(name);
+    const problem = (0, refname_1.refNameProblem)(name);
     if (problem)
-        throw new InputError(`Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`);
+        throw new errors_1.InputError(`Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`);
     if (name === base) {
-        throw new InputError(`Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`);
+        throw new errors_1.InputError(`Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`);
     }
-}
-function branchProblem(name) {
-    if (name === '')
-        return 'empty';
-    if (name.startsWith('-'))
-        return 'starts with -';
-    if (name.startsWith('/') || name.endsWith('/'))
-        return 'starts or ends with /';
-    if (name.includes('..'))
-        return 'contains ..';
-    if (name.includes('@{') || name === '@')
-        return 'contains @{';
-    // git refuses control characters in ref names.
-    // eslint-disable-next-line no-control-regex
-    if (/[\s~^:?*[\\\x00-\x1f\x7f]/.test(name))
-        return 'contains a space, control character or one of ~^:?*[\\';
-    if (name.endsWith('.') || name.split('/').some(c => c.endsWith('.lock')))
-        return 'a component ends with . or .lock';
-    if (name.split('/').some(c => c === '' || c.startsWith('.')))
-        return 'has an empty component or one starting with .';
-    if (name.startsWith('refs/'))
-        return 'give the branch name without refs/';
-    return undefined;
 }
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/;
 /** Expands `{date}` in a text. */
@@ -32844,55 +36857,120 @@ function defaultBaseBranch(e) {
         return e.env.GITHUB_REF.slice('refs/heads/'.length);
     return 'main';
 }
-function detectForge(env) {
-    return env.FORGEJO_ACTIONS === 'true' || (env.GITEA_ACTIONS ?? '') !== '' ? 'forgejo' : 'github';
+/** Nix store URLs: `scheme://…` (file, s3, https, ssh, ssh-ng, …) or an absolute path (a local store). */
+const STORE_URL = /^([a-z][a-z0-9+.-]*:\/\/[^\s]+|\/[^\s]*)$/i;
+/** push-to, push-signing-key, push-public-key and push-required; undefined when push-to is empty. */
+function getPushSettings(input) {
+    const url = input('push-to');
+    const secret = input('push-signing-key');
+    if (secret !== '')
+        core.setSecret(secret);
+    const publicInput = input('push-public-key');
+    const required = getBoolean(input, 'push-required');
+    if (url === '') {
+        if (secret !== '' || publicInput !== '' || required)
+            throw new errors_1.InputError("Inputs 'push-signing-key', 'push-public-key' and 'push-required' need 'push-to'");
+        return undefined;
+    }
+    for (const s of (0, cache_1.urlSecrets)(url))
+        core.setSecret(s);
+    if (!STORE_URL.test(url)) {
+        throw new errors_1.InputError(`Input 'push-to' must be a Nix store URL (file:///…, s3://…, ssh-ng://…, https://…) or an absolute path, got ${JSON.stringify((0, cache_1.redactUrl)(url))}`);
+    }
+    if (/[?&]secret-key=/.test(url)) {
+        throw new errors_1.InputError("Input 'push-to' must not carry secret-key=: pass the key itself in 'push-signing-key' (from a secret)");
+    }
+    if (secret === '') {
+        throw new errors_1.InputError("Input 'push-signing-key' is required with 'push-to': hosts accept only signed paths from a binary cache");
+    }
+    let key;
+    try {
+        key = (0, cache_1.parseSigningKey)(secret);
+    }
+    catch (e) {
+        throw new errors_1.InputError(e.message);
+    }
+    let publicKey = key.publicKey;
+    if (publicInput !== '') {
+        let keys;
+        try {
+            keys = parseList(publicInput).map(k => (0, cache_1.checkPublicKey)(k));
+        }
+        catch (e) {
+            throw new errors_1.InputError(e.message);
+        }
+        if (!keys.includes(key.publicKey)) {
+            throw new errors_1.InputError(`Input 'push-public-key' (${keys.join(' ')}) does not hold the public key of 'push-signing-key' (${key.publicKey}): paths this run pushes would not verify against it`);
+        }
+        publicKey = keys.join(' ');
+    }
+    return { url, key, publicKey, required };
+}
+/** `merge-method`: auto, or a method the forge knows (rebase-merge and fast-forward-only are Forgejo's). */
+function parseMergeMethod(value, forge) {
+    const v = (value.trim() || 'auto').toLowerCase();
+    const known = forge === 'github' ? merge_1.GITHUB_MERGE_METHODS : merge_1.FORGEJO_MERGE_METHODS;
+    if (v === 'auto' || known.includes(v))
+        return v;
+    const forgejoOnly = forge === 'github' && merge_1.FORGEJO_MERGE_METHODS.includes(v);
+    throw new errors_1.InputError(`Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`);
 }
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 function getSettings(e) {
     const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd());
     const date = e.now.toISOString().slice(0, 10);
-    const token = core.getInput('token');
+    const source = e.inputs ?? environmentInputs(e.env);
+    if (!e.inputs)
+        for (const warning of misspelledInputVariables(e.env))
+            core.warning(warning);
+    // An input that was not given at all takes action.yml's default, as a runner would apply it.
+    const input = (name) => (source(name) ?? inputDefault(name)).trim();
+    // Inputs that cannot be empty: an empty value means the default.
+    const orDefault = (name) => input(name) || inputDefault(name);
+    const token = input('token');
     if (token)
         core.setSecret(token);
-    const signingKey = core.getInput('signing-key');
-    if (signingKey) {
-        core.setSecret(signingKey);
-        for (const line of signingKey.split('\n'))
+    const signingKeyRaw = input('signing-key');
+    let signingKey = '';
+    if (signingKeyRaw !== '') {
+        core.setSecret(signingKeyRaw);
+        for (const line of signingKeyRaw.split(/\r?\n/))
             if (line.trim().length > 8)
                 core.setSecret(line.trim());
-        if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(signingKey)) {
-            throw new InputError("Input 'signing-key' must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----…)");
-        }
+        signingKey = (0, signing_1.normaliseSigningKey)(signingKeyRaw);
+        for (const line of signingKey.split('\n'))
+            if (line.length > 8)
+                core.setSecret(line);
     }
-    const flakeInput = core.getInput('flake').trim() || '.';
+    const flakeInput = orDefault('flake');
     if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
-        throw new InputError(`Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`);
+        throw new errors_1.InputError(`Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`);
     }
     const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''));
     const rel = path.relative(workspace, flakeDir);
     if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-        throw new InputError(`Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`);
+        throw new errors_1.InputError(`Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`);
     }
     if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
-        throw new InputError(`Input 'flake': no flake.nix in ${flakeDir}`);
+        throw new errors_1.InputError(`Input 'flake': no flake.nix in ${flakeDir}`);
     }
-    const hosts = parseList(core.getInput('hosts'));
-    const excludeHostsSource = core.getInput('exclude-hosts');
+    const hosts = parseList(input('hosts'));
+    const excludeHostsSource = input('exclude-hosts');
     const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource);
-    const updateInputs = parseList(core.getInput('update-inputs'));
+    const updateInputs = parseList(input('update-inputs'));
     for (const name of updateInputs) {
         if (!INPUT_NAME.test(name)) {
-            throw new InputError(`Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`);
+            throw new errors_1.InputError(`Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`);
         }
     }
-    const baseBranch = core.getInput('base-branch').trim() || defaultBaseBranch(e);
-    const baseProblem = branchProblem(baseBranch);
+    const baseBranch = input('base-branch') || defaultBaseBranch(e);
+    const baseProblem = (0, refname_1.refNameProblem)(baseBranch);
     if (baseProblem) {
-        throw new InputError(`Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`);
+        throw new errors_1.InputError(`Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`);
     }
-    const branch = expandDate(core.getInput('branch').trim() || 'auto/flake-update', date);
+    const branch = expandDate(orDefault('branch'), date);
     validateBranch(branch, baseBranch);
-    const apiUrlRaw = core.getInput('api-url').trim();
+    const apiUrlRaw = input('api-url');
     let apiUrl;
     if (apiUrlRaw !== '') {
         let parsed;
@@ -32900,37 +36978,43 @@ function getSettings(e) {
             parsed = new URL(apiUrlRaw);
         }
         catch {
-            throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`);
+            throw new errors_1.InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`);
         }
         if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-            throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`);
+            throw new errors_1.InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`);
         }
         if (parsed.username || parsed.password) {
-            throw new InputError("Input 'api-url' must not carry credentials: pass them in 'token'");
+            throw new errors_1.InputError("Input 'api-url' must not carry credentials: pass them in 'token'");
         }
         apiUrl = apiUrlRaw.replace(/\/+$/, '');
     }
-    const forgeRaw = (core.getInput('forge').trim() || 'auto').toLowerCase();
+    const forgeRaw = orDefault('forge').toLowerCase();
     let forge;
     if (forgeRaw === 'auto')
-        forge = detectForge(e.env);
+        forge = (0, kind_1.detectForge)(e.env);
     else if (forgeRaw === 'github')
         forge = 'github';
     else if (forgeRaw === 'forgejo' || forgeRaw === 'gitea')
         forge = 'forgejo';
     else
-        throw new InputError(`Input 'forge' must be auto, github or forgejo, got ${JSON.stringify(forgeRaw)}`);
-    const gitUserName = core.getInput('git-user-name').trim() || 'nixos-fleet-update';
+        throw new errors_1.InputError(`Input 'forge' must be auto, github or forgejo, got ${JSON.stringify(forgeRaw)}`);
+    const gitUserName = orDefault('git-user-name');
     if (/[<>\n]/.test(gitUserName))
-        throw new InputError("Input 'git-user-name' must not contain <, > or a newline");
-    const gitUserEmail = core.getInput('git-user-email').trim() || 'nixos-fleet-update@users.noreply.localhost';
+        throw new errors_1.InputError("Input 'git-user-name' must not contain <, > or a newline");
+    const gitUserEmail = orDefault('git-user-email');
     if (!/^[^\s<>@]+@[^\s<>@]+$/.test(gitUserEmail)) {
-        throw new InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`);
+        throw new errors_1.InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`);
     }
-    const commitMessage = expandDate(core.getInput('commit-message').trim() || 'chore: update flake inputs {date}', date);
-    const prTitle = expandDate(core.getInput('pr-title').trim() || 'chore: update flake inputs {date}', date);
+    const mergeMethod = parseMergeMethod(input('merge-method'), forge);
+    const commitMessage = expandDate(orDefault('commit-message'), date);
+    const prTitle = expandDate(orDefault('pr-title'), date);
     if (prTitle.includes('\n'))
-        throw new InputError("Input 'pr-title' must be one line");
+        throw new errors_1.InputError("Input 'pr-title' must be one line");
+    const staleAfterText = input('stale-after').trim();
+    const staleAfterMs = (0, fleet_state_1.parseDuration)(staleAfterText);
+    if (staleAfterMs === undefined) {
+        throw new errors_1.InputError(`Input 'stale-after' must be a duration such as 2d, 36h or 90m, got ${JSON.stringify(staleAfterText)}`);
+    }
     return {
         flakeDir,
         hosts,
@@ -32947,18 +37031,226 @@ function getSettings(e) {
         gitUserEmail,
         commitMessage,
         prTitle,
-        prLabels: core
-            .getInput('pr-labels')
+        prLabels: input('pr-labels')
             .split(/[,\n]+/)
             .map(s => s.trim())
             .filter(Boolean),
-        autoMerge: getBoolean('auto-merge', false),
-        build: getBoolean('build', true),
-        nixArgs: maskNixSecrets(splitArgs(core.getInput('nix-args'))),
-        failOnRegression: getBoolean('fail-on-regression', true),
-        dryRun: getBoolean('dry-run', false),
-        date
+        autoMerge: getBoolean(input, 'auto-merge'),
+        mergeMethod,
+        build: getBoolean(input, 'build'),
+        nixArgs: (0, args_1.maskNixSecrets)((0, args_1.splitArgs)(input('nix-args'))),
+        evalMemory: getCount(input, 'eval-memory', 64, ' of MiB'),
+        evalWorkers: getCount(input, 'eval-workers', 1),
+        evalChunkSize: getCount(input, 'eval-chunk-size', 1),
+        failOnRegression: getBoolean(input, 'fail-on-regression'),
+        dryRun: getBoolean(input, 'dry-run'),
+        staleAfterMs,
+        date,
+        push: getPushSettings(input)
     };
+}
+
+
+/***/ }),
+
+/***/ 7856:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.normaliseSigningKey = normaliseSigningKey;
+exports.signingKeyProblem = signingKeyProblem;
+exports.checkSigningKey = checkSigningKey;
+exports.keygenProblem = keygenProblem;
+const io = __importStar(__nccwpck_require__(4994));
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
+const INPUT = "Input 'signing-key'";
+const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com)\s+AAAA/;
+const ARMOR = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/;
+/**
+ * The key as ssh-keygen reads it: LF line endings (a web form's CRLF breaks OpenSSH's parser), and the armor's
+ * body on lines of its own where a form collapsed them into one line or into literal `\n`. Throws an InputError
+ * naming what was pasted when the text cannot be a private key.
+ */
+function normaliseSigningKey(raw) {
+    let text = raw.replace(/\r\n?/g, '\n').trim();
+    if (!text.includes('\n') && text.includes('\\n'))
+        text = text.split('\\n').join('\n').trim();
+    const problem = signingKeyProblem(text);
+    if (problem)
+        throw new errors_1.InputError(`${INPUT} ${problem}`);
+    const m = ARMOR.exec(text);
+    // Headers such as `Proc-Type:` (encrypted PEM keys) keep their lines; every other word of the body is a
+    // base64 line: a form that turned newlines into spaces gives the same words.
+    const lines = m[2].split('\n').map(l => l.trim());
+    const headers = lines.filter(l => /^[A-Za-z-]+:/.test(l));
+    const body = lines
+        .filter(l => !/^[A-Za-z-]+:/.test(l))
+        .join(' ')
+        .split(/\s+/)
+        .filter(Boolean);
+    const blank = headers.length > 0 ? [''] : [];
+    return [`-----BEGIN ${m[1]}-----`, ...headers, ...blank, ...body, `-----END ${m[1]}-----`].join('\n');
+}
+/** What is wrong with a text that should be an SSH private key, judged from its shape; undefined when nothing is. */
+function signingKeyProblem(text) {
+    const t = text.trim();
+    if (PUBLIC_KEY_LINE.test(t) || /-----BEGIN (SSH2 |RSA |)PUBLIC KEY-----/.test(t)) {
+        return 'holds a public key: signing needs the private key (the file without .pub, -----BEGIN OPENSSH PRIVATE KEY-----)';
+    }
+    if (/-----BEGIN PGP (PRIVATE|PUBLIC) KEY BLOCK-----/.test(t)) {
+        return 'holds a PGP key: commits are signed with an SSH key (-----BEGIN OPENSSH PRIVATE KEY-----)';
+    }
+    const begin = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(t);
+    if (!begin)
+        return 'is not an SSH private key: it must start with -----BEGIN OPENSSH PRIVATE KEY-----';
+    if (!t.includes(`-----END ${begin[1]}-----`)) {
+        return `is cut short: it has -----BEGIN ${begin[1]}----- but no -----END ${begin[1]}----- line`;
+    }
+    return undefined;
+}
+/**
+ * Checks that the signing key can sign without anyone typing anything: normalises it, then asks ssh-keygen for
+ * its public key. Throws an InputError saying which case it is (passphrase, damaged, public key, …). Meant to run
+ * before anything is built; `scratchDir` is where the key is written for ssh-keygen (removed again).
+ */
+async function checkSigningKey(raw, scratchDir) {
+    const key = normaliseSigningKey(raw);
+    const sshKeygen = await io.which('ssh-keygen', false);
+    if (!sshKeygen) {
+        throw new Error(`${INPUT} is set, and signing needs ssh-keygen (OpenSSH) on PATH: install openssh-client before this step`);
+    }
+    const dir = fs.mkdtempSync(path.join(scratchDir ?? os.tmpdir(), 'nixos-fleet-update-keycheck-'));
+    try {
+        fs.chmodSync(dir, 0o700);
+        const file = path.join(dir, 'key');
+        // OpenSSH needs the END line terminated.
+        fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+        // -P '' : an encrypted key fails instead of waiting for a passphrase.
+        const r = await (0, exec_1.runProcess)(sshKeygen, ['-y', '-P', '', '-f', file]);
+        if (r.exitCode === 0 && r.stdout.trim() !== '')
+            return { key, publicKey: r.stdout.trim() };
+        throw new errors_1.InputError(`${INPUT} ${keygenProblem(r.stderr.split(file).join('the key'))}`);
+    }
+    finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+/** ssh-keygen's complaint about a private key, as a sentence that says what to do. */
+function keygenProblem(stderr) {
+    const said = stderr.trim().split('\n').slice(-1)[0] ?? '';
+    if (/incorrect passphrase|passphrase/i.test(said)) {
+        return "is protected by a passphrase, which nobody can type in CI: store a copy without one (ssh-keygen -p -N '' -f KEY)";
+    }
+    if (/libcrypto|invalid format|not a key|unsupported|error in/i.test(said)) {
+        return `cannot be read by ssh-keygen: the key is damaged (lines lost or changed when it was pasted?) or of a kind OpenSSH does not know (ssh-keygen: ${said})`;
+    }
+    return `was refused by ssh-keygen: ${said || 'no message'}`;
+}
+
+
+/***/ }),
+
+/***/ 2462:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.STATE = void 0;
+exports.isPostStep = isPostStep;
+exports.markMainStep = markMainStep;
+const core = __importStar(__nccwpck_require__(7484));
+/**
+ * What the main step hands to the `post:` step (the runner passes it as STATE_* variables). One bundle serves
+ * both steps: the post step is the run that finds `isPost` saved (as actions/checkout does).
+ */
+exports.STATE = {
+    /** Set by the main step as it starts, so the same bundle knows it runs as the post step. */
+    isPost: 'isPost',
+    /** Directories (work directory, key files) that the post step removes. */
+    cleanupDirs: 'cleanup-dirs',
+    /** A copy of flake.lock from before the update, that the post step puts back if it is still there. */
+    savedLock: 'saved-lock'
+};
+/** True when this run of the bundle is the `post:` step. */
+function isPostStep() {
+    return core.getState(exports.STATE.isPost) === 'true';
+}
+/** Marks the main step as started: the bundle's next run in this job is the post step. */
+function markMainStep() {
+    core.saveState(exports.STATE.isPost, 'true');
 }
 
 
@@ -34883,7 +39175,15 @@ var exports = __webpack_exports__;
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 const main_1 = __nccwpck_require__(1730);
-void (0, main_1.run)();
+const post_1 = __nccwpck_require__(6661);
+const state_1 = __nccwpck_require__(2462);
+if ((0, state_1.isPostStep)()) {
+    (0, post_1.runPost)();
+}
+else {
+    (0, state_1.markMainStep)();
+    void (0, main_1.run)();
+}
 
 })();
 
