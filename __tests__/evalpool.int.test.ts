@@ -91,7 +91,9 @@ describe('evaluation pool on real Nix', () => {
       fleet.fleetDir,
       ['a1', 'a2', 'a3', 'broken', 'hog'],
       path.join(fleet.root, 'roots'),
-      { budget, workers: 2 }
+      // One host per process: an ordinary host's evaluation fits a worker's share whatever the chunk rule
+      // would choose on a busy machine, so only the hog can go over it.
+      { budget, workers: 2, chunkSize: 1 }
     )
     expect(r.hosts.get('hog')).toMatchObject({
       status: 'eval-failed',
@@ -109,7 +111,13 @@ describe('evaluation pool on real Nix', () => {
     expect(hog.some(p => p.limit === budget / 2)).toBe(true)
     // The other hosts' processes stayed within their share.
     const others = r.evaluation.processes.filter(p => !p.hosts.includes('hog'))
-    expect(others.every(p => !p.overLimit && p.peakRss > 0 && p.peakRss <= p.limit)).toBe(true)
+    // A process that ends before the first memory sample (quick on a warm evaluation cache) has a peak of 0; the
+    // hog's kills above show that the watch samples.
+    expect(
+      others
+        .filter(p => p.overLimit || p.peakRss > p.limit)
+        .map(p => ({ hosts: p.hosts, peakRss: p.peakRss, limit: p.limit, exitCode: p.exitCode }))
+    ).toEqual([])
     // Each process's stderr is kept with its hosts, for whoever reads the warnings.
     const alone = r.evaluation.processes.find(p => p.hosts.length === 1 && p.hosts[0] === 'broken')
     expect(alone?.stderr).toContain('broken on purpose')
