@@ -14,8 +14,8 @@ import {
 } from './fixtures/remote/builder'
 
 // The other side of the cache: a second, independent Nix (2.26, in the Debian trixie root that the remote-builder
-// test uses, with a store of its own) reads what this Nix pushed. The root is shared: run under
-// `flock /work/notes/trixie.lock` where several suites may use it at once.
+// test uses, with a store of its own) reads what this Nix pushed. The root is shared: use it from one test run
+// at a time.
 const ROOT = trixieRoot()
 const describeWithRoot = describeUnless(builderUnavailable(ROOT))
 

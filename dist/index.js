@@ -30319,19 +30319,19 @@ exports.parseDuration = parseDuration;
 exports.fleetState = fleetState;
 exports.readFleetState = readFleetState;
 const forge_1 = __nccwpck_require__(6576);
+const shape_1 = __nccwpck_require__(1682);
 /** The status context prefix that hosts report under (services.fleet-auto-upgrade.reportStatus.context). */
 exports.CONTEXT_PREFIX = 'nixos-upgrade/';
-const isObj = (v) => typeof v === 'object' && v !== null;
 const str = (v) => (typeof v === 'string' ? v : undefined);
 /** The base branch's recent commits from `GET /repos/{o}/{r}/commits?sha=BASE`. */
 function parseCommits(body) {
     if (!Array.isArray(body))
         throw new Error('the commit list is not a JSON array');
     return body.flatMap(c => {
-        if (!isObj(c) || typeof c.sha !== 'string')
+        if (!(0, shape_1.isRecord)(c) || typeof c.sha !== 'string')
             return [];
-        const commit = isObj(c.commit) ? c.commit : {};
-        const committer = isObj(commit.committer) ? commit.committer : {};
+        const commit = (0, shape_1.isRecord)(c.commit) ? c.commit : {};
+        const committer = (0, shape_1.isRecord)(commit.committer) ? commit.committer : {};
         const date = str(committer.date) ?? str(c.created) ?? '';
         return [{ sha: c.sha, date }];
     });
@@ -30341,7 +30341,7 @@ function parseStatuses(sha, body) {
     if (!Array.isArray(body))
         throw new Error('the status list is not a JSON array');
     return body.flatMap(s => {
-        if (!isObj(s))
+        if (!(0, shape_1.isRecord)(s))
             return [];
         const context = str(s.context);
         const state = str(s.state) ?? str(s.status);
@@ -30405,10 +30405,9 @@ function fleetState(input) {
         const s = latest.get(host);
         if (!s)
             continue;
-        const i = index.get(s.sha);
-        const behind = i;
+        const behind = index.get(s.sha);
         // The oldest base commit the host has not deployed; past the commits read, the oldest one read.
-        const firstMissed = i === undefined ? commits[commits.length - 1] : i > 0 ? commits[i - 1] : undefined;
+        const firstMissed = behind === undefined ? commits[commits.length - 1] : behind > 0 ? commits[behind - 1] : undefined;
         let staleReason;
         if (Number.isFinite(age(s.at)) && age(s.at) > staleAfterMs) {
             staleReason = `last report ${days(age(s.at))} ago`;
@@ -34017,17 +34016,21 @@ class Nix {
     }
     /** Those of `drvPaths` with an output that is not a valid store path. */
     async unbuilt(drvPaths) {
-        const out = [];
+        const outputs = new Map();
         for (const drv of drvPaths) {
             const q = await (0, exec_1.runProcess)(this.nixStoreBin, ['--query', '--outputs', drv]);
-            const outputs = q.stdout.split('\n').filter(Boolean);
-            if (q.exitCode !== 0 || outputs.length === 0)
-                continue;
-            const v = await (0, exec_1.runProcess)(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs]);
-            if (v.exitCode !== 0 || v.stdout.trim() !== '')
-                out.push(drv);
+            const paths = q.stdout.split('\n').filter(Boolean);
+            if (q.exitCode === 0 && paths.length > 0)
+                outputs.set(drv, paths);
         }
-        return out;
+        let invalid;
+        try {
+            invalid = await this.invalidPaths([...outputs.values()].flat());
+        }
+        catch {
+            // A validity query that fails proves nothing was built: every candidate counts as unbuilt.
+        }
+        return [...outputs].filter(([, paths]) => !invalid || paths.some(p => invalid.has(p))).map(([drv]) => drv);
     }
     /** The closure of a store path or derivation (`nix-store --query --requisites`), or undefined on failure. */
     async requisites(storePath) {

@@ -1,6 +1,7 @@
 import { ForgeKind } from './kind'
 import { repoPath } from './forge'
 import { ApiClient } from './http'
+import { isRecord } from './shape'
 
 /** The status context prefix that hosts report under (services.fleet-auto-upgrade.reportStatus.context). */
 export const CONTEXT_PREFIX = 'nixos-upgrade/'
@@ -53,16 +54,15 @@ export interface FleetState {
   staleAfterMs: number
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 
 /** The base branch's recent commits from `GET /repos/{o}/{r}/commits?sha=BASE`. */
 export function parseCommits(body: unknown): BranchCommit[] {
   if (!Array.isArray(body)) throw new Error('the commit list is not a JSON array')
   return body.flatMap(c => {
-    if (!isObj(c) || typeof c.sha !== 'string') return []
-    const commit = isObj(c.commit) ? c.commit : {}
-    const committer = isObj(commit.committer) ? commit.committer : {}
+    if (!isRecord(c) || typeof c.sha !== 'string') return []
+    const commit = isRecord(c.commit) ? c.commit : {}
+    const committer = isRecord(commit.committer) ? commit.committer : {}
     const date = str(committer.date) ?? str(c.created) ?? ''
     return [{ sha: c.sha, date }]
   })
@@ -72,7 +72,7 @@ export function parseCommits(body: unknown): BranchCommit[] {
 export function parseStatuses(sha: string, body: unknown): CommitStatus[] {
   if (!Array.isArray(body)) throw new Error('the status list is not a JSON array')
   return body.flatMap(s => {
-    if (!isObj(s)) return []
+    if (!isRecord(s)) return []
     const context = str(s.context)
     const state = str(s.state) ?? str(s.status)
     if (context === undefined || state === undefined) return []
@@ -137,10 +137,10 @@ export function fleetState(input: {
   for (const host of input.hosts) {
     const s = latest.get(host)
     if (!s) continue
-    const i = index.get(s.sha)
-    const behind = i
+    const behind = index.get(s.sha)
     // The oldest base commit the host has not deployed; past the commits read, the oldest one read.
-    const firstMissed = i === undefined ? commits[commits.length - 1] : i > 0 ? commits[i - 1] : undefined
+    const firstMissed =
+      behind === undefined ? commits[commits.length - 1] : behind > 0 ? commits[behind - 1] : undefined
     let staleReason: string | undefined
     if (Number.isFinite(age(s.at)) && age(s.at) > staleAfterMs) {
       staleReason = `last report ${days(age(s.at))} ago`

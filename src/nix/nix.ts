@@ -236,15 +236,19 @@ export class Nix {
 
   /** Those of `drvPaths` with an output that is not a valid store path. */
   async unbuilt(drvPaths: string[]): Promise<string[]> {
-    const out: string[] = []
+    const outputs = new Map<string, string[]>()
     for (const drv of drvPaths) {
       const q = await runProcess(this.nixStoreBin, ['--query', '--outputs', drv])
-      const outputs = q.stdout.split('\n').filter(Boolean)
-      if (q.exitCode !== 0 || outputs.length === 0) continue
-      const v = await runProcess(this.nixStoreBin, ['--check-validity', '--print-invalid', ...outputs])
-      if (v.exitCode !== 0 || v.stdout.trim() !== '') out.push(drv)
+      const paths = q.stdout.split('\n').filter(Boolean)
+      if (q.exitCode === 0 && paths.length > 0) outputs.set(drv, paths)
     }
-    return out
+    let invalid: Set<string> | undefined
+    try {
+      invalid = await this.invalidPaths([...outputs.values()].flat())
+    } catch {
+      // A validity query that fails proves nothing was built: every candidate counts as unbuilt.
+    }
+    return [...outputs].filter(([, paths]) => !invalid || paths.some(p => invalid.has(p))).map(([drv]) => drv)
   }
 
   /** The closure of a store path or derivation (`nix-store --query --requisites`), or undefined on failure. */
