@@ -8,7 +8,7 @@ import {
   createFleet,
   examplePackageSets,
   uniquePackageSet
-} from './fixtures/fleet'
+} from '../testkit/fleet'
 
 const HOSTS = REPORT_CASES
 

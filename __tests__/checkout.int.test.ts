@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { runAction } from './fixtures/action'
-import { Fleet, createFleet, examplePackageSets, fleetFlake, git, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, fleetFlake, git, uniquePackageSet } from '../testkit/fleet'
 
 const HOSTS = [{ name: 'web', packages: ['curl'] }]
 

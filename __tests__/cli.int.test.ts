@@ -12,7 +12,7 @@ import {
   createFleet,
   examplePackageSets,
   uniquePackageSet
-} from './fixtures/fleet'
+} from '../testkit/fleet'
 
 // web updates, db builds before and fails after (a regression), legacy never evaluates, and the installer image
 // is left out by action.yml's default exclude-hosts.

@@ -4,7 +4,7 @@ import { MiB } from '../src/memory'
 import { evaluateToplevels, overBudgetMessage } from '../src/nix/evalpool'
 import { Nix } from '../src/nix/nix'
 import { buildHosts } from '../src/pipeline/build'
-import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 function small(name: string): HostSpec {
   return { name, packages: ['curl'], services: ['nginx'] }

@@ -13,7 +13,7 @@ import {
   examplePackageSets,
   git,
   uniquePackageSet
-} from './fixtures/fleet'
+} from '../testkit/fleet'
 
 // What each fault must give: a clear error or warning, nothing lost, the base branch untouched.
 

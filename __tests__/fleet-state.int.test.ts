@@ -2,9 +2,9 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { runAction } from './fixtures/action'
-import { createFleet, examplePackageSets, git, uniquePackageSet } from './fixtures/fleet'
+import { createFleet, examplePackageSets, git, uniquePackageSet } from '../testkit/fleet'
 import { makeHost, relink, report } from './fixtures/host'
-import { ForgeKind, startForge } from './forge/server'
+import { ForgeKind, startForge } from '../testkit/forge/server'
 
 // The loop closed: hosts report with the real nixos/report-status.sh, the action reads those statuses from the
 // forge before building and shows them in the report and its outputs.

@@ -19,7 +19,7 @@ import {
   githubRateLimited,
   githubSecondaryRateLimited,
   startForge
-} from './forge/server'
+} from '../testkit/forge/server'
 
 const TOKEN = 'tok_client_5e6f7a8b9c0d'
 // Fast backoff so that the retry tests take milliseconds; the attempt count is the production default.

@@ -6,8 +6,8 @@ import * as os from 'os'
 import * as path from 'path'
 import { Git, NetworkLimits } from '../src/git/git'
 import { pushCredentials } from '../src/pipeline/publish'
-import { bareWithClone, git } from './fixtures/fleet'
-import { serveGit } from './forge/githttp'
+import { bareWithClone, git } from '../testkit/fleet'
+import { serveGit } from '../testkit/forge/githttp'
 
 // Every git call that talks to a remote: no credentials carried to another host by a redirect, and no wait
 // without end on a remote that stops answering. Real git against servers on 127.0.0.1.

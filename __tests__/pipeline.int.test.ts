@@ -11,7 +11,7 @@ import { discover } from '../src/pipeline/discover'
 import { diffHosts } from '../src/pipeline/diff'
 import { updateLock } from '../src/pipeline/update'
 import { CountingNix, countingNix, withCountingPath } from './fixtures/counting'
-import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 /** Two processes at once, memory to spare: the tests below choose the chunk size. */
 const POOL: EvalPoolOptions = { budget: 4096 * MiB, workers: 2 }

@@ -3,7 +3,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { ActionRun, runAction } from './fixtures/action'
 import { describeUnless } from './fixtures/skip'
-import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 import {
   BUILDER_ALIAS,
   Builder,

@@ -5,7 +5,7 @@ import * as net from 'net'
 import * as os from 'os'
 import * as path from 'path'
 import { Host, makeHost, relink, report } from './fixtures/host'
-import { ForgeKind, TestForge, startForge } from './forge/server'
+import { ForgeKind, TestForge, startForge } from '../testkit/forge/server'
 
 // nixos/report-status.sh as nixos-upgrade.service runs it after an upgrade, against the test forge, with
 // stand-ins for what a host has and a CI machine has not: nixos-version, nix, journalctl and the system links.

@@ -3,7 +3,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { runAction } from './fixtures/action'
-import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 /** A tmpfs of 64 KiB filled to the last byte: writes fail with ENOSPC as on a full RUNNER_TEMP. Needs root. */
 function fullDisk(): { dir: string; remove: () => void } | string {

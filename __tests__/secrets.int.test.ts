@@ -3,7 +3,7 @@ import { execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { runAction } from './fixtures/action'
-import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 /**
  * A host whose system depends on a fixed-output derivation, as an updated upstream input could bring one: it asks

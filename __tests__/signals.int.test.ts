@@ -3,7 +3,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { actionDefaults } from './fixtures/action'
-import { Fleet, PackageSet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, PackageSet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 import { parseOutputFile } from './fixtures/outputs'
 
 // A cancelled job or Ctrl-C while hosts build: the action's entry point, compiled and run as its own process

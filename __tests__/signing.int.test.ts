@@ -5,7 +5,7 @@ import * as path from 'path'
 import { InputError } from '../src/errors'
 import { checkSigningKey } from '../src/signing'
 import { runAction } from './fixtures/action'
-import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 describe('the signing key is checked with ssh-keygen before anything is built', () => {
   let dir: string

@@ -5,7 +5,7 @@ import { Nix } from '../src/nix/nix'
 import { buildHosts } from '../src/pipeline/build'
 import { diffHosts } from '../src/pipeline/diff'
 import { updateLock } from '../src/pipeline/update'
-import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 describe('units that switch would touch, from real systems in the NixOS layout', () => {
   let nix: Nix

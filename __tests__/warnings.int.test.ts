@@ -5,7 +5,7 @@ import * as path from 'path'
 import { Nix } from '../src/nix/nix'
 import { buildHosts } from '../src/pipeline/build'
 import { compareWarnings } from '../src/nix/warnings'
-import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from './fixtures/fleet'
+import { Fleet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
 describe('evaluation warnings on real Nix', () => {
   let nix: Nix

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A stand-in forge for the demo: the test suite's Forgejo double (__tests__/forge/server.ts, compiled by
+// A stand-in forge for the demo: the test suite's Forgejo double (testkit/forge/server.ts, compiled by
 // scripts/demo.sh into build/demo-forge) serving one bare repository on 127.0.0.1 until it is sent SIGTERM.
 //
 //   node scripts/demo-forge.mjs BARE_REPO TOKEN INFO_FILE     (BARE_REPO is named fleet.git; owner "demo")
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
-const { startForge } = require(path.join(root, 'build/demo-forge/__tests__/forge/server.js'))
+const { startForge } = require(path.join(root, 'build/demo-forge/testkit/forge/server.js'))
 
 const [bareRepo, token, infoFile] = process.argv.slice(2)
 if (!bareRepo || !token || !infoFile) {

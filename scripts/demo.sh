@@ -20,7 +20,7 @@ mkdir -p "$work/remote"
 git init -q --bare -b main "$bare"
 git -C "$work/fleet" push -q "$bare" main:main
 (cd "$root" && npx --no-install tsc --outDir build/demo-forge --rootDir . --module commonjs --target es2022 \
-  --moduleResolution node --types node --strict --skipLibCheck --esModuleInterop __tests__/forge/server.ts)
+  --moduleResolution node --types node --strict --skipLibCheck --esModuleInterop testkit/forge/server.ts)
 node "$root/scripts/demo-forge.mjs" "$bare" "$token" "$work/forge.json" &
 forge_pid=$!
 trap 'kill "$forge_pid" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { ForgeKind, ForgeOptions, TestForge, startForge } from './server'
+import { ForgeKind, ForgeOptions, TestForge, startForge } from '../testkit/forge/server'
 
 const TOKEN = 'forge-test-token'
 const OWNER = 'fleet-owner'
