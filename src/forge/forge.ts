@@ -1,25 +1,8 @@
 import { ForgeKind } from './kind'
 import { MergeMethod, MergeMethodSetting } from './merge'
+import { NewPull, PullRequest } from './pull'
 
-/** A pull request as the action needs it, the same from both forges. */
-export interface PullRequest {
-  number: number
-  url: string
-  title: string
-  body: string
-  state: 'open' | 'closed'
-  head: string
-  base: string
-  /** GitHub's GraphQL id, for auto-merge. */
-  nodeId?: string
-}
-
-export interface NewPull {
-  head: string
-  base: string
-  title: string
-  body: string
-}
+export type { NewPull, PullRequest } from './pull'
 
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
 export interface Forge {

@@ -1,4 +1,4 @@
-import { PullRequest } from './forge'
+import { PullRequest } from './pull'
 import { ApiResponse, ForgeError } from './http'
 
 type Kind = 'string' | 'number' | 'object'
