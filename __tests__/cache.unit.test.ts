@@ -6,17 +6,16 @@ import {
   copiedPaths,
   isBinaryCacheUrl,
   parseSigningKey,
-  redactUrl,
-  scrub,
   storeCredentials,
   substitutedPaths,
-  urlSecrets,
   withParam
 } from '../src/nix/cache'
+import { redactUrl, scrub, urlSecrets } from '../src/redact'
 import { PushReport } from '../src/pipeline/push'
 import { renderReport } from '../src/report/markdown'
 import { FleetReport } from '../src/report/model'
 import { InputError, getSettings } from '../src/settings'
+import { MemoryLog } from '../src/log/log'
 
 // Made by `nix-store --generate-binary-cache-key test-1 sec pub` (Nix 2.8).
 const SECRET =
@@ -152,7 +151,7 @@ describe('the push inputs', () => {
 
   function push(inputs: Record<string, string>): ReturnType<typeof getSettings>['push'] {
     for (const [name, value] of Object.entries(inputs)) process.env[`INPUT_${name.toUpperCase()}`] = value
-    return getSettings({ env: process.env, now: new Date('2026-01-01T00:00:00Z') }).push
+    return getSettings({ env: process.env, log: new MemoryLog(), now: new Date('2026-01-01T00:00:00Z') }).push
   }
 
   function error(inputs: Record<string, string>): string {

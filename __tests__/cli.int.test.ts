@@ -13,6 +13,8 @@ import {
   examplePackageSets,
   uniquePackageSet
 } from '../testkit/fleet'
+import { runnerLog } from '../src/log/runner'
+import { runnerContext } from '../src/runner/context'
 
 // web updates, db builds before and fails after (a regression), legacy never evaluates, and the installer image
 // is left out by action.yml's default exclude-hosts.
@@ -266,7 +268,7 @@ describe('the bundle run directly with INPUT_ variables, outside a runner', () =
     })
     try {
       process.chdir(fleet.fleetDir)
-      await run()
+      await run({ log: runnerLog(), context: runnerContext() })
       return { log, exitCode: Number(process.exitCode ?? 0) }
     } finally {
       spy.mockRestore()

@@ -3,11 +3,11 @@ import {
   CommitStatus,
   fleetState,
   parseCommits,
-  parseDuration,
   parseStatuses,
   pendingReboot
 } from '../src/forge/fleet-state'
 import { failedUpgrades, fleetStateLines, staleHosts } from '../src/report/fleet-state'
+import { parseDuration } from '../src/inputs/parse'
 
 const NOW = new Date('2026-12-02T06:00:00Z')
 const DAY = 86400000

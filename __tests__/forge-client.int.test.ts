@@ -20,6 +20,7 @@ import {
   githubSecondaryRateLimited,
   startForge
 } from '../testkit/forge/server'
+import { MemoryLog } from '../src/log/log'
 
 const TOKEN = 'tok_client_5e6f7a8b9c0d'
 // Fast backoff so that the retry tests take milliseconds; the attempt count is the production default.
@@ -73,7 +74,11 @@ async function withForge(
 
 function client(kind: ForgeKind, f: TestForge, token = TOKEN, extra: object = {}): Forge {
   return kind === 'forgejo'
-    ? new ForgejoForge(f.apiUrl, token, 'infra', 'fleet', f.serverUrl, { ...FAST, mergeRetries: 4, ...extra })
+    ? new ForgejoForge(f.apiUrl, token, 'infra', 'fleet', f.serverUrl, new MemoryLog(), {
+        ...FAST,
+        mergeRetries: 4,
+        ...extra
+      })
     : new GitHubForge(f.apiUrl, token, 'infra', 'fleet', f.serverUrl, `${f.apiUrl}/graphql`, {
         ...FAST,
         ...extra

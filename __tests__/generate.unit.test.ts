@@ -11,6 +11,7 @@ import {
 } from '../scripts/generate'
 import { INPUTS } from '../src/generated/action'
 import { getSettings } from '../src/settings'
+import { MemoryLog } from '../src/log/log'
 
 const ROOT = path.resolve(__dirname, '..')
 
@@ -119,6 +120,7 @@ describe('the inputs generated from action.yml', () => {
       fs.writeFileSync(path.join(workspace, 'flake.nix'), '{ outputs = _: { }; }\n')
       getSettings({
         env: { GITHUB_WORKSPACE: workspace },
+        log: new MemoryLog(),
         now: new Date(),
         inputs: name => {
           asked.push(name)

@@ -5,7 +5,7 @@ import * as net from 'net'
 import * as os from 'os'
 import * as path from 'path'
 import { Git, NetworkLimits } from '../src/git/git'
-import { pushCredentials } from '../src/pipeline/publish'
+import { pushCredentials } from '../src/git/credentials'
 import { bareWithClone, git } from '../testkit/fleet'
 import { serveGit } from '../testkit/forge/githttp'
 
@@ -87,7 +87,7 @@ describe('a remote that redirects to another host', () => {
 
   test('without the action, git carries the push token to the other host (what the action must prevent)', async () => {
     const plain = await Git.create(r.work)
-    const env = await pushCredentials(plain, originUrl, TOKEN)
+    const env = await pushCredentials(plain, originUrl, TOKEN, () => undefined)
     expect(env.GIT_CONFIG_KEY_0).toBe(`http.${new URL(originUrl).origin}/.extraheader`)
     // Plain git, as the action called it before: the header is scoped to the origin, yet goes along.
     await new Promise<void>(resolve =>
@@ -105,7 +105,7 @@ describe('a remote that redirects to another host', () => {
     '%s fails naming the redirect, and the other host gets no credentials',
     async (op, call) => {
       const plain = await Git.create(r.work)
-      const g = plain.withEnv(await pushCredentials(plain, originUrl, TOKEN))
+      const g = plain.withEnv(await pushCredentials(plain, originUrl, TOKEN, () => undefined))
       const error = await call(g, r).then(
         () => undefined,
         (e: unknown) => (e instanceof Error ? e.message : String(e))

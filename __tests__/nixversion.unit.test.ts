@@ -1,17 +1,13 @@
 import { execFileSync } from 'child_process'
 import { nixString, nixStringList, singleToplevelExpr, toplevelsExpr } from '../src/nix/expr'
+import { NixVersion, flakeUpdateArgs, maxJobsConfigured, parseNixVersion, pathInfoArgs } from '../src/nix/nix'
 import {
-  NixVersion,
   failedDerivations,
-  flakeUpdateArgs,
-  maxJobsConfigured,
-  parseNixVersion,
-  pathInfoArgs,
   startedDerivations,
   stripWarnings,
   timedOutDerivations,
   unnamedTimeOut
-} from '../src/nix/nix'
+} from '../src/nix/stderr'
 
 // Works as root, without a daemon, inside CI containers, and never asks a binary cache.
 const nixEnv: NodeJS.ProcessEnv = {

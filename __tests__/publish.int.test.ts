@@ -4,7 +4,10 @@ import * as os from 'os'
 import * as path from 'path'
 import { cleanup } from '../src/cleanup'
 import { Git } from '../src/git/git'
-import { PublishResult, makeForge, publish } from '../src/pipeline/publish'
+import { PublishResult, publish } from '../src/pipeline/publish'
+import { makeForge } from '../src/forge/connect'
+import { MemoryLog } from '../src/log/log'
+import { runnerLog } from '../src/log/runner'
 import { Settings, getSettings } from '../src/settings'
 import { ActionRun, everything, runAction } from './fixtures/action'
 import { checkoutOnForge, forgeEnv, syncCheckout } from './fixtures/checkout'
@@ -299,7 +302,7 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
     expect(leftovers()).toHaveLength(1)
     process.env['STATE_cleanup-dirs'] = r.state['cleanup-dirs']
     try {
-      cleanup()
+      cleanup(runnerLog())
     } finally {
       delete process.env['STATE_cleanup-dirs']
     }
@@ -453,7 +456,7 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
         INPUT_FORGE: 'forgejo'
       })
       try {
-        return getSettings({ env: process.env, now: new Date() })
+        return getSettings({ env: process.env, log: new MemoryLog(), now: new Date() })
       } finally {
         for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
       }
@@ -462,7 +465,7 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
       execFileSync('nix', ['flake', 'update'], { cwd: dir, stdio: 'pipe' })
       return fs.readFileSync(path.join(dir, 'flake.lock'), 'utf8')
     }
-    const forge = makeForge(settings(s.checkout), s.env())
+    const forge = makeForge(settings(s.checkout), s.env(), new MemoryLog())
     const scratchDirs: string[] = []
     const scratch = (): string => {
       scratchDirs.push(fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-scratch-')))
@@ -474,6 +477,7 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
           settings: settings(dir),
           newLock: lock(dir),
           changes: [],
+          log: new MemoryLog(),
           body: `report from ${dir}`,
           scratchDir: scratch()
         })

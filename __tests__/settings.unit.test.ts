@@ -2,16 +2,10 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { INPUTS } from '../src/generated/action'
-import {
-  InputError,
-  Settings,
-  compileHostPattern,
-  expandDate,
-  getSettings,
-  misspelledInputVariables,
-  parseList,
-  validateBranch
-} from '../src/settings'
+import { InputError, Settings, getSettings } from '../src/settings'
+import { compileHostPattern, expandDate, parseList, validateBranch } from '../src/inputs/parse'
+import { misspelledInputVariables } from '../src/inputs/source'
+import { runnerLog } from '../src/log/runner'
 import { splitArgs } from '../src/nix/args'
 
 describe('parseList', () => {
@@ -243,7 +237,7 @@ describe('getSettings', () => {
     for (const [name, value] of Object.entries(inputs)) {
       process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
     }
-    return getSettings({ env: process.env, now: NOW, ...extra })
+    return getSettings({ env: process.env, log: runnerLog(), now: NOW, ...extra })
   }
 
   function errorOf(inputs: Record<string, string>, extra: Partial<Environment> = {}): Error {
@@ -311,7 +305,7 @@ describe('getSettings', () => {
   test('inputs read from a source other than the environment ignore INPUT_ variables', () => {
     process.env['INPUT_DRY-RUN'] = 'true'
     const given: Record<string, string> = { 'exclude-hosts': '^$', branch: 'b' }
-    const s = getSettings({ env: process.env, now: NOW, inputs: name => given[name] })
+    const s = getSettings({ env: process.env, log: runnerLog(), now: NOW, inputs: name => given[name] })
     expect(s.dryRun).toBe(false)
     expect(s.excludeHostsSource).toBe('^$')
     expect(s.branch).toBe('b')

@@ -2,6 +2,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { STATE, isPostStep, markMainStep } from '../src/state'
+import { runnerLog } from '../src/log/runner'
 
 // The runner hands what a step saved (GITHUB_STATE) to its post step as STATE_<name> variables.
 describe('one bundle for main and post', () => {
@@ -20,8 +21,8 @@ describe('one bundle for main and post', () => {
   })
 
   test('a first run is the main step, and marks itself for the post step', () => {
-    expect(isPostStep()).toBe(false)
-    markMainStep()
+    expect(isPostStep(runnerLog())).toBe(false)
+    markMainStep(runnerLog())
     const written = fs.readFileSync(path.join(dir, 'state'), 'utf8')
     expect(written).toMatch(new RegExp(`^${STATE.isPost}<<`))
     expect(written).toContain('\ntrue\n')
@@ -29,11 +30,11 @@ describe('one bundle for main and post', () => {
 
   test('a run that finds the mark is the post step', () => {
     process.env[`STATE_${STATE.isPost}`] = 'true'
-    expect(isPostStep()).toBe(true)
+    expect(isPostStep(runnerLog())).toBe(true)
   })
 
   test('anything else is not', () => {
     process.env[`STATE_${STATE.isPost}`] = 'false'
-    expect(isPostStep()).toBe(false)
+    expect(isPostStep(runnerLog())).toBe(false)
   })
 })

@@ -1,3 +1,4 @@
+import { getExecOutput } from '@actions/exec'
 import { ChildProcess, spawn } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
@@ -22,10 +23,10 @@ export interface RunOptions {
   cwd?: string
   /** Variables the caller sets for this command; they are passed as given, on top of the allowed ones. */
   env?: Record<string, string>
-  /** Stream the command's stderr to the log as it runs (build output), besides capturing it. */
-  streamStderr?: boolean
-  /** Stream stdout to the log too. */
-  streamStdout?: boolean
+  /** Where the command's stderr goes as it runs (build output, to the log), besides being captured. */
+  streamStderr?: (chunk: string) => void
+  /** Where stdout goes as it runs, besides being captured. */
+  streamStdout?: (chunk: string) => void
   input?: string
   /** Stop the command (its whole process group) once it has run this long. */
   timeoutMs?: number
@@ -102,7 +103,7 @@ export function childEnv(env: NodeJS.ProcessEnv, extra: Record<string, string> =
 class TextCollector {
   private readonly decoder = new StringDecoder('utf8')
   text = ''
-  constructor(private readonly echo: boolean) {}
+  constructor(private readonly echo?: (chunk: string) => void) {}
 
   write(data: Buffer): void {
     this.add(this.decoder.write(data))
@@ -115,7 +116,7 @@ class TextCollector {
 
   private add(chunk: string): void {
     this.text += chunk
-    if (this.echo && chunk !== '') process.stdout.write(chunk)
+    if (this.echo && chunk !== '') this.echo(chunk)
   }
 }
 
@@ -159,6 +160,26 @@ export function stopping(): NodeJS.Signals | undefined {
 }
 
 /**
+ * Runs a short local command that starts nothing of its own (`nix --version`, `ssh-keygen -y`) through
+ * @actions/exec, with the same allow-listed environment as every command; no process group is needed, since a
+ * signal to the action reaches it with the action's own group. Output is captured, never echoed.
+ */
+export async function runQuick(
+  file: string,
+  args: string[],
+  options: { input?: string } = {}
+): Promise<ExecResult> {
+  if (stopSignal) throw new Error(`Not starting ${file}: the action is stopping (${stopSignal})`)
+  const r = await getExecOutput(file, args, {
+    env: childEnv(process.env),
+    silent: true,
+    ignoreReturnCode: true,
+    input: options.input === undefined ? undefined : Buffer.from(options.input)
+  })
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode }
+}
+
+/**
  * Runs a program with an argument array (never through a shell) and captures its output.
  * A non-zero exit is returned, not thrown: callers decide what a failure means.
  * Each command leads its own process group, so that a signal to the action reaches the command and whatever
@@ -174,8 +195,8 @@ export async function runProcess(
   if (options.cwd && !fs.existsSync(options.cwd)) {
     throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`)
   }
-  const stdout = new TextCollector(options.streamStdout === true)
-  const stderr = new TextCollector(options.streamStderr === true)
+  const stdout = new TextCollector(options.streamStdout)
+  const stderr = new TextCollector(options.streamStderr)
   return new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,

@@ -1,10 +1,13 @@
+import { runnerLog } from './log/runner'
 import { run } from './main'
 import { runPost } from './post'
+import { runnerContext } from './runner/context'
 import { isPostStep, markMainStep } from './state'
 
-if (isPostStep()) {
-  runPost()
+const log = runnerLog()
+if (isPostStep(log)) {
+  runPost(log)
 } else {
-  markMainStep()
-  void run()
+  markMainStep(log)
+  void run({ log, context: runnerContext() })
 }

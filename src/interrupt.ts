@@ -1,6 +1,6 @@
-import * as core from '@actions/core'
 import * as os from 'os'
 import { stopChildren } from './exec'
+import { Log } from './log/log'
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
 
@@ -10,19 +10,19 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
  * temporary files), and the process exits with 128 + the signal's number. Once `work` is done the handlers are
  * removed, unless a signal is being handled: then the process ends through the handler.
  */
-export async function stopOnSignals<T>(stop: () => void, work: () => Promise<T>): Promise<T> {
+export async function stopOnSignals<T>(stop: () => void, work: () => Promise<T>, log: Log): Promise<T> {
   let handling = false
   const handler = (signal: NodeJS.Signals): void => {
     if (handling) return
     handling = true
-    core.error(
+    log.error(
       `Stopped by ${signal}: ending the running commands, restoring flake.lock, removing temporary files`
     )
     void stopChildren(signal).finally(() => {
       try {
         stop()
       } catch (e) {
-        core.warning(`Cleanup failed: ${String(e)}`)
+        log.warning(`Cleanup failed: ${String(e)}`)
       }
       process.exit(128 + (os.constants.signals[signal] ?? 0))
     })

@@ -1,12 +1,12 @@
-import * as core from '@actions/core'
 import { cleanup } from './cleanup'
 import { errorMessage } from './errors'
+import { Log } from './log/log'
 
 /** The `post:` step: removes what the main step left on the runner, and never fails the job for it. */
-export function runPost(): void {
+export function runPost(log: Log): void {
   try {
-    cleanup()
+    cleanup(log)
   } catch (error) {
-    core.warning(`Cleanup failed: ${errorMessage(error)}`)
+    log.warning(`Cleanup failed: ${errorMessage(error)}`)
   }
 }

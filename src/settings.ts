@@ -1,18 +1,33 @@
-import * as core from '@actions/core'
 import * as fs from 'fs'
 import * as path from 'path'
-import { INPUTS, InputName } from './generated/action'
-import { FORGEJO_MERGE_METHODS, GITHUB_MERGE_METHODS, MergeMethodSetting } from './forge/merge'
-import { SigningKey, checkPublicKey, parseSigningKey, redactUrl, urlSecrets } from './nix/cache'
-import { parseDuration } from './forge/fleet-state'
+import { InputName } from './generated/action'
+import { MergeMethodSetting } from './forge/merge'
+import { SigningKey, checkPublicKey, parseSigningKey } from './nix/cache'
+import { redactUrl, urlSecrets } from './redact'
 import { ForgeKind, detectForge } from './forge/kind'
 import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { Log } from './log/log'
+import { InputSource, environmentInputs, inputDefault, misspelledInputVariables } from './inputs/source'
+import {
+  compileHostPattern,
+  expandDate,
+  parseBoolean,
+  parseCount,
+  parseDuration,
+  parseList,
+  parseMergeMethod,
+  validateBranch
+} from './inputs/parse'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
+export type { InputSource } from './inputs/source'
+
+/** A flake input's name, or a path through `follows` (`a/b`). */
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
@@ -75,122 +90,10 @@ export interface PushSettings {
   required: boolean
 }
 
-/** Splits a list input on commas, whitespace and newlines, dropping empty items. */
-export function parseList(value: string): string[] {
-  return value
-    .split(/[\s,]+/)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-}
-
-/** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
-function redact(text: string): string {
-  return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@')
-}
-
-/** Where the inputs come from: a value for each input that was given, `undefined` for one that was not. */
-export type InputSource = (name: InputName) => string | undefined
-
-/** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
-export function inputVariable(name: string): string {
-  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
-}
-
-/** Inputs as the runner passes them: `INPUT_*` variables. */
-export function environmentInputs(env: NodeJS.ProcessEnv): InputSource {
-  return name => env[inputVariable(name)]
-}
-
-/** A runner expression (`${{ github.token }}`) only a runner can evaluate: without one the default is empty. */
-function isRunnerExpression(value: string): boolean {
-  return value.includes('${{')
-}
-
-/** action.yml's default for an input, as it applies outside a runner. */
-export function inputDefault(name: InputName): string {
-  const value: string = INPUTS[name].default
-  return isRunnerExpression(value) ? '' : value
-}
-
-/**
- * `INPUT_*` variables that name no input but would with `-` and `_` swapped (`INPUT_DRY_RUN` for `dry-run`): the
- * shell's spelling, silently ignored otherwise.
- */
-export function misspelledInputVariables(env: NodeJS.ProcessEnv): string[] {
-  const known = new Map((Object.keys(INPUTS) as InputName[]).map(n => [inputVariable(n), n]))
-  const warnings: string[] = []
-  for (const variable of Object.keys(env)) {
-    if (!variable.startsWith('INPUT_') || known.has(variable)) continue
-    const name = known.get(`INPUT_${variable.slice('INPUT_'.length).toUpperCase().replace(/_/g, '-')}`)
-    if (name) {
-      warnings.push(
-        `${variable} is ignored: the input '${name}' is read from ${inputVariable(name)} (env '${inputVariable(name)}=…' node dist/index.js), or use node dist/cli.js --${name}`
-      )
-    }
-  }
-  return warnings
-}
-
-const BOOLEAN_TRUE = ['true', 'True', 'TRUE']
-const BOOLEAN_FALSE = ['false', 'False', 'FALSE']
-
-/** `true`/`false` as `core.getBooleanInput` takes them; anything else is an error naming the input. */
-function getBoolean(input: (name: InputName) => string, name: InputName): boolean {
-  const raw = input(name) || inputDefault(name)
-  if (BOOLEAN_TRUE.includes(raw)) return true
-  if (BOOLEAN_FALSE.includes(raw)) return false
-  throw new InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`)
-}
-
-/** An optional whole-number input of at least `min`; empty gives undefined. */
-function getCount(
-  input: (name: InputName) => string,
-  name: InputName,
-  min: number,
-  unit = ''
-): number | undefined {
-  const raw = input(name)
-  if (raw === '') return undefined
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
-    throw new InputError(
-      `Input '${name}' must be a whole number${unit} of at least ${min}, or empty for automatic, got ${JSON.stringify(raw)}`
-    )
-  }
-  return Number(raw)
-}
-
-/** Whole-name match, as `builtins.match` anchors its pattern. */
-export function compileHostPattern(source: string, inputName = 'exclude-hosts'): RegExp {
-  try {
-    return new RegExp(`^(?:${source})$`, 'u')
-  } catch (e) {
-    throw new InputError(`Input '${inputName}' is not a valid regular expression: ${(e as Error).message}`)
-  }
-}
-
-/** Checks a branch name against git's ref rules and the project's own: never the base branch. */
-export function validateBranch(name: string, base: string, inputName = 'branch'): void {
-  const problem = refNameProblem(name)
-  if (problem)
-    throw new InputError(
-      `Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`
-    )
-  if (name === base) {
-    throw new InputError(
-      `Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`
-    )
-  }
-}
-
-const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
-
-/** Expands `{date}` in a text. */
-export function expandDate(text: string, date: string): string {
-  return text.split('{date}').join(date)
-}
-
 interface Environment {
   env: NodeJS.ProcessEnv
+  /** Where secrets are masked and warnings go. */
+  log: Log
   /** Where the inputs come from; `INPUT_*` variables of `env` when not given. */
   inputs?: InputSource
   /** The event payload's repository default branch, when the event has one. */
@@ -210,18 +113,18 @@ function defaultBaseBranch(e: Environment): string {
 const STORE_URL = /^([a-z][a-z0-9+.-]*:\/\/[^\s]+|\/[^\s]*)$/i
 
 /** push-to, push-signing-key, push-public-key and push-required; undefined when push-to is empty. */
-function getPushSettings(input: (name: InputName) => string): PushSettings | undefined {
+function getPushSettings(input: (name: InputName) => string, log: Log): PushSettings | undefined {
   const url = input('push-to')
   const secret = input('push-signing-key')
-  if (secret !== '') core.setSecret(secret)
+  if (secret !== '') log.mask(secret)
   const publicInput = input('push-public-key')
-  const required = getBoolean(input, 'push-required')
+  const required = parseBoolean(input, 'push-required')
   if (url === '') {
     if (secret !== '' || publicInput !== '' || required)
       throw new InputError("Inputs 'push-signing-key', 'push-public-key' and 'push-required' need 'push-to'")
     return undefined
   }
-  for (const s of urlSecrets(url)) core.setSecret(s)
+  for (const s of urlSecrets(url)) log.mask(s)
   if (!STORE_URL.test(url)) {
     throw new InputError(
       `Input 'push-to' must be a Nix store URL (file:///…, s3://…, ssh-ng://…, https://…) or an absolute path, got ${JSON.stringify(redactUrl(url))}`
@@ -261,37 +164,26 @@ function getPushSettings(input: (name: InputName) => string): PushSettings | und
   return { url, key, publicKey, required }
 }
 
-/** `merge-method`: auto, or a method the forge knows (rebase-merge and fast-forward-only are Forgejo's). */
-export function parseMergeMethod(value: string, forge: ForgeKind): MergeMethodSetting {
-  const v = (value.trim() || 'auto').toLowerCase()
-  const known: readonly string[] = forge === 'github' ? GITHUB_MERGE_METHODS : FORGEJO_MERGE_METHODS
-  if (v === 'auto' || known.includes(v)) return v as MergeMethodSetting
-  const forgejoOnly = forge === 'github' && (FORGEJO_MERGE_METHODS as readonly string[]).includes(v)
-  throw new InputError(
-    `Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`
-  )
-}
-
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 export function getSettings(e: Environment): Settings {
   const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
   const date = e.now.toISOString().slice(0, 10)
   const source = e.inputs ?? environmentInputs(e.env)
-  if (!e.inputs) for (const warning of misspelledInputVariables(e.env)) core.warning(warning)
+  if (!e.inputs) for (const warning of misspelledInputVariables(e.env)) e.log.warning(warning)
   // An input that was not given at all takes action.yml's default, as a runner would apply it.
   const input = (name: InputName): string => (source(name) ?? inputDefault(name)).trim()
   // Inputs that cannot be empty: an empty value means the default.
   const orDefault = (name: InputName): string => input(name) || inputDefault(name)
 
   const token = input('token')
-  if (token) core.setSecret(token)
+  if (token) e.log.mask(token)
   const signingKeyRaw = input('signing-key')
   let signingKey = ''
   if (signingKeyRaw !== '') {
-    core.setSecret(signingKeyRaw)
-    for (const line of signingKeyRaw.split(/\r?\n/)) if (line.trim().length > 8) core.setSecret(line.trim())
+    e.log.mask(signingKeyRaw)
+    for (const line of signingKeyRaw.split(/\r?\n/)) if (line.trim().length > 8) e.log.mask(line.trim())
     signingKey = normaliseSigningKey(signingKeyRaw)
-    for (const line of signingKey.split('\n')) if (line.length > 8) core.setSecret(line)
+    for (const line of signingKey.split('\n')) if (line.length > 8) e.log.mask(line)
   }
 
   const flakeInput = orDefault('flake')
@@ -341,10 +233,12 @@ export function getSettings(e: Environment): Settings {
     try {
       parsed = new URL(apiUrlRaw)
     } catch {
-      throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`)
+      throw new InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redactUrl(apiUrlRaw))}`)
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      throw new InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`)
+      throw new InputError(
+        `Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redactUrl(apiUrlRaw))}`
+      )
     }
     if (parsed.username || parsed.password) {
       throw new InputError("Input 'api-url' must not carry credentials: pass them in 'token'")
@@ -400,17 +294,17 @@ export function getSettings(e: Environment): Settings {
       .split(/[,\n]+/)
       .map(s => s.trim())
       .filter(Boolean),
-    autoMerge: getBoolean(input, 'auto-merge'),
+    autoMerge: parseBoolean(input, 'auto-merge'),
     mergeMethod,
-    build: getBoolean(input, 'build'),
-    nixArgs: maskNixSecrets(splitArgs(input('nix-args'))),
-    evalMemory: getCount(input, 'eval-memory', 64, ' of MiB'),
-    evalWorkers: getCount(input, 'eval-workers', 1),
-    evalChunkSize: getCount(input, 'eval-chunk-size', 1),
-    failOnRegression: getBoolean(input, 'fail-on-regression'),
-    dryRun: getBoolean(input, 'dry-run'),
+    build: parseBoolean(input, 'build'),
+    nixArgs: maskNixSecrets(splitArgs(input('nix-args')), secret => e.log.mask(secret)),
+    evalMemory: parseCount(input, 'eval-memory', 64, ' of MiB'),
+    evalWorkers: parseCount(input, 'eval-workers', 1),
+    evalChunkSize: parseCount(input, 'eval-chunk-size', 1),
+    failOnRegression: parseBoolean(input, 'fail-on-regression'),
+    dryRun: parseBoolean(input, 'dry-run'),
     staleAfterMs,
     date,
-    push: getPushSettings(input)
+    push: getPushSettings(input, e.log)
   }
 }

@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import { Log } from './log/log'
 
 /**
  * What the main step hands to the `post:` step (the runner passes it as STATE_* variables). One bundle serves
@@ -14,11 +14,11 @@ export const STATE = {
 } as const
 
 /** True when this run of the bundle is the `post:` step. */
-export function isPostStep(): boolean {
-  return core.getState(STATE.isPost) === 'true'
+export function isPostStep(log: Log): boolean {
+  return log.getState(STATE.isPost) === 'true'
 }
 
 /** Marks the main step as started: the bundle's next run in this job is the post step. */
-export function markMainStep(): void {
-  core.saveState(STATE.isPost, 'true')
+export function markMainStep(log: Log): void {
+  log.saveState(STATE.isPost, 'true')
 }

@@ -2,6 +2,8 @@
  * The results that steps hand to the report: shared types, so that the report depends on no step and the steps
  * on no renderer.
  */
+import { ClosureDiff } from './nix/closure-diff'
+import { UnitChanges } from './nix/units'
 
 export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
 
@@ -36,4 +38,17 @@ export interface PushReport {
   closurePaths: number
   /** Why the push failed or was skipped; never holds credentials. */
   error?: string
+}
+
+/** What the diff step found for a host that built before and after. */
+export interface HostDiff {
+  host: string
+  diff: ClosureDiff
+  /** Which of kernel, initrd and kernel-modules changed: `switch` does not apply these without a reboot. */
+  reboot: string[]
+  /** What `switch` would do with the systemd units; undefined when a system has no etc/systemd/system. */
+  units?: UnitChanges
+  /** The NixOS version (`nixos-version`) and the kernel version, before and after. */
+  release: { before?: string; after?: string }
+  kernel: { before?: string; after?: string }
 }

@@ -4,6 +4,8 @@ import { InputName } from '../generated/action'
 import { Git } from '../git/git'
 import { PhaseEvent, RunOutcome, run } from '../main'
 import { STATE } from '../state'
+import { Log } from '../log/log'
+import { plural } from '../report/words'
 import { CliArgs, UsageError, helpText, parseArgs } from './args'
 
 export interface CliOutput {
@@ -21,16 +23,6 @@ export interface CliIO {
 export function exitStatus(outcome: RunOutcome): number {
   if (outcome.result === 'ok') return 0
   return outcome.result === 'bad-input' ? 2 : 1
-}
-
-/** Decodes a workflow command's escaped message (@actions/core escapes %, CR and LF). */
-function unescapeCommand(text: string): string {
-  return text
-    .replace(/%0D/g, '\r')
-    .replace(/%0A/g, '\n')
-    .replace(/%3A/g, ':')
-    .replace(/%2C/g, ',')
-    .replace(/%25/g, '%')
 }
 
 /**
@@ -60,6 +52,15 @@ class Progress {
     return t
   }
 
+  private partial = ''
+
+  /** Output that comes in chunks (a command's log): shown line by line as lines complete. */
+  text(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n')
+    this.partial = lines.pop() ?? ''
+    for (const l of lines) this.line(l.replace(/\r$/, ''))
+  }
+
   /** A line of its own, above the running phase's line. */
   line(text: string): void {
     if (this.live) this.out.write('\r\x1b[K')
@@ -74,7 +75,7 @@ class Progress {
   }
 
   phase(e: PhaseEvent): void {
-    const name = `${e.phase}${e.hosts === undefined ? '' : ` (${e.hosts} host${e.hosts === 1 ? '' : 's'})`}`
+    const name = `${e.phase}${e.hosts === undefined ? '' : ` (${plural(e.hosts, 'host')})`}`
     if (e.state === 'start') {
       if (this.animate) {
         this.stop()
@@ -94,6 +95,8 @@ class Progress {
   }
 
   stop(): void {
+    if (this.partial !== '') this.line(this.partial)
+    this.partial = ''
     if (!this.live) return
     clearInterval(this.live.timer)
     this.live = undefined
@@ -102,13 +105,11 @@ class Progress {
 }
 
 /**
- * Turns what the action writes for the runner (workflow commands, the log) into the command line's standard
- * error: warnings and errors always, the log only with --verbose; masks stay masked, outputs and state are
- * dropped.
+ * The log port of the command line: warnings and errors always go to standard error, the log and command output
+ * only with --verbose; masks apply to all of it. There are no outputs or summary; what the run saves for a post
+ * step is kept, since the command line does the post step's work itself.
  */
-class LogRouter {
-  private pending = ''
-  /** What the run saved for a post step (`::save-state`): the command line does the post step's work itself. */
+class CliLog implements Log {
   readonly state = new Map<string, string>()
 
   constructor(
@@ -116,34 +117,35 @@ class LogRouter {
     private readonly verbose: boolean
   ) {}
 
-  write(text: string): void {
-    this.pending += text
-    let nl: number
-    while ((nl = this.pending.indexOf('\n')) >= 0) {
-      this.handle(this.pending.slice(0, nl).replace(/\r$/, ''))
-      this.pending = this.pending.slice(nl + 1)
-    }
+  info(message: string): void {
+    if (this.verbose) for (const line of message.split('\n')) this.progress.line(line)
   }
-
-  flush(): void {
-    if (this.pending !== '') this.handle(this.pending)
-    this.pending = ''
+  write(chunk: string): void {
+    if (this.verbose) this.progress.text(chunk)
   }
-
-  private handle(line: string): void {
-    const command = /^::([a-z-]+)(?: [^:]*)?::([\s\S]*)$/.exec(line)
-    if (!command) {
-      if (this.verbose) this.progress.line(line)
-      return
-    }
-    const [, name, message] = command
-    const text = unescapeCommand(message)
-    const stateName = /^::save-state name=([^:,]+)::/.exec(line)
-    if (stateName) this.state.set(stateName[1], text)
-    else if (name === 'add-mask') this.progress.mask(text)
-    else if (name === 'warning' || name === 'error' || name === 'notice')
-      this.progress.line(`${name}: ${text}`)
-    else if (name === 'group' && this.verbose) this.progress.line(`== ${text}`)
+  warning(message: string): void {
+    this.progress.line(`warning: ${message}`)
+  }
+  error(message: string): void {
+    this.progress.line(`error: ${message}`)
+  }
+  async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (this.verbose) this.progress.line(`== ${name}`)
+    return fn()
+  }
+  mask(secret: string): void {
+    this.progress.mask(secret)
+  }
+  output(): void {}
+  saveState(name: string, value: string): void {
+    this.state.set(name, value)
+  }
+  getState(name: string): string {
+    return this.state.get(name) ?? ''
+  }
+  summary(): void {}
+  failed(message: string): void {
+    this.error(message)
   }
 }
 
@@ -174,7 +176,7 @@ async function checkedOutBranch(dir: string): Promise<string | undefined> {
 /**
  * The command line: runs the action's pipeline on a flake outside a runner. The report goes to standard output
  * (and --report), the structured results to --json, progress to standard error; the exit status says how it
- * went. The action's process-wide state (environment, standard output) is set for the run and put back after.
+ * went. The run gets its own environment and log: nothing of the process is changed.
  */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let args: CliArgs
@@ -208,30 +210,20 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     if (name === 'token') return args.inputs.token ?? process.env.GITHUB_TOKEN
     return args.inputs[name]
   }
-  const savedEnv = { ...process.env }
-  const savedWrite = process.stdout.write.bind(process.stdout)
   const progress = new Progress(io.stderr, args.verbose)
-  const router = new LogRouter(progress, args.verbose)
+  const log = new CliLog(progress, args.verbose)
+  // Not a runner: no output, state or summary files, not even a surrounding job's. A signal is handled by the
+  // run as on a runner: it stops the commands, puts flake.lock back and exits.
+  const env: NodeJS.ProcessEnv = { ...process.env, GITHUB_WORKSPACE: flakeDir }
+  for (const name of RUNNER_FILES) delete env[name]
+  if (branch) Object.assign(env, { GITHUB_REF: `refs/heads/${branch}`, GITHUB_REF_NAME: branch })
   let outcome: RunOutcome
   try {
-    // Not a runner: no output, state or summary files, not even a surrounding job's. A signal is handled by the
-    // run as on a runner: it stops the commands, puts flake.lock back and exits.
-    for (const name of RUNNER_FILES) delete process.env[name]
-    process.env.GITHUB_WORKSPACE = flakeDir
-    if (branch) Object.assign(process.env, { GITHUB_REF: `refs/heads/${branch}`, GITHUB_REF_NAME: branch })
-    process.stdout.write = (chunk: string | Uint8Array): boolean => {
-      router.write(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString())
-      return true
-    }
-    outcome = await run({ inputs, onPhase: e => progress.phase(e) })
+    outcome = await run({ log, env, inputs, onPhase: e => progress.phase(e) })
   } finally {
-    router.flush()
     progress.stop()
-    process.stdout.write = savedWrite
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k]
-    Object.assign(process.env, savedEnv)
     // What the action's post step removes: the work directory and key files.
-    for (const dir of (router.state.get(STATE.cleanupDirs) ?? '').split('\n').filter(Boolean))
+    for (const dir of (log.state.get(STATE.cleanupDirs) ?? '').split('\n').filter(Boolean))
       fs.rmSync(dir, { recursive: true, force: true })
   }
   if (outcome.report !== undefined) {

@@ -97,19 +97,6 @@ export function pendingReboot(description: string): string[] {
 }
 
 /**
- * Parses `stale-after`: a number with a unit, `d` days, `h` hours, `m` minutes (`2d`, `36h`, `90m`, `1d12h`).
- * Returns milliseconds, or undefined when the text is not such a duration.
- */
-export function parseDuration(text: string): number | undefined {
-  const t = text.trim()
-  if (!/^(\d+[dhm])+$/.test(t)) return undefined
-  const unit: Record<string, number> = { d: 86400000, h: 3600000, m: 60000 }
-  let ms = 0
-  for (const m of t.matchAll(/(\d+)([dhm])/g)) ms += Number(m[1]) * unit[m[2]]
-  return ms > 0 ? ms : undefined
-}
-
-/**
  * Each flake host's last report, from the statuses of the base branch's recent commits: the newest status per
  * `nixos-upgrade/<host>` context wins, wherever it is. A host is stale when its report is older than
  * `staleAfterMs`, or when the first base commit it has not deployed has been on the branch longer than that.

@@ -1,10 +1,10 @@
-import * as core from '@actions/core'
 import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
 import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields as readPull } from './shape'
 import { backoff, sleep } from '../retry'
+import { Log } from '../log/log'
 
 /** The head repository's full name, when the answer has one (a deleted fork has none). */
 function headRepoName(v: unknown): string | undefined {
@@ -52,6 +52,7 @@ export class ForgejoForge implements Forge {
     private readonly owner: string,
     private readonly repo: string,
     private readonly serverUrl: string,
+    private readonly log: Log,
     private readonly options: ForgejoOptions = {}
   ) {
     this.api = new ApiClient(apiUrl, token, options)
@@ -169,7 +170,7 @@ export class ForgejoForge implements Forge {
       // 404: the owner is a user, not an organisation.
       if (!(e instanceof ForgeError && e.status === 404)) {
         const scope = missingScope(e)
-        core.warning(
+        this.log.warning(
           scope
             ? `Organisation labels of ${this.owner} not read: the token lacks the scope ${scope} (read:organization); repository labels only`
             : `Organisation labels of ${this.owner} not read: ${errorMessage(e)}`
@@ -185,7 +186,7 @@ export class ForgejoForge implements Forge {
       const ids = await this.labelIds(names)
       const missing = names.filter(n => !ids.has(n))
       if (missing.length > 0) {
-        core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`)
+        this.log.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`)
       }
       const found = names.filter(n => ids.has(n)).map(n => ids.get(n) as number)
       if (found.length > 0) {

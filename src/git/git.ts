@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process'
 import * as io from '@actions/io'
 import { ExecResult, childEnv, runProcess, tail } from '../exec'
+import { redactUrl } from '../redact'
 
 export interface GitIdentity {
   name: string
@@ -28,21 +29,6 @@ export interface NetworkLimits {
 }
 
 export const NETWORK_LIMITS: NetworkLimits = { lowSpeedLimit: 1000, lowSpeedTime: 60, timeout: 600 }
-
-/** A remote's URL as it may be shown: without a user name's password or a token in it. */
-export function safeRemoteUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.username || u.password) {
-      u.username = ''
-      u.password = ''
-    }
-    return u.toString()
-  } catch {
-    // scp-style `user@host:path` or a local path: only a `user:secret@` part can hold a secret.
-    return url.replace(/^[^@/]*:[^@/]*@/, '')
-  }
-}
 
 /** Every git call goes through here: arguments as an array, credentials only through the environment. */
 export class Git {
@@ -137,7 +123,7 @@ export class Git {
   /** `remote 'origin' (https://host/owner/repo.git)`, without credentials. */
   private async describeRemote(remote: string): Promise<string> {
     const url = await this.remoteUrl(remote)
-    return `remote '${remote}'${url && url !== remote ? ` (${safeRemoteUrl(url)})` : ''}`
+    return `remote '${remote}'${url && url !== remote ? ` (${redactUrl(url)})` : ''}`
   }
 
   /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */

@@ -4,6 +4,8 @@
  */
 export interface Log {
   info(message: string): void
+  /** A command's output as it comes (build logs): shown where the log is shown, as it is. */
+  write(chunk: string): void
   /** An annotation on a runner; `title` heads it in the run's page. */
   warning(message: string, options?: { title?: string }): void
   error(message: string): void
@@ -35,6 +37,9 @@ export class MemoryLog implements Log {
 
   info(message: string): void {
     this.lines.push(message)
+  }
+  write(chunk: string): void {
+    this.lines.push(chunk)
   }
   warning(message: string, options: { title?: string } = {}): void {
     this.warnings.push({ message, title: options.title })

@@ -1,4 +1,3 @@
-import * as core from '@actions/core'
 import { InputError } from '../errors'
 
 /** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
@@ -35,17 +34,17 @@ export function splitArgs(value: string, inputName = 'nix-args'): string[] {
 }
 
 /** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
-export function maskNixSecrets(args: string[]): string[] {
+export function maskNixSecrets(args: string[], mask: (secret: string) => void): string[] {
   const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file']
   args.forEach((arg, i) => {
     let value: string | undefined
     if (arg === '--option' && secretSettings.includes(args[i + 1] ?? '')) value = args[i + 2]
     else if (secretSettings.includes(arg.replace(/^--/, ''))) value = args[i + 1]
     if (!value) return
-    core.setSecret(value)
+    mask(value)
     for (const part of value.split(/\s+/)) {
       const token = part.slice(part.indexOf('=') + 1)
-      if (token.length > 3) core.setSecret(token)
+      if (token.length > 3) mask(token)
     }
   })
   return args

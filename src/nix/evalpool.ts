@@ -1,7 +1,8 @@
 import * as os from 'os'
 import { ExecResult, tail } from '../exec'
 import { MiB, memAvailable } from '../memory'
-import { Nix, ToplevelResult, stripWarnings } from './nix'
+import { Nix, ToplevelResult } from './nix'
+import { stripWarnings } from './stderr'
 import { warningsByHost } from './warnings'
 
 /** How the hosts' evaluation is spread over processes. */

@@ -1,10 +1,11 @@
-import * as core from '@actions/core'
 import * as io from '@actions/io'
 import * as fs from 'fs'
-import { ExecResult, runProcess, tail } from '../exec'
+import { ExecResult, runProcess, runQuick, tail } from '../exec'
 import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
 import { singleToplevelExpr, toplevelsExpr } from './expr'
+import { Log, MemoryLog } from '../log/log'
+import { stripWarnings, unreachableCaches } from './stderr'
 
 export interface NixVersion {
   /** `Nix` or `Lix` (or another implementation's name as it prints it). */
@@ -71,25 +72,26 @@ export class Nix {
     private readonly nixBin: string,
     private readonly nixStoreBin: string,
     readonly version: NixVersion,
-    private readonly extraArgs: string[]
+    private readonly extraArgs: string[],
+    private readonly log: Log
   ) {}
 
   /** Where builds also look for prebuilt paths (besides the configured substituters), set by the caller. */
   substituter?: Substituter
 
-  static async create(extraArgs: string[] = []): Promise<Nix> {
+  static async create(extraArgs: string[] = [], log: Log = new MemoryLog()): Promise<Nix> {
     const nixBin = await io.which('nix', false)
     if (!nixBin) {
       throw new Error('nix was not found on PATH: install Nix (2.8 or later, or Lix) before this step')
     }
     const nixStoreBin = (await io.which('nix-store', false)) || 'nix-store'
-    const r = await runProcess(nixBin, ['--version'])
+    const r = await runQuick(nixBin, ['--version'])
     if (r.exitCode !== 0) throw new Error(`nix --version failed (exit ${r.exitCode}): ${tail(r.stderr, 5)}`)
     const version = parseNixVersion(r.stdout)
     if (version.major < MIN_NIX.major || (version.major === MIN_NIX.major && version.minor < MIN_NIX.minor)) {
       throw new Error(`${version.text} is too old: nixos-fleet-update needs Nix 2.8 or later (or Lix)`)
     }
-    return new Nix(nixBin, nixStoreBin, version, extraArgs)
+    return new Nix(nixBin, nixStoreBin, version, extraArgs, log)
   }
 
   private async nix(
@@ -102,7 +104,7 @@ export class Nix {
       ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs],
       {
         cwd: options.cwd,
-        streamStderr: options.stream,
+        streamStderr: options.stream ? chunk => this.log.write(chunk) : undefined,
         env: options.env,
         memoryLimit: options.memoryLimit
       }
@@ -122,7 +124,7 @@ export class Nix {
     for (const url of unreachableCaches(stderr)) {
       if (this.unreachableCaches.has(url)) continue
       this.unreachableCaches.add(url)
-      core.warning(
+      this.log.warning(
         `The binary cache ${url} is unreachable (unable to download ${url}/nix-cache-info): every Nix call waits for it before going on without it. ` +
           `Without network access set no substituters (NIX_CONFIG='substituters =', or nix-args: --option substituters ''); ` +
           `otherwise point substituters at a cache this machine can reach.`,
@@ -171,9 +173,9 @@ export class Nix {
     const r = await runProcess(
       this.nixStoreBin,
       ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths],
-      { streamStderr: true }
+      { streamStderr: chunk => this.log.write(chunk) }
     )
-    if (s) warnUnusedSubstituter(r.stderr)
+    if (s) warnUnusedSubstituter(r.stderr, this.log)
     this.noteUnreachableCaches(r.stderr)
     return r
   }
@@ -272,15 +274,15 @@ export class Nix {
 }
 
 /** Says why the builds did not fetch from the binary cache, when Nix said so (it goes on and builds). */
-function warnUnusedSubstituter(stderr: string): void {
+function warnUnusedSubstituter(stderr: string, log: Log): void {
   if (/ignoring untrusted substituter/.test(stderr)) {
-    core.warning(
+    log.warning(
       'Nix ignored the binary cache: the user running this step is not a trusted user of the Nix daemon, and the cache is not in its trusted-substituters (see the README)'
     )
   }
   const unsigned = /^warning: the substitute for '[^']+' from '[^']+' is not signed by any of the keys/m
   if (unsigned.test(stderr)) {
-    core.warning(
+    log.warning(
       "The binary cache holds paths that are not signed by a trusted key, so they were built instead: was the signing key changed? List the old key in 'push-public-key' too, or start a new cache"
     )
   }
@@ -318,57 +320,4 @@ function readOptional(file: string): string | undefined {
   } catch {
     return undefined
   }
-}
-
-/** Binary caches whose `nix-cache-info` Nix could not download (`unable to download 'URL/nix-cache-info'`). */
-export function unreachableCaches(stderr: string): string[] {
-  const urls = [...stderr.matchAll(/unable to download '([^'\s]+?)\/nix-cache-info'/g)].map(m => m[1])
-  return [...new Set(urls)]
-}
-
-/** Nix's stderr without its warning lines (`warning: Git tree … is dirty`, evaluation and trace warnings). */
-export function stripWarnings(stderr: string): string {
-  return stderr
-    .split('\n')
-    .filter(l => !/^(warning|evaluation warning|trace: warning): /.test(l))
-    .join('\n')
-}
-
-/** Nix 2.8: `building of '…drv!*' from .drv file timed out after N seconds`. */
-const TIMED_OUT = /^\s*error: building of '([^'!^]+\.drv)[^']*'.* timed out after/gm
-
-/**
- * Derivations that failed to build, from Nix's own error lines: `builder for '…drv' failed` (Nix 2.8 to 2.2x,
- * Lix), `Cannot build '…drv'. Reason: builder failed` (newer Nix), `hash mismatch in fixed-output derivation`.
- * Lines quoted from a build log (`> …`) are not Nix's and are ignored.
- */
-export function failedDerivations(stderr: string): string[] {
-  const out = new Set<string>()
-  const patterns = [
-    /^\s*error: builder for '([^']+\.drv)' failed/gm,
-    /^\s*error: build of '([^']+\.drv)' on '[^']*' failed/gm,
-    /^\s*error: Cannot build '([^']+\.drv)'\.\s*\n\s*Reason: builder failed/gm,
-    /^\s*error: hash mismatch in fixed-output derivation '([^']+\.drv)'/gm,
-    TIMED_OUT
-  ]
-  for (const re of patterns) for (const m of stderr.matchAll(re)) out.add(m[1])
-  return [...out]
-}
-
-/** Derivations that Nix killed for running past `timeout` or `max-silent-time`. */
-export function timedOutDerivations(stderr: string): Set<string> {
-  return new Set([...stderr.matchAll(TIMED_OUT)].map(m => m[1]))
-}
-
-/**
- * Whether Nix reported a time-out without naming the derivation: Nix 2.34's `nix-store --realise` prints only
- * `error: timed out after N seconds`. The derivations it killed are then among those it started and did not finish.
- */
-export function unnamedTimeOut(stderr: string): boolean {
-  return /^\s*error: timed out after \d+ seconds?\s*$/m.test(stderr)
-}
-
-/** Derivations that Nix started building, from its `building '…drv'...` lines (local and remote builds). */
-export function startedDerivations(stderr: string): string[] {
-  return [...new Set([...stderr.matchAll(/^building '([^']+\.drv)'/gm)].map(m => m[1]))]
 }

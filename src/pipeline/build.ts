@@ -2,14 +2,14 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
 import { EvalPoolOptions, Evaluation, evaluateToplevels, localMachine, poolOptions } from '../nix/evalpool'
+import { Nix } from '../nix/nix'
 import {
-  Nix,
   failedDerivations,
   startedDerivations,
   stripWarnings,
   timedOutDerivations,
   unnamedTimeOut
-} from '../nix/nix'
+} from '../nix/stderr'
 import { storePathName } from '../nix/names'
 import { HostBuild } from '../types'
 export type { BuildStatus, HostBuild } from '../types'

@@ -2,6 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { InputError } from '../errors'
 import { Git } from '../git/git'
+import { plural } from '../report/words'
 
 /** The flake's files as the checked-out commit has them, read before anything evaluates the flake. */
 export interface CheckoutState {
@@ -69,6 +70,6 @@ export async function checkHeadOnBase(
     .join('\n')
   const more = ahead.length > 10 ? `\n  … ${ahead.length - 10} more` : ''
   throw new InputError(
-    `The checked-out commit ${head.slice(0, 12)} has ${ahead.length} commit${ahead.length === 1 ? '' : 's'} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`
+    `The checked-out commit ${head.slice(0, 12)} has ${plural(ahead.length, 'commit')} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`
   )
 }

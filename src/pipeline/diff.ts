@@ -1,24 +1,14 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { PathInfoMap, closureOf } from '../nix/closure'
-import { ClosureDiff, ClosureSide, diffClosures } from '../nix/closure-diff'
+import { ClosureSide, diffClosures } from '../nix/closure-diff'
 import { Nix } from '../nix/nix'
 import { splitPackageName, storePathName } from '../nix/names'
 import { PendingChange, pendingChanges } from '../nix/received'
-import { UnitChanges, UnitInfo, UnitTree, classifyUnits, readUnitTree } from '../nix/units'
+import { UnitInfo, UnitTree, classifyUnits, readUnitTree } from '../nix/units'
+import { HostDiff } from '../types'
 
-export interface HostDiff {
-  host: string
-  diff: ClosureDiff
-  /** Which of kernel, initrd and kernel-modules changed: `switch` does not apply these without a reboot. */
-  reboot: string[]
-  /** What `switch` would do with the systemd units; undefined when a system has no etc/systemd/system. */
-  units?: UnitChanges
-  /** The NixOS version (`nixos-version`) and the kernel version, before and after. */
-  release: { before?: string; after?: string }
-  kernel: { before?: string; after?: string }
-}
-
+export type { HostDiff } from '../types'
 function readText(p: string): string | undefined {
   try {
     return fs.readFileSync(p, 'utf8').trim()

@@ -4,7 +4,9 @@ import { errorMessage } from '../errors'
 import { Forge } from '../forge/forge'
 import { Git } from '../git/git'
 import { InputError, Settings } from '../settings'
-import { REMOTE, makeForge, pushCredentials } from './publish'
+import { REMOTE, pushCredentials } from '../git/credentials'
+import { makeForge } from '../forge/connect'
+import { Log } from '../log/log'
 
 /**
  * OWNER/NAME from a remote URL: `https://host/owner/name(.git)`, `ssh://git@host:22/owner/name.git`,
@@ -52,7 +54,7 @@ export interface PublishTarget {
 export async function preflightPublish(
   settings: Settings,
   env: NodeJS.ProcessEnv,
-  options: { scratchDir: string; checkSigningKey?: SigningKeyCheck }
+  options: { scratchDir: string; checkSigningKey?: SigningKeyCheck; log: Log }
 ): Promise<PublishTarget> {
   const problems: string[] = []
   if (!settings.token) {
@@ -66,7 +68,7 @@ export async function preflightPublish(
     if (!remoteUrl) problems.push(`The checkout in ${top} has no remote '${REMOTE}' to push the branch to`)
     else if (settings.token) {
       // The remote answers, with the credentials publishing will use, and has the base branch.
-      const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+      const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token, s => options.log.mask(s)))
       try {
         if (!(await g.remoteBranchSha(REMOTE, settings.baseBranch))) {
           problems.push(
@@ -92,7 +94,7 @@ export async function preflightPublish(
   let forge: Forge | undefined
   if (settings.token && repository) {
     try {
-      forge = makeForge(settings, { ...env, GITHUB_REPOSITORY: repository })
+      forge = makeForge(settings, { ...env, GITHUB_REPOSITORY: repository }, options.log)
     } catch (e) {
       problems.push(errorMessage(e))
     }

@@ -1,13 +1,9 @@
-import * as core from '@actions/core'
-import * as fs from 'fs'
-import * as os from 'os'
 import * as path from 'path'
 import { Forge, PullRequest } from '../forge/forge'
-import { ForgejoForge } from '../forge/forgejo'
-import { GitHubForge } from '../forge/github'
-import { HttpOptions } from '../forge/http'
 import { MergeMethodError } from '../forge/merge'
 import { ForeignCommit, Git, TRAILER } from '../git/git'
+import { REMOTE, pushCredentials } from '../git/credentials'
+import { Log } from '../log/log'
 import { LockChange, lockDate } from '../nix/lock'
 import { Settings } from '../settings'
 import { defuse } from '../inert'
@@ -25,8 +21,6 @@ export interface PublishResult {
   operation: PullOperation
 }
 
-export const REMOTE = 'origin'
-
 /**
  * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
  * result says what, so that the step's outputs still name the pushed commit and branch.
@@ -41,79 +35,6 @@ export class PublishError extends Error {
   }
 }
 
-/** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
-export function forgeEndpoints(
-  settings: Pick<Settings, 'apiUrl' | 'forge'>,
-  env: NodeJS.ProcessEnv
-): { apiUrl: string; serverUrl: string; graphqlUrl: string; owner: string; repo: string } {
-  const repository = env.GITHUB_REPOSITORY ?? ''
-  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository)
-  if (!m) {
-    throw new Error(
-      `GITHUB_REPOSITORY is ${repository ? `"${repository}"` : 'not set'}: publishing needs the repository as OWNER/NAME`
-    )
-  }
-  const serverUrl = (
-    env.GITHUB_SERVER_URL || (settings.forge === 'github' ? 'https://github.com' : '')
-  ).replace(/\/+$/, '')
-  let apiUrl = settings.apiUrl || env.GITHUB_API_URL?.replace(/\/+$/, '')
-  if (!apiUrl && settings.forge === 'forgejo' && serverUrl) apiUrl = `${serverUrl}/api/v1`
-  if (!apiUrl && settings.forge === 'github') apiUrl = 'https://api.github.com'
-  if (!apiUrl) throw new Error("No API URL: set the input 'api-url' (e.g. https://codeberg.org/api/v1)")
-  const graphqlUrl =
-    env.GITHUB_GRAPHQL_URL ||
-    (/\/api\/v3$/.test(apiUrl) ? apiUrl.replace(/\/api\/v3$/, '/api/graphql') : `${apiUrl}/graphql`)
-  return {
-    apiUrl,
-    serverUrl: serverUrl || apiUrl.replace(/\/api\/v1$/, ''),
-    graphqlUrl,
-    owner: m[1],
-    repo: m[2]
-  }
-}
-
-/** The forge client chosen by `forge` (or detected): GitHub's REST and GraphQL, or Forgejo's /api/v1 only. */
-export function makeForge(settings: Settings, env: NodeJS.ProcessEnv, options: HttpOptions = {}): Forge {
-  if (!settings.token) throw new Error("Input 'token' is empty: opening the pull request needs a token")
-  const e = forgeEndpoints(settings, env)
-  return settings.forge === 'forgejo'
-    ? new ForgejoForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, options)
-    : new GitHubForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, e.graphqlUrl, options)
-}
-
-/**
- * Credentials for pushing: the checkout's own (an extraheader, a credential helper, a URL with a user, SSH) are
- * used as they are; otherwise the token, as an HTTP header passed through GIT_CONFIG_* variables (never on the
- * command line) and scoped to the remote's origin.
- */
-export async function pushCredentials(
-  git: Git,
-  remoteUrl: string,
-  token: string
-): Promise<Record<string, string>> {
-  let url: URL
-  try {
-    url = new URL(remoteUrl)
-  } catch {
-    return {} // scp-style SSH or a local path
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return {}
-  if (url.username || url.password) return {}
-  // Only settings that apply to this remote count: a helper configured for another host does not.
-  for (const key of ['http.extraheader', 'credential.helper']) {
-    const configured = await git.exec(['config', '--get-urlmatch', key, remoteUrl])
-    if (configured.exitCode === 0 && configured.stdout.trim() !== '') return {}
-  }
-  if (!token) return {}
-  const basic = Buffer.from(`x-access-token:${token}`).toString('base64')
-  core.setSecret(basic)
-  return {
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: `http.${url.origin}/.extraheader`,
-    GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
-  }
-}
-
 /** Where a branch of the remote is fetched to: the checkout's own branches and remote refs stay as they are. */
 export function baseTrackingRef(branch: string): string {
   return `refs/nixos-fleet-update/${branch}`
@@ -124,10 +45,15 @@ export function baseTrackingRef(branch: string): string {
  * fails when the checked-out commit has commits the base lacks. A checkout without the remote cannot publish
  * at all; publishing then fails with its own message.
  */
-export async function checkCheckoutOnBase(git: Git, head: string, settings: Settings): Promise<void> {
+export async function checkCheckoutOnBase(
+  git: Git,
+  head: string,
+  settings: Settings,
+  log: Log
+): Promise<void> {
   const remoteUrl = await git.remoteUrl(REMOTE)
   if (!remoteUrl) return
-  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token, s => log.mask(s)))
   const base = settings.baseBranch
   const why = `to check that the checkout has no commits that '${base}' lacks`
   const remoteBase = await g.remoteBranchSha(REMOTE, base)
@@ -167,15 +93,6 @@ export function commitMessage(
   return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
 }
 
-/** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
-export function writeSigningKey(key: string): { dir: string; file: string } {
-  const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-key-'))
-  fs.chmodSync(dir, 0o700)
-  const file = path.join(dir, 'signing-key')
-  fs.writeFileSync(file, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 })
-  return { dir, file }
-}
-
 function describeForeign(branch: string, commits: ForeignCommit[]): string {
   const list = commits
     .slice(0, 10)
@@ -193,6 +110,7 @@ export interface PublishInput {
   body: string
   signingKeyFile?: string
   scratchDir: string
+  log: Log
 }
 
 /**
@@ -207,7 +125,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
   const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/')
   const remoteUrl = await git.remoteUrl(REMOTE)
   if (!remoteUrl) throw new Error(`The checkout in ${top} has no remote '${REMOTE}' to push to`)
-  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token))
+  const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token, s => input.log.mask(s)))
 
   const head = await g.output(['rev-parse', 'HEAD'])
   const remoteBase = await g.remoteBranchSha(REMOTE, settings.baseBranch)
@@ -236,7 +154,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
       (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
       (await isAncestor(head, remoteBranch))
     ) {
-      core.info(`Branch '${branch}' already holds this flake.lock: nothing to push`)
+      input.log.info(`Branch '${branch}' already holds this flake.lock: nothing to push`)
       commit = remoteBranch
     }
   }
@@ -259,7 +177,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
       )
     }
     pushed = true
-    core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`)
+    input.log.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`)
   }
 
   const pushedResult: PublishResult = { branch, commit, pushed, operation: 'none' }
@@ -307,19 +225,19 @@ async function openPull(forge: Forge, input: PublishInput, pushed: PublishResult
       await forge.addLabels(pull.number, settings.prLabels)
     } catch (e) {
       // The pull request stands; a token without the labels' scope must not fail the run.
-      core.warning(`Labels not added to #${pull.number}: ${errorMessage(e)}`)
+      input.log.warning(`Labels not added to #${pull.number}: ${errorMessage(e)}`)
     }
   }
   if (settings.autoMerge) {
     try {
       const method = await forge.enableAutoMerge(pull, settings.mergeMethod)
-      core.info(
+      input.log.info(
         `Auto-merge requested for #${pull.number}${method ? ` (${method})` : " (the forge's default method)"}`
       )
     } catch (e) {
       // A method the repository forbids is a setting to fix; a refusal by the forge is reported and the run goes on.
       if (e instanceof MergeMethodError) throw new PublishError(e.message, result, e)
-      core.warning(errorMessage(e))
+      input.log.warning(errorMessage(e))
     }
   }
   return result

@@ -3,7 +3,8 @@ import * as path from 'path'
 import { tail } from '../exec'
 import { Git } from '../git/git'
 import { LockChange, compareLocks, lockedInputs, rootInputNames } from '../nix/lock'
-import { Nix, stripWarnings } from '../nix/nix'
+import { Nix } from '../nix/nix'
+import { stripWarnings } from '../nix/stderr'
 import { InputError } from '../settings'
 
 export interface UpdateResult {

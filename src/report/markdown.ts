@@ -1,4 +1,5 @@
 import { countKinds, PackageChange, PackageRename } from '../nix/closure-diff'
+import { plural } from './words'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
 import { clean, clipLines, codeBlock, inline } from './escape'
 import { HostBuild } from '../types'
@@ -117,7 +118,7 @@ export function sharedChanges(hosts: HostReport[]): { text: string; hosts: strin
 
 function summaryLine(r: FleetReport): string {
   const count = (s: HostStatus): number => r.hosts.filter(h => h.status === s).length
-  const inputs = `${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'}`
+  const inputs = plural(r.lockChanges.length, 'input')
   const parts = [r.lockCreated ? `lock file created (${inputs} locked)` : `${inputs} updated`]
   for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed'] as HostStatus[]) {
     if (count(s) > 0) parts.push(`${count(s)} ${s}`)
@@ -208,7 +209,7 @@ function warningLines(r: FleetReport, maxLines: number, fullReport: string): str
   if (w.gone.length > 0) {
     out.push(
       '',
-      `_${w.gone.length} warning${w.gone.length === 1 ? '' : 's'} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`
+      `_${plural(w.gone.length, 'warning')} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`
     )
   }
   return out
@@ -232,7 +233,7 @@ export function hostList(hosts: string[], total: number): string {
   if (hosts.length === total && total > 1) return `on all ${total} hosts`
   const shown = hosts.slice(0, MAX_NAMES).map(h => inline(h))
   if (hosts.length > MAX_NAMES) shown.push(`${hosts.length - MAX_NAMES} more`)
-  return `on ${hosts.length} of ${total} host${total === 1 ? '' : 's'} (${shown.join(', ')})`
+  return `on ${hosts.length} of ${plural(total, 'host')} (${shown.join(', ')})`
 }
 
 /** Host names listed in one line before the rest are counted. */
@@ -246,9 +247,9 @@ function pushLines(r: FleetReport, counts: boolean): string[] {
   const p = r.push
   if (!p) return []
   const sent = counts
-    ? ` (${p.paths} new path${p.paths === 1 ? '' : 's'}, ${formatBytes(p.bytes)}, of ${p.closurePaths} in their closures)`
+    ? ` (${plural(p.paths, 'new path')}, ${formatBytes(p.bytes)}, of ${p.closurePaths} in their closures)`
     : ''
-  const n = `${p.hosts.length} host${p.hosts.length === 1 ? '' : 's'}`
+  const n = plural(p.hosts.length, 'host')
   // A code span: a URL there is neither a link nor Markdown.
   const to = `\`${clean(p.to).replace(/[`\s]/g, '')}\``
   if (p.status === 'pushed') return ['', `The new systems of ${n} are in the binary cache ${to}${sent}.`]
@@ -305,9 +306,7 @@ function renderWith(
 ): string {
   const out: string[] = []
   const failed = failedHosts(r)
-  out.push(
-    `## NixOS fleet update: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${r.dryRun ? ' (dry run)' : ''}`
-  )
+  out.push(`## NixOS fleet update: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`)
   out.push('')
   if (!r.changed) {
     out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
