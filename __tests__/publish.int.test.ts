@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process'
+import { execFileSync, spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
@@ -285,12 +285,19 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
     const r = await s.run({ branch: 'auto/signed', 'signing-key': privateKey.replace(/\n/g, '\r\n') })
     expect(r.exitCode).toBe(0)
     const sha = s.branchSha('auto/signed') as string
-    const verify = execFileSync(
+    const verify = spawnSync(
       'git',
       ['--git-dir', s.bare, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', '--raw', sha],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }
+      { encoding: 'utf8' }
     )
-    expect(verify).toBeDefined()
+    // The signature is good, by the allowed principal, with the very key that was given.
+    const fingerprint = execFileSync('ssh-keygen', ['-l', '-f', `${key}.pub`], { encoding: 'utf8' }).split(
+      ' '
+    )[1]
+    expect(verify.status).toBe(0)
+    expect(verify.stderr).toContain(
+      `Good "git" signature for nixos-fleet-update@users.noreply.localhost with ED25519 key ${fingerprint}`
+    )
     expectNoSecret(
       r,
       privateKey.split('\n').filter(l => l.length > 20)
@@ -379,7 +386,7 @@ describe.each<ForgeKind>(['forgejo', 'github'])('publishing on %s', kind => {
       /::error::Creating the pull request failed: POST \/repos\/infra\/fleet\/pulls answered 404: Not Found/
     )
     // The branch was pushed before the refusal and stays usable; the outputs name it.
-    expect(s.branchSha('auto/refused')).toBeDefined()
+    expect(s.branchSha('auto/refused')).toMatch(/^[0-9a-f]{40}$/)
     expect(r.outputs.commit).toBe(s.branchSha('auto/refused'))
     expect(r.outputs.branch).toBe('auto/refused')
     if (kind === 'forgejo') {
