@@ -279,7 +279,7 @@ run_checks() {
       state="$(systemctl is-active "$unit" 2>/dev/null)"
       [ "$state" = active ] && break
       if [ "$SECONDS" -ge "$until" ]; then
-        failed_check="unit $unit failed (${state:-unknown})"
+        failed_check="unit $unit failed (state: ${state:-unknown})"
         return 1
       fi
       sleep 1

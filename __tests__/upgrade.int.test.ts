@@ -1,0 +1,219 @@
+import { execFileSync } from 'child_process'
+import * as fs from 'fs'
+import * as http from 'http'
+import * as net from 'net'
+import * as os from 'os'
+import * as path from 'path'
+import { UpgradeHost, hostLog, makeUpgradeHost, runService, systemRev } from './fixtures/upgrade-host'
+import { ForgeKind, TestForge, startForge } from '../testkit/forge/server'
+
+// nixos/upgrade.sh and nixos/report-status.sh as nixos-upgrade.service runs them, on a host made of stand-ins
+// (fixtures/upgrade-host.ts), against a fleet repository that real Nix fetches and the test forge serves.
+const TOKEN = 'tok_rollout_host_51e0a9'
+
+interface Fleet {
+  bare: string
+  /** Commits of main, oldest first, a day apart. */
+  revs: string[]
+  flake: string
+}
+
+function makeFleet(dir: string, count: number): Fleet {
+  const bare = path.join(dir, 'fleet.git')
+  const work = path.join(dir, 'work')
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', bare])
+  execFileSync('git', ['init', '-q', '-b', 'main', work])
+  const revs: string[] = []
+  for (let i = 0; i < count; i++) {
+    const date = `2026-11-0${i + 1}T04:00:00Z`
+    const g = (args: string[]): string =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], {
+        cwd: work,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date }
+      }).trim()
+    fs.writeFileSync(path.join(work, 'flake.nix'), `{ outputs = { self }: { generation = ${i}; }; }\n`)
+    g(['add', '-A'])
+    g(['commit', '-qm', `fleet ${i}`])
+    revs.push(g(['rev-parse', 'HEAD']))
+  }
+  execFileSync('git', ['-C', work, 'push', '-q', bare, 'main'])
+  return { bare, revs, flake: `git+file://${bare}?ref=main#web` }
+}
+
+interface World {
+  forge: TestForge
+  fleet: Fleet
+  host: UpgradeHost
+  config: Record<string, unknown>
+}
+
+/** A fleet of `count` commits on main, its forge, and a host running commit `runs` (an index into revs). */
+async function withWorld(
+  kind: ForgeKind,
+  opts: { count?: number; runs?: number; config?: Record<string, unknown> },
+  fn: (w: World) => Promise<void>
+): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-upgrade-'))
+  const fleet = makeFleet(dir, opts.count ?? 3)
+  const forge = await startForge({ kind, bareRepo: fleet.bare, owner: 'infra', repo: 'fleet', token: TOKEN })
+  const host = makeUpgradeHost(path.join(dir, 'host'), fleet.revs[opts.runs ?? 0], TOKEN)
+  const config = {
+    flake: fleet.flake,
+    operation: 'switch',
+    allowReboot: false,
+    rebootWindow: null,
+    extraFlags: ['-L'],
+    wave: 0,
+    branch: null,
+    forge: { apiUrl: forge.apiUrl, repository: 'infra/fleet', tokenFile: host.tokenFile },
+    healthChecks: { units: [], commands: [], urls: [], timeout: 2 },
+    timeLimit: 600,
+    timeLimitText: '10min',
+    ...opts.config
+  }
+  try {
+    await fn({ forge, fleet, host, config })
+  } finally {
+    await forge.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const short = (rev: string): string => rev.slice(0, 7)
+
+/** The wave gate as the action sets it: a commit status on a fleet commit. */
+function gate(forge: TestForge, sha: string, wave: number, state = 'success'): void {
+  forge.statuses.add({
+    sha,
+    state,
+    context: `nixos-rollout/wave-${wave}`,
+    description: `wave ${wave - 1} healthy`,
+    targetUrl: ''
+  })
+}
+
+function hostStatuses(forge: TestForge): { sha: string; state: string; description: string }[] {
+  return forge.statuses.statuses
+    .filter(s => s.context === 'nixos-upgrade/web')
+    .map(s => ({ sha: s.sha, state: s.state, description: s.description }))
+}
+
+/** An HTTP health endpoint on 127.0.0.1 answering `status`, counting its requests. */
+async function healthServer(status: number): Promise<{ url: string; hits: () => number; close: () => void }> {
+  let hits = 0
+  const server = http.createServer((_req, res) => {
+    hits++
+    res.writeHead(status).end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}/healthz`,
+    hits: () => hits,
+    close: () => {
+      server.closeAllConnections()
+      server.close()
+    }
+  }
+}
+
+describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
+  test('wave 0 follows the branch tip, pinned with rev=, checks pass, "running <rev>"', async () => {
+    const health = await healthServer(200)
+    try {
+      await withWorld(
+        kind,
+        { config: { healthChecks: { units: ['nginx.service'], commands: [['true']], urls: [health.url], timeout: 5 } } },
+        async ({ forge, fleet, host, config }) => {
+          const tip = fleet.revs[2]
+          const run = await runService(host, config, { apiUrl: forge.apiUrl })
+          expect(run.status).toBe(0)
+          expect(hostLog(host)).toEqual([
+            `nixos-rebuild build --flake git+file://${fleet.bare}?ref=main&rev=${tip}#web --no-update-lock-file -L`,
+            `nix-env --profile ${host.profile} --set ${host.store}/system-${tip}`,
+            `switch-to-configuration ${short(tip)} switch`
+          ])
+          expect(systemRev(host.current)).toBe(tip)
+          expect(systemRev(host.profile)).toBe(tip)
+          expect(health.hits()).toBeGreaterThan(0)
+          expect(hostStatuses(forge)).toEqual([{ sha: tip, state: 'success', description: `running ${short(tip)}` }])
+          // Wave 0 never asks the forge for gates; only the report is sent.
+          expect(forge.requests.filter(r => r.method === 'GET')).toEqual([])
+          expect(run.stderr + run.report.stderr).not.toContain(TOKEN)
+        }
+      )
+    } finally {
+      health.close()
+    }
+  })
+
+  test('wave 1 without a gate changes nothing and reports "waiting for wave 0"', async () => {
+    await withWorld(kind, { config: { wave: 1 } }, async ({ forge, fleet, host, config }) => {
+      // A gate of another wave, and a wave-1 gate that was not success, open nothing.
+      gate(forge, fleet.revs[2], 2)
+      gate(forge, fleet.revs[1], 1, 'failure')
+      const run = await runService(host, config, { apiUrl: forge.apiUrl })
+      expect(run.status).toBe(0)
+      expect(hostLog(host)).toEqual([])
+      expect(systemRev(host.current)).toBe(fleet.revs[0])
+      expect(hostStatuses(forge)).toEqual([
+        { sha: fleet.revs[0], state: 'pending', description: 'waiting for wave 0' }
+      ])
+      const gets = forge.requests.filter(r => r.method === 'GET')
+      expect(gets[0].query.sha).toBe('main')
+      expect(gets.every(r => r.headers.authorization === `token ${TOKEN}`)).toBe(true)
+      expect(run.stderr).not.toContain(TOKEN)
+    })
+  })
+
+  test('wave 1 with a gate on commit C upgrades to ?rev=C, not to the newer tip', async () => {
+    await withWorld(kind, { config: { wave: 1 } }, async ({ forge, fleet, host, config }) => {
+      const c = fleet.revs[1]
+      gate(forge, c, 1)
+      gate(forge, fleet.revs[2], 2)
+      const run = await runService(host, config, { apiUrl: forge.apiUrl })
+      expect(run.status).toBe(0)
+      expect(hostLog(host)[0]).toBe(
+        `nixos-rebuild build --flake git+file://${fleet.bare}?ref=main&rev=${c}#web --no-update-lock-file -L`
+      )
+      expect(systemRev(host.current)).toBe(c)
+      expect(hostStatuses(forge)).toEqual([{ sha: c, state: 'success', description: `running ${short(c)}` }])
+    })
+  })
+
+  test('a failed health check rolls back the switch and the profile: "rolled back from <rev>: ..."', async () => {
+    const health = await healthServer(200)
+    try {
+      await withWorld(
+        kind,
+        { config: { healthChecks: { units: ['nginx.service'], commands: [], urls: [health.url], timeout: 2 } } },
+        async ({ forge, fleet, host, config }) => {
+          const tip = fleet.revs[2]
+          const run = await runService(host, config, { apiUrl: forge.apiUrl, env: { NFU_TEST_BROKEN: tip } })
+          expect(run.status).toBe(1)
+          expect(hostLog(host)).toEqual([
+            expect.stringMatching(/^nixos-rebuild build /),
+            `nix-env --profile ${host.profile} --set ${host.store}/system-${tip}`,
+            `switch-to-configuration ${short(tip)} switch`,
+            `nix-env --profile ${host.profile} --rollback`,
+            `switch-to-configuration ${short(fleet.revs[0])} switch`
+          ])
+          expect(systemRev(host.current)).toBe(fleet.revs[0])
+          expect(systemRev(host.profile)).toBe(fleet.revs[0])
+          // The unit check failed first: the URL was never asked.
+          expect(health.hits()).toBe(0)
+          expect(hostStatuses(forge)).toEqual([
+            {
+              sha: tip,
+              state: 'failure',
+              description: `rolled back from ${short(tip)}: unit nginx.service failed (state: failed)`
+            }
+          ])
+        }
+      )
+    } finally {
+      health.close()
+    }
+  })
+})
