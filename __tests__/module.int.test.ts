@@ -586,7 +586,13 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
         StateDirectory: 'fleet-auto-upgrade'
       })
       expect(service?.path).toEqual(
-        expect.arrayContaining(['/stub/coreutils', '/stub/jq', '/stub/curl', '/stub/nixos-rebuild', '/stub/nix'])
+        expect.arrayContaining([
+          '/stub/coreutils',
+          '/stub/jq',
+          '/stub/curl',
+          '/stub/nixos-rebuild',
+          '/stub/nix'
+        ])
       )
       expect(service?.startAt).toBe('05:00')
       expect(result.upgradeTimer?.timerConfig).toEqual({ RandomizedDelaySec: '30min', Persistent: true })

@@ -124,7 +124,11 @@ describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
     try {
       await withWorld(
         kind,
-        { config: { healthChecks: { units: ['nginx.service'], commands: [['true']], urls: [health.url], timeout: 5 } } },
+        {
+          config: {
+            healthChecks: { units: ['nginx.service'], commands: [['true']], urls: [health.url], timeout: 5 }
+          }
+        },
         async ({ forge, fleet, host, config }) => {
           const tip = fleet.revs[2]
           const run = await runService(host, config, { apiUrl: forge.apiUrl })
@@ -137,7 +141,9 @@ describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
           expect(systemRev(host.current)).toBe(tip)
           expect(systemRev(host.profile)).toBe(tip)
           expect(health.hits()).toBeGreaterThan(0)
-          expect(hostStatuses(forge)).toEqual([{ sha: tip, state: 'success', description: `running ${short(tip)}` }])
+          expect(hostStatuses(forge)).toEqual([
+            { sha: tip, state: 'success', description: `running ${short(tip)}` }
+          ])
           // Wave 0 never asks the forge for gates; only the report is sent.
           expect(forge.requests.filter(r => r.method === 'GET')).toEqual([])
           expect(run.stderr + run.report.stderr).not.toContain(TOKEN)
@@ -187,7 +193,9 @@ describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
     try {
       await withWorld(
         kind,
-        { config: { healthChecks: { units: ['nginx.service'], commands: [], urls: [health.url], timeout: 2 } } },
+        {
+          config: { healthChecks: { units: ['nginx.service'], commands: [], urls: [health.url], timeout: 2 } }
+        },
         async ({ forge, fleet, host, config }) => {
           const tip = fleet.revs[2]
           const run = await runService(host, config, { apiUrl: forge.apiUrl, env: { NFU_TEST_BROKEN: tip } })
@@ -215,5 +223,185 @@ describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
     } finally {
       health.close()
     }
+  })
+})
+
+describe('upgrade.sh', () => {
+  test('a gate on a commit older than the running one is refused: "refused <rev>: older than the running <rev>"', async () => {
+    await withWorld('forgejo', { runs: 2, config: { wave: 1 } }, async ({ forge, fleet, host, config }) => {
+      gate(forge, fleet.revs[1], 1)
+      const run = await runService(host, config, { apiUrl: forge.apiUrl })
+      expect(run.status).toBe(1)
+      expect(hostLog(host)).toEqual([])
+      expect(systemRev(host.profile)).toBe(fleet.revs[2])
+      expect(hostStatuses(forge)).toEqual([
+        {
+          sha: fleet.revs[1],
+          state: 'failure',
+          description: `refused ${short(fleet.revs[1])}: older than the running ${short(fleet.revs[2])}`
+        }
+      ])
+    })
+  })
+
+  test('a branch moved back to an older commit is refused (the commit deployed is remembered)', async () => {
+    await withWorld('github', {}, async ({ forge, fleet, host, config }) => {
+      expect((await runService(host, config, { apiUrl: forge.apiUrl })).status).toBe(0)
+      expect(systemRev(host.current)).toBe(fleet.revs[2])
+      // The running system no longer names its commit: the record upgrade.sh keeps does.
+      fs.rmSync(path.join(fs.realpathSync(host.current), 'rev'))
+      execFileSync('git', ['-C', fleet.bare, 'update-ref', 'refs/heads/main', fleet.revs[1]])
+      const run = await runService(host, config, { apiUrl: forge.apiUrl })
+      expect(run.status).toBe(1)
+      expect(hostStatuses(forge)[1]).toEqual({
+        sha: fleet.revs[1],
+        state: 'failure',
+        description: `refused ${short(fleet.revs[1])}: older than the running ${short(fleet.revs[2])}`
+      })
+      expect(hostLog(host).filter(l => l.startsWith('nixos-rebuild'))).toHaveLength(1)
+    })
+  })
+
+  test('a build that outlasts the time limit is stopped and reported as timed out; nothing changes', async () => {
+    await withWorld(
+      'forgejo',
+      { config: { timeLimit: 3, timeLimitText: '3s' } },
+      async ({ forge, fleet, host, config }) => {
+        const start = Date.now()
+        const run = await runService(host, config, {
+          apiUrl: forge.apiUrl,
+          env: { NFU_TEST_BUILD_SLEEP: '120' }
+        })
+        expect(Date.now() - start).toBeLessThan(60000)
+        expect(run.status).toBe(124)
+        expect(systemRev(host.profile)).toBe(fleet.revs[0])
+        expect(systemRev(host.current)).toBe(fleet.revs[0])
+        expect(hostStatuses(forge)).toEqual([
+          {
+            sha: fleet.revs[2],
+            state: 'failure',
+            description: `timed out after 3s while building ${short(fleet.revs[2])}`
+          }
+        ])
+      }
+    )
+  })
+
+  test('a failed build is reported with its last line, on the commit it tried', async () => {
+    await withWorld('github', {}, async ({ forge, fleet, host, config }) => {
+      const line = "error: builder for '/nix/store/abc-rsync-3.2.7.drv' failed with exit code 1"
+      const run = await runService(host, config, {
+        apiUrl: forge.apiUrl,
+        env: { NFU_TEST_BUILD_ERROR: line }
+      })
+      expect(run.status).toBe(1)
+      expect(systemRev(host.profile)).toBe(fleet.revs[0])
+      expect(hostStatuses(forge)).toEqual([
+        { sha: fleet.revs[2], state: 'failure', description: `upgrade failed: ${line}` }
+      ])
+    })
+  })
+
+  test('a URL that does not answer 2xx, a command that fails: rolled back, naming the check', async () => {
+    const health = await healthServer(503)
+    try {
+      await withWorld('forgejo', {}, async ({ forge, fleet, host, config }) => {
+        const tip = short(fleet.revs[2])
+        const urlRun = await runService(
+          host,
+          { ...config, healthChecks: { units: [], commands: [], urls: [health.url], timeout: 2 } },
+          { apiUrl: forge.apiUrl }
+        )
+        expect(urlRun.status).toBe(1)
+        expect(health.hits()).toBeGreaterThan(1)
+        const commandRun = await runService(
+          host,
+          {
+            ...config,
+            healthChecks: { units: [], commands: [['sh', '-c', 'exit 3']], urls: [], timeout: 1 }
+          },
+          { apiUrl: forge.apiUrl }
+        )
+        expect(commandRun.status).toBe(1)
+        expect(systemRev(host.current)).toBe(fleet.revs[0])
+        expect(systemRev(host.profile)).toBe(fleet.revs[0])
+        expect(hostStatuses(forge).map(s => s.description)).toEqual([
+          `rolled back from ${tip}: url ${health.url} failed (HTTP 503)`,
+          `rolled back from ${tip}: command sh failed (exit 3)`
+        ])
+      })
+    } finally {
+      health.close()
+    }
+  })
+
+  test('operation boot: checked once the installed system has booted, rolled back when a check fails', async () => {
+    const checks = { units: ['nginx.service'], commands: [], urls: [], timeout: 2 }
+    await withWorld(
+      'github',
+      { config: { operation: 'boot', healthChecks: checks } },
+      async ({ forge, fleet, host, config }) => {
+        const tip = fleet.revs[2]
+        const run = await runService(host, config, { apiUrl: forge.apiUrl, env: { NFU_TEST_BROKEN: tip } })
+        expect(run.status).toBe(0)
+        expect(hostLog(host).slice(1)).toEqual([
+          `nix-env --profile ${host.profile} --set ${host.store}/system-${tip}`,
+          `switch-to-configuration ${short(tip)} boot`
+        ])
+        expect(systemRev(host.current)).toBe(fleet.revs[0])
+        expect(hostStatuses(forge)).toEqual([
+          { sha: tip, state: 'success', description: `boots into ${short(tip)} at next reboot` }
+        ])
+
+        // A boot of the old system (before the reboot): nothing to check, nothing reported.
+        expect((await runService(host, config, { apiUrl: forge.apiUrl, bootCheck: true })).status).toBe(0)
+        expect(hostStatuses(forge)).toHaveLength(1)
+
+        // The reboot into the new system: its checks fail, the host goes back to the old one.
+        for (const link of [host.booted, host.current]) {
+          fs.rmSync(link)
+          fs.symlinkSync(fs.realpathSync(host.profile), link)
+        }
+        const check = await runService(host, config, { apiUrl: forge.apiUrl, bootCheck: true })
+        expect(check.status).toBe(1)
+        expect(systemRev(host.current)).toBe(fleet.revs[0])
+        expect(systemRev(host.profile)).toBe(fleet.revs[0])
+        expect(hostLog(host).slice(-2)).toEqual([
+          `nix-env --profile ${host.profile} --rollback`,
+          `switch-to-configuration ${short(fleet.revs[0])} switch`
+        ])
+        expect(hostStatuses(forge)[1]).toEqual({
+          sha: tip,
+          state: 'failure',
+          description: `rolled back from ${short(tip)}: unit nginx.service failed (state: failed)`
+        })
+
+        // Checked once: the next boot finds nothing to check.
+        expect((await runService(host, config, { apiUrl: forge.apiUrl, bootCheck: true })).status).toBe(0)
+        expect(hostStatuses(forge)).toHaveLength(2)
+      }
+    )
+  })
+
+  test('operation boot with healthy checks: "running <rev>" after the reboot', async () => {
+    const checks = { units: ['nginx.service'], commands: [['true']], urls: [], timeout: 2 }
+    await withWorld(
+      'forgejo',
+      { config: { operation: 'boot', healthChecks: checks } },
+      async ({ forge, fleet, host, config }) => {
+        const tip = fleet.revs[2]
+        expect((await runService(host, config, { apiUrl: forge.apiUrl })).status).toBe(0)
+        for (const link of [host.booted, host.current]) {
+          fs.rmSync(link)
+          fs.symlinkSync(fs.realpathSync(host.profile), link)
+        }
+        expect((await runService(host, config, { apiUrl: forge.apiUrl, bootCheck: true })).status).toBe(0)
+        expect(systemRev(host.current)).toBe(tip)
+        expect(hostStatuses(forge).map(s => s.description)).toEqual([
+          `boots into ${short(tip)} at next reboot`,
+          `running ${short(tip)}`
+        ])
+      }
+    )
   })
 })

@@ -41,27 +41,20 @@ while [ $# -gt 0 ]; do
 done
 [ -r "$config" ] || die "cannot read the configuration file '$config'"
 
-cfg() { jq -r "$1 // empty" "$config"; }
-
-flake="$(cfg .flake)"
-operation="$(cfg .operation)"
-wave="$(cfg .wave)"
-branch="$(cfg .branch)"
-state_dir="$(cfg .stateDir)"
-time_limit="$(cfg .timeLimit)"
-time_limit_text="$(cfg .timeLimitText)"
-check_timeout="$(cfg .healthChecks.timeout)"
-allow_reboot="$(jq -r '.allowReboot == true' "$config")"
-window_lower="$(cfg .rebootWindow.lower)"
-window_upper="$(cfg .rebootWindow.upper)"
-api_url="$(cfg .forge.apiUrl)"
+# One jq for every setting: NUL-separated, null as empty.
+settings=(flake operation wave branch state_dir time_limit time_limit_text check_timeout allow_reboot
+  window_lower window_upper api_url repository token_file check_commands_count)
+for name in "${settings[@]}"; do printf -v "$name" ''; done
+{
+  for name in "${settings[@]}"; do IFS= read -r -d '' "${name?}"; done
+} < <(jq -j '[.flake, .operation, .wave, .branch, .stateDir, .timeLimit, .timeLimitText, .healthChecks.timeout,
+  (.allowReboot == true), .rebootWindow.lower, .rebootWindow.upper, .forge.apiUrl, .forge.repository,
+  .forge.tokenFile, (.healthChecks.commands // [] | length)]
+  | .[] | (if . == null then "" else tostring end), "\u0000"' "$config")
 api_url="${api_url%/}"
-repository="$(cfg .forge.repository)"
-token_file="$(cfg .forge.tokenFile)"
 mapfile -t extra_flags < <(jq -r '.extraFlags // [] | .[]' "$config")
 mapfile -t check_units < <(jq -r '.healthChecks.units // [] | .[]' "$config")
 mapfile -t check_urls < <(jq -r '.healthChecks.urls // [] | .[]' "$config")
-check_commands_count="$(jq -r '.healthChecks.commands // [] | length' "$config")"
 
 [ -n "$flake" ] || die "the configuration has no flake"
 case "$operation" in switch | boot) ;; *) die "operation must be switch or boot, got '$operation'" ;; esac
@@ -413,13 +406,14 @@ note phase "building $short"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && limited nixos-rebuild build --flake "$target_url$flake_attr" --no-update-lock-file \
-  "${extra_flags[@]}")
-rc=$?
+  "${extra_flags[@]}") 2>&1 | tee "$work/build.log" >&2
+rc="${PIPESTATUS[0]}"
 [ "$rc" = 124 ] && timed_out "building $short"
-[ "$rc" = 0 ] || {
-  say "nixos-rebuild build of $short failed (exit $rc)"
-  exit 1
-}
+if [ "$rc" != 0 ]; then
+  # The error nixos-rebuild ended with (a failed derivation, an evaluation error), as the status says it.
+  last="$(grep -v '^[[:space:]]*$' "$work/build.log" | tail -n1)"
+  finish failure "upgrade failed: ${last:-nixos-rebuild build exited with $rc}" 1
+fi
 new_system="$(resolve "$work/result")"
 [ -x "$new_system/bin/switch-to-configuration" ] || {
   say "nixos-rebuild build left no system in $work/result"
