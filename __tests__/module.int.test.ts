@@ -139,6 +139,7 @@ let
             wantedBy = mkOption { type = types.listOf types.str; default = [ ]; };
             wants = mkOption { type = types.listOf types.str; default = [ ]; };
             after = mkOption { type = types.listOf types.str; default = [ ]; };
+            before = mkOption { type = types.listOf types.str; default = [ ]; };
             restartIfChanged = mkOption { type = types.bool; default = true; };
             serviceConfig = mkOption { type = types.attrsOf types.unspecified; default = { }; };
           };
@@ -263,6 +264,7 @@ interface Service {
   wantedBy: string[]
   wants: string[]
   after: string[]
+  before: string[]
   restartIfChanged: boolean
   serviceConfig: {
     ExecStopPost?: string
@@ -663,6 +665,7 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
       const boot = result.bootCheckService
       expect(boot?.wantedBy).toEqual(['multi-user.target'])
       expect(boot?.after).toEqual(expect.arrayContaining(['multi-user.target', 'network-online.target']))
+      expect(boot?.before).toEqual(['nixos-upgrade.service'])
       expect(boot?.restartIfChanged).toBe(false)
       expect(boot?.serviceConfig).toMatchObject({
         Type: 'oneshot',
@@ -673,7 +676,7 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
       expect(bootWords[bootWords.length - 1]).toBe('--boot-check')
       expect(upgradeScript(boot).config).toEqual(config)
       expect(boot?.serviceConfig.ExecStopPost).toMatch(
-        /^-\S+ \S+-report-status\.sh .* --outcome-file \/var\/lib\/fleet-auto-upgrade\/outcome --upgrade-timeout 990s$/
+        /^-\S+ \S+-report-status\.sh .* --outcome-file \/var\/lib\/fleet-auto-upgrade\/boot-check-outcome --upgrade-timeout 990s$/
       )
     })
 

@@ -75,7 +75,6 @@ let
   bootCheckSeconds = checkSeconds + 900;
 
   stateDir = "/var/lib/fleet-auto-upgrade";
-  outcomeFile = "${stateDir}/outcome";
 
   # Everything upgrade.sh needs, nothing secret: the token stays in reportStatus.tokenFile.
   upgradeConfig = pkgs.writeText "fleet-auto-upgrade.json" (
@@ -117,7 +116,11 @@ let
   ];
 
   reportCommand =
-    { operation, limitText }:
+    {
+      operation,
+      outcomeFile,
+      limitText,
+    }:
     execArgs [
       "${pkgs.bash}/bin/bash"
       "${./report-status.sh}"
@@ -496,6 +499,7 @@ in
         ExecStopPost = lib.mkIf report.enable "-${
           reportCommand {
             inherit (cfg) operation;
+            outcomeFile = "${stateDir}/outcome";
             limitText = spanText serviceSeconds;
           }
         }";
@@ -512,6 +516,8 @@ in
         "network-online.target"
       ];
       wants = [ "network-online.target" ];
+      # A missed run of the timer (Persistent=) may start an upgrade at this boot: check first.
+      before = [ "nixos-upgrade.service" ];
       restartIfChanged = false;
       path = servicePath;
       script = upgradeScript " --boot-check";
@@ -522,6 +528,7 @@ in
         ExecStopPost = lib.mkIf report.enable "-${
           reportCommand {
             operation = "switch";
+            outcomeFile = "${stateDir}/boot-check-outcome";
             limitText = spanText bootCheckSeconds;
           }
         }";

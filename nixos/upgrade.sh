@@ -9,7 +9,7 @@
 #
 # FILE is the JSON the module writes (no secret in it: the token is read from reportStatus's token file, sent to
 # curl through a file descriptor, never on a command line or in the journal). The outcome goes to
-# STATE_DIR/outcome as key=value lines, which report-status.sh (ExecStopPost=) posts as a commit status:
+# STATE_DIR/outcome (boot-check-outcome with --boot-check) as key=value lines, which report-status.sh (ExecStopPost=) posts as a commit status:
 #   rev=SHA          the fleet commit the run is about (written as soon as it is known)
 #   phase=TEXT       what the run is doing, for a time-out systemd reports
 #   state=STATE      success, pending or failure, once the run has decided
@@ -69,7 +69,9 @@ current_system="${NFU_CURRENT_SYSTEM:-/run/current-system}"
 booted_system="${NFU_BOOTED_SYSTEM:-/run/booted-system}"
 profile="${NFU_SYSTEM_PROFILE:-/nix/var/nix/profiles/system}"
 
+# The boot check has its own outcome file: a missed timer run (Persistent=) may start an upgrade at the same boot.
 outcome="$state_dir/outcome"
+[ "$mode" = upgrade ] || outcome="$state_dir/boot-check-outcome"
 deployed_file="$state_dir/deployed.json"
 pending_file="$state_dir/boot-check.json"
 
