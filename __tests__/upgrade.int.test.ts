@@ -188,6 +188,32 @@ describe.each<ForgeKind>(['github', 'forgejo'])('upgrade.sh with %s', kind => {
     })
   })
 
+  test('a gate pushed past the first page of statuses by host reports is still found', async () => {
+    await withWorld(kind, { config: { wave: 1 } }, async ({ forge, fleet, host, config }) => {
+      const c = fleet.revs[1]
+      gate(forge, c, 1)
+      const t = Date.now()
+      for (let i = 0; i < 120; i++) {
+        forge.statuses.add({
+          sha: c,
+          state: 'success',
+          context: `nixos-upgrade/h${i}`,
+          description: `running ${short(c)}`,
+          targetUrl: '',
+          createdAt: new Date(t + 1000 + i).toISOString()
+        })
+      }
+      const run = await runService(host, config, { apiUrl: forge.apiUrl })
+      expect(run.status).toBe(0)
+      expect(systemRev(host.current)).toBe(c)
+      const pages = forge.requests
+        .filter(r => r.path.endsWith(`/commits/${c}/statuses`))
+        .map(r => r.query.page)
+      // GitHub: 100 a page, no total; Forgejo: 50 a page (the server's cap), X-Total-Count.
+      expect(pages).toEqual(kind === 'github' ? ['1', '2'] : ['1', '2', '3'])
+    })
+  })
+
   test('a failed health check rolls back the switch and the profile: "rolled back from <rev>: ..."', async () => {
     const health = await healthServer(200)
     try {

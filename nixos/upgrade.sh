@@ -181,52 +181,74 @@ read_token() {
   }
 }
 
-# GET an API path; the body goes to stdout. Three attempts on errors that may pass (network, 5xx, 429).
+# GET an API path into FILE (its headers into FILE.headers). Three attempts on errors that may pass (network,
+# 5xx, 429).
 api_get() {
-  local url="$api_url/repos/$repository/$1" body code attempt rc=0
-  body="$(mktemp)"
+  local url="$api_url/repos/$repository/$1" body="$2" code attempt rc=0
   for attempt in 1 2 3; do
     # The Authorization header comes from a file descriptor, not from the command line that `ps` shows.
-    code="$(limited curl --silent --show-error --output "$body" --write-out '%{http_code}' \
-      --max-time 30 --connect-timeout 10 \
+    code="$(limited curl --silent --show-error --output "$body" --dump-header "$body.headers" \
+      --write-out '%{http_code}' --max-time 30 --connect-timeout 10 \
       --header @<(printf 'Authorization: token %s\n' "$token") \
       --header 'Accept: application/json' "$url")"
     rc=$?
     [ "$rc" = 124 ] && break
     case "$code" in
-    2??)
-      cat "$body"
-      rm -f "$body"
-      return 0
-      ;;
+    2??) return 0 ;;
     4??) [ "$code" = 429 ] || break ;;
     esac
     [ "$attempt" = 3 ] || sleep "$((attempt * 2))"
   done
   say "GET $url answered ${code:-nothing}: $(head -c 200 "$body" 2>/dev/null | tr -d '\000-\037')"
-  rm -f "$body"
   [ "$rc" = 124 ] && return 124
   return 1
 }
 
 # The newest of the branch's last 20 commits whose newest `nixos-rollout/wave-N` status is success, or nothing.
-# GitHub pages with per_page, Forgejo with limit (each ignores the other); Forgejo names a status's state
-# `status` (structs.CommitStatus), GitHub `state`.
+# GitHub pages with per_page (up to 100), Forgejo with limit (capped by the server, 50 by default) and says how
+# many there are in X-Total-Count; each ignores the other's parameter. Forgejo names a status's state `status`
+# (structs.CommitStatus), GitHub `state`. Statuses come newest first, so the first one with the context is the
+# commit's newest; hosts' reports may push it past the first page.
 wave_gate() {
   local context="nixos-rollout/wave-$wave" query="per_page=20&limit=20&stat=false&verification=false&files=false"
   [ -z "$branch" ] || query="sha=$(jq -rn --arg b "$branch" '$b | @uri')&$query"
-  local commits sha statuses state
-  commits="$(api_get "commits?$query")" || return $?
-  for sha in $(printf '%s' "$commits" | jq -r '.[] | select(. != null) | .sha // empty' | head -n 20); do
+  local page_file sha state page count fetched total rc
+  page_file="$(mktemp)"
+  api_get "commits?$query" "$page_file" || {
+    rc=$?
+    rm -f "$page_file" "$page_file.headers"
+    return "$rc"
+  }
+  local shas
+  shas="$(jq -r '.[] | select(. != null) | .sha // empty' "$page_file" | head -n 20)"
+  for sha in $shas; do
     is_rev "$sha" || continue
-    statuses="$(api_get "commits/$sha/statuses?per_page=100&limit=50")" || return $?
-    state="$(printf '%s' "$statuses" | jq -r --arg c "$context" \
-      '[.[] | select(. != null and .context == $c)] | .[0] | if . == null then "" else (.state // .status // "") end')"
+    state='' fetched=0
+    for page in 1 2 3 4 5 6 7 8 9 10; do
+      api_get "commits/$sha/statuses?per_page=100&limit=50&page=$page" "$page_file" || {
+        rc=$?
+        rm -f "$page_file" "$page_file.headers"
+        return "$rc"
+      }
+      state="$(jq -r --arg c "$context" '[.[] | select(. != null and .context == $c)] | .[0]
+        | if . == null then "none" else (.state // .status // "") end' "$page_file")"
+      [ "$state" = none ] || break
+      state=''
+      count="$(jq -r 'length' "$page_file")"
+      fetched=$((fetched + count))
+      total="$(tr -d '\r' <"$page_file.headers" | sed -n 's/^[Xx]-[Tt]otal-[Cc]ount: *\([0-9]*\)$/\1/p' | tail -n1)"
+      if [ "$count" = 0 ] || { [ -n "$total" ] && [ "$fetched" -ge "$total" ]; } ||
+        { [ -z "$total" ] && [ "$count" -lt 100 ]; }; then
+        break
+      fi
+    done
     if [ "$state" = success ]; then
+      rm -f "$page_file" "$page_file.headers"
       printf '%s' "$sha"
       return 0
     fi
   done
+  rm -f "$page_file" "$page_file.headers"
 }
 
 # --- the deployed system --------------------------------------------------------------------------------------
@@ -357,6 +379,8 @@ note phase "resolving the target"
 read -r deployed_rev deployed_modified < <(deployed; echo)
 deployed_rev="${deployed_rev:-}"
 deployed_modified="${deployed_modified:-}"
+# Until a target is known, a failure is about the commit the host runs.
+! is_rev "$deployed_rev" || note rev "$deployed_rev"
 
 if [ "$wave" -gt 0 ]; then
   [ -n "$api_url" ] && [ -n "$repository" ] && [ -n "$token_file" ] ||
