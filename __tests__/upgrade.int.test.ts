@@ -267,6 +267,15 @@ describe('upgrade.sh', () => {
           description: `refused ${short(fleet.revs[1])}: older than the running ${short(fleet.revs[2])}`
         }
       ])
+
+      // The next run cannot read the gate: its own failure, on the running commit, not the last run's outcome.
+      forge.failNext({ method: 'GET', path: /\/commits$/ }, [{ status: 404, body: { message: 'Not Found' } }])
+      expect((await runService(host, config, { apiUrl: forge.apiUrl })).status).toBe(1)
+      const second = hostStatuses(forge)[1]
+      expect(second).toMatchObject({ sha: fleet.revs[2], state: 'failure' })
+      expect(second.description).toMatch(
+        /^upgrade failed: .*cannot read the wave 1 gate .*: changing nothing$/
+      )
     })
   })
 

@@ -56,22 +56,24 @@ mapfile -t extra_flags < <(jq -r '.extraFlags // [] | .[]' "$config")
 mapfile -t check_units < <(jq -r '.healthChecks.units // [] | .[]' "$config")
 mapfile -t check_urls < <(jq -r '.healthChecks.urls // [] | .[]' "$config")
 
+[ -n "$state_dir" ] || die "the configuration has no stateDir"
+mkdir -p "$state_dir" || die "cannot create $state_dir"
+# The boot check has its own outcome file: a missed timer run (Persistent=) may start an upgrade at the same boot.
+# Emptied first, so that a run that stops early is never reported with the previous run's outcome.
+outcome="$state_dir/outcome"
+[ "$mode" = upgrade ] || outcome="$state_dir/boot-check-outcome"
+: >"$outcome" || die "cannot write $outcome"
 [ -n "$flake" ] || die "the configuration has no flake"
 case "$operation" in switch | boot) ;; *) die "operation must be switch or boot, got '$operation'" ;; esac
 [[ "$wave" =~ ^[0-9]+$ ]] || die "wave must be a number, got '$wave'"
 [[ "$time_limit" =~ ^[1-9][0-9]*$ ]] || die "timeLimit must be a number of seconds, got '$time_limit'"
 [[ "${check_timeout:-0}" =~ ^[0-9]+$ ]] || die "healthChecks.timeout must be a number of seconds"
-[ -n "$state_dir" ] || die "the configuration has no stateDir"
-mkdir -p "$state_dir" || die "cannot create $state_dir"
 
 # Where the running, booted and installed systems are; tests point these elsewhere.
 current_system="${NFU_CURRENT_SYSTEM:-/run/current-system}"
 booted_system="${NFU_BOOTED_SYSTEM:-/run/booted-system}"
 profile="${NFU_SYSTEM_PROFILE:-/nix/var/nix/profiles/system}"
 
-# The boot check has its own outcome file: a missed timer run (Persistent=) may start an upgrade at the same boot.
-outcome="$state_dir/outcome"
-[ "$mode" = upgrade ] || outcome="$state_dir/boot-check-outcome"
 deployed_file="$state_dir/deployed.json"
 pending_file="$state_dir/boot-check.json"
 
@@ -346,7 +348,6 @@ roll_back() {
 # --- boot check -----------------------------------------------------------------------------------------------
 
 if [ "$mode" = boot-check ]; then
-  : >"$outcome"
   if [ ! -r "$pending_file" ]; then
     note report no
     exit 0
@@ -373,7 +374,6 @@ fi
 
 # --- upgrade --------------------------------------------------------------------------------------------------
 
-: >"$outcome"
 note phase "resolving the target"
 
 read -r deployed_rev deployed_modified < <(deployed; echo)
