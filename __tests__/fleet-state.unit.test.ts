@@ -175,6 +175,33 @@ describe('fleetState', () => {
     expect(row).toContain('&#124;')
   })
 
+  // What nixos/upgrade.sh and report-status.sh post under nixos-upgrade/<host>; the wave gates
+  // (nixos-rollout/wave-N) are the action's own and are not host reports.
+  test.each([
+    ['success', `running ${'c'.repeat(7)}`, false, []],
+    ['pending', 'waiting for wave 0', false, []],
+    ['failure', `rolled back from ${'c'.repeat(7)}: unit nginx.service failed (state: failed)`, true, []],
+    ['failure', `refused ${'b'.repeat(7)}: older than the running ${'c'.repeat(7)}`, true, []],
+    ['failure', `timed out after 2h while building ${'c'.repeat(7)}`, true, []],
+    ['success', `boots into ${'c'.repeat(7)} at next reboot`, false, ['next boot']]
+  ])('a host reporting %s "%s": failed %j, reboot pending %j', (st, description, failed, reboot) => {
+    const s = fleetState({
+      base: 'main',
+      hosts: ['web'],
+      commits,
+      statuses: [
+        status('c', 'web', st, description, ago(60000)),
+        { sha: sha('c'), context: 'nixos-rollout/wave-1', state: 'success', description: 'x', at: ago(1000) }
+      ],
+      staleAfterMs: DAY,
+      now: NOW
+    })
+    expect(s.hosts).toEqual([
+      expect.objectContaining({ host: 'web', description, failed, rebootPending: reboot })
+    ])
+    expect(s.neverReported).toEqual([])
+  })
+
   test('no reports at all: one line saying how hosts report', () => {
     const s = fleetState({ base: 'main', hosts: ['web'], commits, statuses: [], staleAfterMs: DAY, now: NOW })
     expect(fleetStateLines(s).join('\n')).toContain('No host has reported a deployment on the last 3 commits')

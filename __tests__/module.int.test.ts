@@ -128,17 +128,32 @@ let
   nixosStub = {
     options = {
       networking.hostName = mkOption { type = types.str; default = "nixos"; };
-      # The parts of systemd.services, systemd and system.build that the status report uses.
+      # The parts of systemd.services, systemd.timers, systemd and system.build that the module uses.
       systemd.services = mkOption {
         type = types.attrsOf (types.submodule {
           options = {
+            description = mkOption { type = types.str; default = ""; };
             path = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+            script = mkOption { type = types.lines; default = ""; };
+            startAt = mkOption { type = types.either types.str (types.listOf types.str); default = [ ]; };
+            wantedBy = mkOption { type = types.listOf types.str; default = [ ]; };
+            wants = mkOption { type = types.listOf types.str; default = [ ]; };
+            after = mkOption { type = types.listOf types.str; default = [ ]; };
+            before = mkOption { type = types.listOf types.str; default = [ ]; };
+            restartIfChanged = mkOption { type = types.bool; default = true; };
             serviceConfig = mkOption { type = types.attrsOf types.unspecified; default = { }; };
           };
         });
         default = { };
       };
+      systemd.timers = mkOption {
+        type = types.attrsOf (types.submodule {
+          options.timerConfig = mkOption { type = types.attrsOf types.unspecified; default = { }; };
+        });
+        default = { };
+      };
       systemd.package = mkOption { type = types.unspecified; default = "/stub/systemd"; };
+      nix.package = mkOption { type = types.unspecified; default = "/stub/nix"; };
       system.build = mkOption { type = types.attrsOf types.unspecified; default = { }; };
       assertions = mkOption { type = types.listOf types.unspecified; default = [ ]; };
       warnings = mkOption { type = types.listOf types.str; default = [ ]; };
@@ -167,6 +182,24 @@ let
     };
   };
 
+  # What nixpkgs' auto-upgrade.nix defines from those options: the service, with its own script, and its timer.
+  nixpkgsService = { config, ... }: let cfg = config.system.autoUpgrade; in {
+    config = lib.mkIf cfg.enable {
+      systemd.services.nixos-upgrade = {
+        description = "NixOS Upgrade";
+        restartIfChanged = false;
+        serviceConfig.Type = "oneshot";
+        path = [ "/stub/coreutils" "/stub/nix" ];
+        script = "nixos-rebuild " + cfg.operation + " " + toString cfg.flags;
+        startAt = cfg.dates;
+      };
+      systemd.timers.nixos-upgrade.timerConfig = {
+        RandomizedDelaySec = cfg.randomizedDelaySec;
+        Persistent = cfg.persistent;
+      };
+    };
+  };
+
   moduleUnderTest =
     if input.flakeUrl != null then
       let flake = builtins.getFlake input.flakeUrl; in
@@ -176,13 +209,21 @@ let
       [ (/. + input.module) ];
 
   # Packages stand in as store-like paths: the module only puts them on PATH and in command lines.
-  stubPkgs = lib.genAttrs [ "bash" "curl" "gnugrep" "gnused" ] (name: "/stub/" + name);
+  stubPkgs = lib.genAttrs [ "bash" "coreutils" "curl" "gnugrep" "gnused" "jq" ] (name: "/stub/" + name) // {
+    # A real file, so that the test can read what the script is given.
+    writeText = builtins.toFile;
+  };
 
   config = (lib.evalModules {
     modules = [
       nixosStub
+      nixpkgsService
       { _file = "test case"; config = input.config; }
-      { _module.args.pkgs = stubPkgs; system.build.nixos-version = "/stub/nixos-version"; }
+      {
+        _module.args.pkgs = stubPkgs;
+        system.build.nixos-version = "/stub/nixos-version";
+        system.build.nixos-rebuild = "/stub/nixos-rebuild";
+      }
     ] ++ moduleUnderTest;
   }).config;
 in
@@ -192,6 +233,8 @@ in
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   upgradeService = config.systemd.services.nixos-upgrade or null;
+  bootCheckService = config.systemd.services.fleet-auto-upgrade-boot-check or null;
+  upgradeTimer = config.systemd.timers.nixos-upgrade or null;
 }
 `
 
@@ -213,12 +256,32 @@ interface AutoUpgrade {
   rebootWindow: RebootWindow | null
 }
 
+interface Service {
+  description: string
+  path: string[]
+  script: string
+  startAt: string | string[]
+  wantedBy: string[]
+  wants: string[]
+  after: string[]
+  before: string[]
+  restartIfChanged: boolean
+  serviceConfig: {
+    ExecStopPost?: string
+    TimeoutStartSec?: string
+    StateDirectory?: string
+    Type?: string
+  }
+}
+
 interface EvalResult {
   autoUpgrade: AutoUpgrade
   nixSettings: Record<string, unknown>
   failedAssertions: string[]
   warnings: string[]
-  upgradeService: { path: string[]; serviceConfig: { ExecStopPost?: string } } | null
+  upgradeService: Service | null
+  bootCheckService: Service | null
+  upgradeTimer: { timerConfig: Record<string, unknown> } | null
 }
 
 const nixpkgsLibEnv = process.env.NIXPKGS_LIB
@@ -252,6 +315,8 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
     fs.writeFileSync(inputFile, JSON.stringify({ lib: libDir, module: modulePath, flakeUrl, config }))
     return run('nix-instantiate', [
       '--eval',
+      // pkgs.writeText stands in as builtins.toFile, which writes only in read-write mode.
+      '--read-write-mode',
       '--strict',
       '--json',
       evalFile,
@@ -439,10 +504,15 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
         '--flake',
         `${repository}#web-01`,
         '--operation',
-        'switch'
+        'switch',
+        '--outcome-file',
+        '/var/lib/fleet-auto-upgrade/outcome',
+        // systemd's limit: 2h to fetch and build, 5min of checks, 15min for the rest.
+        '--upgrade-timeout',
+        '140min'
       ])
       expect(result.upgradeService?.path).toEqual(
-        expect.arrayContaining(['/stub/curl', '/stub/systemd', '/stub/nixos-version'])
+        expect.arrayContaining(['/stub/curl', '/stub/jq', '/stub/systemd', '/stub/nixos-version'])
       )
     })
 
@@ -463,9 +533,9 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
       expect(arg('--operation')).toBe('boot')
     })
 
-    test('disabled, the upgrade service is left alone', () => {
+    test('disabled, nothing reports after the upgrade', () => {
       const result = evaluateOk(host('web-01', { enable: true, flake: repository }))
-      expect(result.upgradeService).toBeNull()
+      expect(result.upgradeService?.serviceConfig.ExecStopPost).toBeUndefined()
     })
 
     test('a relative token file is refused (the store is world-readable)', () => {
@@ -486,6 +556,145 @@ describeWithLib('nixos/auto-upgrade.nix evaluated with lib.evalModules', () => {
       const result = evaluate(
         host('web-01', { enable: true, flake: repository, reportStatus: { ...reportStatus, ...change } })
       )
+      expect(result.status).not.toBe(0)
+      expect(result.stderr).toContain(expected)
+    })
+  })
+
+  describe('the upgrade script', () => {
+    /** The script's words and the JSON configuration it is given. */
+    function upgradeScript(service: Service | null): { words: string[]; config: Record<string, unknown> } {
+      const words = (service?.script ?? '').trim().split(/\s+/)
+      const config = JSON.parse(fs.readFileSync(words[words.indexOf('--config') + 1], 'utf8')) as Record<
+        string,
+        unknown
+      >
+      return { words, config }
+    }
+
+    test('replaces the nixpkgs script; the timer, the time limit and the state directory are set', () => {
+      const result = evaluateOk(host('web-01', { enable: true, flake: repository }))
+      const service = result.upgradeService
+      const { words, config } = upgradeScript(service)
+      expect(words[0]).toBe('exec')
+      expect(words[1]).toBe('/stub/bash/bin/bash')
+      expect(words[2]).toMatch(/^\/nix\/store\/[a-z0-9]{32}-upgrade\.sh$/)
+      expect(words.slice(3, 4)).toEqual(['--config'])
+      expect(words).toHaveLength(5)
+      expect(service?.script).not.toContain('nixos-rebuild')
+      expect(service?.serviceConfig).toMatchObject({
+        Type: 'oneshot',
+        TimeoutStartSec: `${2 * 3600 + 300 + 900}s`,
+        StateDirectory: 'fleet-auto-upgrade'
+      })
+      expect(service?.path).toEqual(
+        expect.arrayContaining([
+          '/stub/coreutils',
+          '/stub/jq',
+          '/stub/curl',
+          '/stub/nixos-rebuild',
+          '/stub/nix'
+        ])
+      )
+      expect(service?.startAt).toBe('05:00')
+      expect(result.upgradeTimer?.timerConfig).toEqual({ RandomizedDelaySec: '30min', Persistent: true })
+      expect(config).toEqual({
+        flake: `${repository}#web-01`,
+        operation: 'switch',
+        allowReboot: false,
+        rebootWindow: null,
+        extraFlags: [],
+        wave: 0,
+        branch: null,
+        forge: null,
+        healthChecks: { units: [], commands: [], urls: [], timeout: 300 },
+        timeLimit: 7200,
+        timeLimitText: '2h',
+        stateDir: '/var/lib/fleet-auto-upgrade'
+      })
+      // Without checks there is nothing to check after a boot.
+      expect(result.bootCheckService).toBeNull()
+    })
+
+    test('waves, health checks and the time limit reach the script; the token file only as a path', () => {
+      const healthChecks = {
+        units: ['nginx.service'],
+        commands: [['/run/current-system/sw/bin/pg_isready', '--quiet']],
+        urls: ['http://127.0.0.1:8080/healthz'],
+        timeout: '90s'
+      }
+      const result = evaluateOk(
+        host('web-01', {
+          enable: true,
+          flake: repository,
+          timeout: '45min',
+          allowReboot: true,
+          rebootWindow: { lower: '01:00', upper: '05:00' },
+          extraFlags: ['--option extra-substituters https://cache.example.org'],
+          rollout: { wave: 2, branch: 'production' },
+          healthChecks,
+          reportStatus: {
+            enable: true,
+            apiUrl: 'https://forge.example/api/v1',
+            repository: 'org/fleet',
+            tokenFile: '/run/secrets/fleet-status'
+          }
+        })
+      )
+      expect(result.failedAssertions).toEqual([])
+      const { config } = upgradeScript(result.upgradeService)
+      expect(config).toMatchObject({
+        allowReboot: true,
+        rebootWindow: { lower: '01:00', upper: '05:00' },
+        extraFlags: ['--option', 'extra-substituters', 'https://cache.example.org'],
+        wave: 2,
+        branch: 'production',
+        forge: {
+          apiUrl: 'https://forge.example/api/v1',
+          repository: 'org/fleet',
+          tokenFile: '/run/secrets/fleet-status'
+        },
+        healthChecks: { ...healthChecks, timeout: 90 },
+        timeLimit: 2700,
+        timeLimitText: '45min'
+      })
+      expect(result.upgradeService?.serviceConfig.TimeoutStartSec).toBe(`${2700 + 90 + 900}s`)
+      expect(result.upgradeService?.serviceConfig.ExecStopPost).toMatch(/ --upgrade-timeout 3690s$/)
+
+      // The checks of a `boot` upgrade run after the next boot, reported like the upgrade.
+      const boot = result.bootCheckService
+      expect(boot?.wantedBy).toEqual(['multi-user.target'])
+      expect(boot?.after).toEqual(expect.arrayContaining(['multi-user.target', 'network-online.target']))
+      expect(boot?.before).toEqual(['nixos-upgrade.service'])
+      expect(boot?.restartIfChanged).toBe(false)
+      expect(boot?.serviceConfig).toMatchObject({
+        Type: 'oneshot',
+        TimeoutStartSec: `${90 + 900}s`,
+        StateDirectory: 'fleet-auto-upgrade'
+      })
+      const bootWords = upgradeScript(boot).words
+      expect(bootWords[bootWords.length - 1]).toBe('--boot-check')
+      expect(upgradeScript(boot).config).toEqual(config)
+      expect(boot?.serviceConfig.ExecStopPost).toMatch(
+        /^-\S+ \S+-report-status\.sh .* --outcome-file \/var\/lib\/fleet-auto-upgrade\/boot-check-outcome --upgrade-timeout 990s$/
+      )
+    })
+
+    test('a wave above 0 without reportStatus fails an assertion naming both', () => {
+      const result = evaluateOk(host('web-01', { enable: true, flake: repository, rollout: { wave: 1 } }))
+      expect(result.failedAssertions).toHaveLength(1)
+      expect(result.failedAssertions[0]).toContain('services.fleet-auto-upgrade.rollout.wave is 1')
+      expect(result.failedAssertions[0]).toContain('services.fleet-auto-upgrade.reportStatus')
+    })
+
+    test.each([
+      ['a time limit not in one unit', { timeout: '2 hours' }, 'services.fleet-auto-upgrade.timeout'],
+      ['a negative wave', { rollout: { wave: -1 } }, 'services.fleet-auto-upgrade.rollout.wave'],
+      ['a URL check without http(s)', { healthChecks: { urls: ['ftp://x'] } }, 'healthChecks.urls'],
+      ['an empty command', { healthChecks: { commands: [[]] } }, 'healthChecks.commands'],
+      ['a check timeout of 0', { healthChecks: { timeout: '0s' } }, 'healthChecks.timeout']
+    ])('%s is rejected', (_label, change, expected) => {
+      const result = evaluate(host('web-01', { enable: true, flake: repository, ...change }))
       expect(result.status).not.toBe(0)
       expect(result.stderr).toContain(expected)
     })

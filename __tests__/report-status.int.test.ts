@@ -128,6 +128,42 @@ describe.each<ForgeKind>(['github', 'forgejo'])('report-status.sh on %s', kind =
     })
   })
 
+  test('systemd stopped the run at its time limit: "timed out after …" while what upgrade.sh was doing', async () => {
+    await withForge(kind, { configurationRevision: 'none' }, async (forge, host) => {
+      const target = 'c'.repeat(40)
+      const outcome = path.join(host.dir, 'outcome')
+      fs.writeFileSync(outcome, `phase=resolving the target\nrev=${target}\nphase=checking ccccccc\n`)
+      const r = await report(host, forge.apiUrl, ['--outcome-file', outcome, '--upgrade-timeout', '140min'], {
+        SERVICE_RESULT: 'timeout'
+      })
+      expect(r.status).toBe(0)
+      expect(forge.statuses.statuses).toEqual([
+        expect.objectContaining({
+          sha: target,
+          state: 'failure',
+          description: 'timed out after 140min while checking ccccccc'
+        })
+      ])
+    })
+  })
+
+  test('the outcome upgrade.sh decided is posted as is; report=no posts nothing', async () => {
+    await withForge(kind, {}, async (forge, host) => {
+      const outcome = path.join(host.dir, 'outcome')
+      fs.writeFileSync(outcome, `rev=${host.rev}\nstate=pending\ndescription=waiting for wave 1\n`)
+      expect(
+        (await report(host, forge.apiUrl, ['--outcome-file', outcome, '--result', 'success'])).status
+      ).toBe(0)
+      fs.writeFileSync(outcome, 'report=no\n')
+      expect(
+        (await report(host, forge.apiUrl, ['--outcome-file', outcome, '--result', 'success'])).status
+      ).toBe(0)
+      expect(forge.statuses.statuses).toEqual([
+        expect.objectContaining({ sha: host.rev, state: 'pending', description: 'waiting for wave 1' })
+      ])
+    })
+  })
+
   test('a bad token: refused once, no retry, the upgrade is not blamed (non-zero only for the report)', async () => {
     await withForge(kind, {}, async (forge, host) => {
       fs.writeFileSync(host.tokenFile, 'wrong-token\n')

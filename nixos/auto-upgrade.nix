@@ -41,22 +41,106 @@ let
   # systemd splits ExecStopPost= like a shell (single quotes work) and expands % specifiers.
   execArgs = args: lib.replaceStrings [ "%" ] [ "%%" ] (lib.escapeShellArgs args);
 
-  reportCommand = execArgs [
-    "${pkgs.bash}/bin/bash"
-    "${./report-status.sh}"
-    "--api-url"
-    report.apiUrl
-    "--repository"
-    report.repository
-    "--token-file"
-    report.tokenFile
-    "--context"
-    report.context
-    "--flake"
-    flakeRef
-    "--operation"
-    cfg.operation
+  # A time span in one unit, as the `timeout` options take it: "2h", "90min", "300s", "1d".
+  span = lib.types.strMatching "[1-9][0-9]*(s|min|h|d)";
+  spanSeconds =
+    text:
+    let
+      m = builtins.match "([1-9][0-9]*)(s|min|h|d)" text;
+    in
+    lib.toInt (builtins.elemAt m 0)
+    * {
+      s = 1;
+      min = 60;
+      h = 3600;
+      d = 86400;
+    }
+    .${builtins.elemAt m 1};
+  spanText =
+    seconds:
+    if lib.mod seconds 3600 == 0 then
+      "${toString (seconds / 3600)}h"
+    else if lib.mod seconds 60 == 0 then
+      "${toString (seconds / 60)}min"
+    else
+      "${toString seconds}s";
+
+  checks = cfg.healthChecks;
+  hasChecks = checks.units != [ ] || checks.commands != [ ] || checks.urls != [ ];
+  checkSeconds = spanSeconds checks.timeout;
+
+  # upgrade.sh stops fetching and building at `timeout`; systemd stops the whole run (the switch, the health
+  # checks and a rollback included) a quarter of an hour after the checks' own time, should anything hang.
+  serviceSeconds = spanSeconds cfg.timeout + checkSeconds + 900;
+  bootCheckSeconds = checkSeconds + 900;
+
+  stateDir = "/var/lib/fleet-auto-upgrade";
+
+  # Everything upgrade.sh needs, nothing secret: the token stays in reportStatus.tokenFile.
+  upgradeConfig = pkgs.writeText "fleet-auto-upgrade.json" (
+    builtins.toJSON {
+      flake = flakeRef;
+      inherit (cfg) operation allowReboot;
+      rebootWindow = if cfg.allowReboot then cfg.rebootWindow else null;
+      extraFlags = flagWords;
+      inherit (cfg.rollout) wave branch;
+      forge =
+        if report.enable then
+          {
+            inherit (report) apiUrl repository tokenFile;
+          }
+        else
+          null;
+      healthChecks = {
+        inherit (checks) units commands urls;
+        timeout = checkSeconds;
+      };
+      timeLimit = spanSeconds cfg.timeout;
+      timeLimitText = cfg.timeout;
+      inherit stateDir;
+    }
+  );
+
+  upgradeScript = args: "exec ${pkgs.bash}/bin/bash ${./upgrade.sh} --config ${upgradeConfig}${args}";
+
+  servicePath = [
+    pkgs.coreutils
+    pkgs.curl
+    pkgs.jq
+    pkgs.gnugrep
+    pkgs.gnused
+    config.systemd.package
+    config.system.build.nixos-version
+    config.system.build.nixos-rebuild
+    config.nix.package
   ];
+
+  reportCommand =
+    {
+      operation,
+      outcomeFile,
+      limitText,
+    }:
+    execArgs [
+      "${pkgs.bash}/bin/bash"
+      "${./report-status.sh}"
+      "--api-url"
+      report.apiUrl
+      "--repository"
+      report.repository
+      "--token-file"
+      report.tokenFile
+      "--context"
+      report.context
+      "--flake"
+      flakeRef
+      "--operation"
+      operation
+      "--outcome-file"
+      outcomeFile
+      "--upgrade-timeout"
+      limitText
+    ];
 in
 {
   options.services.fleet-auto-upgrade = {
@@ -219,12 +303,91 @@ in
       '';
     };
 
+    rollout = {
+      wave = lib.mkOption {
+        type = lib.types.ints.unsigned;
+        default = 0;
+        example = 1;
+        description = ''
+          The rollout wave of this host. Wave 0 deploys the branch tip. A host in wave N > 0 deploys the
+          newest of the branch's last 20 commits that carries a `success` commit status with context
+          `nixos-rollout/wave-N` (set by the nixos-fleet-update action once wave N-1 is healthy on it),
+          pinned with `rev=`; while there is none it changes nothing and reports "waiting for wave N-1".
+          Waves above 0 read the statuses with {option}`${opt}.reportStatus`'s API, repository and token.
+        '';
+      };
+
+      branch = lib.mkOption {
+        type = lib.types.nullOr (lib.types.strMatching "[^[:space:]]+");
+        default = null;
+        example = "main";
+        description = ''
+          The branch whose commits a host in wave N > 0 looks through. `null`: the `ref=` of
+          {option}`${opt}.flake` (or the branch in `github:OWNER/REPO/BRANCH`), else the repository's
+          default branch.
+        '';
+      };
+    };
+
+    healthChecks = {
+      units = lib.mkOption {
+        type = lib.types.listOf lib.types.nonEmptyStr;
+        default = [ ];
+        example = [
+          "nginx.service"
+          "postgresql.service"
+        ];
+        description = "Units that must be active after the upgrade (waiting up to {option}`${opt}.healthChecks.timeout`).";
+      };
+
+      commands = lib.mkOption {
+        type = lib.types.listOf (lib.types.nonEmptyListOf lib.types.str);
+        default = [ ];
+        example = lib.literalExpression ''[ [ "''${pkgs.postgresql}/bin/pg_isready" "--quiet" ] ]'';
+        description = ''
+          Commands that must exit 0 after the upgrade, each an argument list run without a shell
+          (write `[ "''${pkgs.bash}/bin/bash" "-c" "…" ]` for one). Run as root.
+        '';
+      };
+
+      urls = lib.mkOption {
+        type = lib.types.listOf (lib.types.strMatching "https?://[^[:space:]]+");
+        default = [ ];
+        example = [ "http://127.0.0.1:8080/healthz" ];
+        description = "URLs that must answer a 2xx status (redirects are not followed) after the upgrade.";
+      };
+
+      timeout = lib.mkOption {
+        type = span;
+        default = "5min";
+        example = "90s";
+        description = ''
+          How long the checks may take to pass, all together: a unit still starting, a command or URL
+          that fails is tried again until then. In one unit: `s`, `min`, `h` or `d`.
+        '';
+      };
+    };
+
+    timeout = lib.mkOption {
+      type = span;
+      default = "2h";
+      example = "45min";
+      description = ''
+        Time limit for fetching and building the new system; a run that exceeds it stops, changes
+        nothing and is reported as "timed out after …". systemd stops the whole run
+        (`TimeoutStartSec=`) at this limit plus {option}`${opt}.healthChecks.timeout` plus 15 minutes.
+        In one unit: `s`, `min`, `h` or `d`.
+      '';
+    };
+
     reportStatus = {
       enable = lib.mkEnableOption ''
         reporting each upgrade's outcome to the fleet repository as a commit status (context
         {option}`${opt}.reportStatus.context`) on the fleet commit the host deployed or tried to:
         "running <rev>", "switched to <rev>; reboot pending (kernel)", "boots into <rev> at next reboot",
-        or "upgrade failed: <last log line>". nixos-fleet-update reads these into the "Fleet state" of
+        "waiting for wave <N-1>", "refused <rev>: older than the running <rev>",
+        "rolled back from <rev>: <check> failed", "timed out after <timeout> while <step>", or
+        "upgrade failed: <last log line>". nixos-fleet-update reads these into the "Fleet state" of
         its next report. A report that cannot be made never fails the upgrade'';
 
       apiUrl = lib.mkOption {
@@ -283,6 +446,14 @@ in
         '';
       }
       {
+        assertion = cfg.rollout.wave == 0 || report.enable;
+        message = ''
+          ${opt}.rollout.wave is ${toString cfg.rollout.wave}: a host in a wave above 0 reads the wave gate
+          (commit statuses) through the forge's API with ${opt}.reportStatus's apiUrl, repository and
+          tokenFile. Enable ${opt}.reportStatus.
+        '';
+      }
+      {
         assertion = hasAttribute || cfg.host != "";
         message = ''
           ${opt}.host is empty (it defaults to networking.hostName): set it to the name of this
@@ -315,17 +486,53 @@ in
         ;
     };
 
-    # ExecStopPost= runs after every run of the service, whether it succeeded or failed, with the outcome in
-    # $SERVICE_RESULT; the leading "-" keeps a failed report from marking the upgrade failed.
-    systemd.services.nixos-upgrade = lib.mkIf report.enable {
-      path = [
-        pkgs.curl
-        pkgs.gnugrep
-        pkgs.gnused
-        config.systemd.package
-        config.system.build.nixos-version
+    # system.autoUpgrade keeps the timer and the service's environment; upgrade.sh replaces its script (which
+    # could only follow one fixed flake reference). ExecStopPost= runs after every run of the service, whether
+    # it succeeded, failed or timed out, with the outcome in $SERVICE_RESULT and upgrade.sh's outcome file; the
+    # leading "-" keeps a failed report from marking the upgrade failed.
+    systemd.services.nixos-upgrade = {
+      path = servicePath;
+      script = lib.mkForce (upgradeScript "");
+      serviceConfig = {
+        TimeoutStartSec = "${toString serviceSeconds}s";
+        StateDirectory = "fleet-auto-upgrade";
+        ExecStopPost = lib.mkIf report.enable "-${
+          reportCommand {
+            inherit (cfg) operation;
+            outcomeFile = "${stateDir}/outcome";
+            limitText = spanText serviceSeconds;
+          }
+        }";
+      };
+    };
+
+    # After an upgrade with operation = "boot" (or one that needed a reboot), the health checks run once the
+    # installed system has booted; at any other boot this finds nothing to check and reports nothing.
+    systemd.services.fleet-auto-upgrade-boot-check = lib.mkIf hasChecks {
+      description = "Health checks of the system a fleet upgrade installed for this boot";
+      wantedBy = [ "multi-user.target" ];
+      after = [
+        "multi-user.target"
+        "network-online.target"
       ];
-      serviceConfig.ExecStopPost = "-${reportCommand}";
+      wants = [ "network-online.target" ];
+      # A missed run of the timer (Persistent=) may start an upgrade at this boot: check first.
+      before = [ "nixos-upgrade.service" ];
+      restartIfChanged = false;
+      path = servicePath;
+      script = upgradeScript " --boot-check";
+      serviceConfig = {
+        Type = "oneshot";
+        TimeoutStartSec = "${toString bootCheckSeconds}s";
+        StateDirectory = "fleet-auto-upgrade";
+        ExecStopPost = lib.mkIf report.enable "-${
+          reportCommand {
+            operation = "switch";
+            outcomeFile = "${stateDir}/boot-check-outcome";
+            limitText = spanText bootCheckSeconds;
+          }
+        }";
+      };
     };
   };
 }

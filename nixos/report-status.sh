@@ -7,20 +7,24 @@
 #
 #   report-status.sh --api-url URL --repository OWNER/REPO --token-file FILE --context CONTEXT --flake FLAKEREF
 #                    [--result success|failure] [--operation switch|boot] [--time-limit SECONDS]
+#                    [--outcome-file FILE] [--upgrade-timeout SPAN]
 #
-# --result defaults to systemd's $SERVICE_RESULT ("success" or a failure reason) for an ExecStopPost= command.
-# The revision is the deployed system's configurationRevision (nixos-version) after a success, else the revision
-# of the flake as Nix fetches it (`nix flake metadata --json`).
+# --result defaults to systemd's $SERVICE_RESULT ("success" or a failure reason) for an ExecStopPost= command;
+# "timeout" (systemd stopped the run at TimeoutStartSec=) is reported as "timed out after SPAN".
+# --outcome-file is what upgrade.sh wrote: the commit (rev=), the state and description it decided, what it was
+# doing (phase=), or report=no. Without a commit from it, the revision is the deployed system's
+# configurationRevision (nixos-version) after a success, else the revision of the flake as Nix fetches it
+# (`nix flake metadata --json`).
 set -uo pipefail
 
 say() { echo "report-status: $*" >&2; }
 usage() {
-  sed -n "8,9s/^# \{0,3\}//p" "$0" >&2
+  sed -n "8,10s/^# \{0,3\}//p" "$0" >&2
   exit 2
 }
 
 api_url='' repository='' token_file='' context='' flake='' result="${SERVICE_RESULT:-}" operation=switch
-time_limit=60
+time_limit=60 outcome_file='' upgrade_timeout=''
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || usage
   case "$1" in
@@ -32,6 +36,8 @@ while [ $# -gt 0 ]; do
   --result) result="$2" ;;
   --operation) operation="$2" ;;
   --time-limit) time_limit="$2" ;;
+  --outcome-file) outcome_file="$2" ;;
+  --upgrade-timeout) upgrade_timeout="$2" ;;
   *) usage ;;
   esac
   shift 2
@@ -48,6 +54,24 @@ case "$operation" in switch | boot) ;; *) usage ;; esac
 current_system="${NFU_CURRENT_SYSTEM:-/run/current-system}"
 booted_system="${NFU_BOOTED_SYSTEM:-/run/booted-system}"
 
+# What upgrade.sh decided (key=value lines); absent when the run ended before it wrote anything.
+outcome_rev='' outcome_state='' outcome_description='' outcome_phase='' outcome_report=yes
+if [ -n "$outcome_file" ] && [ -r "$outcome_file" ]; then
+  while IFS='=' read -r key value; do
+    case "$key" in
+    rev) outcome_rev="$value" ;;
+    state) outcome_state="$value" ;;
+    description) outcome_description="$value" ;;
+    phase) outcome_phase="$value" ;;
+    report) outcome_report="$value" ;;
+    esac
+  done <"$outcome_file"
+fi
+if [ "$outcome_report" = no ] && [ "$result" != timeout ]; then
+  say "nothing to report"
+  exit 0
+fi
+
 if [ ! -r "$token_file" ]; then
   say "cannot read the token file $token_file: not reporting"
   exit 1
@@ -60,8 +84,8 @@ fi
 
 is_rev() { [[ "$1" =~ ^[0-9a-f]{40}$ ]]; }
 
-revision=''
-if [ "$result" = success ] && [ "$operation" = switch ]; then
+revision="$outcome_rev"
+if ! is_rev "$revision" && [ "$result" = success ] && [ "$operation" = switch ]; then
   revision="$(nixos-version --configuration-revision 2>/dev/null || true)"
 fi
 if ! is_rev "$revision"; then
@@ -88,7 +112,13 @@ reboot_pending() {
   printf '%s' "${parts[*]}" | sed 's/,/, /g'
 }
 
-if [ "$result" = success ]; then
+if [ "$result" = timeout ]; then
+  state=failure
+  description="timed out after ${upgrade_timeout:-its time limit}${outcome_phase:+ while $outcome_phase}"
+elif [ -n "$outcome_state" ] && [ -n "$outcome_description" ]; then
+  state="$outcome_state"
+  description="$outcome_description"
+elif [ "$result" = success ]; then
   state=success
   if [ "$operation" = boot ]; then
     description="boots into $short at next reboot"

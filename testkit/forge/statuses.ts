@@ -104,7 +104,9 @@ export function statusesApi(state: ForgeState, kind: ForgeKind): StatusesApi {
       return {
         status: 200,
         body: all.slice((n - 1) * size, n * size).map(json),
-        headers: { 'X-Total-Count': String(all.length) }
+        // Forgejo's getCommitStatuses (routers/api/v1/repo/status.go) sets X-Total-Count (SetTotalCountHeader);
+        // GitHub pages with Link headers only.
+        headers: kind === 'forgejo' ? { 'X-Total-Count': String(all.length) } : {}
       }
     }
     if (path === '/commits' && ctx.method === 'GET') {
