@@ -9,7 +9,7 @@
  *   --action PATH         the action's entry point (default dist/index.js, or NFU_BENCH_ACTION)
  *   --input NAME=VALUE    an extra input for the action, e.g. --input 'nix-args=--max-jobs 2' (repeatable)
  *   --keep                keep the generated fleets and print where they are
- *   --eval-sizes 1,10,50,100  eval-heavy fleet sizes (or NFU_BENCH_EVAL_SIZES; `none` skips them): the action
+ *   --eval-sizes 1,10,40,50,100  eval-heavy fleet sizes (or NFU_BENCH_EVAL_SIZES; `none` skips them): the action
  *                         with one evaluation process (as before the pool) and with the pool, with the peak RSS
  *                         of every Nix process (GNU time in the shims)
  *   --ephemeral-sizes 50  ephemeral-runner fleet sizes (or NFU_BENCH_EPHEMERAL_SIZES; `none` skips them): the

@@ -107,6 +107,8 @@ export interface Measurement {
   nixPeaks?: NixPeak[]
   /** The action's evaluation seconds, both phases, from its log lines `Evaluated N hosts: P processes, X s, …`. */
   evalSeconds?: number
+  /** Each phase's evaluation seconds (before, after), from the same log lines. */
+  evalPhaseSeconds?: number[]
   /** The evaluation memory budget the action logged, in MiB. */
   budgetMiB?: number
   log: string
@@ -267,7 +269,10 @@ export function measure(
     }
     if (!('Diff closures' in m.phases)) throw new Error(`the action did not diff closures; log ${log}`)
     const evals = [...text.matchAll(/^Evaluated \d+ hosts: \d+ processes, ([0-9.]+) s/gm)]
-    if (evals.length > 0) m.evalSeconds = evals.reduce((sum, e) => sum + Number(e[1]), 0)
+    if (evals.length > 0) {
+      m.evalPhaseSeconds = evals.map(e => Number(e[1]))
+      m.evalSeconds = m.evalPhaseSeconds.reduce((sum, x) => sum + x, 0)
+    }
     const budget = /memory budget (\d+) MiB/.exec(text)
     if (budget) m.budgetMiB = Number(budget[1])
     if (run.rss) m.nixPeaks = readPeaks(`${counter}.rss`)

@@ -29,14 +29,14 @@ export interface Options {
 
 export function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants action,baseline,floor] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,50,100] [--ephemeral-sizes 50]\n`
+    `${message}\nusage: bench/run.sh [--sizes 1,10,50,200] [--variants action,baseline,floor] [--action dist/index.js] [--input NAME=VALUE] [--keep] [--cold] [--eval-sizes 1,10,40,50,100] [--ephemeral-sizes 50]\n`
   )
   process.exit(2)
 }
 
 export function parseOptions(argv: string[]): Options {
   let sizes = process.env.NFU_BENCH_SIZES || '1,10,50,200'
-  let evalSizes = process.env.NFU_BENCH_EVAL_SIZES || '1,10,50,100'
+  let evalSizes = process.env.NFU_BENCH_EVAL_SIZES || '1,10,40,50,100'
   let ephemeralSizes = process.env.NFU_BENCH_EPHEMERAL_SIZES || '50'
   let variants = 'action,baseline,floor'
   let action = process.env.NFU_BENCH_ACTION || path.join(REPO, 'dist/index.js')
