@@ -256,7 +256,7 @@ export function measure(
     const text = fs.readFileSync(log, 'utf8')
     m.phases = {}
     for (const line of text.split('\n')) {
-      const p = /^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s$/.exec(line)
+      const p = /^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s(?: \([^)]*\))?$/.exec(line)
       if (p) m.phases[p[1]] = Number(p[2])
     }
     const outputs = parseOutputFile(fs.readFileSync(outputFile, 'utf8'))
