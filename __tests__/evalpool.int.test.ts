@@ -1,7 +1,7 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import { MiB } from '../src/memory'
-import { evaluateToplevels, overBudgetMessage } from '../src/nix/evalpool'
+import { CHUNK_TARGET, PROBE_HOSTS, evaluateToplevels, overBudgetMessage } from '../src/nix/evalpool'
 import { Nix } from '../src/nix/nix'
 import { buildHosts } from '../src/pipeline/build'
 import { Fleet, HostSpec, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
@@ -121,5 +121,60 @@ describe('evaluation pool on real Nix', () => {
     // Each process's stderr is kept with its hosts, for whoever reads the warnings.
     const alone = r.evaluation.processes.find(p => p.hosts.length === 1 && p.hosts[0] === 'broken')
     expect(alone?.stderr).toContain('broken on purpose')
+  })
+})
+
+describe('evaluation plan on real Nix: what the probe measures picks one process or the pool', () => {
+  let nix: Nix
+  let fleet: Fleet
+  const light = Array.from({ length: 10 }, (_, i) => `light${i}`)
+  // Each keeps about 60 MB alive in a process (as the benchmark's eval-heavy hosts), a NixOS host far more.
+  const heavy = Array.from({ length: 10 }, (_, i) => `heavy${i}`)
+
+  beforeAll(async () => {
+    nix = await Nix.create()
+    const { before } = examplePackageSets()
+    fleet = createFleet(uniquePackageSet(before, `evalplan-${process.pid}-${Date.now()}`), [
+      ...light.map(small),
+      ...heavy.map(name => ({ ...small(name), heavy: 100000 }))
+    ])
+  })
+  afterAll(() => fleet.remove())
+
+  const drvPaths = (r: { results: Map<string, unknown> }, hosts: string[]): string[] =>
+    hosts.map(h => (r.results.get(h) as { drvPath?: string } | undefined)?.drvPath ?? 'missing')
+
+  test('a light fleet: after the probe, one process evaluates every other host', async () => {
+    const r = await evaluateToplevels(nix, fleet.fleetDir, light, { budget: 4096 * MiB, workers: 2 })
+    expect(r.plan).toBe('single')
+    // The probe (one host, then PROBE_HOSTS), then the rest in one process: three starts of Nix, not the pool's seven.
+    expect(r.processes.map(p => p.hosts.length).sort((a, b) => a - b)).toEqual([1, PROBE_HOSTS, 7])
+    expect(r.processes.find(p => p.hosts.length === 7)?.hosts).toEqual(light.slice(1 + PROBE_HOSTS))
+    expect(r.processes.every(p => p.exitCode === 0 && p.peakRss < CHUNK_TARGET)).toBe(true)
+    for (const d of drvPaths(r, light)) expect(d).toMatch(/\.drv$/)
+  })
+
+  test('a heavy fleet goes to the pool, whose chunks grow while the budget has room', async () => {
+    const budget = 2048 * MiB
+    const r = await evaluateToplevels(nix, fleet.fleetDir, heavy, { budget, workers: 2 })
+    expect(r.plan).toBe('pool')
+    const sizes = r.processes.map(p => p.hosts.length)
+    // Past the probe, a chunk larger than the probe's: grown from its measured memory, under 512 MiB predicted
+    // (half of a worker's 1024 MiB), where a 256 MiB target stopped at three hosts.
+    expect(Math.max(...sizes)).toBeGreaterThan(3)
+    expect(r.processes.every(p => p.exitCode === 0 && !p.overLimit && p.peakRss <= budget / 2)).toBe(true)
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(heavy.length)
+    for (const d of drvPaths(r, heavy)) expect(d).toMatch(/\.drv$/)
+  })
+
+  test('a budget with little room keeps the heavy chunks small, every process under its share', async () => {
+    const budget = 700 * MiB
+    const r = await evaluateToplevels(nix, fleet.fleetDir, heavy, { budget, workers: 2 })
+    expect(r.plan).toBe('pool')
+    const limit = Math.floor(budget / 2)
+    // Half of a 350 MiB share holds no more hosts than the probe's two.
+    expect(Math.max(...r.processes.map(p => p.hosts.length))).toBeLessThanOrEqual(PROBE_HOSTS)
+    expect(r.processes.every(p => p.limit === limit && !p.overLimit && p.peakRss <= limit)).toBe(true)
+    for (const d of drvPaths(r, heavy)) expect(d).toMatch(/\.drv$/)
   })
 })

@@ -1,6 +1,7 @@
 import { MiB } from '../src/memory'
 import {
   CHUNK_TARGET,
+  choosePlan,
   nextChunkSize,
   overBudgetMessage,
   parseToplevels,
@@ -48,6 +49,39 @@ describe('nextChunkSize', () => {
     [5, 0, CHUNK_TARGET, 10]
   ])('%i hosts at %d bytes, target %d → %i', (hosts, peak, target, size) => {
     expect(nextChunkSize(hosts, peak, target)).toBe(size)
+  })
+})
+
+describe('choosePlan', () => {
+  const MB = 1e6
+  test.each([
+    // Measured on the light benchmark fleet (Nix 2.8): 33 MB with one host and with two; 55 MB with 40.
+    [[1, 33 * MB, 2, 33 * MB], 197, 'single'],
+    // About 0.6 MB per host: 200 more hosts still fit under 256 MiB, a thousand do not.
+    [[1, 33 * MB, 2, 33.6 * MB], 200, 'single'],
+    [[1, 33 * MB, 2, 33.6 * MB], 1000, 'pool'],
+    // The eval-heavy fleet: 116 MB, 177 MB; five hosts in one process are already past the target.
+    [[1, 116 * MB, 2, 177 * MB], 37, 'pool'],
+    [[1, 116 * MB, 2, 177 * MB], 2, 'single'],
+    // The two probe processes may end in either order.
+    [[2, 177 * MB, 1, 116 * MB], 37, 'pool'],
+    // Ended before the first sample: as light as a Nix process gets.
+    [[1, 0, 2, 0], 500, 'single'],
+    // Only the larger one measured: all of its memory counted as its hosts'.
+    [[1, 0, 2, 100 * MB], 10, 'pool'],
+    [[1, 0, 2, 40 * MB], 10, 'single']
+  ])('%j, %i hosts left → %s', (probe, remaining, plan) => {
+    const [h1, p1, h2, p2] = probe
+    expect(
+      choosePlan(
+        [
+          { hosts: h1, peak: p1 },
+          { hosts: h2, peak: p2 }
+        ],
+        remaining,
+        CHUNK_TARGET
+      )
+    ).toBe(plan)
   })
 })
 

@@ -3,7 +3,8 @@
 # (TypeScript, into a temporary directory: in the repository it writes only bench/results/), and runs it.
 #   bench/run.sh                     all sizes: 1, 10, 50 and 200 hosts
 #   bench/run.sh --sizes 1,10        a quick run (or NFU_BENCH_SIZES=1,10)
-# Other options: --variants action,baseline,floor, --action PATH, --input NAME=VALUE, --keep (see bench/bench.ts).
+# Other options: --variants action,baseline,floor, --action PATH, --input NAME=VALUE, --keep (see bench/bench.ts;
+# bench/options.ts parses them).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -32,7 +33,7 @@ else
 fi
 node_modules/.bin/tsc --outDir "$work/js" --rootDir . --module commonjs --target es2022 \
   --moduleResolution node --types node --strict --skipLibCheck --esModuleInterop \
-  bench/bench.ts bench/fleet.ts bench/rss.ts
+  bench/bench.ts bench/rss.ts
 
 # Fleets, build directories and the action's temporary files all go under $work, removed on exit or Ctrl-C
 # (the fleets stay with --keep).

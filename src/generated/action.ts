@@ -114,7 +114,7 @@ export const INPUTS = {
     "type": "string"
   },
   "eval-chunk-size": {
-    "description": "Hosts per evaluation process. Empty means sized from the memory each process is seen to use, to stay below 256 MiB per process.",
+    "description": "Hosts per evaluation process. Empty means chosen from what the first two processes measure: light hosts in one process, heavy ones in chunks that grow while the memory each process is seen to use leaves room under half of its share of eval-memory.",
     "default": "",
     "type": "string"
   },

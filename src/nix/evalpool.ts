@@ -16,13 +16,21 @@ export interface EvalPoolOptions {
 }
 
 /**
- * Resident memory a process should stay below when the pool sizes chunks itself. Nix (2.8 to current) starts
- * its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full; below it
- * the time per host is flat, above it every collection scans everything the chunk's hosts keep alive.
- * Measured on the eval-heavy fixture (Nix 2.8, seconds per host): 0.25 with 5 to 7 hosts (330–435 MB),
- * 0.46 with 13 (485 MB), 0.61 with 25 (790 MB). 256 MiB keeps a chunk clear of the first collection.
+ * Resident memory below which one process evaluates every host at a flat time per host. Nix (2.8 to current)
+ * starts its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full;
+ * below it nothing is scanned again, above it every collection scans everything the process keeps alive. A fleet
+ * whose hosts together are predicted to stay below this, from what the probe measured, is light: one process
+ * evaluates the rest of it, since a start of Nix and of the flake costs more than such hosts do.
  */
 export const CHUNK_TARGET = 256 * MiB
+/**
+ * The pool's chunks grow while their predicted peak stays below this share of a worker's memory limit: the other
+ * half is room for a prediction from a smaller chunk that was wrong, since a process over its limit costs its
+ * chunk's evaluation again.
+ */
+export const GROWTH_SHARE = 0.5
+/** Hosts in the probe's second process; its first has one: the difference is the memory of one host. */
+export const PROBE_HOSTS = 2
 /** Below this per process, a worker cannot hold even a small flake's evaluation (about 100 MiB before any host). */
 export const MIN_WORKER_MEMORY = 256 * MiB
 /** The default budget: this share of MemAvailable, leaving the rest to the runner, the action and the page cache. */
@@ -71,6 +79,36 @@ export function nextChunkSize(hosts: number, peak: number, target: number): numb
   return Math.max(1, Math.min(2 * hosts, Math.floor((hosts * target) / peak)))
 }
 
+/** What a probe process measured: its number of hosts and its peak resident memory (0: ended before a sample). */
+export interface ProbeMeasure {
+  hosts: number
+  peak: number
+}
+
+/** How the hosts after the probe are evaluated: all in one process, or in the pool's growing chunks. */
+export type EvalPlan = 'single' | 'pool'
+
+/**
+ * The plan for `remaining` hosts from the probe's processes (one host and PROBE_HOSTS hosts): the memory one more
+ * host adds is the difference of their peaks, the rest is the start (Nix, the flake, what every host shares).
+ * Light hosts, whose predicted single process stays under `threshold`, are evaluated in one process: each
+ * process the pool would start costs that start again. Heavy ones go to the pool.
+ */
+export function choosePlan(probe: ProbeMeasure[], remaining: number, threshold: number): EvalPlan {
+  const measured = probe.filter(p => p.peak > 0).sort((a, b) => a.hosts - b.hosts)
+  // A process that ends before the first sample (20 ms) is as light as a process of Nix gets.
+  if (measured.length === 0) return 'single'
+  const small = measured[0]
+  const large = measured[measured.length - 1]
+  const perHost =
+    large.hosts > small.hosts
+      ? Math.max(0, (large.peak - small.peak) / (large.hosts - small.hosts))
+      : // One measurement: all of it counted as the host's, so the prediction errs on the heavy side.
+        large.peak / large.hosts
+  const predicted = Math.max(large.peak, large.peak + (remaining - large.hosts) * perHost)
+  return predicted <= threshold ? 'single' : 'pool'
+}
+
 /** A host's evaluated system. */
 type Toplevel = { drvPath: string; outPath: string }
 
@@ -95,6 +133,11 @@ export interface Evaluation {
   options: EvalPoolOptions
   /** Wall time of the whole evaluation. */
   seconds: number
+  /**
+   * What the probe chose for the hosts after it; undefined when the user chose the chunk size or the probe's
+   * processes held every host.
+   */
+  plan?: EvalPlan
 }
 
 /** The text of a host that cannot be evaluated within the budget. */
@@ -114,6 +157,10 @@ function died(r: ExecResult): boolean {
  * there, or a chunk that fails outright, is evaluated alone so that Nix's own message names the error. A process
  * that dies (over its limit, a signal) costs its chunk only: its hosts are retried in halves, then one by one,
  * and a host that dies alone gets one last try with the whole budget, alone, before it is reported.
+ *
+ * Unless the user chose the chunk size, the first two processes (one host, then PROBE_HOSTS) are a probe: from
+ * their peaks, light hosts are evaluated in one process for the rest (choosePlan), heavy ones in chunks that
+ * grow while their predicted peak leaves room under the worker's share of the budget (nextChunkSize).
  */
 export async function evaluateToplevels(
   nix: Nix,
@@ -125,15 +172,25 @@ export async function evaluateToplevels(
   const results = new Map<string, ToplevelResult>()
   const processes: EvalProcess[] = []
   const limit = Math.floor(options.budget / options.workers)
-  const target = Math.min(CHUNK_TARGET, limit / 2)
+  const target = limit * GROWTH_SHARE
   const todo = [...hosts]
   const retries: string[][] = []
   const last: string[] = []
   let size = options.chunkSize ?? 1
+  // Without a chunk size from the user, the first two processes are the probe: one host, then PROBE_HOSTS.
+  const probeSizes = options.chunkSize === undefined && hosts.length > 1 ? [1, PROBE_HOSTS] : []
+  const probeChunks = new Set<string[]>()
+  const probe: ProbeMeasure[] = []
+  let probeDied = false
+  let plan: EvalPlan | undefined
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
     const r = await nix.evalToplevels(flake, chunk, chunkLimit)
+    if (probeChunks.has(chunk)) {
+      probe.push({ hosts: chunk.length, peak: r.peakRss ?? 0 })
+      if (died(r)) probeDied = true
+    }
     processes.push({
       hosts: chunk,
       exitCode: r.exitCode,
@@ -183,6 +240,20 @@ export async function evaluateToplevels(
   const take = (): string[] | undefined => {
     if (retries.length > 0) return retries.shift()
     if (todo.length === 0) return undefined
+    if (probeSizes.length > 0) {
+      const chunk = todo.splice(0, probeSizes.shift())
+      probeChunks.add(chunk)
+      return chunk
+    }
+    if (plan === undefined && probeChunks.size > 0) {
+      // The plan waits for both probe processes; the pool asks again when one ends.
+      if (probe.length < probeChunks.size) return undefined
+      plan = probeDied ? 'pool' : choosePlan(probe, todo.length, Math.min(CHUNK_TARGET, target))
+      if (plan === 'single') return todo.splice(0)
+      // The pool grows from the larger probe process, whichever of the two ended last.
+      const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a))
+      if (!probeDied) size = nextChunkSize(largest.hosts, largest.peak, target)
+    }
     // Near the end, smaller chunks keep every worker busy; a chunk size the user chose is kept as it is.
     const tail = options.chunkSize === undefined ? Math.ceil(todo.length / options.workers) : size
     return todo.splice(0, Math.max(1, Math.min(size, tail)))
@@ -190,7 +261,7 @@ export async function evaluateToplevels(
   await pool(options.workers, take, chunk => evaluate(chunk, limit, limit >= options.budget))
   // Hosts that went over a worker's share: alone now, one after the other, with the whole budget.
   for (const host of last) await evaluate([host], options.budget, true)
-  return { results, processes, options, seconds: (Date.now() - start) / 1000 }
+  return { results, processes, options, seconds: (Date.now() - start) / 1000, plan }
 }
 
 /** Runs `work` on what `take` gives, at most `workers` at once, until `take` has nothing and nothing runs. */
