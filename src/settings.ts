@@ -10,6 +10,7 @@ import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { parseUpdateInputs } from './pipeline/input-selection'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -24,7 +25,7 @@ export interface Settings {
   excludeHosts: RegExp
   /** The exclude pattern as the user wrote it, for messages. */
   excludeHostsSource: string
-  /** Inputs to update; empty means all. */
+  /** Inputs to update as written (`!name`: all but those, resolved against flake.lock); empty means all. */
   updateInputs: string[]
   /** Branch the pull request targets; never written to. */
   baseBranch: string
@@ -182,8 +183,6 @@ export function validateBranch(name: string, base: string, inputName = 'branch')
   }
 }
 
-const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
-
 /** Expands `{date}` in a text. */
 export function expandDate(text: string, date: string): string {
   return text.split('{date}').join(date)
@@ -315,14 +314,7 @@ export function getSettings(e: Environment): Settings {
   const excludeHostsSource = input('exclude-hosts')
   const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource)
 
-  const updateInputs = parseList(input('update-inputs'))
-  for (const name of updateInputs) {
-    if (!INPUT_NAME.test(name)) {
-      throw new InputError(
-        `Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`
-      )
-    }
-  }
+  const updateInputs = parseUpdateInputs(input('update-inputs'))
 
   const baseBranch = input('base-branch') || defaultBaseBranch(e)
   const baseProblem = refNameProblem(baseBranch)

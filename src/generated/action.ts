@@ -24,7 +24,7 @@ export const INPUTS = {
     "type": "string"
   },
   "update-inputs": {
-    "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. Names that are not in `flake.lock` are an error.",
+    "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. `!name` entries update every top-level input but those (`!nixpkgs-stable`); names and `!` entries cannot be mixed. Names that are not in `flake.lock` are an error.",
     "default": "",
     "type": "string"
   },
