@@ -11,6 +11,7 @@ import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
 import { parseUpdateInputs } from './pipeline/input-selection'
+import { parsePeople } from './pipeline/people'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -44,6 +45,9 @@ export interface Settings {
   commitMessage: string
   prTitle: string
   prLabels: string[]
+  /** Accounts asked for a review, and assigned, on the pull request. */
+  prReviewers: string[]
+  prAssignees: string[]
   autoMerge: boolean
   /** How auto-merge merges: a method, or `auto` for the repository's default or first allowed one. */
   mergeMethod: MergeMethodSetting
@@ -392,6 +396,8 @@ export function getSettings(e: Environment): Settings {
       .split(/[,\n]+/)
       .map(s => s.trim())
       .filter(Boolean),
+    prReviewers: parsePeople(input('pr-reviewers'), 'pr-reviewers'),
+    prAssignees: parsePeople(input('pr-assignees'), 'pr-assignees'),
     autoMerge: getBoolean(input, 'auto-merge'),
     mergeMethod,
     build: getBoolean(input, 'build'),

@@ -83,6 +83,16 @@ export const INPUTS = {
     "default": "",
     "type": "string"
   },
+  "pr-reviewers": {
+    "description": "Accounts asked to review the pull request, separated by spaces, commas or newlines (`alice bob`), when it is opened and on each update that pushes a new commit. A name the forge refuses (no access, the token's own account) is a warning naming it; the run goes on. Users only, no teams.",
+    "default": "",
+    "type": "string"
+  },
+  "pr-assignees": {
+    "description": "Accounts the pull request is assigned to, separated by spaces, commas or newlines, when it is opened and on each update that pushes a new commit; assignees someone added stay. A name the forge refuses is a warning naming it.",
+    "default": "",
+    "type": "string"
+  },
   "auto-merge": {
     "description": "Ask the forge to merge the pull request once its checks pass.",
     "default": "false",
