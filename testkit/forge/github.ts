@@ -76,6 +76,25 @@ export function githubSecondaryRateLimited(retryAfterSeconds: number): FaultResp
   }
 }
 
+/**
+ * A secondary rate limit that names no time: 403 (or 429) without Retry-After, requests remaining. GitHub then
+ * asks clients to wait at least one minute (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api,
+ * "Handle rate limit errors appropriately").
+ */
+export function githubSecondaryRateLimitedUntimed(status = 403): FaultResponse {
+  return {
+    status,
+    headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990', 'x-ratelimit-resource': 'core' },
+    body: {
+      message:
+        'You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later. If you reach out to GitHub Support for help, please include the request ID.',
+      documentation_url:
+        'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+      status: String(status)
+    }
+  }
+}
+
 /** A permission refusal: 403 without rate-limit headers, final. */
 export const githubForbidden: FaultResponse = {
   status: 403,
