@@ -18,6 +18,7 @@ import {
   githubForbidden,
   githubRateLimited,
   githubSecondaryRateLimited,
+  githubSecondaryRateLimitedUntimed,
   startForge
 } from '../testkit/forge/server'
 import { MemoryLog } from '../src/log/log'
@@ -446,6 +447,55 @@ describe('GitHub: auto-merge refusals and rate limits', () => {
         /answered 403: Resource not accessible by integration$/
       )
       expect(count() - before).toBe(1)
+    })
+  })
+})
+
+/** A wait that records how long it was asked to wait, and returns at once. */
+const recordWait =
+  (waits: number[]) =>
+  (ms: number): Promise<void> => {
+    waits.push(ms)
+    return Promise.resolve()
+  }
+
+describe('GitHub: a secondary rate limit that names no time', () => {
+  test.each([403, 429])('%i: one wait of a minute, then the request goes through', async status => {
+    await withForge({ kind: 'github' }, async forge => {
+      const waits: number[] = []
+      const c = client('github', forge, TOKEN, { wait: recordWait(waits), timeoutMs: 20000 })
+      const before = forge.requests.filter(q => q.method === 'POST').length
+      forge.failNext({ method: 'POST', path: /\/pulls$/ }, [githubSecondaryRateLimitedUntimed(status)])
+      const { created } = await c.createPull({ head: 'update-a', base: 'main', title: 't', body: 'b' })
+      expect(created).toBe(true)
+      expect(waits).toEqual([60000])
+      expect(forge.requests.filter(q => q.method === 'POST').length - before).toBe(2)
+    })
+  })
+
+  test('a second one fails, saying it waited; the wait is not repeated', async () => {
+    await withForge({ kind: 'github' }, async forge => {
+      const waits: number[] = []
+      const c = client('github', forge, TOKEN, { wait: recordWait(waits), timeoutMs: 20000 })
+      forge.failNext({ method: 'GET' }, [
+        githubSecondaryRateLimitedUntimed(),
+        githubSecondaryRateLimitedUntimed()
+      ])
+      await expect(c.findOpenPull('update-a', 'main')).rejects.toThrow(
+        /answered 403: You have exceeded a secondary rate limit .* \(again after waiting 60 s; run the workflow later, and keep runs from overlapping with a concurrency group\)$/
+      )
+      expect(waits).toEqual([60000])
+      expect(forge.requests.filter(q => q.method === 'GET')).toHaveLength(2)
+    })
+  })
+
+  test('with Retry-After or an exhausted quota the headers decide, as before', async () => {
+    await withForge({ kind: 'github' }, async forge => {
+      const waits: number[] = []
+      const c = client('github', forge, TOKEN, { wait: recordWait(waits), timeoutMs: 20000 })
+      forge.failNext({ method: 'GET' }, [githubSecondaryRateLimited(0.3)])
+      expect(await c.findOpenPull('update-a', 'main')).toBeUndefined()
+      expect(waits).toEqual([300])
     })
   })
 })

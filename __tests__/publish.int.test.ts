@@ -587,6 +587,52 @@ describe.each<ForgeKind>(['forgejo', 'github'])('%s as it really answers', kind 
   })
 })
 
+describe.each<ForgeKind>(['forgejo', 'github'])('reviewers and assignees on %s', kind => {
+  const s = new Setup(kind, { collaborators: ['alice', 'bob'], otherUsers: ['mallory'] })
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+
+  test('the names the forge takes are requested and assigned; each refused one is a warning naming it', async () => {
+    s.bump('4.2.0')
+    const r = await s.run({
+      branch: 'auto/people',
+      'pr-reviewers': 'alice, mallory @nobody infra',
+      'pr-assignees': 'Bob mallory nobody'
+    })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    const pull = s.forge.pulls.find(p => p.head === 'auto/people') as NonNullable<TestForge['pulls'][0]>
+    expect(pull.reviewers).toEqual(['alice'])
+    expect(pull.assignees).toEqual(['bob'])
+    const n = pull.number
+    const warnings = r.log.split('\n').filter(l => l.startsWith('::warning::'))
+    for (const name of ['mallory', 'nobody', 'infra'])
+      expect(
+        warnings.some(w => w.startsWith(`::warning::Review not requested from '${name}' on #${n}: `))
+      ).toBe(true)
+    for (const name of ['mallory', 'nobody'])
+      expect(warnings.some(w => w.startsWith(`::warning::'${name}' not assigned on #${n}: `))).toBe(true)
+    expect(warnings.filter(w => /alice|bob/i.test(w))).toEqual([])
+  })
+
+  test('an update that pushes adds them again and keeps assignees someone else added', async () => {
+    const pull = s.forge.pulls.find(p => p.head === 'auto/people') as NonNullable<TestForge['pulls'][0]>
+    pull.assignees = ['alice']
+    pull.reviewers = []
+    s.sync()
+    const same = await s.run({ branch: 'auto/people', 'pr-reviewers': 'alice', 'pr-assignees': 'bob' })
+    expect(same.outputs['pr-operation']).toBe('unchanged')
+    expect(pull.reviewers).toEqual([])
+    s.sync()
+    s.bump('4.2.1')
+    const next = await s.run({ branch: 'auto/people', 'pr-reviewers': 'alice', 'pr-assignees': 'bob' })
+    expect(next.outputs['pr-operation']).toBe('updated')
+    expect(pull.reviewers).toEqual(['alice'])
+    expect(pull.assignees).toEqual(['alice', 'bob'])
+    expect(next.log).not.toContain('::warning::')
+  })
+})
+
 describe('Forgejo token with the repository scope only', () => {
   const s = new Setup('forgejo', { tokenScopes: ['write:repository'] })
   beforeAll(() => s.start())
@@ -601,6 +647,17 @@ describe('Forgejo token with the repository scope only', () => {
     expect(s.forge.pulls[0].labels).toEqual([])
     expect(r.log).toMatch(
       /::warning::Labels not added to #1: Listing labels failed: GET \/repos\/infra\/fleet\/labels\?\S+ answered 403: token does not have at least one of required scope\(s\): \[read:issue\]\. Forgejo keeps labels under the token scope write:issue/
+    )
+  })
+
+  test('assignees need the issue scope too: a warning, and the run goes on', async () => {
+    s.sync()
+    s.bump('4.1.1')
+    const r = await s.run({ branch: 'auto/assign', 'pr-assignees': 'infra' })
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    expect(r.log).toMatch(
+      /::warning::Not assigned to infra on #\d+: Reading the assignees failed: GET \/repos\/infra\/fleet\/issues\/\d+ answered 403: token does not have at least one of required scope\(s\): \[read:issue\]\. Forgejo keeps assignees under the token scope write:issue/
     )
   })
 })

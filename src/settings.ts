@@ -9,6 +9,8 @@ import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { parseUpdateInputs } from './pipeline/input-selection'
+import { parsePeople } from './pipeline/people'
 import { Log } from './log/log'
 import { InputSource, environmentInputs, inputDefault, misspelledInputVariables } from './inputs/source'
 import {
@@ -26,8 +28,6 @@ export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
 export type { InputSource } from './inputs/source'
 
-/** A flake input's name, or a path through `follows` (`a/b`). */
-const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
@@ -39,7 +39,7 @@ export interface Settings {
   excludeHosts: RegExp
   /** The exclude pattern as the user wrote it, for messages. */
   excludeHostsSource: string
-  /** Inputs to update; empty means all. */
+  /** Inputs to update as written (`!name`: all but those, resolved against flake.lock); empty means all. */
   updateInputs: string[]
   /** Branch the pull request targets; never written to. */
   baseBranch: string
@@ -58,6 +58,9 @@ export interface Settings {
   commitMessage: string
   prTitle: string
   prLabels: string[]
+  /** Accounts asked for a review, and assigned, on the pull request. */
+  prReviewers: string[]
+  prAssignees: string[]
   autoMerge: boolean
   /** How auto-merge merges: a method, or `auto` for the repository's default or first allowed one. */
   mergeMethod: MergeMethodSetting
@@ -207,14 +210,7 @@ export function getSettings(e: Environment): Settings {
   const excludeHostsSource = input('exclude-hosts')
   const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource)
 
-  const updateInputs = parseList(input('update-inputs'))
-  for (const name of updateInputs) {
-    if (!INPUT_NAME.test(name)) {
-      throw new InputError(
-        `Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`
-      )
-    }
-  }
+  const updateInputs = parseUpdateInputs(input('update-inputs'))
 
   const baseBranch = input('base-branch') || defaultBaseBranch(e)
   const baseProblem = refNameProblem(baseBranch)
@@ -294,6 +290,8 @@ export function getSettings(e: Environment): Settings {
       .split(/[,\n]+/)
       .map(s => s.trim())
       .filter(Boolean),
+    prReviewers: parsePeople(input('pr-reviewers'), 'pr-reviewers'),
+    prAssignees: parsePeople(input('pr-assignees'), 'pr-assignees'),
     autoMerge: parseBoolean(input, 'auto-merge'),
     mergeMethod,
     build: parseBoolean(input, 'build'),

@@ -4,6 +4,12 @@ import { NewPull, PullRequest } from './pull'
 
 export type { NewPull, PullRequest } from './pull'
 
+/** An account the forge would not take as a reviewer or assignee, and why. */
+export interface PersonRefusal {
+  name: string
+  reason: string
+}
+
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
 export interface Forge {
   readonly kind: ForgeKind
@@ -20,6 +26,13 @@ export interface Forge {
    * AutoMergeRefusal; a method the repository forbids throws MergeMethodError.
    */
   enableAutoMerge(pull: PullRequest, method: MergeMethodSetting): Promise<MergeMethod | undefined>
+  /**
+   * Requests reviews from these accounts; returns the names the forge refused, with its reason (the others are
+   * requested). Throws only when the request as a whole failed (a token without the right, the forge down).
+   */
+  requestReviewers(number: number, names: string[]): Promise<PersonRefusal[]>
+  /** Adds these accounts to the pull request's assignees, keeping the ones it has; returns the refused names. */
+  addAssignees(number: number, names: string[]): Promise<PersonRefusal[]>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }

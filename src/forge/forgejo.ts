@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { AutoMergeRefusal, Forge, NewPull, PersonRefusal, PullRequest, compareLink, repoPath } from './forge'
+import { eachRefusal, logins } from './people'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields as readPull } from './shape'
 import { backoff, sleep } from '../retry'
@@ -201,6 +202,60 @@ export class ForgejoForge implements Forge {
         // Labels are in Forgejo's issue scope group; pull requests in the repository one.
         throw new Error(
           `${e.message}. Forgejo keeps labels under the token scope write:issue (the token lacks ${scope}): add that scope to the token, or leave 'pr-labels' empty`
+        )
+      }
+      throw e
+    }
+  }
+
+  /**
+   * Forgejo checks every name before it requests any (routers/api/v1/repo/pull_review.go): 404 "User 'x' not
+   * exist", 422 for one who may not review (no read access, the pull request's poster); each is then asked alone.
+   */
+  async requestReviewers(number: number, names: string[]): Promise<PersonRefusal[]> {
+    if (names.length === 0) return []
+    const path = `${this.path}/pulls/${number}/requested_reviewers`
+    return eachRefusal(
+      names,
+      async reviewers => {
+        await this.api.request('Requesting reviews', 'POST', path, { reviewers })
+      },
+      e => e.status === 404 || e.status === 422
+    )
+  }
+
+  /**
+   * Assignees are set through the issue edit, which replaces the whole list (routers/api/v1/repo/issue.go,
+   * EditIssue): the current ones are kept. A name that cannot be assigned fails that edit with a 500 whose
+   * message a production instance hides, so names are first checked against the repository's assignable users
+   * (`GET /repos/{o}/{r}/assignees`, collaborators.go).
+   */
+  async addAssignees(number: number, names: string[]): Promise<PersonRefusal[]> {
+    if (names.length === 0) return []
+    try {
+      const listed = await this.api.request('Listing assignable users', 'GET', `${this.path}/assignees`)
+      const assignable = new Set(logins(needList(listed)).map(l => l.toLowerCase()))
+      const refused = names
+        .filter(n => !assignable.has(n.toLowerCase()))
+        .map(name => ({
+          name,
+          reason: `not among the users who can be assigned in ${this.owner}/${this.repo} (it needs write access)`
+        }))
+      const wanted = names.filter(n => assignable.has(n.toLowerCase()))
+      if (wanted.length === 0) return refused
+      const issuePath = `${this.path}/issues/${number}`
+      const issue = await this.api.request('Reading the assignees', 'GET', issuePath)
+      const current = isRecord(issue.body) ? logins(issue.body.assignees) : []
+      const all = [...current, ...wanted.filter(n => !current.some(c => c.toLowerCase() === n.toLowerCase()))]
+      if (all.length > current.length) {
+        await this.api.request('Assigning the pull request', 'PATCH', issuePath, { assignees: all })
+      }
+      return refused
+    } catch (e) {
+      const scope = missingScope(e)
+      if (scope && e instanceof Error) {
+        throw new Error(
+          `${e.message}. Forgejo keeps assignees under the token scope write:issue (the token lacks ${scope})`
         )
       }
       throw e

@@ -1,5 +1,6 @@
 import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { AutoMergeRefusal, Forge, NewPull, PersonRefusal, PullRequest, compareLink, repoPath } from './forge'
+import { eachRefusal, logins } from './people'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields, shapeError } from './shape'
 
@@ -105,6 +106,45 @@ export class GitHubForge implements Forge {
     if (names.length === 0) return []
     await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, { labels: names })
     return []
+  }
+
+  /**
+   * GitHub refuses the whole request with 422 when one name may not review (not a collaborator, the pull
+   * request's author) without naming it (docs.github.com/rest/pulls/review-requests): each is then asked alone.
+   */
+  async requestReviewers(number: number, names: string[]): Promise<PersonRefusal[]> {
+    if (names.length === 0) return []
+    const path = `${this.path}/pulls/${number}/requested_reviewers`
+    return eachRefusal(
+      names,
+      async reviewers => {
+        await this.api.request('Requesting reviews', 'POST', path, { reviewers })
+      },
+      e => e.status === 422
+    )
+  }
+
+  /**
+   * GitHub ignores, without an error, names that cannot be assigned (docs.github.com/rest/issues/assignees): the
+   * issue it answers with tells which were taken.
+   */
+  async addAssignees(number: number, names: string[]): Promise<PersonRefusal[]> {
+    if (names.length === 0) return []
+    const r = await this.api.request(
+      'Assigning the pull request',
+      'POST',
+      `${this.path}/issues/${number}/assignees`,
+      { assignees: names }
+    )
+    if (!isRecord(r.body) || !Array.isArray(r.body.assignees))
+      throw shapeError(r, 'the issue has no assignees list')
+    const taken = new Set(logins(r.body.assignees).map(l => l.toLowerCase()))
+    return names
+      .filter(n => !taken.has(n.toLowerCase()))
+      .map(name => ({
+        name,
+        reason: `GitHub did not assign it: the account does not exist or has no access to ${this.owner}/${this.repo}`
+      }))
   }
 
   async enableAutoMerge(pull: PullRequest, requested: MergeMethodSetting): Promise<MergeMethod | undefined> {

@@ -28,6 +28,13 @@ export interface HttpOptions {
   maxDelayMs?: number
   /** Time-out of one request. */
   timeoutMs?: number
+  /**
+   * The wait after a GitHub secondary rate limit that names no time (no Retry-After, requests remaining):
+   * GitHub asks for at least one minute. Default 60 s.
+   */
+  secondaryRateLimitWaitMs?: number
+  /** How the client waits between attempts (tests pass one that records instead of sleeping). */
+  wait?: (ms: number) => Promise<void>
 }
 
 export interface ApiResponse {
@@ -71,6 +78,8 @@ export class ApiClient {
   private readonly baseDelayMs: number
   private readonly maxDelayMs: number
   private readonly timeoutMs: number
+  private readonly secondaryWaitMs: number
+  private readonly wait: (ms: number) => Promise<void>
 
   constructor(
     readonly baseUrl: string,
@@ -81,6 +90,8 @@ export class ApiClient {
     this.baseDelayMs = options.baseDelayMs ?? 1000
     this.maxDelayMs = options.maxDelayMs ?? 30000
     this.timeoutMs = options.timeoutMs ?? 30000
+    this.secondaryWaitMs = options.secondaryRateLimitWaitMs ?? 60000
+    this.wait = options.wait ?? sleep
   }
 
   /**
@@ -90,6 +101,7 @@ export class ApiClient {
   async request(operation: string, method: string, path: string, body?: unknown): Promise<ApiResponse> {
     let lastError: ForgeError | undefined
     let uncertain = 0
+    let waitedForSecondaryLimit = false
     const fail = (status: number | undefined, message: string, answer: unknown): ForgeError => {
       const e = new ForgeError(operation, method, path, status, message, answer)
       e.uncertainAttempts = uncertain
@@ -106,7 +118,7 @@ export class ApiClient {
         // A request that timed out or lost its connection may have been carried out all the same.
         if (method !== 'GET') uncertain++
         lastError = fail(undefined, `network error: ${reason}`, undefined)
-        if (attempt < this.attempts) await sleep(this.delay(attempt))
+        if (attempt < this.attempts) await this.wait(this.delay(attempt))
         continue
       }
       let raw = ''
@@ -115,7 +127,7 @@ export class ApiClient {
       } catch (e) {
         if (method !== 'GET') uncertain++
         lastError = fail(response.status, `reading the answer failed: ${String(e)}`, undefined)
-        if (attempt < this.attempts) await sleep(this.delay(attempt))
+        if (attempt < this.attempts) await this.wait(this.delay(attempt))
         continue
       }
       let parsed: unknown = undefined
@@ -142,10 +154,26 @@ export class ApiClient {
         }
       }
       lastError = fail(response.status, messageOf(parsed, raw), parsed ?? raw)
+      if (isUntimedSecondaryLimit(response, lastError.forgeMessage)) {
+        // GitHub: "If the retry-after response header is not present and x-ratelimit-remaining is not 0, wait
+        // for at least one minute before retrying" (docs.github.com, Rate limits for the REST API). Once: a
+        // second one fails the request. It is not one of the counted attempts.
+        if (waitedForSecondaryLimit) {
+          throw fail(
+            response.status,
+            `${lastError.forgeMessage} (again after waiting ${Math.round(this.secondaryWaitMs / 1000)} s; run the workflow later, and keep runs from overlapping with a concurrency group)`,
+            parsed ?? raw
+          )
+        }
+        waitedForSecondaryLimit = true
+        await this.wait(this.secondaryWaitMs)
+        attempt--
+        continue
+      }
       if (!retryable(response) || attempt === this.attempts) throw lastError
       // A proxy's 502 or 504 does not say whether the forge behind it carried the request out.
       if (method !== 'GET' && response.status >= 500) uncertain++
-      await sleep(this.delay(attempt, response.headers))
+      await this.wait(this.delay(attempt, response.headers))
     }
     throw lastError ?? fail(undefined, 'no attempt made', undefined)
   }
@@ -237,6 +265,14 @@ export class ApiClient {
     }
     return backoff(attempt, this.baseDelayMs, this.maxDelayMs)
   }
+}
+
+/** A secondary rate limit (403 or 429) that says neither when to retry nor that the quota is used up. */
+function isUntimedSecondaryLimit(response: Response, message: string): boolean {
+  if (response.status !== 403 && response.status !== 429) return false
+  if (response.headers.has('retry-after') || response.headers.get('x-ratelimit-remaining') === '0')
+    return false
+  return /secondary rate limit/i.test(message)
 }
 
 /**

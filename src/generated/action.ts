@@ -24,7 +24,7 @@ export const INPUTS = {
     "type": "string"
   },
   "update-inputs": {
-    "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. Names that are not in `flake.lock` are an error.",
+    "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. `!name` entries update every top-level input but those (`!nixpkgs-stable`); names and `!` entries cannot be mixed. Names that are not in `flake.lock` are an error.",
     "default": "",
     "type": "string"
   },
@@ -80,6 +80,16 @@ export const INPUTS = {
   },
   "pr-labels": {
     "description": "Label names for the pull request, separated by commas or newlines.",
+    "default": "",
+    "type": "string"
+  },
+  "pr-reviewers": {
+    "description": "Accounts asked to review the pull request, separated by spaces, commas or newlines (`alice bob`), when it is opened and on each update that pushes a new commit. A name the forge refuses (no access, the token's own account) is a warning naming it; the run goes on. Users only, no teams.",
+    "default": "",
+    "type": "string"
+  },
+  "pr-assignees": {
+    "description": "Accounts the pull request is assigned to, separated by spaces, commas or newlines, when it is opened and on each update that pushes a new commit; assignees someone added stay. A name the forge refuses is a warning naming it.",
     "default": "",
     "type": "string"
   },

@@ -9,6 +9,7 @@ import { Settings } from '../settings'
 import { defuse } from '../inert'
 import { errorMessage } from '../errors'
 import { checkHeadOnBase } from './checkout'
+import { assignPeople } from './people'
 
 export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
 
@@ -190,7 +191,8 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
 }
 
 /**
- * Creates or updates the pull request, adds labels, asks for auto-merge. Labels are added when the pull request
+ * Creates or updates the pull request, adds labels, reviewers and assignees, asks for auto-merge. Labels (and
+ * reviewers and assignees) are added when the pull request
  * is created and whenever this run pushed a new commit to its branch, never on a run that changed nothing, so
  * a label someone removed on purpose stays removed until the next update.
  */
@@ -227,6 +229,13 @@ async function openPull(forge: Forge, input: PublishInput, pushed: PublishResult
       // The pull request stands; a token without the labels' scope must not fail the run.
       input.log.warning(`Labels not added to #${pull.number}: ${errorMessage(e)}`)
     }
+  }
+  if (operation === 'created' || pushed.pushed) {
+    const people = await assignPeople(forge, pull.number, {
+      reviewers: settings.prReviewers,
+      assignees: settings.prAssignees
+    })
+    for (const warning of people.warnings) input.log.warning(warning)
   }
   if (settings.autoMerge) {
     try {

@@ -2,10 +2,10 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
 import { Git } from '../git/git'
-import { LockChange, compareLocks, lockedInputs, rootInputNames } from '../nix/lock'
+import { LockChange, compareLocks } from '../nix/lock'
 import { Nix } from '../nix/nix'
 import { stripWarnings } from '../nix/stderr'
-import { InputError } from '../settings'
+import { resolveInputSelection } from './input-selection'
 
 export interface UpdateResult {
   /** Did flake.lock's content change (a lock file created where the commit had none counts). */
@@ -21,7 +21,7 @@ export interface UpdateResult {
 }
 
 /**
- * Runs `nix flake update` for all or the named inputs and compares the lock file with `oldLock`, the one of the
+ * Runs `nix flake update` for all or the selected inputs (`update-inputs` entries, `!name` for all but those) and compares the lock file with `oldLock`, the one of the
  * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
  */
 export async function updateLock(
@@ -32,17 +32,8 @@ export async function updateLock(
 ): Promise<UpdateResult> {
   const lockPath = path.join(flakeDir, 'flake.lock')
   const oldLock = committedLock ?? ''
-  if (inputs.length > 0 && oldLock !== '') {
-    const known = rootInputNames(oldLock)
-    const locked = lockedInputs(oldLock)
-    const unknown = inputs.filter(i => !known.includes(i) && !locked.has(i))
-    if (unknown.length > 0) {
-      throw new InputError(
-        `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`
-      )
-    }
-  }
-  const r = await nix.updateLock(flakeDir, inputs)
+  const names = resolveInputSelection(inputs, committedLock, lockPath)
+  const r = await nix.updateLock(flakeDir, names)
   if (r.exitCode !== 0) {
     throw new Error(
       `Updating ${lockPath} failed (nix exit code ${r.exitCode}):\n${tail(stripWarnings(r.stderr), 30)}`

@@ -371,6 +371,78 @@ export function forgejoApi(s: ForgeState): ForgeApi {
    * repository and its pull requests; labels and issues are in the issue group; /orgs in the organization
    * group. GET needs read:, anything else write:; write: includes read:. The automatic token is not scoped.
    */
+  /**
+   * POST /pulls/{index}/requested_reviewers (routers/api/v1/repo/pull_review.go, apiReviewRequest, and
+   * services/issue/assignee.go, IsValidReviewRequest): every name is checked before any is requested. An unknown
+   * name: ctx.NotFound("UserNotExist", "User 'x' not exist"), whose last string becomes the message; one who may
+   * not review: 422 with ErrNotValidReviewRequest's text. 201 with the new review requests.
+   */
+  function fjRequestReviewers(ctx: Ctx, p: TestPull): Reply {
+    const b = ctx.body
+    const reviewers = isObj(b) ? strings(b.reviewers) : []
+    for (const r of reviewers) {
+      if (!s.user(r))
+        return { status: 404, body: { message: `User '${r}' not exist`, url: swaggerUrl, errors: null } }
+      const reason = !s.collaborator(r)
+        ? "Reviewer can't read"
+        : sameName(r, owner)
+          ? "poster of pr can't be reviewer"
+          : ''
+      if (reason) return fjError(422, `${reason} [user_id: ${forgejoProfile.ownerId}, repo_id: ${repoId}]`)
+    }
+    const logins = reviewers.map(r => s.collaborator(r) as string)
+    for (const login of logins) if (!p.reviewers.includes(login)) p.reviewers.push(login)
+    s.metaOf(p).updatedAt = now()
+    return {
+      status: 201,
+      body: logins.map((login, i) => ({
+        id: 5000 + i,
+        user: { ...userJson, login, username: login },
+        state: 'REQUEST_REVIEW',
+        pull_request_url: `${serverUrl}/${fullName}/pulls/${p.number}`
+      }))
+    }
+  }
+
+  /** An issue as GET/PATCH /issues/{index} answer it for a pull request (structs.Issue). */
+  function fjIssueJson(p: TestPull): Json {
+    const pr = fjPullJson(p)
+    return {
+      id: pr.id,
+      url: `${apiUrl}/repos/${fullName}/issues/${p.number}`,
+      html_url: pr.html_url,
+      number: p.number,
+      user: userJson,
+      title: p.title,
+      body: p.body,
+      labels: pr.labels,
+      assignee: pr.assignee,
+      assignees: pr.assignees,
+      state: p.state,
+      pull_request: { merged: p.merged, draft: pr.draft, html_url: pr.html_url }
+    }
+  }
+
+  /**
+   * PATCH /issues/{index} (routers/api/v1/repo/issue.go, EditIssue): `assignees` replaces the whole list
+   * (services/issue UpdateAssignees). An unknown or unassignable name fails it with 500 "UpdateAssignees", whose
+   * message a production instance does not show to a non-admin; nothing is changed then. 201 with the issue.
+   */
+  function fjEditIssue(ctx: Ctx, p: TestPull): Reply {
+    const b = ctx.body
+    if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+    if (Array.isArray(b.assignees)) {
+      const names = strings(b.assignees)
+      if (names.some(n => !s.collaborator(n))) return { status: 500, body: { message: '', url: swaggerUrl } }
+      p.assignees = [...new Set(names.map(n => s.collaborator(n) as string))]
+    }
+    const title = str(b.title)
+    if (title) p.title = title
+    if (typeof b.body === 'string') p.body = b.body
+    s.metaOf(p).updatedAt = now()
+    return { status: 201, body: fjIssueJson(p) }
+  }
+
   function scopeRefusal(segs: string[], method: string): Reply | undefined {
     const scopes = s.options.tokenScopes
     if (scopes === undefined || s.options.automaticToken) return undefined
@@ -466,20 +538,7 @@ export function forgejoApi(s: ForgeState): ForgeApi {
           }
           return fjError(405, 'Method Not Allowed')
         }
-        if (m === 'POST') {
-          const b = ctx.body
-          const reviewers = isObj(b) ? strings(b.reviewers) : []
-          for (const r of reviewers) if (!p.reviewers.includes(r)) p.reviewers.push(r)
-          return {
-            status: 201,
-            body: reviewers.map((login, i) => ({
-              id: 5000 + i,
-              user: { ...userJson, login, username: login },
-              state: 'REQUEST_REVIEW',
-              pull_request_url: `${serverUrl}/${fullName}/pulls/${p.number}`
-            }))
-          }
-        }
+        if (m === 'POST') return fjRequestReviewers(ctx, p)
         return fjError(405, 'Method Not Allowed')
       }
       if (m !== 'GET') return fjError(405, 'Method Not Allowed')
@@ -490,6 +549,18 @@ export function forgejoApi(s: ForgeState): ForgeApi {
       if (headOwner !== undefined && !sameName(headOwner, owner)) return fjNotFound()
       const first = pulls.find(p => p.base === base && p.head === branch)
       return first ? { status: 200, body: fjPullJson(first) } : fjNotFound()
+    }
+    if (rest[0] === 'assignees' && rest.length === 1) {
+      if (m !== 'GET') return fjError(405, 'Method Not Allowed')
+      const writers = [owner, ...(s.options.collaborators ?? [])]
+      return { status: 200, body: writers.map(login => ({ ...userJson, login, username: login })) }
+    }
+    if (rest[0] === 'issues' && rest.length === 2 && /^\d+$/.test(rest[1])) {
+      const p = s.pullByNumber(parseInt(rest[1], 10))
+      if (!p) return fjNotFound()
+      if (m === 'GET') return { status: 200, body: fjIssueJson(p) }
+      if (m === 'PATCH') return fjEditIssue(ctx, p)
+      return fjError(405, 'Method Not Allowed')
     }
     if (rest[0] === 'issues' && rest.length === 3 && rest[2] === 'labels' && /^\d+$/.test(rest[1])) {
       const p = s.pullByNumber(parseInt(rest[1], 10))

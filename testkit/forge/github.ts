@@ -76,6 +76,25 @@ export function githubSecondaryRateLimited(retryAfterSeconds: number): FaultResp
   }
 }
 
+/**
+ * A secondary rate limit that names no time: 403 (or 429) without Retry-After, requests remaining. GitHub then
+ * asks clients to wait at least one minute (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api,
+ * "Handle rate limit errors appropriately").
+ */
+export function githubSecondaryRateLimitedUntimed(status = 403): FaultResponse {
+  return {
+    status,
+    headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990', 'x-ratelimit-resource': 'core' },
+    body: {
+      message:
+        'You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later. If you reach out to GitHub Support for help, please include the request ID.',
+      documentation_url:
+        'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+      status: String(status)
+    }
+  }
+}
+
 /** A permission refusal: 403 without rate-limit headers, final. */
 export const githubForbidden: FaultResponse = {
   status: 403,
@@ -357,6 +376,65 @@ export function githubApi(s: ForgeState): ForgeApi {
     return { status: 200, body: p.labels.map(ghLabelJson) }
   }
 
+  /**
+   * docs.github.com/rest/pulls/review-requests#request-reviewers-for-a-pull-request: 201 with the pull request;
+   * 422 for the whole request when one name may not review, without naming it. The messages as GitHub sends them
+   * (quoted in peter-evans/create-pull-request#4138 and denog/routing-guide#118).
+   */
+  function ghRequestReviewers(ctx: Ctx, p: TestPull): Reply {
+    const doc = 'https://docs.github.com/rest/pulls/review-requests#request-reviewers-for-a-pull-request'
+    const b = ctx.body
+    const reviewers = isObj(b) ? strings(b.reviewers) : []
+    const refuse = (message: string): Reply => ({
+      status: 422,
+      body: { message, documentation_url: doc, status: '422' }
+    })
+    if (reviewers.some(r => sameName(r, owner)))
+      return refuse('Review cannot be requested from pull request author.')
+    if (reviewers.some(r => !s.collaborator(r))) {
+      return refuse(
+        `Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the ${fullName} repository.`
+      )
+    }
+    for (const r of reviewers) {
+      const login = s.collaborator(r) as string
+      if (!p.reviewers.includes(login)) p.reviewers.push(login)
+    }
+    s.metaOf(p).updatedAt = now()
+    return { status: 201, body: ghPullJson(p) }
+  }
+
+  /**
+   * docs.github.com/rest/issues/assignees#add-assignees-to-an-issue: adds (never replaces) and answers 201 with
+   * the issue; names that cannot be assigned are silently ignored (the OpenAPI description's note on
+   * `assignees`), so only the answer's list tells.
+   */
+  function ghAddAssignees(ctx: Ctx, p: TestPull): Reply {
+    const b = ctx.body
+    for (const name of isObj(b) ? strings(b.assignees) : []) {
+      const login = s.collaborator(name)
+      if (login && !p.assignees.includes(login)) p.assignees.push(login)
+    }
+    s.metaOf(p).updatedAt = now()
+    const pr = ghPullJson(p)
+    return {
+      status: 201,
+      body: {
+        url: pr.issue_url,
+        html_url: pr.html_url,
+        number: p.number,
+        state: p.state,
+        title: p.title,
+        body: pr.body,
+        user: userJson,
+        labels: pr.labels,
+        assignee: pr.assignee,
+        assignees: pr.assignees,
+        pull_request: { url: pr.url, html_url: pr.html_url }
+      }
+    }
+  }
+
   function ghGraphql(ctx: Ctx): Reply {
     const b = ctx.body
     if (ctx.method !== 'POST') return ghNotFound('https://docs.github.com/graphql')
@@ -501,10 +579,10 @@ export function githubApi(s: ForgeState): ForgeApi {
         return ghNotFound()
       }
       if (rest[0] === 'pulls' && tail[0] === 'requested_reviewers' && tail.length === 1 && m === 'POST') {
-        const b = ctx.body
-        const reviewers = isObj(b) ? strings(b.reviewers) : []
-        for (const r of reviewers) if (!p.reviewers.includes(r)) p.reviewers.push(r)
-        return { status: 201, body: ghPullJson(p) }
+        return ghRequestReviewers(ctx, p)
+      }
+      if (rest[0] === 'issues' && tail[0] === 'assignees' && tail.length === 1 && m === 'POST') {
+        return ghAddAssignees(ctx, p)
       }
       if (rest[0] === 'issues' && tail[0] === 'labels' && tail.length === 1) {
         if (m === 'GET') return { status: 200, body: p.labels.map(ghLabelJson) }

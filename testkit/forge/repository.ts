@@ -78,6 +78,13 @@ export interface ForgeOptions {
   orgLabels?: string[]
   /** Forgejo: every merge request answers 405 with this message (e.g. "User not allowed to merge PR"). */
   mergeRefusal?: string
+  /**
+   * Accounts with write access to the repository besides the owner (who is the token's account and the author
+   * of every pull request): they may review and be assigned. Default: none.
+   */
+  collaborators?: string[]
+  /** Accounts that exist on the forge without access to the repository. Default: none. */
+  otherUsers?: string[]
 }
 
 export interface Reply {
@@ -291,6 +298,16 @@ export class ForgeState {
 
   get owner(): string {
     return this.options.owner
+  }
+
+  /** The canonical spelling of an account with write access (the owner or a collaborator), if `name` is one. */
+  collaborator(name: string): string | undefined {
+    return [this.options.owner, ...(this.options.collaborators ?? [])].find(c => sameName(c, name))
+  }
+
+  /** The canonical spelling of any account of the forge, if `name` is one. */
+  user(name: string): string | undefined {
+    return this.collaborator(name) ?? (this.options.otherUsers ?? []).find(c => sameName(c, name))
   }
 
   get repo(): string {

@@ -28,7 +28,12 @@ import {
 } from './repository'
 
 export type { FaultResponse } from './faults'
-export { githubForbidden, githubRateLimited, githubSecondaryRateLimited } from './github'
+export {
+  githubForbidden,
+  githubRateLimited,
+  githubSecondaryRateLimited,
+  githubSecondaryRateLimitedUntimed
+} from './github'
 export type { ForgeKind, ForgeOptions, RecordedRequest, TestPull } from './repository'
 
 export interface TestForge {

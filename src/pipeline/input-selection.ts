@@ -1,0 +1,68 @@
+import { InputError } from '../errors'
+import { lockedInputs, rootInputNames } from '../nix/lock'
+
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/
+const TOP_LEVEL_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*$/
+
+/**
+ * Reads `update-inputs`: input names to update, or `!name` entries for every input but those. Mixing both kinds
+ * is refused: `a !b` would mean just `a`, and a reader could take it for "everything but b".
+ * Returns the entries as written (`!` kept), checked; `resolveInputSelection` turns them into names.
+ */
+export function parseUpdateInputs(value: string): string[] {
+  const entries = value.split(/[\s,]+/).filter(s => s !== '')
+  for (const entry of entries) {
+    const excluded = entry.startsWith('!')
+    const name = excluded ? entry.slice(1) : entry
+    if (!(excluded ? TOP_LEVEL_NAME : INPUT_NAME).test(name)) {
+      throw new InputError(
+        excluded && INPUT_NAME.test(name)
+          ? `Input 'update-inputs' has ${JSON.stringify(entry)}: a '!' entry names a top-level input (updating an input updates its own inputs too)`
+          : `Input 'update-inputs' has ${JSON.stringify(entry)}, which is not a flake input name (or '!' and one)`
+      )
+    }
+  }
+  const excluded = entries.filter(e => e.startsWith('!'))
+  if (excluded.length > 0 && excluded.length < entries.length) {
+    throw new InputError(
+      `Input 'update-inputs' mixes input names and '!' entries (${entries.join(' ')}): list either the inputs to update or, each with '!', the inputs to leave as they are`
+    )
+  }
+  return entries
+}
+
+/**
+ * The input names to hand to `nix flake update`, empty meaning all, from the checked entries and the committed
+ * lock file (undefined: the commit has none). Names must be in the lock file. `!` entries become every top-level
+ * input of the lock file but those, leaving out inputs that `follow` another (they are not locked on their own).
+ */
+export function resolveInputSelection(
+  entries: string[],
+  lockText: string | undefined,
+  lockPath: string
+): string[] {
+  if (entries.length === 0) return []
+  const excluded = entries.filter(e => e.startsWith('!')).map(e => e.slice(1))
+  if (lockText === undefined) {
+    if (excluded.length === 0) return entries
+    throw new InputError(
+      `Input 'update-inputs' leaves out ${excluded.join(', ')}, but there is no committed ${lockPath} to keep them as they are`
+    )
+  }
+  const known = rootInputNames(lockText, lockPath)
+  const locked = lockedInputs(lockText, lockPath)
+  const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !known.includes(n) && !locked.has(n))
+  if (unknown.length > 0) {
+    throw new InputError(
+      `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`
+    )
+  }
+  if (excluded.length === 0) return entries
+  const rest = known.filter(n => locked.has(n) && !excluded.includes(n))
+  if (rest.length === 0) {
+    throw new InputError(
+      `Input 'update-inputs' leaves out every input of ${lockPath} that is locked on its own (${excluded.join(', ')}): nothing would be updated`
+    )
+  }
+  return rest
+}
