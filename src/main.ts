@@ -45,6 +45,10 @@ import { checkSigningKey } from './signing'
 import { FleetState, readFleetState } from './forge/fleet-state'
 import { ApiClient } from './forge/http'
 import { failedUpgrades, staleHosts } from './report/fleet-state'
+import { Log } from './log/log'
+import { readEvent } from './modes/event'
+import { selectMode } from './modes/mode'
+import { runCache, runReview } from './modes/review'
 
 /** A phase starting or ending, for whoever shows progress (the command line). */
 export interface PhaseEvent {
@@ -625,6 +629,30 @@ export async function run(options: RunOptions = {}): Promise<RunOutcome> {
       core.saveState(STATE.cleanupDirs, workDir)
       // A stopped run leaves no report behind: its results would be partial.
       onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }))
+      // Review and cache modes (src/modes/): their own sequence of the same steps.
+      const event = readEvent(process.env)
+      const mode = selectMode(settings.modes.mode, event, {
+        baseBranch: settings.baseBranch,
+        pushTo: settings.push !== undefined
+      })
+      if (mode !== 'update') {
+        core.info(
+          `Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`
+        )
+        const postDirs = [workDir]
+        const done = await (mode === 'review' ? runReview : runCache)({
+          settings,
+          modes: settings.modes,
+          log: runnerLog(),
+          env: process.env,
+          event,
+          workDir,
+          privateKeyFile: secret => privateKeyFile(secret, postDirs, cleanup)
+        })
+        Object.assign(outcome, done)
+        if (done.result === 'regressed') core.setFailed(done.message ?? 'regressed')
+        return
+      }
       await pipeline(settings, workDir, cleanup, [workDir], onStop, outcome, options.onPhase)
     } catch (error) {
       outcome.result = error instanceof InputError ? 'bad-input' : 'failed'
@@ -643,5 +671,24 @@ function defaultBranchFromEvent(): string | undefined {
     return typeof repo?.default_branch === 'string' ? repo.default_branch : undefined
   } catch {
     return undefined
+  }
+}
+
+/** The log port bound to the runner, for the modes (src/modes/) until src/log/runner.ts provides it. */
+function runnerLog(): Log {
+  return {
+    info: m => core.info(m),
+    warning: (m, o) => core.warning(m, o?.title ? { title: o.title } : {}),
+    error: m => core.error(m),
+    group: (name, fn) => core.group(name, fn),
+    mask: secret => core.setSecret(secret),
+    output: (name, value) => setOutput(name, value),
+    saveState: (name, value) => core.saveState(name, value),
+    getState: name => core.getState(name),
+    summary: markdown => {
+      const file = process.env.GITHUB_STEP_SUMMARY
+      if (file) fs.appendFileSync(file, `${markdown}\n`)
+    },
+    failed: m => core.setFailed(m)
   }
 }

@@ -10,6 +10,7 @@ import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { ModeSettings, parseModeSettings } from './modes/mode'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -64,6 +65,8 @@ export interface Settings {
   date: string
   /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
   push?: PushSettings
+  /** `mode`, `review-base` and `review-head` (src/modes/mode.ts). */
+  modes: ModeSettings
 }
 
 export interface PushSettings {
@@ -411,6 +414,7 @@ export function getSettings(e: Environment): Settings {
     dryRun: getBoolean(input, 'dry-run'),
     staleAfterMs,
     date,
-    push: getPushSettings(input)
+    push: getPushSettings(input),
+    modes: parseModeSettings(input('mode'), input('review-base'), input('review-head'))
   }
 }

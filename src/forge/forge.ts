@@ -21,6 +21,23 @@ export interface NewPull {
   body: string
 }
 
+/** A comment of an issue or pull request (both forges keep a pull request's conversation as issue comments). */
+export interface IssueComment {
+  id: number
+  /** The comment's web address (`…#issuecomment-ID`). */
+  url: string
+  body: string
+}
+
+/** A commit status as both forges take it; Forgejo also knows `warning`, which GitHub refuses. */
+export interface CommitStatus {
+  state: 'pending' | 'success' | 'failure' | 'error'
+  /** The check's name, e.g. `nixos-fleet-update/review`. */
+  context: string
+  description: string
+  targetUrl?: string
+}
+
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
 export interface Forge {
   readonly kind: ForgeKind
@@ -37,6 +54,12 @@ export interface Forge {
    * AutoMergeRefusal; a method the repository forbids throws MergeMethodError.
    */
   enableAutoMerge(pull: PullRequest, method: MergeMethodSetting): Promise<MergeMethod | undefined>
+  /** Every comment of issue or pull request `number`, oldest first. */
+  listComments(number: number): Promise<IssueComment[]>
+  createComment(number: number, body: string): Promise<IssueComment>
+  editComment(id: number, body: string): Promise<IssueComment>
+  /** Sets a commit status on `sha`. */
+  setStatus(sha: string, status: CommitStatus): Promise<void>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }
