@@ -174,7 +174,7 @@ describe.each(['github', 'forgejo'] as ForgeKind[])('review mode on %s', kind =>
       HOSTS.map(h => (h.name === 'web' ? { ...h, packages: ['curl', 'htop', 'rsync', 'swww'] } : h)),
       'web: add swww'
     )
-    const before = reviewComments(s.forge, changeWeb.number)
+    const before = reviewComments(s.forge, changeWeb.number).map(c => ({ ...c }))
     const r = await review({ ...changeWeb, head })
     expect(r.exitCode).toBe(0)
     const after = reviewComments(s.forge, changeWeb.number)
