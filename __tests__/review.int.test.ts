@@ -302,4 +302,40 @@ describe.each(['github', 'forgejo'] as ForgeKind[])('review mode on %s', kind =>
       await fork.close()
     }
   })
+
+  test('a token that may only read: summary written, no comment, no status, said once, not failed', async () => {
+    // GitHub: a workflow with `permissions: read-all`; Forgejo: a token with read scopes only.
+    const readOnly = await startForge({
+      kind,
+      owner: OWNER,
+      repo: REPO,
+      token: TOKEN,
+      bareRepo: s.bare,
+      ...(kind === 'forgejo'
+        ? { tokenScopes: ['read:repository', 'read:issue'] }
+        : { forkPullRequestToken: true })
+    })
+    try {
+      const pull = readOnly.openPull(changeWeb.branch, 'main', 'web: add rsync and swww')
+      const head = git(s.bare, ['rev-parse', `refs/heads/${changeWeb.branch}`]).trim()
+      const r = await runAction(
+        s.checkout,
+        { token: TOKEN, 'base-branch': 'main' },
+        {
+          ...forgeEnv(readOnly, { owner: OWNER, repo: REPO, kind }, '9'),
+          ...pullEvent(dir, { number: pull.number, base, head, branch: changeWeb.branch })
+        }
+      )
+      expect(r.exitCode).toBe(0)
+      expect(r.summary).toContain('| web | ✅ updated |')
+      expect(readOnly.comments).toHaveLength(0)
+      expect(reviewStatuses(readOnly, head)).toEqual([])
+      expect(r.outputs['comment-url']).toBe('')
+      const said = r.log.split('\n').filter(l => l.includes('the token may not write to this repository'))
+      expect(said).toHaveLength(1)
+      expect(said[0]).toContain(`Could not comment or set the commit status on pull request #${pull.number}`)
+    } finally {
+      await readOnly.close()
+    }
+  })
 })
