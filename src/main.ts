@@ -642,7 +642,6 @@ export async function run(options: RunOptions = {}): Promise<RunOutcome> {
         const postDirs = [workDir]
         const done = await (mode === 'review' ? runReview : runCache)({
           settings,
-          modes: settings.modes,
           log: runnerLog(),
           env: process.env,
           event,

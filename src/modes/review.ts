@@ -38,7 +38,6 @@ export const REVIEW_CONTEXT = 'nixos-fleet-update/review'
 /** What a mode needs from the run: settings, the log port, the runner's environment and event, a work directory. */
 export interface ModeContext {
   settings: Settings
-  modes: ModeSettings
   log: Log
   env: NodeJS.ProcessEnv
   event: RunEvent
@@ -250,7 +249,7 @@ async function worktree(git: Git, dir: string, commit: string): Promise<void> {
  */
 export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
   const { settings, log } = ctx
-  const commits = reviewCommits(ctx.modes, ctx.event)
+  const commits = reviewCommits(settings.modes, ctx.event)
   const git = await Git.create(settings.flakeDir)
   const top = await git.topLevel()
   const rel = path.relative(top, settings.flakeDir)
