@@ -7,6 +7,9 @@ import { regressedHosts } from './report/model'
 import { NO_RUNNER, RunnerContext } from './runner/context'
 import { InputError, InputSource, getSettings } from './settings'
 import { stopOnSignals } from './interrupt'
+import { RunEvent, eventFrom } from './modes/event'
+import { Mode, selectMode } from './modes/mode'
+import { runCache, runReview } from './modes/review'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
 import { writePublishOutputs, writeResults } from './run/results'
 import {
@@ -118,6 +121,23 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   if (failures.length > 0) throw new Error(`Could not write ${failures.join('; ')}`)
 }
 
+/** Review a pull request, or fill the binary cache from a pushed commit: each its own sequence of the steps. */
+async function otherMode(run: Run, mode: Mode, event: RunEvent, outcome: RunOutcome): Promise<void> {
+  const { settings, log } = run
+  log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`)
+  const context = {
+    settings,
+    log,
+    env: run.env,
+    event,
+    workDir: run.workDir,
+    privateKeyFile: (secret: string) => run.secretFile(secret)
+  }
+  const done = await (mode === 'review' ? runReview : runCache)(context)
+  Object.assign(outcome, done)
+  if (done.result === 'regressed') log.failed(done.message ?? 'regressed')
+}
+
 /** The action: the settings, then the update; one catch fails the step with the error's message. */
 export async function run(options: RunOptions): Promise<RunOutcome> {
   const { log } = options
@@ -147,7 +167,13 @@ export async function run(options: RunOptions): Promise<RunOutcome> {
           inputs: options.inputs
         })
         current = new Run(settings, env, log, makeWorkDir(env), options.onPhase)
-        await updateFleet(current, outcome)
+        const event = eventFrom(context.eventName, context.payload)
+        const mode = selectMode(settings.modes.mode, event, {
+          baseBranch: settings.baseBranch,
+          pushTo: settings.push !== undefined
+        })
+        if (mode === 'update') await updateFleet(current, outcome)
+        else await otherMode(current, mode, event, outcome)
       } catch (error) {
         outcome.result = error instanceof InputError ? 'bad-input' : 'failed'
         outcome.message = errorMessage(error)

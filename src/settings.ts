@@ -9,6 +9,7 @@ import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { ModeSettings, parseModeSettings } from './modes/mode'
 import { parseUpdateInputs } from './pipeline/input-selection'
 import { parsePeople } from './pipeline/people'
 import { Log } from './log/log'
@@ -27,7 +28,6 @@ import {
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
 export type { InputSource } from './inputs/source'
-
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
@@ -82,6 +82,8 @@ export interface Settings {
   date: string
   /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
   push?: PushSettings
+  /** `mode`, `review-base` and `review-head` (src/modes/mode.ts). */
+  modes: ModeSettings
 }
 
 export interface PushSettings {
@@ -303,6 +305,7 @@ export function getSettings(e: Environment): Settings {
     dryRun: parseBoolean(input, 'dry-run'),
     staleAfterMs,
     date,
-    push: getPushSettings(input, e.log)
+    push: getPushSettings(input, e.log),
+    modes: parseModeSettings(input('mode'), input('review-base'), input('review-head'))
   }
 }

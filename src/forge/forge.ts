@@ -1,13 +1,22 @@
 import { ForgeKind } from './kind'
 import { MergeMethod, MergeMethodSetting } from './merge'
-import { NewPull, PullRequest } from './pull'
+import { IssueComment, NewPull, PullRequest } from './pull'
 
-export type { NewPull, PullRequest } from './pull'
+export type { IssueComment, NewPull, PullRequest } from './pull'
 
 /** An account the forge would not take as a reviewer or assignee, and why. */
 export interface PersonRefusal {
   name: string
   reason: string
+}
+
+/** A commit status as both forges take it; Forgejo also knows `warning`, which GitHub refuses. */
+export interface CommitStatus {
+  state: 'pending' | 'success' | 'failure' | 'error'
+  /** The check's name, e.g. `nixos-fleet-update/review`. */
+  context: string
+  description: string
+  targetUrl?: string
 }
 
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
@@ -33,6 +42,12 @@ export interface Forge {
   requestReviewers(number: number, names: string[]): Promise<PersonRefusal[]>
   /** Adds these accounts to the pull request's assignees, keeping the ones it has; returns the refused names. */
   addAssignees(number: number, names: string[]): Promise<PersonRefusal[]>
+  /** Every comment of issue or pull request `number`, oldest first. */
+  listComments(number: number): Promise<IssueComment[]>
+  createComment(number: number, body: string): Promise<IssueComment>
+  editComment(id: number, body: string): Promise<IssueComment>
+  /** Sets a commit status on `sha`. */
+  setStatus(sha: string, status: CommitStatus): Promise<void>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }

@@ -1,9 +1,19 @@
 import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PersonRefusal, PullRequest, compareLink, repoPath } from './forge'
+import {
+  AutoMergeRefusal,
+  CommitStatus,
+  Forge,
+  IssueComment,
+  NewPull,
+  PersonRefusal,
+  PullRequest,
+  compareLink,
+  repoPath
+} from './forge'
 import { eachRefusal, logins } from './people'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
-import { isRecord, need, needList, readPullFields as readPull } from './shape'
+import { isRecord, need, needList, readComment, readPullFields as readPull } from './shape'
 import { backoff, sleep } from '../retry'
 import { Log } from '../log/log'
 
@@ -307,6 +317,47 @@ export class ForgejoForge implements Forge {
         throw new AutoMergeRefusal(`${e.message}${hint ? `: ${hint}` : ''}`)
       }
     }
+  }
+
+  /**
+   * Every comment in one answer: Forgejo's ListIssueComments (routers/api/v1/repo/issue_comment.go) takes only
+   * `since` and `before`, no page or limit, and answers with all the issue's comments, oldest first.
+   */
+  async listComments(number: number): Promise<IssueComment[]> {
+    const r = await this.api.request(
+      'Listing the pull request comments',
+      'GET',
+      `${this.path}/issues/${number}/comments`
+    )
+    return needList(r).map((c, i) => readComment(r, c, `comment ${i + 1}`))
+  }
+
+  async createComment(number: number, body: string): Promise<IssueComment> {
+    const r = await this.api.request(
+      'Commenting on the pull request',
+      'POST',
+      `${this.path}/issues/${number}/comments`,
+      {
+        body
+      }
+    )
+    return readComment(r, r.body)
+  }
+
+  async editComment(id: number, body: string): Promise<IssueComment> {
+    const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
+      body
+    })
+    return readComment(r, r.body)
+  }
+
+  async setStatus(sha: string, status: CommitStatus): Promise<void> {
+    await this.api.request('Setting the commit status', 'POST', `${this.path}/statuses/${sha}`, {
+      state: status.state,
+      context: status.context,
+      description: status.description,
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+    })
   }
 
   compareUrl(base: string, head: string): string {

@@ -1,8 +1,18 @@
 import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PersonRefusal, PullRequest, compareLink, repoPath } from './forge'
+import {
+  AutoMergeRefusal,
+  CommitStatus,
+  Forge,
+  IssueComment,
+  NewPull,
+  PersonRefusal,
+  PullRequest,
+  compareLink,
+  repoPath
+} from './forge'
 import { eachRefusal, logins } from './people'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
-import { isRecord, need, needList, readPullFields, shapeError } from './shape'
+import { isRecord, need, needList, readComment, readPullFields, shapeError } from './shape'
 
 /** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
 function readPull(r: ApiResponse, v: unknown, where?: string): PullRequest {
@@ -182,6 +192,54 @@ export class GitHubForge implements Forge {
     }
     need(r, r.body, 'data.enablePullRequestAutoMerge.pullRequest', 'object')
     return method
+  }
+
+  /**
+   * Pages through the comments (docs.github.com/rest/issues/comments#list-issue-comments: `per_page` up to 100,
+   * oldest first), following the `rel="next"` Link GitHub sends while there are more.
+   */
+  async listComments(number: number): Promise<IssueComment[]> {
+    const out: IssueComment[] = []
+    for (let page = 1; page <= 100; page++) {
+      const query = new URLSearchParams({ per_page: '100', page: String(page) })
+      const r = await this.api.request(
+        'Listing the pull request comments',
+        'GET',
+        `${this.path}/issues/${number}/comments?${query.toString()}`
+      )
+      const list = needList(r)
+      out.push(...list.map((c, i) => readComment(r, c, `comment ${out.length + i + 1}`)))
+      if (!/rel="next"/.test(r.headers.get('link') ?? '') || list.length === 0) break
+    }
+    return out
+  }
+
+  async createComment(number: number, body: string): Promise<IssueComment> {
+    const r = await this.api.request(
+      'Commenting on the pull request',
+      'POST',
+      `${this.path}/issues/${number}/comments`,
+      {
+        body
+      }
+    )
+    return readComment(r, r.body)
+  }
+
+  async editComment(id: number, body: string): Promise<IssueComment> {
+    const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
+      body
+    })
+    return readComment(r, r.body)
+  }
+
+  async setStatus(sha: string, status: CommitStatus): Promise<void> {
+    await this.api.request('Setting the commit status', 'POST', `${this.path}/statuses/${sha}`, {
+      state: status.state,
+      context: status.context,
+      description: status.description,
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+    })
   }
 
   compareUrl(base: string, head: string): string {

@@ -17,3 +17,11 @@ export interface NewPull {
   title: string
   body: string
 }
+
+/** A comment of an issue or pull request (both forges keep a pull request's conversation as issue comments). */
+export interface IssueComment {
+  id: number
+  /** The comment's web address (`…#issuecomment-ID`). */
+  url: string
+  body: string
+}

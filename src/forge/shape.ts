@@ -1,4 +1,4 @@
-import { PullRequest } from './pull'
+import { IssueComment, PullRequest } from './pull'
 import { ApiResponse, ForgeError } from './http'
 
 type Kind = 'string' | 'number' | 'object'
@@ -71,5 +71,15 @@ export function readPullFields(r: ApiResponse, v: unknown, where?: string): Pull
     state: need(r, v, 'state', 'string', where) === 'open' ? 'open' : 'closed',
     head: need(r, v, 'head.ref', 'string', where),
     base: need(r, v, 'base.ref', 'string', where)
+  }
+}
+
+/** An issue comment: `id`, `html_url` and `body` are named alike on both forges. */
+export function readComment(r: ApiResponse, v: unknown, where?: string): IssueComment {
+  const body = isRecord(v) ? v.body : undefined
+  return {
+    id: need(r, v, 'id', 'number', where),
+    url: need(r, v, 'html_url', 'string', where),
+    body: typeof body === 'string' ? body : ''
   }
 }

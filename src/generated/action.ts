@@ -162,6 +162,21 @@ export const INPUTS = {
     "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
     "default": "2d",
     "type": "string"
+  },
+  "mode": {
+    "description": "What the run does: `update` (update flake.lock, build before and after, open the pull request), `review` (build a pull request's base and head commits, comment the difference on it, set the commit status nixos-fleet-update/review) or `cache` (build the checked-out commit and push it to push-to). Empty means chosen from the event - review on pull_request, cache on a push to the base branch when push-to is set, update otherwise.",
+    "default": "",
+    "type": "string"
+  },
+  "review-base": {
+    "description": "Commit a review compares from (a sha, branch or tag). Empty means the pull_request event's base. Set it with review-head.",
+    "default": "",
+    "type": "string"
+  },
+  "review-head": {
+    "description": "Commit a review compares to (a sha, branch or tag). Empty means the pull_request event's head. Set it with review-base.",
+    "default": "",
+    "type": "string"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -221,6 +236,9 @@ export const OUTPUTS = {
   },
   "pr-operation": {
     "description": "What happened to the pull request: `created`, `updated`, `unchanged` or `none`."
+  },
+  "comment-url": {
+    "description": "Web URL of the review comment on the pull request (mode review), when it could be posted."
   }
 } as const satisfies Record<string, { readonly description: string }>
 

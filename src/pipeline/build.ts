@@ -40,8 +40,21 @@ export async function buildHosts(
   rootsDir: string,
   pool: EvalPoolOptions = poolOptions({}, hosts.length, localMachine())
 ): Promise<BuildResult> {
-  const results = new Map<string, HostBuild>()
   const evaluation = await evaluateToplevels(nix, flake, hosts, pool)
+  return buildEvaluated(nix, hosts, evaluation, rootsDir)
+}
+
+/**
+ * Builds the systems of `hosts` that `evaluation` evaluated (buildHosts' second half): for a caller that compares
+ * evaluations before building, e.g. to skip hosts whose derivation did not change.
+ */
+export async function buildEvaluated(
+  nix: Nix,
+  hosts: string[],
+  evaluation: Evaluation,
+  rootsDir: string
+): Promise<BuildResult> {
+  const results = new Map<string, HostBuild>()
   for (const host of hosts) {
     const r = evaluation.results.get(host)
     if (!r || 'error' in r)

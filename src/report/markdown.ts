@@ -3,7 +3,15 @@ import { plural } from './words'
 import { lockDate, LockChange, LockedInput } from '../nix/lock'
 import { clean, clipLines, codeBlock, inline } from './escape'
 import { HostBuild } from '../types'
-import { FleetReport, HostReport, HostStatus, failedHosts, rebootHosts } from './model'
+import {
+  FleetReport,
+  HostReport,
+  HostStatus,
+  OneSidedHost,
+  ReviewSides,
+  failedHosts,
+  rebootHosts
+} from './model'
 import { formatBytes, formatVersions, nvdText } from './nvd'
 import {
   NVD_LEGEND,
@@ -159,31 +167,38 @@ const RANK: Record<HostStatus, number> = {
 }
 const rank = (h: HostReport): number => RANK[h.status]
 
-function failureOf(h: HostReport): { build: HostBuild; phase: string } | undefined {
-  if (h.after && h.after.status !== 'built') return { build: h.after, phase: 'after the update' }
-  if (h.before && h.before.status !== 'built') return { build: h.before, phase: 'before the update' }
+/** The two sides of the comparison in words: before and after the update, or a pull request's base and head. */
+function sides(r: FleetReport): { before: string; after: string } {
+  return r.review
+    ? { before: 'at the base', after: 'at the head' }
+    : { before: 'before the update', after: 'after the update' }
+}
+
+function failureOf(h: HostReport, r: FleetReport): { build: HostBuild; phase: string } | undefined {
+  if (h.after && h.after.status !== 'built') return { build: h.after, phase: sides(r).after }
+  if (h.before && h.before.status !== 'built') return { build: h.before, phase: sides(r).before }
   return undefined
 }
 
 /** `evaluation failed after the update`, or for a host that failed both times, `… still failing (also before the update)`. */
-function failurePhrase(h: HostReport, build: HostBuild, phase: string): string {
+function failurePhrase(h: HostReport, build: HostBuild, phase: string, r: FleetReport): string {
   const what = build.status === 'eval-failed' ? 'evaluation failed' : 'build failed'
-  return h.status === 'failing' ? `${what}, still failing (also before the update)` : `${what} ${phase}`
+  return h.status === 'failing' ? `${what}, still failing (also ${sides(r).before})` : `${what} ${phase}`
 }
 
 /** One line per failed host, for reports too large for logs. */
-function failureLine(h: HostReport): string {
-  const f = failureOf(h)
+function failureLine(h: HostReport, r: FleetReport): string {
+  const f = failureOf(h, r)
   if (!f) return `${inline(h.host)} (${h.status})`
-  return `${inline(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase)}${f.build.error ? ` · ${inline(f.build.error, 160)}` : ''}`
+  return `${inline(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase, r)}${f.build.error ? ` · ${inline(f.build.error, 160)}` : ''}`
 }
 
 function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string {
-  const f = failureOf(h)
+  const f = failureOf(h, r)
   if (!f) return ''
   const failure = f.build
   const log = clipLines(truncateLines(failure.logTail ?? failure.error ?? '', Math.min(maxLines, 40)))
-  const head = `${inline(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase)}${failure.status === 'build-failed' && failure.error ? ` · ${inline(failure.error, 300)}` : ''}`
+  const head = `${inline(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase, r)}${failure.status === 'build-failed' && failure.error ? ` · ${inline(failure.error, 300)}` : ''}`
   const body: string[] = []
   const inputs = h.status === 'regressed' ? inputChangesLine(r.lockChanges) : undefined
   if (inputs) body.push(`Would have received: ${inputs}.`, '')
@@ -263,6 +278,62 @@ function pushLines(r: FleetReport, counts: boolean): string[] {
   ]
 }
 
+/** A host of one side only, and how it went there: `db (built)`, `old (evaluation failed)`. */
+function oneSided(h: OneSidedHost): string {
+  const how =
+    h.build.status === 'built'
+      ? 'built'
+      : h.build.status === 'eval-failed'
+        ? 'evaluation failed'
+        : 'build failed'
+  return `${inline(h.host)} (${how})`
+}
+
+/** A review's title and summary: the commits compared, the hosts per status, those not built, added and removed. */
+function reviewHead(r: FleetReport, review: ReviewSides): string[] {
+  const n = r.hosts.length
+  const count = (s: HostStatus): number => r.hosts.filter(h => h.status === s).length
+  const parts = [`${codeSpan(review.base.slice(0, 12))} → ${codeSpan(review.head.slice(0, 12))}`]
+  for (const s of ['updated', 'regressed', 'failing', 'fixed'] as HostStatus[]) {
+    if (count(s) > 0) parts.push(`${count(s)} ${s === 'updated' ? 'changed' : s}`)
+  }
+  const reboot = rebootHosts(r)
+  if (reboot.length > 0) parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`)
+  parts.push(`${review.unchanged} unchanged (same system derivation, not built)`)
+  const out = [
+    `## NixOS fleet review: ${plural(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
+    '',
+    parts.join(' · ')
+  ]
+  if (review.added.length > 0) out.push('', `**Added hosts:** ${review.added.map(oneSided).join(', ')}`)
+  if (review.removed.length > 0) out.push('', `**Removed hosts:** ${review.removed.map(oneSided).join(', ')}`)
+  for (const f of systemFlags(r.hosts)) {
+    const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
+    out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
+  }
+  if (n === 0) out.push('', 'No host builds a different system at the head.')
+  return out
+}
+
+/** Cache mode's summary: the commit, the hosts built there and those that failed, and what went to the cache. */
+export function renderCacheReport(r: FleetReport, commit: string): string {
+  const built = r.hosts.filter(h => h.after?.status === 'built')
+  const failed = r.hosts.filter(h => h.after && h.after.status !== 'built')
+  const out = [
+    `## NixOS fleet cache: ${built.length} of ${plural(r.hosts.length, 'host')} built at ${codeSpan(commit.slice(0, 12))}`
+  ]
+  if (failed.length > 0) {
+    out.push('', `### Failed hosts (${failed.length})`, '')
+    for (const h of failed) out.push(`- ${inline(h.host)}: ${inline(h.after?.error ?? 'failed', 300)}`)
+  }
+  out.push(...pushLines(r, true))
+  const foot = [inline(nixLabel(r.nixVersion))]
+  if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
+  if (r.timings.length > 0) foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
+  out.push('', `<sub>${foot.join(' · ')}</sub>`, '')
+  return out.join('\n')
+}
+
 /** GitHub's job summary takes up to 1 MiB. */
 export const SUMMARY_LIMIT = 1000000
 
@@ -306,15 +377,19 @@ function renderWith(
 ): string {
   const out: string[] = []
   const failed = failedHosts(r)
-  out.push(`## NixOS fleet update: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`)
-  out.push('')
-  if (!r.changed) {
-    out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
+  if (r.review) {
+    out.push(...reviewHead(r, r.review))
   } else {
-    out.push(summaryLine(r))
-    for (const f of systemFlags(r.hosts)) {
-      const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
-      out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
+    out.push(`## NixOS fleet update: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`)
+    out.push('')
+    if (!r.changed) {
+      out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
+    } else {
+      out.push(summaryLine(r))
+      for (const f of systemFlags(r.hosts)) {
+        const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
+        out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
+      }
     }
   }
   if (r.lockChanges.length > 0) {
@@ -354,7 +429,7 @@ function renderWith(
       out.push('', `### Failed hosts (${failed.length})`, '')
       if (maxLines < 0) {
         const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures
-        for (const h of shown) out.push(`- ${failureLine(h)}`)
+        for (const h of shown) out.push(`- ${failureLine(h, r)}`)
         if (shown.length < failures.length) out.push(`- … ${failures.length - shown.length} more`)
         out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`)
       } else {

@@ -55,6 +55,25 @@ export interface FleetReport {
   warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
   /** The copy of the new systems to the binary cache (push-to), when one ran. */
   push?: PushReport
+  /** A pull request's review: `hosts` are those whose system differs between its base and head commits. */
+  review?: ReviewSides
+}
+
+/** A host that exists on one side of a review only, and how its build there went. */
+export interface OneSidedHost {
+  host: string
+  build: HostBuild
+}
+
+/** What a review compared: the two commits, and the hosts that were not built or exist on one side only. */
+export interface ReviewSides {
+  base: string
+  head: string
+  /** Hosts whose system derivation is the same at both commits: neither built nor listed. */
+  unchanged: number
+  /** Hosts only the head has, and only the base has. */
+  added: OneSidedHost[]
+  removed: OneSidedHost[]
 }
 
 /** The fleet's warning changes, from each host's warnings before and after the update. */

@@ -1,4 +1,4 @@
-import * as github from '@actions/github'
+import { Context } from '@actions/github/lib/context'
 
 /**
  * The event that started the workflow run, as @actions/github's context reads it (GITHUB_EVENT_NAME and the event
@@ -17,7 +17,8 @@ export interface RunnerContext {
 
 /** The runner's context; the command line has none (it passes its own). */
 export function runnerContext(): RunnerContext {
-  const c = github.context
+  // Read anew at each call: the runner's variables are those of this step.
+  const c = new Context()
   const repo = c.payload.repository as { default_branch?: unknown } | undefined
   return {
     eventName: c.eventName ?? '',

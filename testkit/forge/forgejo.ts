@@ -15,6 +15,7 @@ import {
   Json,
   Page,
   Reply,
+  TestComment,
   TestLabel,
   TestPull,
   authScheme,
@@ -461,6 +462,77 @@ export function forgejoApi(s: ForgeState): ForgeApi {
     return fjError(403, `token does not have at least one of required scope(s): [${level}:${category}]`)
   }
 
+  /**
+   * The workflow token of a pull request from a fork: Forgejo gives the task read access to every unit of the
+   * repository (repoAssignment in routers/api/v1/api.go: `task.IsForkPullRequest` → AccessModeRead). Routes that
+   * require writing (reqRepoWriter, e.g. POST /statuses/{sha}) answer 403; CreateIssueComment checks only that the
+   * doer can read the pull request (routers/api/v1/repo/issue_comment.go), so commenting works, and editing works
+   * for the comments the token's own account (forgejo-actions) posted.
+   */
+  const forkToken = s.options.forkPullRequestToken === true
+  const poster = forkToken ? 'forgejo-actions' : owner
+
+  function fjCommentJson(c: TestComment): Json {
+    const pull = `${serverUrl}/${fullName}/pulls/${c.issue}`
+    return {
+      id: c.id,
+      html_url: `${pull}#issuecomment-${c.id}`,
+      // convert.ToAPIComment: a pull request's comment has pull_request_url and an empty issue_url.
+      pull_request_url: pull,
+      issue_url: '',
+      user: { ...userJson, login: c.poster, username: c.poster },
+      original_author: '',
+      original_author_id: 0,
+      body: c.body,
+      assets: [],
+      created_at: c.createdAt,
+      updated_at: c.updatedAt
+    }
+  }
+
+  /**
+   * Issue comments (routers/api/v1/repo/issue_comment.go): ListIssueComments takes `since`/`before` only and
+   * answers every comment, oldest first, with X-Total-Count; CreateIssueComment answers 201; editIssueComment 200,
+   * or 403 with an empty body when the doer is not the poster and may not write.
+   */
+  function fjComments(ctx: Ctx, rest: string[]): Reply | undefined {
+    const m = ctx.method
+    if (rest[0] !== 'issues') return undefined
+    if (rest.length === 3 && rest[2] === 'comments' && /^\d+$/.test(rest[1])) {
+      const p = s.pullByNumber(parseInt(rest[1], 10))
+      if (!p) return fjNotFound()
+      if (m === 'GET') {
+        const all = s.comments.filter(c => c.issue === p.number)
+        return { status: 200, body: all.map(fjCommentJson), headers: { 'X-Total-Count': String(all.length) } }
+      }
+      if (m === 'POST') {
+        const b = ctx.body
+        if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+        const body = str(b.body)
+        if (!body) return fjError(422, '[Body]: Required')
+        return { status: 201, body: fjCommentJson(s.addComment(p.number, body, poster, 100)) }
+      }
+      return fjError(405, 'Method Not Allowed')
+    }
+    if (rest.length === 3 && rest[1] === 'comments' && /^\d+$/.test(rest[2])) {
+      const c = s.comments.find(x => x.id === parseInt(rest[2], 10))
+      if (!c) return fjNotFound()
+      if (m === 'GET') return { status: 200, body: fjCommentJson(c) }
+      if (m === 'PATCH') {
+        if (c.poster !== poster && forkToken) return { status: 403 }
+        const b = ctx.body
+        if (ctx.bodyError || !isObj(b)) return fjError(422, '[]: Deserialization')
+        const body = str(b.body)
+        if (!body) return fjError(422, '[Body]: Required')
+        c.body = body
+        c.updatedAt = now()
+        return { status: 200, body: fjCommentJson(c) }
+      }
+      return fjError(405, 'Method Not Allowed')
+    }
+    return undefined
+  }
+
   function forgejo(ctx: Ctx): Reply {
     const prefix = '/api/v1'
     if (ctx.pathname !== prefix && !ctx.pathname.startsWith(`${prefix}/`))
@@ -562,6 +634,8 @@ export function forgejoApi(s: ForgeState): ForgeApi {
       if (m === 'PATCH') return fjEditIssue(ctx, p)
       return fjError(405, 'Method Not Allowed')
     }
+    const comments = fjComments(ctx, rest)
+    if (comments) return comments
     if (rest[0] === 'issues' && rest.length === 3 && rest[2] === 'labels' && /^\d+$/.test(rest[1])) {
       const p = s.pullByNumber(parseInt(rest[1], 10))
       if (!p) return fjNotFound()
@@ -593,6 +667,16 @@ export function forgejoApi(s: ForgeState): ForgeApi {
       const prefix = '/api/v1/'
       if (!url.pathname.startsWith(prefix)) return undefined
       const segs = url.pathname.slice(prefix.length).split('/').filter(Boolean).map(decodeURIComponent)
+      const method = (req.method ?? 'GET').toUpperCase()
+      // A fork's read-only task token: writes other than issue comments need write access (reqRepoWriter).
+      if (
+        forkToken &&
+        method !== 'GET' &&
+        method !== 'HEAD' &&
+        !(segs[3] === 'issues' && segs.includes('comments'))
+      ) {
+        return fjError(403, 'user should have a permission to write to a repo')
+      }
       return scopeRefusal(segs, (req.method ?? 'GET').toUpperCase())
     }
     return presented === undefined

@@ -16,6 +16,7 @@ import {
   Json,
   Page,
   Reply,
+  TestComment,
   TestPull,
   authScheme,
   intParam,
@@ -526,6 +527,60 @@ export function githubApi(s: ForgeState): ForgeApi {
     }
   }
 
+  const commentsDoc = 'https://docs.github.com/rest/issues/comments'
+  // Issue comments (docs.github.com/rest/issues/comments; the IssueComment schema of @octokit/openapi-types): a pull
+  // request's conversation. Lists are oldest first, `per_page` up to 100 with Link headers; a body is at most
+  // 65,536 characters (422 Validation Failed beyond).
+  function ghCommentJson(c: TestComment): Json {
+    return {
+      id: c.id,
+      node_id: `IC_kwDO${Buffer.from(String(c.id)).toString('base64url')}`,
+      url: `${apiUrl}/repos/${fullName}/issues/comments/${c.id}`,
+      html_url: `${serverUrl}/${fullName}/pull/${c.issue}#issuecomment-${c.id}`,
+      body: c.body,
+      user: { ...userJson, login: c.poster },
+      created_at: c.createdAt,
+      updated_at: c.updatedAt,
+      issue_url: `${apiUrl}/repos/${fullName}/issues/${c.issue}`,
+      author_association: 'OWNER',
+      performed_via_github_app: null
+    }
+  }
+
+  function ghCommentBody(ctx: Ctx, doc: string): string | Reply {
+    const b = ctx.body
+    const body = isObj(b) ? str(b.body) : undefined
+    if (body === undefined) {
+      return {
+        status: 422,
+        body: {
+          message: 'Invalid request.\n\n"body" wasn\'t supplied.',
+          documentation_url: doc,
+          status: '422'
+        }
+      }
+    }
+    if (body.length > 65536) {
+      return {
+        status: 422,
+        body: {
+          message: 'Validation Failed',
+          errors: [
+            {
+              resource: 'IssueComment',
+              code: 'custom',
+              field: 'body',
+              message: 'body is too long (maximum is 65536 characters)'
+            }
+          ],
+          documentation_url: doc,
+          status: '422'
+        }
+      }
+    }
+    return body
+  }
+
   function github(ctx: Ctx): Reply {
     if (ctx.pathname === '/graphql') return ghGraphql(ctx)
     let segs = ctx.pathname.split('/').filter(Boolean).map(decodeURIComponent)
@@ -545,6 +600,19 @@ export function githubApi(s: ForgeState): ForgeApi {
     if (rest[0] === 'pulls' && rest.length === 1) {
       if (m === 'GET') return ghListPulls(ctx)
       if (m === 'POST') return ghCreatePull(ctx)
+      return ghNotFound()
+    }
+    if (rest[0] === 'issues' && rest[1] === 'comments' && /^\d+$/.test(rest[2] ?? '') && rest.length === 3) {
+      const c = s.comments.find(x => x.id === parseInt(rest[2], 10))
+      if (!c) return ghNotFound(`${commentsDoc}#get-an-issue-comment`)
+      if (m === 'GET') return { status: 200, body: ghCommentJson(c) }
+      if (m === 'PATCH') {
+        const body = ghCommentBody(ctx, `${commentsDoc}#update-an-issue-comment`)
+        if (typeof body !== 'string') return body
+        c.body = body
+        c.updatedAt = now()
+        return { status: 200, body: ghCommentJson(c) }
+      }
       return ghNotFound()
     }
     if ((rest[0] === 'pulls' || rest[0] === 'issues') && /^\d+$/.test(rest[1] ?? '')) {
@@ -584,6 +652,20 @@ export function githubApi(s: ForgeState): ForgeApi {
       if (rest[0] === 'issues' && tail[0] === 'assignees' && tail.length === 1 && m === 'POST') {
         return ghAddAssignees(ctx, p)
       }
+      if (rest[0] === 'issues' && tail[0] === 'comments' && tail.length === 1) {
+        if (m === 'GET') {
+          const all = s.comments.filter(c => c.issue === p.number)
+          const { page, headers } = ghPage(ctx, all, `issues/${p.number}/comments`)
+          return { status: 200, body: page.map(ghCommentJson), headers }
+        }
+        if (m === 'POST') {
+          const body = ghCommentBody(ctx, `${commentsDoc}#create-an-issue-comment`)
+          if (typeof body !== 'string') return body
+          const c = s.addComment(p.number, body, owner, 1200000000)
+          const json = ghCommentJson(c)
+          return { status: 201, body: json, headers: { Location: String(json.url) } }
+        }
+      }
       if (rest[0] === 'issues' && tail[0] === 'labels' && tail.length === 1) {
         if (m === 'GET') return { status: 200, body: p.labels.map(ghLabelJson) }
         if (m === 'POST') return ghAddLabels(ctx, p, false)
@@ -604,6 +686,13 @@ export function githubApi(s: ForgeState): ForgeApi {
       else if (a.scheme.toLowerCase() === 'basic') presented = basicUser(header, token) ? token : a.credential
       // GitHub rejects a header it cannot parse.
       else presented = ''
+    }
+    const method = (req.method ?? 'GET').toUpperCase()
+    // A pull_request run from a fork gets a GITHUB_TOKEN with read access only, whatever the workflow's
+    // `permissions:` asks (docs.github.com/actions/security-for-github-actions/security-guides/automatic-token-authentication):
+    // writes answer 403 "Resource not accessible by integration".
+    if (presented === token && s.options.forkPullRequestToken && method !== 'GET' && method !== 'HEAD') {
+      return { status: 403, body: githubForbidden.body }
     }
     if (presented === token) return undefined
     const doc = url.pathname === '/graphql' ? 'https://docs.github.com/graphql' : ghDoc

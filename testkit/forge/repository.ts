@@ -45,6 +45,18 @@ export interface TestLabel {
   name: string
 }
 
+/** A comment of a pull request's conversation (an issue comment on both forges). */
+export interface TestComment {
+  id: number
+  /** The pull request's number. */
+  issue: number
+  body: string
+  /** Who posted it: the token's account, or someone else for comments a test adds. */
+  poster: string
+  createdAt: string
+  updatedAt: string
+}
+
 export interface ForgeOptions {
   kind: ForgeKind
   bareRepo: string
@@ -85,6 +97,11 @@ export interface ForgeOptions {
   collaborators?: string[]
   /** Accounts that exist on the forge without access to the repository. Default: none. */
   otherUsers?: string[]
+  /**
+   * The token is the workflow token of a pull request from a fork. GitHub: read-only, every write answers 403.
+   * Forgejo: the automatic token with read access to every unit (see forgejo.ts for what that allows).
+   */
+  forkPullRequestToken?: boolean
 }
 
 export interface Reply {
@@ -261,6 +278,8 @@ export class ForgeState {
   readonly git: Repo
   readonly pulls: TestPull[] = []
   readonly labels: TestLabel[] = []
+  readonly comments: TestComment[] = []
+  private nextCommentId = 1
   /** What the forge wrote to its own log: failures no API answer reports (e.g. a scheduled merge that failed). */
   readonly serverLog: string[] = []
   /** Pull requests that fail to load: Forgejo lists them as null. */
@@ -322,6 +341,16 @@ export class ForgeState {
     const l = { id: this.nextLabelId++, name }
     this.labels.push(l)
     return l
+  }
+
+  /** A comment on pull request `issue`; ids count up from `firstId` (each forge numbers its own way). */
+  addComment(issue: number, body: string, poster: string, firstId = 1): TestComment {
+    const id = Math.max(this.nextCommentId, firstId)
+    this.nextCommentId = id + 1
+    const t = now()
+    const c = { id, issue, body, poster, createdAt: t, updatedAt: t }
+    this.comments.push(c)
+    return c
   }
 
   labelByName(name: string): TestLabel | undefined {

@@ -19,6 +19,7 @@ import {
   ForgeOptions,
   ForgeState,
   RecordedRequest,
+  TestComment,
   TestLabel,
   TestPull,
   flatHeaders,
@@ -34,7 +35,7 @@ export {
   githubSecondaryRateLimited,
   githubSecondaryRateLimitedUntimed
 } from './github'
-export type { ForgeKind, ForgeOptions, RecordedRequest, TestPull } from './repository'
+export type { ForgeKind, ForgeOptions, RecordedRequest, TestComment, TestPull } from './repository'
 
 export interface TestForge {
   kind: ForgeKind
@@ -44,6 +45,10 @@ export interface TestForge {
   requests: RecordedRequest[]
   pulls: TestPull[]
   labels: TestLabel[]
+  /** Every pull request comment, in the order they were made. */
+  comments: TestComment[]
+  /** Opens a pull request as a person would in the web interface (no token involved). */
+  openPull(head: string, base: string, title: string): TestPull
   /** Commit statuses (what hosts report) and the branch commit list. */
   statuses: StatusesApi
   failNext(match: FaultMatch, responses: FaultResponse[]): void
@@ -153,6 +158,9 @@ export async function startForge(options: ForgeOptions): Promise<TestForge> {
     requests,
     pulls: state.pulls,
     labels: state.labels,
+    comments: state.comments,
+    openPull: (head, base, title) =>
+      state.createPull({ head, base, title, body: '', draft: false, labels: [], assignees: [] }),
     statuses,
     failNext(match, responses) {
       faults.add(match, responses)
