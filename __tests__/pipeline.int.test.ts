@@ -6,6 +6,7 @@ import { MiB } from '../src/memory'
 import { EvalPoolOptions, evaluateToplevels } from '../src/nix/evalpool'
 import { splitPackageName, storePathName } from '../src/nix/names'
 import { Nix } from '../src/nix/nix'
+import { MemoryLog } from '../src/log/log'
 import { buildHosts } from '../src/pipeline/build'
 import { discover } from '../src/pipeline/discover'
 import { diffHosts } from '../src/pipeline/diff'
@@ -30,10 +31,11 @@ describe('step functions on real Nix', () => {
   let roots: string
   // Every Nix process the steps start, counted by wrappers on PATH.
   let counter: CountingNix
+  const buildLog = new MemoryLog()
 
   beforeAll(async () => {
     counter = countingNix()
-    nix = await withCountingPath(counter, () => Nix.create())
+    nix = await withCountingPath(counter, () => Nix.create([], buildLog))
     const { before } = examplePackageSets()
     fleet = createFleet(uniquePackageSet(before, `steps-${process.pid}-${Date.now()}`), [
       ...hosts(3),
@@ -57,16 +59,13 @@ describe('step functions on real Nix', () => {
 
   test('buildHosts builds in one process, attributes results per host and keeps GC roots', async () => {
     const start = counter.count()
-    let log = ''
-    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      log += chunk.toString()
-      return true
-    })
+    buildLog.lines.splice(0)
     const r = await buildHosts(nix, fleet.fleetDir, ['broken', 'host00', 'host01'], path.join(roots, 'a'), {
       ...POOL,
       chunkSize: 3
     })
-    jest.restoreAllMocks()
+    // The build's output goes to the log as it comes.
+    const log = buildLog.lines.join('')
     // One evaluation, one store validity query, one build that registers its roots, plus the lone evaluation
     // of the broken host.
     expect(counter.count() - start).toBe(4)
