@@ -7,6 +7,7 @@ import { regressedHosts } from './report/model'
 import { NO_RUNNER, RunnerContext } from './runner/context'
 import { InputError, InputSource, getSettings } from './settings'
 import { stopOnSignals } from './interrupt'
+import { runRolloutMode } from './modes/rollout'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
 import { writePublishOutputs, writeResults } from './run/results'
 import {
@@ -118,7 +119,7 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   if (failures.length > 0) throw new Error(`Could not write ${failures.join('; ')}`)
 }
 
-/** The action: the settings, then the update; one catch fails the step with the error's message. */
+/** The action: the settings, then the update (or the rollout, with `mode: rollout`); one catch fails the step with the error's message. */
 export async function run(options: RunOptions): Promise<RunOutcome> {
   const { log } = options
   const env = options.env ?? process.env
@@ -146,6 +147,10 @@ export async function run(options: RunOptions): Promise<RunOutcome> {
           now: options.now ?? new Date(),
           inputs: options.inputs
         })
+        if (settings.mode === 'rollout') {
+          outcome.report = (await runRolloutMode(settings, env, log, options.now ?? new Date())).markdown
+          return
+        }
         current = new Run(settings, env, log, makeWorkDir(env), options.onPhase)
         await updateFleet(current, outcome)
       } catch (error) {

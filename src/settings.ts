@@ -21,6 +21,8 @@ import {
   parseMergeMethod,
   validateBranch
 } from './inputs/parse'
+import { Mode, parseMode } from './modes/mode'
+import { RolloutSettings, parseRolloutSettings } from './rollout/settings'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -79,6 +81,10 @@ export interface Settings {
   date: string
   /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
   push?: PushSettings
+  /** What the run does (`mode`): update, or advance the rollout. */
+  mode: Mode
+  /** `rollout-soak` and `rollout-require-all`. */
+  rollout: RolloutSettings
 }
 
 export interface PushSettings {
@@ -305,6 +311,8 @@ export function getSettings(e: Environment): Settings {
     dryRun: parseBoolean(input, 'dry-run'),
     staleAfterMs,
     date,
-    push: getPushSettings(input, e.log)
+    push: getPushSettings(input, e.log),
+    mode: parseMode(input('mode')),
+    rollout: parseRolloutSettings({ soak: input('rollout-soak'), requireAll: input('rollout-require-all') })
   }
 }

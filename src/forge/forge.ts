@@ -4,6 +4,17 @@ import { NewPull, PullRequest } from './pull'
 
 export type { NewPull, PullRequest } from './pull'
 
+/** A commit status to create. */
+export interface NewStatus {
+  /** The states both forges accept (Forgejo also has `warning`). */
+  state: 'pending' | 'success' | 'error' | 'failure'
+  context: string
+  /** GitHub keeps 140 characters. */
+  description: string
+  /** A page about the status (the workflow run). */
+  targetUrl?: string
+}
+
 /** The forge operations of publishing: one interface, a GitHub and a Forgejo implementation. */
 export interface Forge {
   readonly kind: ForgeKind
@@ -20,6 +31,8 @@ export interface Forge {
    * AutoMergeRefusal; a method the repository forbids throws MergeMethodError.
    */
   enableAutoMerge(pull: PullRequest, method: MergeMethodSetting): Promise<MergeMethod | undefined>
+  /** Creates a commit status on `sha` (a later status of the same context replaces it in the forge's view). */
+  postStatus(sha: string, status: NewStatus): Promise<void>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { AutoMergeRefusal, Forge, NewPull, NewStatus, PullRequest, compareLink, repoPath } from './forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields as readPull } from './shape'
 import { backoff, sleep } from '../retry'
@@ -252,6 +252,20 @@ export class ForgejoForge implements Forge {
         throw new AutoMergeRefusal(`${e.message}${hint ? `: ${hint}` : ''}`)
       }
     }
+  }
+
+  /**
+   * `POST /repos/{o}/{r}/statuses/{sha}` with Forgejo's CreateStatusOption {state, target_url, description,
+   * context}: the body says `state` as GitHub's does, although the status it answers with names it `status`
+   * (structs.CommitStatus). 201 Created.
+   */
+  async postStatus(sha: string, status: NewStatus): Promise<void> {
+    await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
+      state: status.state,
+      context: status.context,
+      description: status.description,
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+    })
   }
 
   compareUrl(base: string, head: string): string {

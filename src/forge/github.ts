@@ -1,5 +1,5 @@
 import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
-import { AutoMergeRefusal, Forge, NewPull, PullRequest, compareLink, repoPath } from './forge'
+import { AutoMergeRefusal, Forge, NewPull, NewStatus, PullRequest, compareLink, repoPath } from './forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readPullFields, shapeError } from './shape'
 
@@ -142,6 +142,19 @@ export class GitHubForge implements Forge {
     }
     need(r, r.body, 'data.enablePullRequestAutoMerge.pullRequest', 'object')
     return method
+  }
+
+  /**
+   * `POST /repos/{o}/{r}/statuses/{sha}` with {state, target_url, description, context} (GitHub's REST reference,
+   * "Create a commit status": 201; states error, failure, pending, success).
+   */
+  async postStatus(sha: string, status: NewStatus): Promise<void> {
+    await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
+      state: status.state,
+      context: status.context,
+      description: status.description,
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+    })
   }
 
   compareUrl(base: string, head: string): string {

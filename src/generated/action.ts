@@ -152,6 +152,21 @@ export const INPUTS = {
     "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
     "default": "2d",
     "type": "string"
+  },
+  "mode": {
+    "description": "What the run does: `update` (update flake.lock, build, open the pull request) or `rollout` (no build, no update: read the hosts' reports and each host's rollout wave, and post the `nixos-rollout/wave-N` commit statuses that let the next wave deploy a commit).",
+    "default": "update",
+    "type": "string"
+  },
+  "rollout-soak": {
+    "description": "With `mode: rollout`, how long every host of the lower waves must have run a commit (since its first successful report on it or a later commit) before the next wave gets it. A duration such as 6h, 1d or 90m, or 0.",
+    "default": "6h",
+    "type": "string"
+  },
+  "rollout-require-all": {
+    "description": "With `mode: rollout`, a host of a lower wave that never reported blocks the waves above it. Default - such hosts are listed in the report and do not block.",
+    "default": "false",
+    "type": "boolean"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -190,6 +205,12 @@ export const OUTPUTS = {
   },
   "failed-upgrades": {
     "description": "JSON array of the hosts whose last status report is a failed upgrade."
+  },
+  "rollout-halted": {
+    "description": "With `mode: rollout`, JSON `{wave, commit, hosts, reason}` when a failed upgrade or a rollback of a lower wave halts the rollout at that commit (no higher wave is gated on it or after it); empty otherwise."
+  },
+  "rollout-gates": {
+    "description": "With `mode: rollout`, JSON array of `{wave, commit, posted}`: per wave above 0, the commit its hosts deploy (the newest one gated for it), and whether this run posted that gate."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."
