@@ -296,6 +296,21 @@ describe('planRollout', () => {
     expect(text).toContain('| 2 | nothing gated yet |')
   })
 
+  test("a gate's description says which waves ran it, since when, and the soak", () => {
+    const plan = planRollout({
+      commits: LINEAR,
+      statuses: [ok('a', C3, 7), ok('b', C3, 8), ok('m', C3, 6.5)],
+      hosts: HOSTS,
+      soakMs: 6 * H,
+      requireAll: false,
+      now: NOW
+    })
+    expect(plan.post.map(x => x.description)).toEqual([
+      'wave 0: 2 hosts on it or later since 2026-12-04 05:00 UTC (soak 6h)',
+      'waves 0-1: 3 hosts on it or later since 2026-12-04 05:30 UTC (soak 6h)'
+    ])
+  })
+
   test('a soaking commit is named with the time it will be gated', () => {
     const plan = planRollout({
       commits: LINEAR,

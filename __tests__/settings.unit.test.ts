@@ -277,7 +277,9 @@ describe('getSettings', () => {
       failOnRegression: true,
       dryRun: false,
       staleAfterMs: 2 * 86400000,
-      date: '2024-05-31'
+      date: '2024-05-31',
+      mode: 'update',
+      rollout: { soakMs: 6 * 3600000, requireAll: false }
     })
     // Empty evaluation inputs leave the pool to size itself from the machine.
     expect([s.evalMemory, s.evalWorkers, s.evalChunkSize]).toEqual([undefined, undefined, undefined])

@@ -289,7 +289,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
           description: clip(
             gate.hosts === 0
               ? `no host in waves below ${wave}`
-              : `waves 0-${wave - 1}: ${gate.hosts} host${gate.hosts === 1 ? '' : 's'} upgraded by ${iso(gate.since)}, soaked ${formatSoak(input.soakMs)}`
+              : `${wave === 1 ? 'wave 0' : `waves 0-${wave - 1}`}: ${gate.hosts} host${gate.hosts === 1 ? '' : 's'} on it or later since ${iso(gate.since)} (soak ${formatSoak(input.soakMs)})`
           )
         })
       }
