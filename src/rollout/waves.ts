@@ -20,10 +20,17 @@ export function readWave(value: unknown): { wave: number } | { error: string } {
   return { error: `${WAVE_OPTION} is a ${type}, not a whole number` }
 }
 
+/** A process that died rather than answered: killed over its memory limit or by a signal, or out of memory. */
+function died(r: ExecResult): boolean {
+  return r.overLimit === true || r.exitCode > 128 || /^error: out of memory/m.test(r.stderr)
+}
+
 /**
- * Each host's rollout wave, from one evaluation of all of them (no system is evaluated or built). A host whose
- * wave is not a whole number, or throws, or breaks the shared evaluation, is evaluated alone for Nix's message;
- * it then counts as wave 0 (it gates every wave above it) with that message as its `error`.
+ * Each host's rollout wave, from one evaluation of all of them (no system is evaluated or built). A shared
+ * evaluation that fails (an error tryEval cannot catch, a process over `memoryLimit`) is split in halves and
+ * tried again, so one broken host costs a few processes, not one per host. A host whose wave is not a whole
+ * number, or throws, is evaluated alone for Nix's message; it then counts as wave 0 (it gates every wave above
+ * it) with that message as its `error`.
  */
 export async function evaluateWaves(
   nix: WaveEvaluator,
@@ -32,9 +39,29 @@ export async function evaluateWaves(
   memoryLimit?: number
 ): Promise<HostWave[]> {
   const result = new Map<string, HostWave>()
-  const alone: string[] = []
-  if (hosts.length > 1) {
-    const r = await nix.evalWaves(flake, hosts, memoryLimit)
+  const set = (host: string, value: unknown): void => {
+    const w = readWave(value)
+    result.set(host, 'wave' in w ? { host, wave: w.wave } : { host, wave: 0, error: w.error })
+  }
+  const alone = async (host: string): Promise<void> => {
+    const r = await nix.evalWaves(flake, [host], memoryLimit)
+    if (r.exitCode !== 0) {
+      const said = tail(stripWarnings(r.stderr), 10)
+      const error = died(r)
+        ? `the evaluation of its wave was killed (exit code ${r.exitCode}${r.overLimit ? ', over the memory budget' : ''})`
+        : said || `nix eval exited with code ${r.exitCode}`
+      result.set(host, { host, wave: 0, error })
+      return
+    }
+    try {
+      set(host, JSON.parse(r.stdout))
+    } catch {
+      result.set(host, { host, wave: 0, error: `nix eval printed no JSON: ${r.stdout.slice(0, 200)}` })
+    }
+  }
+  const chunk = async (part: string[]): Promise<void> => {
+    if (part.length === 1) return alone(part[0])
+    const r = await nix.evalWaves(flake, part, memoryLimit)
     let parsed: Record<string, unknown> | undefined
     try {
       const data: unknown = r.exitCode === 0 ? JSON.parse(r.stdout) : undefined
@@ -42,31 +69,18 @@ export async function evaluateWaves(
     } catch {
       parsed = undefined
     }
-    for (const host of hosts) {
-      const v = parsed?.[host]
-      if (typeof v === 'number') {
-        const w = readWave(v)
-        result.set(host, 'wave' in w ? { host, wave: w.wave } : { host, wave: 0, error: w.error })
-      } else alone.push(host)
+    if (!parsed) {
+      const half = Math.ceil(part.length / 2)
+      await chunk(part.slice(0, half))
+      await chunk(part.slice(half))
+      return
     }
-  } else alone.push(...hosts)
-  for (const host of alone) {
-    const r = await nix.evalWaves(flake, [host], memoryLimit)
-    let value: unknown
-    let error: string | undefined
-    if (r.exitCode === 0) {
-      try {
-        value = JSON.parse(r.stdout)
-      } catch {
-        error = `nix eval printed no JSON: ${r.stdout.slice(0, 200)}`
-      }
-    } else {
-      error = tail(stripWarnings(r.stderr), 10) || `nix eval exited with code ${r.exitCode}`
+    for (const host of part) {
+      const v = parsed[host]
+      if (typeof v === 'number') set(host, v)
+      else await alone(host)
     }
-    if (error === undefined) {
-      const w = readWave(value)
-      result.set(host, 'wave' in w ? { host, wave: w.wave } : { host, wave: 0, error: w.error })
-    } else result.set(host, { host, wave: 0, error })
   }
+  if (hosts.length > 0) await chunk(hosts)
   return hosts.map(h => result.get(h) as HostWave)
 }
