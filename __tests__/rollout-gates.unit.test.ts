@@ -287,9 +287,12 @@ describe('planRollout', () => {
         note: `${C3.slice(0, 7)} (newest): halted: b failed`
       }
     ])
-    const text = rolloutLines(plan, { base: 'main', soakMs: 6 * H, requireAll: false, posted: true }).join(
-      '\n'
-    )
+    const text = rolloutLines(plan, {
+      base: 'main',
+      soakMs: 6 * H,
+      requireAll: false,
+      posted: plan.post
+    }).join('\n')
     expect(text).toContain('### Rollout')
     expect(text).toContain(`**Halted** at \`${C3.slice(0, 7)}\` by wave 0: b: rolled back from`)
     expect(text).toContain(`| 1 | \`${C2.slice(0, 7)}\` | 2026-12-04 00:00 UTC | m | — | — | n |`)
@@ -309,6 +312,26 @@ describe('planRollout', () => {
       'wave 0: 2 hosts on it or later since 2026-12-04 05:00 UTC (soak 6h)',
       'waves 0-1: 3 hosts on it or later since 2026-12-04 05:30 UTC (soak 6h)'
     ])
+  })
+
+  test('a new gate names the gate its wave keeps should it not be posted', () => {
+    const plan = planRollout({
+      commits: LINEAR,
+      statuses: [
+        ok('a', C3, 7),
+        ok('b', C3, 7),
+        gate(1, C1, 30),
+        gate(1, C2, 20),
+        failed('a', C2, 19),
+        ok('a', C3, 7)
+      ],
+      hosts: TWO_WAVES,
+      soakMs: 6 * H,
+      requireAll: false,
+      now: NOW
+    })
+    // The failure on c2 was lifted by a's success on c3: c2's gate stands, c3 is gated on top of it.
+    expect(plan.gates).toEqual([{ wave: 1, commit: C3, posted: true, previous: C2 }])
   })
 
   test('a soaking commit is named with the time it will be gated', () => {

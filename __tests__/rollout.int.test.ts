@@ -213,7 +213,36 @@ describe.each<ForgeKind>(['github', 'forgejo'])('mode rollout on %s', kind => {
 
       // canary upgrades to c3 successfully seven hours ago: the halt is lifted, wave 1 gets c3.
       s.report('canary', c3, 'success', 7)
+      // The forge refuses the gate (a token without the right to post statuses): every output and the summary
+      // are written, then the step fails saying what the token lacks; the gate is posted on the next run.
+      s.forge.failNext({ method: 'POST', path: /\/statuses\// }, [
+        kind === 'github'
+          ? {
+              status: 403,
+              body: {
+                message: 'Resource not accessible by integration',
+                documentation_url: 'https://docs.github.com/rest/commits/statuses#create-a-commit-status',
+                status: '403'
+              }
+            }
+          : {
+              status: 403,
+              body: { message: 'token does not have at least one of required scope(s): [write:repository]' }
+            }
+      ])
       r = await s.run()
+      expect(r.exitCode).toBe(1)
+      expect(r.outputs['rollout-halted']).toBe('')
+      // The wave stays on the gate it had: c2's was withdrawn, c1's stands.
+      expect(gates(r)[0]).toEqual({ wave: 1, commit: c1, posted: false })
+      expect(r.summary).toContain('Not posted (the forge refused them, see the log):')
+      expect(r.log).toMatch(
+        kind === 'github'
+          ? /::error::Could not post nixos-rollout\/wave-1 on [0-9a-f]{40}: Posting a commit status failed: .* 403: Resource not accessible by integration \(the token may not write commit statuses: give the workflow `permissions: statuses: write`/
+          : /::error::Could not post nixos-rollout\/wave-1 on [0-9a-f]{40}: Posting a commit status failed: .* 403: token does not have .* \(the token may not write commit statuses: use a token with write:repository/
+      )
+      r = await s.run()
+      expect(r.exitCode).toBe(0)
       expect(r.outputs['rollout-halted']).toBe('')
       expect(gates(r)[0]).toEqual({ wave: 1, commit: c3, posted: true })
     } finally {

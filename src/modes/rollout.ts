@@ -3,7 +3,8 @@ import { NewStatus } from '../forge/forge'
 import { ForgejoForge } from '../forge/forgejo'
 import { BranchStatuses, fleetState, readBranchStatuses } from '../forge/fleet-state'
 import { GitHubForge } from '../forge/github'
-import { ApiClient, HttpOptions } from '../forge/http'
+import { ApiClient, ForgeError, HttpOptions } from '../forge/http'
+import { ForgeKind } from '../forge/kind'
 import { Log } from '../log/log'
 import { localMachine, poolOptions } from '../nix/evalpool'
 import { Nix } from '../nix/nix'
@@ -61,6 +62,14 @@ export interface RolloutResult {
   halted?: RolloutHalt
   /** The job summary's Markdown: the "Rollout" and "Fleet state" sections. */
   markdown: string
+}
+
+/** What a forge's refusal to take a status means for the token. */
+function refusalHint(e: unknown, forge: ForgeKind): string {
+  if (!(e instanceof ForgeError) || (e.status !== 403 && e.status !== 404)) return ''
+  return forge === 'github'
+    ? ' (the token may not write commit statuses: give the workflow `permissions: statuses: write`, or use a token with "Commit statuses: read and write")'
+    : ' (the token may not write commit statuses: use a token with write:repository of an account with write access to the repository)'
 }
 
 /**
@@ -147,7 +156,7 @@ export async function runRollout(ctx: RolloutContext): Promise<RolloutResult> {
           posted.push(p)
           log.info(`Posted ${p.context} ${p.state} on ${p.commit}: ${p.description}`)
         } catch (e) {
-          failures.push(`${p.context} on ${p.commit}: ${errorMessage(e)}`)
+          failures.push(`${p.context} on ${p.commit}: ${errorMessage(e)}${refusalHint(e, settings.forge)}`)
         }
       }
     })
@@ -173,17 +182,18 @@ export async function runRollout(ctx: RolloutContext): Promise<RolloutResult> {
       base: settings.baseBranch,
       soakMs: settings.rollout.soakMs,
       requireAll: settings.rollout.requireAll,
-      posted: !settings.dryRun
+      posted: settings.dryRun ? undefined : posted
     }),
     ...fleetStateLines(state)
   ].join('\n')
   log.output('hosts', JSON.stringify(found.hosts))
   log.output('rollout-halted', plan.halted ? JSON.stringify(plan.halted) : '')
-  // `posted` as it happened: nothing on a dry run or where the post failed.
-  const gates = plan.gates.map(g => ({
-    ...g,
-    posted: g.posted && posted.some(p => p.wave === g.wave && p.commit === g.commit && p.state === 'success')
-  }))
+  // As it happened: a gate that was not posted (a dry run, a refusal) leaves the wave on the gate it had.
+  const gates = plan.gates.flatMap(g => {
+    const made = posted.some(p => p.wave === g.wave && p.commit === g.commit && p.state === 'success')
+    if (!g.posted || made) return [{ wave: g.wave, commit: g.commit, posted: g.posted }]
+    return g.previous ? [{ wave: g.wave, commit: g.previous, posted: false }] : []
+  })
   log.output('rollout-gates', JSON.stringify(gates))
   log.summary(`${markdown}\n`)
   if (failures.length > 0) throw new Error(`Could not post ${failures.join('; ')}`)

@@ -1,4 +1,4 @@
-import { RolloutPlan, formatSoak } from '../rollout/gates'
+import { GateStatus, RolloutPlan, formatSoak } from '../rollout/gates'
 import { inline } from './escape'
 
 /** `2026-12-01 05:12 UTC` */
@@ -18,7 +18,8 @@ function hostList(hosts: string[]): string {
  */
 export function rolloutLines(
   plan: RolloutPlan,
-  options: { base: string; soakMs: number; requireAll: boolean; posted: boolean }
+  /** `posted`: the statuses the forge took; undefined on a dry run. */
+  options: { base: string; soakMs: number; requireAll: boolean; posted?: GateStatus[] }
 ): string[] {
   const out = ['', '### Rollout', '']
   out.push(
@@ -51,15 +52,18 @@ export function rolloutLines(
     out.push('', 'Hosts whose wave could not be evaluated count as wave 0:')
     for (const e of plan.waveErrors) out.push(`- ${inline(e.host)}: ${inline(e.error ?? '', 300)}`)
   }
-  if (plan.post.length > 0) {
-    out.push('', options.posted ? 'Posted:' : 'To post (dry run, nothing posted):')
-    for (const p of plan.post) {
-      out.push(
-        `- \`${inline(p.context)}\` ${p.state} on \`${p.commit.slice(0, 7)}\`: ${inline(p.description)}`
-      )
-    }
-  } else {
+  const line = (p: GateStatus): string =>
+    `- \`${inline(p.context)}\` ${p.state} on \`${p.commit.slice(0, 7)}\`: ${inline(p.description)}`
+  if (plan.post.length === 0) {
     out.push('', 'Every gate was already in place: nothing posted.')
+  } else if (options.posted === undefined) {
+    out.push('', 'To post (dry run, nothing posted):', ...plan.post.map(line))
+  } else {
+    const made = new Set(options.posted)
+    const refused = plan.post.filter(p => !made.has(p))
+    if (options.posted.length > 0) out.push('', 'Posted:', ...options.posted.map(line))
+    if (refused.length > 0)
+      out.push('', 'Not posted (the forge refused them, see the log):', ...refused.map(line))
   }
   return out
 }

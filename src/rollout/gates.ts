@@ -62,8 +62,11 @@ export interface RolloutPlan {
   waves: WaveState[]
   /** Statuses this run posts: new gates, and gates withdrawn from commits a failure halted. */
   post: GateStatus[]
-  /** Per wave above 0: the commit its hosts deploy once `post` is posted, and whether this run posted it. */
-  gates: { wave: number; commit: string; posted: boolean }[]
+  /**
+   * Per wave above 0: the commit its hosts deploy once `post` is posted, whether this run posts it, and the commit
+   * they deploy should that post not be made (the newest gate already there and not withdrawn).
+   */
+  gates: { wave: number; commit: string; posted: boolean; previous?: string }[]
   halted?: RolloutHalt
   /** Hosts whose wave could not be evaluated, counted in wave 0. */
   waveErrors: HostWave[]
@@ -299,7 +302,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         target = deployed.sha
         const existing = gateState(wave, deployed.sha)
         since = posted && deployed.sha === gate?.sha ? now.toISOString() : existing?.at
-        gates.push({ wave, commit: deployed.sha, posted: posted && deployed.sha === gate?.sha })
+        const previous = commits.find(c => effective(c.sha))?.sha
+        gates.push({
+          wave,
+          commit: deployed.sha,
+          posted: posted && deployed.sha === gate?.sha,
+          ...(previous ? { previous } : {})
+        })
       }
     }
     const done: string[] = []
