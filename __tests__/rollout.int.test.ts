@@ -251,3 +251,26 @@ describe.each<ForgeKind>(['github', 'forgejo'])('mode rollout on %s', kind => {
     }
   })
 })
+
+test('a bad mode, and mode rollout without a token or a repository, fail naming what is missing', async () => {
+  const fleet = createFleet(uniquePackageSet(examplePackageSets().before, `rollout-input-${process.pid}`), [
+    { name: 'web', packages: ['curl'] }
+  ])
+  try {
+    let r = await runAction(fleet.fleetDir, { mode: 'deploy' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(`::error::Input 'mode' must be update or rollout, got "deploy"`)
+    r = await runAction(fleet.fleetDir, { mode: 'rollout', 'rollout-soak': '6 hours' })
+    expect(r.log).toContain(
+      `::error::Input 'rollout-soak' must be a duration such as 6h, 1d or 90m (or 0), got "6 hours"`
+    )
+    r = await runAction(fleet.fleetDir, { mode: 'rollout' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain("::error::Input 'token' is empty: mode rollout reads and posts commit statuses")
+    r = await runAction(fleet.fleetDir, { mode: 'rollout', token: TOKEN })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain('::error::mode rollout needs the repository (GITHUB_REPOSITORY as OWNER/NAME)')
+  } finally {
+    fleet.remove()
+  }
+})
