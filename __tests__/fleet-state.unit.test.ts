@@ -41,6 +41,16 @@ describe('parsing the forges', () => {
       { sha: sha('b'), date: '2026-11-30T10:00:00+01:00' }
     ])
     expect(() => parseCommits({ message: 'Not Found' })).toThrow('not a JSON array')
+    // Both forges list the parents as `parents: [{sha, url}]`; the rollout reads ancestry from them.
+    expect(
+      parseCommits([
+        { sha: sha('c'), commit: {}, parents: [{ sha: sha('a'), url: 'x' }, { sha: sha('b') }, null] },
+        { sha: sha('d'), commit: {}, parents: [] }
+      ])
+    ).toEqual([
+      { sha: sha('c'), date: '', parents: [sha('a'), sha('b')] },
+      { sha: sha('d'), date: '', parents: [] }
+    ])
   })
 
   test('statuses: GitHub `state`, Forgejo `status`, nulls skipped', () => {

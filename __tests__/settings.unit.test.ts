@@ -281,7 +281,8 @@ describe('getSettings', () => {
       staleAfterMs: 2 * 86400000,
       date: '2024-05-31',
       // mode chosen from the event; no review commits.
-      modes: {}
+      modes: {},
+      rollout: { soakMs: 6 * 3600000, requireAll: false }
     })
     // Empty evaluation inputs leave the pool to size itself from the machine.
     expect([s.evalMemory, s.evalWorkers, s.evalChunkSize]).toEqual([undefined, undefined, undefined])

@@ -8,8 +8,9 @@ import { NO_RUNNER, RunnerContext } from './runner/context'
 import { InputError, InputSource, getSettings } from './settings'
 import { stopOnSignals } from './interrupt'
 import { RunEvent, eventFrom } from './modes/event'
-import { Mode, selectMode } from './modes/mode'
+import { selectMode } from './modes/mode'
 import { runCache, runReview } from './modes/review'
+import { runRolloutMode } from './modes/rollout'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
 import { writePublishOutputs, writeResults } from './run/results'
 import {
@@ -122,7 +123,12 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
 }
 
 /** Review a pull request, or fill the binary cache from a pushed commit: each its own sequence of the steps. */
-async function otherMode(run: Run, mode: Mode, event: RunEvent, outcome: RunOutcome): Promise<void> {
+async function otherMode(
+  run: Run,
+  mode: 'review' | 'cache',
+  event: RunEvent,
+  outcome: RunOutcome
+): Promise<void> {
   const { settings, log } = run
   log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`)
   const context = {
@@ -173,6 +179,8 @@ export async function run(options: RunOptions): Promise<RunOutcome> {
           pushTo: settings.push !== undefined
         })
         if (mode === 'update') await updateFleet(current, outcome)
+        else if (mode === 'rollout')
+          outcome.report = (await runRolloutMode(settings, env, log, options.now ?? new Date())).markdown
         else await otherMode(current, mode, event, outcome)
       } catch (error) {
         outcome.result = error instanceof InputError ? 'bad-input' : 'failed'

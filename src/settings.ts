@@ -24,6 +24,7 @@ import {
   parseMergeMethod,
   validateBranch
 } from './inputs/parse'
+import { RolloutSettings, parseRolloutSettings } from './rollout/settings'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -84,6 +85,8 @@ export interface Settings {
   push?: PushSettings
   /** `mode`, `review-base` and `review-head` (src/modes/mode.ts). */
   modes: ModeSettings
+  /** `rollout-soak` and `rollout-require-all`. */
+  rollout: RolloutSettings
 }
 
 export interface PushSettings {
@@ -306,6 +309,7 @@ export function getSettings(e: Environment): Settings {
     staleAfterMs,
     date,
     push: getPushSettings(input, e.log),
-    modes: parseModeSettings(input('mode'), input('review-base'), input('review-head'))
+    modes: parseModeSettings(input('mode'), input('review-base'), input('review-head')),
+    rollout: parseRolloutSettings({ soak: input('rollout-soak'), requireAll: input('rollout-require-all') })
   }
 }

@@ -11,6 +11,8 @@ export interface BranchCommit {
   sha: string
   /** Committer date, ISO 8601. */
   date: string
+  /** Parent commits, when the forge lists them (both do: `parents: [{sha}]`). */
+  parents?: string[]
 }
 
 /** A commit status as both forges return it (GitHub names the state `state`, Forgejo `status`). */
@@ -64,7 +66,10 @@ export function parseCommits(body: unknown): BranchCommit[] {
     const commit = isRecord(c.commit) ? c.commit : {}
     const committer = isRecord(commit.committer) ? commit.committer : {}
     const date = str(committer.date) ?? str(c.created) ?? ''
-    return [{ sha: c.sha, date }]
+    const parents = Array.isArray(c.parents)
+      ? c.parents.flatMap(p => (isRecord(p) && typeof p.sha === 'string' ? [p.sha] : []))
+      : undefined
+    return [parents ? { sha: c.sha, date, parents } : { sha: c.sha, date }]
   })
 }
 
@@ -164,18 +169,21 @@ export function fleetState(input: {
 const COMMITS = 20
 const STATUS_PAGES = 5
 
+/** The base branch's recent commits (newest first) and every status posted on them, any context. */
+export interface BranchStatuses {
+  commits: BranchCommit[]
+  statuses: CommitStatus[]
+}
+
 /**
- * Reads the base branch's last commits and their statuses (read-only; the caller treats any error as a
- * warning). Forgejo pages with `limit` (capped by the server, 50 by default), GitHub with `per_page` (up to 100).
+ * Reads the base branch's last commits and their statuses (read-only). Forgejo pages with `limit` (capped by the
+ * server, 50 by default), GitHub with `per_page` (up to 100).
  */
-export async function readFleetState(
+export async function readBranchStatuses(
   api: ApiClient,
   forge: ForgeKind,
-  target: { owner: string; repo: string; base: string },
-  hosts: string[],
-  staleAfterMs: number,
-  now: Date
-): Promise<FleetState> {
+  target: { owner: string; repo: string; base: string }
+): Promise<BranchStatuses> {
   const base = repoPath(target.owner, target.repo)
   const size = forge === 'github' ? 100 : 50
   const paging = (n: number, page: number): string =>
@@ -204,5 +212,18 @@ export async function readFleetState(
       if (n === 0 || (Number.isFinite(total) ? fetched >= total : n < size)) break
     }
   }
+  return { commits, statuses }
+}
+
+/** The fleet state from the base branch's statuses (the caller treats any error as a warning). */
+export async function readFleetState(
+  api: ApiClient,
+  forge: ForgeKind,
+  target: { owner: string; repo: string; base: string },
+  hosts: string[],
+  staleAfterMs: number,
+  now: Date
+): Promise<FleetState> {
+  const { commits, statuses } = await readBranchStatuses(api, forge, target)
   return fleetState({ base: target.base, hosts, commits, statuses, staleAfterMs, now })
 }

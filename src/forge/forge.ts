@@ -10,12 +10,14 @@ export interface PersonRefusal {
   reason: string
 }
 
-/** A commit status as both forges take it; Forgejo also knows `warning`, which GitHub refuses. */
-export interface CommitStatus {
-  state: 'pending' | 'success' | 'failure' | 'error'
-  /** The check's name, e.g. `nixos-fleet-update/review`. */
+/** A commit status to create. */
+export interface NewStatus {
+  /** The states both forges accept (Forgejo also has `warning`). */
+  state: 'pending' | 'success' | 'error' | 'failure'
   context: string
+  /** GitHub keeps 140 characters. */
   description: string
+  /** A page about the status (the workflow run). */
   targetUrl?: string
 }
 
@@ -46,8 +48,8 @@ export interface Forge {
   listComments(number: number): Promise<IssueComment[]>
   createComment(number: number, body: string): Promise<IssueComment>
   editComment(id: number, body: string): Promise<IssueComment>
-  /** Sets a commit status on `sha`. */
-  setStatus(sha: string, status: CommitStatus): Promise<void>
+  /** Creates a commit status on `sha` (a later status of the same context replaces it in the forge's view). */
+  postStatus(sha: string, status: NewStatus): Promise<void>
   /** A web page comparing the branches, for when no pull request could be opened. */
   compareUrl(base: string, head: string): string
 }

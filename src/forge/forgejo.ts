@@ -2,10 +2,10 @@ import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
 import {
   AutoMergeRefusal,
-  CommitStatus,
   Forge,
   IssueComment,
   NewPull,
+  NewStatus,
   PersonRefusal,
   PullRequest,
   compareLink,
@@ -351,8 +351,13 @@ export class ForgejoForge implements Forge {
     return readComment(r, r.body)
   }
 
-  async setStatus(sha: string, status: CommitStatus): Promise<void> {
-    await this.api.request('Setting the commit status', 'POST', `${this.path}/statuses/${sha}`, {
+  /**
+   * `POST /repos/{o}/{r}/statuses/{sha}` with Forgejo's CreateStatusOption {state, target_url, description,
+   * context}: the body says `state` as GitHub's does, although the status it answers with names it `status`
+   * (structs.CommitStatus). 201 Created.
+   */
+  async postStatus(sha: string, status: NewStatus): Promise<void> {
+    await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
       state: status.state,
       context: status.context,
       description: status.description,

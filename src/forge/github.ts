@@ -1,10 +1,10 @@
 import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
 import {
   AutoMergeRefusal,
-  CommitStatus,
   Forge,
   IssueComment,
   NewPull,
+  NewStatus,
   PersonRefusal,
   PullRequest,
   compareLink,
@@ -233,8 +233,12 @@ export class GitHubForge implements Forge {
     return readComment(r, r.body)
   }
 
-  async setStatus(sha: string, status: CommitStatus): Promise<void> {
-    await this.api.request('Setting the commit status', 'POST', `${this.path}/statuses/${sha}`, {
+  /**
+   * `POST /repos/{o}/{r}/statuses/{sha}` with {state, target_url, description, context} (GitHub's REST reference,
+   * "Create a commit status": 201; states error, failure, pending, success).
+   */
+  async postStatus(sha: string, status: NewStatus): Promise<void> {
+    await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
       state: status.state,
       context: status.context,
       description: status.description,

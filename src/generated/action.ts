@@ -164,7 +164,7 @@ export const INPUTS = {
     "type": "string"
   },
   "mode": {
-    "description": "What the run does: `update` (update flake.lock, build before and after, open the pull request), `review` (build a pull request's base and head commits, comment the difference on it, set the commit status nixos-fleet-update/review) or `cache` (build the checked-out commit and push it to push-to). Empty means chosen from the event - review on pull_request, cache on a push to the base branch when push-to is set, update otherwise.",
+    "description": "What the run does: `update` (update flake.lock, build before and after, open the pull request), `review` (build a pull request's base and head commits, comment the difference on it, set the commit status nixos-fleet-update/review), `cache` (build the checked-out commit and push it to push-to) or `rollout` (no build, no update: read the hosts' reports and each host's rollout wave, and post the `nixos-rollout/wave-N` commit statuses that let the next wave deploy a commit). Empty means chosen from the event - review on pull_request, cache on a push to the base branch when push-to is set, update otherwise.",
     "default": "",
     "type": "string"
   },
@@ -177,6 +177,16 @@ export const INPUTS = {
     "description": "Commit a review compares to (a sha, branch or tag). Empty means the pull_request event's head. Set it with review-base.",
     "default": "",
     "type": "string"
+  },
+  "rollout-soak": {
+    "description": "With `mode: rollout`, how long every host of the lower waves must have run a commit (since its first successful report on it or a later commit) before the next wave gets it. A duration such as 6h, 1d or 90m, or 0.",
+    "default": "6h",
+    "type": "string"
+  },
+  "rollout-require-all": {
+    "description": "With `mode: rollout`, a host of a lower wave that never reported blocks the waves above it. Default - such hosts are listed in the report and do not block.",
+    "default": "false",
+    "type": "boolean"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -215,6 +225,12 @@ export const OUTPUTS = {
   },
   "failed-upgrades": {
     "description": "JSON array of the hosts whose last status report is a failed upgrade."
+  },
+  "rollout-halted": {
+    "description": "With `mode: rollout`, JSON `{wave, commit, hosts, reason}` when a failed upgrade or a rollback of a lower wave halts the rollout at that commit (no higher wave is gated on it or after it); empty otherwise."
+  },
+  "rollout-gates": {
+    "description": "With `mode: rollout`, JSON array of `{wave, commit, posted}`: per wave above 0, the commit its hosts deploy (the newest one gated for it), and whether this run posted that gate."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."

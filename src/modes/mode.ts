@@ -3,9 +3,10 @@ import { RunEvent } from './event'
 
 /**
  * What a run does: `update` the lock and open a pull request (the default), `review` a pull request (build its base
- * and head, comment the difference), or fill the binary `cache` with the systems of a pushed commit.
+ * and head, comment the difference), fill the binary `cache` with the systems of a pushed commit, or advance the
+ * `rollout` (post the wave gates from the hosts' reports; no build, no update).
  */
-export const MODES = ['update', 'review', 'cache'] as const
+export const MODES = ['update', 'review', 'cache', 'rollout'] as const
 export type Mode = (typeof MODES)[number]
 
 /** The `mode` input: one of MODES, or empty to choose from the event. */

@@ -2,7 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { errorMessage, InputError } from '../errors'
 import { upsertComment } from '../forge/comment'
-import { CommitStatus, Forge } from '../forge/forge'
+import { Forge, NewStatus } from '../forge/forge'
 import { ForgeError } from '../forge/http'
 import { Git } from '../git/git'
 import { Log } from '../log/log'
@@ -147,7 +147,7 @@ function hostReport(host: string, base: BuildResult, head: BuildResult): HostRep
 }
 
 /** The commit status: failure when a host that builds at the base fails at the head (with fail-on-regression). */
-function reviewStatus(report: FleetReport, settings: Settings, targetUrl?: string): CommitStatus {
+function reviewStatus(report: FleetReport, settings: Settings, targetUrl?: string): NewStatus {
   const regressed = regressedHosts(report)
   const failing = settings.failOnRegression && regressed.length > 0
   const n = report.hosts.length
@@ -199,7 +199,7 @@ async function publishReview(
   })
   await attempt('set the commit status', async () => {
     const status = reviewStatus(report, settings, url ?? runUrl(env, settings.forge))
-    await forge.setStatus(pull.head, status)
+    await forge.postStatus(pull.head, status)
     log.info(`Commit status ${REVIEW_CONTEXT} on ${pull.head.slice(0, 12)}: ${status.state}`)
   })
   if (refused.length > 0) {

@@ -43,3 +43,26 @@ export function toplevelsExpr(hosts: string[]): string {
 export function singleToplevelExpr(host: string): string {
   return `cs: let t = cs.${'${'}${nixString(host)}}.config.system.build.toplevel; in { drv = t.drvPath; out = t.outPath; }`
 }
+
+/** The option that puts a host in a rollout wave (nixos/auto-upgrade.nix); hosts without it are in wave 0. */
+export const WAVE_OPTION = 'config.services.fleet-auto-upgrade.rollout.wave'
+
+/**
+ * The `--apply` function that evaluates the chosen hosts' rollout waves in one process, and nothing else of their
+ * systems: `or 0` gives 0 where the option does not exist, tryEval gives null where it throws, and a value that
+ * is not a whole number gives null too (each such host is then evaluated alone, for Nix's own message).
+ */
+export function wavesExpr(hosts: string[]): string {
+  return [
+    'cs: builtins.listToAttrs (map (n: {',
+    '  name = n;',
+    `  value = let r = builtins.tryEval (cs.\${n}.${WAVE_OPTION} or 0);`,
+    '          in if r.success && builtins.isInt r.value then r.value else null;',
+    `}) ${nixStringList(hosts)})`
+  ].join('\n')
+}
+
+/** The `--apply` function for one host's wave, without tryEval, so that Nix prints the real error. */
+export function singleWaveExpr(host: string): string {
+  return `cs: let v = cs.${'${'}${nixString(host)}}.${WAVE_OPTION} or 0; in if builtins.isInt v then v else { type = builtins.typeOf v; }`
+}

@@ -3,7 +3,7 @@ import * as fs from 'fs'
 import { ExecResult, runProcess, runQuick, tail } from '../exec'
 import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
-import { singleToplevelExpr, toplevelsExpr } from './expr'
+import { singleToplevelExpr, singleWaveExpr, toplevelsExpr, wavesExpr } from './expr'
 import { Log, MemoryLog } from '../log/log'
 import { stripWarnings, unreachableCaches } from './stderr'
 
@@ -152,6 +152,15 @@ export class Nix {
    */
   evalToplevels(flake: string, hosts: string[], memoryLimit: number): Promise<ExecResult> {
     const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0]) : toplevelsExpr(hosts)
+    return this.nix(applyToConfigurations(flake, apply), { memoryLimit })
+  }
+
+  /**
+   * One `nix eval` of the rollout waves of `hosts` (several: each through tryEval; one: without, so that Nix
+   * prints the real error), killed once its resident memory goes over `memoryLimit` bytes. No system is built.
+   */
+  evalWaves(flake: string, hosts: string[], memoryLimit?: number): Promise<ExecResult> {
+    const apply = hosts.length === 1 ? singleWaveExpr(hosts[0]) : wavesExpr(hosts)
     return this.nix(applyToConfigurations(flake, apply), { memoryLimit })
   }
 

@@ -63,12 +63,27 @@ export function statusesApi(state: ForgeState, kind: ForgeKind): StatusesApi {
     }
   }
 
+  // Both list a commit's parents as `parents: [{sha, url, …}]`: GitHub's commit object, Forgejo's
+  // structs.Commit (`Parents []*CommitMeta json:"parents"`, CommitMeta = {url, sha, created}).
   function commitJson(sha: string): Json {
-    const [date, subject] = state.git.git(['show', '-s', '--format=%cI%x00%s', sha]).split('\0')
+    const [date, subject, parentList] = state.git
+      .git(['show', '-s', '--format=%cI%x00%s%x00%P', sha])
+      .trim()
+      .split('\0')
     const commit = { message: subject, committer: { name: 'x', email: 'x@example.invalid', date } }
+    const parents = (parentList ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map(p => ({ sha: p, url: `${state.apiUrl}${repoPath}/git/commits/${p}` }))
     return kind === 'github'
-      ? { sha, commit, html_url: `${state.serverUrl}/${state.fullName}/commit/${sha}` }
-      : { sha, created: date, commit, html_url: `${state.serverUrl}/${state.fullName}/commit/${sha}` }
+      ? { sha, commit, parents, html_url: `${state.serverUrl}/${state.fullName}/commit/${sha}` }
+      : {
+          sha,
+          created: date,
+          commit,
+          parents,
+          html_url: `${state.serverUrl}/${state.fullName}/commit/${sha}`
+        }
   }
 
   function add(s: Omit<TestStatus, 'id' | 'createdAt'> & { createdAt?: string }): void {
