@@ -18,7 +18,7 @@ describe('the mode input', () => {
 
   test('anything else names the input and the values', () => {
     expect(() => parseMode('rebuild')).toThrow(
-      `Input 'mode' must be update, review, cache or empty (chosen from the event), got "rebuild"`
+      `Input 'mode' must be update, review, cache, rollout or empty (chosen from the event), got "rebuild"`
     )
   })
 

@@ -349,12 +349,14 @@ describe('planRollout', () => {
 
 describe('inputs', () => {
   test.each([
-    ['', 'update'],
+    ['', undefined],
     ['update', 'update'],
     ['Rollout', 'rollout']
   ])('mode %j', (raw, mode) => expect(parseMode(raw)).toBe(mode))
   test('an unknown mode names the input and the modes', () =>
-    expect(() => parseMode('deploy')).toThrow(`Input 'mode' must be update or rollout, got "deploy"`))
+    expect(() => parseMode('deploy')).toThrow(
+      `Input 'mode' must be update, review, cache, rollout or empty (chosen from the event), got "deploy"`
+    ))
 
   test.each([
     ['', 6 * H],
