@@ -155,8 +155,10 @@ describe('a remote that accepts the connection and never answers', () => {
   }
 
   const expectNamed = (message: string, op: string): void => {
-    expect(message).toContain(`git ${op} with remote 'origin' (http://127.0.0.1:${port}/r.git)`)
+    // The remote is named with its credentials replaced, as every URL the action shows.
+    expect(message).toContain(`git ${op} with remote 'origin' (http://***@127.0.0.1:${port}/r.git)`)
     expect(message).not.toContain(TOKEN)
+    expect(message).not.toContain('x-access-token')
   }
 
   test.each(operations)(
