@@ -45,6 +45,8 @@ import { checkSigningKey } from './signing'
 import { FleetState, readFleetState } from './forge/fleet-state'
 import { ApiClient } from './forge/http'
 import { failedUpgrades, staleHosts } from './report/fleet-state'
+import { Log } from './log/log'
+import { HoldBackResult, attributeAndHoldBack, heldBackOutput } from './pipeline/hold-back'
 
 /** A phase starting or ending, for whoever shows progress (the command line). */
 export interface PhaseEvent {
@@ -265,6 +267,7 @@ function writeResults(
       'pushed-bytes': report.push ? String(report.push.bytes) : '',
       'stale-hosts': JSON.stringify(staleHosts(report.fleetState)),
       'failed-upgrades': JSON.stringify(failedUpgrades(report.fleetState)),
+      'held-back-inputs': heldBackOutput(report.heldBack ?? []),
       report: body,
       'report-json': jsonPath
     }),
@@ -487,13 +490,41 @@ async function pipeline(
     lockCreated: update.created,
     timings
   }
+  let held: HoldBackResult | undefined
   if (update.changed && before) {
-    const after = await phase(
+    const built = await phase(
       timings,
       'Build after the update',
       () => buildHosts(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation),
       hostPhase
     )
+    // Attribution and holding back: from here on "after" is the lock the pull request proposes.
+    const regressedNow = found.hosts.filter(
+      h => before.hosts.get(h)?.status === 'built' && built.hosts.get(h)?.status !== 'built'
+    )
+    held = regressedNow.length
+      ? await phase(timings, 'Find the inputs that break hosts', () =>
+          attributeAndHoldBack({
+            nix,
+            flake,
+            hosts: found.hosts,
+            regressed: regressedNow,
+            after: built,
+            oldLock: update.oldLock,
+            newLock: update.newLock,
+            changes: update.changes,
+            settings: settings.attribution,
+            pool,
+            rootsDir: roots,
+            scratchDir: workDir,
+            log: runnerLog()
+          })
+        )
+      : undefined
+    if (held?.proposedChanges) report.lockChanges = held.proposedChanges
+    report.heldBack = held?.inputs
+    report.nothingLeft = held?.nothingLeft
+    const after = held?.proposed ?? built
     const pairs = found.hosts.flatMap(host => {
       const b = before.hosts.get(host)
       const a = after.hosts.get(host)
@@ -531,7 +562,10 @@ async function pipeline(
   }
 
   // Every output and the summary are written before publishing, so a failure there still leaves the report.
-  const { body, full, json, failures } = writeResults(report, workDir, settings.forge, update)
+  const proposedUpdate = held?.proposedChanges
+    ? { ...update, updatedInputs: held.proposedChanges.map(c => c.input) }
+    : update
+  const { body, full, json, failures } = writeResults(report, workDir, settings.forge, proposedUpdate)
   outcome.report = full
   outcome.json = json
   let published: PublishResult = { branch: settings.branch, pushed: false, operation: 'none' }
@@ -541,7 +575,8 @@ async function pipeline(
       `Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`
     )
   }
-  if (update.changed && target) {
+  if (held?.nothingLeft) core.info('No pull request: every changed input breaks a host and is held back')
+  if (update.changed && target && !held?.nothingLeft) {
     const forge = target.forge
     const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
     const publishOutcome = (p: PublishResult): string =>
@@ -553,8 +588,8 @@ async function pipeline(
         try {
           return await publish(await Git.create(flake), forge, {
             settings,
-            newLock: update.newLock,
-            changes: update.changes,
+            newLock: held?.proposedLock ?? update.newLock,
+            changes: held?.proposedChanges ?? update.changes,
             created: update.created,
             body,
             signingKeyFile: keyFile,
@@ -643,5 +678,23 @@ function defaultBranchFromEvent(): string | undefined {
     return typeof repo?.default_branch === 'string' ? repo.default_branch : undefined
   } catch {
     return undefined
+  }
+}
+
+/** The log port on the runner, for the steps that take one. */
+function runnerLog(): Log {
+  return {
+    info: m => core.info(m),
+    warning: (m, o) => core.warning(m, o),
+    error: m => core.error(m),
+    group: (n, fn) => core.group(n, fn),
+    mask: secret => core.setSecret(secret),
+    output: (n, v) => setOutput(n, v),
+    saveState: (n, v) => core.saveState(n, v),
+    getState: n => core.getState(n),
+    summary: m => {
+      if (process.env.GITHUB_STEP_SUMMARY) fs.appendFileSync(process.env.GITHUB_STEP_SUMMARY, m)
+    },
+    failed: m => core.setFailed(m)
   }
 }

@@ -10,6 +10,7 @@ import { InputError } from './errors'
 import { refNameProblem } from './git/refname'
 import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
+import { AttributionSettings, parseAttributionSettings } from './attribution-settings'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -64,6 +65,8 @@ export interface Settings {
   date: string
   /** The binary cache (a Nix store URL) that the new systems are copied to, and the builds fetch from. */
   push?: PushSettings
+  /** Finding the inputs that break hosts, holding them back, bisecting them. */
+  attribution: AttributionSettings
 }
 
 export interface PushSettings {
@@ -411,6 +414,12 @@ export function getSettings(e: Environment): Settings {
     dryRun: getBoolean(input, 'dry-run'),
     staleAfterMs,
     date,
-    push: getPushSettings(input)
+    push: getPushSettings(input),
+    attribution: parseAttributionSettings({
+      'attribution-max-builds': orDefault('attribution-max-builds'),
+      'hold-back': orDefault('hold-back'),
+      bisect: orDefault('bisect'),
+      'bisect-max-builds': orDefault('bisect-max-builds')
+    })
   }
 }

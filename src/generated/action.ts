@@ -152,6 +152,26 @@ export const INPUTS = {
     "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
     "default": "2d",
     "type": "string"
+  },
+  "attribution-max-builds": {
+    "description": "When hosts that built before the update fail after it and several inputs changed, at most this many extra builds of those hosts find the inputs that break them (each changed input held back in turn). 0 turns the search off. With one changed input it is named without a build.",
+    "default": "10",
+    "type": "string"
+  },
+  "hold-back": {
+    "description": "`regressing`: the pull request's flake.lock keeps the inputs that break hosts at their old revision and updates the rest (no pull request when nothing is left to update); `none`: it updates every input.",
+    "default": "regressing",
+    "type": "string"
+  },
+  "bisect": {
+    "description": "Search the history of each breaking git-based input (github:, gitlab:, sourcehut:, git+…) for the first bad commit, building the broken hosts at revisions in between.",
+    "default": "false",
+    "type": "boolean"
+  },
+  "bisect-max-builds": {
+    "description": "Builds each bisection may take; past it the report gives the range it narrowed to.",
+    "default": "8",
+    "type": "string"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -190,6 +210,9 @@ export const OUTPUTS = {
   },
   "failed-upgrades": {
     "description": "JSON array of the hosts whose last status report is a failed upgrade."
+  },
+  "held-back-inputs": {
+    "description": "JSON array of the inputs the pull request's lock keeps at their old revision because they break hosts: `[{\"input\", \"old\", \"new\", \"hosts\": [...], \"firstBad\"}]`."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."

@@ -118,7 +118,8 @@ export async function evaluateToplevels(
   nix: Nix,
   flake: string,
   hosts: string[],
-  options: EvalPoolOptions
+  options: EvalPoolOptions,
+  flakeArgs: string[] = []
 ): Promise<Evaluation> {
   const start = Date.now()
   const results = new Map<string, ToplevelResult>()
@@ -132,7 +133,7 @@ export async function evaluateToplevels(
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
-    const r = await nix.evalToplevels(flake, chunk, chunkLimit)
+    const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs)
     processes.push({
       hosts: chunk,
       exitCode: r.exitCode,

@@ -1,4 +1,4 @@
-import { HostBuild, PushReport } from '../types'
+import { HeldBackInput, HostBuild, PushReport } from '../types'
 import { ClosureDiff } from '../nix/closure-diff'
 import { LockChange } from '../nix/lock'
 import { PendingChange } from '../nix/received'
@@ -55,6 +55,10 @@ export interface FleetReport {
   warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
   /** The copy of the new systems to the binary cache (push-to), when one ran. */
   push?: PushReport
+  /** Inputs that break hosts, held back or not; the hosts' "after" is the proposed lock's. */
+  heldBack?: HeldBackInput[]
+  /** Every changed input is held back: no pull request. */
+  nothingLeft?: boolean
 }
 
 /** The fleet's warning changes, from each host's warnings before and after the update. */
