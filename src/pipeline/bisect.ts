@@ -28,23 +28,38 @@ export function gitRepositoryUrl(locked: Record<string, unknown>): string | unde
   }
 }
 
+/** A day before the old revision: history fetched from there, a margin for commits dated out of order. */
+const SINCE_MARGIN_SECONDS = 86400
+
 /**
  * The first-parent commits after `oldRev` up to `newRev`, oldest first, from a blobless fetch (commits and trees,
- * no file contents) of `ref` into a scratch repository under `scratchDir`.
+ * no file contents) of `ref` into a scratch repository under `scratchDir`. With `since` (the old revision's
+ * lastModified, seconds) only the history from a day before it is fetched, not the whole of it.
  */
 export async function listCommits(
   url: string,
   ref: string | undefined,
   oldRev: string,
   newRev: string,
-  scratchDir: string
+  scratchDir: string,
+  since?: number
 ): Promise<Commit[]> {
   const dir = fs.mkdtempSync(path.join(scratchDir, 'bisect-'))
   try {
     const git = await Git.create(dir)
     await git.output(['init', '-q', '--bare'])
     const fetched = await git.exec(
-      ['fetch', '-q', '--no-tags', '--filter=blob:none', url, ref ? `refs/heads/${ref}` : 'HEAD'],
+      [
+        'fetch',
+        '-q',
+        '--no-tags',
+        '--filter=blob:none',
+        ...(since === undefined
+          ? []
+          : [`--shallow-since=${new Date((since - SINCE_MARGIN_SECONDS) * 1000).toISOString()}`]),
+        url,
+        ref ? `refs/heads/${ref}` : 'HEAD'
+      ],
       { timeoutSeconds: 1800 }
     )
     if (fetched.exitCode !== 0) {

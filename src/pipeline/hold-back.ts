@@ -164,7 +164,8 @@ async function bisectInput(
   )
   try {
     const ref = typeof newLocked?.ref === 'string' ? newLocked.ref : undefined
-    const commits = await listCommits(url, ref, oldRev, newRev, ctx.scratchDir)
+    const since = typeof oldLocked?.lastModified === 'number' ? oldLocked.lastModified : undefined
+    const commits = await listCommits(url, ref, oldRev, newRev, ctx.scratchDir, since)
     ctx.log.info(
       `Bisecting ${input.input}: ${commits.length} commits, at most ${ctx.settings.bisectMaxBuilds} builds`
     )
