@@ -20,7 +20,7 @@ function how(h: BrokenHost): string {
     case 'together':
       return ` (needs several inputs together: with ${others})`
     case 'each':
-      return ` (${others} break it too, each on its own)`
+      return ` (${others} ${h.others.length === 1 ? 'breaks' : 'break'} it too, each on its own)`
     case 'unexplained':
       return ' (not narrowed down: needs several inputs together, every changed input is held back for it)'
     default:
