@@ -159,6 +159,42 @@ describe('attribution in dry runs', () => {
     }
   })
 
+  test('hold-back: none names the input and proposes the whole update; attribution-max-builds: 0 searches nothing', async () => {
+    const salt = `none-${process.pid}-${Date.now()}`
+    const sets = packageSet(salt)
+    const fleet = createFleet(
+      sets.before,
+      [
+        { name: 'web', packages: ['curl'] },
+        { name: 'db', packages: ['curl'], extraPackages: ['check "schema-check" (value "tools")'] }
+      ],
+      { inputs: { tools: `ok ${salt}` } }
+    )
+    try {
+      fleet.bump(sets.after, 'pkgs: upgrades')
+      fleet.bumpInput('tools', `broken ${salt}`)
+      const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'hold-back': 'none' })
+      expect(r.log).toContain('Held back tools: 1 of 1 regressed hosts build')
+      expect(r.exitCode).toBe(1)
+      expect(JSON.parse(r.outputs['regressed-hosts'])).toEqual(['db'])
+      expect(JSON.parse(r.outputs['updated-inputs'])).toEqual(['pkgs', 'tools'])
+      expect(heldBack(r.outputs)).toEqual([])
+      expect(r.summary).toContain('### Inputs that break hosts')
+      expect(r.summary).toContain(
+        'db: fails to build `schema-check`. Reproduce: `nix build .#nixosConfigurations.db.config.system.build.toplevel`'
+      )
+      expect(r.summary).not.toContain('### Held back')
+      expect(r.summary).toMatch(/\| db \| ❌ regressed \|/)
+
+      const off = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'attribution-max-builds': '0' })
+      expect(off.log).not.toContain('Held back')
+      expect(off.summary).not.toMatch(/### (Held back|Inputs that break hosts)/)
+      expect(JSON.parse(off.outputs['regressed-hosts'])).toEqual(['db'])
+    } finally {
+      fleet.remove()
+    }
+  })
+
   describe('bisecting a held-back input with 20 commits', () => {
     const salt = `bisect-${process.pid}-${Date.now()}`
     const sets = packageSet(salt)
