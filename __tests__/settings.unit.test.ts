@@ -282,7 +282,8 @@ describe('getSettings', () => {
       date: '2024-05-31',
       // mode chosen from the event; no review commits.
       modes: {},
-      rollout: { soakMs: 6 * 3600000, requireAll: false }
+      rollout: { soakMs: 6 * 3600000, requireAll: false },
+      attribution: { maxBuilds: 10, holdBack: 'regressing', bisect: false, bisectMaxBuilds: 8 }
     })
     // Empty evaluation inputs leave the pool to size itself from the machine.
     expect([s.evalMemory, s.evalWorkers, s.evalChunkSize]).toEqual([undefined, undefined, undefined])
@@ -536,7 +537,11 @@ describe('getSettings', () => {
         /whole number of at least 1, or empty for automatic, got "0"/
       ],
       ['eval-workers', { 'eval-workers': 'auto' }, /whole number of at least 1/],
-      ['eval-chunk-size', { 'eval-chunk-size': '1.5' }, /whole number of at least 1/]
+      ['eval-chunk-size', { 'eval-chunk-size': '1.5' }, /whole number of at least 1/],
+      ['hold-back', { 'hold-back': 'yes' }, /must be none or regressing, got "yes"/],
+      ['attribution-max-builds', { 'attribution-max-builds': 'many' }, /whole number of at least 0/],
+      ['bisect', { bisect: 'maybe' }, /must be true or false/],
+      ['bisect-max-builds', { 'bisect-max-builds': '0' }, /whole number of at least 1/]
     ])("'%s': %j", (name, inputs, detail) => {
       const error = errorOf(inputs)
       expect(error.message).toContain(`Input '${name}'`)

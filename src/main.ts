@@ -20,8 +20,10 @@ import {
   discoverHosts,
   evalPool,
   guardLock,
+  holdBackBreakingInputs,
   openCache,
   prepare,
+  proposedUpdate,
   publishUpdate,
   pushToCache,
   readFleet,
@@ -72,10 +74,15 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
 
   guardLock(run, checkout)
   const update = await updateFlakeLock(run, nix, checkout)
-  const after =
+  const built =
     update.changed && before
       ? await buildFleet(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, pool)
       : undefined
+  const held =
+    before && built ? await holdBackBreakingInputs(run, nix, hosts, before, built, update, pool) : undefined
+  // What the pull request proposes: the hosts as its lock builds them.
+  const after = held?.proposed ?? built
+  const proposed = proposedUpdate(update, held)
   let compared: Comparison | undefined
   if (before && after) compared = await compareSides(run, nix, hosts, before, after)
   const push =
@@ -91,16 +98,18 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
     build: settings.build,
     hosts,
     excluded: found.excluded,
-    update,
+    update: proposed,
     fleetState,
     before,
     after,
     diffs: compared?.diffs,
     pending: compared?.pending,
     push,
-    timings: run.timings
+    timings: run.timings,
+    heldBack: held?.inputs,
+    nothingLeft: held?.nothingLeft
   })
-  const { body, full, json, failures } = writeResults(run, report, update)
+  const { body, full, json, failures } = writeResults(run, report, proposed)
   outcome.report = full
   outcome.json = json
   failures.push(...writePublishOutputs(run, { branch: settings.branch, pushed: false, operation: 'none' }))
@@ -109,7 +118,8 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
       `Pushing the new systems to ${push.to} failed and 'push-required' is true, so no pull request is opened: ${push.error ?? ''}`
     )
   }
-  if (update.changed && target) await publishUpdate(run, target, update, body, failures)
+  if (held?.nothingLeft) log.info('No pull request: every changed input breaks a host and is held back')
+  else if (update.changed && target) await publishUpdate(run, target, proposed, body, failures)
   log.info(body)
 
   const regressed = regressedHosts(report)

@@ -25,6 +25,7 @@ import {
   validateBranch
 } from './inputs/parse'
 import { RolloutSettings, parseRolloutSettings } from './rollout/settings'
+import { AttributionSettings, parseAttributionSettings } from './attribution-settings'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -87,6 +88,8 @@ export interface Settings {
   modes: ModeSettings
   /** `rollout-soak` and `rollout-require-all`. */
   rollout: RolloutSettings
+  /** Finding the inputs that break hosts, holding them back, bisecting them. */
+  attribution: AttributionSettings
 }
 
 export interface PushSettings {
@@ -310,6 +313,12 @@ export function getSettings(e: Environment): Settings {
     date,
     push: getPushSettings(input, e.log),
     modes: parseModeSettings(input('mode'), input('review-base'), input('review-head')),
-    rollout: parseRolloutSettings({ soak: input('rollout-soak'), requireAll: input('rollout-require-all') })
+    rollout: parseRolloutSettings({ soak: input('rollout-soak'), requireAll: input('rollout-require-all') }),
+    attribution: parseAttributionSettings({
+      'attribution-max-builds': orDefault('attribution-max-builds'),
+      'hold-back': orDefault('hold-back'),
+      bisect: orDefault('bisect'),
+      'bisect-max-builds': orDefault('bisect-max-builds')
+    })
   }
 }

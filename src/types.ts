@@ -1,3 +1,5 @@
+import { LockedInput } from './nix/lock'
+
 /**
  * The results that steps hand to the report: shared types, so that the report depends on no step and the steps
  * on no renderer.
@@ -51,4 +53,52 @@ export interface HostDiff {
   /** The NixOS version (`nixos-version`) and the kernel version, before and after. */
   release: { before?: string; after?: string }
   kernel: { before?: string; after?: string }
+}
+
+/** A step of a bisection: a revision of the input, and whether the hosts built with it. */
+export interface BisectStep {
+  rev: string
+  built: boolean
+  seconds: number
+}
+
+/** The search for the first commit of a held-back input that breaks its hosts. */
+export interface BisectReport {
+  input: string
+  hosts: string[]
+  /** Commits after the old revision up to the new one (first parents), oldest first. */
+  commits: number
+  /** The first bad commit, when the search ended on one. */
+  firstBad?: { rev: string; subject: string }
+  /** Otherwise the range it narrowed to: the last good and the first bad revision known, and the commits between. */
+  good?: string
+  bad?: string
+  remaining?: number
+  steps: BisectStep[]
+  /** Why there was no search (an input that is not git-based, a fetch that failed). */
+  error?: string
+}
+
+/** A host that an input breaks, and how (see CulpritKind in pipeline/attribute.ts). */
+export interface BrokenHost {
+  host: string
+  kind: 'single' | 'together' | 'each' | 'unexplained' | 'unknown'
+  /** The other inputs that break it with this one (together) or besides it (each). */
+  others: string[]
+  /** The derivations whose build failed after the update, and the error. */
+  failedDrvs: string[]
+  error?: string
+}
+
+/** An input the pull request's lock keeps at its old revision, because it breaks hosts. */
+export interface HeldBackInput {
+  input: string
+  old?: LockedInput
+  new?: LockedInput
+  /** The new revision as a flake reference, for `--override-input` in a command that reproduces the failure. */
+  newRef?: string
+  /** false: found to break hosts, but the pull request's lock updates it anyway (hold-back: none). */
+  heldBack: boolean
+  hosts: BrokenHost[]
+  bisect?: BisectReport
 }

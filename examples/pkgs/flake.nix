@@ -62,9 +62,10 @@
           args = [ "-c" "mkdir -p $out; for p in $paths; do ln -s $p $out/; done; ${extra}" ];
         };
 
-      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0, heavy ? 0 }:
+      # extraPackages: derivations from elsewhere (another input) in the system's packages.
+      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0, heavy ? 0, extraPackages ? [ ] }:
         let
-          selected = map (n: self.packages.${system}.${n}) packages;
+          selected = map (n: self.packages.${system}.${n}) packages ++ extraPackages;
           kernel = self.packages.${system}.linux;
           # Evaluation cost per host, so that evaluating a fleet is not free.
           evalWork = builtins.foldl' (a: i: a + builtins.stringLength (toString i)) 0 (builtins.genList (i: i * 7) work);

@@ -187,6 +187,26 @@ export const INPUTS = {
     "description": "With `mode: rollout`, a host of a lower wave that never reported blocks the waves above it. Default - such hosts are listed in the report and do not block.",
     "default": "false",
     "type": "boolean"
+  },
+  "attribution-max-builds": {
+    "description": "When hosts that built before the update fail after it and several inputs changed, at most this many extra builds of those hosts find the inputs that break them (each changed input held back in turn). 0 turns the search off. With one changed input it is named without a build.",
+    "default": "10",
+    "type": "string"
+  },
+  "hold-back": {
+    "description": "`regressing`: the pull request's flake.lock keeps the inputs that break hosts at their old revision and updates the rest (no pull request when nothing is left to update); `none`: it updates every input.",
+    "default": "regressing",
+    "type": "string"
+  },
+  "bisect": {
+    "description": "Search the history of each breaking git-based input (github:, gitlab:, sourcehut:, git+…) for the first bad commit, building the broken hosts at revisions in between.",
+    "default": "false",
+    "type": "boolean"
+  },
+  "bisect-max-builds": {
+    "description": "Builds each bisection may take; past it the report gives the range it narrowed to.",
+    "default": "8",
+    "type": "string"
   }
 } as const satisfies Record<string, InputSpec>
 
@@ -231,6 +251,9 @@ export const OUTPUTS = {
   },
   "rollout-gates": {
     "description": "With `mode: rollout`, JSON array of `{wave, commit, posted}`: per wave above 0, the commit its hosts deploy (the newest one gated for it), and whether this run posted that gate."
+  },
+  "held-back-inputs": {
+    "description": "JSON array of the inputs the pull request's lock keeps at their old revision because they break hosts: `[{\"input\", \"old\", \"new\", \"hosts\": [...], \"firstBad\"}]`."
   },
   "report": {
     "description": "The Markdown report (job summary and pull request body)."

@@ -166,7 +166,8 @@ export async function evaluateToplevels(
   nix: Nix,
   flake: string,
   hosts: string[],
-  options: EvalPoolOptions
+  options: EvalPoolOptions,
+  flakeArgs: string[] = []
 ): Promise<Evaluation> {
   const start = Date.now()
   const results = new Map<string, ToplevelResult>()
@@ -186,7 +187,7 @@ export async function evaluateToplevels(
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
-    const r = await nix.evalToplevels(flake, chunk, chunkLimit)
+    const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs)
     if (probeChunks.has(chunk)) {
       probe.push({ hosts: chunk.length, peak: r.peakRss ?? 0 })
       if (died(r)) probeDied = true

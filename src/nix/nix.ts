@@ -149,10 +149,16 @@ export class Nix {
   /**
    * One `nix eval` of the toplevels of `hosts` (several: each through tryEval; one: without, so that Nix prints
    * the real error), killed once its resident memory goes over `memoryLimit` bytes. evalpool.ts reads the result.
+   * `flakeArgs` (`--override-input NAME REF`) evaluate the flake with inputs other than its lock's.
    */
-  evalToplevels(flake: string, hosts: string[], memoryLimit: number): Promise<ExecResult> {
+  evalToplevels(
+    flake: string,
+    hosts: string[],
+    memoryLimit: number,
+    flakeArgs: string[] = []
+  ): Promise<ExecResult> {
     const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0]) : toplevelsExpr(hosts)
-    return this.nix(applyToConfigurations(flake, apply), { memoryLimit })
+    return this.nix([...applyToConfigurations(flake, apply), ...flakeArgs], { memoryLimit })
   }
 
   /**

@@ -31,16 +31,18 @@ const LOG_LINES = 25
 /**
  * Evaluates every host's toplevel in a pool of bounded-memory processes (evalpool.ts), then builds all of them in one `nix-store --realise --keep-going`
  * (going on past failures, so one host never stops the others), and attributes the results per host.
- * Systems already in the store (yesterday's "after" is today's "before") are not built again.
+ * Systems already in the store (yesterday's "after" is today's "before") are not built again. `flakeArgs`
+ * (`--override-input …`) build the flake with other inputs than its lock's.
  */
 export async function buildHosts(
   nix: Nix,
   flake: string,
   hosts: string[],
   rootsDir: string,
-  pool: EvalPoolOptions = poolOptions({}, hosts.length, localMachine())
+  pool: EvalPoolOptions = poolOptions({}, hosts.length, localMachine()),
+  options: { flakeArgs?: string[] } = {}
 ): Promise<BuildResult> {
-  const evaluation = await evaluateToplevels(nix, flake, hosts, pool)
+  const evaluation = await evaluateToplevels(nix, flake, hosts, pool, options.flakeArgs)
   return buildEvaluated(nix, hosts, evaluation, rootsDir)
 }
 

@@ -1,7 +1,7 @@
 import { FleetState } from '../forge/fleet-state'
 import { LockChange } from '../nix/lock'
 import { PendingChange } from '../nix/received'
-import { HostBuild, HostDiff, PushReport } from '../types'
+import { HeldBackInput, HostBuild, HostDiff, PushReport } from '../types'
 import { FleetReport, HostReport, hostStatus, warningChanges } from './model'
 
 /** The builds of a side, by host. */
@@ -87,6 +87,9 @@ export interface ReportParts {
   pending?: Map<string, PendingChange[]>
   push?: PushReport
   timings: { phase: string; seconds: number }[]
+  /** Inputs that break hosts (held back or not). */
+  heldBack?: HeldBackInput[]
+  nothingLeft?: boolean
 }
 
 /** The fleet report from the results of the steps; computes nothing that needs Nix. */
@@ -106,6 +109,7 @@ export function assembleReport(p: ReportParts): FleetReport {
     lockCreated: p.update.created,
     timings: p.timings,
     ...(p.after ? { warnings: warningChanges(hosts) } : {}),
-    ...(p.push ? { push: p.push } : {})
+    ...(p.push ? { push: p.push } : {}),
+    ...(p.heldBack ? { heldBack: p.heldBack, nothingLeft: p.nothingLeft } : {})
   }
 }

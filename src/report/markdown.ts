@@ -25,6 +25,7 @@ import {
   unitLine
 } from './sections'
 import { fleetStateLines } from './fleet-state'
+import { heldBackLines } from './held-back'
 
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 export const REPORT_LIMIT = 60000
@@ -396,6 +397,7 @@ function renderWith(
     out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|')
     for (const c of r.lockChanges) out.push(lockRow(c))
   }
+  out.push(...heldBackLines(r.heldBack, r.flakeRef, r.nothingLeft))
   if (r.changed && r.built) {
     out.push('', '### Hosts', '')
     out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |')

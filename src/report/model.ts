@@ -1,4 +1,4 @@
-import { HostBuild, PushReport } from '../types'
+import { HeldBackInput, HostBuild, PushReport } from '../types'
 import { ClosureDiff } from '../nix/closure-diff'
 import { LockChange } from '../nix/lock'
 import { PendingChange } from '../nix/received'
@@ -57,6 +57,10 @@ export interface FleetReport {
   push?: PushReport
   /** A pull request's review: `hosts` are those whose system differs between its base and head commits. */
   review?: ReviewSides
+  /** Inputs that break hosts, held back or not; the hosts' "after" is the proposed lock's. */
+  heldBack?: HeldBackInput[]
+  /** Every changed input is held back: no pull request. */
+  nothingLeft?: boolean
 }
 
 /** A host that exists on one side of a review only, and how its build there went. */

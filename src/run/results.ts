@@ -3,6 +3,7 @@ import * as path from 'path'
 import { OutputName } from '../generated/action'
 import { PublishResult } from '../pipeline/publish'
 import { UpdateResult } from '../pipeline/update'
+import { heldBackOutput } from '../pipeline/hold-back'
 import { failedUpgrades, staleHosts } from '../report/fleet-state'
 import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from '../report/markdown'
 import { FleetReport, failedHosts, rebootHosts, regressedHosts } from '../report/model'
@@ -79,6 +80,7 @@ export function writeResults(run: Run, report: FleetReport, update?: UpdateResul
       'pushed-bytes': report.push ? String(report.push.bytes) : '',
       'stale-hosts': JSON.stringify(staleHosts(report.fleetState)),
       'failed-upgrades': JSON.stringify(failedUpgrades(report.fleetState)),
+      'held-back-inputs': heldBackOutput(report.heldBack ?? []),
       report: body,
       'report-json': jsonPath
     }),

@@ -19,6 +19,7 @@ import { PublishTarget, preflightPublish } from '../pipeline/preflight'
 import { PublishError, PublishResult, checkCheckoutOnBase, publish } from '../pipeline/publish'
 import { PushReport, pushSystems } from '../pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from '../pipeline/update'
+import { HoldBackResult, attributeAndHoldBack } from '../pipeline/hold-back'
 import { builtPairs, builtSystems, hostReports, unbuiltAfter } from '../report/assemble'
 import { PendingChange } from '../nix/received'
 import { warningChanges } from '../report/model'
@@ -337,4 +338,59 @@ export async function publishUpdate(
       : 'No pull request was opened'
   )
   return published
+}
+
+/**
+ * When hosts regress: names the inputs that break them (each changed input held back in turn) and, with
+ * `hold-back: regressing`, builds every host with the lock that updates all the others. undefined when no host
+ * regressed. The result's `proposed` builds replace the "after" builds: the report shows what the pull request
+ * proposes.
+ */
+export async function holdBackBreakingInputs(
+  run: Run,
+  nix: Nix,
+  hosts: string[],
+  before: BuildResult,
+  after: BuildResult,
+  update: UpdateResult,
+  pool: EvalPoolOptions
+): Promise<HoldBackResult | undefined> {
+  const regressed = hosts.filter(
+    h => before.hosts.get(h)?.status === 'built' && after.hosts.get(h)?.status !== 'built'
+  )
+  if (regressed.length === 0) return undefined
+  return run.phase(
+    'Find the inputs that break hosts',
+    () =>
+      attributeAndHoldBack({
+        nix,
+        flake: run.settings.flakeDir,
+        hosts,
+        regressed,
+        after,
+        oldLock: update.oldLock,
+        newLock: update.newLock,
+        changes: update.changes,
+        settings: run.settings.attribution,
+        pool,
+        rootsDir: path.join(run.workDir, 'gcroots'),
+        scratchDir: run.workDir,
+        log: run.log
+      }),
+    {
+      hosts: regressed.length,
+      outcome: h => (h ? `${plural(h.inputs.length, 'input')} found` : 'nothing to search')
+    }
+  )
+}
+
+/** The update the pull request proposes: the whole one, or the one that holds the breaking inputs back. */
+export function proposedUpdate(update: UpdateResult, held?: HoldBackResult): UpdateResult {
+  if (!held?.proposedLock || !held.proposedChanges) return update
+  return {
+    ...update,
+    newLock: held.proposedLock,
+    changes: held.proposedChanges,
+    updatedInputs: held.proposedChanges.map(c => c.input)
+  }
 }
