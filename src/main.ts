@@ -94,7 +94,8 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
     diffs: compared?.diffs,
     pending: compared?.pending,
     push,
-    timings: run.timings
+    timings: run.timings,
+    configurations: settings.configurations
   })
   const { body, full, json, failures } = writeResults(run, report, update)
   outcome.report = full

@@ -1,6 +1,7 @@
 import * as os from 'os'
 import { ExecResult, tail } from '../exec'
 import { MiB, memAvailable } from '../memory'
+import { ConfigurationSet } from './configurations'
 import { Nix, ToplevelResult } from './nix'
 import { stripWarnings } from './stderr'
 import { warningsByHost } from './warnings'
@@ -71,8 +72,8 @@ export function nextChunkSize(hosts: number, peak: number, target: number): numb
   return Math.max(1, Math.min(2 * hosts, Math.floor((hosts * target) / peak)))
 }
 
-/** A host's evaluated system. */
-type Toplevel = { drvPath: string; outPath: string }
+/** A host's evaluated system, and the platform it is for when its derivation says. */
+type Toplevel = { drvPath: string; outPath: string; system?: string }
 
 /** One evaluation process: which hosts it had, how it ended, and its stderr (Nix's warnings and errors). */
 export interface EvalProcess {
@@ -119,7 +120,8 @@ export async function evaluateToplevels(
   nix: Nix,
   flake: string,
   hosts: string[],
-  options: EvalPoolOptions
+  options: EvalPoolOptions,
+  set: ConfigurationSet = 'nixosConfigurations'
 ): Promise<Evaluation> {
   const start = Date.now()
   const results = new Map<string, ToplevelResult>()
@@ -133,7 +135,7 @@ export async function evaluateToplevels(
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
-    const r = await nix.evalToplevels(flake, chunk, chunkLimit)
+    const r = await nix.evalToplevels(flake, chunk, chunkLimit, set)
     processes.push({
       hosts: chunk,
       exitCode: r.exitCode,
@@ -225,8 +227,8 @@ function pool(
 }
 
 /**
- * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out} | null}` for a chunk,
- * `{drv, out}` for a host alone. undefined when the output is not that (a process cut short).
+ * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out, system} | null}` for a
+ * chunk, `{drv, out, system}` for a host alone. undefined when the output is not that (a process cut short).
  */
 export function parseToplevels(stdout: string, chunk: string[]): Map<string, Toplevel | null> | undefined {
   let data: unknown
@@ -236,10 +238,11 @@ export function parseToplevels(stdout: string, chunk: string[]): Map<string, Top
     return undefined
   }
   const toplevel = (v: unknown): Toplevel | null => {
-    const o = v as { drv?: unknown; out?: unknown } | null
-    return o && typeof o.drv === 'string' && typeof o.out === 'string'
-      ? { drvPath: o.drv, outPath: o.out }
-      : null
+    const o = v as { drv?: unknown; out?: unknown; system?: unknown } | null
+    if (!o || typeof o.drv !== 'string' || typeof o.out !== 'string') return null
+    return typeof o.system === 'string'
+      ? { drvPath: o.drv, outPath: o.out, system: o.system }
+      : { drvPath: o.drv, outPath: o.out }
   }
   if (typeof data !== 'object' || data === null) return undefined
   if (chunk.length === 1) {

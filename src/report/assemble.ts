@@ -1,4 +1,5 @@
 import { FleetState } from '../forge/fleet-state'
+import { ConfigurationSet } from '../nix/configurations'
 import { LockChange } from '../nix/lock'
 import { PendingChange } from '../nix/received'
 import { HostBuild, HostDiff, PushReport } from '../types'
@@ -87,6 +88,8 @@ export interface ReportParts {
   pending?: Map<string, PendingChange[]>
   push?: PushReport
   timings: { phase: string; seconds: number }[]
+  /** The flake output that was built; nixosConfigurations when not given. */
+  configurations?: ConfigurationSet
 }
 
 /** The fleet report from the results of the steps; computes nothing that needs Nix. */
@@ -106,6 +109,10 @@ export function assembleReport(p: ReportParts): FleetReport {
     lockCreated: p.update.created,
     timings: p.timings,
     ...(p.after ? { warnings: warningChanges(hosts) } : {}),
-    ...(p.push ? { push: p.push } : {})
+    ...(p.push ? { push: p.push } : {}),
+    // Only another output is named, so that a NixOS fleet's report.json stays as it was.
+    ...(p.configurations && p.configurations !== 'nixosConfigurations'
+      ? { configurations: p.configurations }
+      : {})
   }
 }

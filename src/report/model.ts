@@ -5,13 +5,16 @@ import { PendingChange } from '../nix/received'
 import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
 import { FleetState } from '../forge/fleet-state'
+import { ConfigurationSet } from '../nix/configurations'
 
 /**
  * A host's outcome: `updated` (built before and after, closure changed), `unchanged` (same system), `regressed`
  * (built before, fails after), `failing` (fails before and after), `fixed` (fails before, builds after),
- * `not-built` (build: false).
+ * `not-built` (build: false), `not-buildable` (evaluated on both sides, for a platform that this machine and its
+ * builders do not build: never a failure).
  */
-export type HostStatus = 'updated' | 'unchanged' | 'regressed' | 'failing' | 'fixed' | 'not-built'
+export type HostStatus =
+  'updated' | 'unchanged' | 'regressed' | 'failing' | 'fixed' | 'not-built' | 'not-buildable'
 
 export interface HostReport {
   host: string
@@ -55,7 +58,12 @@ export interface FleetReport {
   warnings?: { new: WarningGroup[]; gone: WarningGroup[] }
   /** The copy of the new systems to the binary cache (push-to), when one ran. */
   push?: PushReport
+  /** The flake output that was built, when it is not `nixosConfigurations`. */
+  configurations?: ConfigurationSet
 }
+
+/** A side that evaluated: built, or evaluated only because no builder here can build its platform. */
+export const evaluated = (b: HostBuild): boolean => b.status === 'built' || b.status === 'not-buildable'
 
 /** The fleet's warning changes, from each host's warnings before and after the update. */
 export function warningChanges(hosts: HostReport[]): { new: WarningGroup[]; gone: WarningGroup[] } {
@@ -72,16 +80,19 @@ export function hostStatus(builds: {
 }): HostStatus {
   const { before, after, sameSystem } = builds
   if (!before || !after) return 'not-built'
-  const okBefore = before.status === 'built'
-  const okAfter = after.status === 'built'
-  if (okBefore && okAfter) return sameSystem ? 'unchanged' : 'updated'
+  const okBefore = evaluated(before)
+  const okAfter = evaluated(after)
+  if (okBefore && okAfter) {
+    if (before.status === 'not-buildable' || after.status === 'not-buildable') return 'not-buildable'
+    return sameSystem ? 'unchanged' : 'updated'
+  }
   if (okBefore) return 'regressed'
   if (okAfter) return 'fixed'
   return 'failing'
 }
 
 export const failedHosts = (r: FleetReport): string[] =>
-  r.hosts.filter(h => h.after !== undefined && h.after.status !== 'built').map(h => h.host)
+  r.hosts.filter(h => h.after !== undefined && !evaluated(h.after)).map(h => h.host)
 export const regressedHosts = (r: FleetReport): string[] =>
   r.hosts.filter(h => h.status === 'regressed').map(h => h.host)
 export const rebootHosts = (r: FleetReport): string[] =>
