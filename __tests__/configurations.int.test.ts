@@ -1,5 +1,6 @@
 import { execFileSync } from 'child_process'
 import * as fs from 'fs'
+import { Nix } from '../src/nix/nix'
 import { runAction } from './fixtures/action'
 import { Fleet, PackageSet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
 
@@ -142,5 +143,15 @@ describe('homeConfigurations and darwinConfigurations (real Nix, real git)', () 
     expect(r.log).toContain(
       '::error::Input \'configurations\' must be one of nixosConfigurations, homeConfigurations, darwinConfigurations, got "homeManagerConfigurations"'
     )
+  })
+
+  test("the platforms come from this Nix's configuration, nix-args included", async () => {
+    const here = await (await Nix.create()).platforms()
+    expect(here?.system).toBe(process.arch === 'arm64' ? 'aarch64-linux' : 'x86_64-linux')
+    const withBuilder = await (
+      await Nix.create(['--option', 'builders', 'ssh://mac aarch64-darwin,x86_64-darwin - 2'])
+    ).platforms()
+    expect(withBuilder?.builders).toEqual(['aarch64-darwin', 'x86_64-darwin'])
+    expect(withBuilder?.system).toBe(here?.system)
   })
 })
