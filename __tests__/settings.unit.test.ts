@@ -268,6 +268,7 @@ describe('getSettings', () => {
       gitUserName: 'nixos-fleet-update',
       gitUserEmail: 'nixos-fleet-update@users.noreply.localhost',
       commitMessage: 'chore: update flake inputs 2024-05-31',
+      configurations: 'nixosConfigurations',
       prTitle: 'chore: update flake inputs 2024-05-31',
       prLabels: [],
       prReviewers: [],

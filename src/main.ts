@@ -107,7 +107,8 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
     push,
     timings: run.timings,
     heldBack: held?.inputs,
-    nothingLeft: held?.nothingLeft
+    nothingLeft: held?.nothingLeft,
+    configurations: settings.configurations
   })
   const { body, full, json, failures } = writeResults(run, report, proposed)
   outcome.report = full

@@ -2,6 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { InputName } from './generated/action'
 import { MergeMethodSetting } from './forge/merge'
+import { ConfigurationSet } from './nix/configurations'
 import { SigningKey, checkPublicKey, parseSigningKey } from './nix/cache'
 import { redactUrl, urlSecrets } from './redact'
 import { ForgeKind, detectForge } from './forge/kind'
@@ -21,6 +22,7 @@ import {
   parseCount,
   parseDuration,
   parseList,
+  parseConfigurations,
   parseMergeMethod,
   validateBranch
 } from './inputs/parse'
@@ -35,7 +37,9 @@ export type { InputSource } from './inputs/source'
 export interface Settings {
   /** Absolute path of the flake's directory (holds flake.nix and flake.lock). */
   flakeDir: string
-  /** Explicit host names to consider; empty means every `nixosConfigurations` entry. */
+  /** The flake output whose entries are built (`nixosConfigurations`, `homeConfigurations`, `darwinConfigurations`). */
+  configurations: ConfigurationSet
+  /** Explicit host names to consider; empty means every entry of `configurations`. */
   hosts: string[]
   /** Hosts whose whole name matches are left out. */
   excludeHosts: RegExp
@@ -280,6 +284,7 @@ export function getSettings(e: Environment): Settings {
   }
   return {
     flakeDir,
+    configurations: parseConfigurations(input('configurations')),
     hosts,
     excludeHosts,
     excludeHostsSource,

@@ -7,7 +7,11 @@ import { LockedInput } from './nix/lock'
 import { ClosureDiff } from './nix/closure-diff'
 import { UnitChanges } from './nix/units'
 
-export type BuildStatus = 'built' | 'eval-failed' | 'build-failed'
+/**
+ * `not-buildable`: evaluated, but for a platform that neither this machine nor a remote builder builds; not built,
+ * and no failure.
+ */
+export type BuildStatus = 'built' | 'eval-failed' | 'build-failed' | 'not-buildable'
 
 export interface HostBuild {
   host: string
@@ -20,6 +24,8 @@ export interface HostBuild {
   logTail?: string
   /** The derivations whose build failed under this host (`nix log` shows their logs). */
   failedDrvs?: string[]
+  /** The platform of a `not-buildable` host's derivation (`aarch64-darwin`). */
+  system?: string
   /** Evaluation warnings Nix printed for this host (`trace: warning: …`, `evaluation warning: …`). */
   warnings?: string[]
 }

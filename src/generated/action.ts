@@ -13,6 +13,11 @@ export const INPUTS = {
     "default": ".",
     "type": "string"
   },
+  "configurations": {
+    "description": "The flake output whose entries are built: `nixosConfigurations` (each entry's `config.system.build.toplevel`), `homeConfigurations` (home-manager, each entry's `activationPackage`) or `darwinConfigurations` (nix-darwin, each entry's `system`). An entry for a system that neither this machine nor a remote builder builds is evaluated only and reported as not buildable here, never as a failure.",
+    "default": "nixosConfigurations",
+    "type": "string"
+  },
   "hosts": {
     "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
     "default": "",

@@ -3,6 +3,7 @@ import { ForgeKind } from '../forge/kind'
 import { InputName } from '../generated/action'
 import { InputError } from '../errors'
 import { refNameProblem } from '../git/refname'
+import { CONFIGURATION_SETS, ConfigurationSet } from '../nix/configurations'
 import { inputDefault } from './source'
 
 /** Small typed parsers of input values: each error names the input and the form it expects. */
@@ -92,5 +93,15 @@ export function parseMergeMethod(value: string, forge: ForgeKind): MergeMethodSe
   const forgejoOnly = forge === 'github' && (FORGEJO_MERGE_METHODS as readonly string[]).includes(v)
   throw new InputError(
     `Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`
+  )
+}
+
+/** `configurations`: the flake output to build, one of nixosConfigurations, homeConfigurations, darwinConfigurations. */
+export function parseConfigurations(value: string): ConfigurationSet {
+  const v = value.trim() || 'nixosConfigurations'
+  const known: readonly string[] = CONFIGURATION_SETS
+  if (known.includes(v)) return v as ConfigurationSet
+  throw new InputError(
+    `Input 'configurations' must be one of ${CONFIGURATION_SETS.join(', ')}, got ${JSON.stringify(value.trim())}`
   )
 }

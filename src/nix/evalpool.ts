@@ -1,6 +1,7 @@
 import * as os from 'os'
 import { ExecResult, tail } from '../exec'
 import { MiB, memAvailable } from '../memory'
+import { ConfigurationSet } from './configurations'
 import { Nix, ToplevelResult } from './nix'
 import { stripWarnings } from './stderr'
 import { warningsByHost } from './warnings'
@@ -109,8 +110,8 @@ export function choosePlan(probe: ProbeMeasure[], remaining: number, threshold: 
   return predicted <= threshold ? 'single' : 'pool'
 }
 
-/** A host's evaluated system. */
-type Toplevel = { drvPath: string; outPath: string }
+/** A host's evaluated system, and the platform it is for when its derivation says. */
+type Toplevel = { drvPath: string; outPath: string; system?: string }
 
 /** One evaluation process: which hosts it had, how it ended, and its stderr (Nix's warnings and errors). */
 export interface EvalProcess {
@@ -167,7 +168,8 @@ export async function evaluateToplevels(
   flake: string,
   hosts: string[],
   options: EvalPoolOptions,
-  flakeArgs: string[] = []
+  flakeArgs: string[] = [],
+  set: ConfigurationSet = 'nixosConfigurations'
 ): Promise<Evaluation> {
   const start = Date.now()
   const results = new Map<string, ToplevelResult>()
@@ -187,7 +189,7 @@ export async function evaluateToplevels(
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
-    const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs)
+    const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs, set)
     if (probeChunks.has(chunk)) {
       probe.push({ hosts: chunk.length, peak: r.peakRss ?? 0 })
       if (died(r)) probeDied = true
@@ -297,8 +299,8 @@ function pool(
 }
 
 /**
- * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out} | null}` for a chunk,
- * `{drv, out}` for a host alone. undefined when the output is not that (a process cut short).
+ * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out, system} | null}` for a
+ * chunk, `{drv, out, system}` for a host alone. undefined when the output is not that (a process cut short).
  */
 export function parseToplevels(stdout: string, chunk: string[]): Map<string, Toplevel | null> | undefined {
   let data: unknown
@@ -308,10 +310,11 @@ export function parseToplevels(stdout: string, chunk: string[]): Map<string, Top
     return undefined
   }
   const toplevel = (v: unknown): Toplevel | null => {
-    const o = v as { drv?: unknown; out?: unknown } | null
-    return o && typeof o.drv === 'string' && typeof o.out === 'string'
-      ? { drvPath: o.drv, outPath: o.out }
-      : null
+    const o = v as { drv?: unknown; out?: unknown; system?: unknown } | null
+    if (!o || typeof o.drv !== 'string' || typeof o.out !== 'string') return null
+    return typeof o.system === 'string'
+      ? { drvPath: o.drv, outPath: o.out, system: o.system }
+      : { drvPath: o.drv, outPath: o.out }
   }
   if (typeof data !== 'object' || data === null) return undefined
   if (chunk.length === 1) {

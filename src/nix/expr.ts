@@ -1,3 +1,4 @@
+import { BUILT_ATTRIBUTE } from './configurations'
 import { END_MARKER, HOST_MARKER } from './warnings'
 
 /**
@@ -21,18 +22,26 @@ export function nixStringList(items: string[]): string {
   return `(builtins.fromJSON ${nixString(JSON.stringify(items))})`
 }
 
+/** `.a.b.c` selecting an attribute path, each name quoted. */
+function selectPath(path: string[]): string {
+  return path.map(a => `.${'${'}${nixString(a)}}`).join('')
+}
+
+/** The platform a derivation is for: only this machine or a builder of that platform can build it. */
+const SYSTEM_OF = '(t.system or (t.drvAttrs.system or null))'
+
 /**
  * The `--apply` function that evaluates the chosen hosts' toplevel derivations in one process. Each host goes
  * through `builtins.tryEval`, so one host's `throw` or failed assertion does not abort the others.
  */
-export function toplevelsExpr(hosts: string[]): string {
+export function toplevelsExpr(hosts: string[], path: string[] = BUILT_ATTRIBUTE.nixosConfigurations): string {
   // Markers traced around each host attribute the warnings printed meanwhile (parseEvalWarnings).
   return [
     'cs: builtins.listToAttrs (map (n: {',
     '  name = n;',
-    '  value = let t = cs.${n}.config.system.build.toplevel;',
+    `  value = let t = cs.\${n}${selectPath(path)};`,
     '              r = builtins.tryEval (builtins.seq t.drvPath t.drvPath);',
-    '              v = if r.success then { drv = r.value; out = t.outPath; } else null;',
+    `              v = if r.success then { drv = r.value; out = t.outPath; system = ${SYSTEM_OF}; } else null;`,
     `          in builtins.trace ("${HOST_MARKER} " + builtins.toJSON n)`,
     `               (builtins.seq r.success (builtins.trace ("${END_MARKER} " + builtins.toJSON n) v));`,
     `}) ${nixStringList(hosts)})`
@@ -40,8 +49,11 @@ export function toplevelsExpr(hosts: string[]): string {
 }
 
 /** The `--apply` function for one host, without tryEval, so that Nix prints the real error. */
-export function singleToplevelExpr(host: string): string {
-  return `cs: let t = cs.${'${'}${nixString(host)}}.config.system.build.toplevel; in { drv = t.drvPath; out = t.outPath; }`
+export function singleToplevelExpr(
+  host: string,
+  path: string[] = BUILT_ATTRIBUTE.nixosConfigurations
+): string {
+  return `cs: let t = cs.${'${'}${nixString(host)}}${selectPath(path)}; in { drv = t.drvPath; out = t.outPath; system = ${SYSTEM_OF}; }`
 }
 
 /** The option that puts a host in a rollout wave (nixos/auto-upgrade.nix); hosts without it are in wave 0. */

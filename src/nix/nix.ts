@@ -3,6 +3,7 @@ import * as fs from 'fs'
 import { ExecResult, runProcess, runQuick, tail } from '../exec'
 import { storeCredentials } from './cache'
 import { PathInfoMap, parsePathInfo } from './closure'
+import { BUILT_ATTRIBUTE, ConfigurationSet, Platforms, parsePlatforms } from './configurations'
 import { singleToplevelExpr, singleWaveExpr, toplevelsExpr, wavesExpr } from './expr'
 import { Log, MemoryLog } from '../log/log'
 import { stripWarnings, unreachableCaches } from './stderr'
@@ -47,13 +48,26 @@ export function pathInfoArgs(version: NixVersion, paths: string[]): string[] {
   return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths]
 }
 
-/** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
-export function applyToConfigurations(flake: string, apply: string): string[] {
-  return ['eval', ...EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply]
+/** `nix eval` of a function applied to the flake's whole `nixosConfigurations` (or `set`), as JSON: every host query. */
+export function applyToConfigurations(
+  flake: string,
+  apply: string,
+  set: ConfigurationSet = 'nixosConfigurations'
+): string[] {
+  return ['eval', ...EVAL_FLAGS, '--json', `${flake}#${set}`, '--apply', apply]
 }
 
-/** A host's evaluated system, or Nix's error; either way with the evaluation warnings printed for it. */
-export type ToplevelResult = ({ drvPath: string; outPath: string } | { error: string }) & {
+/** `nix show-config` became `nix config show` in Nix 2.20; Lix keeps the old name. */
+export function showConfigArgs(version: NixVersion): string[] {
+  const renamed = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 20)
+  return [...(renamed ? ['config', 'show'] : ['show-config']), '--json']
+}
+
+/**
+ * A host's evaluated system (with the platform its derivation is for, when it has one), or Nix's error; either way
+ * with the evaluation warnings printed for it.
+ */
+export type ToplevelResult = ({ drvPath: string; outPath: string; system?: string } | { error: string }) & {
   warnings: string[]
 }
 
@@ -133,17 +147,27 @@ export class Nix {
     }
   }
 
-  /** Names of `nixosConfigurations`, from one evaluation. */
-  async hostNames(flake: string): Promise<string[]> {
-    const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames'))
+  /** Names of `nixosConfigurations` (or `set`), from one evaluation. */
+  async hostNames(flake: string, set: ConfigurationSet = 'nixosConfigurations'): Promise<string[]> {
+    const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames', set))
     if (r.exitCode !== 0) {
-      throw new Error(`Cannot list nixosConfigurations of flake ${flake}:\n${tail(r.stderr, 30)}`)
+      throw new Error(`Cannot list ${set} of flake ${flake}:\n${tail(r.stderr, 30)}`)
     }
     const names: unknown = JSON.parse(r.stdout)
     if (!Array.isArray(names) || !names.every(n => typeof n === 'string')) {
-      throw new Error(`nixosConfigurations of flake ${flake} did not evaluate to an attribute set`)
+      throw new Error(`${set} of flake ${flake} did not evaluate to an attribute set`)
     }
     return names
+  }
+
+  private platformsRead?: Promise<Platforms | undefined>
+
+  /** The platforms this Nix builds for, here and on its remote builders (read once); undefined when it cannot say. */
+  platforms(): Promise<Platforms | undefined> {
+    this.platformsRead ??= this.nix(showConfigArgs(this.version)).then(r =>
+      r.exitCode === 0 ? parsePlatforms(r.stdout, readOptional) : undefined
+    )
+    return this.platformsRead
   }
 
   /**
@@ -155,10 +179,12 @@ export class Nix {
     flake: string,
     hosts: string[],
     memoryLimit: number,
-    flakeArgs: string[] = []
+    flakeArgs: string[] = [],
+    set: ConfigurationSet = 'nixosConfigurations'
   ): Promise<ExecResult> {
-    const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0]) : toplevelsExpr(hosts)
-    return this.nix([...applyToConfigurations(flake, apply), ...flakeArgs], { memoryLimit })
+    const path = BUILT_ATTRIBUTE[set]
+    const apply = hosts.length === 1 ? singleToplevelExpr(hosts[0], path) : toplevelsExpr(hosts, path)
+    return this.nix([...applyToConfigurations(flake, apply, set), ...flakeArgs], { memoryLimit })
   }
 
   /**

@@ -2,6 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { tail } from '../exec'
 import { EvalPoolOptions, Evaluation, evaluateToplevels, localMachine, poolOptions } from '../nix/evalpool'
+import { ConfigurationSet, Platforms, canBuild } from '../nix/configurations'
 import { Nix } from '../nix/nix'
 import {
   failedDerivations,
@@ -13,6 +14,14 @@ import {
 import { storePathName } from '../nix/names'
 import { HostBuild } from '../types'
 export type { BuildStatus, HostBuild } from '../types'
+
+/** What is built of the flake, and where. */
+export interface BuildTarget {
+  /** The flake output whose entries are built. */
+  set: ConfigurationSet
+  /** The platforms this machine builds for; undefined: every platform (nothing is left out). */
+  platforms?: Platforms
+}
 
 export interface BuildResult {
   hosts: Map<string, HostBuild>
@@ -32,7 +41,8 @@ const LOG_LINES = 25
  * Evaluates every host's toplevel in a pool of bounded-memory processes (evalpool.ts), then builds all of them in one `nix-store --realise --keep-going`
  * (going on past failures, so one host never stops the others), and attributes the results per host.
  * Systems already in the store (yesterday's "after" is today's "before") are not built again. `flakeArgs`
- * (`--override-input …`) build the flake with other inputs than its lock's.
+ * (`--override-input …`) build the flake with other inputs than its lock's. A system for a platform that
+ * `target.platforms` does not build is evaluated only (`not-buildable`).
  */
 export async function buildHosts(
   nix: Nix,
@@ -40,10 +50,11 @@ export async function buildHosts(
   hosts: string[],
   rootsDir: string,
   pool: EvalPoolOptions = poolOptions({}, hosts.length, localMachine()),
-  options: { flakeArgs?: string[] } = {}
+  options: { flakeArgs?: string[]; target?: BuildTarget } = {}
 ): Promise<BuildResult> {
-  const evaluation = await evaluateToplevels(nix, flake, hosts, pool, options.flakeArgs)
-  return buildEvaluated(nix, hosts, evaluation, rootsDir)
+  const target = options.target ?? { set: 'nixosConfigurations' }
+  const evaluation = await evaluateToplevels(nix, flake, hosts, pool, options.flakeArgs ?? [], target.set)
+  return buildEvaluated(nix, hosts, evaluation, rootsDir, target)
 }
 
 /**
@@ -54,7 +65,8 @@ export async function buildEvaluated(
   nix: Nix,
   hosts: string[],
   evaluation: Evaluation,
-  rootsDir: string
+  rootsDir: string,
+  target: BuildTarget = { set: 'nixosConfigurations' }
 ): Promise<BuildResult> {
   const results = new Map<string, HostBuild>()
   for (const host of hosts) {
@@ -65,6 +77,15 @@ export async function buildEvaluated(
         status: 'eval-failed',
         error: r?.error ?? 'not evaluated',
         warnings: r?.warnings
+      })
+    else if (target.platforms && r.system !== undefined && !canBuild(target.platforms, r.system))
+      results.set(host, {
+        host,
+        status: 'not-buildable',
+        drvPath: r.drvPath,
+        outPath: r.outPath,
+        system: r.system,
+        warnings: r.warnings
       })
     else
       results.set(host, {

@@ -5,6 +5,7 @@ import { ClosureSide, diffClosures } from '../nix/closure-diff'
 import { Nix } from '../nix/nix'
 import { splitPackageName, storePathName } from '../nix/names'
 import { PendingChange, pendingChanges } from '../nix/received'
+import { ConfigurationSet } from '../nix/configurations'
 import { UnitInfo, UnitTree, classifyUnits, readUnitTree } from '../nix/units'
 import { HostDiff } from '../types'
 
@@ -84,15 +85,28 @@ function unitTreeOrNone(system: string, cache: Map<string, UnitInfo>): UnitTree 
   }
 }
 
-/** Diffs every host from ONE store query: the closures of all roots, split per host in memory. */
+/**
+ * Diffs every host from ONE store query: the closures of all roots, split per host in memory. Boot links, units
+ * and versions are NixOS's layout: for home-manager and nix-darwin entries only the closures are compared.
+ */
 export async function diffHosts(
   nix: Nix,
-  pairs: { host: string; before: string; after: string }[]
+  pairs: { host: string; before: string; after: string }[],
+  set: ConfigurationSet = 'nixosConfigurations'
 ): Promise<HostDiff[]> {
   const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))])
   // Hosts share most unit files: each is parsed once.
   const unitCache = new Map<string, UnitInfo>()
   return pairs.map(({ host, before, after }) => {
+    if (set !== 'nixosConfigurations') {
+      return {
+        host,
+        diff: diffClosures(...closureSides(before, after, infos), infos),
+        reboot: [],
+        release: {},
+        kernel: {}
+      }
+    }
     const oldUnits = unitTreeOrNone(before, unitCache)
     const newUnits = unitTreeOrNone(after, unitCache)
     return {

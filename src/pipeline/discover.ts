@@ -1,8 +1,9 @@
+import { ConfigurationSet } from '../nix/configurations'
 import { Nix } from '../nix/nix'
 import { InputError } from '../settings'
 
 export interface DiscoverResult {
-  /** Every `nixosConfigurations` name of the flake. */
+  /** Every `nixosConfigurations` (or other configurations output) name of the flake. */
   all: string[]
   /** The hosts this run builds, sorted. */
   hosts: string[]
@@ -16,13 +17,14 @@ export function selectHosts(
   explicit: string[],
   exclude: RegExp,
   flake: string,
-  excludeSource: string
+  excludeSource: string,
+  set: ConfigurationSet = 'nixosConfigurations'
 ): DiscoverResult {
   const known = new Set(all)
   const unknown = explicit.filter(h => !known.has(h))
   if (unknown.length > 0) {
     throw new InputError(
-      `Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in nixosConfigurations of ${flake} (it has: ${all.join(', ') || 'none'})`
+      `Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`
     )
   }
   const candidates = explicit.length > 0 ? [...new Set(explicit)] : all
@@ -36,7 +38,7 @@ export function selectHosts(
       .filter(Boolean)
       .join('; ')
     throw new InputError(
-      `No hosts left to build in ${flake}: nixosConfigurations has ${all.length === 0 ? 'no entries' : all.join(', ')}${filter ? ` and the filter (${filter}) leaves none` : ''}`
+      `No hosts left to build in ${flake}: ${set} has ${all.length === 0 ? 'no entries' : all.join(', ')}${filter ? ` and the filter (${filter}) leaves none` : ''}`
     )
   }
   return { all, hosts, excluded: excluded.sort() }
@@ -47,8 +49,9 @@ export async function discover(
   flake: string,
   explicit: string[],
   exclude: RegExp,
-  excludeSource: string
+  excludeSource: string,
+  set: ConfigurationSet = 'nixosConfigurations'
 ): Promise<DiscoverResult> {
-  const all = await nix.hostNames(flake)
-  return selectHosts(all, explicit, exclude, flake, excludeSource)
+  const all = await nix.hostNames(flake, set)
+  return selectHosts(all, explicit, exclude, flake, excludeSource, set)
 }

@@ -1,4 +1,5 @@
 import { FleetState } from '../forge/fleet-state'
+import { ConfigurationSet } from '../nix/configurations'
 import { LockChange } from '../nix/lock'
 import { PendingChange } from '../nix/received'
 import { HeldBackInput, HostBuild, HostDiff, PushReport } from '../types'
@@ -90,6 +91,8 @@ export interface ReportParts {
   /** Inputs that break hosts (held back or not). */
   heldBack?: HeldBackInput[]
   nothingLeft?: boolean
+  /** The flake output that was built; nixosConfigurations when not given. */
+  configurations?: ConfigurationSet
 }
 
 /** The fleet report from the results of the steps; computes nothing that needs Nix. */
@@ -110,6 +113,10 @@ export function assembleReport(p: ReportParts): FleetReport {
     timings: p.timings,
     ...(p.after ? { warnings: warningChanges(hosts) } : {}),
     ...(p.push ? { push: p.push } : {}),
-    ...(p.heldBack ? { heldBack: p.heldBack, nothingLeft: p.nothingLeft } : {})
+    ...(p.heldBack ? { heldBack: p.heldBack, nothingLeft: p.nothingLeft } : {}),
+    // Only another output is named, so that a NixOS fleet's report.json stays as it was.
+    ...(p.configurations && p.configurations !== 'nixosConfigurations'
+      ? { configurations: p.configurations }
+      : {})
   }
 }

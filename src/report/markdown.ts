@@ -9,6 +9,7 @@ import {
   HostStatus,
   OneSidedHost,
   ReviewSides,
+  evaluated,
   failedHosts,
   rebootHosts
 } from './model'
@@ -26,6 +27,14 @@ import {
 } from './sections'
 import { fleetStateLines } from './fleet-state'
 import { heldBackLines } from './held-back'
+import { ConfigurationSet } from '../nix/configurations'
+
+/** The report's heading, by the flake output built. */
+const TITLE: Record<ConfigurationSet, string> = {
+  nixosConfigurations: 'NixOS fleet update',
+  homeConfigurations: 'Home Manager configurations update',
+  darwinConfigurations: 'nix-darwin fleet update'
+}
 
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 export const REPORT_LIMIT = 60000
@@ -36,7 +45,8 @@ const STATUS: Record<HostStatus, string> = {
   regressed: '❌ regressed',
   failing: '⚠️ failing',
   fixed: '🔧 fixed',
-  'not-built': '⏭️ not built'
+  'not-built': '⏭️ not built',
+  'not-buildable': '🚫 not buildable here'
 }
 
 /**
@@ -95,7 +105,8 @@ function hostRow(h: HostReport): string {
   const k = h.diff ? countKinds(h.diff) : undefined
   const n = (x?: number): string => (x === undefined ? '–' : String(x))
   const reboot = h.reboot.length > 0 ? `yes (${h.reboot.join(', ')})` : h.diff ? 'no' : '–'
-  return `| ${inline(h.host)} | ${STATUS[h.status]} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`
+  const platform = h.status === 'not-buildable' && h.after?.system ? ` (${inline(h.after.system)})` : ''
+  return `| ${inline(h.host)} | ${STATUS[h.status]}${platform} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`
 }
 
 function changeText(c: PackageChange | PackageRename): string {
@@ -132,6 +143,7 @@ function summaryLine(r: FleetReport): string {
   for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed'] as HostStatus[]) {
     if (count(s) > 0) parts.push(`${count(s)} ${s}`)
   }
+  if (count('not-buildable') > 0) parts.push(`${count('not-buildable')} not buildable here`)
   const reboot = rebootHosts(r)
   if (reboot.length > 0) parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`)
   return parts.join(' · ')
@@ -164,7 +176,8 @@ const RANK: Record<HostStatus, number> = {
   fixed: 2,
   updated: 3,
   unchanged: 4,
-  'not-built': 5
+  'not-built': 5,
+  'not-buildable': 6
 }
 const rank = (h: HostReport): number => RANK[h.status]
 
@@ -176,8 +189,8 @@ function sides(r: FleetReport): { before: string; after: string } {
 }
 
 function failureOf(h: HostReport, r: FleetReport): { build: HostBuild; phase: string } | undefined {
-  if (h.after && h.after.status !== 'built') return { build: h.after, phase: sides(r).after }
-  if (h.before && h.before.status !== 'built') return { build: h.before, phase: sides(r).before }
+  if (h.after && !evaluated(h.after)) return { build: h.after, phase: sides(r).after }
+  if (h.before && !evaluated(h.before)) return { build: h.before, phase: sides(r).before }
   return undefined
 }
 
@@ -205,11 +218,12 @@ function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string
   if (inputs) body.push(`Would have received: ${inputs}.`, '')
   const pending = pendingLine(h.pending)
   if (pending) body.push(`Package versions in its new derivations (not built): ${pending}.`, '')
+  const set = r.configurations ?? 'nixosConfigurations'
   // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
   // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
   const cmd = (c: string): string =>
-    /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace('#nixosConfigurations.', '')) ? codeSpan(c) : inline(c, 500)
-  body.push(`Reproduce: ${reproduceCommands(h, r.flakeRef).map(cmd).join(' · ')}`, '')
+    /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : inline(c, 500)
+  body.push(`Reproduce: ${reproduceCommands(h, r.flakeRef, set).map(cmd).join(' · ')}`, '')
   return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${codeBlock(log || 'no log')}\n\n</details>`
 }
 
@@ -381,7 +395,9 @@ function renderWith(
   if (r.review) {
     out.push(...reviewHead(r, r.review))
   } else {
-    out.push(`## NixOS fleet update: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`)
+    out.push(
+      `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`
+    )
     out.push('')
     if (!r.changed) {
       out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')

@@ -5,13 +5,16 @@ import { PendingChange } from '../nix/received'
 import { UnitChanges } from '../nix/units'
 import { WarningGroup, compareWarnings } from '../nix/warnings'
 import { FleetState } from '../forge/fleet-state'
+import { ConfigurationSet } from '../nix/configurations'
 
 /**
  * A host's outcome: `updated` (built before and after, closure changed), `unchanged` (same system), `regressed`
  * (built before, fails after), `failing` (fails before and after), `fixed` (fails before, builds after),
- * `not-built` (build: false).
+ * `not-built` (build: false), `not-buildable` (evaluated on both sides, for a platform that this machine and its
+ * builders do not build: never a failure).
  */
-export type HostStatus = 'updated' | 'unchanged' | 'regressed' | 'failing' | 'fixed' | 'not-built'
+export type HostStatus =
+  'updated' | 'unchanged' | 'regressed' | 'failing' | 'fixed' | 'not-built' | 'not-buildable'
 
 export interface HostReport {
   host: string
@@ -61,6 +64,8 @@ export interface FleetReport {
   heldBack?: HeldBackInput[]
   /** Every changed input is held back: no pull request. */
   nothingLeft?: boolean
+  /** The flake output built, when it is not nixosConfigurations. */
+  configurations?: ConfigurationSet
 }
 
 /** A host that exists on one side of a review only, and how its build there went. */
@@ -78,7 +83,12 @@ export interface ReviewSides {
   /** Hosts only the head has, and only the base has. */
   added: OneSidedHost[]
   removed: OneSidedHost[]
+  /** The flake output that was built, when it is not `nixosConfigurations`. */
+  configurations?: ConfigurationSet
 }
+
+/** A side that evaluated: built, or evaluated only because no builder here can build its platform. */
+export const evaluated = (b: HostBuild): boolean => b.status === 'built' || b.status === 'not-buildable'
 
 /** The fleet's warning changes, from each host's warnings before and after the update. */
 export function warningChanges(hosts: HostReport[]): { new: WarningGroup[]; gone: WarningGroup[] } {
@@ -95,16 +105,19 @@ export function hostStatus(builds: {
 }): HostStatus {
   const { before, after, sameSystem } = builds
   if (!before || !after) return 'not-built'
-  const okBefore = before.status === 'built'
-  const okAfter = after.status === 'built'
-  if (okBefore && okAfter) return sameSystem ? 'unchanged' : 'updated'
+  const okBefore = evaluated(before)
+  const okAfter = evaluated(after)
+  if (okBefore && okAfter) {
+    if (before.status === 'not-buildable' || after.status === 'not-buildable') return 'not-buildable'
+    return sameSystem ? 'unchanged' : 'updated'
+  }
   if (okBefore) return 'regressed'
   if (okAfter) return 'fixed'
   return 'failing'
 }
 
 export const failedHosts = (r: FleetReport): string[] =>
-  r.hosts.filter(h => h.after !== undefined && h.after.status !== 'built').map(h => h.host)
+  r.hosts.filter(h => h.after !== undefined && !evaluated(h.after)).map(h => h.host)
 export const regressedHosts = (r: FleetReport): string[] =>
   r.hosts.filter(h => h.status === 'regressed').map(h => h.host)
 export const rebootHosts = (r: FleetReport): string[] =>

@@ -1,4 +1,5 @@
 import { LockChange } from '../nix/lock'
+import { BUILT_ATTRIBUTE, ConfigurationSet } from '../nix/configurations'
 import { PendingChange } from '../nix/received'
 import { UnitChanges } from '../nix/units'
 import { clean, inline } from './escape'
@@ -83,9 +84,13 @@ function attr(name: string): string {
 }
 
 /** Commands that show a failure on one's own machine: build the system, read the failed derivations' logs. */
-export function reproduceCommands(h: HostReport, flakeRef = '.'): string[] {
+export function reproduceCommands(
+  h: HostReport,
+  flakeRef = '.',
+  set: ConfigurationSet = 'nixosConfigurations'
+): string[] {
   const failed = h.after && h.after.status !== 'built' ? h.after : h.before
-  const cmds = [`nix build ${flakeRef}#nixosConfigurations.${attr(h.host)}.config.system.build.toplevel`]
+  const cmds = [`nix build ${flakeRef}#${set}.${attr(h.host)}.${BUILT_ATTRIBUTE[set].join('.')}`]
   for (const drv of failed?.failedDrvs ?? []) cmds.push(`nix log ${drv}`)
   return cmds
 }

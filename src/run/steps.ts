@@ -11,7 +11,7 @@ import { Nix } from '../nix/nix'
 import { stripWarnings } from '../nix/stderr'
 import { MiB } from '../memory'
 import { saveLock } from '../cleanup'
-import { BuildResult, buildHosts } from '../pipeline/build'
+import { BuildResult, BuildTarget, buildHosts } from '../pipeline/build'
 import { CheckoutState, inspectCheckout } from '../pipeline/checkout'
 import { DiscoverResult, discover } from '../pipeline/discover'
 import { HostDiff, diffHosts, pendingHosts } from '../pipeline/diff'
@@ -86,7 +86,8 @@ export async function discoverHosts(run: Run, nix: Nix): Promise<DiscoverResult>
         settings.flakeDir,
         settings.hosts,
         settings.excludeHosts,
-        settings.excludeHostsSource
+        settings.excludeHostsSource,
+        settings.configurations
       )
       run.log.info(
         `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
@@ -148,8 +149,21 @@ export async function readFleet(run: Run, hosts: string[]): Promise<FleetState |
 
 function buildOutcome(b: BuildResult): string {
   const hosts = [...b.hosts.values()]
-  const failed = hosts.filter(h => h.status !== 'built').length
-  return `${hosts.length - failed} built${failed > 0 ? `, ${failed} failed` : ''}`
+  const elsewhere = hosts.filter(h => h.status === 'not-buildable').length
+  const failed = hosts.filter(h => h.status !== 'built' && h.status !== 'not-buildable').length
+  return `${hosts.length - failed - elsewhere} built${failed > 0 ? `, ${failed} failed` : ''}${elsewhere > 0 ? `, ${elsewhere} not buildable here` : ''}`
+}
+
+/**
+ * What the builds build: the configured output's entries, each on a platform this machine or one of its remote
+ * builders builds. When Nix cannot say which platforms those are, every entry is built, as before.
+ */
+export async function buildTarget(run: Run, nix: Nix): Promise<BuildTarget> {
+  const platforms = await nix.platforms()
+  if (!platforms) {
+    run.log.info('Could not read the platforms this Nix builds for: every entry is built')
+  }
+  return { set: run.settings.configurations, platforms }
 }
 
 function logEvaluation(run: Run, build: BuildResult): void {
@@ -185,8 +199,12 @@ export async function buildFleet(
         side.flakeDir ?? run.settings.flakeDir,
         hosts,
         path.join(roots, side.roots),
-        pool
+        pool,
+        { target: await buildTarget(run, nix) }
       )
+      for (const h of [...b.hosts.values()].filter(x => x.status === 'not-buildable')) {
+        run.log.info(`${h.host}: evaluated only, no builder here for ${h.system ?? 'its platform'}`)
+      }
       logEvaluation(run, b)
       return b
     },
@@ -259,7 +277,9 @@ export async function compareSides(
   after: BuildResult
 ): Promise<Comparison> {
   const pairs = builtPairs(hosts, before, after)
-  const diffs = await run.phase('Diff closures', () => diffHosts(nix, pairs), { hosts: pairs.length })
+  const diffs = await run.phase('Diff closures', () => diffHosts(nix, pairs, run.settings.configurations), {
+    hosts: pairs.length
+  })
   const reports = hostReports(hosts, before, after, diffs)
   const pending = await pendingHosts(nix, unbuiltAfter(reports))
   for (const w of warningChanges(reports).new) {

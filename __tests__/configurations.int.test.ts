@@ -1,0 +1,157 @@
+import { execFileSync } from 'child_process'
+import * as fs from 'fs'
+import { Nix } from '../src/nix/nix'
+import { runAction } from './fixtures/action'
+import { Fleet, PackageSet, createFleet, examplePackageSets, uniquePackageSet } from '../testkit/fleet'
+
+interface Report {
+  configurations?: string
+  hosts: {
+    host: string
+    status: string
+    reboot: string[]
+    units?: unknown
+    diff?: unknown
+    before?: { status: string; system?: string; outPath?: string }
+    after?: { status: string; system?: string; outPath?: string }
+  }[]
+}
+
+function readReport(file: string): Report {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Report
+}
+
+/** Whether a store path is valid (built or fetched) in the local store. */
+function valid(storePath: string): boolean {
+  try {
+    execFileSync('nix-store', ['--check-validity', storePath], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+// The fixture's systems stand in for an activation package and a nix-darwin system: what the action does with
+// an entry depends on the attribute it builds and the platform of its derivation, not on what is inside.
+const system = (name: string, packages: string[]): string =>
+  `(mk { hostName = ${JSON.stringify(name)}; packages = [ ${packages.map(p => JSON.stringify(p)).join(' ')} ]; services = [ "nginx" ]; }).config.system.build.toplevel`
+
+describe('homeConfigurations and darwinConfigurations (real Nix, real git)', () => {
+  let sets: { before: PackageSet; after: PackageSet }
+  const fleets: Fleet[] = []
+
+  beforeAll(() => {
+    const salt = `configurations-${process.pid}-${Date.now()}`
+    const ex = examplePackageSets()
+    sets = { before: uniquePackageSet(ex.before, salt), after: uniquePackageSet(ex.after, salt) }
+  })
+  afterAll(() => {
+    for (const f of fleets) f.remove()
+  })
+
+  test("homeConfigurations: each entry's activationPackage is built and diffed, without NixOS's reboot and units", async () => {
+    const fleet = createFleet(
+      sets.before,
+      [
+        { name: 'alice@laptop', expr: `{ activationPackage = ${system('alice', ['curl', 'htop'])}; }` },
+        { name: 'bob', expr: `{ activationPackage = ${system('bob', ['curl'])}; }` }
+      ],
+      { output: 'homeConfigurations' }
+    )
+    fleets.push(fleet)
+    fleet.bump(sets.after)
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', configurations: 'homeConfigurations' })
+
+    expect(r.exitCode).toBe(0)
+    expect(JSON.parse(r.outputs.hosts)).toEqual(['alice@laptop', 'bob'])
+    expect(JSON.parse(r.outputs['failed-hosts'])).toEqual([])
+    // The same systems as NixOS entries need a reboot (the package set bumps the kernel): not a home's business.
+    expect(JSON.parse(r.outputs['reboot-hosts'])).toEqual([])
+    const report = readReport(r.outputs['report-json'])
+    expect(report.configurations).toBe('homeConfigurations')
+    for (const h of report.hosts) {
+      expect(h.status).toBe('updated')
+      expect(h.diff).toBeDefined()
+      expect(h.units).toBeUndefined()
+      expect(h.reboot).toEqual([])
+      expect(valid(h.after?.outPath as string)).toBe(true)
+    }
+    const md = r.outputs.report
+    expect(md).toMatch(/^## Home Manager configurations update: 2 hosts \(dry run\)/m)
+    expect(md).toContain('| bob | ✅ updated | 4 | 0 | 2 | 2 |')
+    expect(md).toContain('curl 8.7.1 → 8.8.0 on all 2 hosts')
+  })
+
+  test('darwinConfigurations: a system for a platform without a builder here is evaluated and reported, never a failure', async () => {
+    const fleet = createFleet(
+      sets.before,
+      [
+        // nix-darwin's system derivation for Apple silicon: nothing on this Linux machine can build it.
+        {
+          name: 'mac-arm',
+          expr: `{ system = builtins.derivation { name = "darwin-system-mac-arm"; system = "aarch64-darwin"; builder = "/bin/sh"; args = [ "-c" "echo never built" ]; salt = ${JSON.stringify(
+            sets.before.salt
+          )}; }; }`
+        },
+        // An entry whose system is this machine's: built as any other.
+        { name: 'mac-local', expr: `{ system = ${system('mac-local', ['curl'])}; }` },
+        {
+          name: 'mac-broken',
+          expr: '{ system = throw "mac-broken: the option homebrew.casks is undefined"; }'
+        }
+      ],
+      { output: 'darwinConfigurations' }
+    )
+    fleets.push(fleet)
+    fleet.bump(sets.after)
+    const r = await runAction(fleet.fleetDir, { 'dry-run': 'true', configurations: 'darwinConfigurations' })
+
+    expect(r.log).toContain('mac-arm: evaluated only, no builder here for aarch64-darwin')
+    expect(r.exitCode).toBe(0)
+    expect(JSON.parse(r.outputs.hosts)).toEqual(['mac-arm', 'mac-broken', 'mac-local'])
+    expect(JSON.parse(r.outputs['failed-hosts'])).toEqual(['mac-broken'])
+    expect(JSON.parse(r.outputs['regressed-hosts'])).toEqual([])
+    const report = readReport(r.outputs['report-json'])
+    const byHost = new Map(report.hosts.map(h => [h.host, h]))
+    const arm = byHost.get('mac-arm')
+    expect(arm?.status).toBe('not-buildable')
+    expect(arm?.before).toMatchObject({ status: 'not-buildable', system: 'aarch64-darwin' })
+    expect(arm?.after).toMatchObject({ status: 'not-buildable', system: 'aarch64-darwin' })
+    // Evaluated (its out path is known), never built.
+    expect(arm?.after?.outPath).toMatch(/-darwin-system-mac-arm$/)
+    expect(valid(arm?.after?.outPath as string)).toBe(false)
+    expect(byHost.get('mac-local')?.status).toBe('updated')
+    expect(valid(byHost.get('mac-local')?.after?.outPath as string)).toBe(true)
+    expect(byHost.get('mac-broken')?.status).toBe('failing')
+
+    const md = r.outputs.report
+    expect(md).toMatch(/^## nix-darwin fleet update: 3 hosts \(dry run\)/m)
+    expect(md).toContain('| mac-arm | 🚫 not buildable here (aarch64-darwin) | – | – | – | – | – | – |')
+    expect(md).toContain('1 not buildable here')
+    expect(md).toContain('nix build .#darwinConfigurations.mac-broken.system')
+    expect(md).not.toMatch(/mac-arm[^\n]*(failed|regressed)/)
+  })
+
+  test('a configurations value that is not an output kind fails before anything runs', async () => {
+    const fleet = createFleet(sets.before, [{ name: 'web', packages: ['curl'] }])
+    fleets.push(fleet)
+    const r = await runAction(fleet.fleetDir, {
+      'dry-run': 'true',
+      configurations: 'homeManagerConfigurations'
+    })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(
+      '::error::Input \'configurations\' must be one of nixosConfigurations, homeConfigurations, darwinConfigurations, got "homeManagerConfigurations"'
+    )
+  })
+
+  test("the platforms come from this Nix's configuration, nix-args included", async () => {
+    const here = await (await Nix.create()).platforms()
+    expect(here?.system).toBe(process.arch === 'arm64' ? 'aarch64-linux' : 'x86_64-linux')
+    const withBuilder = await (
+      await Nix.create(['--option', 'builders', 'ssh://mac aarch64-darwin,x86_64-darwin - 2'])
+    ).platforms()
+    expect(withBuilder?.builders).toEqual(['aarch64-darwin', 'x86_64-darwin'])
+    expect(withBuilder?.system).toBe(here?.system)
+  })
+})
