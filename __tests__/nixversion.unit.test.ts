@@ -433,14 +433,18 @@ describe('toplevel expressions', () => {
 
   test('toplevelsExpr evaluates every host and nulls the one that throws', () => {
     const expected: Record<string, unknown> = { broken: null }
-    hosts.forEach((h, i) => (expected[h] = { drv: `/nix/store/d${i}.drv`, out: `/nix/store/o${i}` }))
+    // The stand-ins carry no `system`: it is null, as for a toplevel whose derivation names none.
+    hosts.forEach(
+      (h, i) => (expected[h] = { drv: `/nix/store/d${i}.drv`, out: `/nix/store/o${i}`, system: null })
+    )
     expect(nixEval(`(${toplevelsExpr([...hosts, 'broken'])}) ${configurations}`)).toEqual(expected)
   })
 
   test.each(hosts.map((h, i): [string, number] => [h, i]))('singleToplevelExpr for %j', (host, i) => {
     expect(nixEval(`(${singleToplevelExpr(host)}) ${configurations}`)).toEqual({
       drv: `/nix/store/d${i}.drv`,
-      out: `/nix/store/o${i}`
+      out: `/nix/store/o${i}`,
+      system: null
     })
   })
 })
