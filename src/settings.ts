@@ -12,6 +12,7 @@ import { maskNixSecrets, splitArgs } from './nix/args'
 import { normaliseSigningKey } from './signing'
 import { parseUpdateInputs } from './pipeline/input-selection'
 import { parsePeople } from './pipeline/people'
+import { checkCommitViaApi } from './pipeline/api-commit'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -40,6 +41,8 @@ export interface Settings {
   forge: ForgeKind
   /** An OpenSSH private key that signs the commit; masked in the log. */
   signingKey?: string
+  /** GitHub: the commit is made through GraphQL createCommitOnBranch, which GitHub signs. */
+  commitViaApi: boolean
   gitUserName: string
   gitUserEmail: string
   commitMessage: string
@@ -185,6 +188,12 @@ export function validateBranch(name: string, base: string, inputName = 'branch')
       `Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`
     )
   }
+}
+
+/** `commit-via-api`, checked against the forge and `signing-key`. */
+function commitViaApi(value: boolean, forge: ForgeKind, signingKey: string | undefined): boolean {
+  checkCommitViaApi(value, forge, signingKey)
+  return value
 }
 
 /** Expands `{date}` in a text. */
@@ -398,6 +407,7 @@ export function getSettings(e: Environment): Settings {
       .filter(Boolean),
     prReviewers: parsePeople(input('pr-reviewers'), 'pr-reviewers'),
     prAssignees: parsePeople(input('pr-assignees'), 'pr-assignees'),
+    commitViaApi: commitViaApi(getBoolean(input, 'commit-via-api'), forge, signingKey || undefined),
     autoMerge: getBoolean(input, 'auto-merge'),
     mergeMethod,
     build: getBoolean(input, 'build'),

@@ -73,6 +73,11 @@ export const INPUTS = {
     "default": "chore: update flake inputs {date}",
     "type": "string"
   },
+  "commit-via-api": {
+    "description": "GitHub only: make the commit through GitHub's API (GraphQL createCommitOnBranch) instead of pushing one made here, so that GitHub signs it and shows it as verified, without a signing key. The token's account is the author (git-user-name and git-user-email do not apply). Cannot be combined with signing-key.",
+    "default": "false",
+    "type": "boolean"
+  },
   "pr-title": {
     "description": "Title of the pull request; `{date}` expands to the UTC date.",
     "default": "chore: update flake inputs {date}",
