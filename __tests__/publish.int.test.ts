@@ -692,6 +692,66 @@ describe('GitHub: commit-via-api', () => {
   })
 })
 
+describe('OpenPGP signing-key with a passphrase', () => {
+  const s = new Setup('forgejo')
+  let keyHome: string
+  let armored: string
+  const passphrase = 'tr0ub4dor&3 staple'
+  beforeAll(async () => {
+    await s.start()
+    keyHome = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-pgp-'))
+    const gpg = (args: string[], input?: string): string =>
+      execFileSync('gpg', ['--homedir', keyHome, '--batch', '--pinentry-mode', 'loopback', ...args], {
+        encoding: 'utf8',
+        input,
+        stdio: ['pipe', 'pipe', 'pipe']
+      })
+    gpg(
+      ['--passphrase-fd', '0', '--quick-gen-key', 'Fleet Bot <bot@example.org>', 'ed25519', 'sign', 'never'],
+      passphrase
+    )
+    armored = gpg(['--passphrase-fd', '0', '--armor', '--export-secret-keys', 'bot@example.org'], passphrase)
+  })
+  afterAll(async () => {
+    execFileSync('gpgconf', ['--homedir', keyHome, '--kill', 'gpg-agent'])
+    fs.rmSync(keyHome, { recursive: true, force: true })
+    await s.stop()
+  })
+
+  test('a wrong passphrase fails before anything is built, naming the input', async () => {
+    s.bump('4.4.0')
+    const r = await s.run({ branch: 'auto/pgp', 'signing-key': armored, 'signing-key-passphrase': 'wrong' })
+    expect(r.exitCode).not.toBe(0)
+    expect(r.log).toContain(
+      "Input 'signing-key': the key does not sign with the passphrase of 'signing-key-passphrase'"
+    )
+    expect(r.log).toContain('Publishing is not possible, so nothing was built')
+    expect(s.branchSha('auto/pgp')).toBeUndefined()
+    expectNoSecret(r, [passphrase])
+  })
+
+  test('the commit is signed with gpg and verifies; the passphrase and the key stay out of the log', async () => {
+    s.sync()
+    const r = await s.run({
+      branch: 'auto/pgp',
+      'signing-key': armored,
+      'signing-key-passphrase': passphrase
+    })
+    expect(r.exitCode).toBe(0)
+    const sha = s.branchSha('auto/pgp') as string
+    const status = execFileSync('git', ['--git-dir', s.bare, 'log', '-1', '--format=%G?', sha], {
+      env: { ...process.env, GNUPGHOME: keyHome },
+      encoding: 'utf8'
+    }).trim()
+    expect(['G', 'U']).toContain(status)
+    expectNoSecret(r, [passphrase, ...armored.split('\n').filter(l => l.length > 40)])
+    // The keyring lived in the work directory and is gone with the step.
+    for (const d of fs.readdirSync(r.runnerTemp)) {
+      expect(fs.existsSync(path.join(r.runnerTemp, d, 'gnupg'))).toBe(false)
+    }
+  })
+})
+
 describe('Forgejo token with the repository scope only', () => {
   const s = new Setup('forgejo', { tokenScopes: ['write:repository'] })
   beforeAll(() => s.start())

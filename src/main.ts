@@ -42,6 +42,7 @@ import { stopping, tail } from './exec'
 import { formatBytes } from './report/nvd'
 import { redactUrl, scrub } from './nix/cache'
 import { checkSigningKey } from './signing'
+import { isOpenPgpKey, openPgpHome } from './openpgp'
 import { FleetState, readFleetState } from './forge/fleet-state'
 import { ApiClient } from './forge/http'
 import { failedUpgrades, staleHosts } from './report/fleet-state'
@@ -382,7 +383,7 @@ async function pipeline(
     target = await preflightPublish(settings, process.env, { scratchDir: workDir, checkSigningKey })
   } else if (settings.signingKey) {
     // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
-    await checkSigningKey(settings.signingKey, workDir)
+    await checkSigningKey(settings.signingKey, workDir, settings.signingKeyPassphrase)
   }
   const nix = await Nix.create(settings.nixArgs)
   core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
@@ -543,7 +544,14 @@ async function pipeline(
   }
   if (update.changed && target) {
     const forge = target.forge
-    const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
+    // OpenPGP: a keyring of its own in the work directory (removed with it, also by the post step).
+    const openPgp =
+      settings.signingKey && isOpenPgpKey(settings.signingKey)
+        ? await openPgpHome(settings.signingKey, settings.signingKeyPassphrase, path.join(workDir, 'gnupg'))
+        : undefined
+    if (openPgp) cleanup.push(() => openPgp.closeSync())
+    const keyFile =
+      settings.signingKey && !openPgp ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined
     const publishOutcome = (p: PublishResult): string =>
       p.prUrl ? `pull request ${p.operation}: ${p.prUrl}` : 'no pull request'
     published = await phase(
@@ -558,6 +566,7 @@ async function pipeline(
             created: update.created,
             body,
             signingKeyFile: keyFile,
+            openPgp,
             scratchDir: workDir
           })
         } catch (e) {

@@ -1,4 +1,5 @@
 import * as io from '@actions/io'
+import { spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { InputError } from './errors'
@@ -21,6 +22,8 @@ export interface OpenPgpHome {
   gitConfig: string[]
   /** Stops the keyring's agent and removes the keyring. */
   close(): Promise<void>
+  /** The same, synchronously (for cleanup that cannot wait). */
+  closeSync(): void
 }
 
 async function gpgBinary(): Promise<string> {
@@ -86,7 +89,14 @@ export async function openPgpHome(armored: string, passphrase: string, home: str
       home,
       signingKey: `${key.fingerprint}!`,
       gitConfig: ['-c', 'gpg.format=openpgp', '-c', `user.signingKey=${key.fingerprint}!`],
-      close
+      close,
+      closeSync: () => {
+        spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], {
+          env: { PATH: process.env.PATH ?? '', GNUPGHOME: home },
+          stdio: 'ignore'
+        })
+        fs.rmSync(home, { recursive: true, force: true })
+      }
     }
   } catch (e) {
     await close()
@@ -138,4 +148,15 @@ function lastLine(text: string): string {
       .filter(l => l.trim() !== '')
       .pop() ?? 'no message'
   )
+}
+
+/** `signing-key-passphrase`: only for an OpenPGP key (an SSH key must have none). */
+export function checkSigningKeyPassphrase(passphrase: string, signingKey: string | undefined): string {
+  if (passphrase === '') return ''
+  if (!signingKey || !isOpenPgpKey(signingKey)) {
+    throw new InputError(
+      "Input 'signing-key-passphrase' applies to an OpenPGP 'signing-key' only (an SSH key must have no passphrase)"
+    )
+  }
+  return passphrase
 }

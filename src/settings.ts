@@ -13,6 +13,7 @@ import { normaliseSigningKey } from './signing'
 import { parseUpdateInputs } from './pipeline/input-selection'
 import { parsePeople } from './pipeline/people'
 import { checkCommitViaApi } from './pipeline/api-commit'
+import { checkSigningKeyPassphrase, isOpenPgpKey } from './openpgp'
 
 export type { ForgeKind } from './forge/kind'
 export { InputError } from './errors'
@@ -39,8 +40,10 @@ export interface Settings {
   token: string
   /** Which forge API to speak: `auto` is decided from the runner's environment. */
   forge: ForgeKind
-  /** An OpenSSH private key that signs the commit; masked in the log. */
+  /** An OpenSSH private key, or an armored OpenPGP secret key, that signs the commit; masked in the log. */
   signingKey?: string
+  /** The OpenPGP key's passphrase ('' for none); masked in the log. */
+  signingKeyPassphrase: string
   /** GitHub: the commit is made through GraphQL createCommitOnBranch, which GitHub signs. */
   commitViaApi: boolean
   gitUserName: string
@@ -297,12 +300,15 @@ export function getSettings(e: Environment): Settings {
 
   const token = input('token')
   if (token) core.setSecret(token)
+  if (input('signing-key-passphrase')) core.setSecret(input('signing-key-passphrase'))
   const signingKeyRaw = input('signing-key')
   let signingKey = ''
   if (signingKeyRaw !== '') {
     core.setSecret(signingKeyRaw)
     for (const line of signingKeyRaw.split(/\r?\n/)) if (line.trim().length > 8) core.setSecret(line.trim())
-    signingKey = normaliseSigningKey(signingKeyRaw)
+    signingKey = isOpenPgpKey(signingKeyRaw)
+      ? signingKeyRaw.replace(/\r\n?/g, '\n').trim()
+      : normaliseSigningKey(signingKeyRaw)
     for (const line of signingKey.split('\n')) if (line.length > 8) core.setSecret(line)
   }
 
@@ -397,6 +403,7 @@ export function getSettings(e: Environment): Settings {
     token,
     forge,
     signingKey: signingKey || undefined,
+    signingKeyPassphrase: checkSigningKeyPassphrase(input('signing-key-passphrase'), signingKey || undefined),
     gitUserName,
     gitUserEmail,
     commitMessage,

@@ -54,7 +54,12 @@ export const INPUTS = {
     "type": "string"
   },
   "signing-key": {
-    "description": "OpenSSH private key (without passphrase) that signs the update commit (git's `gpg.format ssh`). Pass it from a secret.",
+    "description": "Key that signs the update commit, from a secret: an OpenSSH private key without passphrase (git's `gpg.format ssh`), or an armored OpenPGP secret key (`-----BEGIN PGP PRIVATE KEY BLOCK-----`, signed with gpg in a keyring of its own; needs gpg on the runner).",
+    "default": "",
+    "type": "string"
+  },
+  "signing-key-passphrase": {
+    "description": "Passphrase of an OpenPGP signing-key, from a secret. It reaches gpg on standard input only, never a command line or a file.",
     "default": "",
     "type": "string"
   },

@@ -195,6 +195,8 @@ export interface PublishInput {
   created?: boolean
   body: string
   signingKeyFile?: string
+  /** An OpenPGP key's keyring (see openPgpHome), instead of signingKeyFile. */
+  openPgp?: { gitConfig: string[]; home: string }
   scratchDir: string
 }
 
@@ -264,6 +266,7 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
         message,
         identity: { name: settings.gitUserName, email: settings.gitUserEmail },
         signingKeyFile: input.signingKeyFile,
+        openPgp: input.openPgp,
         indexFile: path.join(input.scratchDir, 'index')
       })
     }
