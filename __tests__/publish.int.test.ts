@@ -633,6 +633,136 @@ describe.each<ForgeKind>(['forgejo', 'github'])('reviewers and assignees on %s',
   })
 })
 
+describe('GitHub: commit-via-api', () => {
+  const s = new Setup('github')
+  beforeAll(() => s.start())
+  afterAll(() => s.stop())
+  const api = { branch: 'auto/api', 'commit-via-api': 'true' }
+  const scratchBranches = (): string =>
+    s.bareGit(['for-each-ref', '--format=%(refname)', 'refs/heads/nixos-fleet-update'])
+
+  test('GitHub makes the commit (createCommitOnBranch on a branch of its own at the base), the update branch gets it by a leased push', async () => {
+    s.bump('4.3.0')
+    const main = s.bareGit(['rev-parse', 'main'])
+    const r = await s.run(api)
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('created')
+    const sha = s.branchSha('auto/api') as string
+    expect(r.outputs.commit).toBe(sha)
+    expect(s.bareGit(['log', '-1', '--format=%P|%an|%cn <%ce>', sha])).toBe(
+      `${main}|infra|GitHub <noreply@github.com>`
+    )
+    expect(s.bareGit(['diff', '--name-only', main, sha])).toBe('flake.lock')
+    const message = s.bareGit(['log', '-1', '--format=%B', sha])
+    expect(message).toMatch(/^chore: update flake inputs \d{4}-\d{2}-\d{2}\n\nUpdated inputs:\n- pkgs: /)
+    expect(message).toContain('Update-Tool: nixos-fleet-update')
+    const gql = s.forge.requests.filter(q => q.path === '/graphql')
+    expect(gql).toHaveLength(1)
+    const input = (gql[0].body as { variables: { input: Record<string, unknown> } }).variables.input
+    expect(input).toMatchObject({ expectedHeadOid: main, branch: { repositoryNameWithOwner: 'infra/fleet' } })
+    const additions = (input.fileChanges as { additions: { path: string; contents: string }[] }).additions
+    expect(additions.map(a => a.path)).toEqual(['flake.lock'])
+    expect(Buffer.from(additions[0].contents, 'base64').toString()).toBe(
+      s.bareGit(['show', `${sha}:flake.lock`]) + '\n'
+    )
+    expect(scratchBranches()).toBe('')
+  })
+
+  test('the next update replaces the commit: still one commit on the base, made by GitHub', async () => {
+    s.sync()
+    const before = s.branchSha('auto/api')
+    s.bump('4.3.1')
+    const r = await s.run(api)
+    expect(r.exitCode).toBe(0)
+    expect(r.outputs['pr-operation']).toBe('updated')
+    const sha = s.branchSha('auto/api') as string
+    expect(sha).not.toBe(before)
+    expect(s.bareGit(['log', '-1', '--format=%P|%cn', sha])).toBe(
+      `${s.bareGit(['rev-parse', 'main'])}|GitHub`
+    )
+    expect(scratchBranches()).toBe('')
+  })
+
+  test("a branch holding someone else's commit is not overwritten, and GitHub is not asked to commit", async () => {
+    const other = path.join(s.fleet.root, 'api-clone')
+    execFileSync('git', ['clone', '-q', '-b', 'auto/api', s.bare, other], { stdio: 'pipe' })
+    fs.writeFileSync(path.join(other, 'NOTES'), 'manual fix\n')
+    git(other, ['add', 'NOTES'])
+    git(other, ['-c', 'user.name=Alice', '-c', 'user.email=alice@example.org', 'commit', '-qm', 'By hand'])
+    git(other, ['push', '-q', 'origin', 'auto/api'])
+    const foreign = git(other, ['rev-parse', 'HEAD']).trim()
+    const graphql = s.forge.requests.filter(q => q.path === '/graphql').length
+    s.sync()
+    s.bump('4.3.2')
+    const r = await s.run(api)
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain("Branch 'auto/api' holds commits this action did not make; it is not overwritten")
+    expect(s.branchSha('auto/api')).toBe(foreign)
+    expect(s.forge.requests.filter(q => q.path === '/graphql')).toHaveLength(graphql)
+    expect(scratchBranches()).toBe('')
+  })
+})
+
+describe('OpenPGP signing-key with a passphrase', () => {
+  const s = new Setup('forgejo')
+  let keyHome: string
+  let armored: string
+  const passphrase = 'tr0ub4dor&3 staple'
+  beforeAll(async () => {
+    await s.start()
+    keyHome = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-pgp-'))
+    const gpg = (args: string[], input?: string): string =>
+      execFileSync('gpg', ['--homedir', keyHome, '--batch', '--pinentry-mode', 'loopback', ...args], {
+        encoding: 'utf8',
+        input,
+        stdio: ['pipe', 'pipe', 'pipe']
+      })
+    gpg(
+      ['--passphrase-fd', '0', '--quick-gen-key', 'Fleet Bot <bot@example.org>', 'ed25519', 'sign', 'never'],
+      passphrase
+    )
+    armored = gpg(['--passphrase-fd', '0', '--armor', '--export-secret-keys', 'bot@example.org'], passphrase)
+  })
+  afterAll(async () => {
+    execFileSync('gpgconf', ['--homedir', keyHome, '--kill', 'gpg-agent'])
+    fs.rmSync(keyHome, { recursive: true, force: true })
+    await s.stop()
+  })
+
+  test('a wrong passphrase fails before anything is built, naming the input', async () => {
+    s.bump('4.4.0')
+    const r = await s.run({ branch: 'auto/pgp', 'signing-key': armored, 'signing-key-passphrase': 'wrong' })
+    expect(r.exitCode).not.toBe(0)
+    expect(r.log).toContain(
+      "Input 'signing-key': the key does not sign with the passphrase of 'signing-key-passphrase'"
+    )
+    expect(r.log).toContain('Publishing is not possible, so nothing was built')
+    expect(s.branchSha('auto/pgp')).toBeUndefined()
+    expectNoSecret(r, [passphrase])
+  })
+
+  test('the commit is signed with gpg and verifies; the passphrase and the key stay out of the log', async () => {
+    s.sync()
+    const r = await s.run({
+      branch: 'auto/pgp',
+      'signing-key': armored,
+      'signing-key-passphrase': passphrase
+    })
+    expect(r.exitCode).toBe(0)
+    const sha = s.branchSha('auto/pgp') as string
+    const status = execFileSync('git', ['--git-dir', s.bare, 'log', '-1', '--format=%G?', sha], {
+      env: { ...process.env, GNUPGHOME: keyHome },
+      encoding: 'utf8'
+    }).trim()
+    expect(['G', 'U']).toContain(status)
+    expectNoSecret(r, [passphrase, ...armored.split('\n').filter(l => l.length > 40)])
+    // The keyring lived in the work directory and is gone with the step.
+    for (const d of fs.readdirSync(r.runnerTemp)) {
+      expect(fs.existsSync(path.join(r.runnerTemp, d, 'gnupg'))).toBe(false)
+    }
+  })
+})
+
 describe('Forgejo token with the repository scope only', () => {
   const s = new Setup('forgejo', { tokenScopes: ['write:repository'] })
   beforeAll(() => s.start())

@@ -265,6 +265,7 @@ describe('getSettings', () => {
       token: '',
       forge: 'github',
       signingKey: undefined,
+      signingKeyPassphrase: '',
       gitUserName: 'nixos-fleet-update',
       gitUserEmail: 'nixos-fleet-update@users.noreply.localhost',
       commitMessage: 'chore: update flake inputs 2024-05-31',
@@ -273,6 +274,7 @@ describe('getSettings', () => {
       prLabels: [],
       prReviewers: [],
       prAssignees: [],
+      commitViaApi: false,
       autoMerge: false,
       mergeMethod: 'auto',
       build: true,
@@ -484,6 +486,13 @@ describe('getSettings', () => {
       ],
       ['update-inputs', { 'update-inputs': '../nixpkgs' }, /not a flake input name/],
       ['pr-reviewers', { 'pr-reviewers': 'infra/admins' }, /teams are not supported/],
+      ['commit-via-api', { 'commit-via-api': 'true', forge: 'forgejo' }, /works on GitHub only/],
+      [
+        'signing-key-passphrase',
+        { 'signing-key-passphrase': 'x' },
+        /applies to an OpenPGP 'signing-key' only/
+      ],
+      ['commit-via-api', { 'commit-via-api': 'yes', forge: 'github' }, /must be true or false/],
       ['pr-reviewers', { 'pr-reviewers': 'alice;id' }, /not an account name/],
       ['pr-assignees', { 'pr-assignees': '-bob' }, /not an account name/],
       ['update-inputs', { 'update-inputs': 'home-manager/' }, /not a flake input name/],
@@ -513,7 +522,6 @@ describe('getSettings', () => {
         { 'signing-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ' },
         /is cut short: it has -----BEGIN OPENSSH PRIVATE KEY----- but no -----END/
       ],
-      ['signing-key', { 'signing-key': '-----BEGIN PGP PRIVATE KEY BLOCK-----\nx' }, /holds a PGP key/],
       ['git-user-email', { 'git-user-email': 'fleet-bot' }, /is not an e-mail address/],
       ['git-user-email', { 'git-user-email': 'fleet bot@example.org' }, /is not an e-mail address/],
       ['git-user-email', { 'git-user-email': '<bot@example.org>' }, /is not an e-mail address/],

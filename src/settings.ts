@@ -13,6 +13,8 @@ import { normaliseSigningKey } from './signing'
 import { ModeSettings, parseModeSettings } from './modes/mode'
 import { parseUpdateInputs } from './pipeline/input-selection'
 import { parsePeople } from './pipeline/people'
+import { checkCommitViaApi } from './pipeline/api-commit'
+import { checkSigningKeyPassphrase, isOpenPgpKey } from './openpgp'
 import { Log } from './log/log'
 import { InputSource, environmentInputs, inputDefault, misspelledInputVariables } from './inputs/source'
 import {
@@ -57,8 +59,12 @@ export interface Settings {
   token: string
   /** Which forge API to speak: `auto` is decided from the runner's environment. */
   forge: ForgeKind
-  /** An OpenSSH private key that signs the commit; masked in the log. */
+  /** An OpenSSH private key, or an armored OpenPGP secret key, that signs the commit; masked in the log. */
   signingKey?: string
+  /** The OpenPGP key's passphrase ('' for none); masked in the log. */
+  signingKeyPassphrase: string
+  /** GitHub: the commit is made through GraphQL createCommitOnBranch, which GitHub signs. */
+  commitViaApi: boolean
   gitUserName: string
   gitUserEmail: string
   commitMessage: string
@@ -179,6 +185,12 @@ function getPushSettings(input: (name: InputName) => string, log: Log): PushSett
   return { url, key, publicKey, required }
 }
 
+/** `commit-via-api`, checked against the forge and `signing-key`. */
+function checkedCommitViaApi(value: boolean, forge: ForgeKind, signingKey: string | undefined): boolean {
+  checkCommitViaApi(value, forge, signingKey)
+  return value
+}
+
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 export function getSettings(e: Environment): Settings {
   const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd())
@@ -192,12 +204,15 @@ export function getSettings(e: Environment): Settings {
 
   const token = input('token')
   if (token) e.log.mask(token)
+  if (input('signing-key-passphrase')) e.log.mask(input('signing-key-passphrase'))
   const signingKeyRaw = input('signing-key')
   let signingKey = ''
   if (signingKeyRaw !== '') {
     e.log.mask(signingKeyRaw)
     for (const line of signingKeyRaw.split(/\r?\n/)) if (line.trim().length > 8) e.log.mask(line.trim())
-    signingKey = normaliseSigningKey(signingKeyRaw)
+    signingKey = isOpenPgpKey(signingKeyRaw)
+      ? signingKeyRaw.replace(/\r\n?/g, '\n').trim()
+      : normaliseSigningKey(signingKeyRaw)
     for (const line of signingKey.split('\n')) if (line.length > 8) e.log.mask(line)
   }
 
@@ -295,6 +310,7 @@ export function getSettings(e: Environment): Settings {
     token,
     forge,
     signingKey: signingKey || undefined,
+    signingKeyPassphrase: checkSigningKeyPassphrase(input('signing-key-passphrase'), signingKey || undefined),
     gitUserName,
     gitUserEmail,
     commitMessage,
@@ -305,6 +321,7 @@ export function getSettings(e: Environment): Settings {
       .filter(Boolean),
     prReviewers: parsePeople(input('pr-reviewers'), 'pr-reviewers'),
     prAssignees: parsePeople(input('pr-assignees'), 'pr-assignees'),
+    commitViaApi: checkedCommitViaApi(parseBoolean(input, 'commit-via-api'), forge, signingKey || undefined),
     autoMerge: parseBoolean(input, 'auto-merge'),
     mergeMethod,
     build: parseBoolean(input, 'build'),

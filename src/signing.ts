@@ -4,6 +4,7 @@ import * as os from 'os'
 import * as path from 'path'
 import { InputError } from './errors'
 import { runProcess } from './exec'
+import { isOpenPgpKey, openPgpHome } from './openpgp'
 
 const INPUT = "Input 'signing-key'"
 const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com)\s+AAAA/
@@ -39,8 +40,8 @@ export function signingKeyProblem(text: string): string | undefined {
   if (PUBLIC_KEY_LINE.test(t) || /-----BEGIN (SSH2 |RSA |)PUBLIC KEY-----/.test(t)) {
     return 'holds a public key: signing needs the private key (the file without .pub, -----BEGIN OPENSSH PRIVATE KEY-----)'
   }
-  if (/-----BEGIN PGP (PRIVATE|PUBLIC) KEY BLOCK-----/.test(t)) {
-    return 'holds a PGP key: commits are signed with an SSH key (-----BEGIN OPENSSH PRIVATE KEY-----)'
+  if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(t)) {
+    return 'holds a PGP public key: signing needs the secret key (-----BEGIN PGP PRIVATE KEY BLOCK-----, gpg --armor --export-secret-keys)'
   }
   const begin = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(t)
   if (!begin) return 'is not an SSH private key: it must start with -----BEGIN OPENSSH PRIVATE KEY-----'
@@ -62,7 +63,22 @@ export interface SigningKeyCheck {
  * its public key. Throws an InputError saying which case it is (passphrase, damaged, public key, …). Meant to run
  * before anything is built; `scratchDir` is where the key is written for ssh-keygen (removed again).
  */
-export async function checkSigningKey(raw: string, scratchDir?: string): Promise<SigningKeyCheck> {
+export async function checkSigningKey(
+  raw: string,
+  scratchDir?: string,
+  passphrase = ''
+): Promise<SigningKeyCheck> {
+  if (isOpenPgpKey(raw)) {
+    // Imported into a keyring of its own in the scratch directory and signed with once; removed again.
+    const dir = fs.mkdtempSync(path.join(scratchDir ?? os.tmpdir(), 'nixos-fleet-update-keycheck-'))
+    try {
+      const ring = await openPgpHome(raw, passphrase, path.join(dir, 'gnupg'))
+      await ring.close()
+      return { key: raw, publicKey: ring.signingKey }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
   const key = normaliseSigningKey(raw)
   const sshKeygen = await io.which('ssh-keygen', false)
   if (!sshKeygen) {

@@ -11,6 +11,7 @@ import {
   repoPath
 } from './forge'
 import { eachRefusal, logins } from './people'
+import { ApiCommitter } from './api-commit'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readComment, readPullFields, shapeError } from './shape'
 
@@ -49,8 +50,8 @@ const AUTO_MERGE_HINTS: [RegExp, (base: string) => string][] = [
 
 const GRAPHQL_METHOD: Record<string, string> = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' }
 
-/** GitHub's REST API (and its GraphQL API for auto-merge, which has no REST endpoint). */
-export class GitHubForge implements Forge {
+/** GitHub's REST API (and its GraphQL API for auto-merge and signed commits, which have no REST endpoint). */
+export class GitHubForge implements Forge, ApiCommitter {
   readonly kind = 'github' as const
   private readonly api: ApiClient
   private readonly graphql: ApiClient
@@ -155,6 +156,58 @@ export class GitHubForge implements Forge {
         name,
         reason: `GitHub did not assign it: the account does not exist or has no access to ${this.owner}/${this.repo}`
       }))
+  }
+
+  async createBranch(name: string, sha: string): Promise<void> {
+    await this.api.request('Creating a branch', 'POST', `${this.path}/git/refs`, {
+      ref: `refs/heads/${name}`,
+      sha
+    })
+  }
+
+  async deleteBranch(name: string): Promise<void> {
+    const ref = name.split('/').map(encodeURIComponent).join('/')
+    await this.api.request('Deleting a branch', 'DELETE', `${this.path}/git/refs/heads/${ref}`)
+  }
+
+  /**
+   * GraphQL createCommitOnBranch (docs.github.com/graphql/reference/mutations#createcommitonbranch): file
+   * contents in base64, `expectedHeadOid` the branch's current tip (the commit is refused otherwise). GitHub signs
+   * the commit and shows it as verified.
+   */
+  async commitFile(change: {
+    branch: string
+    expectedHeadOid: string
+    path: string
+    content: string
+    headline: string
+    body: string
+  }): Promise<string> {
+    const query =
+      'mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }'
+    const input = {
+      branch: { repositoryNameWithOwner: `${this.owner}/${this.repo}`, branchName: change.branch },
+      message: { headline: change.headline, body: change.body },
+      fileChanges: {
+        additions: [{ path: change.path, contents: Buffer.from(change.content).toString('base64') }]
+      },
+      expectedHeadOid: change.expectedHeadOid
+    }
+    const r = await this.graphql.request('Creating the commit through the API', 'POST', '', {
+      query,
+      variables: { input }
+    })
+    if (!isRecord(r.body)) throw shapeError(r, 'a GraphQL answer object was expected')
+    const errors = Array.isArray(r.body.errors) ? r.body.errors : []
+    if (errors.length > 0) {
+      const text = errors
+        .map(e => (isRecord(e) && typeof e.message === 'string' ? e.message : JSON.stringify(e)))
+        .join('; ')
+      throw new Error(
+        `Creating the commit through the API failed: ${text}. It needs a token that may write the repository's contents (contents: write)`
+      )
+    }
+    return need(r, r.body, 'data.createCommitOnBranch.commit.oid', 'string')
   }
 
   async enableAutoMerge(pull: PullRequest, requested: MergeMethodSetting): Promise<MergeMethod | undefined> {

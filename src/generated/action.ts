@@ -59,7 +59,12 @@ export const INPUTS = {
     "type": "string"
   },
   "signing-key": {
-    "description": "OpenSSH private key (without passphrase) that signs the update commit (git's `gpg.format ssh`). Pass it from a secret.",
+    "description": "Key that signs the update commit, from a secret: an OpenSSH private key without passphrase (git's `gpg.format ssh`), or an armored OpenPGP secret key (`-----BEGIN PGP PRIVATE KEY BLOCK-----`, signed with gpg in a keyring of its own; needs gpg on the runner).",
+    "default": "",
+    "type": "string"
+  },
+  "signing-key-passphrase": {
+    "description": "Passphrase of an OpenPGP signing-key, from a secret. It reaches gpg on standard input only, never a command line or a file.",
     "default": "",
     "type": "string"
   },
@@ -77,6 +82,11 @@ export const INPUTS = {
     "description": "Subject of the update commit; `{date}` expands to the UTC date. The body lists the changed inputs.",
     "default": "chore: update flake inputs {date}",
     "type": "string"
+  },
+  "commit-via-api": {
+    "description": "GitHub only: make the commit through GitHub's API (GraphQL createCommitOnBranch) instead of pushing one made here, so that GitHub signs it and shows it as verified, without a signing key. The token's account is the author (git-user-name and git-user-email do not apply). Cannot be combined with signing-key.",
+    "default": "false",
+    "type": "boolean"
   },
   "pr-title": {
     "description": "Title of the pull request; `{date}` expands to the UTC date.",

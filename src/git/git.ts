@@ -262,6 +262,8 @@ export class Git {
     message: string
     identity: GitIdentity
     signingKeyFile?: string
+    /** An OpenPGP key in a keyring of its own: git's options for it and the keyring's GNUPGHOME. */
+    openPgp?: { gitConfig: string[]; home: string }
     indexFile: string
   }): Promise<string> {
     const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content })
@@ -277,23 +279,17 @@ export class Git {
       GIT_COMMITTER_NAME: options.identity.name,
       GIT_COMMITTER_EMAIL: options.identity.email
     }
-    const signing = options.signingKeyFile
-      ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
-      : ['-c', 'commit.gpgSign=false']
+    const signing = options.openPgp
+      ? options.openPgp.gitConfig
+      : options.signingKeyFile
+        ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
+        : ['-c', 'commit.gpgSign=false']
+    const signs = options.openPgp !== undefined || options.signingKeyFile !== undefined
     return this.output(
-      [
-        ...signing,
-        'commit-tree',
-        tree,
-        '-p',
-        options.parent,
-        ...(options.signingKeyFile ? ['-S'] : []),
-        '-F',
-        '-'
-      ],
+      [...signing, 'commit-tree', tree, '-p', options.parent, ...(signs ? ['-S'] : []), '-F', '-'],
       {
         input: options.message,
-        env: identityEnv
+        env: options.openPgp ? { ...identityEnv, GNUPGHOME: options.openPgp.home } : identityEnv
       }
     )
   }

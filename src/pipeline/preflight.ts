@@ -37,7 +37,7 @@ export function repositoryFromRemote(url: string): string | undefined {
 }
 
 /** A way to check the signing key before anything is built; throws an InputError saying what is wrong. */
-export type SigningKeyCheck = (key: string, scratchDir: string) => Promise<unknown>
+export type SigningKeyCheck = (key: string, scratchDir: string, passphrase: string) => Promise<unknown>
 
 export interface PublishTarget {
   forge: Forge
@@ -101,7 +101,7 @@ export async function preflightPublish(
   }
   if (settings.signingKey && options.checkSigningKey) {
     try {
-      await options.checkSigningKey(settings.signingKey, options.scratchDir)
+      await options.checkSigningKey(settings.signingKey, options.scratchDir, settings.signingKeyPassphrase)
     } catch (e) {
       problems.push(errorMessage(e))
     }

@@ -10,6 +10,8 @@ import { defuse } from '../inert'
 import { errorMessage } from '../errors'
 import { checkHeadOnBase } from './checkout'
 import { assignPeople } from './people'
+import { commitThroughApi } from './api-commit'
+import { isApiCommitter } from '../forge/api-commit'
 
 export type PullOperation = 'created' | 'updated' | 'unchanged' | 'none'
 
@@ -110,6 +112,8 @@ export interface PublishInput {
   created?: boolean
   body: string
   signingKeyFile?: string
+  /** An OpenPGP key's keyring (see openPgpHome), instead of signingKeyFile. */
+  openPgp?: { gitConfig: string[]; home: string }
   scratchDir: string
   log: Log
 }
@@ -160,15 +164,30 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     }
   }
   if (!commit) {
-    commit = await g.commitFile({
-      parent: head,
-      file: lockFile,
-      content: input.newLock,
-      message: commitMessage(settings.commitMessage, input.changes, { created: input.created }),
-      identity: { name: settings.gitUserName, email: settings.gitUserEmail },
-      signingKeyFile: input.signingKeyFile,
-      indexFile: path.join(input.scratchDir, 'index')
-    })
+    const message = commitMessage(settings.commitMessage, input.changes, { created: input.created })
+    if (settings.commitViaApi) {
+      if (!isApiCommitter(forge)) throw new Error("Input 'commit-via-api' needs GitHub's API")
+      const made = await commitThroughApi(g, forge, {
+        parent: head,
+        file: lockFile,
+        content: input.newLock,
+        message,
+        remote: REMOTE
+      })
+      for (const warning of made.warnings) input.log.warning(warning)
+      commit = made.commit
+    } else {
+      commit = await g.commitFile({
+        parent: head,
+        file: lockFile,
+        content: input.newLock,
+        message,
+        identity: { name: settings.gitUserName, email: settings.gitUserEmail },
+        signingKeyFile: input.signingKeyFile,
+        openPgp: input.openPgp,
+        indexFile: path.join(input.scratchDir, 'index')
+      })
+    }
     const r = await g.pushWithLease(REMOTE, commit, branch, remoteBranch)
     if (r.exitCode !== 0) {
       const why = `${r.stdout}\n${r.stderr}`.trim()

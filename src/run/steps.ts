@@ -28,6 +28,7 @@ import { plural } from '../report/words'
 import { redactUrl, scrub } from '../redact'
 import { PushSettings } from '../settings'
 import { checkSigningKey } from '../signing'
+import { isOpenPgpKey, openPgpHome } from '../openpgp'
 import { Run } from './context'
 import { writePublishOutputs } from './results'
 
@@ -50,7 +51,7 @@ export async function prepare(run: Run): Promise<Prepared> {
     target = await preflightPublish(settings, run.env, { scratchDir: run.workDir, checkSigningKey, log })
   } else if (settings.signingKey) {
     // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
-    await checkSigningKey(settings.signingKey, run.workDir)
+    await checkSigningKey(settings.signingKey, run.workDir, settings.signingKeyPassphrase)
   }
   const nix = await Nix.create(settings.nixArgs, log)
   log.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
@@ -328,7 +329,13 @@ export async function publishUpdate(
   failures: string[]
 ): Promise<PublishResult> {
   const { settings, log } = run
-  const keyFile = settings.signingKey ? run.secretFile(settings.signingKey) : undefined
+  // OpenPGP: a keyring of its own in the work directory (removed with it, also by the post step).
+  const openPgp =
+    settings.signingKey && isOpenPgpKey(settings.signingKey)
+      ? await openPgpHome(settings.signingKey, settings.signingKeyPassphrase, path.join(run.workDir, 'gnupg'))
+      : undefined
+  if (openPgp) run.cleanup.push(() => openPgp.closeSync())
+  const keyFile = settings.signingKey && !openPgp ? run.secretFile(settings.signingKey) : undefined
   const published = await run.phase(
     'Publish',
     async () => {
@@ -340,6 +347,7 @@ export async function publishUpdate(
           created: update.created,
           body,
           signingKeyFile: keyFile,
+          openPgp,
           scratchDir: run.workDir,
           log
         })

@@ -4,7 +4,10 @@
  * (@octokit/openapi-types) and GraphQL schema (@octokit/graphql-schema), and the error bodies GitHub is seen to
  * send (Validation Failed with resource/field/code errors).
  */
+import * as fs from 'fs'
 import * as http from 'http'
+import * as os from 'os'
+import * as path from 'path'
 import { URL } from 'url'
 import { FaultResponse } from './faults'
 import { basicUser } from './githttp'
@@ -436,6 +439,120 @@ export function githubApi(s: ForgeState): ForgeApi {
     }
   }
 
+  /**
+   * GraphQL createCommitOnBranch (docs.github.com/graphql/reference/mutations#createcommitonbranch and the input
+   * objects CreateCommitOnBranchInput, CommittableBranch, CommitMessage, FileChanges, FileAddition): the input
+   * through the `$input` variable, contents in base64, `expectedHeadOid` required and compared with the branch's
+   * tip. GitHub commits as the token's account with itself as committer, and signs; the double records the
+   * committer (it has no key to sign with). Error wordings here are the double's own.
+   */
+  function ghCreateCommitOnBranch(variables: Record<string, unknown>): Reply {
+    const gqlError = (type: string, message: string): Reply => ({
+      status: 200,
+      body: {
+        data: { createCommitOnBranch: null },
+        errors: [{ type, path: ['createCommitOnBranch'], message }]
+      }
+    })
+    const input = isObj(variables.input) ? variables.input : undefined
+    const branchIn = input && isObj(input.branch) ? input.branch : undefined
+    const message = input && isObj(input.message) ? input.message : undefined
+    const changes = input && isObj(input.fileChanges) ? input.fileChanges : undefined
+    const expected = input ? str(input.expectedHeadOid) : undefined
+    const headline = message ? str(message.headline) : undefined
+    if (!branchIn || !headline || !expected) {
+      return gqlError(
+        'INVALID',
+        'Variable $input of type CreateCommitOnBranchInput! was provided invalid value'
+      )
+    }
+    if (!sameName(str(branchIn.repositoryNameWithOwner) ?? '', fullName)) {
+      return gqlError(
+        'NOT_FOUND',
+        `Could not resolve to a Repository with the name '${str(branchIn.repositoryNameWithOwner)}'.`
+      )
+    }
+    const name = str(branchIn.branchName) ?? ''
+    const tip = git.branch(name)
+    if (!tip) return gqlError('NOT_FOUND', `A ref named "refs/heads/${name}" does not exist.`)
+    if (tip !== expected) {
+      return gqlError(
+        'STALE_DATA',
+        `Expected branch to point to "${expected}" but it did not (expectedHeadOid)`
+      )
+    }
+    const additions = changes && Array.isArray(changes.additions) ? changes.additions : []
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'forge-commit-'))
+    try {
+      const index = { GIT_INDEX_FILE: path.join(scratch, 'index') }
+      git.git(['read-tree', tip], index)
+      for (const [i, a] of additions.entries()) {
+        const file = isObj(a) ? str(a.path) : undefined
+        const contents = isObj(a) ? str(a.contents) : undefined
+        if (!file || contents === undefined)
+          return gqlError('INVALID', `fileChanges.additions[${i}] is invalid`)
+        const blobFile = path.join(scratch, `blob-${i}`)
+        fs.writeFileSync(blobFile, Buffer.from(contents, 'base64'))
+        const blob = git.git(['hash-object', '-w', blobFile])
+        git.git(['update-index', '--add', '--cacheinfo', `100644,${blob},${file}`], index)
+      }
+      const tree = git.git(['write-tree'], index)
+      const body = message ? (str(message.body) ?? '') : ''
+      const oid = git.git(
+        ['commit-tree', tree, '-p', tip, '-m', body ? `${headline}\n\n${body}` : headline],
+        {
+          GIT_AUTHOR_NAME: owner,
+          GIT_AUTHOR_EMAIL: `${githubProfile.ownerId}+${owner}@users.noreply.github.com`,
+          GIT_COMMITTER_NAME: 'GitHub',
+          GIT_COMMITTER_EMAIL: 'noreply@github.com'
+        }
+      )
+      git.git(['update-ref', `refs/heads/${name}`, oid, tip])
+      return {
+        status: 200,
+        body: {
+          data: { createCommitOnBranch: { commit: { oid, url: `${serverUrl}/${fullName}/commit/${oid}` } } }
+        }
+      }
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * REST git references (docs.github.com/rest/git/refs): create answers 201, 422 "Reference already exists";
+   * delete answers 204, 422 "Reference does not exist".
+   */
+  function ghRefs(ctx: Ctx, rest: string[]): Reply {
+    const doc = 'https://docs.github.com/rest/git/refs'
+    const refuse = (message: string): Reply => ({
+      status: 422,
+      body: { message, documentation_url: doc, status: '422' }
+    })
+    if (ctx.method === 'POST' && rest.length === 2) {
+      const b = ctx.body
+      const ref = isObj(b) ? str(b.ref) : undefined
+      const sha = isObj(b) ? str(b.sha) : undefined
+      if (!ref || !/^refs\/[^/]+\/.+/.test(ref)) {
+        return refuse("Reference name must start with 'refs/' and have at least two slashes.")
+      }
+      if (!sha || !git.revParse(sha)) return refuse('Object does not exist')
+      if (git.revParse(ref)) return refuse('Reference already exists')
+      git.git(['update-ref', ref, sha, ''])
+      return {
+        status: 201,
+        body: { ref, url: `${apiUrl}/repos/${fullName}/git/${ref}`, object: { type: 'commit', sha } }
+      }
+    }
+    if (ctx.method === 'DELETE' && rest[2] === 'heads' && rest.length > 3) {
+      const ref = `refs/heads/${rest.slice(3).join('/')}`
+      if (!git.revParse(ref)) return refuse('Reference does not exist')
+      git.git(['update-ref', '-d', ref])
+      return { status: 204 }
+    }
+    return ghNotFound(doc)
+  }
+
   function ghGraphql(ctx: Ctx): Reply {
     const b = ctx.body
     if (ctx.method !== 'POST') return ghNotFound('https://docs.github.com/graphql')
@@ -447,6 +564,7 @@ export function githubApi(s: ForgeState): ForgeApi {
     }
     const query = b.query
     const variables = isObj(b.variables) ? b.variables : {}
+    if (/\bcreateCommitOnBranch\b/.test(query)) return ghCreateCommitOnBranch(variables)
     const field = /\b(enablePullRequestAutoMerge|disablePullRequestAutoMerge)\b/.exec(query)
     if (!field) {
       return {
@@ -593,6 +711,7 @@ export function githubApi(s: ForgeState): ForgeApi {
     const rest = segs.slice(3)
     const m = ctx.method
     if (rest.length === 0) return m === 'GET' ? { status: 200, body: ghRepoJson() } : ghNotFound()
+    if (rest[0] === 'git' && rest[1] === 'refs') return ghRefs(ctx, rest)
     if (rest[0] === 'labels' && rest.length === 1 && m === 'GET') {
       const { page, headers } = ghPage(ctx, labels, 'labels')
       return { status: 200, body: page.map(l => ghLabelJson(l.name)), headers }
