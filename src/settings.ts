@@ -204,7 +204,8 @@ export function getSettings(e: Environment): Settings {
 
   const token = input('token')
   if (token) e.log.mask(token)
-  if (input('signing-key-passphrase')) e.log.mask(input('signing-key-passphrase'))
+  const passphrase = input('signing-key-passphrase')
+  if (passphrase) e.log.mask(passphrase)
   const signingKeyRaw = input('signing-key')
   let signingKey = ''
   if (signingKeyRaw !== '') {
@@ -310,7 +311,7 @@ export function getSettings(e: Environment): Settings {
     token,
     forge,
     signingKey: signingKey || undefined,
-    signingKeyPassphrase: checkSigningKeyPassphrase(input('signing-key-passphrase'), signingKey || undefined),
+    signingKeyPassphrase: checkSigningKeyPassphrase(passphrase, signingKey || undefined),
     gitUserName,
     gitUserEmail,
     commitMessage,
