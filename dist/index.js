@@ -1,7 +1,7 @@
 /******/ (() => { // webpackBootstrap
 /******/ 	var __webpack_modules__ = ({
 
-/***/ 4914:
+/***/ 4300:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -32,7 +32,7 @@ var __importStar = (this && this.__importStar) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.issue = exports.issueCommand = void 0;
 const os = __importStar(__nccwpck_require__(857));
-const utils_1 = __nccwpck_require__(302);
+const utils_1 = __nccwpck_require__(8720);
 /**
  * Commands
  *
@@ -104,7 +104,7 @@ function escapeProperty(s) {
 
 /***/ }),
 
-/***/ 7484:
+/***/ 74:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -143,12 +143,12 @@ var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, ge
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.platform = exports.toPlatformPath = exports.toWin32Path = exports.toPosixPath = exports.markdownSummary = exports.summary = exports.getIDToken = exports.getState = exports.saveState = exports.group = exports.endGroup = exports.startGroup = exports.info = exports.notice = exports.warning = exports.error = exports.debug = exports.isDebug = exports.setFailed = exports.setCommandEcho = exports.setOutput = exports.getBooleanInput = exports.getMultilineInput = exports.getInput = exports.addPath = exports.setSecret = exports.exportVariable = exports.ExitCode = void 0;
-const command_1 = __nccwpck_require__(4914);
-const file_command_1 = __nccwpck_require__(4753);
-const utils_1 = __nccwpck_require__(302);
+const command_1 = __nccwpck_require__(4300);
+const file_command_1 = __nccwpck_require__(7483);
+const utils_1 = __nccwpck_require__(8720);
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
-const oidc_utils_1 = __nccwpck_require__(5306);
+const oidc_utils_1 = __nccwpck_require__(9824);
 /**
  * The code to exit an action
  */
@@ -433,29 +433,29 @@ exports.getIDToken = getIDToken;
 /**
  * Summary exports
  */
-var summary_1 = __nccwpck_require__(1847);
+var summary_1 = __nccwpck_require__(5853);
 Object.defineProperty(exports, "summary", ({ enumerable: true, get: function () { return summary_1.summary; } }));
 /**
  * @deprecated use core.summary
  */
-var summary_2 = __nccwpck_require__(1847);
+var summary_2 = __nccwpck_require__(5853);
 Object.defineProperty(exports, "markdownSummary", ({ enumerable: true, get: function () { return summary_2.markdownSummary; } }));
 /**
  * Path exports
  */
-var path_utils_1 = __nccwpck_require__(1976);
+var path_utils_1 = __nccwpck_require__(4318);
 Object.defineProperty(exports, "toPosixPath", ({ enumerable: true, get: function () { return path_utils_1.toPosixPath; } }));
 Object.defineProperty(exports, "toWin32Path", ({ enumerable: true, get: function () { return path_utils_1.toWin32Path; } }));
 Object.defineProperty(exports, "toPlatformPath", ({ enumerable: true, get: function () { return path_utils_1.toPlatformPath; } }));
 /**
  * Platform utilities exports
  */
-exports.platform = __importStar(__nccwpck_require__(8968));
+exports.platform = __importStar(__nccwpck_require__(5494));
 //# sourceMappingURL=core.js.map
 
 /***/ }),
 
-/***/ 4753:
+/***/ 7483:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -491,7 +491,7 @@ exports.prepareKeyValueMessage = exports.issueFileCommand = void 0;
 const crypto = __importStar(__nccwpck_require__(6982));
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
-const utils_1 = __nccwpck_require__(302);
+const utils_1 = __nccwpck_require__(8720);
 function issueFileCommand(command, message) {
     const filePath = process.env[`GITHUB_${command}`];
     if (!filePath) {
@@ -524,7 +524,7 @@ exports.prepareKeyValueMessage = prepareKeyValueMessage;
 
 /***/ }),
 
-/***/ 5306:
+/***/ 9824:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -540,9 +540,9 @@ var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, ge
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OidcClient = void 0;
-const http_client_1 = __nccwpck_require__(4844);
-const auth_1 = __nccwpck_require__(4552);
-const core_1 = __nccwpck_require__(7484);
+const http_client_1 = __nccwpck_require__(8702);
+const auth_1 = __nccwpck_require__(1722);
+const core_1 = __nccwpck_require__(74);
 class OidcClient {
     static createHttpClient(allowRetry = true, maxRetry = 10) {
         const requestOptions = {
@@ -608,7 +608,7 @@ exports.OidcClient = OidcClient;
 
 /***/ }),
 
-/***/ 1976:
+/***/ 4318:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -677,7 +677,7 @@ exports.toPlatformPath = toPlatformPath;
 
 /***/ }),
 
-/***/ 8968:
+/***/ 5494:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -720,7 +720,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getDetails = exports.isLinux = exports.isMacOS = exports.isWindows = exports.arch = exports.platform = void 0;
 const os_1 = __importDefault(__nccwpck_require__(857));
-const exec = __importStar(__nccwpck_require__(5236));
+const exec = __importStar(__nccwpck_require__(8682));
 const getWindowsInfo = () => __awaiter(void 0, void 0, void 0, function* () {
     const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
         silent: true
@@ -778,7 +778,7 @@ exports.getDetails = getDetails;
 
 /***/ }),
 
-/***/ 1847:
+/***/ 5853:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -1068,7 +1068,7 @@ exports.summary = _summary;
 
 /***/ }),
 
-/***/ 302:
+/***/ 8720:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -1115,7 +1115,7 @@ exports.toCommandProperties = toCommandProperties;
 
 /***/ }),
 
-/***/ 5236:
+/***/ 8682:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -1151,7 +1151,7 @@ var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, ge
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getExecOutput = exports.exec = void 0;
 const string_decoder_1 = __nccwpck_require__(3193);
-const tr = __importStar(__nccwpck_require__(6665));
+const tr = __importStar(__nccwpck_require__(8387));
 /**
  * Exec a command.
  * Output will be streamed to the live console.
@@ -1225,7 +1225,7 @@ exports.getExecOutput = getExecOutput;
 
 /***/ }),
 
-/***/ 6665:
+/***/ 8387:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -1264,8 +1264,8 @@ const os = __importStar(__nccwpck_require__(857));
 const events = __importStar(__nccwpck_require__(4434));
 const child = __importStar(__nccwpck_require__(5317));
 const path = __importStar(__nccwpck_require__(6928));
-const io = __importStar(__nccwpck_require__(4994));
-const ioUtil = __importStar(__nccwpck_require__(5207));
+const io = __importStar(__nccwpck_require__(2200));
+const ioUtil = __importStar(__nccwpck_require__(4513));
 const timers_1 = __nccwpck_require__(3557);
 /* eslint-disable @typescript-eslint/unbound-method */
 const IS_WINDOWS = process.platform === 'win32';
@@ -1850,7 +1850,7 @@ class ExecState extends events.EventEmitter {
 
 /***/ }),
 
-/***/ 1648:
+/***/ 7094:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1913,198 +1913,7 @@ exports.Context = Context;
 
 /***/ }),
 
-/***/ 3228:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || function (mod) {
-    if (mod && mod.__esModule) return mod;
-    var result = {};
-    if (mod != null) for (var k in mod) if (k !== "default" && Object.prototype.hasOwnProperty.call(mod, k)) __createBinding(result, mod, k);
-    __setModuleDefault(result, mod);
-    return result;
-};
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.getOctokit = exports.context = void 0;
-const Context = __importStar(__nccwpck_require__(1648));
-const utils_1 = __nccwpck_require__(8006);
-exports.context = new Context.Context();
-/**
- * Returns a hydrated octokit ready to use for GitHub Actions
- *
- * @param     token    the repo PAT or GITHUB_TOKEN
- * @param     options  other options to set
- */
-function getOctokit(token, options, ...additionalPlugins) {
-    const GitHubWithPlugins = utils_1.GitHub.plugin(...additionalPlugins);
-    return new GitHubWithPlugins((0, utils_1.getOctokitOptions)(token, options));
-}
-exports.getOctokit = getOctokit;
-//# sourceMappingURL=github.js.map
-
-/***/ }),
-
-/***/ 5156:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || function (mod) {
-    if (mod && mod.__esModule) return mod;
-    var result = {};
-    if (mod != null) for (var k in mod) if (k !== "default" && Object.prototype.hasOwnProperty.call(mod, k)) __createBinding(result, mod, k);
-    __setModuleDefault(result, mod);
-    return result;
-};
-var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.getApiBaseUrl = exports.getProxyFetch = exports.getProxyAgentDispatcher = exports.getProxyAgent = exports.getAuthString = void 0;
-const httpClient = __importStar(__nccwpck_require__(4844));
-const undici_1 = __nccwpck_require__(6752);
-function getAuthString(token, options) {
-    if (!token && !options.auth) {
-        throw new Error('Parameter token or opts.auth is required');
-    }
-    else if (token && options.auth) {
-        throw new Error('Parameters token and opts.auth may not both be specified');
-    }
-    return typeof options.auth === 'string' ? options.auth : `token ${token}`;
-}
-exports.getAuthString = getAuthString;
-function getProxyAgent(destinationUrl) {
-    const hc = new httpClient.HttpClient();
-    return hc.getAgent(destinationUrl);
-}
-exports.getProxyAgent = getProxyAgent;
-function getProxyAgentDispatcher(destinationUrl) {
-    const hc = new httpClient.HttpClient();
-    return hc.getAgentDispatcher(destinationUrl);
-}
-exports.getProxyAgentDispatcher = getProxyAgentDispatcher;
-function getProxyFetch(destinationUrl) {
-    const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
-    const proxyFetch = (url, opts) => __awaiter(this, void 0, void 0, function* () {
-        return (0, undici_1.fetch)(url, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
-    });
-    return proxyFetch;
-}
-exports.getProxyFetch = getProxyFetch;
-function getApiBaseUrl() {
-    return process.env['GITHUB_API_URL'] || 'https://api.github.com';
-}
-exports.getApiBaseUrl = getApiBaseUrl;
-//# sourceMappingURL=utils.js.map
-
-/***/ }),
-
-/***/ 8006:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || function (mod) {
-    if (mod && mod.__esModule) return mod;
-    var result = {};
-    if (mod != null) for (var k in mod) if (k !== "default" && Object.prototype.hasOwnProperty.call(mod, k)) __createBinding(result, mod, k);
-    __setModuleDefault(result, mod);
-    return result;
-};
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.getOctokitOptions = exports.GitHub = exports.defaults = exports.context = void 0;
-const Context = __importStar(__nccwpck_require__(1648));
-const Utils = __importStar(__nccwpck_require__(5156));
-// octokit + plugins
-const core_1 = __nccwpck_require__(1897);
-const plugin_rest_endpoint_methods_1 = __nccwpck_require__(4935);
-const plugin_paginate_rest_1 = __nccwpck_require__(8082);
-exports.context = new Context.Context();
-const baseUrl = Utils.getApiBaseUrl();
-exports.defaults = {
-    baseUrl,
-    request: {
-        agent: Utils.getProxyAgent(baseUrl),
-        fetch: Utils.getProxyFetch(baseUrl)
-    }
-};
-exports.GitHub = core_1.Octokit.plugin(plugin_rest_endpoint_methods_1.restEndpointMethods, plugin_paginate_rest_1.paginateRest).defaults(exports.defaults);
-/**
- * Convience function to correctly format Octokit Options to pass into the constructor.
- *
- * @param     token    the repo PAT or GITHUB_TOKEN
- * @param     options  other options to set
- */
-function getOctokitOptions(token, options) {
-    const opts = Object.assign({}, options || {}); // Shallow clone - don't mutate the object provided by the caller
-    // Auth
-    const auth = Utils.getAuthString(token, opts);
-    if (auth) {
-        opts.auth = auth;
-    }
-    return opts;
-}
-exports.getOctokitOptions = getOctokitOptions;
-//# sourceMappingURL=utils.js.map
-
-/***/ }),
-
-/***/ 4552:
+/***/ 1722:
 /***/ (function(__unused_webpack_module, exports) {
 
 "use strict";
@@ -2192,7 +2001,7 @@ exports.PersonalAccessTokenCredentialHandler = PersonalAccessTokenCredentialHand
 
 /***/ }),
 
-/***/ 4844:
+/***/ 8702:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -2234,9 +2043,9 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.HttpClient = exports.isHttps = exports.HttpClientResponse = exports.HttpClientError = exports.getProxyUrl = exports.MediaTypes = exports.Headers = exports.HttpCodes = void 0;
 const http = __importStar(__nccwpck_require__(8611));
 const https = __importStar(__nccwpck_require__(5692));
-const pm = __importStar(__nccwpck_require__(4988));
-const tunnel = __importStar(__nccwpck_require__(770));
-const undici_1 = __nccwpck_require__(6752);
+const pm = __importStar(__nccwpck_require__(8570));
+const tunnel = __importStar(__nccwpck_require__(408));
+const undici_1 = __nccwpck_require__(4718);
 var HttpCodes;
 (function (HttpCodes) {
     HttpCodes[HttpCodes["OK"] = 200] = "OK";
@@ -2851,7 +2660,7 @@ const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCa
 
 /***/ }),
 
-/***/ 4988:
+/***/ 8570:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -2953,7 +2762,7 @@ class DecodedURL extends URL {
 
 /***/ }),
 
-/***/ 5207:
+/***/ 4513:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -3143,7 +2952,7 @@ exports.getCmdPath = getCmdPath;
 
 /***/ }),
 
-/***/ 4994:
+/***/ 2200:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -3180,7 +2989,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.findInPath = exports.which = exports.mkdirP = exports.rmRF = exports.mv = exports.cp = void 0;
 const assert_1 = __nccwpck_require__(2613);
 const path = __importStar(__nccwpck_require__(6928));
-const ioUtil = __importStar(__nccwpck_require__(5207));
+const ioUtil = __importStar(__nccwpck_require__(4513));
 /**
  * Copies a file or folder.
  * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
@@ -3449,3974 +3258,15 @@ function copyFile(srcFile, destFile, force) {
 
 /***/ }),
 
-/***/ 7864:
-/***/ ((module) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  createTokenAuth: () => createTokenAuth
-});
-module.exports = __toCommonJS(dist_src_exports);
-
-// pkg/dist-src/auth.js
-var REGEX_IS_INSTALLATION_LEGACY = /^v1\./;
-var REGEX_IS_INSTALLATION = /^ghs_/;
-var REGEX_IS_USER_TO_SERVER = /^ghu_/;
-async function auth(token) {
-  const isApp = token.split(/\./).length === 3;
-  const isInstallation = REGEX_IS_INSTALLATION_LEGACY.test(token) || REGEX_IS_INSTALLATION.test(token);
-  const isUserToServer = REGEX_IS_USER_TO_SERVER.test(token);
-  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
-  return {
-    type: "token",
-    token,
-    tokenType
-  };
-}
-
-// pkg/dist-src/with-authorization-prefix.js
-function withAuthorizationPrefix(token) {
-  if (token.split(/\./).length === 3) {
-    return `bearer ${token}`;
-  }
-  return `token ${token}`;
-}
-
-// pkg/dist-src/hook.js
-async function hook(token, request, route, parameters) {
-  const endpoint = request.endpoint.merge(
-    route,
-    parameters
-  );
-  endpoint.headers.authorization = withAuthorizationPrefix(token);
-  return request(endpoint);
-}
-
-// pkg/dist-src/index.js
-var createTokenAuth = function createTokenAuth2(token) {
-  if (!token) {
-    throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
-  }
-  if (typeof token !== "string") {
-    throw new Error(
-      "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
-    );
-  }
-  token = token.replace(/^(token|bearer) +/i, "");
-  return Object.assign(auth.bind(null, token), {
-    hook: hook.bind(null, token)
-  });
-};
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 1897:
+/***/ 408:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var index_exports = {};
-__export(index_exports, {
-  Octokit: () => Octokit
-});
-module.exports = __toCommonJS(index_exports);
-var import_universal_user_agent = __nccwpck_require__(3843);
-var import_before_after_hook = __nccwpck_require__(2732);
-var import_request = __nccwpck_require__(8636);
-var import_graphql = __nccwpck_require__(7);
-var import_auth_token = __nccwpck_require__(7864);
-
-// pkg/dist-src/version.js
-var VERSION = "5.2.2";
-
-// pkg/dist-src/index.js
-var noop = () => {
-};
-var consoleWarn = console.warn.bind(console);
-var consoleError = console.error.bind(console);
-function createLogger(logger = {}) {
-  if (typeof logger.debug !== "function") {
-    logger.debug = noop;
-  }
-  if (typeof logger.info !== "function") {
-    logger.info = noop;
-  }
-  if (typeof logger.warn !== "function") {
-    logger.warn = consoleWarn;
-  }
-  if (typeof logger.error !== "function") {
-    logger.error = consoleError;
-  }
-  return logger;
-}
-var userAgentTrail = `octokit-core.js/${VERSION} ${(0, import_universal_user_agent.getUserAgent)()}`;
-var Octokit = class {
-  static {
-    this.VERSION = VERSION;
-  }
-  static defaults(defaults) {
-    const OctokitWithDefaults = class extends this {
-      constructor(...args) {
-        const options = args[0] || {};
-        if (typeof defaults === "function") {
-          super(defaults(options));
-          return;
-        }
-        super(
-          Object.assign(
-            {},
-            defaults,
-            options,
-            options.userAgent && defaults.userAgent ? {
-              userAgent: `${options.userAgent} ${defaults.userAgent}`
-            } : null
-          )
-        );
-      }
-    };
-    return OctokitWithDefaults;
-  }
-  static {
-    this.plugins = [];
-  }
-  /**
-   * Attach a plugin (or many) to your Octokit instance.
-   *
-   * @example
-   * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
-   */
-  static plugin(...newPlugins) {
-    const currentPlugins = this.plugins;
-    const NewOctokit = class extends this {
-      static {
-        this.plugins = currentPlugins.concat(
-          newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
-        );
-      }
-    };
-    return NewOctokit;
-  }
-  constructor(options = {}) {
-    const hook = new import_before_after_hook.Collection();
-    const requestDefaults = {
-      baseUrl: import_request.request.endpoint.DEFAULTS.baseUrl,
-      headers: {},
-      request: Object.assign({}, options.request, {
-        // @ts-ignore internal usage only, no need to type
-        hook: hook.bind(null, "request")
-      }),
-      mediaType: {
-        previews: [],
-        format: ""
-      }
-    };
-    requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
-    if (options.baseUrl) {
-      requestDefaults.baseUrl = options.baseUrl;
-    }
-    if (options.previews) {
-      requestDefaults.mediaType.previews = options.previews;
-    }
-    if (options.timeZone) {
-      requestDefaults.headers["time-zone"] = options.timeZone;
-    }
-    this.request = import_request.request.defaults(requestDefaults);
-    this.graphql = (0, import_graphql.withCustomRequest)(this.request).defaults(requestDefaults);
-    this.log = createLogger(options.log);
-    this.hook = hook;
-    if (!options.authStrategy) {
-      if (!options.auth) {
-        this.auth = async () => ({
-          type: "unauthenticated"
-        });
-      } else {
-        const auth = (0, import_auth_token.createTokenAuth)(options.auth);
-        hook.wrap("request", auth.hook);
-        this.auth = auth;
-      }
-    } else {
-      const { authStrategy, ...otherOptions } = options;
-      const auth = authStrategy(
-        Object.assign(
-          {
-            request: this.request,
-            log: this.log,
-            // we pass the current octokit instance as well as its constructor options
-            // to allow for authentication strategies that return a new octokit instance
-            // that shares the same internal state as the current one. The original
-            // requirement for this was the "event-octokit" authentication strategy
-            // of https://github.com/probot/octokit-auth-probot.
-            octokit: this,
-            octokitOptions: otherOptions
-          },
-          options.auth
-        )
-      );
-      hook.wrap("request", auth.hook);
-      this.auth = auth;
-    }
-    const classConstructor = this.constructor;
-    for (let i = 0; i < classConstructor.plugins.length; ++i) {
-      Object.assign(this, classConstructor.plugins[i](this, options));
-    }
-  }
-};
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
+module.exports = __nccwpck_require__(376);
 
 
 /***/ }),
 
-/***/ 4471:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  endpoint: () => endpoint
-});
-module.exports = __toCommonJS(dist_src_exports);
-
-// pkg/dist-src/defaults.js
-var import_universal_user_agent = __nccwpck_require__(3843);
-
-// pkg/dist-src/version.js
-var VERSION = "9.0.6";
-
-// pkg/dist-src/defaults.js
-var userAgent = `octokit-endpoint.js/${VERSION} ${(0, import_universal_user_agent.getUserAgent)()}`;
-var DEFAULTS = {
-  method: "GET",
-  baseUrl: "https://api.github.com",
-  headers: {
-    accept: "application/vnd.github.v3+json",
-    "user-agent": userAgent
-  },
-  mediaType: {
-    format: ""
-  }
-};
-
-// pkg/dist-src/util/lowercase-keys.js
-function lowercaseKeys(object) {
-  if (!object) {
-    return {};
-  }
-  return Object.keys(object).reduce((newObj, key) => {
-    newObj[key.toLowerCase()] = object[key];
-    return newObj;
-  }, {});
-}
-
-// pkg/dist-src/util/is-plain-object.js
-function isPlainObject(value) {
-  if (typeof value !== "object" || value === null)
-    return false;
-  if (Object.prototype.toString.call(value) !== "[object Object]")
-    return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto === null)
-    return true;
-  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
-  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
-}
-
-// pkg/dist-src/util/merge-deep.js
-function mergeDeep(defaults, options) {
-  const result = Object.assign({}, defaults);
-  Object.keys(options).forEach((key) => {
-    if (isPlainObject(options[key])) {
-      if (!(key in defaults))
-        Object.assign(result, { [key]: options[key] });
-      else
-        result[key] = mergeDeep(defaults[key], options[key]);
-    } else {
-      Object.assign(result, { [key]: options[key] });
-    }
-  });
-  return result;
-}
-
-// pkg/dist-src/util/remove-undefined-properties.js
-function removeUndefinedProperties(obj) {
-  for (const key in obj) {
-    if (obj[key] === void 0) {
-      delete obj[key];
-    }
-  }
-  return obj;
-}
-
-// pkg/dist-src/merge.js
-function merge(defaults, route, options) {
-  if (typeof route === "string") {
-    let [method, url] = route.split(" ");
-    options = Object.assign(url ? { method, url } : { url: method }, options);
-  } else {
-    options = Object.assign({}, route);
-  }
-  options.headers = lowercaseKeys(options.headers);
-  removeUndefinedProperties(options);
-  removeUndefinedProperties(options.headers);
-  const mergedOptions = mergeDeep(defaults || {}, options);
-  if (options.url === "/graphql") {
-    if (defaults && defaults.mediaType.previews?.length) {
-      mergedOptions.mediaType.previews = defaults.mediaType.previews.filter(
-        (preview) => !mergedOptions.mediaType.previews.includes(preview)
-      ).concat(mergedOptions.mediaType.previews);
-    }
-    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
-  }
-  return mergedOptions;
-}
-
-// pkg/dist-src/util/add-query-parameters.js
-function addQueryParameters(url, parameters) {
-  const separator = /\?/.test(url) ? "&" : "?";
-  const names = Object.keys(parameters);
-  if (names.length === 0) {
-    return url;
-  }
-  return url + separator + names.map((name) => {
-    if (name === "q") {
-      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
-    }
-    return `${name}=${encodeURIComponent(parameters[name])}`;
-  }).join("&");
-}
-
-// pkg/dist-src/util/extract-url-variable-names.js
-var urlVariableRegex = /\{[^{}}]+\}/g;
-function removeNonChars(variableName) {
-  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
-}
-function extractUrlVariableNames(url) {
-  const matches = url.match(urlVariableRegex);
-  if (!matches) {
-    return [];
-  }
-  return matches.map(removeNonChars).reduce((a, b) => a.concat(b), []);
-}
-
-// pkg/dist-src/util/omit.js
-function omit(object, keysToOmit) {
-  const result = { __proto__: null };
-  for (const key of Object.keys(object)) {
-    if (keysToOmit.indexOf(key) === -1) {
-      result[key] = object[key];
-    }
-  }
-  return result;
-}
-
-// pkg/dist-src/util/url-template.js
-function encodeReserved(str) {
-  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
-    if (!/%[0-9A-Fa-f]/.test(part)) {
-      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
-    }
-    return part;
-  }).join("");
-}
-function encodeUnreserved(str) {
-  return encodeURIComponent(str).replace(/[!'()*]/g, function(c) {
-    return "%" + c.charCodeAt(0).toString(16).toUpperCase();
-  });
-}
-function encodeValue(operator, value, key) {
-  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
-  if (key) {
-    return encodeUnreserved(key) + "=" + value;
-  } else {
-    return value;
-  }
-}
-function isDefined(value) {
-  return value !== void 0 && value !== null;
-}
-function isKeyOperator(operator) {
-  return operator === ";" || operator === "&" || operator === "?";
-}
-function getValues(context, operator, key, modifier) {
-  var value = context[key], result = [];
-  if (isDefined(value) && value !== "") {
-    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
-      value = value.toString();
-      if (modifier && modifier !== "*") {
-        value = value.substring(0, parseInt(modifier, 10));
-      }
-      result.push(
-        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
-      );
-    } else {
-      if (modifier === "*") {
-        if (Array.isArray(value)) {
-          value.filter(isDefined).forEach(function(value2) {
-            result.push(
-              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
-            );
-          });
-        } else {
-          Object.keys(value).forEach(function(k) {
-            if (isDefined(value[k])) {
-              result.push(encodeValue(operator, value[k], k));
-            }
-          });
-        }
-      } else {
-        const tmp = [];
-        if (Array.isArray(value)) {
-          value.filter(isDefined).forEach(function(value2) {
-            tmp.push(encodeValue(operator, value2));
-          });
-        } else {
-          Object.keys(value).forEach(function(k) {
-            if (isDefined(value[k])) {
-              tmp.push(encodeUnreserved(k));
-              tmp.push(encodeValue(operator, value[k].toString()));
-            }
-          });
-        }
-        if (isKeyOperator(operator)) {
-          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
-        } else if (tmp.length !== 0) {
-          result.push(tmp.join(","));
-        }
-      }
-    }
-  } else {
-    if (operator === ";") {
-      if (isDefined(value)) {
-        result.push(encodeUnreserved(key));
-      }
-    } else if (value === "" && (operator === "&" || operator === "?")) {
-      result.push(encodeUnreserved(key) + "=");
-    } else if (value === "") {
-      result.push("");
-    }
-  }
-  return result;
-}
-function parseUrl(template) {
-  return {
-    expand: expand.bind(null, template)
-  };
-}
-function expand(template, context) {
-  var operators = ["+", "#", ".", "/", ";", "?", "&"];
-  template = template.replace(
-    /\{([^\{\}]+)\}|([^\{\}]+)/g,
-    function(_, expression, literal) {
-      if (expression) {
-        let operator = "";
-        const values = [];
-        if (operators.indexOf(expression.charAt(0)) !== -1) {
-          operator = expression.charAt(0);
-          expression = expression.substr(1);
-        }
-        expression.split(/,/g).forEach(function(variable) {
-          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
-          values.push(getValues(context, operator, tmp[1], tmp[2] || tmp[3]));
-        });
-        if (operator && operator !== "+") {
-          var separator = ",";
-          if (operator === "?") {
-            separator = "&";
-          } else if (operator !== "#") {
-            separator = operator;
-          }
-          return (values.length !== 0 ? operator : "") + values.join(separator);
-        } else {
-          return values.join(",");
-        }
-      } else {
-        return encodeReserved(literal);
-      }
-    }
-  );
-  if (template === "/") {
-    return template;
-  } else {
-    return template.replace(/\/$/, "");
-  }
-}
-
-// pkg/dist-src/parse.js
-function parse(options) {
-  let method = options.method.toUpperCase();
-  let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
-  let headers = Object.assign({}, options.headers);
-  let body;
-  let parameters = omit(options, [
-    "method",
-    "baseUrl",
-    "url",
-    "headers",
-    "request",
-    "mediaType"
-  ]);
-  const urlVariableNames = extractUrlVariableNames(url);
-  url = parseUrl(url).expand(parameters);
-  if (!/^http/.test(url)) {
-    url = options.baseUrl + url;
-  }
-  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
-  const remainingParameters = omit(parameters, omittedParameters);
-  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
-  if (!isBinaryRequest) {
-    if (options.mediaType.format) {
-      headers.accept = headers.accept.split(/,/).map(
-        (format) => format.replace(
-          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
-          `application/vnd$1$2.${options.mediaType.format}`
-        )
-      ).join(",");
-    }
-    if (url.endsWith("/graphql")) {
-      if (options.mediaType.previews?.length) {
-        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
-        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
-          const format = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
-          return `application/vnd.github.${preview}-preview${format}`;
-        }).join(",");
-      }
-    }
-  }
-  if (["GET", "HEAD"].includes(method)) {
-    url = addQueryParameters(url, remainingParameters);
-  } else {
-    if ("data" in remainingParameters) {
-      body = remainingParameters.data;
-    } else {
-      if (Object.keys(remainingParameters).length) {
-        body = remainingParameters;
-      }
-    }
-  }
-  if (!headers["content-type"] && typeof body !== "undefined") {
-    headers["content-type"] = "application/json; charset=utf-8";
-  }
-  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
-    body = "";
-  }
-  return Object.assign(
-    { method, url, headers },
-    typeof body !== "undefined" ? { body } : null,
-    options.request ? { request: options.request } : null
-  );
-}
-
-// pkg/dist-src/endpoint-with-defaults.js
-function endpointWithDefaults(defaults, route, options) {
-  return parse(merge(defaults, route, options));
-}
-
-// pkg/dist-src/with-defaults.js
-function withDefaults(oldDefaults, newDefaults) {
-  const DEFAULTS2 = merge(oldDefaults, newDefaults);
-  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
-  return Object.assign(endpoint2, {
-    DEFAULTS: DEFAULTS2,
-    defaults: withDefaults.bind(null, DEFAULTS2),
-    merge: merge.bind(null, DEFAULTS2),
-    parse
-  });
-}
-
-// pkg/dist-src/index.js
-var endpoint = withDefaults(null, DEFAULTS);
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 7:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var index_exports = {};
-__export(index_exports, {
-  GraphqlResponseError: () => GraphqlResponseError,
-  graphql: () => graphql2,
-  withCustomRequest: () => withCustomRequest
-});
-module.exports = __toCommonJS(index_exports);
-var import_request3 = __nccwpck_require__(8636);
-var import_universal_user_agent = __nccwpck_require__(3843);
-
-// pkg/dist-src/version.js
-var VERSION = "7.1.1";
-
-// pkg/dist-src/with-defaults.js
-var import_request2 = __nccwpck_require__(8636);
-
-// pkg/dist-src/graphql.js
-var import_request = __nccwpck_require__(8636);
-
-// pkg/dist-src/error.js
-function _buildMessageForResponseErrors(data) {
-  return `Request failed due to following response errors:
-` + data.errors.map((e) => ` - ${e.message}`).join("\n");
-}
-var GraphqlResponseError = class extends Error {
-  constructor(request2, headers, response) {
-    super(_buildMessageForResponseErrors(response));
-    this.request = request2;
-    this.headers = headers;
-    this.response = response;
-    this.name = "GraphqlResponseError";
-    this.errors = response.errors;
-    this.data = response.data;
-    if (Error.captureStackTrace) {
-      Error.captureStackTrace(this, this.constructor);
-    }
-  }
-};
-
-// pkg/dist-src/graphql.js
-var NON_VARIABLE_OPTIONS = [
-  "method",
-  "baseUrl",
-  "url",
-  "headers",
-  "request",
-  "query",
-  "mediaType"
-];
-var FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
-var GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
-function graphql(request2, query, options) {
-  if (options) {
-    if (typeof query === "string" && "query" in options) {
-      return Promise.reject(
-        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
-      );
-    }
-    for (const key in options) {
-      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
-      return Promise.reject(
-        new Error(
-          `[@octokit/graphql] "${key}" cannot be used as variable name`
-        )
-      );
-    }
-  }
-  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
-  const requestOptions = Object.keys(
-    parsedOptions
-  ).reduce((result, key) => {
-    if (NON_VARIABLE_OPTIONS.includes(key)) {
-      result[key] = parsedOptions[key];
-      return result;
-    }
-    if (!result.variables) {
-      result.variables = {};
-    }
-    result.variables[key] = parsedOptions[key];
-    return result;
-  }, {});
-  const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
-  if (GHES_V3_SUFFIX_REGEX.test(baseUrl)) {
-    requestOptions.url = baseUrl.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
-  }
-  return request2(requestOptions).then((response) => {
-    if (response.data.errors) {
-      const headers = {};
-      for (const key of Object.keys(response.headers)) {
-        headers[key] = response.headers[key];
-      }
-      throw new GraphqlResponseError(
-        requestOptions,
-        headers,
-        response.data
-      );
-    }
-    return response.data.data;
-  });
-}
-
-// pkg/dist-src/with-defaults.js
-function withDefaults(request2, newDefaults) {
-  const newRequest = request2.defaults(newDefaults);
-  const newApi = (query, options) => {
-    return graphql(newRequest, query, options);
-  };
-  return Object.assign(newApi, {
-    defaults: withDefaults.bind(null, newRequest),
-    endpoint: newRequest.endpoint
-  });
-}
-
-// pkg/dist-src/index.js
-var graphql2 = withDefaults(import_request3.request, {
-  headers: {
-    "user-agent": `octokit-graphql.js/${VERSION} ${(0, import_universal_user_agent.getUserAgent)()}`
-  },
-  method: "POST",
-  url: "/graphql"
-});
-function withCustomRequest(customRequest) {
-  return withDefaults(customRequest, {
-    method: "POST",
-    url: "/graphql"
-  });
-}
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 8082:
-/***/ ((module) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  composePaginateRest: () => composePaginateRest,
-  isPaginatingEndpoint: () => isPaginatingEndpoint,
-  paginateRest: () => paginateRest,
-  paginatingEndpoints: () => paginatingEndpoints
-});
-module.exports = __toCommonJS(dist_src_exports);
-
-// pkg/dist-src/version.js
-var VERSION = "9.2.2";
-
-// pkg/dist-src/normalize-paginated-list-response.js
-function normalizePaginatedListResponse(response) {
-  if (!response.data) {
-    return {
-      ...response,
-      data: []
-    };
-  }
-  const responseNeedsNormalization = "total_count" in response.data && !("url" in response.data);
-  if (!responseNeedsNormalization)
-    return response;
-  const incompleteResults = response.data.incomplete_results;
-  const repositorySelection = response.data.repository_selection;
-  const totalCount = response.data.total_count;
-  delete response.data.incomplete_results;
-  delete response.data.repository_selection;
-  delete response.data.total_count;
-  const namespaceKey = Object.keys(response.data)[0];
-  const data = response.data[namespaceKey];
-  response.data = data;
-  if (typeof incompleteResults !== "undefined") {
-    response.data.incomplete_results = incompleteResults;
-  }
-  if (typeof repositorySelection !== "undefined") {
-    response.data.repository_selection = repositorySelection;
-  }
-  response.data.total_count = totalCount;
-  return response;
-}
-
-// pkg/dist-src/iterator.js
-function iterator(octokit, route, parameters) {
-  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
-  const requestMethod = typeof route === "function" ? route : octokit.request;
-  const method = options.method;
-  const headers = options.headers;
-  let url = options.url;
-  return {
-    [Symbol.asyncIterator]: () => ({
-      async next() {
-        if (!url)
-          return { done: true };
-        try {
-          const response = await requestMethod({ method, url, headers });
-          const normalizedResponse = normalizePaginatedListResponse(response);
-          url = ((normalizedResponse.headers.link || "").match(
-            /<([^<>]+)>;\s*rel="next"/
-          ) || [])[1];
-          return { value: normalizedResponse };
-        } catch (error) {
-          if (error.status !== 409)
-            throw error;
-          url = "";
-          return {
-            value: {
-              status: 200,
-              headers: {},
-              data: []
-            }
-          };
-        }
-      }
-    })
-  };
-}
-
-// pkg/dist-src/paginate.js
-function paginate(octokit, route, parameters, mapFn) {
-  if (typeof parameters === "function") {
-    mapFn = parameters;
-    parameters = void 0;
-  }
-  return gather(
-    octokit,
-    [],
-    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
-    mapFn
-  );
-}
-function gather(octokit, results, iterator2, mapFn) {
-  return iterator2.next().then((result) => {
-    if (result.done) {
-      return results;
-    }
-    let earlyExit = false;
-    function done() {
-      earlyExit = true;
-    }
-    results = results.concat(
-      mapFn ? mapFn(result.value, done) : result.value.data
-    );
-    if (earlyExit) {
-      return results;
-    }
-    return gather(octokit, results, iterator2, mapFn);
-  });
-}
-
-// pkg/dist-src/compose-paginate.js
-var composePaginateRest = Object.assign(paginate, {
-  iterator
-});
-
-// pkg/dist-src/generated/paginating-endpoints.js
-var paginatingEndpoints = [
-  "GET /advisories",
-  "GET /app/hook/deliveries",
-  "GET /app/installation-requests",
-  "GET /app/installations",
-  "GET /assignments/{assignment_id}/accepted_assignments",
-  "GET /classrooms",
-  "GET /classrooms/{classroom_id}/assignments",
-  "GET /enterprises/{enterprise}/dependabot/alerts",
-  "GET /enterprises/{enterprise}/secret-scanning/alerts",
-  "GET /events",
-  "GET /gists",
-  "GET /gists/public",
-  "GET /gists/starred",
-  "GET /gists/{gist_id}/comments",
-  "GET /gists/{gist_id}/commits",
-  "GET /gists/{gist_id}/forks",
-  "GET /installation/repositories",
-  "GET /issues",
-  "GET /licenses",
-  "GET /marketplace_listing/plans",
-  "GET /marketplace_listing/plans/{plan_id}/accounts",
-  "GET /marketplace_listing/stubbed/plans",
-  "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts",
-  "GET /networks/{owner}/{repo}/events",
-  "GET /notifications",
-  "GET /organizations",
-  "GET /orgs/{org}/actions/cache/usage-by-repository",
-  "GET /orgs/{org}/actions/permissions/repositories",
-  "GET /orgs/{org}/actions/runners",
-  "GET /orgs/{org}/actions/secrets",
-  "GET /orgs/{org}/actions/secrets/{secret_name}/repositories",
-  "GET /orgs/{org}/actions/variables",
-  "GET /orgs/{org}/actions/variables/{name}/repositories",
-  "GET /orgs/{org}/blocks",
-  "GET /orgs/{org}/code-scanning/alerts",
-  "GET /orgs/{org}/codespaces",
-  "GET /orgs/{org}/codespaces/secrets",
-  "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories",
-  "GET /orgs/{org}/copilot/billing/seats",
-  "GET /orgs/{org}/dependabot/alerts",
-  "GET /orgs/{org}/dependabot/secrets",
-  "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories",
-  "GET /orgs/{org}/events",
-  "GET /orgs/{org}/failed_invitations",
-  "GET /orgs/{org}/hooks",
-  "GET /orgs/{org}/hooks/{hook_id}/deliveries",
-  "GET /orgs/{org}/installations",
-  "GET /orgs/{org}/invitations",
-  "GET /orgs/{org}/invitations/{invitation_id}/teams",
-  "GET /orgs/{org}/issues",
-  "GET /orgs/{org}/members",
-  "GET /orgs/{org}/members/{username}/codespaces",
-  "GET /orgs/{org}/migrations",
-  "GET /orgs/{org}/migrations/{migration_id}/repositories",
-  "GET /orgs/{org}/organization-roles/{role_id}/teams",
-  "GET /orgs/{org}/organization-roles/{role_id}/users",
-  "GET /orgs/{org}/outside_collaborators",
-  "GET /orgs/{org}/packages",
-  "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
-  "GET /orgs/{org}/personal-access-token-requests",
-  "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories",
-  "GET /orgs/{org}/personal-access-tokens",
-  "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories",
-  "GET /orgs/{org}/projects",
-  "GET /orgs/{org}/properties/values",
-  "GET /orgs/{org}/public_members",
-  "GET /orgs/{org}/repos",
-  "GET /orgs/{org}/rulesets",
-  "GET /orgs/{org}/rulesets/rule-suites",
-  "GET /orgs/{org}/secret-scanning/alerts",
-  "GET /orgs/{org}/security-advisories",
-  "GET /orgs/{org}/teams",
-  "GET /orgs/{org}/teams/{team_slug}/discussions",
-  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
-  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions",
-  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions",
-  "GET /orgs/{org}/teams/{team_slug}/invitations",
-  "GET /orgs/{org}/teams/{team_slug}/members",
-  "GET /orgs/{org}/teams/{team_slug}/projects",
-  "GET /orgs/{org}/teams/{team_slug}/repos",
-  "GET /orgs/{org}/teams/{team_slug}/teams",
-  "GET /projects/columns/{column_id}/cards",
-  "GET /projects/{project_id}/collaborators",
-  "GET /projects/{project_id}/columns",
-  "GET /repos/{owner}/{repo}/actions/artifacts",
-  "GET /repos/{owner}/{repo}/actions/caches",
-  "GET /repos/{owner}/{repo}/actions/organization-secrets",
-  "GET /repos/{owner}/{repo}/actions/organization-variables",
-  "GET /repos/{owner}/{repo}/actions/runners",
-  "GET /repos/{owner}/{repo}/actions/runs",
-  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
-  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
-  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
-  "GET /repos/{owner}/{repo}/actions/secrets",
-  "GET /repos/{owner}/{repo}/actions/variables",
-  "GET /repos/{owner}/{repo}/actions/workflows",
-  "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
-  "GET /repos/{owner}/{repo}/activity",
-  "GET /repos/{owner}/{repo}/assignees",
-  "GET /repos/{owner}/{repo}/branches",
-  "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
-  "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs",
-  "GET /repos/{owner}/{repo}/code-scanning/alerts",
-  "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
-  "GET /repos/{owner}/{repo}/code-scanning/analyses",
-  "GET /repos/{owner}/{repo}/codespaces",
-  "GET /repos/{owner}/{repo}/codespaces/devcontainers",
-  "GET /repos/{owner}/{repo}/codespaces/secrets",
-  "GET /repos/{owner}/{repo}/collaborators",
-  "GET /repos/{owner}/{repo}/comments",
-  "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions",
-  "GET /repos/{owner}/{repo}/commits",
-  "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments",
-  "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
-  "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
-  "GET /repos/{owner}/{repo}/commits/{ref}/check-suites",
-  "GET /repos/{owner}/{repo}/commits/{ref}/status",
-  "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
-  "GET /repos/{owner}/{repo}/contributors",
-  "GET /repos/{owner}/{repo}/dependabot/alerts",
-  "GET /repos/{owner}/{repo}/dependabot/secrets",
-  "GET /repos/{owner}/{repo}/deployments",
-  "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
-  "GET /repos/{owner}/{repo}/environments",
-  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
-  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps",
-  "GET /repos/{owner}/{repo}/events",
-  "GET /repos/{owner}/{repo}/forks",
-  "GET /repos/{owner}/{repo}/hooks",
-  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
-  "GET /repos/{owner}/{repo}/invitations",
-  "GET /repos/{owner}/{repo}/issues",
-  "GET /repos/{owner}/{repo}/issues/comments",
-  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
-  "GET /repos/{owner}/{repo}/issues/events",
-  "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
-  "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
-  "GET /repos/{owner}/{repo}/issues/{issue_number}/labels",
-  "GET /repos/{owner}/{repo}/issues/{issue_number}/reactions",
-  "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline",
-  "GET /repos/{owner}/{repo}/keys",
-  "GET /repos/{owner}/{repo}/labels",
-  "GET /repos/{owner}/{repo}/milestones",
-  "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels",
-  "GET /repos/{owner}/{repo}/notifications",
-  "GET /repos/{owner}/{repo}/pages/builds",
-  "GET /repos/{owner}/{repo}/projects",
-  "GET /repos/{owner}/{repo}/pulls",
-  "GET /repos/{owner}/{repo}/pulls/comments",
-  "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions",
-  "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments",
-  "GET /repos/{owner}/{repo}/pulls/{pull_number}/commits",
-  "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
-  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
-  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
-  "GET /repos/{owner}/{repo}/releases",
-  "GET /repos/{owner}/{repo}/releases/{release_id}/assets",
-  "GET /repos/{owner}/{repo}/releases/{release_id}/reactions",
-  "GET /repos/{owner}/{repo}/rules/branches/{branch}",
-  "GET /repos/{owner}/{repo}/rulesets",
-  "GET /repos/{owner}/{repo}/rulesets/rule-suites",
-  "GET /repos/{owner}/{repo}/secret-scanning/alerts",
-  "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations",
-  "GET /repos/{owner}/{repo}/security-advisories",
-  "GET /repos/{owner}/{repo}/stargazers",
-  "GET /repos/{owner}/{repo}/subscribers",
-  "GET /repos/{owner}/{repo}/tags",
-  "GET /repos/{owner}/{repo}/teams",
-  "GET /repos/{owner}/{repo}/topics",
-  "GET /repositories",
-  "GET /repositories/{repository_id}/environments/{environment_name}/secrets",
-  "GET /repositories/{repository_id}/environments/{environment_name}/variables",
-  "GET /search/code",
-  "GET /search/commits",
-  "GET /search/issues",
-  "GET /search/labels",
-  "GET /search/repositories",
-  "GET /search/topics",
-  "GET /search/users",
-  "GET /teams/{team_id}/discussions",
-  "GET /teams/{team_id}/discussions/{discussion_number}/comments",
-  "GET /teams/{team_id}/discussions/{discussion_number}/comments/{comment_number}/reactions",
-  "GET /teams/{team_id}/discussions/{discussion_number}/reactions",
-  "GET /teams/{team_id}/invitations",
-  "GET /teams/{team_id}/members",
-  "GET /teams/{team_id}/projects",
-  "GET /teams/{team_id}/repos",
-  "GET /teams/{team_id}/teams",
-  "GET /user/blocks",
-  "GET /user/codespaces",
-  "GET /user/codespaces/secrets",
-  "GET /user/emails",
-  "GET /user/followers",
-  "GET /user/following",
-  "GET /user/gpg_keys",
-  "GET /user/installations",
-  "GET /user/installations/{installation_id}/repositories",
-  "GET /user/issues",
-  "GET /user/keys",
-  "GET /user/marketplace_purchases",
-  "GET /user/marketplace_purchases/stubbed",
-  "GET /user/memberships/orgs",
-  "GET /user/migrations",
-  "GET /user/migrations/{migration_id}/repositories",
-  "GET /user/orgs",
-  "GET /user/packages",
-  "GET /user/packages/{package_type}/{package_name}/versions",
-  "GET /user/public_emails",
-  "GET /user/repos",
-  "GET /user/repository_invitations",
-  "GET /user/social_accounts",
-  "GET /user/ssh_signing_keys",
-  "GET /user/starred",
-  "GET /user/subscriptions",
-  "GET /user/teams",
-  "GET /users",
-  "GET /users/{username}/events",
-  "GET /users/{username}/events/orgs/{org}",
-  "GET /users/{username}/events/public",
-  "GET /users/{username}/followers",
-  "GET /users/{username}/following",
-  "GET /users/{username}/gists",
-  "GET /users/{username}/gpg_keys",
-  "GET /users/{username}/keys",
-  "GET /users/{username}/orgs",
-  "GET /users/{username}/packages",
-  "GET /users/{username}/projects",
-  "GET /users/{username}/received_events",
-  "GET /users/{username}/received_events/public",
-  "GET /users/{username}/repos",
-  "GET /users/{username}/social_accounts",
-  "GET /users/{username}/ssh_signing_keys",
-  "GET /users/{username}/starred",
-  "GET /users/{username}/subscriptions"
-];
-
-// pkg/dist-src/paginating-endpoints.js
-function isPaginatingEndpoint(arg) {
-  if (typeof arg === "string") {
-    return paginatingEndpoints.includes(arg);
-  } else {
-    return false;
-  }
-}
-
-// pkg/dist-src/index.js
-function paginateRest(octokit) {
-  return {
-    paginate: Object.assign(paginate.bind(null, octokit), {
-      iterator: iterator.bind(null, octokit)
-    })
-  };
-}
-paginateRest.VERSION = VERSION;
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 4935:
-/***/ ((module) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  legacyRestEndpointMethods: () => legacyRestEndpointMethods,
-  restEndpointMethods: () => restEndpointMethods
-});
-module.exports = __toCommonJS(dist_src_exports);
-
-// pkg/dist-src/version.js
-var VERSION = "10.4.1";
-
-// pkg/dist-src/generated/endpoints.js
-var Endpoints = {
-  actions: {
-    addCustomLabelsToSelfHostedRunnerForOrg: [
-      "POST /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    addCustomLabelsToSelfHostedRunnerForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    addSelectedRepoToOrgVariable: [
-      "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
-    ],
-    approveWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
-    ],
-    cancelWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
-    ],
-    createEnvironmentVariable: [
-      "POST /repositories/{repository_id}/environments/{environment_name}/variables"
-    ],
-    createOrUpdateEnvironmentSecret: [
-      "PUT /repositories/{repository_id}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
-    ],
-    createOrgVariable: ["POST /orgs/{org}/actions/variables"],
-    createRegistrationTokenForOrg: [
-      "POST /orgs/{org}/actions/runners/registration-token"
-    ],
-    createRegistrationTokenForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/registration-token"
-    ],
-    createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
-    createRemoveTokenForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/remove-token"
-    ],
-    createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
-    createWorkflowDispatch: [
-      "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
-    ],
-    deleteActionsCacheById: [
-      "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
-    ],
-    deleteActionsCacheByKey: [
-      "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
-    ],
-    deleteArtifact: [
-      "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
-    ],
-    deleteEnvironmentSecret: [
-      "DELETE /repositories/{repository_id}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    deleteEnvironmentVariable: [
-      "DELETE /repositories/{repository_id}/environments/{environment_name}/variables/{name}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
-    deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
-    ],
-    deleteRepoVariable: [
-      "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
-    ],
-    deleteSelfHostedRunnerFromOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}"
-    ],
-    deleteSelfHostedRunnerFromRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
-    ],
-    deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
-    deleteWorkflowRunLogs: [
-      "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
-    ],
-    disableSelectedRepositoryGithubActionsOrganization: [
-      "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
-    ],
-    disableWorkflow: [
-      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
-    ],
-    downloadArtifact: [
-      "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
-    ],
-    downloadJobLogsForWorkflowRun: [
-      "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
-    ],
-    downloadWorkflowRunAttemptLogs: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
-    ],
-    downloadWorkflowRunLogs: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
-    ],
-    enableSelectedRepositoryGithubActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
-    ],
-    enableWorkflow: [
-      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
-    ],
-    forceCancelWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
-    ],
-    generateRunnerJitconfigForOrg: [
-      "POST /orgs/{org}/actions/runners/generate-jitconfig"
-    ],
-    generateRunnerJitconfigForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
-    ],
-    getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
-    getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
-    getActionsCacheUsageByRepoForOrg: [
-      "GET /orgs/{org}/actions/cache/usage-by-repository"
-    ],
-    getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
-    getAllowedActionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/selected-actions"
-    ],
-    getAllowedActionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
-    ],
-    getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
-    getCustomOidcSubClaimForRepo: [
-      "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
-    ],
-    getEnvironmentPublicKey: [
-      "GET /repositories/{repository_id}/environments/{environment_name}/secrets/public-key"
-    ],
-    getEnvironmentSecret: [
-      "GET /repositories/{repository_id}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    getEnvironmentVariable: [
-      "GET /repositories/{repository_id}/environments/{environment_name}/variables/{name}"
-    ],
-    getGithubActionsDefaultWorkflowPermissionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/workflow"
-    ],
-    getGithubActionsDefaultWorkflowPermissionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/workflow"
-    ],
-    getGithubActionsPermissionsOrganization: [
-      "GET /orgs/{org}/actions/permissions"
-    ],
-    getGithubActionsPermissionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions"
-    ],
-    getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
-    getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
-    getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
-    getPendingDeploymentsForRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
-    ],
-    getRepoPermissions: [
-      "GET /repos/{owner}/{repo}/actions/permissions",
-      {},
-      { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
-    ],
-    getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
-    getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
-    getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
-    getReviewsForRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
-    ],
-    getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
-    getSelfHostedRunnerForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
-    ],
-    getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
-    getWorkflowAccessToRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/access"
-    ],
-    getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
-    getWorkflowRunAttempt: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
-    ],
-    getWorkflowRunUsage: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
-    ],
-    getWorkflowUsage: [
-      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
-    ],
-    listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
-    listEnvironmentSecrets: [
-      "GET /repositories/{repository_id}/environments/{environment_name}/secrets"
-    ],
-    listEnvironmentVariables: [
-      "GET /repositories/{repository_id}/environments/{environment_name}/variables"
-    ],
-    listJobsForWorkflowRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
-    ],
-    listJobsForWorkflowRunAttempt: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
-    ],
-    listLabelsForSelfHostedRunnerForOrg: [
-      "GET /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    listLabelsForSelfHostedRunnerForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
-    listOrgVariables: ["GET /orgs/{org}/actions/variables"],
-    listRepoOrganizationSecrets: [
-      "GET /repos/{owner}/{repo}/actions/organization-secrets"
-    ],
-    listRepoOrganizationVariables: [
-      "GET /repos/{owner}/{repo}/actions/organization-variables"
-    ],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
-    listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
-    listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
-    listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
-    listRunnerApplicationsForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/downloads"
-    ],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
-    ],
-    listSelectedReposForOrgVariable: [
-      "GET /orgs/{org}/actions/variables/{name}/repositories"
-    ],
-    listSelectedRepositoriesEnabledGithubActionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/repositories"
-    ],
-    listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
-    listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
-    listWorkflowRunArtifacts: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
-    ],
-    listWorkflowRuns: [
-      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
-    ],
-    listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
-    reRunJobForWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
-    ],
-    reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
-    reRunWorkflowFailedJobs: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
-    ],
-    removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    removeCustomLabelFromSelfHostedRunnerForOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
-    ],
-    removeCustomLabelFromSelfHostedRunnerForRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    removeSelectedRepoFromOrgVariable: [
-      "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
-    ],
-    reviewCustomGatesForRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
-    ],
-    reviewPendingDeploymentsForRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
-    ],
-    setAllowedActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/selected-actions"
-    ],
-    setAllowedActionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
-    ],
-    setCustomLabelsForSelfHostedRunnerForOrg: [
-      "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    setCustomLabelsForSelfHostedRunnerForRepo: [
-      "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    setCustomOidcSubClaimForRepo: [
-      "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
-    ],
-    setGithubActionsDefaultWorkflowPermissionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/workflow"
-    ],
-    setGithubActionsDefaultWorkflowPermissionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
-    ],
-    setGithubActionsPermissionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions"
-    ],
-    setGithubActionsPermissionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
-    ],
-    setSelectedReposForOrgVariable: [
-      "PUT /orgs/{org}/actions/variables/{name}/repositories"
-    ],
-    setSelectedRepositoriesEnabledGithubActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/repositories"
-    ],
-    setWorkflowAccessToRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/access"
-    ],
-    updateEnvironmentVariable: [
-      "PATCH /repositories/{repository_id}/environments/{environment_name}/variables/{name}"
-    ],
-    updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
-    updateRepoVariable: [
-      "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
-    ]
-  },
-  activity: {
-    checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
-    deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
-    deleteThreadSubscription: [
-      "DELETE /notifications/threads/{thread_id}/subscription"
-    ],
-    getFeeds: ["GET /feeds"],
-    getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
-    getThread: ["GET /notifications/threads/{thread_id}"],
-    getThreadSubscriptionForAuthenticatedUser: [
-      "GET /notifications/threads/{thread_id}/subscription"
-    ],
-    listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
-    listNotificationsForAuthenticatedUser: ["GET /notifications"],
-    listOrgEventsForAuthenticatedUser: [
-      "GET /users/{username}/events/orgs/{org}"
-    ],
-    listPublicEvents: ["GET /events"],
-    listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
-    listPublicEventsForUser: ["GET /users/{username}/events/public"],
-    listPublicOrgEvents: ["GET /orgs/{org}/events"],
-    listReceivedEventsForUser: ["GET /users/{username}/received_events"],
-    listReceivedPublicEventsForUser: [
-      "GET /users/{username}/received_events/public"
-    ],
-    listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
-    listRepoNotificationsForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/notifications"
-    ],
-    listReposStarredByAuthenticatedUser: ["GET /user/starred"],
-    listReposStarredByUser: ["GET /users/{username}/starred"],
-    listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
-    listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
-    listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
-    listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
-    markNotificationsAsRead: ["PUT /notifications"],
-    markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
-    markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
-    markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
-    setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
-    setThreadSubscription: [
-      "PUT /notifications/threads/{thread_id}/subscription"
-    ],
-    starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
-    unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
-  },
-  apps: {
-    addRepoToInstallation: [
-      "PUT /user/installations/{installation_id}/repositories/{repository_id}",
-      {},
-      { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
-    ],
-    addRepoToInstallationForAuthenticatedUser: [
-      "PUT /user/installations/{installation_id}/repositories/{repository_id}"
-    ],
-    checkToken: ["POST /applications/{client_id}/token"],
-    createFromManifest: ["POST /app-manifests/{code}/conversions"],
-    createInstallationAccessToken: [
-      "POST /app/installations/{installation_id}/access_tokens"
-    ],
-    deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
-    deleteInstallation: ["DELETE /app/installations/{installation_id}"],
-    deleteToken: ["DELETE /applications/{client_id}/token"],
-    getAuthenticated: ["GET /app"],
-    getBySlug: ["GET /apps/{app_slug}"],
-    getInstallation: ["GET /app/installations/{installation_id}"],
-    getOrgInstallation: ["GET /orgs/{org}/installation"],
-    getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
-    getSubscriptionPlanForAccount: [
-      "GET /marketplace_listing/accounts/{account_id}"
-    ],
-    getSubscriptionPlanForAccountStubbed: [
-      "GET /marketplace_listing/stubbed/accounts/{account_id}"
-    ],
-    getUserInstallation: ["GET /users/{username}/installation"],
-    getWebhookConfigForApp: ["GET /app/hook/config"],
-    getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
-    listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
-    listAccountsForPlanStubbed: [
-      "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
-    ],
-    listInstallationReposForAuthenticatedUser: [
-      "GET /user/installations/{installation_id}/repositories"
-    ],
-    listInstallationRequestsForAuthenticatedApp: [
-      "GET /app/installation-requests"
-    ],
-    listInstallations: ["GET /app/installations"],
-    listInstallationsForAuthenticatedUser: ["GET /user/installations"],
-    listPlans: ["GET /marketplace_listing/plans"],
-    listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
-    listReposAccessibleToInstallation: ["GET /installation/repositories"],
-    listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
-    listSubscriptionsForAuthenticatedUserStubbed: [
-      "GET /user/marketplace_purchases/stubbed"
-    ],
-    listWebhookDeliveries: ["GET /app/hook/deliveries"],
-    redeliverWebhookDelivery: [
-      "POST /app/hook/deliveries/{delivery_id}/attempts"
-    ],
-    removeRepoFromInstallation: [
-      "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
-      {},
-      { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
-    ],
-    removeRepoFromInstallationForAuthenticatedUser: [
-      "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
-    ],
-    resetToken: ["PATCH /applications/{client_id}/token"],
-    revokeInstallationAccessToken: ["DELETE /installation/token"],
-    scopeToken: ["POST /applications/{client_id}/token/scoped"],
-    suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
-    unsuspendInstallation: [
-      "DELETE /app/installations/{installation_id}/suspended"
-    ],
-    updateWebhookConfigForApp: ["PATCH /app/hook/config"]
-  },
-  billing: {
-    getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
-    getGithubActionsBillingUser: [
-      "GET /users/{username}/settings/billing/actions"
-    ],
-    getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
-    getGithubPackagesBillingUser: [
-      "GET /users/{username}/settings/billing/packages"
-    ],
-    getSharedStorageBillingOrg: [
-      "GET /orgs/{org}/settings/billing/shared-storage"
-    ],
-    getSharedStorageBillingUser: [
-      "GET /users/{username}/settings/billing/shared-storage"
-    ]
-  },
-  checks: {
-    create: ["POST /repos/{owner}/{repo}/check-runs"],
-    createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
-    get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
-    getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
-    listAnnotations: [
-      "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
-    ],
-    listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
-    listForSuite: [
-      "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
-    ],
-    listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
-    rerequestRun: [
-      "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
-    ],
-    rerequestSuite: [
-      "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
-    ],
-    setSuitesPreferences: [
-      "PATCH /repos/{owner}/{repo}/check-suites/preferences"
-    ],
-    update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
-  },
-  codeScanning: {
-    deleteAnalysis: [
-      "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
-    ],
-    getAlert: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
-      {},
-      { renamedParameters: { alert_id: "alert_number" } }
-    ],
-    getAnalysis: [
-      "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
-    ],
-    getCodeqlDatabase: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
-    ],
-    getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
-    getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
-    listAlertInstances: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
-    ],
-    listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
-    listAlertsInstances: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
-      {},
-      { renamed: ["codeScanning", "listAlertInstances"] }
-    ],
-    listCodeqlDatabases: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
-    ],
-    listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
-    ],
-    updateDefaultSetup: [
-      "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
-    ],
-    uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
-  },
-  codesOfConduct: {
-    getAllCodesOfConduct: ["GET /codes_of_conduct"],
-    getConductCode: ["GET /codes_of_conduct/{key}"]
-  },
-  codespaces: {
-    addRepositoryForSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    checkPermissionsForDevcontainer: [
-      "GET /repos/{owner}/{repo}/codespaces/permissions_check"
-    ],
-    codespaceMachinesForAuthenticatedUser: [
-      "GET /user/codespaces/{codespace_name}/machines"
-    ],
-    createForAuthenticatedUser: ["POST /user/codespaces"],
-    createOrUpdateOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
-    ],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    createOrUpdateSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}"
-    ],
-    createWithPrForAuthenticatedUser: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
-    ],
-    createWithRepoForAuthenticatedUser: [
-      "POST /repos/{owner}/{repo}/codespaces"
-    ],
-    deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
-    deleteFromOrganization: [
-      "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    deleteSecretForAuthenticatedUser: [
-      "DELETE /user/codespaces/secrets/{secret_name}"
-    ],
-    exportForAuthenticatedUser: [
-      "POST /user/codespaces/{codespace_name}/exports"
-    ],
-    getCodespacesForUserInOrg: [
-      "GET /orgs/{org}/members/{username}/codespaces"
-    ],
-    getExportDetailsForAuthenticatedUser: [
-      "GET /user/codespaces/{codespace_name}/exports/{export_id}"
-    ],
-    getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
-    getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
-    getPublicKeyForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/public-key"
-    ],
-    getRepoPublicKey: [
-      "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
-    ],
-    getRepoSecret: [
-      "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    getSecretForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/{secret_name}"
-    ],
-    listDevcontainersInRepositoryForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/devcontainers"
-    ],
-    listForAuthenticatedUser: ["GET /user/codespaces"],
-    listInOrganization: [
-      "GET /orgs/{org}/codespaces",
-      {},
-      { renamedParameters: { org_id: "org" } }
-    ],
-    listInRepositoryForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces"
-    ],
-    listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
-    listRepositoriesForSecretForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/{secret_name}/repositories"
-    ],
-    listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
-    ],
-    preFlightWithRepoForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/new"
-    ],
-    publishForAuthenticatedUser: [
-      "POST /user/codespaces/{codespace_name}/publish"
-    ],
-    removeRepositoryForSecretForAuthenticatedUser: [
-      "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    repoMachinesForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/machines"
-    ],
-    setRepositoriesForSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}/repositories"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
-    ],
-    startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
-    stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
-    stopInOrganization: [
-      "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
-    ],
-    updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
-  },
-  copilot: {
-    addCopilotSeatsForTeams: [
-      "POST /orgs/{org}/copilot/billing/selected_teams"
-    ],
-    addCopilotSeatsForUsers: [
-      "POST /orgs/{org}/copilot/billing/selected_users"
-    ],
-    cancelCopilotSeatAssignmentForTeams: [
-      "DELETE /orgs/{org}/copilot/billing/selected_teams"
-    ],
-    cancelCopilotSeatAssignmentForUsers: [
-      "DELETE /orgs/{org}/copilot/billing/selected_users"
-    ],
-    getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
-    getCopilotSeatDetailsForUser: [
-      "GET /orgs/{org}/members/{username}/copilot"
-    ],
-    listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
-  },
-  dependabot: {
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    createOrUpdateOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
-    ],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
-    getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
-    getRepoPublicKey: [
-      "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
-    ],
-    getRepoSecret: [
-      "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    listAlertsForEnterprise: [
-      "GET /enterprises/{enterprise}/dependabot/alerts"
-    ],
-    listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
-    listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
-    ],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
-    ]
-  },
-  dependencyGraph: {
-    createRepositorySnapshot: [
-      "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
-    ],
-    diffRange: [
-      "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
-    ],
-    exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
-  },
-  emojis: { get: ["GET /emojis"] },
-  gists: {
-    checkIsStarred: ["GET /gists/{gist_id}/star"],
-    create: ["POST /gists"],
-    createComment: ["POST /gists/{gist_id}/comments"],
-    delete: ["DELETE /gists/{gist_id}"],
-    deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
-    fork: ["POST /gists/{gist_id}/forks"],
-    get: ["GET /gists/{gist_id}"],
-    getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
-    getRevision: ["GET /gists/{gist_id}/{sha}"],
-    list: ["GET /gists"],
-    listComments: ["GET /gists/{gist_id}/comments"],
-    listCommits: ["GET /gists/{gist_id}/commits"],
-    listForUser: ["GET /users/{username}/gists"],
-    listForks: ["GET /gists/{gist_id}/forks"],
-    listPublic: ["GET /gists/public"],
-    listStarred: ["GET /gists/starred"],
-    star: ["PUT /gists/{gist_id}/star"],
-    unstar: ["DELETE /gists/{gist_id}/star"],
-    update: ["PATCH /gists/{gist_id}"],
-    updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
-  },
-  git: {
-    createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
-    createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
-    createRef: ["POST /repos/{owner}/{repo}/git/refs"],
-    createTag: ["POST /repos/{owner}/{repo}/git/tags"],
-    createTree: ["POST /repos/{owner}/{repo}/git/trees"],
-    deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
-    getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
-    getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
-    getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
-    getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
-    getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
-    listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
-    updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
-  },
-  gitignore: {
-    getAllTemplates: ["GET /gitignore/templates"],
-    getTemplate: ["GET /gitignore/templates/{name}"]
-  },
-  interactions: {
-    getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
-    getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
-    getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
-    getRestrictionsForYourPublicRepos: [
-      "GET /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
-    ],
-    removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
-    removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
-    removeRestrictionsForRepo: [
-      "DELETE /repos/{owner}/{repo}/interaction-limits"
-    ],
-    removeRestrictionsForYourPublicRepos: [
-      "DELETE /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
-    ],
-    setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
-    setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
-    setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
-    setRestrictionsForYourPublicRepos: [
-      "PUT /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
-    ]
-  },
-  issues: {
-    addAssignees: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
-    ],
-    addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
-    checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
-    checkUserCanBeAssignedToIssue: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
-    ],
-    create: ["POST /repos/{owner}/{repo}/issues"],
-    createComment: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
-    ],
-    createLabel: ["POST /repos/{owner}/{repo}/labels"],
-    createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
-    deleteComment: [
-      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
-    ],
-    deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
-    deleteMilestone: [
-      "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
-    ],
-    get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
-    getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
-    getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
-    getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
-    getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
-    list: ["GET /issues"],
-    listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
-    listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
-    listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
-    listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
-    listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
-    listEventsForTimeline: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
-    ],
-    listForAuthenticatedUser: ["GET /user/issues"],
-    listForOrg: ["GET /orgs/{org}/issues"],
-    listForRepo: ["GET /repos/{owner}/{repo}/issues"],
-    listLabelsForMilestone: [
-      "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
-    ],
-    listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
-    listLabelsOnIssue: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
-    ],
-    listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
-    lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
-    removeAllLabels: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
-    ],
-    removeAssignees: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
-    ],
-    removeLabel: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
-    ],
-    setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
-    unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
-    update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
-    updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
-    updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
-    updateMilestone: [
-      "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
-    ]
-  },
-  licenses: {
-    get: ["GET /licenses/{license}"],
-    getAllCommonlyUsed: ["GET /licenses"],
-    getForRepo: ["GET /repos/{owner}/{repo}/license"]
-  },
-  markdown: {
-    render: ["POST /markdown"],
-    renderRaw: [
-      "POST /markdown/raw",
-      { headers: { "content-type": "text/plain; charset=utf-8" } }
-    ]
-  },
-  meta: {
-    get: ["GET /meta"],
-    getAllVersions: ["GET /versions"],
-    getOctocat: ["GET /octocat"],
-    getZen: ["GET /zen"],
-    root: ["GET /"]
-  },
-  migrations: {
-    cancelImport: [
-      "DELETE /repos/{owner}/{repo}/import",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.cancelImport() is deprecated, see https://docs.github.com/rest/migrations/source-imports#cancel-an-import"
-      }
-    ],
-    deleteArchiveForAuthenticatedUser: [
-      "DELETE /user/migrations/{migration_id}/archive"
-    ],
-    deleteArchiveForOrg: [
-      "DELETE /orgs/{org}/migrations/{migration_id}/archive"
-    ],
-    downloadArchiveForOrg: [
-      "GET /orgs/{org}/migrations/{migration_id}/archive"
-    ],
-    getArchiveForAuthenticatedUser: [
-      "GET /user/migrations/{migration_id}/archive"
-    ],
-    getCommitAuthors: [
-      "GET /repos/{owner}/{repo}/import/authors",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.getCommitAuthors() is deprecated, see https://docs.github.com/rest/migrations/source-imports#get-commit-authors"
-      }
-    ],
-    getImportStatus: [
-      "GET /repos/{owner}/{repo}/import",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.getImportStatus() is deprecated, see https://docs.github.com/rest/migrations/source-imports#get-an-import-status"
-      }
-    ],
-    getLargeFiles: [
-      "GET /repos/{owner}/{repo}/import/large_files",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.getLargeFiles() is deprecated, see https://docs.github.com/rest/migrations/source-imports#get-large-files"
-      }
-    ],
-    getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
-    getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
-    listForAuthenticatedUser: ["GET /user/migrations"],
-    listForOrg: ["GET /orgs/{org}/migrations"],
-    listReposForAuthenticatedUser: [
-      "GET /user/migrations/{migration_id}/repositories"
-    ],
-    listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
-    listReposForUser: [
-      "GET /user/migrations/{migration_id}/repositories",
-      {},
-      { renamed: ["migrations", "listReposForAuthenticatedUser"] }
-    ],
-    mapCommitAuthor: [
-      "PATCH /repos/{owner}/{repo}/import/authors/{author_id}",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.mapCommitAuthor() is deprecated, see https://docs.github.com/rest/migrations/source-imports#map-a-commit-author"
-      }
-    ],
-    setLfsPreference: [
-      "PATCH /repos/{owner}/{repo}/import/lfs",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.setLfsPreference() is deprecated, see https://docs.github.com/rest/migrations/source-imports#update-git-lfs-preference"
-      }
-    ],
-    startForAuthenticatedUser: ["POST /user/migrations"],
-    startForOrg: ["POST /orgs/{org}/migrations"],
-    startImport: [
-      "PUT /repos/{owner}/{repo}/import",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.startImport() is deprecated, see https://docs.github.com/rest/migrations/source-imports#start-an-import"
-      }
-    ],
-    unlockRepoForAuthenticatedUser: [
-      "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
-    ],
-    unlockRepoForOrg: [
-      "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
-    ],
-    updateImport: [
-      "PATCH /repos/{owner}/{repo}/import",
-      {},
-      {
-        deprecated: "octokit.rest.migrations.updateImport() is deprecated, see https://docs.github.com/rest/migrations/source-imports#update-an-import"
-      }
-    ]
-  },
-  oidc: {
-    getOidcCustomSubTemplateForOrg: [
-      "GET /orgs/{org}/actions/oidc/customization/sub"
-    ],
-    updateOidcCustomSubTemplateForOrg: [
-      "PUT /orgs/{org}/actions/oidc/customization/sub"
-    ]
-  },
-  orgs: {
-    addSecurityManagerTeam: [
-      "PUT /orgs/{org}/security-managers/teams/{team_slug}"
-    ],
-    assignTeamToOrgRole: [
-      "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
-    ],
-    assignUserToOrgRole: [
-      "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
-    ],
-    blockUser: ["PUT /orgs/{org}/blocks/{username}"],
-    cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
-    checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
-    checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
-    checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
-    convertMemberToOutsideCollaborator: [
-      "PUT /orgs/{org}/outside_collaborators/{username}"
-    ],
-    createCustomOrganizationRole: ["POST /orgs/{org}/organization-roles"],
-    createInvitation: ["POST /orgs/{org}/invitations"],
-    createOrUpdateCustomProperties: ["PATCH /orgs/{org}/properties/schema"],
-    createOrUpdateCustomPropertiesValuesForRepos: [
-      "PATCH /orgs/{org}/properties/values"
-    ],
-    createOrUpdateCustomProperty: [
-      "PUT /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    createWebhook: ["POST /orgs/{org}/hooks"],
-    delete: ["DELETE /orgs/{org}"],
-    deleteCustomOrganizationRole: [
-      "DELETE /orgs/{org}/organization-roles/{role_id}"
-    ],
-    deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
-    enableOrDisableSecurityProductOnAllOrgRepos: [
-      "POST /orgs/{org}/{security_product}/{enablement}"
-    ],
-    get: ["GET /orgs/{org}"],
-    getAllCustomProperties: ["GET /orgs/{org}/properties/schema"],
-    getCustomProperty: [
-      "GET /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
-    getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
-    getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
-    getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
-    getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
-    getWebhookDelivery: [
-      "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
-    ],
-    list: ["GET /organizations"],
-    listAppInstallations: ["GET /orgs/{org}/installations"],
-    listBlockedUsers: ["GET /orgs/{org}/blocks"],
-    listCustomPropertiesValuesForRepos: ["GET /orgs/{org}/properties/values"],
-    listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
-    listForAuthenticatedUser: ["GET /user/orgs"],
-    listForUser: ["GET /users/{username}/orgs"],
-    listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
-    listMembers: ["GET /orgs/{org}/members"],
-    listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
-    listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
-    listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
-    listOrgRoles: ["GET /orgs/{org}/organization-roles"],
-    listOrganizationFineGrainedPermissions: [
-      "GET /orgs/{org}/organization-fine-grained-permissions"
-    ],
-    listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
-    listPatGrantRepositories: [
-      "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
-    ],
-    listPatGrantRequestRepositories: [
-      "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
-    ],
-    listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
-    listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
-    listPendingInvitations: ["GET /orgs/{org}/invitations"],
-    listPublicMembers: ["GET /orgs/{org}/public_members"],
-    listSecurityManagerTeams: ["GET /orgs/{org}/security-managers"],
-    listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
-    listWebhooks: ["GET /orgs/{org}/hooks"],
-    patchCustomOrganizationRole: [
-      "PATCH /orgs/{org}/organization-roles/{role_id}"
-    ],
-    pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
-    redeliverWebhookDelivery: [
-      "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-    ],
-    removeCustomProperty: [
-      "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    removeMember: ["DELETE /orgs/{org}/members/{username}"],
-    removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
-    removeOutsideCollaborator: [
-      "DELETE /orgs/{org}/outside_collaborators/{username}"
-    ],
-    removePublicMembershipForAuthenticatedUser: [
-      "DELETE /orgs/{org}/public_members/{username}"
-    ],
-    removeSecurityManagerTeam: [
-      "DELETE /orgs/{org}/security-managers/teams/{team_slug}"
-    ],
-    reviewPatGrantRequest: [
-      "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
-    ],
-    reviewPatGrantRequestsInBulk: [
-      "POST /orgs/{org}/personal-access-token-requests"
-    ],
-    revokeAllOrgRolesTeam: [
-      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
-    ],
-    revokeAllOrgRolesUser: [
-      "DELETE /orgs/{org}/organization-roles/users/{username}"
-    ],
-    revokeOrgRoleTeam: [
-      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
-    ],
-    revokeOrgRoleUser: [
-      "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
-    ],
-    setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
-    setPublicMembershipForAuthenticatedUser: [
-      "PUT /orgs/{org}/public_members/{username}"
-    ],
-    unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
-    update: ["PATCH /orgs/{org}"],
-    updateMembershipForAuthenticatedUser: [
-      "PATCH /user/memberships/orgs/{org}"
-    ],
-    updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
-    updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
-    updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
-    updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
-  },
-  packages: {
-    deletePackageForAuthenticatedUser: [
-      "DELETE /user/packages/{package_type}/{package_name}"
-    ],
-    deletePackageForOrg: [
-      "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
-    ],
-    deletePackageForUser: [
-      "DELETE /users/{username}/packages/{package_type}/{package_name}"
-    ],
-    deletePackageVersionForAuthenticatedUser: [
-      "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    deletePackageVersionForOrg: [
-      "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    deletePackageVersionForUser: [
-      "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getAllPackageVersionsForAPackageOwnedByAnOrg: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
-      {},
-      { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
-    ],
-    getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions",
-      {},
-      {
-        renamed: [
-          "packages",
-          "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
-        ]
-      }
-    ],
-    getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions"
-    ],
-    getAllPackageVersionsForPackageOwnedByOrg: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
-    ],
-    getAllPackageVersionsForPackageOwnedByUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}/versions"
-    ],
-    getPackageForAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}"
-    ],
-    getPackageForOrganization: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}"
-    ],
-    getPackageForUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}"
-    ],
-    getPackageVersionForAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getPackageVersionForOrganization: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getPackageVersionForUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    listDockerMigrationConflictingPackagesForAuthenticatedUser: [
-      "GET /user/docker/conflicts"
-    ],
-    listDockerMigrationConflictingPackagesForOrganization: [
-      "GET /orgs/{org}/docker/conflicts"
-    ],
-    listDockerMigrationConflictingPackagesForUser: [
-      "GET /users/{username}/docker/conflicts"
-    ],
-    listPackagesForAuthenticatedUser: ["GET /user/packages"],
-    listPackagesForOrganization: ["GET /orgs/{org}/packages"],
-    listPackagesForUser: ["GET /users/{username}/packages"],
-    restorePackageForAuthenticatedUser: [
-      "POST /user/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageForOrg: [
-      "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageForUser: [
-      "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageVersionForAuthenticatedUser: [
-      "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ],
-    restorePackageVersionForOrg: [
-      "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ],
-    restorePackageVersionForUser: [
-      "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ]
-  },
-  projects: {
-    addCollaborator: ["PUT /projects/{project_id}/collaborators/{username}"],
-    createCard: ["POST /projects/columns/{column_id}/cards"],
-    createColumn: ["POST /projects/{project_id}/columns"],
-    createForAuthenticatedUser: ["POST /user/projects"],
-    createForOrg: ["POST /orgs/{org}/projects"],
-    createForRepo: ["POST /repos/{owner}/{repo}/projects"],
-    delete: ["DELETE /projects/{project_id}"],
-    deleteCard: ["DELETE /projects/columns/cards/{card_id}"],
-    deleteColumn: ["DELETE /projects/columns/{column_id}"],
-    get: ["GET /projects/{project_id}"],
-    getCard: ["GET /projects/columns/cards/{card_id}"],
-    getColumn: ["GET /projects/columns/{column_id}"],
-    getPermissionForUser: [
-      "GET /projects/{project_id}/collaborators/{username}/permission"
-    ],
-    listCards: ["GET /projects/columns/{column_id}/cards"],
-    listCollaborators: ["GET /projects/{project_id}/collaborators"],
-    listColumns: ["GET /projects/{project_id}/columns"],
-    listForOrg: ["GET /orgs/{org}/projects"],
-    listForRepo: ["GET /repos/{owner}/{repo}/projects"],
-    listForUser: ["GET /users/{username}/projects"],
-    moveCard: ["POST /projects/columns/cards/{card_id}/moves"],
-    moveColumn: ["POST /projects/columns/{column_id}/moves"],
-    removeCollaborator: [
-      "DELETE /projects/{project_id}/collaborators/{username}"
-    ],
-    update: ["PATCH /projects/{project_id}"],
-    updateCard: ["PATCH /projects/columns/cards/{card_id}"],
-    updateColumn: ["PATCH /projects/columns/{column_id}"]
-  },
-  pulls: {
-    checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
-    create: ["POST /repos/{owner}/{repo}/pulls"],
-    createReplyForReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
-    ],
-    createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
-    createReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
-    ],
-    deletePendingReview: [
-      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    deleteReviewComment: [
-      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
-    ],
-    dismissReview: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
-    ],
-    get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
-    getReview: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
-    list: ["GET /repos/{owner}/{repo}/pulls"],
-    listCommentsForReview: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
-    ],
-    listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
-    listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
-    listRequestedReviewers: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    listReviewComments: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
-    ],
-    listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
-    listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
-    merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
-    removeRequestedReviewers: [
-      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    requestReviewers: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    submitReview: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
-    ],
-    update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
-    updateBranch: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
-    ],
-    updateReview: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    updateReviewComment: [
-      "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
-    ]
-  },
-  rateLimit: { get: ["GET /rate_limit"] },
-  reactions: {
-    createForCommitComment: [
-      "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
-    ],
-    createForIssue: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
-    ],
-    createForIssueComment: [
-      "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
-    ],
-    createForPullRequestReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
-    ],
-    createForRelease: [
-      "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
-    ],
-    createForTeamDiscussionCommentInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
-    ],
-    createForTeamDiscussionInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
-    ],
-    deleteForCommitComment: [
-      "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForIssue: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
-    ],
-    deleteForIssueComment: [
-      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForPullRequestComment: [
-      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForRelease: [
-      "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
-    ],
-    deleteForTeamDiscussion: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
-    ],
-    deleteForTeamDiscussionComment: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
-    ],
-    listForCommitComment: [
-      "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
-    ],
-    listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
-    listForIssueComment: [
-      "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
-    ],
-    listForPullRequestReviewComment: [
-      "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
-    ],
-    listForRelease: [
-      "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
-    ],
-    listForTeamDiscussionCommentInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
-    ],
-    listForTeamDiscussionInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
-    ]
-  },
-  repos: {
-    acceptInvitation: [
-      "PATCH /user/repository_invitations/{invitation_id}",
-      {},
-      { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
-    ],
-    acceptInvitationForAuthenticatedUser: [
-      "PATCH /user/repository_invitations/{invitation_id}"
-    ],
-    addAppAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
-    addStatusCheckContexts: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    addTeamAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    addUserAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    cancelPagesDeployment: [
-      "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
-    ],
-    checkAutomatedSecurityFixes: [
-      "GET /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
-    checkVulnerabilityAlerts: [
-      "GET /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
-    compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
-    compareCommitsWithBasehead: [
-      "GET /repos/{owner}/{repo}/compare/{basehead}"
-    ],
-    createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
-    createCommitComment: [
-      "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
-    ],
-    createCommitSignatureProtection: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
-    createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
-    createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
-    createDeploymentBranchPolicy: [
-      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
-    ],
-    createDeploymentProtectionRule: [
-      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
-    ],
-    createDeploymentStatus: [
-      "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
-    ],
-    createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
-    createForAuthenticatedUser: ["POST /user/repos"],
-    createFork: ["POST /repos/{owner}/{repo}/forks"],
-    createInOrg: ["POST /orgs/{org}/repos"],
-    createOrUpdateCustomPropertiesValues: [
-      "PATCH /repos/{owner}/{repo}/properties/values"
-    ],
-    createOrUpdateEnvironment: [
-      "PUT /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
-    createOrgRuleset: ["POST /orgs/{org}/rulesets"],
-    createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
-    createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
-    createRelease: ["POST /repos/{owner}/{repo}/releases"],
-    createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
-    createTagProtection: ["POST /repos/{owner}/{repo}/tags/protection"],
-    createUsingTemplate: [
-      "POST /repos/{template_owner}/{template_repo}/generate"
-    ],
-    createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
-    declineInvitation: [
-      "DELETE /user/repository_invitations/{invitation_id}",
-      {},
-      { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
-    ],
-    declineInvitationForAuthenticatedUser: [
-      "DELETE /user/repository_invitations/{invitation_id}"
-    ],
-    delete: ["DELETE /repos/{owner}/{repo}"],
-    deleteAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
-    ],
-    deleteAdminBranchProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    deleteAnEnvironment: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
-    deleteBranchProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
-    deleteCommitSignatureProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
-    deleteDeployment: [
-      "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
-    ],
-    deleteDeploymentBranchPolicy: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
-    deleteInvitation: [
-      "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
-    ],
-    deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
-    deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
-    deletePullRequestReviewProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
-    deleteReleaseAsset: [
-      "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
-    ],
-    deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    deleteTagProtection: [
-      "DELETE /repos/{owner}/{repo}/tags/protection/{tag_protection_id}"
-    ],
-    deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
-    disableAutomatedSecurityFixes: [
-      "DELETE /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    disableDeploymentProtectionRule: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
-    ],
-    disablePrivateVulnerabilityReporting: [
-      "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
-    ],
-    disableVulnerabilityAlerts: [
-      "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    downloadArchive: [
-      "GET /repos/{owner}/{repo}/zipball/{ref}",
-      {},
-      { renamed: ["repos", "downloadZipballArchive"] }
-    ],
-    downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
-    downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
-    enableAutomatedSecurityFixes: [
-      "PUT /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    enablePrivateVulnerabilityReporting: [
-      "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
-    ],
-    enableVulnerabilityAlerts: [
-      "PUT /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    generateReleaseNotes: [
-      "POST /repos/{owner}/{repo}/releases/generate-notes"
-    ],
-    get: ["GET /repos/{owner}/{repo}"],
-    getAccessRestrictions: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
-    ],
-    getAdminBranchProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    getAllDeploymentProtectionRules: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
-    ],
-    getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
-    getAllStatusCheckContexts: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
-    ],
-    getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
-    getAppsWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
-    ],
-    getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
-    getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
-    getBranchProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
-    getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
-    getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
-    getCollaboratorPermissionLevel: [
-      "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
-    ],
-    getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
-    getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
-    getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
-    getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
-    getCommitSignatureProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
-    getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
-    getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
-    getCustomDeploymentProtectionRule: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
-    ],
-    getCustomPropertiesValues: ["GET /repos/{owner}/{repo}/properties/values"],
-    getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
-    getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
-    getDeploymentBranchPolicy: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    getDeploymentStatus: [
-      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
-    ],
-    getEnvironment: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
-    getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
-    getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
-    getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
-    getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
-    getOrgRulesets: ["GET /orgs/{org}/rulesets"],
-    getPages: ["GET /repos/{owner}/{repo}/pages"],
-    getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
-    getPagesDeployment: [
-      "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
-    ],
-    getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
-    getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
-    getPullRequestReviewProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
-    getReadme: ["GET /repos/{owner}/{repo}/readme"],
-    getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
-    getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
-    getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
-    getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
-    getRepoRuleSuite: [
-      "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
-    ],
-    getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
-    getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
-    getStatusChecksProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    getTeamsWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
-    ],
-    getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
-    getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
-    getUsersWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
-    ],
-    getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
-    getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
-    getWebhookConfigForRepo: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
-    ],
-    getWebhookDelivery: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
-    ],
-    listActivities: ["GET /repos/{owner}/{repo}/activity"],
-    listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
-    listBranches: ["GET /repos/{owner}/{repo}/branches"],
-    listBranchesForHeadCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
-    ],
-    listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
-    listCommentsForCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
-    ],
-    listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
-    listCommitStatusesForRef: [
-      "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
-    ],
-    listCommits: ["GET /repos/{owner}/{repo}/commits"],
-    listContributors: ["GET /repos/{owner}/{repo}/contributors"],
-    listCustomDeploymentRuleIntegrations: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
-    ],
-    listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
-    listDeploymentBranchPolicies: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
-    ],
-    listDeploymentStatuses: [
-      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
-    ],
-    listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
-    listForAuthenticatedUser: ["GET /user/repos"],
-    listForOrg: ["GET /orgs/{org}/repos"],
-    listForUser: ["GET /users/{username}/repos"],
-    listForks: ["GET /repos/{owner}/{repo}/forks"],
-    listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
-    listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
-    listLanguages: ["GET /repos/{owner}/{repo}/languages"],
-    listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
-    listPublic: ["GET /repositories"],
-    listPullRequestsAssociatedWithCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
-    ],
-    listReleaseAssets: [
-      "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
-    ],
-    listReleases: ["GET /repos/{owner}/{repo}/releases"],
-    listTagProtection: ["GET /repos/{owner}/{repo}/tags/protection"],
-    listTags: ["GET /repos/{owner}/{repo}/tags"],
-    listTeams: ["GET /repos/{owner}/{repo}/teams"],
-    listWebhookDeliveries: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
-    ],
-    listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
-    merge: ["POST /repos/{owner}/{repo}/merges"],
-    mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
-    pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
-    redeliverWebhookDelivery: [
-      "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-    ],
-    removeAppAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    removeCollaborator: [
-      "DELETE /repos/{owner}/{repo}/collaborators/{username}"
-    ],
-    removeStatusCheckContexts: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    removeStatusCheckProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    removeTeamAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    removeUserAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
-    replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
-    requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
-    setAdminBranchProtection: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    setAppAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    setStatusCheckContexts: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    setTeamAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    setUserAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
-    transfer: ["POST /repos/{owner}/{repo}/transfer"],
-    update: ["PATCH /repos/{owner}/{repo}"],
-    updateBranchProtection: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
-    updateDeploymentBranchPolicy: [
-      "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
-    updateInvitation: [
-      "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
-    ],
-    updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
-    updatePullRequestReviewProtection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
-    updateReleaseAsset: [
-      "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
-    ],
-    updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    updateStatusCheckPotection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
-      {},
-      { renamed: ["repos", "updateStatusCheckProtection"] }
-    ],
-    updateStatusCheckProtection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
-    updateWebhookConfigForRepo: [
-      "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
-    ],
-    uploadReleaseAsset: [
-      "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
-      { baseUrl: "https://uploads.github.com" }
-    ]
-  },
-  search: {
-    code: ["GET /search/code"],
-    commits: ["GET /search/commits"],
-    issuesAndPullRequests: ["GET /search/issues"],
-    labels: ["GET /search/labels"],
-    repos: ["GET /search/repositories"],
-    topics: ["GET /search/topics"],
-    users: ["GET /search/users"]
-  },
-  secretScanning: {
-    getAlert: [
-      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
-    ],
-    listAlertsForEnterprise: [
-      "GET /enterprises/{enterprise}/secret-scanning/alerts"
-    ],
-    listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
-    listLocationsForAlert: [
-      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
-    ],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
-    ]
-  },
-  securityAdvisories: {
-    createFork: [
-      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
-    ],
-    createPrivateVulnerabilityReport: [
-      "POST /repos/{owner}/{repo}/security-advisories/reports"
-    ],
-    createRepositoryAdvisory: [
-      "POST /repos/{owner}/{repo}/security-advisories"
-    ],
-    createRepositoryAdvisoryCveRequest: [
-      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
-    ],
-    getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
-    getRepositoryAdvisory: [
-      "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
-    ],
-    listGlobalAdvisories: ["GET /advisories"],
-    listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
-    listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
-    updateRepositoryAdvisory: [
-      "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
-    ]
-  },
-  teams: {
-    addOrUpdateMembershipForUserInOrg: [
-      "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    addOrUpdateProjectPermissionsInOrg: [
-      "PUT /orgs/{org}/teams/{team_slug}/projects/{project_id}"
-    ],
-    addOrUpdateRepoPermissionsInOrg: [
-      "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    checkPermissionsForProjectInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/projects/{project_id}"
-    ],
-    checkPermissionsForRepoInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    create: ["POST /orgs/{org}/teams"],
-    createDiscussionCommentInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
-    ],
-    createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
-    deleteDiscussionCommentInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    deleteDiscussionInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
-    getByName: ["GET /orgs/{org}/teams/{team_slug}"],
-    getDiscussionCommentInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    getDiscussionInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    getMembershipForUserInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    list: ["GET /orgs/{org}/teams"],
-    listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
-    listDiscussionCommentsInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
-    ],
-    listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
-    listForAuthenticatedUser: ["GET /user/teams"],
-    listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
-    listPendingInvitationsInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/invitations"
-    ],
-    listProjectsInOrg: ["GET /orgs/{org}/teams/{team_slug}/projects"],
-    listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
-    removeMembershipForUserInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    removeProjectInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/projects/{project_id}"
-    ],
-    removeRepoInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    updateDiscussionCommentInOrg: [
-      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    updateDiscussionInOrg: [
-      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
-  },
-  users: {
-    addEmailForAuthenticated: [
-      "POST /user/emails",
-      {},
-      { renamed: ["users", "addEmailForAuthenticatedUser"] }
-    ],
-    addEmailForAuthenticatedUser: ["POST /user/emails"],
-    addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
-    block: ["PUT /user/blocks/{username}"],
-    checkBlocked: ["GET /user/blocks/{username}"],
-    checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
-    checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
-    createGpgKeyForAuthenticated: [
-      "POST /user/gpg_keys",
-      {},
-      { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
-    ],
-    createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
-    createPublicSshKeyForAuthenticated: [
-      "POST /user/keys",
-      {},
-      { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
-    ],
-    createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
-    createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
-    deleteEmailForAuthenticated: [
-      "DELETE /user/emails",
-      {},
-      { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
-    ],
-    deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
-    deleteGpgKeyForAuthenticated: [
-      "DELETE /user/gpg_keys/{gpg_key_id}",
-      {},
-      { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
-    ],
-    deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
-    deletePublicSshKeyForAuthenticated: [
-      "DELETE /user/keys/{key_id}",
-      {},
-      { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
-    ],
-    deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
-    deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
-    deleteSshSigningKeyForAuthenticatedUser: [
-      "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
-    ],
-    follow: ["PUT /user/following/{username}"],
-    getAuthenticated: ["GET /user"],
-    getByUsername: ["GET /users/{username}"],
-    getContextForUser: ["GET /users/{username}/hovercard"],
-    getGpgKeyForAuthenticated: [
-      "GET /user/gpg_keys/{gpg_key_id}",
-      {},
-      { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
-    ],
-    getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
-    getPublicSshKeyForAuthenticated: [
-      "GET /user/keys/{key_id}",
-      {},
-      { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
-    ],
-    getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
-    getSshSigningKeyForAuthenticatedUser: [
-      "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
-    ],
-    list: ["GET /users"],
-    listBlockedByAuthenticated: [
-      "GET /user/blocks",
-      {},
-      { renamed: ["users", "listBlockedByAuthenticatedUser"] }
-    ],
-    listBlockedByAuthenticatedUser: ["GET /user/blocks"],
-    listEmailsForAuthenticated: [
-      "GET /user/emails",
-      {},
-      { renamed: ["users", "listEmailsForAuthenticatedUser"] }
-    ],
-    listEmailsForAuthenticatedUser: ["GET /user/emails"],
-    listFollowedByAuthenticated: [
-      "GET /user/following",
-      {},
-      { renamed: ["users", "listFollowedByAuthenticatedUser"] }
-    ],
-    listFollowedByAuthenticatedUser: ["GET /user/following"],
-    listFollowersForAuthenticatedUser: ["GET /user/followers"],
-    listFollowersForUser: ["GET /users/{username}/followers"],
-    listFollowingForUser: ["GET /users/{username}/following"],
-    listGpgKeysForAuthenticated: [
-      "GET /user/gpg_keys",
-      {},
-      { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
-    ],
-    listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
-    listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
-    listPublicEmailsForAuthenticated: [
-      "GET /user/public_emails",
-      {},
-      { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
-    ],
-    listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
-    listPublicKeysForUser: ["GET /users/{username}/keys"],
-    listPublicSshKeysForAuthenticated: [
-      "GET /user/keys",
-      {},
-      { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
-    ],
-    listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
-    listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
-    listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
-    listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
-    listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
-    setPrimaryEmailVisibilityForAuthenticated: [
-      "PATCH /user/email/visibility",
-      {},
-      { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
-    ],
-    setPrimaryEmailVisibilityForAuthenticatedUser: [
-      "PATCH /user/email/visibility"
-    ],
-    unblock: ["DELETE /user/blocks/{username}"],
-    unfollow: ["DELETE /user/following/{username}"],
-    updateAuthenticated: ["PATCH /user"]
-  }
-};
-var endpoints_default = Endpoints;
-
-// pkg/dist-src/endpoints-to-methods.js
-var endpointMethodsMap = /* @__PURE__ */ new Map();
-for (const [scope, endpoints] of Object.entries(endpoints_default)) {
-  for (const [methodName, endpoint] of Object.entries(endpoints)) {
-    const [route, defaults, decorations] = endpoint;
-    const [method, url] = route.split(/ /);
-    const endpointDefaults = Object.assign(
-      {
-        method,
-        url
-      },
-      defaults
-    );
-    if (!endpointMethodsMap.has(scope)) {
-      endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
-    }
-    endpointMethodsMap.get(scope).set(methodName, {
-      scope,
-      methodName,
-      endpointDefaults,
-      decorations
-    });
-  }
-}
-var handler = {
-  has({ scope }, methodName) {
-    return endpointMethodsMap.get(scope).has(methodName);
-  },
-  getOwnPropertyDescriptor(target, methodName) {
-    return {
-      value: this.get(target, methodName),
-      // ensures method is in the cache
-      configurable: true,
-      writable: true,
-      enumerable: true
-    };
-  },
-  defineProperty(target, methodName, descriptor) {
-    Object.defineProperty(target.cache, methodName, descriptor);
-    return true;
-  },
-  deleteProperty(target, methodName) {
-    delete target.cache[methodName];
-    return true;
-  },
-  ownKeys({ scope }) {
-    return [...endpointMethodsMap.get(scope).keys()];
-  },
-  set(target, methodName, value) {
-    return target.cache[methodName] = value;
-  },
-  get({ octokit, scope, cache }, methodName) {
-    if (cache[methodName]) {
-      return cache[methodName];
-    }
-    const method = endpointMethodsMap.get(scope).get(methodName);
-    if (!method) {
-      return void 0;
-    }
-    const { endpointDefaults, decorations } = method;
-    if (decorations) {
-      cache[methodName] = decorate(
-        octokit,
-        scope,
-        methodName,
-        endpointDefaults,
-        decorations
-      );
-    } else {
-      cache[methodName] = octokit.request.defaults(endpointDefaults);
-    }
-    return cache[methodName];
-  }
-};
-function endpointsToMethods(octokit) {
-  const newMethods = {};
-  for (const scope of endpointMethodsMap.keys()) {
-    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
-  }
-  return newMethods;
-}
-function decorate(octokit, scope, methodName, defaults, decorations) {
-  const requestWithDefaults = octokit.request.defaults(defaults);
-  function withDecorations(...args) {
-    let options = requestWithDefaults.endpoint.merge(...args);
-    if (decorations.mapToData) {
-      options = Object.assign({}, options, {
-        data: options[decorations.mapToData],
-        [decorations.mapToData]: void 0
-      });
-      return requestWithDefaults(options);
-    }
-    if (decorations.renamed) {
-      const [newScope, newMethodName] = decorations.renamed;
-      octokit.log.warn(
-        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
-      );
-    }
-    if (decorations.deprecated) {
-      octokit.log.warn(decorations.deprecated);
-    }
-    if (decorations.renamedParameters) {
-      const options2 = requestWithDefaults.endpoint.merge(...args);
-      for (const [name, alias] of Object.entries(
-        decorations.renamedParameters
-      )) {
-        if (name in options2) {
-          octokit.log.warn(
-            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
-          );
-          if (!(alias in options2)) {
-            options2[alias] = options2[name];
-          }
-          delete options2[name];
-        }
-      }
-      return requestWithDefaults(options2);
-    }
-    return requestWithDefaults(...args);
-  }
-  return Object.assign(withDecorations, requestWithDefaults);
-}
-
-// pkg/dist-src/index.js
-function restEndpointMethods(octokit) {
-  const api = endpointsToMethods(octokit);
-  return {
-    rest: api
-  };
-}
-restEndpointMethods.VERSION = VERSION;
-function legacyRestEndpointMethods(octokit) {
-  const api = endpointsToMethods(octokit);
-  return {
-    ...api,
-    rest: api
-  };
-}
-legacyRestEndpointMethods.VERSION = VERSION;
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 3708:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-var __create = Object.create;
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __getProtoOf = Object.getPrototypeOf;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__getProtoOf(mod)) : {}, __copyProps(
-  // If the importer is in node compatibility mode or this is not an ESM
-  // file that has been converted to a CommonJS file using a Babel-
-  // compatible transform (i.e. "__esModule" has not been set), then set
-  // "default" to the CommonJS "module.exports" for node compatibility.
-  isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
-  mod
-));
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  RequestError: () => RequestError
-});
-module.exports = __toCommonJS(dist_src_exports);
-var import_deprecation = __nccwpck_require__(4150);
-var import_once = __toESM(__nccwpck_require__(5560));
-var logOnceCode = (0, import_once.default)((deprecation) => console.warn(deprecation));
-var logOnceHeaders = (0, import_once.default)((deprecation) => console.warn(deprecation));
-var RequestError = class extends Error {
-  constructor(message, statusCode, options) {
-    super(message);
-    if (Error.captureStackTrace) {
-      Error.captureStackTrace(this, this.constructor);
-    }
-    this.name = "HttpError";
-    this.status = statusCode;
-    let headers;
-    if ("headers" in options && typeof options.headers !== "undefined") {
-      headers = options.headers;
-    }
-    if ("response" in options) {
-      this.response = options.response;
-      headers = options.response.headers;
-    }
-    const requestCopy = Object.assign({}, options.request);
-    if (options.request.headers.authorization) {
-      requestCopy.headers = Object.assign({}, options.request.headers, {
-        authorization: options.request.headers.authorization.replace(
-          /(?<! ) .*$/,
-          " [REDACTED]"
-        )
-      });
-    }
-    requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
-    this.request = requestCopy;
-    Object.defineProperty(this, "code", {
-      get() {
-        logOnceCode(
-          new import_deprecation.Deprecation(
-            "[@octokit/request-error] `error.code` is deprecated, use `error.status`."
-          )
-        );
-        return statusCode;
-      }
-    });
-    Object.defineProperty(this, "headers", {
-      get() {
-        logOnceHeaders(
-          new import_deprecation.Deprecation(
-            "[@octokit/request-error] `error.headers` is deprecated, use `error.response.headers`."
-          )
-        );
-        return headers || {};
-      }
-    });
-  }
-};
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 8636:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-"use strict";
-
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
-
-// pkg/dist-src/index.js
-var dist_src_exports = {};
-__export(dist_src_exports, {
-  request: () => request
-});
-module.exports = __toCommonJS(dist_src_exports);
-var import_endpoint = __nccwpck_require__(4471);
-var import_universal_user_agent = __nccwpck_require__(3843);
-
-// pkg/dist-src/version.js
-var VERSION = "8.4.1";
-
-// pkg/dist-src/is-plain-object.js
-function isPlainObject(value) {
-  if (typeof value !== "object" || value === null)
-    return false;
-  if (Object.prototype.toString.call(value) !== "[object Object]")
-    return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto === null)
-    return true;
-  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
-  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
-}
-
-// pkg/dist-src/fetch-wrapper.js
-var import_request_error = __nccwpck_require__(3708);
-
-// pkg/dist-src/get-buffer-response.js
-function getBufferResponse(response) {
-  return response.arrayBuffer();
-}
-
-// pkg/dist-src/fetch-wrapper.js
-function fetchWrapper(requestOptions) {
-  var _a, _b, _c, _d;
-  const log = requestOptions.request && requestOptions.request.log ? requestOptions.request.log : console;
-  const parseSuccessResponseBody = ((_a = requestOptions.request) == null ? void 0 : _a.parseSuccessResponseBody) !== false;
-  if (isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body)) {
-    requestOptions.body = JSON.stringify(requestOptions.body);
-  }
-  let headers = {};
-  let status;
-  let url;
-  let { fetch } = globalThis;
-  if ((_b = requestOptions.request) == null ? void 0 : _b.fetch) {
-    fetch = requestOptions.request.fetch;
-  }
-  if (!fetch) {
-    throw new Error(
-      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
-    );
-  }
-  return fetch(requestOptions.url, {
-    method: requestOptions.method,
-    body: requestOptions.body,
-    redirect: (_c = requestOptions.request) == null ? void 0 : _c.redirect,
-    headers: requestOptions.headers,
-    signal: (_d = requestOptions.request) == null ? void 0 : _d.signal,
-    // duplex must be set if request.body is ReadableStream or Async Iterables.
-    // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
-    ...requestOptions.body && { duplex: "half" }
-  }).then(async (response) => {
-    url = response.url;
-    status = response.status;
-    for (const keyAndValue of response.headers) {
-      headers[keyAndValue[0]] = keyAndValue[1];
-    }
-    if ("deprecation" in headers) {
-      const matches = headers.link && headers.link.match(/<([^<>]+)>; rel="deprecation"/);
-      const deprecationLink = matches && matches.pop();
-      log.warn(
-        `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${headers.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
-      );
-    }
-    if (status === 204 || status === 205) {
-      return;
-    }
-    if (requestOptions.method === "HEAD") {
-      if (status < 400) {
-        return;
-      }
-      throw new import_request_error.RequestError(response.statusText, status, {
-        response: {
-          url,
-          status,
-          headers,
-          data: void 0
-        },
-        request: requestOptions
-      });
-    }
-    if (status === 304) {
-      throw new import_request_error.RequestError("Not modified", status, {
-        response: {
-          url,
-          status,
-          headers,
-          data: await getResponseData(response)
-        },
-        request: requestOptions
-      });
-    }
-    if (status >= 400) {
-      const data = await getResponseData(response);
-      const error = new import_request_error.RequestError(toErrorMessage(data), status, {
-        response: {
-          url,
-          status,
-          headers,
-          data
-        },
-        request: requestOptions
-      });
-      throw error;
-    }
-    return parseSuccessResponseBody ? await getResponseData(response) : response.body;
-  }).then((data) => {
-    return {
-      status,
-      url,
-      headers,
-      data
-    };
-  }).catch((error) => {
-    if (error instanceof import_request_error.RequestError)
-      throw error;
-    else if (error.name === "AbortError")
-      throw error;
-    let message = error.message;
-    if (error.name === "TypeError" && "cause" in error) {
-      if (error.cause instanceof Error) {
-        message = error.cause.message;
-      } else if (typeof error.cause === "string") {
-        message = error.cause;
-      }
-    }
-    throw new import_request_error.RequestError(message, 500, {
-      request: requestOptions
-    });
-  });
-}
-async function getResponseData(response) {
-  const contentType = response.headers.get("content-type");
-  if (/application\/json/.test(contentType)) {
-    return response.json().catch(() => response.text()).catch(() => "");
-  }
-  if (!contentType || /^text\/|charset=utf-8$/.test(contentType)) {
-    return response.text();
-  }
-  return getBufferResponse(response);
-}
-function toErrorMessage(data) {
-  if (typeof data === "string")
-    return data;
-  let suffix;
-  if ("documentation_url" in data) {
-    suffix = ` - ${data.documentation_url}`;
-  } else {
-    suffix = "";
-  }
-  if ("message" in data) {
-    if (Array.isArray(data.errors)) {
-      return `${data.message}: ${data.errors.map(JSON.stringify).join(", ")}${suffix}`;
-    }
-    return `${data.message}${suffix}`;
-  }
-  return `Unknown error: ${JSON.stringify(data)}`;
-}
-
-// pkg/dist-src/with-defaults.js
-function withDefaults(oldEndpoint, newDefaults) {
-  const endpoint2 = oldEndpoint.defaults(newDefaults);
-  const newApi = function(route, parameters) {
-    const endpointOptions = endpoint2.merge(route, parameters);
-    if (!endpointOptions.request || !endpointOptions.request.hook) {
-      return fetchWrapper(endpoint2.parse(endpointOptions));
-    }
-    const request2 = (route2, parameters2) => {
-      return fetchWrapper(
-        endpoint2.parse(endpoint2.merge(route2, parameters2))
-      );
-    };
-    Object.assign(request2, {
-      endpoint: endpoint2,
-      defaults: withDefaults.bind(null, endpoint2)
-    });
-    return endpointOptions.request.hook(request2, endpointOptions);
-  };
-  return Object.assign(newApi, {
-    endpoint: endpoint2,
-    defaults: withDefaults.bind(null, endpoint2)
-  });
-}
-
-// pkg/dist-src/index.js
-var request = withDefaults(import_endpoint.endpoint, {
-  headers: {
-    "user-agent": `octokit-request.js/${VERSION} ${(0, import_universal_user_agent.getUserAgent)()}`
-  }
-});
-// Annotate the CommonJS export names for ESM import in node:
-0 && (0);
-
-
-/***/ }),
-
-/***/ 2732:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-var register = __nccwpck_require__(1063);
-var addHook = __nccwpck_require__(2027);
-var removeHook = __nccwpck_require__(9934);
-
-// bind with array of arguments: https://stackoverflow.com/a/21792913
-var bind = Function.bind;
-var bindable = bind.bind(bind);
-
-function bindApi(hook, state, name) {
-  var removeHookRef = bindable(removeHook, null).apply(
-    null,
-    name ? [state, name] : [state]
-  );
-  hook.api = { remove: removeHookRef };
-  hook.remove = removeHookRef;
-  ["before", "error", "after", "wrap"].forEach(function (kind) {
-    var args = name ? [state, kind, name] : [state, kind];
-    hook[kind] = hook.api[kind] = bindable(addHook, null).apply(null, args);
-  });
-}
-
-function HookSingular() {
-  var singularHookName = "h";
-  var singularHookState = {
-    registry: {},
-  };
-  var singularHook = register.bind(null, singularHookState, singularHookName);
-  bindApi(singularHook, singularHookState, singularHookName);
-  return singularHook;
-}
-
-function HookCollection() {
-  var state = {
-    registry: {},
-  };
-
-  var hook = register.bind(null, state);
-  bindApi(hook, state);
-
-  return hook;
-}
-
-var collectionHookDeprecationMessageDisplayed = false;
-function Hook() {
-  if (!collectionHookDeprecationMessageDisplayed) {
-    console.warn(
-      '[before-after-hook]: "Hook()" repurposing warning, use "Hook.Collection()". Read more: https://git.io/upgrade-before-after-hook-to-1.4'
-    );
-    collectionHookDeprecationMessageDisplayed = true;
-  }
-  return HookCollection();
-}
-
-Hook.Singular = HookSingular.bind();
-Hook.Collection = HookCollection.bind();
-
-module.exports = Hook;
-// expose constructors as a named property for TypeScript
-module.exports.Hook = Hook;
-module.exports.Singular = Hook.Singular;
-module.exports.Collection = Hook.Collection;
-
-
-/***/ }),
-
-/***/ 2027:
-/***/ ((module) => {
-
-module.exports = addHook;
-
-function addHook(state, kind, name, hook) {
-  var orig = hook;
-  if (!state.registry[name]) {
-    state.registry[name] = [];
-  }
-
-  if (kind === "before") {
-    hook = function (method, options) {
-      return Promise.resolve()
-        .then(orig.bind(null, options))
-        .then(method.bind(null, options));
-    };
-  }
-
-  if (kind === "after") {
-    hook = function (method, options) {
-      var result;
-      return Promise.resolve()
-        .then(method.bind(null, options))
-        .then(function (result_) {
-          result = result_;
-          return orig(result, options);
-        })
-        .then(function () {
-          return result;
-        });
-    };
-  }
-
-  if (kind === "error") {
-    hook = function (method, options) {
-      return Promise.resolve()
-        .then(method.bind(null, options))
-        .catch(function (error) {
-          return orig(error, options);
-        });
-    };
-  }
-
-  state.registry[name].push({
-    hook: hook,
-    orig: orig,
-  });
-}
-
-
-/***/ }),
-
-/***/ 1063:
-/***/ ((module) => {
-
-module.exports = register;
-
-function register(state, name, method, options) {
-  if (typeof method !== "function") {
-    throw new Error("method for before hook must be a function");
-  }
-
-  if (!options) {
-    options = {};
-  }
-
-  if (Array.isArray(name)) {
-    return name.reverse().reduce(function (callback, name) {
-      return register.bind(null, state, name, callback, options);
-    }, method)();
-  }
-
-  return Promise.resolve().then(function () {
-    if (!state.registry[name]) {
-      return method(options);
-    }
-
-    return state.registry[name].reduce(function (method, registered) {
-      return registered.hook.bind(null, method, options);
-    }, method)();
-  });
-}
-
-
-/***/ }),
-
-/***/ 9934:
-/***/ ((module) => {
-
-module.exports = removeHook;
-
-function removeHook(state, name, method) {
-  if (!state.registry[name]) {
-    return;
-  }
-
-  var index = state.registry[name]
-    .map(function (registered) {
-      return registered.orig;
-    })
-    .indexOf(method);
-
-  if (index === -1) {
-    return;
-  }
-
-  state.registry[name].splice(index, 1);
-}
-
-
-/***/ }),
-
-/***/ 4150:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-
-class Deprecation extends Error {
-  constructor(message) {
-    super(message); // Maintains proper stack trace (only available on V8)
-
-    /* istanbul ignore next */
-
-    if (Error.captureStackTrace) {
-      Error.captureStackTrace(this, this.constructor);
-    }
-
-    this.name = 'Deprecation';
-  }
-
-}
-
-exports.Deprecation = Deprecation;
-
-
-/***/ }),
-
-/***/ 5560:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-var wrappy = __nccwpck_require__(8264)
-module.exports = wrappy(once)
-module.exports.strict = wrappy(onceStrict)
-
-once.proto = once(function () {
-  Object.defineProperty(Function.prototype, 'once', {
-    value: function () {
-      return once(this)
-    },
-    configurable: true
-  })
-
-  Object.defineProperty(Function.prototype, 'onceStrict', {
-    value: function () {
-      return onceStrict(this)
-    },
-    configurable: true
-  })
-})
-
-function once (fn) {
-  var f = function () {
-    if (f.called) return f.value
-    f.called = true
-    return f.value = fn.apply(this, arguments)
-  }
-  f.called = false
-  return f
-}
-
-function onceStrict (fn) {
-  var f = function () {
-    if (f.called)
-      throw new Error(f.onceError)
-    f.called = true
-    return f.value = fn.apply(this, arguments)
-  }
-  var name = fn.name || 'Function wrapped with `once`'
-  f.onceError = name + " shouldn't be called more than once"
-  f.called = false
-  return f
-}
-
-
-/***/ }),
-
-/***/ 770:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-module.exports = __nccwpck_require__(218);
-
-
-/***/ }),
-
-/***/ 218:
+/***/ 376:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -7688,32 +3538,32 @@ exports.debug = debug; // for test
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4718:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Client = __nccwpck_require__(6197)
-const Dispatcher = __nccwpck_require__(992)
-const errors = __nccwpck_require__(8707)
-const Pool = __nccwpck_require__(5076)
-const BalancedPool = __nccwpck_require__(1093)
-const Agent = __nccwpck_require__(9965)
-const util = __nccwpck_require__(3440)
+const Client = __nccwpck_require__(2315)
+const Dispatcher = __nccwpck_require__(877)
+const errors = __nccwpck_require__(6593)
+const Pool = __nccwpck_require__(9906)
+const BalancedPool = __nccwpck_require__(1515)
+const Agent = __nccwpck_require__(4711)
+const util = __nccwpck_require__(5386)
 const { InvalidArgumentError } = errors
-const api = __nccwpck_require__(6615)
-const buildConnector = __nccwpck_require__(9136)
-const MockClient = __nccwpck_require__(7365)
-const MockAgent = __nccwpck_require__(7501)
-const MockPool = __nccwpck_require__(4004)
-const mockErrors = __nccwpck_require__(2429)
-const ProxyAgent = __nccwpck_require__(2720)
-const RetryHandler = __nccwpck_require__(3573)
-const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(2581)
-const DecoratorHandler = __nccwpck_require__(8840)
-const RedirectHandler = __nccwpck_require__(8299)
-const createRedirectInterceptor = __nccwpck_require__(4415)
+const api = __nccwpck_require__(5889)
+const buildConnector = __nccwpck_require__(5106)
+const MockClient = __nccwpck_require__(2839)
+const MockAgent = __nccwpck_require__(587)
+const MockPool = __nccwpck_require__(3926)
+const mockErrors = __nccwpck_require__(5347)
+const ProxyAgent = __nccwpck_require__(2053)
+const RetryHandler = __nccwpck_require__(5663)
+const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(4743)
+const DecoratorHandler = __nccwpck_require__(726)
+const RedirectHandler = __nccwpck_require__(3277)
+const createRedirectInterceptor = __nccwpck_require__(3305)
 
 let hasCrypto
 try {
@@ -7796,7 +3646,7 @@ if (util.nodeMajor > 16 || (util.nodeMajor === 16 && util.nodeMinor >= 8)) {
   let fetchImpl = null
   module.exports.fetch = async function fetch (resource) {
     if (!fetchImpl) {
-      fetchImpl = (__nccwpck_require__(2315).fetch)
+      fetchImpl = (__nccwpck_require__(1917).fetch)
     }
 
     try {
@@ -7809,20 +3659,20 @@ if (util.nodeMajor > 16 || (util.nodeMajor === 16 && util.nodeMinor >= 8)) {
       throw err
     }
   }
-  module.exports.Headers = __nccwpck_require__(6349).Headers
-  module.exports.Response = __nccwpck_require__(8676).Response
-  module.exports.Request = __nccwpck_require__(5194).Request
-  module.exports.FormData = __nccwpck_require__(3073).FormData
-  module.exports.File = __nccwpck_require__(3041).File
-  module.exports.FileReader = __nccwpck_require__(2160).FileReader
+  module.exports.Headers = __nccwpck_require__(5395).Headers
+  module.exports.Response = __nccwpck_require__(3122).Response
+  module.exports.Request = __nccwpck_require__(4635).Request
+  module.exports.FormData = __nccwpck_require__(8847).FormData
+  module.exports.File = __nccwpck_require__(8999).File
+  module.exports.FileReader = __nccwpck_require__(2754).FileReader
 
-  const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(5628)
+  const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(4090)
 
   module.exports.setGlobalOrigin = setGlobalOrigin
   module.exports.getGlobalOrigin = getGlobalOrigin
 
-  const { CacheStorage } = __nccwpck_require__(4738)
-  const { kConstruct } = __nccwpck_require__(296)
+  const { CacheStorage } = __nccwpck_require__(8444)
+  const { kConstruct } = __nccwpck_require__(3134)
 
   // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
   // in an older version of Node, it doesn't have any use without fetch.
@@ -7830,21 +3680,21 @@ if (util.nodeMajor > 16 || (util.nodeMajor === 16 && util.nodeMinor >= 8)) {
 }
 
 if (util.nodeMajor >= 16) {
-  const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(3168)
+  const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(3878)
 
   module.exports.deleteCookie = deleteCookie
   module.exports.getCookies = getCookies
   module.exports.getSetCookies = getSetCookies
   module.exports.setCookie = setCookie
 
-  const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(4322)
+  const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7500)
 
   module.exports.parseMIMEType = parseMIMEType
   module.exports.serializeAMimeType = serializeAMimeType
 }
 
 if (util.nodeMajor >= 18 && hasCrypto) {
-  const { WebSocket } = __nccwpck_require__(5171)
+  const { WebSocket } = __nccwpck_require__(2337)
 
   module.exports.WebSocket = WebSocket
 }
@@ -7863,20 +3713,20 @@ module.exports.mockErrors = mockErrors
 
 /***/ }),
 
-/***/ 9965:
+/***/ 4711:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
-const DispatcherBase = __nccwpck_require__(1)
-const Pool = __nccwpck_require__(5076)
-const Client = __nccwpck_require__(6197)
-const util = __nccwpck_require__(3440)
-const createRedirectInterceptor = __nccwpck_require__(4415)
-const { WeakRef, FinalizationRegistry } = __nccwpck_require__(3194)()
+const { InvalidArgumentError } = __nccwpck_require__(6593)
+const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(3377)
+const DispatcherBase = __nccwpck_require__(1615)
+const Pool = __nccwpck_require__(9906)
+const Client = __nccwpck_require__(2315)
+const util = __nccwpck_require__(5386)
+const createRedirectInterceptor = __nccwpck_require__(3305)
+const { WeakRef, FinalizationRegistry } = __nccwpck_require__(2860)()
 
 const kOnConnect = Symbol('onConnect')
 const kOnDisconnect = Symbol('onDisconnect')
@@ -8019,11 +3869,11 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 158:
+/***/ 6128:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { addAbortListener } = __nccwpck_require__(3440)
-const { RequestAbortedError } = __nccwpck_require__(8707)
+const { addAbortListener } = __nccwpck_require__(5386)
+const { RequestAbortedError } = __nccwpck_require__(6593)
 
 const kListener = Symbol('kListener')
 const kSignal = Symbol('kSignal')
@@ -8080,16 +3930,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4660:
+/***/ 2574:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const { AsyncResource } = __nccwpck_require__(290)
-const { InvalidArgumentError, RequestAbortedError, SocketError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { InvalidArgumentError, RequestAbortedError, SocketError } = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
+const { addSignal, removeSignal } = __nccwpck_require__(6128)
 
 class ConnectHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -8192,7 +4042,7 @@ module.exports = connect
 
 /***/ }),
 
-/***/ 6862:
+/***/ 884:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -8207,10 +4057,10 @@ const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
+} = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
 const { AsyncResource } = __nccwpck_require__(290)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(6128)
 const assert = __nccwpck_require__(2613)
 
 const kResume = Symbol('resume')
@@ -8449,21 +4299,21 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 865:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Readable = __nccwpck_require__(9927)
+const Readable = __nccwpck_require__(3897)
 const {
   InvalidArgumentError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+} = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(6425)
 const { AsyncResource } = __nccwpck_require__(290)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(6128)
 
 class RequestHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -8637,7 +4487,7 @@ module.exports.RequestHandler = RequestHandler
 
 /***/ }),
 
-/***/ 3560:
+/***/ 4754:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -8648,11 +4498,11 @@ const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+} = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(6425)
 const { AsyncResource } = __nccwpck_require__(290)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(6128)
 
 class StreamHandler extends AsyncResource {
   constructor (opts, factory, callback) {
@@ -8865,16 +4715,16 @@ module.exports = stream
 
 /***/ }),
 
-/***/ 1882:
+/***/ 3408:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { InvalidArgumentError, RequestAbortedError, SocketError } = __nccwpck_require__(8707)
+const { InvalidArgumentError, RequestAbortedError, SocketError } = __nccwpck_require__(6593)
 const { AsyncResource } = __nccwpck_require__(290)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const util = __nccwpck_require__(5386)
+const { addSignal, removeSignal } = __nccwpck_require__(6128)
 const assert = __nccwpck_require__(2613)
 
 class UpgradeHandler extends AsyncResource {
@@ -8978,22 +4828,22 @@ module.exports = upgrade
 
 /***/ }),
 
-/***/ 6615:
+/***/ 5889:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-module.exports.request = __nccwpck_require__(4043)
-module.exports.stream = __nccwpck_require__(3560)
-module.exports.pipeline = __nccwpck_require__(6862)
-module.exports.upgrade = __nccwpck_require__(1882)
-module.exports.connect = __nccwpck_require__(4660)
+module.exports.request = __nccwpck_require__(865)
+module.exports.stream = __nccwpck_require__(4754)
+module.exports.pipeline = __nccwpck_require__(884)
+module.exports.upgrade = __nccwpck_require__(3408)
+module.exports.connect = __nccwpck_require__(2574)
 
 
 /***/ }),
 
-/***/ 9927:
+/***/ 3897:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -9003,9 +4853,9 @@ module.exports.connect = __nccwpck_require__(4660)
 
 const assert = __nccwpck_require__(2613)
 const { Readable } = __nccwpck_require__(2203)
-const { RequestAbortedError, NotSupportedError, InvalidArgumentError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { ReadableStreamFrom, toUSVString } = __nccwpck_require__(3440)
+const { RequestAbortedError, NotSupportedError, InvalidArgumentError } = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
+const { ReadableStreamFrom, toUSVString } = __nccwpck_require__(5386)
 
 let Blob
 
@@ -9323,14 +5173,14 @@ function consumeFinish (consume, err) {
 
 /***/ }),
 
-/***/ 7655:
+/***/ 6425:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(2613)
 const {
   ResponseStatusCodeError
-} = __nccwpck_require__(8707)
-const { toUSVString } = __nccwpck_require__(3440)
+} = __nccwpck_require__(6593)
+const { toUSVString } = __nccwpck_require__(5386)
 
 async function getResolveErrorBodyCallback ({ callback, body, contentType, statusCode, statusMessage, headers }) {
   assert(body)
@@ -9376,7 +5226,7 @@ module.exports = { getResolveErrorBodyCallback }
 
 /***/ }),
 
-/***/ 1093:
+/***/ 1515:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -9385,7 +5235,7 @@ module.exports = { getResolveErrorBodyCallback }
 const {
   BalancedPoolMissingUpstreamError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(6593)
 const {
   PoolBase,
   kClients,
@@ -9393,10 +5243,10 @@ const {
   kAddClient,
   kRemoveClient,
   kGetDispatcher
-} = __nccwpck_require__(8640)
-const Pool = __nccwpck_require__(5076)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const { parseOrigin } = __nccwpck_require__(3440)
+} = __nccwpck_require__(1946)
+const Pool = __nccwpck_require__(9906)
+const { kUrl, kInterceptors } = __nccwpck_require__(3377)
+const { parseOrigin } = __nccwpck_require__(5386)
 const kFactory = Symbol('factory')
 
 const kOptions = Symbol('options')
@@ -9574,24 +5424,24 @@ module.exports = BalancedPool
 
 /***/ }),
 
-/***/ 479:
+/***/ 5109:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { kConstruct } = __nccwpck_require__(296)
-const { urlEquals, fieldValues: getFieldValues } = __nccwpck_require__(3993)
-const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(3440)
-const { kHeadersList } = __nccwpck_require__(6443)
-const { webidl } = __nccwpck_require__(4222)
-const { Response, cloneResponse } = __nccwpck_require__(8676)
-const { Request } = __nccwpck_require__(5194)
-const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9710)
-const { fetching } = __nccwpck_require__(2315)
-const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(5523)
+const { kConstruct } = __nccwpck_require__(3134)
+const { urlEquals, fieldValues: getFieldValues } = __nccwpck_require__(1123)
+const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(5386)
+const { kHeadersList } = __nccwpck_require__(3377)
+const { webidl } = __nccwpck_require__(8184)
+const { Response, cloneResponse } = __nccwpck_require__(3122)
+const { Request } = __nccwpck_require__(4635)
+const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9380)
+const { fetching } = __nccwpck_require__(1917)
+const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(7229)
 const assert = __nccwpck_require__(2613)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+const { getGlobalDispatcher } = __nccwpck_require__(4743)
 
 /**
  * @see https://w3c.github.io/ServiceWorker/#dfn-cache-batch-operation
@@ -10420,16 +6270,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4738:
+/***/ 8444:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { kConstruct } = __nccwpck_require__(296)
-const { Cache } = __nccwpck_require__(479)
-const { webidl } = __nccwpck_require__(4222)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kConstruct } = __nccwpck_require__(3134)
+const { Cache } = __nccwpck_require__(5109)
+const { webidl } = __nccwpck_require__(8184)
+const { kEnumerableProperty } = __nccwpck_require__(5386)
 
 class CacheStorage {
   /**
@@ -10572,28 +6422,28 @@ module.exports = {
 
 /***/ }),
 
-/***/ 296:
+/***/ 3134:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 module.exports = {
-  kConstruct: (__nccwpck_require__(6443).kConstruct)
+  kConstruct: (__nccwpck_require__(3377).kConstruct)
 }
 
 
 /***/ }),
 
-/***/ 3993:
+/***/ 1123:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const assert = __nccwpck_require__(2613)
-const { URLSerializer } = __nccwpck_require__(4322)
-const { isValidHeaderName } = __nccwpck_require__(5523)
+const { URLSerializer } = __nccwpck_require__(7500)
+const { isValidHeaderName } = __nccwpck_require__(7229)
 
 /**
  * @see https://url.spec.whatwg.org/#concept-url-equals
@@ -10642,7 +6492,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6197:
+/***/ 2315:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -10656,10 +6506,10 @@ const assert = __nccwpck_require__(2613)
 const net = __nccwpck_require__(9278)
 const http = __nccwpck_require__(8611)
 const { pipeline } = __nccwpck_require__(2203)
-const util = __nccwpck_require__(3440)
-const timers = __nccwpck_require__(8804)
-const Request = __nccwpck_require__(4655)
-const DispatcherBase = __nccwpck_require__(1)
+const util = __nccwpck_require__(5386)
+const timers = __nccwpck_require__(6962)
+const Request = __nccwpck_require__(8957)
+const DispatcherBase = __nccwpck_require__(1615)
 const {
   RequestContentLengthMismatchError,
   ResponseContentLengthMismatchError,
@@ -10673,8 +6523,8 @@ const {
   HTTPParserError,
   ResponseExceededMaxSizeError,
   ClientDestroyedError
-} = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(6593)
+const buildConnector = __nccwpck_require__(5106)
 const {
   kUrl,
   kReset,
@@ -10726,7 +6576,7 @@ const {
   kHTTP2BuildRequest,
   kHTTP2CopyHeaders,
   kHTTP1BuildRequest
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(3377)
 
 /** @type {import('http2')} */
 let http2
@@ -11132,16 +6982,16 @@ function onHTTP2GoAway (code) {
   resume(client)
 }
 
-const constants = __nccwpck_require__(2824)
-const createRedirectInterceptor = __nccwpck_require__(4415)
+const constants = __nccwpck_require__(6402)
+const createRedirectInterceptor = __nccwpck_require__(3305)
 const EMPTY_BUF = Buffer.alloc(0)
 
 async function lazyllhttp () {
-  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(3870) : undefined
+  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(9240) : undefined
 
   let mod
   try {
-    mod = await WebAssembly.compile(Buffer.from(__nccwpck_require__(3434), 'base64'))
+    mod = await WebAssembly.compile(Buffer.from(__nccwpck_require__(9968), 'base64'))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -11149,7 +6999,7 @@ async function lazyllhttp () {
     // being enabled, but the occurring of this other error
     // * https://github.com/emscripten-core/emscripten/issues/11495
     // got me to remove that check to avoid breaking Node 12.
-    mod = await WebAssembly.compile(Buffer.from(llhttpWasmData || __nccwpck_require__(3870), 'base64'))
+    mod = await WebAssembly.compile(Buffer.from(llhttpWasmData || __nccwpck_require__(9240), 'base64'))
   }
 
   return await WebAssembly.instantiate(mod, {
@@ -12933,7 +8783,7 @@ module.exports = Client
 
 /***/ }),
 
-/***/ 3194:
+/***/ 2860:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -12941,7 +8791,7 @@ module.exports = Client
 
 /* istanbul ignore file: only for Node 12 */
 
-const { kConnected, kSize } = __nccwpck_require__(6443)
+const { kConnected, kSize } = __nccwpck_require__(3377)
 
 class CompatWeakRef {
   constructor (value) {
@@ -12989,7 +8839,7 @@ module.exports = function () {
 
 /***/ }),
 
-/***/ 9237:
+/***/ 1479:
 /***/ ((module) => {
 
 "use strict";
@@ -13009,16 +8859,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3168:
+/***/ 3878:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { parseSetCookie } = __nccwpck_require__(8915)
-const { stringify } = __nccwpck_require__(3834)
-const { webidl } = __nccwpck_require__(4222)
-const { Headers } = __nccwpck_require__(6349)
+const { parseSetCookie } = __nccwpck_require__(2917)
+const { stringify } = __nccwpck_require__(4984)
+const { webidl } = __nccwpck_require__(8184)
+const { Headers } = __nccwpck_require__(5395)
 
 /**
  * @typedef {Object} Cookie
@@ -13200,15 +9050,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8915:
+/***/ 2917:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(9237)
-const { isCTLExcludingHtab } = __nccwpck_require__(3834)
-const { collectASequenceOfCodePointsFast } = __nccwpck_require__(4322)
+const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(1479)
+const { isCTLExcludingHtab } = __nccwpck_require__(4984)
+const { collectASequenceOfCodePointsFast } = __nccwpck_require__(7500)
 const assert = __nccwpck_require__(2613)
 
 /**
@@ -13525,7 +9375,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3834:
+/***/ 4984:
 /***/ ((module) => {
 
 "use strict";
@@ -13807,7 +9657,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9136:
+/***/ 5106:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -13815,8 +9665,8 @@ module.exports = {
 
 const net = __nccwpck_require__(9278)
 const assert = __nccwpck_require__(2613)
-const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(8707)
+const util = __nccwpck_require__(5386)
+const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(6593)
 
 let tls // include tls conditionally since it is not always available
 
@@ -14004,7 +9854,7 @@ module.exports = buildConnector
 
 /***/ }),
 
-/***/ 735:
+/***/ 4037:
 /***/ ((module) => {
 
 "use strict";
@@ -14130,7 +9980,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8707:
+/***/ 6593:
 /***/ ((module) => {
 
 "use strict";
@@ -14368,7 +10218,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4655:
+/***/ 8957:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -14377,10 +10227,10 @@ module.exports = {
 const {
   InvalidArgumentError,
   NotSupportedError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(6593)
 const assert = __nccwpck_require__(2613)
-const { kHTTP2BuildRequest, kHTTP2CopyHeaders, kHTTP1BuildRequest } = __nccwpck_require__(6443)
-const util = __nccwpck_require__(3440)
+const { kHTTP2BuildRequest, kHTTP2CopyHeaders, kHTTP1BuildRequest } = __nccwpck_require__(3377)
+const util = __nccwpck_require__(5386)
 
 // tokenRegExp and headerCharRegex have been lifted from
 // https://github.com/nodejs/node/blob/main/lib/_http_common.js
@@ -14575,7 +10425,7 @@ class Request {
       }
 
       if (!extractBody) {
-        extractBody = (__nccwpck_require__(8923).extractBody)
+        extractBody = (__nccwpck_require__(1789).extractBody)
       }
 
       const [bodyStream, contentType] = extractBody(body)
@@ -14875,7 +10725,7 @@ module.exports = Request
 
 /***/ }),
 
-/***/ 6443:
+/***/ 3377:
 /***/ ((module) => {
 
 module.exports = {
@@ -14945,22 +10795,22 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3440:
+/***/ 5386:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const assert = __nccwpck_require__(2613)
-const { kDestroyed, kBodyUsed } = __nccwpck_require__(6443)
+const { kDestroyed, kBodyUsed } = __nccwpck_require__(3377)
 const { IncomingMessage } = __nccwpck_require__(8611)
 const stream = __nccwpck_require__(2203)
 const net = __nccwpck_require__(9278)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
 const { Blob } = __nccwpck_require__(181)
 const nodeUtil = __nccwpck_require__(9023)
 const { stringify } = __nccwpck_require__(3480)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(4037)
 
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(v => Number(v))
 
@@ -15475,19 +11325,19 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1:
+/***/ 1615:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Dispatcher = __nccwpck_require__(992)
+const Dispatcher = __nccwpck_require__(877)
 const {
   ClientDestroyedError,
   ClientClosedError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const { kDestroy, kClose, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+} = __nccwpck_require__(6593)
+const { kDestroy, kClose, kDispatch, kInterceptors } = __nccwpck_require__(3377)
 
 const kDestroyed = Symbol('destroyed')
 const kClosed = Symbol('closed')
@@ -15675,7 +11525,7 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 992:
+/***/ 877:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -15702,14 +11552,14 @@ module.exports = Dispatcher
 
 /***/ }),
 
-/***/ 8923:
+/***/ 1789:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Busboy = __nccwpck_require__(9581)
-const util = __nccwpck_require__(3440)
+const Busboy = __nccwpck_require__(9311)
+const util = __nccwpck_require__(5386)
 const {
   ReadableStreamFrom,
   isBlobLike,
@@ -15717,18 +11567,18 @@ const {
   readableStreamClose,
   createDeferredPromise,
   fullyReadBody
-} = __nccwpck_require__(5523)
-const { FormData } = __nccwpck_require__(3073)
-const { kState } = __nccwpck_require__(9710)
-const { webidl } = __nccwpck_require__(4222)
-const { DOMException, structuredClone } = __nccwpck_require__(7326)
+} = __nccwpck_require__(7229)
+const { FormData } = __nccwpck_require__(8847)
+const { kState } = __nccwpck_require__(9380)
+const { webidl } = __nccwpck_require__(8184)
+const { DOMException, structuredClone } = __nccwpck_require__(1924)
 const { Blob, File: NativeFile } = __nccwpck_require__(181)
-const { kBodyUsed } = __nccwpck_require__(6443)
+const { kBodyUsed } = __nccwpck_require__(3377)
 const assert = __nccwpck_require__(2613)
-const { isErrored } = __nccwpck_require__(3440)
+const { isErrored } = __nccwpck_require__(5386)
 const { isUint8Array, isArrayBuffer } = __nccwpck_require__(8253)
-const { File: UndiciFile } = __nccwpck_require__(3041)
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(4322)
+const { File: UndiciFile } = __nccwpck_require__(8999)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7500)
 
 let random
 try {
@@ -16323,7 +12173,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7326:
+/***/ 1924:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -16482,12 +12332,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4322:
+/***/ 7500:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(2613)
 const { atob } = __nccwpck_require__(181)
-const { isomorphicDecode } = __nccwpck_require__(5523)
+const { isomorphicDecode } = __nccwpck_require__(7229)
 
 const encoder = new TextEncoder()
 
@@ -17116,7 +12966,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3041:
+/***/ 8999:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -17124,11 +12974,11 @@ module.exports = {
 
 const { Blob, File: NativeFile } = __nccwpck_require__(181)
 const { types } = __nccwpck_require__(9023)
-const { kState } = __nccwpck_require__(9710)
-const { isBlobLike } = __nccwpck_require__(5523)
-const { webidl } = __nccwpck_require__(4222)
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(4322)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kState } = __nccwpck_require__(9380)
+const { isBlobLike } = __nccwpck_require__(7229)
+const { webidl } = __nccwpck_require__(8184)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7500)
+const { kEnumerableProperty } = __nccwpck_require__(5386)
 const encoder = new TextEncoder()
 
 class File extends Blob {
@@ -17468,16 +13318,16 @@ module.exports = { File, FileLike, isFileLike }
 
 /***/ }),
 
-/***/ 3073:
+/***/ 8847:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { isBlobLike, toUSVString, makeIterator } = __nccwpck_require__(5523)
-const { kState } = __nccwpck_require__(9710)
-const { File: UndiciFile, FileLike, isFileLike } = __nccwpck_require__(3041)
-const { webidl } = __nccwpck_require__(4222)
+const { isBlobLike, toUSVString, makeIterator } = __nccwpck_require__(7229)
+const { kState } = __nccwpck_require__(9380)
+const { File: UndiciFile, FileLike, isFileLike } = __nccwpck_require__(8999)
+const { webidl } = __nccwpck_require__(8184)
 const { Blob, File: NativeFile } = __nccwpck_require__(181)
 
 /** @type {globalThis['File']} */
@@ -17741,7 +13591,7 @@ module.exports = { FormData }
 
 /***/ }),
 
-/***/ 5628:
+/***/ 4090:
 /***/ ((module) => {
 
 "use strict";
@@ -17789,7 +13639,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6349:
+/***/ 5395:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -17797,16 +13647,16 @@ module.exports = {
 
 
 
-const { kHeadersList, kConstruct } = __nccwpck_require__(6443)
-const { kGuard } = __nccwpck_require__(9710)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kHeadersList, kConstruct } = __nccwpck_require__(3377)
+const { kGuard } = __nccwpck_require__(9380)
+const { kEnumerableProperty } = __nccwpck_require__(5386)
 const {
   makeIterator,
   isValidHeaderName,
   isValidHeaderValue
-} = __nccwpck_require__(5523)
+} = __nccwpck_require__(7229)
 const util = __nccwpck_require__(9023)
-const { webidl } = __nccwpck_require__(4222)
+const { webidl } = __nccwpck_require__(8184)
 const assert = __nccwpck_require__(2613)
 
 const kHeadersMap = Symbol('headers map')
@@ -18390,7 +14240,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2315:
+/***/ 1917:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -18404,9 +14254,9 @@ const {
   makeAppropriateNetworkError,
   filterResponse,
   makeResponse
-} = __nccwpck_require__(8676)
-const { Headers } = __nccwpck_require__(6349)
-const { Request, makeRequest } = __nccwpck_require__(5194)
+} = __nccwpck_require__(3122)
+const { Headers } = __nccwpck_require__(5395)
+const { Request, makeRequest } = __nccwpck_require__(4635)
 const zlib = __nccwpck_require__(3106)
 const {
   bytesMatch,
@@ -18437,10 +14287,10 @@ const {
   urlIsLocal,
   urlIsHttpHttpsScheme,
   urlHasHttpsScheme
-} = __nccwpck_require__(5523)
-const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9710)
+} = __nccwpck_require__(7229)
+const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9380)
 const assert = __nccwpck_require__(2613)
-const { safelyExtractBody } = __nccwpck_require__(8923)
+const { safelyExtractBody } = __nccwpck_require__(1789)
 const {
   redirectStatusSet,
   nullBodyStatus,
@@ -18448,15 +14298,15 @@ const {
   requestBodyHeader,
   subresourceSet,
   DOMException
-} = __nccwpck_require__(7326)
-const { kHeadersList } = __nccwpck_require__(6443)
+} = __nccwpck_require__(1924)
+const { kHeadersList } = __nccwpck_require__(3377)
 const EE = __nccwpck_require__(4434)
 const { Readable, pipeline } = __nccwpck_require__(2203)
-const { addAbortListener, isErrored, isReadable, nodeMajor, nodeMinor } = __nccwpck_require__(3440)
-const { dataURLProcessor, serializeAMimeType } = __nccwpck_require__(4322)
+const { addAbortListener, isErrored, isReadable, nodeMajor, nodeMinor } = __nccwpck_require__(5386)
+const { dataURLProcessor, serializeAMimeType } = __nccwpck_require__(7500)
 const { TransformStream } = __nccwpck_require__(3774)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { webidl } = __nccwpck_require__(4222)
+const { getGlobalDispatcher } = __nccwpck_require__(4743)
+const { webidl } = __nccwpck_require__(8184)
 const { STATUS_CODES } = __nccwpck_require__(8611)
 const GET_OR_HEAD = ['GET', 'HEAD']
 
@@ -20546,7 +16396,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5194:
+/***/ 4635:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -20554,17 +16404,17 @@ module.exports = {
 
 
 
-const { extractBody, mixinBody, cloneBody } = __nccwpck_require__(8923)
-const { Headers, fill: fillHeaders, HeadersList } = __nccwpck_require__(6349)
-const { FinalizationRegistry } = __nccwpck_require__(3194)()
-const util = __nccwpck_require__(3440)
+const { extractBody, mixinBody, cloneBody } = __nccwpck_require__(1789)
+const { Headers, fill: fillHeaders, HeadersList } = __nccwpck_require__(5395)
+const { FinalizationRegistry } = __nccwpck_require__(2860)()
+const util = __nccwpck_require__(5386)
 const {
   isValidHTTPToken,
   sameOrigin,
   normalizeMethod,
   makePolicyContainer,
   normalizeMethodRecord
-} = __nccwpck_require__(5523)
+} = __nccwpck_require__(7229)
 const {
   forbiddenMethodsSet,
   corsSafeListedMethodsSet,
@@ -20574,13 +16424,13 @@ const {
   requestCredentials,
   requestCache,
   requestDuplex
-} = __nccwpck_require__(7326)
+} = __nccwpck_require__(1924)
 const { kEnumerableProperty } = util
-const { kHeaders, kSignal, kState, kGuard, kRealm } = __nccwpck_require__(9710)
-const { webidl } = __nccwpck_require__(4222)
-const { getGlobalOrigin } = __nccwpck_require__(5628)
-const { URLSerializer } = __nccwpck_require__(4322)
-const { kHeadersList, kConstruct } = __nccwpck_require__(6443)
+const { kHeaders, kSignal, kState, kGuard, kRealm } = __nccwpck_require__(9380)
+const { webidl } = __nccwpck_require__(8184)
+const { getGlobalOrigin } = __nccwpck_require__(4090)
+const { URLSerializer } = __nccwpck_require__(7500)
+const { kHeadersList, kConstruct } = __nccwpck_require__(3377)
 const assert = __nccwpck_require__(2613)
 const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(4434)
 
@@ -21500,15 +17350,15 @@ module.exports = { Request, makeRequest }
 
 /***/ }),
 
-/***/ 8676:
+/***/ 3122:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { Headers, HeadersList, fill } = __nccwpck_require__(6349)
-const { extractBody, cloneBody, mixinBody } = __nccwpck_require__(8923)
-const util = __nccwpck_require__(3440)
+const { Headers, HeadersList, fill } = __nccwpck_require__(5395)
+const { extractBody, cloneBody, mixinBody } = __nccwpck_require__(1789)
+const util = __nccwpck_require__(5386)
 const { kEnumerableProperty } = util
 const {
   isValidReasonPhrase,
@@ -21518,18 +17368,18 @@ const {
   serializeJavascriptValueToJSONString,
   isErrorLike,
   isomorphicEncode
-} = __nccwpck_require__(5523)
+} = __nccwpck_require__(7229)
 const {
   redirectStatusSet,
   nullBodyStatus,
   DOMException
-} = __nccwpck_require__(7326)
-const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9710)
-const { webidl } = __nccwpck_require__(4222)
-const { FormData } = __nccwpck_require__(3073)
-const { getGlobalOrigin } = __nccwpck_require__(5628)
-const { URLSerializer } = __nccwpck_require__(4322)
-const { kHeadersList, kConstruct } = __nccwpck_require__(6443)
+} = __nccwpck_require__(1924)
+const { kState, kHeaders, kGuard, kRealm } = __nccwpck_require__(9380)
+const { webidl } = __nccwpck_require__(8184)
+const { FormData } = __nccwpck_require__(8847)
+const { getGlobalOrigin } = __nccwpck_require__(4090)
+const { URLSerializer } = __nccwpck_require__(7500)
+const { kHeadersList, kConstruct } = __nccwpck_require__(3377)
 const assert = __nccwpck_require__(2613)
 const { types } = __nccwpck_require__(9023)
 
@@ -22079,7 +17929,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9710:
+/***/ 9380:
 /***/ ((module) => {
 
 "use strict";
@@ -22097,16 +17947,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5523:
+/***/ 7229:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(7326)
-const { getGlobalOrigin } = __nccwpck_require__(5628)
+const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(1924)
+const { getGlobalOrigin } = __nccwpck_require__(4090)
 const { performance } = __nccwpck_require__(2987)
-const { isBlobLike, toUSVString, ReadableStreamFrom } = __nccwpck_require__(3440)
+const { isBlobLike, toUSVString, ReadableStreamFrom } = __nccwpck_require__(5386)
 const assert = __nccwpck_require__(2613)
 const { isUint8Array } = __nccwpck_require__(8253)
 
@@ -23249,14 +19099,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4222:
+/***/ 8184:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const { types } = __nccwpck_require__(9023)
-const { hasOwn, toUSVString } = __nccwpck_require__(5523)
+const { hasOwn, toUSVString } = __nccwpck_require__(7229)
 
 /** @type {import('../../types/webidl').Webidl} */
 const webidl = {}
@@ -23903,7 +19753,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 396:
+/***/ 6494:
 /***/ ((module) => {
 
 "use strict";
@@ -24201,7 +20051,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2160:
+/***/ 2754:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -24211,16 +20061,16 @@ const {
   staticPropertyDescriptors,
   readOperation,
   fireAProgressEvent
-} = __nccwpck_require__(165)
+} = __nccwpck_require__(9211)
 const {
   kState,
   kError,
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(6812)
-const { webidl } = __nccwpck_require__(4222)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+} = __nccwpck_require__(8454)
+const { webidl } = __nccwpck_require__(8184)
+const { kEnumerableProperty } = __nccwpck_require__(5386)
 
 class FileReader extends EventTarget {
   constructor () {
@@ -24553,13 +20403,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5976:
+/***/ 3698:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { webidl } = __nccwpck_require__(4222)
+const { webidl } = __nccwpck_require__(8184)
 
 const kState = Symbol('ProgressEvent state')
 
@@ -24639,7 +20489,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6812:
+/***/ 8454:
 /***/ ((module) => {
 
 "use strict";
@@ -24657,7 +20507,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 165:
+/***/ 9211:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -24669,11 +20519,11 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(6812)
-const { ProgressEvent } = __nccwpck_require__(5976)
-const { getEncoding } = __nccwpck_require__(396)
-const { DOMException } = __nccwpck_require__(7326)
-const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(4322)
+} = __nccwpck_require__(8454)
+const { ProgressEvent } = __nccwpck_require__(3698)
+const { getEncoding } = __nccwpck_require__(6494)
+const { DOMException } = __nccwpck_require__(1924)
+const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(7500)
 const { types } = __nccwpck_require__(9023)
 const { StringDecoder } = __nccwpck_require__(3193)
 const { btoa } = __nccwpck_require__(181)
@@ -25057,7 +20907,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2581:
+/***/ 4743:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -25066,8 +20916,8 @@ module.exports = {
 // We include a version number for the Dispatcher API. In case of breaking changes,
 // this version number must be increased to avoid conflicts.
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const Agent = __nccwpck_require__(9965)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
+const Agent = __nccwpck_require__(4711)
 
 if (getGlobalDispatcher() === undefined) {
   setGlobalDispatcher(new Agent())
@@ -25097,7 +20947,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8840:
+/***/ 726:
 /***/ ((module) => {
 
 "use strict";
@@ -25140,16 +20990,16 @@ module.exports = class DecoratorHandler {
 
 /***/ }),
 
-/***/ 8299:
+/***/ 3277:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const util = __nccwpck_require__(3440)
-const { kBodyUsed } = __nccwpck_require__(6443)
+const util = __nccwpck_require__(5386)
+const { kBodyUsed } = __nccwpck_require__(3377)
 const assert = __nccwpck_require__(2613)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
 const EE = __nccwpck_require__(4434)
 
 const redirectableStatusCodes = [300, 301, 302, 303, 307, 308]
@@ -25369,14 +21219,14 @@ module.exports = RedirectHandler
 
 /***/ }),
 
-/***/ 3573:
+/***/ 5663:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(2613)
 
-const { kRetryHandlerDefaultRetry } = __nccwpck_require__(6443)
-const { RequestRetryError } = __nccwpck_require__(8707)
-const { isDisturbed, parseHeaders, parseRangeHeader } = __nccwpck_require__(3440)
+const { kRetryHandlerDefaultRetry } = __nccwpck_require__(3377)
+const { RequestRetryError } = __nccwpck_require__(6593)
+const { isDisturbed, parseHeaders, parseRangeHeader } = __nccwpck_require__(5386)
 
 function calculateRetryAfterHeader (retryAfter) {
   const current = Date.now()
@@ -25712,13 +21562,13 @@ module.exports = RetryHandler
 
 /***/ }),
 
-/***/ 4415:
+/***/ 3305:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const RedirectHandler = __nccwpck_require__(8299)
+const RedirectHandler = __nccwpck_require__(3277)
 
 function createRedirectInterceptor ({ maxRedirections: defaultMaxRedirections }) {
   return (dispatch) => {
@@ -25741,14 +21591,14 @@ module.exports = createRedirectInterceptor
 
 /***/ }),
 
-/***/ 2824:
+/***/ 6402:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SPECIAL_HEADERS = exports.HEADER_STATE = exports.MINOR = exports.MAJOR = exports.CONNECTION_TOKEN_CHARS = exports.HEADER_CHARS = exports.TOKEN = exports.STRICT_TOKEN = exports.HEX = exports.URL_CHAR = exports.STRICT_URL_CHAR = exports.USERINFO_CHARS = exports.MARK = exports.ALPHANUM = exports.NUM = exports.HEX_MAP = exports.NUM_MAP = exports.ALPHA = exports.FINISH = exports.H_METHOD_MAP = exports.METHOD_MAP = exports.METHODS_RTSP = exports.METHODS_ICE = exports.METHODS_HTTP = exports.METHODS = exports.LENIENT_FLAGS = exports.FLAGS = exports.TYPE = exports.ERROR = void 0;
-const utils_1 = __nccwpck_require__(172);
+const utils_1 = __nccwpck_require__(6650);
 // C headers
 var ERROR;
 (function (ERROR) {
@@ -26026,7 +21876,7 @@ exports.SPECIAL_HEADERS = {
 
 /***/ }),
 
-/***/ 3870:
+/***/ 9240:
 /***/ ((module) => {
 
 module.exports = 'AGFzbQEAAAABMAhgAX8Bf2ADf39/AX9gBH9/f38Bf2AAAGADf39/AGABfwBgAn9/AGAGf39/f39/AALLAQgDZW52GHdhc21fb25faGVhZGVyc19jb21wbGV0ZQACA2VudhV3YXNtX29uX21lc3NhZ2VfYmVnaW4AAANlbnYLd2FzbV9vbl91cmwAAQNlbnYOd2FzbV9vbl9zdGF0dXMAAQNlbnYUd2FzbV9vbl9oZWFkZXJfZmllbGQAAQNlbnYUd2FzbV9vbl9oZWFkZXJfdmFsdWUAAQNlbnYMd2FzbV9vbl9ib2R5AAEDZW52GHdhc21fb25fbWVzc2FnZV9jb21wbGV0ZQAAA0ZFAwMEAAAFAAAAAAAABQEFAAUFBQAABgAAAAAGBgYGAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAAABAQcAAAUFAwABBAUBcAESEgUDAQACBggBfwFBgNQECwfRBSIGbWVtb3J5AgALX2luaXRpYWxpemUACRlfX2luZGlyZWN0X2Z1bmN0aW9uX3RhYmxlAQALbGxodHRwX2luaXQAChhsbGh0dHBfc2hvdWxkX2tlZXBfYWxpdmUAQQxsbGh0dHBfYWxsb2MADAZtYWxsb2MARgtsbGh0dHBfZnJlZQANBGZyZWUASA9sbGh0dHBfZ2V0X3R5cGUADhVsbGh0dHBfZ2V0X2h0dHBfbWFqb3IADxVsbGh0dHBfZ2V0X2h0dHBfbWlub3IAEBFsbGh0dHBfZ2V0X21ldGhvZAARFmxsaHR0cF9nZXRfc3RhdHVzX2NvZGUAEhJsbGh0dHBfZ2V0X3VwZ3JhZGUAEwxsbGh0dHBfcmVzZXQAFA5sbGh0dHBfZXhlY3V0ZQAVFGxsaHR0cF9zZXR0aW5nc19pbml0ABYNbGxodHRwX2ZpbmlzaAAXDGxsaHR0cF9wYXVzZQAYDWxsaHR0cF9yZXN1bWUAGRtsbGh0dHBfcmVzdW1lX2FmdGVyX3VwZ3JhZGUAGhBsbGh0dHBfZ2V0X2Vycm5vABsXbGxodHRwX2dldF9lcnJvcl9yZWFzb24AHBdsbGh0dHBfc2V0X2Vycm9yX3JlYXNvbgAdFGxsaHR0cF9nZXRfZXJyb3JfcG9zAB4RbGxodHRwX2Vycm5vX25hbWUAHxJsbGh0dHBfbWV0aG9kX25hbWUAIBJsbGh0dHBfc3RhdHVzX25hbWUAIRpsbGh0dHBfc2V0X2xlbmllbnRfaGVhZGVycwAiIWxsaHR0cF9zZXRfbGVuaWVudF9jaHVua2VkX2xlbmd0aAAjHWxsaHR0cF9zZXRfbGVuaWVudF9rZWVwX2FsaXZlACQkbGxodHRwX3NldF9sZW5pZW50X3RyYW5zZmVyX2VuY29kaW5nACUYbGxodHRwX21lc3NhZ2VfbmVlZHNfZW9mAD8JFwEAQQELEQECAwQFCwYHNTk3MS8tJyspCsLgAkUCAAsIABCIgICAAAsZACAAEMKAgIAAGiAAIAI2AjggACABOgAoCxwAIAAgAC8BMiAALQAuIAAQwYCAgAAQgICAgAALKgEBf0HAABDGgICAACIBEMKAgIAAGiABQYCIgIAANgI4IAEgADoAKCABCwoAIAAQyICAgAALBwAgAC0AKAsHACAALQAqCwcAIAAtACsLBwAgAC0AKQsHACAALwEyCwcAIAAtAC4LRQEEfyAAKAIYIQEgAC0ALSECIAAtACghAyAAKAI4IQQgABDCgICAABogACAENgI4IAAgAzoAKCAAIAI6AC0gACABNgIYCxEAIAAgASABIAJqEMOAgIAACxAAIABBAEHcABDMgICAABoLZwEBf0EAIQECQCAAKAIMDQACQAJAAkACQCAALQAvDgMBAAMCCyAAKAI4IgFFDQAgASgCLCIBRQ0AIAAgARGAgICAAAAiAQ0DC0EADwsQyoCAgAAACyAAQcOWgIAANgIQQQ4hAQsgAQseAAJAIAAoAgwNACAAQdGbgIAANgIQIABBFTYCDAsLFgACQCAAKAIMQRVHDQAgAEEANgIMCwsWAAJAIAAoAgxBFkcNACAAQQA2AgwLCwcAIAAoAgwLBwAgACgCEAsJACAAIAE2AhALBwAgACgCFAsiAAJAIABBJEkNABDKgICAAAALIABBAnRBoLOAgABqKAIACyIAAkAgAEEuSQ0AEMqAgIAAAAsgAEECdEGwtICAAGooAgAL7gsBAX9B66iAgAAhAQJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAIABBnH9qDvQDY2IAAWFhYWFhYQIDBAVhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhBgcICQoLDA0OD2FhYWFhEGFhYWFhYWFhYWFhEWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYRITFBUWFxgZGhthYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2YTc4OTphYWFhYWFhYTthYWE8YWFhYT0+P2FhYWFhYWFhQGFhQWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYUJDREVGR0hJSktMTU5PUFFSU2FhYWFhYWFhVFVWV1hZWlthXF1hYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFeYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhX2BhC0Hhp4CAAA8LQaShgIAADwtBy6yAgAAPC0H+sYCAAA8LQcCkgIAADwtBq6SAgAAPC0GNqICAAA8LQeKmgIAADwtBgLCAgAAPC0G5r4CAAA8LQdekgIAADwtB75+AgAAPC0Hhn4CAAA8LQfqfgIAADwtB8qCAgAAPC0Gor4CAAA8LQa6ygIAADwtBiLCAgAAPC0Hsp4CAAA8LQYKigIAADwtBjp2AgAAPC0HQroCAAA8LQcqjgIAADwtBxbKAgAAPC0HfnICAAA8LQdKcgIAADwtBxKCAgAAPC0HXoICAAA8LQaKfgIAADwtB7a6AgAAPC0GrsICAAA8LQdSlgIAADwtBzK6AgAAPC0H6roCAAA8LQfyrgIAADwtB0rCAgAAPC0HxnYCAAA8LQbuggIAADwtB96uAgAAPC0GQsYCAAA8LQdexgIAADwtBoq2AgAAPC0HUp4CAAA8LQeCrgIAADwtBn6yAgAAPC0HrsYCAAA8LQdWfgIAADwtByrGAgAAPC0HepYCAAA8LQdSegIAADwtB9JyAgAAPC0GnsoCAAA8LQbGdgIAADwtBoJ2AgAAPC0G5sYCAAA8LQbywgIAADwtBkqGAgAAPC0GzpoCAAA8LQemsgIAADwtBrJ6AgAAPC0HUq4CAAA8LQfemgIAADwtBgKaAgAAPC0GwoYCAAA8LQf6egIAADwtBjaOAgAAPC0GJrYCAAA8LQfeigIAADwtBoLGAgAAPC0Gun4CAAA8LQcalgIAADwtB6J6AgAAPC0GTooCAAA8LQcKvgIAADwtBw52AgAAPC0GLrICAAA8LQeGdgIAADwtBja+AgAAPC0HqoYCAAA8LQbStgIAADwtB0q+AgAAPC0HfsoCAAA8LQdKygIAADwtB8LCAgAAPC0GpooCAAA8LQfmjgIAADwtBmZ6AgAAPC0G1rICAAA8LQZuwgIAADwtBkrKAgAAPC0G2q4CAAA8LQcKigIAADwtB+LKAgAAPC0GepYCAAA8LQdCigIAADwtBup6AgAAPC0GBnoCAAA8LEMqAgIAAAAtB1qGAgAAhAQsgAQsWACAAIAAtAC1B/gFxIAFBAEdyOgAtCxkAIAAgAC0ALUH9AXEgAUEAR0EBdHI6AC0LGQAgACAALQAtQfsBcSABQQBHQQJ0cjoALQsZACAAIAAtAC1B9wFxIAFBAEdBA3RyOgAtCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAgAiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCBCIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQcaRgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIwIgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAggiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEH2ioCAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCNCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIMIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABB7ZqAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAjgiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCECIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQZWQgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAI8IgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAhQiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEGqm4CAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCQCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIYIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABB7ZOAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAkQiBEUNACAAIAQRgICAgAAAIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCJCIERQ0AIAAgBBGAgICAAAAhAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIsIgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAigiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEH2iICAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCUCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIcIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABBwpmAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAkgiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCICIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQZSUgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAJMIgRFDQAgACAEEYCAgIAAACEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAlQiBEUNACAAIAQRgICAgAAAIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCWCIERQ0AIAAgBBGAgICAAAAhAwsgAwtFAQF/AkACQCAALwEwQRRxQRRHDQBBASEDIAAtAChBAUYNASAALwEyQeUARiEDDAELIAAtAClBBUYhAwsgACADOgAuQQAL/gEBA39BASEDAkAgAC8BMCIEQQhxDQAgACkDIEIAUiEDCwJAAkAgAC0ALkUNAEEBIQUgAC0AKUEFRg0BQQEhBSAEQcAAcUUgA3FBAUcNAQtBACEFIARBwABxDQBBAiEFIARB//8DcSIDQQhxDQACQCADQYAEcUUNAAJAIAAtAChBAUcNACAALQAtQQpxDQBBBQ8LQQQPCwJAIANBIHENAAJAIAAtAChBAUYNACAALwEyQf//A3EiAEGcf2pB5ABJDQAgAEHMAUYNACAAQbACRg0AQQQhBSAEQShxRQ0CIANBiARxQYAERg0CC0EADwtBAEEDIAApAyBQGyEFCyAFC2IBAn9BACEBAkAgAC0AKEEBRg0AIAAvATJB//8DcSICQZx/akHkAEkNACACQcwBRg0AIAJBsAJGDQAgAC8BMCIAQcAAcQ0AQQEhASAAQYgEcUGABEYNACAAQShxRSEBCyABC6cBAQN/AkACQAJAIAAtACpFDQAgAC0AK0UNAEEAIQMgAC8BMCIEQQJxRQ0BDAILQQAhAyAALwEwIgRBAXFFDQELQQEhAyAALQAoQQFGDQAgAC8BMkH//wNxIgVBnH9qQeQASQ0AIAVBzAFGDQAgBUGwAkYNACAEQcAAcQ0AQQAhAyAEQYgEcUGABEYNACAEQShxQQBHIQMLIABBADsBMCAAQQA6AC8gAwuZAQECfwJAAkACQCAALQAqRQ0AIAAtACtFDQBBACEBIAAvATAiAkECcUUNAQwCC0EAIQEgAC8BMCICQQFxRQ0BC0EBIQEgAC0AKEEBRg0AIAAvATJB//8DcSIAQZx/akHkAEkNACAAQcwBRg0AIABBsAJGDQAgAkHAAHENAEEAIQEgAkGIBHFBgARGDQAgAkEocUEARyEBCyABC1kAIABBGGpCADcDACAAQgA3AwAgAEE4akIANwMAIABBMGpCADcDACAAQShqQgA3AwAgAEEgakIANwMAIABBEGpCADcDACAAQQhqQgA3AwAgAEHdATYCHEEAC3sBAX8CQCAAKAIMIgMNAAJAIAAoAgRFDQAgACABNgIECwJAIAAgASACEMSAgIAAIgMNACAAKAIMDwsgACADNgIcQQAhAyAAKAIEIgFFDQAgACABIAIgACgCCBGBgICAAAAiAUUNACAAIAI2AhQgACABNgIMIAEhAwsgAwvk8wEDDn8DfgR/I4CAgIAAQRBrIgMkgICAgAAgASEEIAEhBSABIQYgASEHIAEhCCABIQkgASEKIAEhCyABIQwgASENIAEhDiABIQ8CQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkAgACgCHCIQQX9qDt0B2gEB2QECAwQFBgcICQoLDA0O2AEPENcBERLWARMUFRYXGBkaG+AB3wEcHR7VAR8gISIjJCXUASYnKCkqKyzTAdIBLS7RAdABLzAxMjM0NTY3ODk6Ozw9Pj9AQUJDREVG2wFHSElKzwHOAUvNAUzMAU1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4ABgQGCAYMBhAGFAYYBhwGIAYkBigGLAYwBjQGOAY8BkAGRAZIBkwGUAZUBlgGXAZgBmQGaAZsBnAGdAZ4BnwGgAaEBogGjAaQBpQGmAacBqAGpAaoBqwGsAa0BrgGvAbABsQGyAbMBtAG1AbYBtwHLAcoBuAHJAbkByAG6AbsBvAG9Ab4BvwHAAcEBwgHDAcQBxQHGAQDcAQtBACEQDMYBC0EOIRAMxQELQQ0hEAzEAQtBDyEQDMMBC0EQIRAMwgELQRMhEAzBAQtBFCEQDMABC0EVIRAMvwELQRYhEAy+AQtBFyEQDL0BC0EYIRAMvAELQRkhEAy7AQtBGiEQDLoBC0EbIRAMuQELQRwhEAy4AQtBCCEQDLcBC0EdIRAMtgELQSAhEAy1AQtBHyEQDLQBC0EHIRAMswELQSEhEAyyAQtBIiEQDLEBC0EeIRAMsAELQSMhEAyvAQtBEiEQDK4BC0ERIRAMrQELQSQhEAysAQtBJSEQDKsBC0EmIRAMqgELQSchEAypAQtBwwEhEAyoAQtBKSEQDKcBC0ErIRAMpgELQSwhEAylAQtBLSEQDKQBC0EuIRAMowELQS8hEAyiAQtBxAEhEAyhAQtBMCEQDKABC0E0IRAMnwELQQwhEAyeAQtBMSEQDJ0BC0EyIRAMnAELQTMhEAybAQtBOSEQDJoBC0E1IRAMmQELQcUBIRAMmAELQQshEAyXAQtBOiEQDJYBC0E2IRAMlQELQQohEAyUAQtBNyEQDJMBC0E4IRAMkgELQTwhEAyRAQtBOyEQDJABC0E9IRAMjwELQQkhEAyOAQtBKCEQDI0BC0E+IRAMjAELQT8hEAyLAQtBwAAhEAyKAQtBwQAhEAyJAQtBwgAhEAyIAQtBwwAhEAyHAQtBxAAhEAyGAQtBxQAhEAyFAQtBxgAhEAyEAQtBKiEQDIMBC0HHACEQDIIBC0HIACEQDIEBC0HJACEQDIABC0HKACEQDH8LQcsAIRAMfgtBzQAhEAx9C0HMACEQDHwLQc4AIRAMewtBzwAhEAx6C0HQACEQDHkLQdEAIRAMeAtB0gAhEAx3C0HTACEQDHYLQdQAIRAMdQtB1gAhEAx0C0HVACEQDHMLQQYhEAxyC0HXACEQDHELQQUhEAxwC0HYACEQDG8LQQQhEAxuC0HZACEQDG0LQdoAIRAMbAtB2wAhEAxrC0HcACEQDGoLQQMhEAxpC0HdACEQDGgLQd4AIRAMZwtB3wAhEAxmC0HhACEQDGULQeAAIRAMZAtB4gAhEAxjC0HjACEQDGILQQIhEAxhC0HkACEQDGALQeUAIRAMXwtB5gAhEAxeC0HnACEQDF0LQegAIRAMXAtB6QAhEAxbC0HqACEQDFoLQesAIRAMWQtB7AAhEAxYC0HtACEQDFcLQe4AIRAMVgtB7wAhEAxVC0HwACEQDFQLQfEAIRAMUwtB8gAhEAxSC0HzACEQDFELQfQAIRAMUAtB9QAhEAxPC0H2ACEQDE4LQfcAIRAMTQtB+AAhEAxMC0H5ACEQDEsLQfoAIRAMSgtB+wAhEAxJC0H8ACEQDEgLQf0AIRAMRwtB/gAhEAxGC0H/ACEQDEULQYABIRAMRAtBgQEhEAxDC0GCASEQDEILQYMBIRAMQQtBhAEhEAxAC0GFASEQDD8LQYYBIRAMPgtBhwEhEAw9C0GIASEQDDwLQYkBIRAMOwtBigEhEAw6C0GLASEQDDkLQYwBIRAMOAtBjQEhEAw3C0GOASEQDDYLQY8BIRAMNQtBkAEhEAw0C0GRASEQDDMLQZIBIRAMMgtBkwEhEAwxC0GUASEQDDALQZUBIRAMLwtBlgEhEAwuC0GXASEQDC0LQZgBIRAMLAtBmQEhEAwrC0GaASEQDCoLQZsBIRAMKQtBnAEhEAwoC0GdASEQDCcLQZ4BIRAMJgtBnwEhEAwlC0GgASEQDCQLQaEBIRAMIwtBogEhEAwiC0GjASEQDCELQaQBIRAMIAtBpQEhEAwfC0GmASEQDB4LQacBIRAMHQtBqAEhEAwcC0GpASEQDBsLQaoBIRAMGgtBqwEhEAwZC0GsASEQDBgLQa0BIRAMFwtBrgEhEAwWC0EBIRAMFQtBrwEhEAwUC0GwASEQDBMLQbEBIRAMEgtBswEhEAwRC0GyASEQDBALQbQBIRAMDwtBtQEhEAwOC0G2ASEQDA0LQbcBIRAMDAtBuAEhEAwLC0G5ASEQDAoLQboBIRAMCQtBuwEhEAwIC0HGASEQDAcLQbwBIRAMBgtBvQEhEAwFC0G+ASEQDAQLQb8BIRAMAwtBwAEhEAwCC0HCASEQDAELQcEBIRALA0ACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQCAQDscBAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxweHyAhIyUoP0BBREVGR0hJSktMTU9QUVJT3gNXWVtcXWBiZWZnaGlqa2xtb3BxcnN0dXZ3eHl6e3x9foABggGFAYYBhwGJAYsBjAGNAY4BjwGQAZEBlAGVAZYBlwGYAZkBmgGbAZwBnQGeAZ8BoAGhAaIBowGkAaUBpgGnAagBqQGqAasBrAGtAa4BrwGwAbEBsgGzAbQBtQG2AbcBuAG5AboBuwG8Ab0BvgG/AcABwQHCAcMBxAHFAcYBxwHIAckBygHLAcwBzQHOAc8B0AHRAdIB0wHUAdUB1gHXAdgB2QHaAdsB3AHdAd4B4AHhAeIB4wHkAeUB5gHnAegB6QHqAesB7AHtAe4B7wHwAfEB8gHzAZkCpAKwAv4C/gILIAEiBCACRw3zAUHdASEQDP8DCyABIhAgAkcN3QFBwwEhEAz+AwsgASIBIAJHDZABQfcAIRAM/QMLIAEiASACRw2GAUHvACEQDPwDCyABIgEgAkcNf0HqACEQDPsDCyABIgEgAkcNe0HoACEQDPoDCyABIgEgAkcNeEHmACEQDPkDCyABIgEgAkcNGkEYIRAM+AMLIAEiASACRw0UQRIhEAz3AwsgASIBIAJHDVlBxQAhEAz2AwsgASIBIAJHDUpBPyEQDPUDCyABIgEgAkcNSEE8IRAM9AMLIAEiASACRw1BQTEhEAzzAwsgAC0ALkEBRg3rAwyHAgsgACABIgEgAhDAgICAAEEBRw3mASAAQgA3AyAM5wELIAAgASIBIAIQtICAgAAiEA3nASABIQEM9QILAkAgASIBIAJHDQBBBiEQDPADCyAAIAFBAWoiASACELuAgIAAIhAN6AEgASEBDDELIABCADcDIEESIRAM1QMLIAEiECACRw0rQR0hEAztAwsCQCABIgEgAkYNACABQQFqIQFBECEQDNQDC0EHIRAM7AMLIABCACAAKQMgIhEgAiABIhBrrSISfSITIBMgEVYbNwMgIBEgElYiFEUN5QFBCCEQDOsDCwJAIAEiASACRg0AIABBiYCAgAA2AgggACABNgIEIAEhAUEUIRAM0gMLQQkhEAzqAwsgASEBIAApAyBQDeQBIAEhAQzyAgsCQCABIgEgAkcNAEELIRAM6QMLIAAgAUEBaiIBIAIQtoCAgAAiEA3lASABIQEM8gILIAAgASIBIAIQuICAgAAiEA3lASABIQEM8gILIAAgASIBIAIQuICAgAAiEA3mASABIQEMDQsgACABIgEgAhC6gICAACIQDecBIAEhAQzwAgsCQCABIgEgAkcNAEEPIRAM5QMLIAEtAAAiEEE7Rg0IIBBBDUcN6AEgAUEBaiEBDO8CCyAAIAEiASACELqAgIAAIhAN6AEgASEBDPICCwNAAkAgAS0AAEHwtYCAAGotAAAiEEEBRg0AIBBBAkcN6wEgACgCBCEQIABBADYCBCAAIBAgAUEBaiIBELmAgIAAIhAN6gEgASEBDPQCCyABQQFqIgEgAkcNAAtBEiEQDOIDCyAAIAEiASACELqAgIAAIhAN6QEgASEBDAoLIAEiASACRw0GQRshEAzgAwsCQCABIgEgAkcNAEEWIRAM4AMLIABBioCAgAA2AgggACABNgIEIAAgASACELiAgIAAIhAN6gEgASEBQSAhEAzGAwsCQCABIgEgAkYNAANAAkAgAS0AAEHwt4CAAGotAAAiEEECRg0AAkAgEEF/ag4E5QHsAQDrAewBCyABQQFqIQFBCCEQDMgDCyABQQFqIgEgAkcNAAtBFSEQDN8DC0EVIRAM3gMLA0ACQCABLQAAQfC5gIAAai0AACIQQQJGDQAgEEF/ag4E3gHsAeAB6wHsAQsgAUEBaiIBIAJHDQALQRghEAzdAwsCQCABIgEgAkYNACAAQYuAgIAANgIIIAAgATYCBCABIQFBByEQDMQDC0EZIRAM3AMLIAFBAWohAQwCCwJAIAEiFCACRw0AQRohEAzbAwsgFCEBAkAgFC0AAEFzag4U3QLuAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gIA7gILQQAhECAAQQA2AhwgAEGvi4CAADYCECAAQQI2AgwgACAUQQFqNgIUDNoDCwJAIAEtAAAiEEE7Rg0AIBBBDUcN6AEgAUEBaiEBDOUCCyABQQFqIQELQSIhEAy/AwsCQCABIhAgAkcNAEEcIRAM2AMLQgAhESAQIQEgEC0AAEFQag435wHmAQECAwQFBgcIAAAAAAAAAAkKCwwNDgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADxAREhMUAAtBHiEQDL0DC0ICIREM5QELQgMhEQzkAQtCBCERDOMBC0IFIREM4gELQgYhEQzhAQtCByERDOABC0IIIREM3wELQgkhEQzeAQtCCiERDN0BC0ILIREM3AELQgwhEQzbAQtCDSERDNoBC0IOIREM2QELQg8hEQzYAQtCCiERDNcBC0ILIREM1gELQgwhEQzVAQtCDSERDNQBC0IOIREM0wELQg8hEQzSAQtCACERAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQCAQLQAAQVBqDjflAeQBAAECAwQFBgfmAeYB5gHmAeYB5gHmAQgJCgsMDeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gEODxAREhPmAQtCAiERDOQBC0IDIREM4wELQgQhEQziAQtCBSERDOEBC0IGIREM4AELQgchEQzfAQtCCCERDN4BC0IJIREM3QELQgohEQzcAQtCCyERDNsBC0IMIREM2gELQg0hEQzZAQtCDiERDNgBC0IPIREM1wELQgohEQzWAQtCCyERDNUBC0IMIREM1AELQg0hEQzTAQtCDiERDNIBC0IPIREM0QELIABCACAAKQMgIhEgAiABIhBrrSISfSITIBMgEVYbNwMgIBEgElYiFEUN0gFBHyEQDMADCwJAIAEiASACRg0AIABBiYCAgAA2AgggACABNgIEIAEhAUEkIRAMpwMLQSAhEAy/AwsgACABIhAgAhC+gICAAEF/ag4FtgEAxQIB0QHSAQtBESEQDKQDCyAAQQE6AC8gECEBDLsDCyABIgEgAkcN0gFBJCEQDLsDCyABIg0gAkcNHkHGACEQDLoDCyAAIAEiASACELKAgIAAIhAN1AEgASEBDLUBCyABIhAgAkcNJkHQACEQDLgDCwJAIAEiASACRw0AQSghEAy4AwsgAEEANgIEIABBjICAgAA2AgggACABIAEQsYCAgAAiEA3TASABIQEM2AELAkAgASIQIAJHDQBBKSEQDLcDCyAQLQAAIgFBIEYNFCABQQlHDdMBIBBBAWohAQwVCwJAIAEiASACRg0AIAFBAWohAQwXC0EqIRAMtQMLAkAgASIQIAJHDQBBKyEQDLUDCwJAIBAtAAAiAUEJRg0AIAFBIEcN1QELIAAtACxBCEYN0wEgECEBDJEDCwJAIAEiASACRw0AQSwhEAy0AwsgAS0AAEEKRw3VASABQQFqIQEMyQILIAEiDiACRw3VAUEvIRAMsgMLA0ACQCABLQAAIhBBIEYNAAJAIBBBdmoOBADcAdwBANoBCyABIQEM4AELIAFBAWoiASACRw0AC0ExIRAMsQMLQTIhECABIhQgAkYNsAMgAiAUayAAKAIAIgFqIRUgFCABa0EDaiEWAkADQCAULQAAIhdBIHIgFyAXQb9/akH/AXFBGkkbQf8BcSABQfC7gIAAai0AAEcNAQJAIAFBA0cNAEEGIQEMlgMLIAFBAWohASAUQQFqIhQgAkcNAAsgACAVNgIADLEDCyAAQQA2AgAgFCEBDNkBC0EzIRAgASIUIAJGDa8DIAIgFGsgACgCACIBaiEVIBQgAWtBCGohFgJAA0AgFC0AACIXQSByIBcgF0G/f2pB/wFxQRpJG0H/AXEgAUH0u4CAAGotAABHDQECQCABQQhHDQBBBSEBDJUDCyABQQFqIQEgFEEBaiIUIAJHDQALIAAgFTYCAAywAwsgAEEANgIAIBQhAQzYAQtBNCEQIAEiFCACRg2uAyACIBRrIAAoAgAiAWohFSAUIAFrQQVqIRYCQANAIBQtAAAiF0EgciAXIBdBv39qQf8BcUEaSRtB/wFxIAFB0MKAgABqLQAARw0BAkAgAUEFRw0AQQchAQyUAwsgAUEBaiEBIBRBAWoiFCACRw0ACyAAIBU2AgAMrwMLIABBADYCACAUIQEM1wELAkAgASIBIAJGDQADQAJAIAEtAABBgL6AgABqLQAAIhBBAUYNACAQQQJGDQogASEBDN0BCyABQQFqIgEgAkcNAAtBMCEQDK4DC0EwIRAMrQMLAkAgASIBIAJGDQADQAJAIAEtAAAiEEEgRg0AIBBBdmoOBNkB2gHaAdkB2gELIAFBAWoiASACRw0AC0E4IRAMrQMLQTghEAysAwsDQAJAIAEtAAAiEEEgRg0AIBBBCUcNAwsgAUEBaiIBIAJHDQALQTwhEAyrAwsDQAJAIAEtAAAiEEEgRg0AAkACQCAQQXZqDgTaAQEB2gEACyAQQSxGDdsBCyABIQEMBAsgAUEBaiIBIAJHDQALQT8hEAyqAwsgASEBDNsBC0HAACEQIAEiFCACRg2oAyACIBRrIAAoAgAiAWohFiAUIAFrQQZqIRcCQANAIBQtAABBIHIgAUGAwICAAGotAABHDQEgAUEGRg2OAyABQQFqIQEgFEEBaiIUIAJHDQALIAAgFjYCAAypAwsgAEEANgIAIBQhAQtBNiEQDI4DCwJAIAEiDyACRw0AQcEAIRAMpwMLIABBjICAgAA2AgggACAPNgIEIA8hASAALQAsQX9qDgTNAdUB1wHZAYcDCyABQQFqIQEMzAELAkAgASIBIAJGDQADQAJAIAEtAAAiEEEgciAQIBBBv39qQf8BcUEaSRtB/wFxIhBBCUYNACAQQSBGDQACQAJAAkACQCAQQZ1/ag4TAAMDAwMDAwMBAwMDAwMDAwMDAgMLIAFBAWohAUExIRAMkQMLIAFBAWohAUEyIRAMkAMLIAFBAWohAUEzIRAMjwMLIAEhAQzQAQsgAUEBaiIBIAJHDQALQTUhEAylAwtBNSEQDKQDCwJAIAEiASACRg0AA0ACQCABLQAAQYC8gIAAai0AAEEBRg0AIAEhAQzTAQsgAUEBaiIBIAJHDQALQT0hEAykAwtBPSEQDKMDCyAAIAEiASACELCAgIAAIhAN1gEgASEBDAELIBBBAWohAQtBPCEQDIcDCwJAIAEiASACRw0AQcIAIRAMoAMLAkADQAJAIAEtAABBd2oOGAAC/gL+AoQD/gL+Av4C/gL+Av4C/gL+Av4C/gL+Av4C/gL+Av4C/gL+Av4CAP4CCyABQQFqIgEgAkcNAAtBwgAhEAygAwsgAUEBaiEBIAAtAC1BAXFFDb0BIAEhAQtBLCEQDIUDCyABIgEgAkcN0wFBxAAhEAydAwsDQAJAIAEtAABBkMCAgABqLQAAQQFGDQAgASEBDLcCCyABQQFqIgEgAkcNAAtBxQAhEAycAwsgDS0AACIQQSBGDbMBIBBBOkcNgQMgACgCBCEBIABBADYCBCAAIAEgDRCvgICAACIBDdABIA1BAWohAQyzAgtBxwAhECABIg0gAkYNmgMgAiANayAAKAIAIgFqIRYgDSABa0EFaiEXA0AgDS0AACIUQSByIBQgFEG/f2pB/wFxQRpJG0H/AXEgAUGQwoCAAGotAABHDYADIAFBBUYN9AIgAUEBaiEBIA1BAWoiDSACRw0ACyAAIBY2AgAMmgMLQcgAIRAgASINIAJGDZkDIAIgDWsgACgCACIBaiEWIA0gAWtBCWohFwNAIA0tAAAiFEEgciAUIBRBv39qQf8BcUEaSRtB/wFxIAFBlsKAgABqLQAARw3/AgJAIAFBCUcNAEECIQEM9QILIAFBAWohASANQQFqIg0gAkcNAAsgACAWNgIADJkDCwJAIAEiDSACRw0AQckAIRAMmQMLAkACQCANLQAAIgFBIHIgASABQb9/akH/AXFBGkkbQf8BcUGSf2oOBwCAA4ADgAOAA4ADAYADCyANQQFqIQFBPiEQDIADCyANQQFqIQFBPyEQDP8CC0HKACEQIAEiDSACRg2XAyACIA1rIAAoAgAiAWohFiANIAFrQQFqIRcDQCANLQAAIhRBIHIgFCAUQb9/akH/AXFBGkkbQf8BcSABQaDCgIAAai0AAEcN/QIgAUEBRg3wAiABQQFqIQEgDUEBaiINIAJHDQALIAAgFjYCAAyXAwtBywAhECABIg0gAkYNlgMgAiANayAAKAIAIgFqIRYgDSABa0EOaiEXA0AgDS0AACIUQSByIBQgFEG/f2pB/wFxQRpJG0H/AXEgAUGiwoCAAGotAABHDfwCIAFBDkYN8AIgAUEBaiEBIA1BAWoiDSACRw0ACyAAIBY2AgAMlgMLQcwAIRAgASINIAJGDZUDIAIgDWsgACgCACIBaiEWIA0gAWtBD2ohFwNAIA0tAAAiFEEgciAUIBRBv39qQf8BcUEaSRtB/wFxIAFBwMKAgABqLQAARw37AgJAIAFBD0cNAEEDIQEM8QILIAFBAWohASANQQFqIg0gAkcNAAsgACAWNgIADJUDC0HNACEQIAEiDSACRg2UAyACIA1rIAAoAgAiAWohFiANIAFrQQVqIRcDQCANLQAAIhRBIHIgFCAUQb9/akH/AXFBGkkbQf8BcSABQdDCgIAAai0AAEcN+gICQCABQQVHDQBBBCEBDPACCyABQQFqIQEgDUEBaiINIAJHDQALIAAgFjYCAAyUAwsCQCABIg0gAkcNAEHOACEQDJQDCwJAAkACQAJAIA0tAAAiAUEgciABIAFBv39qQf8BcUEaSRtB/wFxQZ1/ag4TAP0C/QL9Av0C/QL9Av0C/QL9Av0C/QL9AgH9Av0C/QICA/0CCyANQQFqIQFBwQAhEAz9AgsgDUEBaiEBQcIAIRAM/AILIA1BAWohAUHDACEQDPsCCyANQQFqIQFBxAAhEAz6AgsCQCABIgEgAkYNACAAQY2AgIAANgIIIAAgATYCBCABIQFBxQAhEAz6AgtBzwAhEAySAwsgECEBAkACQCAQLQAAQXZqDgQBqAKoAgCoAgsgEEEBaiEBC0EnIRAM+AILAkAgASIBIAJHDQBB0QAhEAyRAwsCQCABLQAAQSBGDQAgASEBDI0BCyABQQFqIQEgAC0ALUEBcUUNxwEgASEBDIwBCyABIhcgAkcNyAFB0gAhEAyPAwtB0wAhECABIhQgAkYNjgMgAiAUayAAKAIAIgFqIRYgFCABa0EBaiEXA0AgFC0AACABQdbCgIAAai0AAEcNzAEgAUEBRg3HASABQQFqIQEgFEEBaiIUIAJHDQALIAAgFjYCAAyOAwsCQCABIgEgAkcNAEHVACEQDI4DCyABLQAAQQpHDcwBIAFBAWohAQzHAQsCQCABIgEgAkcNAEHWACEQDI0DCwJAAkAgAS0AAEF2ag4EAM0BzQEBzQELIAFBAWohAQzHAQsgAUEBaiEBQcoAIRAM8wILIAAgASIBIAIQroCAgAAiEA3LASABIQFBzQAhEAzyAgsgAC0AKUEiRg2FAwymAgsCQCABIgEgAkcNAEHbACEQDIoDC0EAIRRBASEXQQEhFkEAIRACQAJAAkACQAJAAkACQAJAAkAgAS0AAEFQag4K1AHTAQABAgMEBQYI1QELQQIhEAwGC0EDIRAMBQtBBCEQDAQLQQUhEAwDC0EGIRAMAgtBByEQDAELQQghEAtBACEXQQAhFkEAIRQMzAELQQkhEEEBIRRBACEXQQAhFgzLAQsCQCABIgEgAkcNAEHdACEQDIkDCyABLQAAQS5HDcwBIAFBAWohAQymAgsgASIBIAJHDcwBQd8AIRAMhwMLAkAgASIBIAJGDQAgAEGOgICAADYCCCAAIAE2AgQgASEBQdAAIRAM7gILQeAAIRAMhgMLQeEAIRAgASIBIAJGDYUDIAIgAWsgACgCACIUaiEWIAEgFGtBA2ohFwNAIAEtAAAgFEHiwoCAAGotAABHDc0BIBRBA0YNzAEgFEEBaiEUIAFBAWoiASACRw0ACyAAIBY2AgAMhQMLQeIAIRAgASIBIAJGDYQDIAIgAWsgACgCACIUaiEWIAEgFGtBAmohFwNAIAEtAAAgFEHmwoCAAGotAABHDcwBIBRBAkYNzgEgFEEBaiEUIAFBAWoiASACRw0ACyAAIBY2AgAMhAMLQeMAIRAgASIBIAJGDYMDIAIgAWsgACgCACIUaiEWIAEgFGtBA2ohFwNAIAEtAAAgFEHpwoCAAGotAABHDcsBIBRBA0YNzgEgFEEBaiEUIAFBAWoiASACRw0ACyAAIBY2AgAMgwMLAkAgASIBIAJHDQBB5QAhEAyDAwsgACABQQFqIgEgAhCogICAACIQDc0BIAEhAUHWACEQDOkCCwJAIAEiASACRg0AA0ACQCABLQAAIhBBIEYNAAJAAkACQCAQQbh/ag4LAAHPAc8BzwHPAc8BzwHPAc8BAs8BCyABQQFqIQFB0gAhEAztAgsgAUEBaiEBQdMAIRAM7AILIAFBAWohAUHUACEQDOsCCyABQQFqIgEgAkcNAAtB5AAhEAyCAwtB5AAhEAyBAwsDQAJAIAEtAABB8MKAgABqLQAAIhBBAUYNACAQQX5qDgPPAdAB0QHSAQsgAUEBaiIBIAJHDQALQeYAIRAMgAMLAkAgASIBIAJGDQAgAUEBaiEBDAMLQecAIRAM/wILA0ACQCABLQAAQfDEgIAAai0AACIQQQFGDQACQCAQQX5qDgTSAdMB1AEA1QELIAEhAUHXACEQDOcCCyABQQFqIgEgAkcNAAtB6AAhEAz+AgsCQCABIgEgAkcNAEHpACEQDP4CCwJAIAEtAAAiEEF2ag4augHVAdUBvAHVAdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHKAdUB1QEA0wELIAFBAWohAQtBBiEQDOMCCwNAAkAgAS0AAEHwxoCAAGotAABBAUYNACABIQEMngILIAFBAWoiASACRw0AC0HqACEQDPsCCwJAIAEiASACRg0AIAFBAWohAQwDC0HrACEQDPoCCwJAIAEiASACRw0AQewAIRAM+gILIAFBAWohAQwBCwJAIAEiASACRw0AQe0AIRAM+QILIAFBAWohAQtBBCEQDN4CCwJAIAEiFCACRw0AQe4AIRAM9wILIBQhAQJAAkACQCAULQAAQfDIgIAAai0AAEF/ag4H1AHVAdYBAJwCAQLXAQsgFEEBaiEBDAoLIBRBAWohAQzNAQtBACEQIABBADYCHCAAQZuSgIAANgIQIABBBzYCDCAAIBRBAWo2AhQM9gILAkADQAJAIAEtAABB8MiAgABqLQAAIhBBBEYNAAJAAkAgEEF/ag4H0gHTAdQB2QEABAHZAQsgASEBQdoAIRAM4AILIAFBAWohAUHcACEQDN8CCyABQQFqIgEgAkcNAAtB7wAhEAz2AgsgAUEBaiEBDMsBCwJAIAEiFCACRw0AQfAAIRAM9QILIBQtAABBL0cN1AEgFEEBaiEBDAYLAkAgASIUIAJHDQBB8QAhEAz0AgsCQCAULQAAIgFBL0cNACAUQQFqIQFB3QAhEAzbAgsgAUF2aiIEQRZLDdMBQQEgBHRBiYCAAnFFDdMBDMoCCwJAIAEiASACRg0AIAFBAWohAUHeACEQDNoCC0HyACEQDPICCwJAIAEiFCACRw0AQfQAIRAM8gILIBQhAQJAIBQtAABB8MyAgABqLQAAQX9qDgPJApQCANQBC0HhACEQDNgCCwJAIAEiFCACRg0AA0ACQCAULQAAQfDKgIAAai0AACIBQQNGDQACQCABQX9qDgLLAgDVAQsgFCEBQd8AIRAM2gILIBRBAWoiFCACRw0AC0HzACEQDPECC0HzACEQDPACCwJAIAEiASACRg0AIABBj4CAgAA2AgggACABNgIEIAEhAUHgACEQDNcCC0H1ACEQDO8CCwJAIAEiASACRw0AQfYAIRAM7wILIABBj4CAgAA2AgggACABNgIEIAEhAQtBAyEQDNQCCwNAIAEtAABBIEcNwwIgAUEBaiIBIAJHDQALQfcAIRAM7AILAkAgASIBIAJHDQBB+AAhEAzsAgsgAS0AAEEgRw3OASABQQFqIQEM7wELIAAgASIBIAIQrICAgAAiEA3OASABIQEMjgILAkAgASIEIAJHDQBB+gAhEAzqAgsgBC0AAEHMAEcN0QEgBEEBaiEBQRMhEAzPAQsCQCABIgQgAkcNAEH7ACEQDOkCCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRADQCAELQAAIAFB8M6AgABqLQAARw3QASABQQVGDc4BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQfsAIRAM6AILAkAgASIEIAJHDQBB/AAhEAzoAgsCQAJAIAQtAABBvX9qDgwA0QHRAdEB0QHRAdEB0QHRAdEB0QEB0QELIARBAWohAUHmACEQDM8CCyAEQQFqIQFB5wAhEAzOAgsCQCABIgQgAkcNAEH9ACEQDOcCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHtz4CAAGotAABHDc8BIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEH9ACEQDOcCCyAAQQA2AgAgEEEBaiEBQRAhEAzMAQsCQCABIgQgAkcNAEH+ACEQDOYCCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRACQANAIAQtAAAgAUH2zoCAAGotAABHDc4BIAFBBUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEH+ACEQDOYCCyAAQQA2AgAgEEEBaiEBQRYhEAzLAQsCQCABIgQgAkcNAEH/ACEQDOUCCyACIARrIAAoAgAiAWohFCAEIAFrQQNqIRACQANAIAQtAAAgAUH8zoCAAGotAABHDc0BIAFBA0YNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEH/ACEQDOUCCyAAQQA2AgAgEEEBaiEBQQUhEAzKAQsCQCABIgQgAkcNAEGAASEQDOQCCyAELQAAQdkARw3LASAEQQFqIQFBCCEQDMkBCwJAIAEiBCACRw0AQYEBIRAM4wILAkACQCAELQAAQbJ/ag4DAMwBAcwBCyAEQQFqIQFB6wAhEAzKAgsgBEEBaiEBQewAIRAMyQILAkAgASIEIAJHDQBBggEhEAziAgsCQAJAIAQtAABBuH9qDggAywHLAcsBywHLAcsBAcsBCyAEQQFqIQFB6gAhEAzJAgsgBEEBaiEBQe0AIRAMyAILAkAgASIEIAJHDQBBgwEhEAzhAgsgAiAEayAAKAIAIgFqIRAgBCABa0ECaiEUAkADQCAELQAAIAFBgM+AgABqLQAARw3JASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBA2AgBBgwEhEAzhAgtBACEQIABBADYCACAUQQFqIQEMxgELAkAgASIEIAJHDQBBhAEhEAzgAgsgAiAEayAAKAIAIgFqIRQgBCABa0EEaiEQAkADQCAELQAAIAFBg8+AgABqLQAARw3IASABQQRGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBhAEhEAzgAgsgAEEANgIAIBBBAWohAUEjIRAMxQELAkAgASIEIAJHDQBBhQEhEAzfAgsCQAJAIAQtAABBtH9qDggAyAHIAcgByAHIAcgBAcgBCyAEQQFqIQFB7wAhEAzGAgsgBEEBaiEBQfAAIRAMxQILAkAgASIEIAJHDQBBhgEhEAzeAgsgBC0AAEHFAEcNxQEgBEEBaiEBDIMCCwJAIAEiBCACRw0AQYcBIRAM3QILIAIgBGsgACgCACIBaiEUIAQgAWtBA2ohEAJAA0AgBC0AACABQYjPgIAAai0AAEcNxQEgAUEDRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQYcBIRAM3QILIABBADYCACAQQQFqIQFBLSEQDMIBCwJAIAEiBCACRw0AQYgBIRAM3AILIAIgBGsgACgCACIBaiEUIAQgAWtBCGohEAJAA0AgBC0AACABQdDPgIAAai0AAEcNxAEgAUEIRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQYgBIRAM3AILIABBADYCACAQQQFqIQFBKSEQDMEBCwJAIAEiASACRw0AQYkBIRAM2wILQQEhECABLQAAQd8ARw3AASABQQFqIQEMgQILAkAgASIEIAJHDQBBigEhEAzaAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQA0AgBC0AACABQYzPgIAAai0AAEcNwQEgAUEBRg2vAiABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGKASEQDNkCCwJAIAEiBCACRw0AQYsBIRAM2QILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQY7PgIAAai0AAEcNwQEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQYsBIRAM2QILIABBADYCACAQQQFqIQFBAiEQDL4BCwJAIAEiBCACRw0AQYwBIRAM2AILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQfDPgIAAai0AAEcNwAEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQYwBIRAM2AILIABBADYCACAQQQFqIQFBHyEQDL0BCwJAIAEiBCACRw0AQY0BIRAM1wILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQfLPgIAAai0AAEcNvwEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQY0BIRAM1wILIABBADYCACAQQQFqIQFBCSEQDLwBCwJAIAEiBCACRw0AQY4BIRAM1gILAkACQCAELQAAQbd/ag4HAL8BvwG/Ab8BvwEBvwELIARBAWohAUH4ACEQDL0CCyAEQQFqIQFB+QAhEAy8AgsCQCABIgQgAkcNAEGPASEQDNUCCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRACQANAIAQtAAAgAUGRz4CAAGotAABHDb0BIAFBBUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGPASEQDNUCCyAAQQA2AgAgEEEBaiEBQRghEAy6AQsCQCABIgQgAkcNAEGQASEQDNQCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUGXz4CAAGotAABHDbwBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGQASEQDNQCCyAAQQA2AgAgEEEBaiEBQRchEAy5AQsCQCABIgQgAkcNAEGRASEQDNMCCyACIARrIAAoAgAiAWohFCAEIAFrQQZqIRACQANAIAQtAAAgAUGaz4CAAGotAABHDbsBIAFBBkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGRASEQDNMCCyAAQQA2AgAgEEEBaiEBQRUhEAy4AQsCQCABIgQgAkcNAEGSASEQDNICCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRACQANAIAQtAAAgAUGhz4CAAGotAABHDboBIAFBBUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGSASEQDNICCyAAQQA2AgAgEEEBaiEBQR4hEAy3AQsCQCABIgQgAkcNAEGTASEQDNECCyAELQAAQcwARw24ASAEQQFqIQFBCiEQDLYBCwJAIAQgAkcNAEGUASEQDNACCwJAAkAgBC0AAEG/f2oODwC5AbkBuQG5AbkBuQG5AbkBuQG5AbkBuQG5AQG5AQsgBEEBaiEBQf4AIRAMtwILIARBAWohAUH/ACEQDLYCCwJAIAQgAkcNAEGVASEQDM8CCwJAAkAgBC0AAEG/f2oOAwC4AQG4AQsgBEEBaiEBQf0AIRAMtgILIARBAWohBEGAASEQDLUCCwJAIAQgAkcNAEGWASEQDM4CCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRACQANAIAQtAAAgAUGnz4CAAGotAABHDbYBIAFBAUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGWASEQDM4CCyAAQQA2AgAgEEEBaiEBQQshEAyzAQsCQCAEIAJHDQBBlwEhEAzNAgsCQAJAAkACQCAELQAAQVNqDiMAuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AQG4AbgBuAG4AbgBArgBuAG4AQO4AQsgBEEBaiEBQfsAIRAMtgILIARBAWohAUH8ACEQDLUCCyAEQQFqIQRBgQEhEAy0AgsgBEEBaiEEQYIBIRAMswILAkAgBCACRw0AQZgBIRAMzAILIAIgBGsgACgCACIBaiEUIAQgAWtBBGohEAJAA0AgBC0AACABQanPgIAAai0AAEcNtAEgAUEERg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZgBIRAMzAILIABBADYCACAQQQFqIQFBGSEQDLEBCwJAIAQgAkcNAEGZASEQDMsCCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRACQANAIAQtAAAgAUGuz4CAAGotAABHDbMBIAFBBUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGZASEQDMsCCyAAQQA2AgAgEEEBaiEBQQYhEAywAQsCQCAEIAJHDQBBmgEhEAzKAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFBtM+AgABqLQAARw2yASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBmgEhEAzKAgsgAEEANgIAIBBBAWohAUEcIRAMrwELAkAgBCACRw0AQZsBIRAMyQILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQbbPgIAAai0AAEcNsQEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZsBIRAMyQILIABBADYCACAQQQFqIQFBJyEQDK4BCwJAIAQgAkcNAEGcASEQDMgCCwJAAkAgBC0AAEGsf2oOAgABsQELIARBAWohBEGGASEQDK8CCyAEQQFqIQRBhwEhEAyuAgsCQCAEIAJHDQBBnQEhEAzHAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFBuM+AgABqLQAARw2vASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBnQEhEAzHAgsgAEEANgIAIBBBAWohAUEmIRAMrAELAkAgBCACRw0AQZ4BIRAMxgILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQbrPgIAAai0AAEcNrgEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZ4BIRAMxgILIABBADYCACAQQQFqIQFBAyEQDKsBCwJAIAQgAkcNAEGfASEQDMUCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHtz4CAAGotAABHDa0BIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGfASEQDMUCCyAAQQA2AgAgEEEBaiEBQQwhEAyqAQsCQCAEIAJHDQBBoAEhEAzEAgsgAiAEayAAKAIAIgFqIRQgBCABa0EDaiEQAkADQCAELQAAIAFBvM+AgABqLQAARw2sASABQQNGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBoAEhEAzEAgsgAEEANgIAIBBBAWohAUENIRAMqQELAkAgBCACRw0AQaEBIRAMwwILAkACQCAELQAAQbp/ag4LAKwBrAGsAawBrAGsAawBrAGsAQGsAQsgBEEBaiEEQYsBIRAMqgILIARBAWohBEGMASEQDKkCCwJAIAQgAkcNAEGiASEQDMICCyAELQAAQdAARw2pASAEQQFqIQQM6QELAkAgBCACRw0AQaMBIRAMwQILAkACQCAELQAAQbd/ag4HAaoBqgGqAaoBqgEAqgELIARBAWohBEGOASEQDKgCCyAEQQFqIQFBIiEQDKYBCwJAIAQgAkcNAEGkASEQDMACCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRACQANAIAQtAAAgAUHAz4CAAGotAABHDagBIAFBAUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGkASEQDMACCyAAQQA2AgAgEEEBaiEBQR0hEAylAQsCQCAEIAJHDQBBpQEhEAy/AgsCQAJAIAQtAABBrn9qDgMAqAEBqAELIARBAWohBEGQASEQDKYCCyAEQQFqIQFBBCEQDKQBCwJAIAQgAkcNAEGmASEQDL4CCwJAAkACQAJAAkAgBC0AAEG/f2oOFQCqAaoBqgGqAaoBqgGqAaoBqgGqAQGqAaoBAqoBqgEDqgGqAQSqAQsgBEEBaiEEQYgBIRAMqAILIARBAWohBEGJASEQDKcCCyAEQQFqIQRBigEhEAymAgsgBEEBaiEEQY8BIRAMpQILIARBAWohBEGRASEQDKQCCwJAIAQgAkcNAEGnASEQDL0CCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHtz4CAAGotAABHDaUBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGnASEQDL0CCyAAQQA2AgAgEEEBaiEBQREhEAyiAQsCQCAEIAJHDQBBqAEhEAy8AgsgAiAEayAAKAIAIgFqIRQgBCABa0ECaiEQAkADQCAELQAAIAFBws+AgABqLQAARw2kASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBqAEhEAy8AgsgAEEANgIAIBBBAWohAUEsIRAMoQELAkAgBCACRw0AQakBIRAMuwILIAIgBGsgACgCACIBaiEUIAQgAWtBBGohEAJAA0AgBC0AACABQcXPgIAAai0AAEcNowEgAUEERg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQakBIRAMuwILIABBADYCACAQQQFqIQFBKyEQDKABCwJAIAQgAkcNAEGqASEQDLoCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHKz4CAAGotAABHDaIBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGqASEQDLoCCyAAQQA2AgAgEEEBaiEBQRQhEAyfAQsCQCAEIAJHDQBBqwEhEAy5AgsCQAJAAkACQCAELQAAQb5/ag4PAAECpAGkAaQBpAGkAaQBpAGkAaQBpAGkAQOkAQsgBEEBaiEEQZMBIRAMogILIARBAWohBEGUASEQDKECCyAEQQFqIQRBlQEhEAygAgsgBEEBaiEEQZYBIRAMnwILAkAgBCACRw0AQawBIRAMuAILIAQtAABBxQBHDZ8BIARBAWohBAzgAQsCQCAEIAJHDQBBrQEhEAy3AgsgAiAEayAAKAIAIgFqIRQgBCABa0ECaiEQAkADQCAELQAAIAFBzc+AgABqLQAARw2fASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBrQEhEAy3AgsgAEEANgIAIBBBAWohAUEOIRAMnAELAkAgBCACRw0AQa4BIRAMtgILIAQtAABB0ABHDZ0BIARBAWohAUElIRAMmwELAkAgBCACRw0AQa8BIRAMtQILIAIgBGsgACgCACIBaiEUIAQgAWtBCGohEAJAA0AgBC0AACABQdDPgIAAai0AAEcNnQEgAUEIRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQa8BIRAMtQILIABBADYCACAQQQFqIQFBKiEQDJoBCwJAIAQgAkcNAEGwASEQDLQCCwJAAkAgBC0AAEGrf2oOCwCdAZ0BnQGdAZ0BnQGdAZ0BnQEBnQELIARBAWohBEGaASEQDJsCCyAEQQFqIQRBmwEhEAyaAgsCQCAEIAJHDQBBsQEhEAyzAgsCQAJAIAQtAABBv39qDhQAnAGcAZwBnAGcAZwBnAGcAZwBnAGcAZwBnAGcAZwBnAGcAZwBAZwBCyAEQQFqIQRBmQEhEAyaAgsgBEEBaiEEQZwBIRAMmQILAkAgBCACRw0AQbIBIRAMsgILIAIgBGsgACgCACIBaiEUIAQgAWtBA2ohEAJAA0AgBC0AACABQdnPgIAAai0AAEcNmgEgAUEDRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQbIBIRAMsgILIABBADYCACAQQQFqIQFBISEQDJcBCwJAIAQgAkcNAEGzASEQDLECCyACIARrIAAoAgAiAWohFCAEIAFrQQZqIRACQANAIAQtAAAgAUHdz4CAAGotAABHDZkBIAFBBkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGzASEQDLECCyAAQQA2AgAgEEEBaiEBQRohEAyWAQsCQCAEIAJHDQBBtAEhEAywAgsCQAJAAkAgBC0AAEG7f2oOEQCaAZoBmgGaAZoBmgGaAZoBmgEBmgGaAZoBmgGaAQKaAQsgBEEBaiEEQZ0BIRAMmAILIARBAWohBEGeASEQDJcCCyAEQQFqIQRBnwEhEAyWAgsCQCAEIAJHDQBBtQEhEAyvAgsgAiAEayAAKAIAIgFqIRQgBCABa0EFaiEQAkADQCAELQAAIAFB5M+AgABqLQAARw2XASABQQVGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBtQEhEAyvAgsgAEEANgIAIBBBAWohAUEoIRAMlAELAkAgBCACRw0AQbYBIRAMrgILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQerPgIAAai0AAEcNlgEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQbYBIRAMrgILIABBADYCACAQQQFqIQFBByEQDJMBCwJAIAQgAkcNAEG3ASEQDK0CCwJAAkAgBC0AAEG7f2oODgCWAZYBlgGWAZYBlgGWAZYBlgGWAZYBlgEBlgELIARBAWohBEGhASEQDJQCCyAEQQFqIQRBogEhEAyTAgsCQCAEIAJHDQBBuAEhEAysAgsgAiAEayAAKAIAIgFqIRQgBCABa0ECaiEQAkADQCAELQAAIAFB7c+AgABqLQAARw2UASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBuAEhEAysAgsgAEEANgIAIBBBAWohAUESIRAMkQELAkAgBCACRw0AQbkBIRAMqwILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQfDPgIAAai0AAEcNkwEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQbkBIRAMqwILIABBADYCACAQQQFqIQFBICEQDJABCwJAIAQgAkcNAEG6ASEQDKoCCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRACQANAIAQtAAAgAUHyz4CAAGotAABHDZIBIAFBAUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEG6ASEQDKoCCyAAQQA2AgAgEEEBaiEBQQ8hEAyPAQsCQCAEIAJHDQBBuwEhEAypAgsCQAJAIAQtAABBt39qDgcAkgGSAZIBkgGSAQGSAQsgBEEBaiEEQaUBIRAMkAILIARBAWohBEGmASEQDI8CCwJAIAQgAkcNAEG8ASEQDKgCCyACIARrIAAoAgAiAWohFCAEIAFrQQdqIRACQANAIAQtAAAgAUH0z4CAAGotAABHDZABIAFBB0YNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEG8ASEQDKgCCyAAQQA2AgAgEEEBaiEBQRshEAyNAQsCQCAEIAJHDQBBvQEhEAynAgsCQAJAAkAgBC0AAEG+f2oOEgCRAZEBkQGRAZEBkQGRAZEBkQEBkQGRAZEBkQGRAZEBApEBCyAEQQFqIQRBpAEhEAyPAgsgBEEBaiEEQacBIRAMjgILIARBAWohBEGoASEQDI0CCwJAIAQgAkcNAEG+ASEQDKYCCyAELQAAQc4ARw2NASAEQQFqIQQMzwELAkAgBCACRw0AQb8BIRAMpQILAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkAgBC0AAEG/f2oOFQABAgOcAQQFBpwBnAGcAQcICQoLnAEMDQ4PnAELIARBAWohAUHoACEQDJoCCyAEQQFqIQFB6QAhEAyZAgsgBEEBaiEBQe4AIRAMmAILIARBAWohAUHyACEQDJcCCyAEQQFqIQFB8wAhEAyWAgsgBEEBaiEBQfYAIRAMlQILIARBAWohAUH3ACEQDJQCCyAEQQFqIQFB+gAhEAyTAgsgBEEBaiEEQYMBIRAMkgILIARBAWohBEGEASEQDJECCyAEQQFqIQRBhQEhEAyQAgsgBEEBaiEEQZIBIRAMjwILIARBAWohBEGYASEQDI4CCyAEQQFqIQRBoAEhEAyNAgsgBEEBaiEEQaMBIRAMjAILIARBAWohBEGqASEQDIsCCwJAIAQgAkYNACAAQZCAgIAANgIIIAAgBDYCBEGrASEQDIsCC0HAASEQDKMCCyAAIAUgAhCqgICAACIBDYsBIAUhAQxcCwJAIAYgAkYNACAGQQFqIQUMjQELQcIBIRAMoQILA0ACQCAQLQAAQXZqDgSMAQAAjwEACyAQQQFqIhAgAkcNAAtBwwEhEAygAgsCQCAHIAJGDQAgAEGRgICAADYCCCAAIAc2AgQgByEBQQEhEAyHAgtBxAEhEAyfAgsCQCAHIAJHDQBBxQEhEAyfAgsCQAJAIActAABBdmoOBAHOAc4BAM4BCyAHQQFqIQYMjQELIAdBAWohBQyJAQsCQCAHIAJHDQBBxgEhEAyeAgsCQAJAIActAABBdmoOFwGPAY8BAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAQCPAQsgB0EBaiEHC0GwASEQDIQCCwJAIAggAkcNAEHIASEQDJ0CCyAILQAAQSBHDY0BIABBADsBMiAIQQFqIQFBswEhEAyDAgsgASEXAkADQCAXIgcgAkYNASAHLQAAQVBqQf8BcSIQQQpPDcwBAkAgAC8BMiIUQZkzSw0AIAAgFEEKbCIUOwEyIBBB//8DcyAUQf7/A3FJDQAgB0EBaiEXIAAgFCAQaiIQOwEyIBBB//8DcUHoB0kNAQsLQQAhECAAQQA2AhwgAEHBiYCAADYCECAAQQ02AgwgACAHQQFqNgIUDJwCC0HHASEQDJsCCyAAIAggAhCugICAACIQRQ3KASAQQRVHDYwBIABByAE2AhwgACAINgIUIABByZeAgAA2AhAgAEEVNgIMQQAhEAyaAgsCQCAJIAJHDQBBzAEhEAyaAgtBACEUQQEhF0EBIRZBACEQAkACQAJAAkACQAJAAkACQAJAIAktAABBUGoOCpYBlQEAAQIDBAUGCJcBC0ECIRAMBgtBAyEQDAULQQQhEAwEC0EFIRAMAwtBBiEQDAILQQchEAwBC0EIIRALQQAhF0EAIRZBACEUDI4BC0EJIRBBASEUQQAhF0EAIRYMjQELAkAgCiACRw0AQc4BIRAMmQILIAotAABBLkcNjgEgCkEBaiEJDMoBCyALIAJHDY4BQdABIRAMlwILAkAgCyACRg0AIABBjoCAgAA2AgggACALNgIEQbcBIRAM/gELQdEBIRAMlgILAkAgBCACRw0AQdIBIRAMlgILIAIgBGsgACgCACIQaiEUIAQgEGtBBGohCwNAIAQtAAAgEEH8z4CAAGotAABHDY4BIBBBBEYN6QEgEEEBaiEQIARBAWoiBCACRw0ACyAAIBQ2AgBB0gEhEAyVAgsgACAMIAIQrICAgAAiAQ2NASAMIQEMuAELAkAgBCACRw0AQdQBIRAMlAILIAIgBGsgACgCACIQaiEUIAQgEGtBAWohDANAIAQtAAAgEEGB0ICAAGotAABHDY8BIBBBAUYNjgEgEEEBaiEQIARBAWoiBCACRw0ACyAAIBQ2AgBB1AEhEAyTAgsCQCAEIAJHDQBB1gEhEAyTAgsgAiAEayAAKAIAIhBqIRQgBCAQa0ECaiELA0AgBC0AACAQQYPQgIAAai0AAEcNjgEgEEECRg2QASAQQQFqIRAgBEEBaiIEIAJHDQALIAAgFDYCAEHWASEQDJICCwJAIAQgAkcNAEHXASEQDJICCwJAAkAgBC0AAEG7f2oOEACPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BAY8BCyAEQQFqIQRBuwEhEAz5AQsgBEEBaiEEQbwBIRAM+AELAkAgBCACRw0AQdgBIRAMkQILIAQtAABByABHDYwBIARBAWohBAzEAQsCQCAEIAJGDQAgAEGQgICAADYCCCAAIAQ2AgRBvgEhEAz3AQtB2QEhEAyPAgsCQCAEIAJHDQBB2gEhEAyPAgsgBC0AAEHIAEYNwwEgAEEBOgAoDLkBCyAAQQI6AC8gACAEIAIQpoCAgAAiEA2NAUHCASEQDPQBCyAALQAoQX9qDgK3AbkBuAELA0ACQCAELQAAQXZqDgQAjgGOAQCOAQsgBEEBaiIEIAJHDQALQd0BIRAMiwILIABBADoALyAALQAtQQRxRQ2EAgsgAEEAOgAvIABBAToANCABIQEMjAELIBBBFUYN2gEgAEEANgIcIAAgATYCFCAAQaeOgIAANgIQIABBEjYCDEEAIRAMiAILAkAgACAQIAIQtICAgAAiBA0AIBAhAQyBAgsCQCAEQRVHDQAgAEEDNgIcIAAgEDYCFCAAQbCYgIAANgIQIABBFTYCDEEAIRAMiAILIABBADYCHCAAIBA2AhQgAEGnjoCAADYCECAAQRI2AgxBACEQDIcCCyAQQRVGDdYBIABBADYCHCAAIAE2AhQgAEHajYCAADYCECAAQRQ2AgxBACEQDIYCCyAAKAIEIRcgAEEANgIEIBAgEadqIhYhASAAIBcgECAWIBQbIhAQtYCAgAAiFEUNjQEgAEEHNgIcIAAgEDYCFCAAIBQ2AgxBACEQDIUCCyAAIAAvATBBgAFyOwEwIAEhAQtBKiEQDOoBCyAQQRVGDdEBIABBADYCHCAAIAE2AhQgAEGDjICAADYCECAAQRM2AgxBACEQDIICCyAQQRVGDc8BIABBADYCHCAAIAE2AhQgAEGaj4CAADYCECAAQSI2AgxBACEQDIECCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQt4CAgAAiEA0AIAFBAWohAQyNAQsgAEEMNgIcIAAgEDYCDCAAIAFBAWo2AhRBACEQDIACCyAQQRVGDcwBIABBADYCHCAAIAE2AhQgAEGaj4CAADYCECAAQSI2AgxBACEQDP8BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQt4CAgAAiEA0AIAFBAWohAQyMAQsgAEENNgIcIAAgEDYCDCAAIAFBAWo2AhRBACEQDP4BCyAQQRVGDckBIABBADYCHCAAIAE2AhQgAEHGjICAADYCECAAQSM2AgxBACEQDP0BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQuYCAgAAiEA0AIAFBAWohAQyLAQsgAEEONgIcIAAgEDYCDCAAIAFBAWo2AhRBACEQDPwBCyAAQQA2AhwgACABNgIUIABBwJWAgAA2AhAgAEECNgIMQQAhEAz7AQsgEEEVRg3FASAAQQA2AhwgACABNgIUIABBxoyAgAA2AhAgAEEjNgIMQQAhEAz6AQsgAEEQNgIcIAAgATYCFCAAIBA2AgxBACEQDPkBCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQuYCAgAAiBA0AIAFBAWohAQzxAQsgAEERNgIcIAAgBDYCDCAAIAFBAWo2AhRBACEQDPgBCyAQQRVGDcEBIABBADYCHCAAIAE2AhQgAEHGjICAADYCECAAQSM2AgxBACEQDPcBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQuYCAgAAiEA0AIAFBAWohAQyIAQsgAEETNgIcIAAgEDYCDCAAIAFBAWo2AhRBACEQDPYBCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQuYCAgAAiBA0AIAFBAWohAQztAQsgAEEUNgIcIAAgBDYCDCAAIAFBAWo2AhRBACEQDPUBCyAQQRVGDb0BIABBADYCHCAAIAE2AhQgAEGaj4CAADYCECAAQSI2AgxBACEQDPQBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQt4CAgAAiEA0AIAFBAWohAQyGAQsgAEEWNgIcIAAgEDYCDCAAIAFBAWo2AhRBACEQDPMBCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQt4CAgAAiBA0AIAFBAWohAQzpAQsgAEEXNgIcIAAgBDYCDCAAIAFBAWo2AhRBACEQDPIBCyAAQQA2AhwgACABNgIUIABBzZOAgAA2AhAgAEEMNgIMQQAhEAzxAQtCASERCyAQQQFqIQECQCAAKQMgIhJC//////////8PVg0AIAAgEkIEhiARhDcDICABIQEMhAELIABBADYCHCAAIAE2AhQgAEGtiYCAADYCECAAQQw2AgxBACEQDO8BCyAAQQA2AhwgACAQNgIUIABBzZOAgAA2AhAgAEEMNgIMQQAhEAzuAQsgACgCBCEXIABBADYCBCAQIBGnaiIWIQEgACAXIBAgFiAUGyIQELWAgIAAIhRFDXMgAEEFNgIcIAAgEDYCFCAAIBQ2AgxBACEQDO0BCyAAQQA2AhwgACAQNgIUIABBqpyAgAA2AhAgAEEPNgIMQQAhEAzsAQsgACAQIAIQtICAgAAiAQ0BIBAhAQtBDiEQDNEBCwJAIAFBFUcNACAAQQI2AhwgACAQNgIUIABBsJiAgAA2AhAgAEEVNgIMQQAhEAzqAQsgAEEANgIcIAAgEDYCFCAAQaeOgIAANgIQIABBEjYCDEEAIRAM6QELIAFBAWohEAJAIAAvATAiAUGAAXFFDQACQCAAIBAgAhC7gICAACIBDQAgECEBDHALIAFBFUcNugEgAEEFNgIcIAAgEDYCFCAAQfmXgIAANgIQIABBFTYCDEEAIRAM6QELAkAgAUGgBHFBoARHDQAgAC0ALUECcQ0AIABBADYCHCAAIBA2AhQgAEGWk4CAADYCECAAQQQ2AgxBACEQDOkBCyAAIBAgAhC9gICAABogECEBAkACQAJAAkACQCAAIBAgAhCzgICAAA4WAgEABAQEBAQEBAQEBAQEBAQEBAQEAwQLIABBAToALgsgACAALwEwQcAAcjsBMCAQIQELQSYhEAzRAQsgAEEjNgIcIAAgEDYCFCAAQaWWgIAANgIQIABBFTYCDEEAIRAM6QELIABBADYCHCAAIBA2AhQgAEHVi4CAADYCECAAQRE2AgxBACEQDOgBCyAALQAtQQFxRQ0BQcMBIRAMzgELAkAgDSACRg0AA0ACQCANLQAAQSBGDQAgDSEBDMQBCyANQQFqIg0gAkcNAAtBJSEQDOcBC0ElIRAM5gELIAAoAgQhBCAAQQA2AgQgACAEIA0Qr4CAgAAiBEUNrQEgAEEmNgIcIAAgBDYCDCAAIA1BAWo2AhRBACEQDOUBCyAQQRVGDasBIABBADYCHCAAIAE2AhQgAEH9jYCAADYCECAAQR02AgxBACEQDOQBCyAAQSc2AhwgACABNgIUIAAgEDYCDEEAIRAM4wELIBAhAUEBIRQCQAJAAkACQAJAAkACQCAALQAsQX5qDgcGBQUDAQIABQsgACAALwEwQQhyOwEwDAMLQQIhFAwBC0EEIRQLIABBAToALCAAIAAvATAgFHI7ATALIBAhAQtBKyEQDMoBCyAAQQA2AhwgACAQNgIUIABBq5KAgAA2AhAgAEELNgIMQQAhEAziAQsgAEEANgIcIAAgATYCFCAAQeGPgIAANgIQIABBCjYCDEEAIRAM4QELIABBADoALCAQIQEMvQELIBAhAUEBIRQCQAJAAkACQAJAIAAtACxBe2oOBAMBAgAFCyAAIAAvATBBCHI7ATAMAwtBAiEUDAELQQQhFAsgAEEBOgAsIAAgAC8BMCAUcjsBMAsgECEBC0EpIRAMxQELIABBADYCHCAAIAE2AhQgAEHwlICAADYCECAAQQM2AgxBACEQDN0BCwJAIA4tAABBDUcNACAAKAIEIQEgAEEANgIEAkAgACABIA4QsYCAgAAiAQ0AIA5BAWohAQx1CyAAQSw2AhwgACABNgIMIAAgDkEBajYCFEEAIRAM3QELIAAtAC1BAXFFDQFBxAEhEAzDAQsCQCAOIAJHDQBBLSEQDNwBCwJAAkADQAJAIA4tAABBdmoOBAIAAAMACyAOQQFqIg4gAkcNAAtBLSEQDN0BCyAAKAIEIQEgAEEANgIEAkAgACABIA4QsYCAgAAiAQ0AIA4hAQx0CyAAQSw2AhwgACAONgIUIAAgATYCDEEAIRAM3AELIAAoAgQhASAAQQA2AgQCQCAAIAEgDhCxgICAACIBDQAgDkEBaiEBDHMLIABBLDYCHCAAIAE2AgwgACAOQQFqNgIUQQAhEAzbAQsgACgCBCEEIABBADYCBCAAIAQgDhCxgICAACIEDaABIA4hAQzOAQsgEEEsRw0BIAFBAWohEEEBIQECQAJAAkACQAJAIAAtACxBe2oOBAMBAgQACyAQIQEMBAtBAiEBDAELQQQhAQsgAEEBOgAsIAAgAC8BMCABcjsBMCAQIQEMAQsgACAALwEwQQhyOwEwIBAhAQtBOSEQDL8BCyAAQQA6ACwgASEBC0E0IRAMvQELIAAgAC8BMEEgcjsBMCABIQEMAgsgACgCBCEEIABBADYCBAJAIAAgBCABELGAgIAAIgQNACABIQEMxwELIABBNzYCHCAAIAE2AhQgACAENgIMQQAhEAzUAQsgAEEIOgAsIAEhAQtBMCEQDLkBCwJAIAAtAChBAUYNACABIQEMBAsgAC0ALUEIcUUNkwEgASEBDAMLIAAtADBBIHENlAFBxQEhEAy3AQsCQCAPIAJGDQACQANAAkAgDy0AAEFQaiIBQf8BcUEKSQ0AIA8hAUE1IRAMugELIAApAyAiEUKZs+bMmbPmzBlWDQEgACARQgp+IhE3AyAgESABrUL/AYMiEkJ/hVYNASAAIBEgEnw3AyAgD0EBaiIPIAJHDQALQTkhEAzRAQsgACgCBCECIABBADYCBCAAIAIgD0EBaiIEELGAgIAAIgINlQEgBCEBDMMBC0E5IRAMzwELAkAgAC8BMCIBQQhxRQ0AIAAtAChBAUcNACAALQAtQQhxRQ2QAQsgACABQff7A3FBgARyOwEwIA8hAQtBNyEQDLQBCyAAIAAvATBBEHI7ATAMqwELIBBBFUYNiwEgAEEANgIcIAAgATYCFCAAQfCOgIAANgIQIABBHDYCDEEAIRAMywELIABBwwA2AhwgACABNgIMIAAgDUEBajYCFEEAIRAMygELAkAgAS0AAEE6Rw0AIAAoAgQhECAAQQA2AgQCQCAAIBAgARCvgICAACIQDQAgAUEBaiEBDGMLIABBwwA2AhwgACAQNgIMIAAgAUEBajYCFEEAIRAMygELIABBADYCHCAAIAE2AhQgAEGxkYCAADYCECAAQQo2AgxBACEQDMkBCyAAQQA2AhwgACABNgIUIABBoJmAgAA2AhAgAEEeNgIMQQAhEAzIAQsgAEEANgIACyAAQYASOwEqIAAgF0EBaiIBIAIQqICAgAAiEA0BIAEhAQtBxwAhEAysAQsgEEEVRw2DASAAQdEANgIcIAAgATYCFCAAQeOXgIAANgIQIABBFTYCDEEAIRAMxAELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDF4LIABB0gA2AhwgACABNgIUIAAgEDYCDEEAIRAMwwELIABBADYCHCAAIBQ2AhQgAEHBqICAADYCECAAQQc2AgwgAEEANgIAQQAhEAzCAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMXQsgAEHTADYCHCAAIAE2AhQgACAQNgIMQQAhEAzBAQtBACEQIABBADYCHCAAIAE2AhQgAEGAkYCAADYCECAAQQk2AgwMwAELIBBBFUYNfSAAQQA2AhwgACABNgIUIABBlI2AgAA2AhAgAEEhNgIMQQAhEAy/AQtBASEWQQAhF0EAIRRBASEQCyAAIBA6ACsgAUEBaiEBAkACQCAALQAtQRBxDQACQAJAAkAgAC0AKg4DAQACBAsgFkUNAwwCCyAUDQEMAgsgF0UNAQsgACgCBCEQIABBADYCBAJAIAAgECABEK2AgIAAIhANACABIQEMXAsgAEHYADYCHCAAIAE2AhQgACAQNgIMQQAhEAy+AQsgACgCBCEEIABBADYCBAJAIAAgBCABEK2AgIAAIgQNACABIQEMrQELIABB2QA2AhwgACABNgIUIAAgBDYCDEEAIRAMvQELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARCtgICAACIEDQAgASEBDKsBCyAAQdoANgIcIAAgATYCFCAAIAQ2AgxBACEQDLwBCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQrYCAgAAiBA0AIAEhAQypAQsgAEHcADYCHCAAIAE2AhQgACAENgIMQQAhEAy7AQsCQCABLQAAQVBqIhBB/wFxQQpPDQAgACAQOgAqIAFBAWohAUHPACEQDKIBCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQrYCAgAAiBA0AIAEhAQynAQsgAEHeADYCHCAAIAE2AhQgACAENgIMQQAhEAy6AQsgAEEANgIAIBdBAWohAQJAIAAtAClBI08NACABIQEMWQsgAEEANgIcIAAgATYCFCAAQdOJgIAANgIQIABBCDYCDEEAIRAMuQELIABBADYCAAtBACEQIABBADYCHCAAIAE2AhQgAEGQs4CAADYCECAAQQg2AgwMtwELIABBADYCACAXQQFqIQECQCAALQApQSFHDQAgASEBDFYLIABBADYCHCAAIAE2AhQgAEGbioCAADYCECAAQQg2AgxBACEQDLYBCyAAQQA2AgAgF0EBaiEBAkAgAC0AKSIQQV1qQQtPDQAgASEBDFULAkAgEEEGSw0AQQEgEHRBygBxRQ0AIAEhAQxVC0EAIRAgAEEANgIcIAAgATYCFCAAQfeJgIAANgIQIABBCDYCDAy1AQsgEEEVRg1xIABBADYCHCAAIAE2AhQgAEG5jYCAADYCECAAQRo2AgxBACEQDLQBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxUCyAAQeUANgIcIAAgATYCFCAAIBA2AgxBACEQDLMBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxNCyAAQdIANgIcIAAgATYCFCAAIBA2AgxBACEQDLIBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxNCyAAQdMANgIcIAAgATYCFCAAIBA2AgxBACEQDLEBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxRCyAAQeUANgIcIAAgATYCFCAAIBA2AgxBACEQDLABCyAAQQA2AhwgACABNgIUIABBxoqAgAA2AhAgAEEHNgIMQQAhEAyvAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMSQsgAEHSADYCHCAAIAE2AhQgACAQNgIMQQAhEAyuAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMSQsgAEHTADYCHCAAIAE2AhQgACAQNgIMQQAhEAytAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMTQsgAEHlADYCHCAAIAE2AhQgACAQNgIMQQAhEAysAQsgAEEANgIcIAAgATYCFCAAQdyIgIAANgIQIABBBzYCDEEAIRAMqwELIBBBP0cNASABQQFqIQELQQUhEAyQAQtBACEQIABBADYCHCAAIAE2AhQgAEH9koCAADYCECAAQQc2AgwMqAELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDEILIABB0gA2AhwgACABNgIUIAAgEDYCDEEAIRAMpwELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDEILIABB0wA2AhwgACABNgIUIAAgEDYCDEEAIRAMpgELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDEYLIABB5QA2AhwgACABNgIUIAAgEDYCDEEAIRAMpQELIAAoAgQhASAAQQA2AgQCQCAAIAEgFBCngICAACIBDQAgFCEBDD8LIABB0gA2AhwgACAUNgIUIAAgATYCDEEAIRAMpAELIAAoAgQhASAAQQA2AgQCQCAAIAEgFBCngICAACIBDQAgFCEBDD8LIABB0wA2AhwgACAUNgIUIAAgATYCDEEAIRAMowELIAAoAgQhASAAQQA2AgQCQCAAIAEgFBCngICAACIBDQAgFCEBDEMLIABB5QA2AhwgACAUNgIUIAAgATYCDEEAIRAMogELIABBADYCHCAAIBQ2AhQgAEHDj4CAADYCECAAQQc2AgxBACEQDKEBCyAAQQA2AhwgACABNgIUIABBw4+AgAA2AhAgAEEHNgIMQQAhEAygAQtBACEQIABBADYCHCAAIBQ2AhQgAEGMnICAADYCECAAQQc2AgwMnwELIABBADYCHCAAIBQ2AhQgAEGMnICAADYCECAAQQc2AgxBACEQDJ4BCyAAQQA2AhwgACAUNgIUIABB/pGAgAA2AhAgAEEHNgIMQQAhEAydAQsgAEEANgIcIAAgATYCFCAAQY6bgIAANgIQIABBBjYCDEEAIRAMnAELIBBBFUYNVyAAQQA2AhwgACABNgIUIABBzI6AgAA2AhAgAEEgNgIMQQAhEAybAQsgAEEANgIAIBBBAWohAUEkIRALIAAgEDoAKSAAKAIEIRAgAEEANgIEIAAgECABEKuAgIAAIhANVCABIQEMPgsgAEEANgIAC0EAIRAgAEEANgIcIAAgBDYCFCAAQfGbgIAANgIQIABBBjYCDAyXAQsgAUEVRg1QIABBADYCHCAAIAU2AhQgAEHwjICAADYCECAAQRs2AgxBACEQDJYBCyAAKAIEIQUgAEEANgIEIAAgBSAQEKmAgIAAIgUNASAQQQFqIQULQa0BIRAMewsgAEHBATYCHCAAIAU2AgwgACAQQQFqNgIUQQAhEAyTAQsgACgCBCEGIABBADYCBCAAIAYgEBCpgICAACIGDQEgEEEBaiEGC0GuASEQDHgLIABBwgE2AhwgACAGNgIMIAAgEEEBajYCFEEAIRAMkAELIABBADYCHCAAIAc2AhQgAEGXi4CAADYCECAAQQ02AgxBACEQDI8BCyAAQQA2AhwgACAINgIUIABB45CAgAA2AhAgAEEJNgIMQQAhEAyOAQsgAEEANgIcIAAgCDYCFCAAQZSNgIAANgIQIABBITYCDEEAIRAMjQELQQEhFkEAIRdBACEUQQEhEAsgACAQOgArIAlBAWohCAJAAkAgAC0ALUEQcQ0AAkACQAJAIAAtACoOAwEAAgQLIBZFDQMMAgsgFA0BDAILIBdFDQELIAAoAgQhECAAQQA2AgQgACAQIAgQrYCAgAAiEEUNPSAAQckBNgIcIAAgCDYCFCAAIBA2AgxBACEQDIwBCyAAKAIEIQQgAEEANgIEIAAgBCAIEK2AgIAAIgRFDXYgAEHKATYCHCAAIAg2AhQgACAENgIMQQAhEAyLAQsgACgCBCEEIABBADYCBCAAIAQgCRCtgICAACIERQ10IABBywE2AhwgACAJNgIUIAAgBDYCDEEAIRAMigELIAAoAgQhBCAAQQA2AgQgACAEIAoQrYCAgAAiBEUNciAAQc0BNgIcIAAgCjYCFCAAIAQ2AgxBACEQDIkBCwJAIAstAABBUGoiEEH/AXFBCk8NACAAIBA6ACogC0EBaiEKQbYBIRAMcAsgACgCBCEEIABBADYCBCAAIAQgCxCtgICAACIERQ1wIABBzwE2AhwgACALNgIUIAAgBDYCDEEAIRAMiAELIABBADYCHCAAIAQ2AhQgAEGQs4CAADYCECAAQQg2AgwgAEEANgIAQQAhEAyHAQsgAUEVRg0/IABBADYCHCAAIAw2AhQgAEHMjoCAADYCECAAQSA2AgxBACEQDIYBCyAAQYEEOwEoIAAoAgQhECAAQgA3AwAgACAQIAxBAWoiDBCrgICAACIQRQ04IABB0wE2AhwgACAMNgIUIAAgEDYCDEEAIRAMhQELIABBADYCAAtBACEQIABBADYCHCAAIAQ2AhQgAEHYm4CAADYCECAAQQg2AgwMgwELIAAoAgQhECAAQgA3AwAgACAQIAtBAWoiCxCrgICAACIQDQFBxgEhEAxpCyAAQQI6ACgMVQsgAEHVATYCHCAAIAs2AhQgACAQNgIMQQAhEAyAAQsgEEEVRg03IABBADYCHCAAIAQ2AhQgAEGkjICAADYCECAAQRA2AgxBACEQDH8LIAAtADRBAUcNNCAAIAQgAhC8gICAACIQRQ00IBBBFUcNNSAAQdwBNgIcIAAgBDYCFCAAQdWWgIAANgIQIABBFTYCDEEAIRAMfgtBACEQIABBADYCHCAAQa+LgIAANgIQIABBAjYCDCAAIBRBAWo2AhQMfQtBACEQDGMLQQIhEAxiC0ENIRAMYQtBDyEQDGALQSUhEAxfC0ETIRAMXgtBFSEQDF0LQRYhEAxcC0EXIRAMWwtBGCEQDFoLQRkhEAxZC0EaIRAMWAtBGyEQDFcLQRwhEAxWC0EdIRAMVQtBHyEQDFQLQSEhEAxTC0EjIRAMUgtBxgAhEAxRC0EuIRAMUAtBLyEQDE8LQTshEAxOC0E9IRAMTQtByAAhEAxMC0HJACEQDEsLQcsAIRAMSgtBzAAhEAxJC0HOACEQDEgLQdEAIRAMRwtB1QAhEAxGC0HYACEQDEULQdkAIRAMRAtB2wAhEAxDC0HkACEQDEILQeUAIRAMQQtB8QAhEAxAC0H0ACEQDD8LQY0BIRAMPgtBlwEhEAw9C0GpASEQDDwLQawBIRAMOwtBwAEhEAw6C0G5ASEQDDkLQa8BIRAMOAtBsQEhEAw3C0GyASEQDDYLQbQBIRAMNQtBtQEhEAw0C0G6ASEQDDMLQb0BIRAMMgtBvwEhEAwxC0HBASEQDDALIABBADYCHCAAIAQ2AhQgAEHpi4CAADYCECAAQR82AgxBACEQDEgLIABB2wE2AhwgACAENgIUIABB+paAgAA2AhAgAEEVNgIMQQAhEAxHCyAAQfgANgIcIAAgDDYCFCAAQcqYgIAANgIQIABBFTYCDEEAIRAMRgsgAEHRADYCHCAAIAU2AhQgAEGwl4CAADYCECAAQRU2AgxBACEQDEULIABB+QA2AhwgACABNgIUIAAgEDYCDEEAIRAMRAsgAEH4ADYCHCAAIAE2AhQgAEHKmICAADYCECAAQRU2AgxBACEQDEMLIABB5AA2AhwgACABNgIUIABB45eAgAA2AhAgAEEVNgIMQQAhEAxCCyAAQdcANgIcIAAgATYCFCAAQcmXgIAANgIQIABBFTYCDEEAIRAMQQsgAEEANgIcIAAgATYCFCAAQbmNgIAANgIQIABBGjYCDEEAIRAMQAsgAEHCADYCHCAAIAE2AhQgAEHjmICAADYCECAAQRU2AgxBACEQDD8LIABBADYCBCAAIA8gDxCxgICAACIERQ0BIABBOjYCHCAAIAQ2AgwgACAPQQFqNgIUQQAhEAw+CyAAKAIEIQQgAEEANgIEAkAgACAEIAEQsYCAgAAiBEUNACAAQTs2AhwgACAENgIMIAAgAUEBajYCFEEAIRAMPgsgAUEBaiEBDC0LIA9BAWohAQwtCyAAQQA2AhwgACAPNgIUIABB5JKAgAA2AhAgAEEENgIMQQAhEAw7CyAAQTY2AhwgACAENgIUIAAgAjYCDEEAIRAMOgsgAEEuNgIcIAAgDjYCFCAAIAQ2AgxBACEQDDkLIABB0AA2AhwgACABNgIUIABBkZiAgAA2AhAgAEEVNgIMQQAhEAw4CyANQQFqIQEMLAsgAEEVNgIcIAAgATYCFCAAQYKZgIAANgIQIABBFTYCDEEAIRAMNgsgAEEbNgIcIAAgATYCFCAAQZGXgIAANgIQIABBFTYCDEEAIRAMNQsgAEEPNgIcIAAgATYCFCAAQZGXgIAANgIQIABBFTYCDEEAIRAMNAsgAEELNgIcIAAgATYCFCAAQZGXgIAANgIQIABBFTYCDEEAIRAMMwsgAEEaNgIcIAAgATYCFCAAQYKZgIAANgIQIABBFTYCDEEAIRAMMgsgAEELNgIcIAAgATYCFCAAQYKZgIAANgIQIABBFTYCDEEAIRAMMQsgAEEKNgIcIAAgATYCFCAAQeSWgIAANgIQIABBFTYCDEEAIRAMMAsgAEEeNgIcIAAgATYCFCAAQfmXgIAANgIQIABBFTYCDEEAIRAMLwsgAEEANgIcIAAgEDYCFCAAQdqNgIAANgIQIABBFDYCDEEAIRAMLgsgAEEENgIcIAAgATYCFCAAQbCYgIAANgIQIABBFTYCDEEAIRAMLQsgAEEANgIAIAtBAWohCwtBuAEhEAwSCyAAQQA2AgAgEEEBaiEBQfUAIRAMEQsgASEBAkAgAC0AKUEFRw0AQeMAIRAMEQtB4gAhEAwQC0EAIRAgAEEANgIcIABB5JGAgAA2AhAgAEEHNgIMIAAgFEEBajYCFAwoCyAAQQA2AgAgF0EBaiEBQcAAIRAMDgtBASEBCyAAIAE6ACwgAEEANgIAIBdBAWohAQtBKCEQDAsLIAEhAQtBOCEQDAkLAkAgASIPIAJGDQADQAJAIA8tAABBgL6AgABqLQAAIgFBAUYNACABQQJHDQMgD0EBaiEBDAQLIA9BAWoiDyACRw0AC0E+IRAMIgtBPiEQDCELIABBADoALCAPIQEMAQtBCyEQDAYLQTohEAwFCyABQQFqIQFBLSEQDAQLIAAgAToALCAAQQA2AgAgFkEBaiEBQQwhEAwDCyAAQQA2AgAgF0EBaiEBQQohEAwCCyAAQQA2AgALIABBADoALCANIQFBCSEQDAALC0EAIRAgAEEANgIcIAAgCzYCFCAAQc2QgIAANgIQIABBCTYCDAwXC0EAIRAgAEEANgIcIAAgCjYCFCAAQemKgIAANgIQIABBCTYCDAwWC0EAIRAgAEEANgIcIAAgCTYCFCAAQbeQgIAANgIQIABBCTYCDAwVC0EAIRAgAEEANgIcIAAgCDYCFCAAQZyRgIAANgIQIABBCTYCDAwUC0EAIRAgAEEANgIcIAAgATYCFCAAQc2QgIAANgIQIABBCTYCDAwTC0EAIRAgAEEANgIcIAAgATYCFCAAQemKgIAANgIQIABBCTYCDAwSC0EAIRAgAEEANgIcIAAgATYCFCAAQbeQgIAANgIQIABBCTYCDAwRC0EAIRAgAEEANgIcIAAgATYCFCAAQZyRgIAANgIQIABBCTYCDAwQC0EAIRAgAEEANgIcIAAgATYCFCAAQZeVgIAANgIQIABBDzYCDAwPC0EAIRAgAEEANgIcIAAgATYCFCAAQZeVgIAANgIQIABBDzYCDAwOC0EAIRAgAEEANgIcIAAgATYCFCAAQcCSgIAANgIQIABBCzYCDAwNC0EAIRAgAEEANgIcIAAgATYCFCAAQZWJgIAANgIQIABBCzYCDAwMC0EAIRAgAEEANgIcIAAgATYCFCAAQeGPgIAANgIQIABBCjYCDAwLC0EAIRAgAEEANgIcIAAgATYCFCAAQfuPgIAANgIQIABBCjYCDAwKC0EAIRAgAEEANgIcIAAgATYCFCAAQfGZgIAANgIQIABBAjYCDAwJC0EAIRAgAEEANgIcIAAgATYCFCAAQcSUgIAANgIQIABBAjYCDAwIC0EAIRAgAEEANgIcIAAgATYCFCAAQfKVgIAANgIQIABBAjYCDAwHCyAAQQI2AhwgACABNgIUIABBnJqAgAA2AhAgAEEWNgIMQQAhEAwGC0EBIRAMBQtB1AAhECABIgQgAkYNBCADQQhqIAAgBCACQdjCgIAAQQoQxYCAgAAgAygCDCEEIAMoAggOAwEEAgALEMqAgIAAAAsgAEEANgIcIABBtZqAgAA2AhAgAEEXNgIMIAAgBEEBajYCFEEAIRAMAgsgAEEANgIcIAAgBDYCFCAAQcqagIAANgIQIABBCTYCDEEAIRAMAQsCQCABIgQgAkcNAEEiIRAMAQsgAEGJgICAADYCCCAAIAQ2AgRBISEQCyADQRBqJICAgIAAIBALrwEBAn8gASgCACEGAkACQCACIANGDQAgBCAGaiEEIAYgA2ogAmshByACIAZBf3MgBWoiBmohBQNAAkAgAi0AACAELQAARg0AQQIhBAwDCwJAIAYNAEEAIQQgBSECDAMLIAZBf2ohBiAEQQFqIQQgAkEBaiICIANHDQALIAchBiADIQILIABBATYCACABIAY2AgAgACACNgIEDwsgAUEANgIAIAAgBDYCACAAIAI2AgQLCgAgABDHgICAAAvyNgELfyOAgICAAEEQayIBJICAgIAAAkBBACgCoNCAgAANAEEAEMuAgIAAQYDUhIAAayICQdkASQ0AQQAhAwJAQQAoAuDTgIAAIgQNAEEAQn83AuzTgIAAQQBCgICEgICAwAA3AuTTgIAAQQAgAUEIakFwcUHYqtWqBXMiBDYC4NOAgABBAEEANgL004CAAEEAQQA2AsTTgIAAC0EAIAI2AszTgIAAQQBBgNSEgAA2AsjTgIAAQQBBgNSEgAA2ApjQgIAAQQAgBDYCrNCAgABBAEF/NgKo0ICAAANAIANBxNCAgABqIANBuNCAgABqIgQ2AgAgBCADQbDQgIAAaiIFNgIAIANBvNCAgABqIAU2AgAgA0HM0ICAAGogA0HA0ICAAGoiBTYCACAFIAQ2AgAgA0HU0ICAAGogA0HI0ICAAGoiBDYCACAEIAU2AgAgA0HQ0ICAAGogBDYCACADQSBqIgNBgAJHDQALQYDUhIAAQXhBgNSEgABrQQ9xQQBBgNSEgABBCGpBD3EbIgNqIgRBBGogAkFIaiIFIANrIgNBAXI2AgBBAEEAKALw04CAADYCpNCAgABBACADNgKU0ICAAEEAIAQ2AqDQgIAAQYDUhIAAIAVqQTg2AgQLAkACQAJAAkACQAJAAkACQAJAAkACQAJAIABB7AFLDQACQEEAKAKI0ICAACIGQRAgAEETakFwcSAAQQtJGyICQQN2IgR2IgNBA3FFDQACQAJAIANBAXEgBHJBAXMiBUEDdCIEQbDQgIAAaiIDIARBuNCAgABqKAIAIgQoAggiAkcNAEEAIAZBfiAFd3E2AojQgIAADAELIAMgAjYCCCACIAM2AgwLIARBCGohAyAEIAVBA3QiBUEDcjYCBCAEIAVqIgQgBCgCBEEBcjYCBAwMCyACQQAoApDQgIAAIgdNDQECQCADRQ0AAkACQCADIAR0QQIgBHQiA0EAIANrcnEiA0EAIANrcUF/aiIDIANBDHZBEHEiA3YiBEEFdkEIcSIFIANyIAQgBXYiA0ECdkEEcSIEciADIAR2IgNBAXZBAnEiBHIgAyAEdiIDQQF2QQFxIgRyIAMgBHZqIgRBA3QiA0Gw0ICAAGoiBSADQbjQgIAAaigCACIDKAIIIgBHDQBBACAGQX4gBHdxIgY2AojQgIAADAELIAUgADYCCCAAIAU2AgwLIAMgAkEDcjYCBCADIARBA3QiBGogBCACayIFNgIAIAMgAmoiACAFQQFyNgIEAkAgB0UNACAHQXhxQbDQgIAAaiECQQAoApzQgIAAIQQCQAJAIAZBASAHQQN2dCIIcQ0AQQAgBiAIcjYCiNCAgAAgAiEIDAELIAIoAgghCAsgCCAENgIMIAIgBDYCCCAEIAI2AgwgBCAINgIICyADQQhqIQNBACAANgKc0ICAAEEAIAU2ApDQgIAADAwLQQAoAozQgIAAIglFDQEgCUEAIAlrcUF/aiIDIANBDHZBEHEiA3YiBEEFdkEIcSIFIANyIAQgBXYiA0ECdkEEcSIEciADIAR2IgNBAXZBAnEiBHIgAyAEdiIDQQF2QQFxIgRyIAMgBHZqQQJ0QbjSgIAAaigCACIAKAIEQXhxIAJrIQQgACEFAkADQAJAIAUoAhAiAw0AIAVBFGooAgAiA0UNAgsgAygCBEF4cSACayIFIAQgBSAESSIFGyEEIAMgACAFGyEAIAMhBQwACwsgACgCGCEKAkAgACgCDCIIIABGDQAgACgCCCIDQQAoApjQgIAASRogCCADNgIIIAMgCDYCDAwLCwJAIABBFGoiBSgCACIDDQAgACgCECIDRQ0DIABBEGohBQsDQCAFIQsgAyIIQRRqIgUoAgAiAw0AIAhBEGohBSAIKAIQIgMNAAsgC0EANgIADAoLQX8hAiAAQb9/Sw0AIABBE2oiA0FwcSECQQAoAozQgIAAIgdFDQBBACELAkAgAkGAAkkNAEEfIQsgAkH///8HSw0AIANBCHYiAyADQYD+P2pBEHZBCHEiA3QiBCAEQYDgH2pBEHZBBHEiBHQiBSAFQYCAD2pBEHZBAnEiBXRBD3YgAyAEciAFcmsiA0EBdCACIANBFWp2QQFxckEcaiELC0EAIAJrIQQCQAJAAkACQCALQQJ0QbjSgIAAaigCACIFDQBBACEDQQAhCAwBC0EAIQMgAkEAQRkgC0EBdmsgC0EfRht0IQBBACEIA0ACQCAFKAIEQXhxIAJrIgYgBE8NACAGIQQgBSEIIAYNAEEAIQQgBSEIIAUhAwwDCyADIAVBFGooAgAiBiAGIAUgAEEddkEEcWpBEGooAgAiBUYbIAMgBhshAyAAQQF0IQAgBQ0ACwsCQCADIAhyDQBBACEIQQIgC3QiA0EAIANrciAHcSIDRQ0DIANBACADa3FBf2oiAyADQQx2QRBxIgN2IgVBBXZBCHEiACADciAFIAB2IgNBAnZBBHEiBXIgAyAFdiIDQQF2QQJxIgVyIAMgBXYiA0EBdkEBcSIFciADIAV2akECdEG40oCAAGooAgAhAwsgA0UNAQsDQCADKAIEQXhxIAJrIgYgBEkhAAJAIAMoAhAiBQ0AIANBFGooAgAhBQsgBiAEIAAbIQQgAyAIIAAbIQggBSEDIAUNAAsLIAhFDQAgBEEAKAKQ0ICAACACa08NACAIKAIYIQsCQCAIKAIMIgAgCEYNACAIKAIIIgNBACgCmNCAgABJGiAAIAM2AgggAyAANgIMDAkLAkAgCEEUaiIFKAIAIgMNACAIKAIQIgNFDQMgCEEQaiEFCwNAIAUhBiADIgBBFGoiBSgCACIDDQAgAEEQaiEFIAAoAhAiAw0ACyAGQQA2AgAMCAsCQEEAKAKQ0ICAACIDIAJJDQBBACgCnNCAgAAhBAJAAkAgAyACayIFQRBJDQAgBCACaiIAIAVBAXI2AgRBACAFNgKQ0ICAAEEAIAA2ApzQgIAAIAQgA2ogBTYCACAEIAJBA3I2AgQMAQsgBCADQQNyNgIEIAQgA2oiAyADKAIEQQFyNgIEQQBBADYCnNCAgABBAEEANgKQ0ICAAAsgBEEIaiEDDAoLAkBBACgClNCAgAAiACACTQ0AQQAoAqDQgIAAIgMgAmoiBCAAIAJrIgVBAXI2AgRBACAFNgKU0ICAAEEAIAQ2AqDQgIAAIAMgAkEDcjYCBCADQQhqIQMMCgsCQAJAQQAoAuDTgIAARQ0AQQAoAujTgIAAIQQMAQtBAEJ/NwLs04CAAEEAQoCAhICAgMAANwLk04CAAEEAIAFBDGpBcHFB2KrVqgVzNgLg04CAAEEAQQA2AvTTgIAAQQBBADYCxNOAgABBgIAEIQQLQQAhAwJAIAQgAkHHAGoiB2oiBkEAIARrIgtxIgggAksNAEEAQTA2AvjTgIAADAoLAkBBACgCwNOAgAAiA0UNAAJAQQAoArjTgIAAIgQgCGoiBSAETQ0AIAUgA00NAQtBACEDQQBBMDYC+NOAgAAMCgtBAC0AxNOAgABBBHENBAJAAkACQEEAKAKg0ICAACIERQ0AQcjTgIAAIQMDQAJAIAMoAgAiBSAESw0AIAUgAygCBGogBEsNAwsgAygCCCIDDQALC0EAEMuAgIAAIgBBf0YNBSAIIQYCQEEAKALk04CAACIDQX9qIgQgAHFFDQAgCCAAayAEIABqQQAgA2txaiEGCyAGIAJNDQUgBkH+////B0sNBQJAQQAoAsDTgIAAIgNFDQBBACgCuNOAgAAiBCAGaiIFIARNDQYgBSADSw0GCyAGEMuAgIAAIgMgAEcNAQwHCyAGIABrIAtxIgZB/v///wdLDQQgBhDLgICAACIAIAMoAgAgAygCBGpGDQMgACEDCwJAIANBf0YNACACQcgAaiAGTQ0AAkAgByAGa0EAKALo04CAACIEakEAIARrcSIEQf7///8HTQ0AIAMhAAwHCwJAIAQQy4CAgABBf0YNACAEIAZqIQYgAyEADAcLQQAgBmsQy4CAgAAaDAQLIAMhACADQX9HDQUMAwtBACEIDAcLQQAhAAwFCyAAQX9HDQILQQBBACgCxNOAgABBBHI2AsTTgIAACyAIQf7///8HSw0BIAgQy4CAgAAhAEEAEMuAgIAAIQMgAEF/Rg0BIANBf0YNASAAIANPDQEgAyAAayIGIAJBOGpNDQELQQBBACgCuNOAgAAgBmoiAzYCuNOAgAACQCADQQAoArzTgIAATQ0AQQAgAzYCvNOAgAALAkACQAJAAkBBACgCoNCAgAAiBEUNAEHI04CAACEDA0AgACADKAIAIgUgAygCBCIIakYNAiADKAIIIgMNAAwDCwsCQAJAQQAoApjQgIAAIgNFDQAgACADTw0BC0EAIAA2ApjQgIAAC0EAIQNBACAGNgLM04CAAEEAIAA2AsjTgIAAQQBBfzYCqNCAgABBAEEAKALg04CAADYCrNCAgABBAEEANgLU04CAAANAIANBxNCAgABqIANBuNCAgABqIgQ2AgAgBCADQbDQgIAAaiIFNgIAIANBvNCAgABqIAU2AgAgA0HM0ICAAGogA0HA0ICAAGoiBTYCACAFIAQ2AgAgA0HU0ICAAGogA0HI0ICAAGoiBDYCACAEIAU2AgAgA0HQ0ICAAGogBDYCACADQSBqIgNBgAJHDQALIABBeCAAa0EPcUEAIABBCGpBD3EbIgNqIgQgBkFIaiIFIANrIgNBAXI2AgRBAEEAKALw04CAADYCpNCAgABBACADNgKU0ICAAEEAIAQ2AqDQgIAAIAAgBWpBODYCBAwCCyADLQAMQQhxDQAgBCAFSQ0AIAQgAE8NACAEQXggBGtBD3FBACAEQQhqQQ9xGyIFaiIAQQAoApTQgIAAIAZqIgsgBWsiBUEBcjYCBCADIAggBmo2AgRBAEEAKALw04CAADYCpNCAgABBACAFNgKU0ICAAEEAIAA2AqDQgIAAIAQgC2pBODYCBAwBCwJAIABBACgCmNCAgAAiCE8NAEEAIAA2ApjQgIAAIAAhCAsgACAGaiEFQcjTgIAAIQMCQAJAAkACQAJAAkACQANAIAMoAgAgBUYNASADKAIIIgMNAAwCCwsgAy0ADEEIcUUNAQtByNOAgAAhAwNAAkAgAygCACIFIARLDQAgBSADKAIEaiIFIARLDQMLIAMoAgghAwwACwsgAyAANgIAIAMgAygCBCAGajYCBCAAQXggAGtBD3FBACAAQQhqQQ9xG2oiCyACQQNyNgIEIAVBeCAFa0EPcUEAIAVBCGpBD3EbaiIGIAsgAmoiAmshAwJAIAYgBEcNAEEAIAI2AqDQgIAAQQBBACgClNCAgAAgA2oiAzYClNCAgAAgAiADQQFyNgIEDAMLAkAgBkEAKAKc0ICAAEcNAEEAIAI2ApzQgIAAQQBBACgCkNCAgAAgA2oiAzYCkNCAgAAgAiADQQFyNgIEIAIgA2ogAzYCAAwDCwJAIAYoAgQiBEEDcUEBRw0AIARBeHEhBwJAAkAgBEH/AUsNACAGKAIIIgUgBEEDdiIIQQN0QbDQgIAAaiIARhoCQCAGKAIMIgQgBUcNAEEAQQAoAojQgIAAQX4gCHdxNgKI0ICAAAwCCyAEIABGGiAEIAU2AgggBSAENgIMDAELIAYoAhghCQJAAkAgBigCDCIAIAZGDQAgBigCCCIEIAhJGiAAIAQ2AgggBCAANgIMDAELAkAgBkEUaiIEKAIAIgUNACAGQRBqIgQoAgAiBQ0AQQAhAAwBCwNAIAQhCCAFIgBBFGoiBCgCACIFDQAgAEEQaiEEIAAoAhAiBQ0ACyAIQQA2AgALIAlFDQACQAJAIAYgBigCHCIFQQJ0QbjSgIAAaiIEKAIARw0AIAQgADYCACAADQFBAEEAKAKM0ICAAEF+IAV3cTYCjNCAgAAMAgsgCUEQQRQgCSgCECAGRhtqIAA2AgAgAEUNAQsgACAJNgIYAkAgBigCECIERQ0AIAAgBDYCECAEIAA2AhgLIAYoAhQiBEUNACAAQRRqIAQ2AgAgBCAANgIYCyAHIANqIQMgBiAHaiIGKAIEIQQLIAYgBEF+cTYCBCACIANqIAM2AgAgAiADQQFyNgIEAkAgA0H/AUsNACADQXhxQbDQgIAAaiEEAkACQEEAKAKI0ICAACIFQQEgA0EDdnQiA3ENAEEAIAUgA3I2AojQgIAAIAQhAwwBCyAEKAIIIQMLIAMgAjYCDCAEIAI2AgggAiAENgIMIAIgAzYCCAwDC0EfIQQCQCADQf///wdLDQAgA0EIdiIEIARBgP4/akEQdkEIcSIEdCIFIAVBgOAfakEQdkEEcSIFdCIAIABBgIAPakEQdkECcSIAdEEPdiAEIAVyIAByayIEQQF0IAMgBEEVanZBAXFyQRxqIQQLIAIgBDYCHCACQgA3AhAgBEECdEG40oCAAGohBQJAQQAoAozQgIAAIgBBASAEdCIIcQ0AIAUgAjYCAEEAIAAgCHI2AozQgIAAIAIgBTYCGCACIAI2AgggAiACNgIMDAMLIANBAEEZIARBAXZrIARBH0YbdCEEIAUoAgAhAANAIAAiBSgCBEF4cSADRg0CIARBHXYhACAEQQF0IQQgBSAAQQRxakEQaiIIKAIAIgANAAsgCCACNgIAIAIgBTYCGCACIAI2AgwgAiACNgIIDAILIABBeCAAa0EPcUEAIABBCGpBD3EbIgNqIgsgBkFIaiIIIANrIgNBAXI2AgQgACAIakE4NgIEIAQgBUE3IAVrQQ9xQQAgBUFJakEPcRtqQUFqIgggCCAEQRBqSRsiCEEjNgIEQQBBACgC8NOAgAA2AqTQgIAAQQAgAzYClNCAgABBACALNgKg0ICAACAIQRBqQQApAtDTgIAANwIAIAhBACkCyNOAgAA3AghBACAIQQhqNgLQ04CAAEEAIAY2AszTgIAAQQAgADYCyNOAgABBAEEANgLU04CAACAIQSRqIQMDQCADQQc2AgAgA0EEaiIDIAVJDQALIAggBEYNAyAIIAgoAgRBfnE2AgQgCCAIIARrIgA2AgAgBCAAQQFyNgIEAkAgAEH/AUsNACAAQXhxQbDQgIAAaiEDAkACQEEAKAKI0ICAACIFQQEgAEEDdnQiAHENAEEAIAUgAHI2AojQgIAAIAMhBQwBCyADKAIIIQULIAUgBDYCDCADIAQ2AgggBCADNgIMIAQgBTYCCAwEC0EfIQMCQCAAQf///wdLDQAgAEEIdiIDIANBgP4/akEQdkEIcSIDdCIFIAVBgOAfakEQdkEEcSIFdCIIIAhBgIAPakEQdkECcSIIdEEPdiADIAVyIAhyayIDQQF0IAAgA0EVanZBAXFyQRxqIQMLIAQgAzYCHCAEQgA3AhAgA0ECdEG40oCAAGohBQJAQQAoAozQgIAAIghBASADdCIGcQ0AIAUgBDYCAEEAIAggBnI2AozQgIAAIAQgBTYCGCAEIAQ2AgggBCAENgIMDAQLIABBAEEZIANBAXZrIANBH0YbdCEDIAUoAgAhCANAIAgiBSgCBEF4cSAARg0DIANBHXYhCCADQQF0IQMgBSAIQQRxakEQaiIGKAIAIggNAAsgBiAENgIAIAQgBTYCGCAEIAQ2AgwgBCAENgIIDAMLIAUoAggiAyACNgIMIAUgAjYCCCACQQA2AhggAiAFNgIMIAIgAzYCCAsgC0EIaiEDDAULIAUoAggiAyAENgIMIAUgBDYCCCAEQQA2AhggBCAFNgIMIAQgAzYCCAtBACgClNCAgAAiAyACTQ0AQQAoAqDQgIAAIgQgAmoiBSADIAJrIgNBAXI2AgRBACADNgKU0ICAAEEAIAU2AqDQgIAAIAQgAkEDcjYCBCAEQQhqIQMMAwtBACEDQQBBMDYC+NOAgAAMAgsCQCALRQ0AAkACQCAIIAgoAhwiBUECdEG40oCAAGoiAygCAEcNACADIAA2AgAgAA0BQQAgB0F+IAV3cSIHNgKM0ICAAAwCCyALQRBBFCALKAIQIAhGG2ogADYCACAARQ0BCyAAIAs2AhgCQCAIKAIQIgNFDQAgACADNgIQIAMgADYCGAsgCEEUaigCACIDRQ0AIABBFGogAzYCACADIAA2AhgLAkACQCAEQQ9LDQAgCCAEIAJqIgNBA3I2AgQgCCADaiIDIAMoAgRBAXI2AgQMAQsgCCACaiIAIARBAXI2AgQgCCACQQNyNgIEIAAgBGogBDYCAAJAIARB/wFLDQAgBEF4cUGw0ICAAGohAwJAAkBBACgCiNCAgAAiBUEBIARBA3Z0IgRxDQBBACAFIARyNgKI0ICAACADIQQMAQsgAygCCCEECyAEIAA2AgwgAyAANgIIIAAgAzYCDCAAIAQ2AggMAQtBHyEDAkAgBEH///8HSw0AIARBCHYiAyADQYD+P2pBEHZBCHEiA3QiBSAFQYDgH2pBEHZBBHEiBXQiAiACQYCAD2pBEHZBAnEiAnRBD3YgAyAFciACcmsiA0EBdCAEIANBFWp2QQFxckEcaiEDCyAAIAM2AhwgAEIANwIQIANBAnRBuNKAgABqIQUCQCAHQQEgA3QiAnENACAFIAA2AgBBACAHIAJyNgKM0ICAACAAIAU2AhggACAANgIIIAAgADYCDAwBCyAEQQBBGSADQQF2ayADQR9GG3QhAyAFKAIAIQICQANAIAIiBSgCBEF4cSAERg0BIANBHXYhAiADQQF0IQMgBSACQQRxakEQaiIGKAIAIgINAAsgBiAANgIAIAAgBTYCGCAAIAA2AgwgACAANgIIDAELIAUoAggiAyAANgIMIAUgADYCCCAAQQA2AhggACAFNgIMIAAgAzYCCAsgCEEIaiEDDAELAkAgCkUNAAJAAkAgACAAKAIcIgVBAnRBuNKAgABqIgMoAgBHDQAgAyAINgIAIAgNAUEAIAlBfiAFd3E2AozQgIAADAILIApBEEEUIAooAhAgAEYbaiAINgIAIAhFDQELIAggCjYCGAJAIAAoAhAiA0UNACAIIAM2AhAgAyAINgIYCyAAQRRqKAIAIgNFDQAgCEEUaiADNgIAIAMgCDYCGAsCQAJAIARBD0sNACAAIAQgAmoiA0EDcjYCBCAAIANqIgMgAygCBEEBcjYCBAwBCyAAIAJqIgUgBEEBcjYCBCAAIAJBA3I2AgQgBSAEaiAENgIAAkAgB0UNACAHQXhxQbDQgIAAaiECQQAoApzQgIAAIQMCQAJAQQEgB0EDdnQiCCAGcQ0AQQAgCCAGcjYCiNCAgAAgAiEIDAELIAIoAgghCAsgCCADNgIMIAIgAzYCCCADIAI2AgwgAyAINgIIC0EAIAU2ApzQgIAAQQAgBDYCkNCAgAALIABBCGohAwsgAUEQaiSAgICAACADCwoAIAAQyYCAgAAL4g0BB38CQCAARQ0AIABBeGoiASAAQXxqKAIAIgJBeHEiAGohAwJAIAJBAXENACACQQNxRQ0BIAEgASgCACICayIBQQAoApjQgIAAIgRJDQEgAiAAaiEAAkAgAUEAKAKc0ICAAEYNAAJAIAJB/wFLDQAgASgCCCIEIAJBA3YiBUEDdEGw0ICAAGoiBkYaAkAgASgCDCICIARHDQBBAEEAKAKI0ICAAEF+IAV3cTYCiNCAgAAMAwsgAiAGRhogAiAENgIIIAQgAjYCDAwCCyABKAIYIQcCQAJAIAEoAgwiBiABRg0AIAEoAggiAiAESRogBiACNgIIIAIgBjYCDAwBCwJAIAFBFGoiAigCACIEDQAgAUEQaiICKAIAIgQNAEEAIQYMAQsDQCACIQUgBCIGQRRqIgIoAgAiBA0AIAZBEGohAiAGKAIQIgQNAAsgBUEANgIACyAHRQ0BAkACQCABIAEoAhwiBEECdEG40oCAAGoiAigCAEcNACACIAY2AgAgBg0BQQBBACgCjNCAgABBfiAEd3E2AozQgIAADAMLIAdBEEEUIAcoAhAgAUYbaiAGNgIAIAZFDQILIAYgBzYCGAJAIAEoAhAiAkUNACAGIAI2AhAgAiAGNgIYCyABKAIUIgJFDQEgBkEUaiACNgIAIAIgBjYCGAwBCyADKAIEIgJBA3FBA0cNACADIAJBfnE2AgRBACAANgKQ0ICAACABIABqIAA2AgAgASAAQQFyNgIEDwsgASADTw0AIAMoAgQiAkEBcUUNAAJAAkAgAkECcQ0AAkAgA0EAKAKg0ICAAEcNAEEAIAE2AqDQgIAAQQBBACgClNCAgAAgAGoiADYClNCAgAAgASAAQQFyNgIEIAFBACgCnNCAgABHDQNBAEEANgKQ0ICAAEEAQQA2ApzQgIAADwsCQCADQQAoApzQgIAARw0AQQAgATYCnNCAgABBAEEAKAKQ0ICAACAAaiIANgKQ0ICAACABIABBAXI2AgQgASAAaiAANgIADwsgAkF4cSAAaiEAAkACQCACQf8BSw0AIAMoAggiBCACQQN2IgVBA3RBsNCAgABqIgZGGgJAIAMoAgwiAiAERw0AQQBBACgCiNCAgABBfiAFd3E2AojQgIAADAILIAIgBkYaIAIgBDYCCCAEIAI2AgwMAQsgAygCGCEHAkACQCADKAIMIgYgA0YNACADKAIIIgJBACgCmNCAgABJGiAGIAI2AgggAiAGNgIMDAELAkAgA0EUaiICKAIAIgQNACADQRBqIgIoAgAiBA0AQQAhBgwBCwNAIAIhBSAEIgZBFGoiAigCACIEDQAgBkEQaiECIAYoAhAiBA0ACyAFQQA2AgALIAdFDQACQAJAIAMgAygCHCIEQQJ0QbjSgIAAaiICKAIARw0AIAIgBjYCACAGDQFBAEEAKAKM0ICAAEF+IAR3cTYCjNCAgAAMAgsgB0EQQRQgBygCECADRhtqIAY2AgAgBkUNAQsgBiAHNgIYAkAgAygCECICRQ0AIAYgAjYCECACIAY2AhgLIAMoAhQiAkUNACAGQRRqIAI2AgAgAiAGNgIYCyABIABqIAA2AgAgASAAQQFyNgIEIAFBACgCnNCAgABHDQFBACAANgKQ0ICAAA8LIAMgAkF+cTYCBCABIABqIAA2AgAgASAAQQFyNgIECwJAIABB/wFLDQAgAEF4cUGw0ICAAGohAgJAAkBBACgCiNCAgAAiBEEBIABBA3Z0IgBxDQBBACAEIAByNgKI0ICAACACIQAMAQsgAigCCCEACyAAIAE2AgwgAiABNgIIIAEgAjYCDCABIAA2AggPC0EfIQICQCAAQf///wdLDQAgAEEIdiICIAJBgP4/akEQdkEIcSICdCIEIARBgOAfakEQdkEEcSIEdCIGIAZBgIAPakEQdkECcSIGdEEPdiACIARyIAZyayICQQF0IAAgAkEVanZBAXFyQRxqIQILIAEgAjYCHCABQgA3AhAgAkECdEG40oCAAGohBAJAAkBBACgCjNCAgAAiBkEBIAJ0IgNxDQAgBCABNgIAQQAgBiADcjYCjNCAgAAgASAENgIYIAEgATYCCCABIAE2AgwMAQsgAEEAQRkgAkEBdmsgAkEfRht0IQIgBCgCACEGAkADQCAGIgQoAgRBeHEgAEYNASACQR12IQYgAkEBdCECIAQgBkEEcWpBEGoiAygCACIGDQALIAMgATYCACABIAQ2AhggASABNgIMIAEgATYCCAwBCyAEKAIIIgAgATYCDCAEIAE2AgggAUEANgIYIAEgBDYCDCABIAA2AggLQQBBACgCqNCAgABBf2oiAUF/IAEbNgKo0ICAAAsLBAAAAAtOAAJAIAANAD8AQRB0DwsCQCAAQf//A3ENACAAQX9MDQACQCAAQRB2QAAiAEF/Rw0AQQBBMDYC+NOAgABBfw8LIABBEHQPCxDKgICAAAAL8gICA38BfgJAIAJFDQAgACABOgAAIAIgAGoiA0F/aiABOgAAIAJBA0kNACAAIAE6AAIgACABOgABIANBfWogAToAACADQX5qIAE6AAAgAkEHSQ0AIAAgAToAAyADQXxqIAE6AAAgAkEJSQ0AIABBACAAa0EDcSIEaiIDIAFB/wFxQYGChAhsIgE2AgAgAyACIARrQXxxIgRqIgJBfGogATYCACAEQQlJDQAgAyABNgIIIAMgATYCBCACQXhqIAE2AgAgAkF0aiABNgIAIARBGUkNACADIAE2AhggAyABNgIUIAMgATYCECADIAE2AgwgAkFwaiABNgIAIAJBbGogATYCACACQWhqIAE2AgAgAkFkaiABNgIAIAQgA0EEcUEYciIFayICQSBJDQAgAa1CgYCAgBB+IQYgAyAFaiEBA0AgASAGNwMYIAEgBjcDECABIAY3AwggASAGNwMAIAFBIGohASACQWBqIgJBH0sNAAsLIAALC45IAQBBgAgLhkgBAAAAAgAAAAMAAAAAAAAAAAAAAAQAAAAFAAAAAAAAAAAAAAAGAAAABwAAAAgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEludmFsaWQgY2hhciBpbiB1cmwgcXVlcnkAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9ib2R5AENvbnRlbnQtTGVuZ3RoIG92ZXJmbG93AENodW5rIHNpemUgb3ZlcmZsb3cAUmVzcG9uc2Ugb3ZlcmZsb3cASW52YWxpZCBtZXRob2QgZm9yIEhUVFAveC54IHJlcXVlc3QASW52YWxpZCBtZXRob2QgZm9yIFJUU1AveC54IHJlcXVlc3QARXhwZWN0ZWQgU09VUkNFIG1ldGhvZCBmb3IgSUNFL3gueCByZXF1ZXN0AEludmFsaWQgY2hhciBpbiB1cmwgZnJhZ21lbnQgc3RhcnQARXhwZWN0ZWQgZG90AFNwYW4gY2FsbGJhY2sgZXJyb3IgaW4gb25fc3RhdHVzAEludmFsaWQgcmVzcG9uc2Ugc3RhdHVzAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIGV4dGVuc2lvbnMAVXNlciBjYWxsYmFjayBlcnJvcgBgb25fcmVzZXRgIGNhbGxiYWNrIGVycm9yAGBvbl9jaHVua19oZWFkZXJgIGNhbGxiYWNrIGVycm9yAGBvbl9tZXNzYWdlX2JlZ2luYCBjYWxsYmFjayBlcnJvcgBgb25fY2h1bmtfZXh0ZW5zaW9uX3ZhbHVlYCBjYWxsYmFjayBlcnJvcgBgb25fc3RhdHVzX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fdmVyc2lvbl9jb21wbGV0ZWAgY2FsbGJhY2sgZXJyb3IAYG9uX3VybF9jb21wbGV0ZWAgY2FsbGJhY2sgZXJyb3IAYG9uX2NodW5rX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25faGVhZGVyX3ZhbHVlX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fbWVzc2FnZV9jb21wbGV0ZWAgY2FsbGJhY2sgZXJyb3IAYG9uX21ldGhvZF9jb21wbGV0ZWAgY2FsbGJhY2sgZXJyb3IAYG9uX2hlYWRlcl9maWVsZF9jb21wbGV0ZWAgY2FsbGJhY2sgZXJyb3IAYG9uX2NodW5rX2V4dGVuc2lvbl9uYW1lYCBjYWxsYmFjayBlcnJvcgBVbmV4cGVjdGVkIGNoYXIgaW4gdXJsIHNlcnZlcgBJbnZhbGlkIGhlYWRlciB2YWx1ZSBjaGFyAEludmFsaWQgaGVhZGVyIGZpZWxkIGNoYXIAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl92ZXJzaW9uAEludmFsaWQgbWlub3IgdmVyc2lvbgBJbnZhbGlkIG1ham9yIHZlcnNpb24ARXhwZWN0ZWQgc3BhY2UgYWZ0ZXIgdmVyc2lvbgBFeHBlY3RlZCBDUkxGIGFmdGVyIHZlcnNpb24ASW52YWxpZCBIVFRQIHZlcnNpb24ASW52YWxpZCBoZWFkZXIgdG9rZW4AU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl91cmwASW52YWxpZCBjaGFyYWN0ZXJzIGluIHVybABVbmV4cGVjdGVkIHN0YXJ0IGNoYXIgaW4gdXJsAERvdWJsZSBAIGluIHVybABFbXB0eSBDb250ZW50LUxlbmd0aABJbnZhbGlkIGNoYXJhY3RlciBpbiBDb250ZW50LUxlbmd0aABEdXBsaWNhdGUgQ29udGVudC1MZW5ndGgASW52YWxpZCBjaGFyIGluIHVybCBwYXRoAENvbnRlbnQtTGVuZ3RoIGNhbid0IGJlIHByZXNlbnQgd2l0aCBUcmFuc2Zlci1FbmNvZGluZwBJbnZhbGlkIGNoYXJhY3RlciBpbiBjaHVuayBzaXplAFNwYW4gY2FsbGJhY2sgZXJyb3IgaW4gb25faGVhZGVyX3ZhbHVlAFNwYW4gY2FsbGJhY2sgZXJyb3IgaW4gb25fY2h1bmtfZXh0ZW5zaW9uX3ZhbHVlAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIGV4dGVuc2lvbnMgdmFsdWUATWlzc2luZyBleHBlY3RlZCBMRiBhZnRlciBoZWFkZXIgdmFsdWUASW52YWxpZCBgVHJhbnNmZXItRW5jb2RpbmdgIGhlYWRlciB2YWx1ZQBJbnZhbGlkIGNoYXJhY3RlciBpbiBjaHVuayBleHRlbnNpb25zIHF1b3RlIHZhbHVlAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIGV4dGVuc2lvbnMgcXVvdGVkIHZhbHVlAFBhdXNlZCBieSBvbl9oZWFkZXJzX2NvbXBsZXRlAEludmFsaWQgRU9GIHN0YXRlAG9uX3Jlc2V0IHBhdXNlAG9uX2NodW5rX2hlYWRlciBwYXVzZQBvbl9tZXNzYWdlX2JlZ2luIHBhdXNlAG9uX2NodW5rX2V4dGVuc2lvbl92YWx1ZSBwYXVzZQBvbl9zdGF0dXNfY29tcGxldGUgcGF1c2UAb25fdmVyc2lvbl9jb21wbGV0ZSBwYXVzZQBvbl91cmxfY29tcGxldGUgcGF1c2UAb25fY2h1bmtfY29tcGxldGUgcGF1c2UAb25faGVhZGVyX3ZhbHVlX2NvbXBsZXRlIHBhdXNlAG9uX21lc3NhZ2VfY29tcGxldGUgcGF1c2UAb25fbWV0aG9kX2NvbXBsZXRlIHBhdXNlAG9uX2hlYWRlcl9maWVsZF9jb21wbGV0ZSBwYXVzZQBvbl9jaHVua19leHRlbnNpb25fbmFtZSBwYXVzZQBVbmV4cGVjdGVkIHNwYWNlIGFmdGVyIHN0YXJ0IGxpbmUAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9jaHVua19leHRlbnNpb25fbmFtZQBJbnZhbGlkIGNoYXJhY3RlciBpbiBjaHVuayBleHRlbnNpb25zIG5hbWUAUGF1c2Ugb24gQ09OTkVDVC9VcGdyYWRlAFBhdXNlIG9uIFBSSS9VcGdyYWRlAEV4cGVjdGVkIEhUVFAvMiBDb25uZWN0aW9uIFByZWZhY2UAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9tZXRob2QARXhwZWN0ZWQgc3BhY2UgYWZ0ZXIgbWV0aG9kAFNwYW4gY2FsbGJhY2sgZXJyb3IgaW4gb25faGVhZGVyX2ZpZWxkAFBhdXNlZABJbnZhbGlkIHdvcmQgZW5jb3VudGVyZWQASW52YWxpZCBtZXRob2QgZW5jb3VudGVyZWQAVW5leHBlY3RlZCBjaGFyIGluIHVybCBzY2hlbWEAUmVxdWVzdCBoYXMgaW52YWxpZCBgVHJhbnNmZXItRW5jb2RpbmdgAFNXSVRDSF9QUk9YWQBVU0VfUFJPWFkATUtBQ1RJVklUWQBVTlBST0NFU1NBQkxFX0VOVElUWQBDT1BZAE1PVkVEX1BFUk1BTkVOVExZAFRPT19FQVJMWQBOT1RJRlkARkFJTEVEX0RFUEVOREVOQ1kAQkFEX0dBVEVXQVkAUExBWQBQVVQAQ0hFQ0tPVVQAR0FURVdBWV9USU1FT1VUAFJFUVVFU1RfVElNRU9VVABORVRXT1JLX0NPTk5FQ1RfVElNRU9VVABDT05ORUNUSU9OX1RJTUVPVVQATE9HSU5fVElNRU9VVABORVRXT1JLX1JFQURfVElNRU9VVABQT1NUAE1JU0RJUkVDVEVEX1JFUVVFU1QAQ0xJRU5UX0NMT1NFRF9SRVFVRVNUAENMSUVOVF9DTE9TRURfTE9BRF9CQUxBTkNFRF9SRVFVRVNUAEJBRF9SRVFVRVNUAEhUVFBfUkVRVUVTVF9TRU5UX1RPX0hUVFBTX1BPUlQAUkVQT1JUAElNX0FfVEVBUE9UAFJFU0VUX0NPTlRFTlQATk9fQ09OVEVOVABQQVJUSUFMX0NPTlRFTlQASFBFX0lOVkFMSURfQ09OU1RBTlQASFBFX0NCX1JFU0VUAEdFVABIUEVfU1RSSUNUAENPTkZMSUNUAFRFTVBPUkFSWV9SRURJUkVDVABQRVJNQU5FTlRfUkVESVJFQ1QAQ09OTkVDVABNVUxUSV9TVEFUVVMASFBFX0lOVkFMSURfU1RBVFVTAFRPT19NQU5ZX1JFUVVFU1RTAEVBUkxZX0hJTlRTAFVOQVZBSUxBQkxFX0ZPUl9MRUdBTF9SRUFTT05TAE9QVElPTlMAU1dJVENISU5HX1BST1RPQ09MUwBWQVJJQU5UX0FMU09fTkVHT1RJQVRFUwBNVUxUSVBMRV9DSE9JQ0VTAElOVEVSTkFMX1NFUlZFUl9FUlJPUgBXRUJfU0VSVkVSX1VOS05PV05fRVJST1IAUkFJTEdVTl9FUlJPUgBJREVOVElUWV9QUk9WSURFUl9BVVRIRU5USUNBVElPTl9FUlJPUgBTU0xfQ0VSVElGSUNBVEVfRVJST1IASU5WQUxJRF9YX0ZPUldBUkRFRF9GT1IAU0VUX1BBUkFNRVRFUgBHRVRfUEFSQU1FVEVSAEhQRV9VU0VSAFNFRV9PVEhFUgBIUEVfQ0JfQ0hVTktfSEVBREVSAE1LQ0FMRU5EQVIAU0VUVVAAV0VCX1NFUlZFUl9JU19ET1dOAFRFQVJET1dOAEhQRV9DTE9TRURfQ09OTkVDVElPTgBIRVVSSVNUSUNfRVhQSVJBVElPTgBESVNDT05ORUNURURfT1BFUkFUSU9OAE5PTl9BVVRIT1JJVEFUSVZFX0lORk9STUFUSU9OAEhQRV9JTlZBTElEX1ZFUlNJT04ASFBFX0NCX01FU1NBR0VfQkVHSU4AU0lURV9JU19GUk9aRU4ASFBFX0lOVkFMSURfSEVBREVSX1RPS0VOAElOVkFMSURfVE9LRU4ARk9SQklEREVOAEVOSEFOQ0VfWU9VUl9DQUxNAEhQRV9JTlZBTElEX1VSTABCTE9DS0VEX0JZX1BBUkVOVEFMX0NPTlRST0wATUtDT0wAQUNMAEhQRV9JTlRFUk5BTABSRVFVRVNUX0hFQURFUl9GSUVMRFNfVE9PX0xBUkdFX1VOT0ZGSUNJQUwASFBFX09LAFVOTElOSwBVTkxPQ0sAUFJJAFJFVFJZX1dJVEgASFBFX0lOVkFMSURfQ09OVEVOVF9MRU5HVEgASFBFX1VORVhQRUNURURfQ09OVEVOVF9MRU5HVEgARkxVU0gAUFJPUFBBVENIAE0tU0VBUkNIAFVSSV9UT09fTE9ORwBQUk9DRVNTSU5HAE1JU0NFTExBTkVPVVNfUEVSU0lTVEVOVF9XQVJOSU5HAE1JU0NFTExBTkVPVVNfV0FSTklORwBIUEVfSU5WQUxJRF9UUkFOU0ZFUl9FTkNPRElORwBFeHBlY3RlZCBDUkxGAEhQRV9JTlZBTElEX0NIVU5LX1NJWkUATU9WRQBDT05USU5VRQBIUEVfQ0JfU1RBVFVTX0NPTVBMRVRFAEhQRV9DQl9IRUFERVJTX0NPTVBMRVRFAEhQRV9DQl9WRVJTSU9OX0NPTVBMRVRFAEhQRV9DQl9VUkxfQ09NUExFVEUASFBFX0NCX0NIVU5LX0NPTVBMRVRFAEhQRV9DQl9IRUFERVJfVkFMVUVfQ09NUExFVEUASFBFX0NCX0NIVU5LX0VYVEVOU0lPTl9WQUxVRV9DT01QTEVURQBIUEVfQ0JfQ0hVTktfRVhURU5TSU9OX05BTUVfQ09NUExFVEUASFBFX0NCX01FU1NBR0VfQ09NUExFVEUASFBFX0NCX01FVEhPRF9DT01QTEVURQBIUEVfQ0JfSEVBREVSX0ZJRUxEX0NPTVBMRVRFAERFTEVURQBIUEVfSU5WQUxJRF9FT0ZfU1RBVEUASU5WQUxJRF9TU0xfQ0VSVElGSUNBVEUAUEFVU0UATk9fUkVTUE9OU0UAVU5TVVBQT1JURURfTUVESUFfVFlQRQBHT05FAE5PVF9BQ0NFUFRBQkxFAFNFUlZJQ0VfVU5BVkFJTEFCTEUAUkFOR0VfTk9UX1NBVElTRklBQkxFAE9SSUdJTl9JU19VTlJFQUNIQUJMRQBSRVNQT05TRV9JU19TVEFMRQBQVVJHRQBNRVJHRQBSRVFVRVNUX0hFQURFUl9GSUVMRFNfVE9PX0xBUkdFAFJFUVVFU1RfSEVBREVSX1RPT19MQVJHRQBQQVlMT0FEX1RPT19MQVJHRQBJTlNVRkZJQ0lFTlRfU1RPUkFHRQBIUEVfUEFVU0VEX1VQR1JBREUASFBFX1BBVVNFRF9IMl9VUEdSQURFAFNPVVJDRQBBTk5PVU5DRQBUUkFDRQBIUEVfVU5FWFBFQ1RFRF9TUEFDRQBERVNDUklCRQBVTlNVQlNDUklCRQBSRUNPUkQASFBFX0lOVkFMSURfTUVUSE9EAE5PVF9GT1VORABQUk9QRklORABVTkJJTkQAUkVCSU5EAFVOQVVUSE9SSVpFRABNRVRIT0RfTk9UX0FMTE9XRUQASFRUUF9WRVJTSU9OX05PVF9TVVBQT1JURUQAQUxSRUFEWV9SRVBPUlRFRABBQ0NFUFRFRABOT1RfSU1QTEVNRU5URUQATE9PUF9ERVRFQ1RFRABIUEVfQ1JfRVhQRUNURUQASFBFX0xGX0VYUEVDVEVEAENSRUFURUQASU1fVVNFRABIUEVfUEFVU0VEAFRJTUVPVVRfT0NDVVJFRABQQVlNRU5UX1JFUVVJUkVEAFBSRUNPTkRJVElPTl9SRVFVSVJFRABQUk9YWV9BVVRIRU5USUNBVElPTl9SRVFVSVJFRABORVRXT1JLX0FVVEhFTlRJQ0FUSU9OX1JFUVVJUkVEAExFTkdUSF9SRVFVSVJFRABTU0xfQ0VSVElGSUNBVEVfUkVRVUlSRUQAVVBHUkFERV9SRVFVSVJFRABQQUdFX0VYUElSRUQAUFJFQ09ORElUSU9OX0ZBSUxFRABFWFBFQ1RBVElPTl9GQUlMRUQAUkVWQUxJREFUSU9OX0ZBSUxFRABTU0xfSEFORFNIQUtFX0ZBSUxFRABMT0NLRUQAVFJBTlNGT1JNQVRJT05fQVBQTElFRABOT1RfTU9ESUZJRUQATk9UX0VYVEVOREVEAEJBTkRXSURUSF9MSU1JVF9FWENFRURFRABTSVRFX0lTX09WRVJMT0FERUQASEVBRABFeHBlY3RlZCBIVFRQLwAAXhMAACYTAAAwEAAA8BcAAJ0TAAAVEgAAORcAAPASAAAKEAAAdRIAAK0SAACCEwAATxQAAH8QAACgFQAAIxQAAIkSAACLFAAATRUAANQRAADPFAAAEBgAAMkWAADcFgAAwREAAOAXAAC7FAAAdBQAAHwVAADlFAAACBcAAB8QAABlFQAAoxQAACgVAAACFQAAmRUAACwQAACLGQAATw8AANQOAABqEAAAzhAAAAIXAACJDgAAbhMAABwTAABmFAAAVhcAAMETAADNEwAAbBMAAGgXAABmFwAAXxcAACITAADODwAAaQ4AANgOAABjFgAAyxMAAKoOAAAoFwAAJhcAAMUTAABdFgAA6BEAAGcTAABlEwAA8hYAAHMTAAAdFwAA+RYAAPMRAADPDgAAzhUAAAwSAACzEQAApREAAGEQAAAyFwAAuxMAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAQIBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAIDAgICAgIAAAICAAICAAICAgICAgICAgIABAAAAAAAAgICAgICAgICAgICAgICAgICAgICAgICAgIAAAACAgICAgICAgICAgICAgICAgICAgICAgICAgICAgACAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAACAAICAgICAAACAgACAgACAgICAgICAgICAAMABAAAAAICAgICAgICAgICAgICAgICAgICAgICAgICAAAAAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAAgACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAbG9zZWVlcC1hbGl2ZQAAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEBAQEBAQEBAQEBAQIBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBY2h1bmtlZAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQEAAQEBAQEAAAEBAAEBAAEBAQEBAQEBAQEAAAAAAAAAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAAABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABlY3Rpb25lbnQtbGVuZ3Rob25yb3h5LWNvbm5lY3Rpb24AAAAAAAAAAAAAAAAAAAByYW5zZmVyLWVuY29kaW5ncGdyYWRlDQoNCg0KU00NCg0KVFRQL0NFL1RTUC8AAAAAAAAAAAAAAAABAgABAwAAAAAAAAAAAAAAAAAAAAAAAAQBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAAAAAAAAAAAAQIAAQMAAAAAAAAAAAAAAAAAAAAAAAAEAQEFAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAAAAAAAAAEAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAEBAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAAAAAAAAAAAAAQAAAgAAAAAAAAAAAAAAAAAAAAAAAAMEAAAEBAQEBAQEBAQEBAUEBAQEBAQEBAQEBAQABAAGBwQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEAAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAEAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIAAAAAAAADAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwAAAAAAAAMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAAABAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAIAAAAAAgAAAAAAAAAAAAAAAAAAAAAAAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMAAAAAAAADAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABOT1VOQ0VFQ0tPVVRORUNURVRFQ1JJQkVMVVNIRVRFQURTRUFSQ0hSR0VDVElWSVRZTEVOREFSVkVPVElGWVBUSU9OU0NIU0VBWVNUQVRDSEdFT1JESVJFQ1RPUlRSQ0hQQVJBTUVURVJVUkNFQlNDUklCRUFSRE9XTkFDRUlORE5LQ0tVQlNDUklCRUhUVFAvQURUUC8='
@@ -26034,7 +21884,7 @@ module.exports = 'AGFzbQEAAAABMAhgAX8Bf2ADf39/AX9gBH9/f38Bf2AAAGADf39/AGABfwBgAn
 
 /***/ }),
 
-/***/ 3434:
+/***/ 9968:
 /***/ ((module) => {
 
 module.exports = 'AGFzbQEAAAABMAhgAX8Bf2ADf39/AX9gBH9/f38Bf2AAAGADf39/AGABfwBgAn9/AGAGf39/f39/AALLAQgDZW52GHdhc21fb25faGVhZGVyc19jb21wbGV0ZQACA2VudhV3YXNtX29uX21lc3NhZ2VfYmVnaW4AAANlbnYLd2FzbV9vbl91cmwAAQNlbnYOd2FzbV9vbl9zdGF0dXMAAQNlbnYUd2FzbV9vbl9oZWFkZXJfZmllbGQAAQNlbnYUd2FzbV9vbl9oZWFkZXJfdmFsdWUAAQNlbnYMd2FzbV9vbl9ib2R5AAEDZW52GHdhc21fb25fbWVzc2FnZV9jb21wbGV0ZQAAA0ZFAwMEAAAFAAAAAAAABQEFAAUFBQAABgAAAAAGBgYGAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAAABAQcAAAUFAwABBAUBcAESEgUDAQACBggBfwFBgNQECwfRBSIGbWVtb3J5AgALX2luaXRpYWxpemUACRlfX2luZGlyZWN0X2Z1bmN0aW9uX3RhYmxlAQALbGxodHRwX2luaXQAChhsbGh0dHBfc2hvdWxkX2tlZXBfYWxpdmUAQQxsbGh0dHBfYWxsb2MADAZtYWxsb2MARgtsbGh0dHBfZnJlZQANBGZyZWUASA9sbGh0dHBfZ2V0X3R5cGUADhVsbGh0dHBfZ2V0X2h0dHBfbWFqb3IADxVsbGh0dHBfZ2V0X2h0dHBfbWlub3IAEBFsbGh0dHBfZ2V0X21ldGhvZAARFmxsaHR0cF9nZXRfc3RhdHVzX2NvZGUAEhJsbGh0dHBfZ2V0X3VwZ3JhZGUAEwxsbGh0dHBfcmVzZXQAFA5sbGh0dHBfZXhlY3V0ZQAVFGxsaHR0cF9zZXR0aW5nc19pbml0ABYNbGxodHRwX2ZpbmlzaAAXDGxsaHR0cF9wYXVzZQAYDWxsaHR0cF9yZXN1bWUAGRtsbGh0dHBfcmVzdW1lX2FmdGVyX3VwZ3JhZGUAGhBsbGh0dHBfZ2V0X2Vycm5vABsXbGxodHRwX2dldF9lcnJvcl9yZWFzb24AHBdsbGh0dHBfc2V0X2Vycm9yX3JlYXNvbgAdFGxsaHR0cF9nZXRfZXJyb3JfcG9zAB4RbGxodHRwX2Vycm5vX25hbWUAHxJsbGh0dHBfbWV0aG9kX25hbWUAIBJsbGh0dHBfc3RhdHVzX25hbWUAIRpsbGh0dHBfc2V0X2xlbmllbnRfaGVhZGVycwAiIWxsaHR0cF9zZXRfbGVuaWVudF9jaHVua2VkX2xlbmd0aAAjHWxsaHR0cF9zZXRfbGVuaWVudF9rZWVwX2FsaXZlACQkbGxodHRwX3NldF9sZW5pZW50X3RyYW5zZmVyX2VuY29kaW5nACUYbGxodHRwX21lc3NhZ2VfbmVlZHNfZW9mAD8JFwEAQQELEQECAwQFCwYHNTk3MS8tJyspCrLgAkUCAAsIABCIgICAAAsZACAAEMKAgIAAGiAAIAI2AjggACABOgAoCxwAIAAgAC8BMiAALQAuIAAQwYCAgAAQgICAgAALKgEBf0HAABDGgICAACIBEMKAgIAAGiABQYCIgIAANgI4IAEgADoAKCABCwoAIAAQyICAgAALBwAgAC0AKAsHACAALQAqCwcAIAAtACsLBwAgAC0AKQsHACAALwEyCwcAIAAtAC4LRQEEfyAAKAIYIQEgAC0ALSECIAAtACghAyAAKAI4IQQgABDCgICAABogACAENgI4IAAgAzoAKCAAIAI6AC0gACABNgIYCxEAIAAgASABIAJqEMOAgIAACxAAIABBAEHcABDMgICAABoLZwEBf0EAIQECQCAAKAIMDQACQAJAAkACQCAALQAvDgMBAAMCCyAAKAI4IgFFDQAgASgCLCIBRQ0AIAAgARGAgICAAAAiAQ0DC0EADwsQyoCAgAAACyAAQcOWgIAANgIQQQ4hAQsgAQseAAJAIAAoAgwNACAAQdGbgIAANgIQIABBFTYCDAsLFgACQCAAKAIMQRVHDQAgAEEANgIMCwsWAAJAIAAoAgxBFkcNACAAQQA2AgwLCwcAIAAoAgwLBwAgACgCEAsJACAAIAE2AhALBwAgACgCFAsiAAJAIABBJEkNABDKgICAAAALIABBAnRBoLOAgABqKAIACyIAAkAgAEEuSQ0AEMqAgIAAAAsgAEECdEGwtICAAGooAgAL7gsBAX9B66iAgAAhAQJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAIABBnH9qDvQDY2IAAWFhYWFhYQIDBAVhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhBgcICQoLDA0OD2FhYWFhEGFhYWFhYWFhYWFhEWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYRITFBUWFxgZGhthYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2YTc4OTphYWFhYWFhYTthYWE8YWFhYT0+P2FhYWFhYWFhQGFhQWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYUJDREVGR0hJSktMTU5PUFFSU2FhYWFhYWFhVFVWV1hZWlthXF1hYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFeYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhX2BhC0Hhp4CAAA8LQaShgIAADwtBy6yAgAAPC0H+sYCAAA8LQcCkgIAADwtBq6SAgAAPC0GNqICAAA8LQeKmgIAADwtBgLCAgAAPC0G5r4CAAA8LQdekgIAADwtB75+AgAAPC0Hhn4CAAA8LQfqfgIAADwtB8qCAgAAPC0Gor4CAAA8LQa6ygIAADwtBiLCAgAAPC0Hsp4CAAA8LQYKigIAADwtBjp2AgAAPC0HQroCAAA8LQcqjgIAADwtBxbKAgAAPC0HfnICAAA8LQdKcgIAADwtBxKCAgAAPC0HXoICAAA8LQaKfgIAADwtB7a6AgAAPC0GrsICAAA8LQdSlgIAADwtBzK6AgAAPC0H6roCAAA8LQfyrgIAADwtB0rCAgAAPC0HxnYCAAA8LQbuggIAADwtB96uAgAAPC0GQsYCAAA8LQdexgIAADwtBoq2AgAAPC0HUp4CAAA8LQeCrgIAADwtBn6yAgAAPC0HrsYCAAA8LQdWfgIAADwtByrGAgAAPC0HepYCAAA8LQdSegIAADwtB9JyAgAAPC0GnsoCAAA8LQbGdgIAADwtBoJ2AgAAPC0G5sYCAAA8LQbywgIAADwtBkqGAgAAPC0GzpoCAAA8LQemsgIAADwtBrJ6AgAAPC0HUq4CAAA8LQfemgIAADwtBgKaAgAAPC0GwoYCAAA8LQf6egIAADwtBjaOAgAAPC0GJrYCAAA8LQfeigIAADwtBoLGAgAAPC0Gun4CAAA8LQcalgIAADwtB6J6AgAAPC0GTooCAAA8LQcKvgIAADwtBw52AgAAPC0GLrICAAA8LQeGdgIAADwtBja+AgAAPC0HqoYCAAA8LQbStgIAADwtB0q+AgAAPC0HfsoCAAA8LQdKygIAADwtB8LCAgAAPC0GpooCAAA8LQfmjgIAADwtBmZ6AgAAPC0G1rICAAA8LQZuwgIAADwtBkrKAgAAPC0G2q4CAAA8LQcKigIAADwtB+LKAgAAPC0GepYCAAA8LQdCigIAADwtBup6AgAAPC0GBnoCAAA8LEMqAgIAAAAtB1qGAgAAhAQsgAQsWACAAIAAtAC1B/gFxIAFBAEdyOgAtCxkAIAAgAC0ALUH9AXEgAUEAR0EBdHI6AC0LGQAgACAALQAtQfsBcSABQQBHQQJ0cjoALQsZACAAIAAtAC1B9wFxIAFBAEdBA3RyOgAtCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAgAiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCBCIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQcaRgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIwIgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAggiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEH2ioCAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCNCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIMIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABB7ZqAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAjgiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCECIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQZWQgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAI8IgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAhQiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEGqm4CAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCQCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIYIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABB7ZOAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAkQiBEUNACAAIAQRgICAgAAAIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCJCIERQ0AIAAgBBGAgICAAAAhAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIsIgRFDQAgACAEEYCAgIAAACEDCyADC0kBAn9BACEDAkAgACgCOCIERQ0AIAQoAigiBEUNACAAIAEgAiABayAEEYGAgIAAACIDQX9HDQAgAEH2iICAADYCEEEYIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCUCIERQ0AIAAgBBGAgICAAAAhAwsgAwtJAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAIcIgRFDQAgACABIAIgAWsgBBGBgICAAAAiA0F/Rw0AIABBwpmAgAA2AhBBGCEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAkgiBEUNACAAIAQRgICAgAAAIQMLIAMLSQECf0EAIQMCQCAAKAI4IgRFDQAgBCgCICIERQ0AIAAgASACIAFrIAQRgYCAgAAAIgNBf0cNACAAQZSUgIAANgIQQRghAwsgAwsuAQJ/QQAhAwJAIAAoAjgiBEUNACAEKAJMIgRFDQAgACAEEYCAgIAAACEDCyADCy4BAn9BACEDAkAgACgCOCIERQ0AIAQoAlQiBEUNACAAIAQRgICAgAAAIQMLIAMLLgECf0EAIQMCQCAAKAI4IgRFDQAgBCgCWCIERQ0AIAAgBBGAgICAAAAhAwsgAwtFAQF/AkACQCAALwEwQRRxQRRHDQBBASEDIAAtAChBAUYNASAALwEyQeUARiEDDAELIAAtAClBBUYhAwsgACADOgAuQQAL/gEBA39BASEDAkAgAC8BMCIEQQhxDQAgACkDIEIAUiEDCwJAAkAgAC0ALkUNAEEBIQUgAC0AKUEFRg0BQQEhBSAEQcAAcUUgA3FBAUcNAQtBACEFIARBwABxDQBBAiEFIARB//8DcSIDQQhxDQACQCADQYAEcUUNAAJAIAAtAChBAUcNACAALQAtQQpxDQBBBQ8LQQQPCwJAIANBIHENAAJAIAAtAChBAUYNACAALwEyQf//A3EiAEGcf2pB5ABJDQAgAEHMAUYNACAAQbACRg0AQQQhBSAEQShxRQ0CIANBiARxQYAERg0CC0EADwtBAEEDIAApAyBQGyEFCyAFC2IBAn9BACEBAkAgAC0AKEEBRg0AIAAvATJB//8DcSICQZx/akHkAEkNACACQcwBRg0AIAJBsAJGDQAgAC8BMCIAQcAAcQ0AQQEhASAAQYgEcUGABEYNACAAQShxRSEBCyABC6cBAQN/AkACQAJAIAAtACpFDQAgAC0AK0UNAEEAIQMgAC8BMCIEQQJxRQ0BDAILQQAhAyAALwEwIgRBAXFFDQELQQEhAyAALQAoQQFGDQAgAC8BMkH//wNxIgVBnH9qQeQASQ0AIAVBzAFGDQAgBUGwAkYNACAEQcAAcQ0AQQAhAyAEQYgEcUGABEYNACAEQShxQQBHIQMLIABBADsBMCAAQQA6AC8gAwuZAQECfwJAAkACQCAALQAqRQ0AIAAtACtFDQBBACEBIAAvATAiAkECcUUNAQwCC0EAIQEgAC8BMCICQQFxRQ0BC0EBIQEgAC0AKEEBRg0AIAAvATJB//8DcSIAQZx/akHkAEkNACAAQcwBRg0AIABBsAJGDQAgAkHAAHENAEEAIQEgAkGIBHFBgARGDQAgAkEocUEARyEBCyABC0kBAXsgAEEQav0MAAAAAAAAAAAAAAAAAAAAACIB/QsDACAAIAH9CwMAIABBMGogAf0LAwAgAEEgaiAB/QsDACAAQd0BNgIcQQALewEBfwJAIAAoAgwiAw0AAkAgACgCBEUNACAAIAE2AgQLAkAgACABIAIQxICAgAAiAw0AIAAoAgwPCyAAIAM2AhxBACEDIAAoAgQiAUUNACAAIAEgAiAAKAIIEYGAgIAAACIBRQ0AIAAgAjYCFCAAIAE2AgwgASEDCyADC+TzAQMOfwN+BH8jgICAgABBEGsiAySAgICAACABIQQgASEFIAEhBiABIQcgASEIIAEhCSABIQogASELIAEhDCABIQ0gASEOIAEhDwJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQCAAKAIcIhBBf2oO3QHaAQHZAQIDBAUGBwgJCgsMDQ7YAQ8Q1wEREtYBExQVFhcYGRob4AHfARwdHtUBHyAhIiMkJdQBJicoKSorLNMB0gEtLtEB0AEvMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUbbAUdISUrPAc4BS80BTMwBTU5PUFFSU1RVVldYWVpbXF1eX2BhYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ent8fX5/gAGBAYIBgwGEAYUBhgGHAYgBiQGKAYsBjAGNAY4BjwGQAZEBkgGTAZQBlQGWAZcBmAGZAZoBmwGcAZ0BngGfAaABoQGiAaMBpAGlAaYBpwGoAakBqgGrAawBrQGuAa8BsAGxAbIBswG0AbUBtgG3AcsBygG4AckBuQHIAboBuwG8Ab0BvgG/AcABwQHCAcMBxAHFAcYBANwBC0EAIRAMxgELQQ4hEAzFAQtBDSEQDMQBC0EPIRAMwwELQRAhEAzCAQtBEyEQDMEBC0EUIRAMwAELQRUhEAy/AQtBFiEQDL4BC0EXIRAMvQELQRghEAy8AQtBGSEQDLsBC0EaIRAMugELQRshEAy5AQtBHCEQDLgBC0EIIRAMtwELQR0hEAy2AQtBICEQDLUBC0EfIRAMtAELQQchEAyzAQtBISEQDLIBC0EiIRAMsQELQR4hEAywAQtBIyEQDK8BC0ESIRAMrgELQREhEAytAQtBJCEQDKwBC0ElIRAMqwELQSYhEAyqAQtBJyEQDKkBC0HDASEQDKgBC0EpIRAMpwELQSshEAymAQtBLCEQDKUBC0EtIRAMpAELQS4hEAyjAQtBLyEQDKIBC0HEASEQDKEBC0EwIRAMoAELQTQhEAyfAQtBDCEQDJ4BC0ExIRAMnQELQTIhEAycAQtBMyEQDJsBC0E5IRAMmgELQTUhEAyZAQtBxQEhEAyYAQtBCyEQDJcBC0E6IRAMlgELQTYhEAyVAQtBCiEQDJQBC0E3IRAMkwELQTghEAySAQtBPCEQDJEBC0E7IRAMkAELQT0hEAyPAQtBCSEQDI4BC0EoIRAMjQELQT4hEAyMAQtBPyEQDIsBC0HAACEQDIoBC0HBACEQDIkBC0HCACEQDIgBC0HDACEQDIcBC0HEACEQDIYBC0HFACEQDIUBC0HGACEQDIQBC0EqIRAMgwELQccAIRAMggELQcgAIRAMgQELQckAIRAMgAELQcoAIRAMfwtBywAhEAx+C0HNACEQDH0LQcwAIRAMfAtBzgAhEAx7C0HPACEQDHoLQdAAIRAMeQtB0QAhEAx4C0HSACEQDHcLQdMAIRAMdgtB1AAhEAx1C0HWACEQDHQLQdUAIRAMcwtBBiEQDHILQdcAIRAMcQtBBSEQDHALQdgAIRAMbwtBBCEQDG4LQdkAIRAMbQtB2gAhEAxsC0HbACEQDGsLQdwAIRAMagtBAyEQDGkLQd0AIRAMaAtB3gAhEAxnC0HfACEQDGYLQeEAIRAMZQtB4AAhEAxkC0HiACEQDGMLQeMAIRAMYgtBAiEQDGELQeQAIRAMYAtB5QAhEAxfC0HmACEQDF4LQecAIRAMXQtB6AAhEAxcC0HpACEQDFsLQeoAIRAMWgtB6wAhEAxZC0HsACEQDFgLQe0AIRAMVwtB7gAhEAxWC0HvACEQDFULQfAAIRAMVAtB8QAhEAxTC0HyACEQDFILQfMAIRAMUQtB9AAhEAxQC0H1ACEQDE8LQfYAIRAMTgtB9wAhEAxNC0H4ACEQDEwLQfkAIRAMSwtB+gAhEAxKC0H7ACEQDEkLQfwAIRAMSAtB/QAhEAxHC0H+ACEQDEYLQf8AIRAMRQtBgAEhEAxEC0GBASEQDEMLQYIBIRAMQgtBgwEhEAxBC0GEASEQDEALQYUBIRAMPwtBhgEhEAw+C0GHASEQDD0LQYgBIRAMPAtBiQEhEAw7C0GKASEQDDoLQYsBIRAMOQtBjAEhEAw4C0GNASEQDDcLQY4BIRAMNgtBjwEhEAw1C0GQASEQDDQLQZEBIRAMMwtBkgEhEAwyC0GTASEQDDELQZQBIRAMMAtBlQEhEAwvC0GWASEQDC4LQZcBIRAMLQtBmAEhEAwsC0GZASEQDCsLQZoBIRAMKgtBmwEhEAwpC0GcASEQDCgLQZ0BIRAMJwtBngEhEAwmC0GfASEQDCULQaABIRAMJAtBoQEhEAwjC0GiASEQDCILQaMBIRAMIQtBpAEhEAwgC0GlASEQDB8LQaYBIRAMHgtBpwEhEAwdC0GoASEQDBwLQakBIRAMGwtBqgEhEAwaC0GrASEQDBkLQawBIRAMGAtBrQEhEAwXC0GuASEQDBYLQQEhEAwVC0GvASEQDBQLQbABIRAMEwtBsQEhEAwSC0GzASEQDBELQbIBIRAMEAtBtAEhEAwPC0G1ASEQDA4LQbYBIRAMDQtBtwEhEAwMC0G4ASEQDAsLQbkBIRAMCgtBugEhEAwJC0G7ASEQDAgLQcYBIRAMBwtBvAEhEAwGC0G9ASEQDAULQb4BIRAMBAtBvwEhEAwDC0HAASEQDAILQcIBIRAMAQtBwQEhEAsDQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAIBAOxwEAAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB4fICEjJSg/QEFERUZHSElKS0xNT1BRUlPeA1dZW1xdYGJlZmdoaWprbG1vcHFyc3R1dnd4eXp7fH1+gAGCAYUBhgGHAYkBiwGMAY0BjgGPAZABkQGUAZUBlgGXAZgBmQGaAZsBnAGdAZ4BnwGgAaEBogGjAaQBpQGmAacBqAGpAaoBqwGsAa0BrgGvAbABsQGyAbMBtAG1AbYBtwG4AbkBugG7AbwBvQG+Ab8BwAHBAcIBwwHEAcUBxgHHAcgByQHKAcsBzAHNAc4BzwHQAdEB0gHTAdQB1QHWAdcB2AHZAdoB2wHcAd0B3gHgAeEB4gHjAeQB5QHmAecB6AHpAeoB6wHsAe0B7gHvAfAB8QHyAfMBmQKkArAC/gL+AgsgASIEIAJHDfMBQd0BIRAM/wMLIAEiECACRw3dAUHDASEQDP4DCyABIgEgAkcNkAFB9wAhEAz9AwsgASIBIAJHDYYBQe8AIRAM/AMLIAEiASACRw1/QeoAIRAM+wMLIAEiASACRw17QegAIRAM+gMLIAEiASACRw14QeYAIRAM+QMLIAEiASACRw0aQRghEAz4AwsgASIBIAJHDRRBEiEQDPcDCyABIgEgAkcNWUHFACEQDPYDCyABIgEgAkcNSkE/IRAM9QMLIAEiASACRw1IQTwhEAz0AwsgASIBIAJHDUFBMSEQDPMDCyAALQAuQQFGDesDDIcCCyAAIAEiASACEMCAgIAAQQFHDeYBIABCADcDIAznAQsgACABIgEgAhC0gICAACIQDecBIAEhAQz1AgsCQCABIgEgAkcNAEEGIRAM8AMLIAAgAUEBaiIBIAIQu4CAgAAiEA3oASABIQEMMQsgAEIANwMgQRIhEAzVAwsgASIQIAJHDStBHSEQDO0DCwJAIAEiASACRg0AIAFBAWohAUEQIRAM1AMLQQchEAzsAwsgAEIAIAApAyAiESACIAEiEGutIhJ9IhMgEyARVhs3AyAgESASViIURQ3lAUEIIRAM6wMLAkAgASIBIAJGDQAgAEGJgICAADYCCCAAIAE2AgQgASEBQRQhEAzSAwtBCSEQDOoDCyABIQEgACkDIFAN5AEgASEBDPICCwJAIAEiASACRw0AQQshEAzpAwsgACABQQFqIgEgAhC2gICAACIQDeUBIAEhAQzyAgsgACABIgEgAhC4gICAACIQDeUBIAEhAQzyAgsgACABIgEgAhC4gICAACIQDeYBIAEhAQwNCyAAIAEiASACELqAgIAAIhAN5wEgASEBDPACCwJAIAEiASACRw0AQQ8hEAzlAwsgAS0AACIQQTtGDQggEEENRw3oASABQQFqIQEM7wILIAAgASIBIAIQuoCAgAAiEA3oASABIQEM8gILA0ACQCABLQAAQfC1gIAAai0AACIQQQFGDQAgEEECRw3rASAAKAIEIRAgAEEANgIEIAAgECABQQFqIgEQuYCAgAAiEA3qASABIQEM9AILIAFBAWoiASACRw0AC0ESIRAM4gMLIAAgASIBIAIQuoCAgAAiEA3pASABIQEMCgsgASIBIAJHDQZBGyEQDOADCwJAIAEiASACRw0AQRYhEAzgAwsgAEGKgICAADYCCCAAIAE2AgQgACABIAIQuICAgAAiEA3qASABIQFBICEQDMYDCwJAIAEiASACRg0AA0ACQCABLQAAQfC3gIAAai0AACIQQQJGDQACQCAQQX9qDgTlAewBAOsB7AELIAFBAWohAUEIIRAMyAMLIAFBAWoiASACRw0AC0EVIRAM3wMLQRUhEAzeAwsDQAJAIAEtAABB8LmAgABqLQAAIhBBAkYNACAQQX9qDgTeAewB4AHrAewBCyABQQFqIgEgAkcNAAtBGCEQDN0DCwJAIAEiASACRg0AIABBi4CAgAA2AgggACABNgIEIAEhAUEHIRAMxAMLQRkhEAzcAwsgAUEBaiEBDAILAkAgASIUIAJHDQBBGiEQDNsDCyAUIQECQCAULQAAQXNqDhTdAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gLuAu4C7gLuAgDuAgtBACEQIABBADYCHCAAQa+LgIAANgIQIABBAjYCDCAAIBRBAWo2AhQM2gMLAkAgAS0AACIQQTtGDQAgEEENRw3oASABQQFqIQEM5QILIAFBAWohAQtBIiEQDL8DCwJAIAEiECACRw0AQRwhEAzYAwtCACERIBAhASAQLQAAQVBqDjfnAeYBAQIDBAUGBwgAAAAAAAAACQoLDA0OAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPEBESExQAC0EeIRAMvQMLQgIhEQzlAQtCAyERDOQBC0IEIREM4wELQgUhEQziAQtCBiERDOEBC0IHIREM4AELQgghEQzfAQtCCSERDN4BC0IKIREM3QELQgshEQzcAQtCDCERDNsBC0INIREM2gELQg4hEQzZAQtCDyERDNgBC0IKIREM1wELQgshEQzWAQtCDCERDNUBC0INIREM1AELQg4hEQzTAQtCDyERDNIBC0IAIRECQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAIBAtAABBUGoON+UB5AEAAQIDBAUGB+YB5gHmAeYB5gHmAeYBCAkKCwwN5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAeYB5gHmAQ4PEBESE+YBC0ICIREM5AELQgMhEQzjAQtCBCERDOIBC0IFIREM4QELQgYhEQzgAQtCByERDN8BC0IIIREM3gELQgkhEQzdAQtCCiERDNwBC0ILIREM2wELQgwhEQzaAQtCDSERDNkBC0IOIREM2AELQg8hEQzXAQtCCiERDNYBC0ILIREM1QELQgwhEQzUAQtCDSERDNMBC0IOIREM0gELQg8hEQzRAQsgAEIAIAApAyAiESACIAEiEGutIhJ9IhMgEyARVhs3AyAgESASViIURQ3SAUEfIRAMwAMLAkAgASIBIAJGDQAgAEGJgICAADYCCCAAIAE2AgQgASEBQSQhEAynAwtBICEQDL8DCyAAIAEiECACEL6AgIAAQX9qDgW2AQDFAgHRAdIBC0ERIRAMpAMLIABBAToALyAQIQEMuwMLIAEiASACRw3SAUEkIRAMuwMLIAEiDSACRw0eQcYAIRAMugMLIAAgASIBIAIQsoCAgAAiEA3UASABIQEMtQELIAEiECACRw0mQdAAIRAMuAMLAkAgASIBIAJHDQBBKCEQDLgDCyAAQQA2AgQgAEGMgICAADYCCCAAIAEgARCxgICAACIQDdMBIAEhAQzYAQsCQCABIhAgAkcNAEEpIRAMtwMLIBAtAAAiAUEgRg0UIAFBCUcN0wEgEEEBaiEBDBULAkAgASIBIAJGDQAgAUEBaiEBDBcLQSohEAy1AwsCQCABIhAgAkcNAEErIRAMtQMLAkAgEC0AACIBQQlGDQAgAUEgRw3VAQsgAC0ALEEIRg3TASAQIQEMkQMLAkAgASIBIAJHDQBBLCEQDLQDCyABLQAAQQpHDdUBIAFBAWohAQzJAgsgASIOIAJHDdUBQS8hEAyyAwsDQAJAIAEtAAAiEEEgRg0AAkAgEEF2ag4EANwB3AEA2gELIAEhAQzgAQsgAUEBaiIBIAJHDQALQTEhEAyxAwtBMiEQIAEiFCACRg2wAyACIBRrIAAoAgAiAWohFSAUIAFrQQNqIRYCQANAIBQtAAAiF0EgciAXIBdBv39qQf8BcUEaSRtB/wFxIAFB8LuAgABqLQAARw0BAkAgAUEDRw0AQQYhAQyWAwsgAUEBaiEBIBRBAWoiFCACRw0ACyAAIBU2AgAMsQMLIABBADYCACAUIQEM2QELQTMhECABIhQgAkYNrwMgAiAUayAAKAIAIgFqIRUgFCABa0EIaiEWAkADQCAULQAAIhdBIHIgFyAXQb9/akH/AXFBGkkbQf8BcSABQfS7gIAAai0AAEcNAQJAIAFBCEcNAEEFIQEMlQMLIAFBAWohASAUQQFqIhQgAkcNAAsgACAVNgIADLADCyAAQQA2AgAgFCEBDNgBC0E0IRAgASIUIAJGDa4DIAIgFGsgACgCACIBaiEVIBQgAWtBBWohFgJAA0AgFC0AACIXQSByIBcgF0G/f2pB/wFxQRpJG0H/AXEgAUHQwoCAAGotAABHDQECQCABQQVHDQBBByEBDJQDCyABQQFqIQEgFEEBaiIUIAJHDQALIAAgFTYCAAyvAwsgAEEANgIAIBQhAQzXAQsCQCABIgEgAkYNAANAAkAgAS0AAEGAvoCAAGotAAAiEEEBRg0AIBBBAkYNCiABIQEM3QELIAFBAWoiASACRw0AC0EwIRAMrgMLQTAhEAytAwsCQCABIgEgAkYNAANAAkAgAS0AACIQQSBGDQAgEEF2ag4E2QHaAdoB2QHaAQsgAUEBaiIBIAJHDQALQTghEAytAwtBOCEQDKwDCwNAAkAgAS0AACIQQSBGDQAgEEEJRw0DCyABQQFqIgEgAkcNAAtBPCEQDKsDCwNAAkAgAS0AACIQQSBGDQACQAJAIBBBdmoOBNoBAQHaAQALIBBBLEYN2wELIAEhAQwECyABQQFqIgEgAkcNAAtBPyEQDKoDCyABIQEM2wELQcAAIRAgASIUIAJGDagDIAIgFGsgACgCACIBaiEWIBQgAWtBBmohFwJAA0AgFC0AAEEgciABQYDAgIAAai0AAEcNASABQQZGDY4DIAFBAWohASAUQQFqIhQgAkcNAAsgACAWNgIADKkDCyAAQQA2AgAgFCEBC0E2IRAMjgMLAkAgASIPIAJHDQBBwQAhEAynAwsgAEGMgICAADYCCCAAIA82AgQgDyEBIAAtACxBf2oOBM0B1QHXAdkBhwMLIAFBAWohAQzMAQsCQCABIgEgAkYNAANAAkAgAS0AACIQQSByIBAgEEG/f2pB/wFxQRpJG0H/AXEiEEEJRg0AIBBBIEYNAAJAAkACQAJAIBBBnX9qDhMAAwMDAwMDAwEDAwMDAwMDAwMCAwsgAUEBaiEBQTEhEAyRAwsgAUEBaiEBQTIhEAyQAwsgAUEBaiEBQTMhEAyPAwsgASEBDNABCyABQQFqIgEgAkcNAAtBNSEQDKUDC0E1IRAMpAMLAkAgASIBIAJGDQADQAJAIAEtAABBgLyAgABqLQAAQQFGDQAgASEBDNMBCyABQQFqIgEgAkcNAAtBPSEQDKQDC0E9IRAMowMLIAAgASIBIAIQsICAgAAiEA3WASABIQEMAQsgEEEBaiEBC0E8IRAMhwMLAkAgASIBIAJHDQBBwgAhEAygAwsCQANAAkAgAS0AAEF3ag4YAAL+Av4ChAP+Av4C/gL+Av4C/gL+Av4C/gL+Av4C/gL+Av4C/gL+Av4C/gIA/gILIAFBAWoiASACRw0AC0HCACEQDKADCyABQQFqIQEgAC0ALUEBcUUNvQEgASEBC0EsIRAMhQMLIAEiASACRw3TAUHEACEQDJ0DCwNAAkAgAS0AAEGQwICAAGotAABBAUYNACABIQEMtwILIAFBAWoiASACRw0AC0HFACEQDJwDCyANLQAAIhBBIEYNswEgEEE6Rw2BAyAAKAIEIQEgAEEANgIEIAAgASANEK+AgIAAIgEN0AEgDUEBaiEBDLMCC0HHACEQIAEiDSACRg2aAyACIA1rIAAoAgAiAWohFiANIAFrQQVqIRcDQCANLQAAIhRBIHIgFCAUQb9/akH/AXFBGkkbQf8BcSABQZDCgIAAai0AAEcNgAMgAUEFRg30AiABQQFqIQEgDUEBaiINIAJHDQALIAAgFjYCAAyaAwtByAAhECABIg0gAkYNmQMgAiANayAAKAIAIgFqIRYgDSABa0EJaiEXA0AgDS0AACIUQSByIBQgFEG/f2pB/wFxQRpJG0H/AXEgAUGWwoCAAGotAABHDf8CAkAgAUEJRw0AQQIhAQz1AgsgAUEBaiEBIA1BAWoiDSACRw0ACyAAIBY2AgAMmQMLAkAgASINIAJHDQBByQAhEAyZAwsCQAJAIA0tAAAiAUEgciABIAFBv39qQf8BcUEaSRtB/wFxQZJ/ag4HAIADgAOAA4ADgAMBgAMLIA1BAWohAUE+IRAMgAMLIA1BAWohAUE/IRAM/wILQcoAIRAgASINIAJGDZcDIAIgDWsgACgCACIBaiEWIA0gAWtBAWohFwNAIA0tAAAiFEEgciAUIBRBv39qQf8BcUEaSRtB/wFxIAFBoMKAgABqLQAARw39AiABQQFGDfACIAFBAWohASANQQFqIg0gAkcNAAsgACAWNgIADJcDC0HLACEQIAEiDSACRg2WAyACIA1rIAAoAgAiAWohFiANIAFrQQ5qIRcDQCANLQAAIhRBIHIgFCAUQb9/akH/AXFBGkkbQf8BcSABQaLCgIAAai0AAEcN/AIgAUEORg3wAiABQQFqIQEgDUEBaiINIAJHDQALIAAgFjYCAAyWAwtBzAAhECABIg0gAkYNlQMgAiANayAAKAIAIgFqIRYgDSABa0EPaiEXA0AgDS0AACIUQSByIBQgFEG/f2pB/wFxQRpJG0H/AXEgAUHAwoCAAGotAABHDfsCAkAgAUEPRw0AQQMhAQzxAgsgAUEBaiEBIA1BAWoiDSACRw0ACyAAIBY2AgAMlQMLQc0AIRAgASINIAJGDZQDIAIgDWsgACgCACIBaiEWIA0gAWtBBWohFwNAIA0tAAAiFEEgciAUIBRBv39qQf8BcUEaSRtB/wFxIAFB0MKAgABqLQAARw36AgJAIAFBBUcNAEEEIQEM8AILIAFBAWohASANQQFqIg0gAkcNAAsgACAWNgIADJQDCwJAIAEiDSACRw0AQc4AIRAMlAMLAkACQAJAAkAgDS0AACIBQSByIAEgAUG/f2pB/wFxQRpJG0H/AXFBnX9qDhMA/QL9Av0C/QL9Av0C/QL9Av0C/QL9Av0CAf0C/QL9AgID/QILIA1BAWohAUHBACEQDP0CCyANQQFqIQFBwgAhEAz8AgsgDUEBaiEBQcMAIRAM+wILIA1BAWohAUHEACEQDPoCCwJAIAEiASACRg0AIABBjYCAgAA2AgggACABNgIEIAEhAUHFACEQDPoCC0HPACEQDJIDCyAQIQECQAJAIBAtAABBdmoOBAGoAqgCAKgCCyAQQQFqIQELQSchEAz4AgsCQCABIgEgAkcNAEHRACEQDJEDCwJAIAEtAABBIEYNACABIQEMjQELIAFBAWohASAALQAtQQFxRQ3HASABIQEMjAELIAEiFyACRw3IAUHSACEQDI8DC0HTACEQIAEiFCACRg2OAyACIBRrIAAoAgAiAWohFiAUIAFrQQFqIRcDQCAULQAAIAFB1sKAgABqLQAARw3MASABQQFGDccBIAFBAWohASAUQQFqIhQgAkcNAAsgACAWNgIADI4DCwJAIAEiASACRw0AQdUAIRAMjgMLIAEtAABBCkcNzAEgAUEBaiEBDMcBCwJAIAEiASACRw0AQdYAIRAMjQMLAkACQCABLQAAQXZqDgQAzQHNAQHNAQsgAUEBaiEBDMcBCyABQQFqIQFBygAhEAzzAgsgACABIgEgAhCugICAACIQDcsBIAEhAUHNACEQDPICCyAALQApQSJGDYUDDKYCCwJAIAEiASACRw0AQdsAIRAMigMLQQAhFEEBIRdBASEWQQAhEAJAAkACQAJAAkACQAJAAkACQCABLQAAQVBqDgrUAdMBAAECAwQFBgjVAQtBAiEQDAYLQQMhEAwFC0EEIRAMBAtBBSEQDAMLQQYhEAwCC0EHIRAMAQtBCCEQC0EAIRdBACEWQQAhFAzMAQtBCSEQQQEhFEEAIRdBACEWDMsBCwJAIAEiASACRw0AQd0AIRAMiQMLIAEtAABBLkcNzAEgAUEBaiEBDKYCCyABIgEgAkcNzAFB3wAhEAyHAwsCQCABIgEgAkYNACAAQY6AgIAANgIIIAAgATYCBCABIQFB0AAhEAzuAgtB4AAhEAyGAwtB4QAhECABIgEgAkYNhQMgAiABayAAKAIAIhRqIRYgASAUa0EDaiEXA0AgAS0AACAUQeLCgIAAai0AAEcNzQEgFEEDRg3MASAUQQFqIRQgAUEBaiIBIAJHDQALIAAgFjYCAAyFAwtB4gAhECABIgEgAkYNhAMgAiABayAAKAIAIhRqIRYgASAUa0ECaiEXA0AgAS0AACAUQebCgIAAai0AAEcNzAEgFEECRg3OASAUQQFqIRQgAUEBaiIBIAJHDQALIAAgFjYCAAyEAwtB4wAhECABIgEgAkYNgwMgAiABayAAKAIAIhRqIRYgASAUa0EDaiEXA0AgAS0AACAUQenCgIAAai0AAEcNywEgFEEDRg3OASAUQQFqIRQgAUEBaiIBIAJHDQALIAAgFjYCAAyDAwsCQCABIgEgAkcNAEHlACEQDIMDCyAAIAFBAWoiASACEKiAgIAAIhANzQEgASEBQdYAIRAM6QILAkAgASIBIAJGDQADQAJAIAEtAAAiEEEgRg0AAkACQAJAIBBBuH9qDgsAAc8BzwHPAc8BzwHPAc8BzwECzwELIAFBAWohAUHSACEQDO0CCyABQQFqIQFB0wAhEAzsAgsgAUEBaiEBQdQAIRAM6wILIAFBAWoiASACRw0AC0HkACEQDIIDC0HkACEQDIEDCwNAAkAgAS0AAEHwwoCAAGotAAAiEEEBRg0AIBBBfmoOA88B0AHRAdIBCyABQQFqIgEgAkcNAAtB5gAhEAyAAwsCQCABIgEgAkYNACABQQFqIQEMAwtB5wAhEAz/AgsDQAJAIAEtAABB8MSAgABqLQAAIhBBAUYNAAJAIBBBfmoOBNIB0wHUAQDVAQsgASEBQdcAIRAM5wILIAFBAWoiASACRw0AC0HoACEQDP4CCwJAIAEiASACRw0AQekAIRAM/gILAkAgAS0AACIQQXZqDhq6AdUB1QG8AdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHVAdUB1QHVAcoB1QHVAQDTAQsgAUEBaiEBC0EGIRAM4wILA0ACQCABLQAAQfDGgIAAai0AAEEBRg0AIAEhAQyeAgsgAUEBaiIBIAJHDQALQeoAIRAM+wILAkAgASIBIAJGDQAgAUEBaiEBDAMLQesAIRAM+gILAkAgASIBIAJHDQBB7AAhEAz6AgsgAUEBaiEBDAELAkAgASIBIAJHDQBB7QAhEAz5AgsgAUEBaiEBC0EEIRAM3gILAkAgASIUIAJHDQBB7gAhEAz3AgsgFCEBAkACQAJAIBQtAABB8MiAgABqLQAAQX9qDgfUAdUB1gEAnAIBAtcBCyAUQQFqIQEMCgsgFEEBaiEBDM0BC0EAIRAgAEEANgIcIABBm5KAgAA2AhAgAEEHNgIMIAAgFEEBajYCFAz2AgsCQANAAkAgAS0AAEHwyICAAGotAAAiEEEERg0AAkACQCAQQX9qDgfSAdMB1AHZAQAEAdkBCyABIQFB2gAhEAzgAgsgAUEBaiEBQdwAIRAM3wILIAFBAWoiASACRw0AC0HvACEQDPYCCyABQQFqIQEMywELAkAgASIUIAJHDQBB8AAhEAz1AgsgFC0AAEEvRw3UASAUQQFqIQEMBgsCQCABIhQgAkcNAEHxACEQDPQCCwJAIBQtAAAiAUEvRw0AIBRBAWohAUHdACEQDNsCCyABQXZqIgRBFksN0wFBASAEdEGJgIACcUUN0wEMygILAkAgASIBIAJGDQAgAUEBaiEBQd4AIRAM2gILQfIAIRAM8gILAkAgASIUIAJHDQBB9AAhEAzyAgsgFCEBAkAgFC0AAEHwzICAAGotAABBf2oOA8kClAIA1AELQeEAIRAM2AILAkAgASIUIAJGDQADQAJAIBQtAABB8MqAgABqLQAAIgFBA0YNAAJAIAFBf2oOAssCANUBCyAUIQFB3wAhEAzaAgsgFEEBaiIUIAJHDQALQfMAIRAM8QILQfMAIRAM8AILAkAgASIBIAJGDQAgAEGPgICAADYCCCAAIAE2AgQgASEBQeAAIRAM1wILQfUAIRAM7wILAkAgASIBIAJHDQBB9gAhEAzvAgsgAEGPgICAADYCCCAAIAE2AgQgASEBC0EDIRAM1AILA0AgAS0AAEEgRw3DAiABQQFqIgEgAkcNAAtB9wAhEAzsAgsCQCABIgEgAkcNAEH4ACEQDOwCCyABLQAAQSBHDc4BIAFBAWohAQzvAQsgACABIgEgAhCsgICAACIQDc4BIAEhAQyOAgsCQCABIgQgAkcNAEH6ACEQDOoCCyAELQAAQcwARw3RASAEQQFqIQFBEyEQDM8BCwJAIAEiBCACRw0AQfsAIRAM6QILIAIgBGsgACgCACIBaiEUIAQgAWtBBWohEANAIAQtAAAgAUHwzoCAAGotAABHDdABIAFBBUYNzgEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBB+wAhEAzoAgsCQCABIgQgAkcNAEH8ACEQDOgCCwJAAkAgBC0AAEG9f2oODADRAdEB0QHRAdEB0QHRAdEB0QHRAQHRAQsgBEEBaiEBQeYAIRAMzwILIARBAWohAUHnACEQDM4CCwJAIAEiBCACRw0AQf0AIRAM5wILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQe3PgIAAai0AAEcNzwEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQf0AIRAM5wILIABBADYCACAQQQFqIQFBECEQDMwBCwJAIAEiBCACRw0AQf4AIRAM5gILIAIgBGsgACgCACIBaiEUIAQgAWtBBWohEAJAA0AgBC0AACABQfbOgIAAai0AAEcNzgEgAUEFRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQf4AIRAM5gILIABBADYCACAQQQFqIQFBFiEQDMsBCwJAIAEiBCACRw0AQf8AIRAM5QILIAIgBGsgACgCACIBaiEUIAQgAWtBA2ohEAJAA0AgBC0AACABQfzOgIAAai0AAEcNzQEgAUEDRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQf8AIRAM5QILIABBADYCACAQQQFqIQFBBSEQDMoBCwJAIAEiBCACRw0AQYABIRAM5AILIAQtAABB2QBHDcsBIARBAWohAUEIIRAMyQELAkAgASIEIAJHDQBBgQEhEAzjAgsCQAJAIAQtAABBsn9qDgMAzAEBzAELIARBAWohAUHrACEQDMoCCyAEQQFqIQFB7AAhEAzJAgsCQCABIgQgAkcNAEGCASEQDOICCwJAAkAgBC0AAEG4f2oOCADLAcsBywHLAcsBywEBywELIARBAWohAUHqACEQDMkCCyAEQQFqIQFB7QAhEAzIAgsCQCABIgQgAkcNAEGDASEQDOECCyACIARrIAAoAgAiAWohECAEIAFrQQJqIRQCQANAIAQtAAAgAUGAz4CAAGotAABHDckBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgEDYCAEGDASEQDOECC0EAIRAgAEEANgIAIBRBAWohAQzGAQsCQCABIgQgAkcNAEGEASEQDOACCyACIARrIAAoAgAiAWohFCAEIAFrQQRqIRACQANAIAQtAAAgAUGDz4CAAGotAABHDcgBIAFBBEYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGEASEQDOACCyAAQQA2AgAgEEEBaiEBQSMhEAzFAQsCQCABIgQgAkcNAEGFASEQDN8CCwJAAkAgBC0AAEG0f2oOCADIAcgByAHIAcgByAEByAELIARBAWohAUHvACEQDMYCCyAEQQFqIQFB8AAhEAzFAgsCQCABIgQgAkcNAEGGASEQDN4CCyAELQAAQcUARw3FASAEQQFqIQEMgwILAkAgASIEIAJHDQBBhwEhEAzdAgsgAiAEayAAKAIAIgFqIRQgBCABa0EDaiEQAkADQCAELQAAIAFBiM+AgABqLQAARw3FASABQQNGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBhwEhEAzdAgsgAEEANgIAIBBBAWohAUEtIRAMwgELAkAgASIEIAJHDQBBiAEhEAzcAgsgAiAEayAAKAIAIgFqIRQgBCABa0EIaiEQAkADQCAELQAAIAFB0M+AgABqLQAARw3EASABQQhGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBiAEhEAzcAgsgAEEANgIAIBBBAWohAUEpIRAMwQELAkAgASIBIAJHDQBBiQEhEAzbAgtBASEQIAEtAABB3wBHDcABIAFBAWohAQyBAgsCQCABIgQgAkcNAEGKASEQDNoCCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRADQCAELQAAIAFBjM+AgABqLQAARw3BASABQQFGDa8CIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQYoBIRAM2QILAkAgASIEIAJHDQBBiwEhEAzZAgsgAiAEayAAKAIAIgFqIRQgBCABa0ECaiEQAkADQCAELQAAIAFBjs+AgABqLQAARw3BASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBiwEhEAzZAgsgAEEANgIAIBBBAWohAUECIRAMvgELAkAgASIEIAJHDQBBjAEhEAzYAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFB8M+AgABqLQAARw3AASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBjAEhEAzYAgsgAEEANgIAIBBBAWohAUEfIRAMvQELAkAgASIEIAJHDQBBjQEhEAzXAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFB8s+AgABqLQAARw2/ASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBjQEhEAzXAgsgAEEANgIAIBBBAWohAUEJIRAMvAELAkAgASIEIAJHDQBBjgEhEAzWAgsCQAJAIAQtAABBt39qDgcAvwG/Ab8BvwG/AQG/AQsgBEEBaiEBQfgAIRAMvQILIARBAWohAUH5ACEQDLwCCwJAIAEiBCACRw0AQY8BIRAM1QILIAIgBGsgACgCACIBaiEUIAQgAWtBBWohEAJAA0AgBC0AACABQZHPgIAAai0AAEcNvQEgAUEFRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQY8BIRAM1QILIABBADYCACAQQQFqIQFBGCEQDLoBCwJAIAEiBCACRw0AQZABIRAM1AILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQZfPgIAAai0AAEcNvAEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZABIRAM1AILIABBADYCACAQQQFqIQFBFyEQDLkBCwJAIAEiBCACRw0AQZEBIRAM0wILIAIgBGsgACgCACIBaiEUIAQgAWtBBmohEAJAA0AgBC0AACABQZrPgIAAai0AAEcNuwEgAUEGRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZEBIRAM0wILIABBADYCACAQQQFqIQFBFSEQDLgBCwJAIAEiBCACRw0AQZIBIRAM0gILIAIgBGsgACgCACIBaiEUIAQgAWtBBWohEAJAA0AgBC0AACABQaHPgIAAai0AAEcNugEgAUEFRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZIBIRAM0gILIABBADYCACAQQQFqIQFBHiEQDLcBCwJAIAEiBCACRw0AQZMBIRAM0QILIAQtAABBzABHDbgBIARBAWohAUEKIRAMtgELAkAgBCACRw0AQZQBIRAM0AILAkACQCAELQAAQb9/ag4PALkBuQG5AbkBuQG5AbkBuQG5AbkBuQG5AbkBAbkBCyAEQQFqIQFB/gAhEAy3AgsgBEEBaiEBQf8AIRAMtgILAkAgBCACRw0AQZUBIRAMzwILAkACQCAELQAAQb9/ag4DALgBAbgBCyAEQQFqIQFB/QAhEAy2AgsgBEEBaiEEQYABIRAMtQILAkAgBCACRw0AQZYBIRAMzgILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQafPgIAAai0AAEcNtgEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZYBIRAMzgILIABBADYCACAQQQFqIQFBCyEQDLMBCwJAIAQgAkcNAEGXASEQDM0CCwJAAkACQAJAIAQtAABBU2oOIwC4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBuAG4AbgBAbgBuAG4AbgBuAECuAG4AbgBA7gBCyAEQQFqIQFB+wAhEAy2AgsgBEEBaiEBQfwAIRAMtQILIARBAWohBEGBASEQDLQCCyAEQQFqIQRBggEhEAyzAgsCQCAEIAJHDQBBmAEhEAzMAgsgAiAEayAAKAIAIgFqIRQgBCABa0EEaiEQAkADQCAELQAAIAFBqc+AgABqLQAARw20ASABQQRGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBmAEhEAzMAgsgAEEANgIAIBBBAWohAUEZIRAMsQELAkAgBCACRw0AQZkBIRAMywILIAIgBGsgACgCACIBaiEUIAQgAWtBBWohEAJAA0AgBC0AACABQa7PgIAAai0AAEcNswEgAUEFRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZkBIRAMywILIABBADYCACAQQQFqIQFBBiEQDLABCwJAIAQgAkcNAEGaASEQDMoCCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRACQANAIAQtAAAgAUG0z4CAAGotAABHDbIBIAFBAUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGaASEQDMoCCyAAQQA2AgAgEEEBaiEBQRwhEAyvAQsCQCAEIAJHDQBBmwEhEAzJAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFBts+AgABqLQAARw2xASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBmwEhEAzJAgsgAEEANgIAIBBBAWohAUEnIRAMrgELAkAgBCACRw0AQZwBIRAMyAILAkACQCAELQAAQax/ag4CAAGxAQsgBEEBaiEEQYYBIRAMrwILIARBAWohBEGHASEQDK4CCwJAIAQgAkcNAEGdASEQDMcCCyACIARrIAAoAgAiAWohFCAEIAFrQQFqIRACQANAIAQtAAAgAUG4z4CAAGotAABHDa8BIAFBAUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGdASEQDMcCCyAAQQA2AgAgEEEBaiEBQSYhEAysAQsCQCAEIAJHDQBBngEhEAzGAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFBus+AgABqLQAARw2uASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBngEhEAzGAgsgAEEANgIAIBBBAWohAUEDIRAMqwELAkAgBCACRw0AQZ8BIRAMxQILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQe3PgIAAai0AAEcNrQEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQZ8BIRAMxQILIABBADYCACAQQQFqIQFBDCEQDKoBCwJAIAQgAkcNAEGgASEQDMQCCyACIARrIAAoAgAiAWohFCAEIAFrQQNqIRACQANAIAQtAAAgAUG8z4CAAGotAABHDawBIAFBA0YNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGgASEQDMQCCyAAQQA2AgAgEEEBaiEBQQ0hEAypAQsCQCAEIAJHDQBBoQEhEAzDAgsCQAJAIAQtAABBun9qDgsArAGsAawBrAGsAawBrAGsAawBAawBCyAEQQFqIQRBiwEhEAyqAgsgBEEBaiEEQYwBIRAMqQILAkAgBCACRw0AQaIBIRAMwgILIAQtAABB0ABHDakBIARBAWohBAzpAQsCQCAEIAJHDQBBowEhEAzBAgsCQAJAIAQtAABBt39qDgcBqgGqAaoBqgGqAQCqAQsgBEEBaiEEQY4BIRAMqAILIARBAWohAUEiIRAMpgELAkAgBCACRw0AQaQBIRAMwAILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQcDPgIAAai0AAEcNqAEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQaQBIRAMwAILIABBADYCACAQQQFqIQFBHSEQDKUBCwJAIAQgAkcNAEGlASEQDL8CCwJAAkAgBC0AAEGuf2oOAwCoAQGoAQsgBEEBaiEEQZABIRAMpgILIARBAWohAUEEIRAMpAELAkAgBCACRw0AQaYBIRAMvgILAkACQAJAAkACQCAELQAAQb9/ag4VAKoBqgGqAaoBqgGqAaoBqgGqAaoBAaoBqgECqgGqAQOqAaoBBKoBCyAEQQFqIQRBiAEhEAyoAgsgBEEBaiEEQYkBIRAMpwILIARBAWohBEGKASEQDKYCCyAEQQFqIQRBjwEhEAylAgsgBEEBaiEEQZEBIRAMpAILAkAgBCACRw0AQacBIRAMvQILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQe3PgIAAai0AAEcNpQEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQacBIRAMvQILIABBADYCACAQQQFqIQFBESEQDKIBCwJAIAQgAkcNAEGoASEQDLwCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHCz4CAAGotAABHDaQBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGoASEQDLwCCyAAQQA2AgAgEEEBaiEBQSwhEAyhAQsCQCAEIAJHDQBBqQEhEAy7AgsgAiAEayAAKAIAIgFqIRQgBCABa0EEaiEQAkADQCAELQAAIAFBxc+AgABqLQAARw2jASABQQRGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBqQEhEAy7AgsgAEEANgIAIBBBAWohAUErIRAMoAELAkAgBCACRw0AQaoBIRAMugILIAIgBGsgACgCACIBaiEUIAQgAWtBAmohEAJAA0AgBC0AACABQcrPgIAAai0AAEcNogEgAUECRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQaoBIRAMugILIABBADYCACAQQQFqIQFBFCEQDJ8BCwJAIAQgAkcNAEGrASEQDLkCCwJAAkACQAJAIAQtAABBvn9qDg8AAQKkAaQBpAGkAaQBpAGkAaQBpAGkAaQBA6QBCyAEQQFqIQRBkwEhEAyiAgsgBEEBaiEEQZQBIRAMoQILIARBAWohBEGVASEQDKACCyAEQQFqIQRBlgEhEAyfAgsCQCAEIAJHDQBBrAEhEAy4AgsgBC0AAEHFAEcNnwEgBEEBaiEEDOABCwJAIAQgAkcNAEGtASEQDLcCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHNz4CAAGotAABHDZ8BIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEGtASEQDLcCCyAAQQA2AgAgEEEBaiEBQQ4hEAycAQsCQCAEIAJHDQBBrgEhEAy2AgsgBC0AAEHQAEcNnQEgBEEBaiEBQSUhEAybAQsCQCAEIAJHDQBBrwEhEAy1AgsgAiAEayAAKAIAIgFqIRQgBCABa0EIaiEQAkADQCAELQAAIAFB0M+AgABqLQAARw2dASABQQhGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBrwEhEAy1AgsgAEEANgIAIBBBAWohAUEqIRAMmgELAkAgBCACRw0AQbABIRAMtAILAkACQCAELQAAQat/ag4LAJ0BnQGdAZ0BnQGdAZ0BnQGdAQGdAQsgBEEBaiEEQZoBIRAMmwILIARBAWohBEGbASEQDJoCCwJAIAQgAkcNAEGxASEQDLMCCwJAAkAgBC0AAEG/f2oOFACcAZwBnAGcAZwBnAGcAZwBnAGcAZwBnAGcAZwBnAGcAZwBnAEBnAELIARBAWohBEGZASEQDJoCCyAEQQFqIQRBnAEhEAyZAgsCQCAEIAJHDQBBsgEhEAyyAgsgAiAEayAAKAIAIgFqIRQgBCABa0EDaiEQAkADQCAELQAAIAFB2c+AgABqLQAARw2aASABQQNGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBsgEhEAyyAgsgAEEANgIAIBBBAWohAUEhIRAMlwELAkAgBCACRw0AQbMBIRAMsQILIAIgBGsgACgCACIBaiEUIAQgAWtBBmohEAJAA0AgBC0AACABQd3PgIAAai0AAEcNmQEgAUEGRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQbMBIRAMsQILIABBADYCACAQQQFqIQFBGiEQDJYBCwJAIAQgAkcNAEG0ASEQDLACCwJAAkACQCAELQAAQbt/ag4RAJoBmgGaAZoBmgGaAZoBmgGaAQGaAZoBmgGaAZoBApoBCyAEQQFqIQRBnQEhEAyYAgsgBEEBaiEEQZ4BIRAMlwILIARBAWohBEGfASEQDJYCCwJAIAQgAkcNAEG1ASEQDK8CCyACIARrIAAoAgAiAWohFCAEIAFrQQVqIRACQANAIAQtAAAgAUHkz4CAAGotAABHDZcBIAFBBUYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEG1ASEQDK8CCyAAQQA2AgAgEEEBaiEBQSghEAyUAQsCQCAEIAJHDQBBtgEhEAyuAgsgAiAEayAAKAIAIgFqIRQgBCABa0ECaiEQAkADQCAELQAAIAFB6s+AgABqLQAARw2WASABQQJGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBtgEhEAyuAgsgAEEANgIAIBBBAWohAUEHIRAMkwELAkAgBCACRw0AQbcBIRAMrQILAkACQCAELQAAQbt/ag4OAJYBlgGWAZYBlgGWAZYBlgGWAZYBlgGWAQGWAQsgBEEBaiEEQaEBIRAMlAILIARBAWohBEGiASEQDJMCCwJAIAQgAkcNAEG4ASEQDKwCCyACIARrIAAoAgAiAWohFCAEIAFrQQJqIRACQANAIAQtAAAgAUHtz4CAAGotAABHDZQBIAFBAkYNASABQQFqIQEgBEEBaiIEIAJHDQALIAAgFDYCAEG4ASEQDKwCCyAAQQA2AgAgEEEBaiEBQRIhEAyRAQsCQCAEIAJHDQBBuQEhEAyrAgsgAiAEayAAKAIAIgFqIRQgBCABa0EBaiEQAkADQCAELQAAIAFB8M+AgABqLQAARw2TASABQQFGDQEgAUEBaiEBIARBAWoiBCACRw0ACyAAIBQ2AgBBuQEhEAyrAgsgAEEANgIAIBBBAWohAUEgIRAMkAELAkAgBCACRw0AQboBIRAMqgILIAIgBGsgACgCACIBaiEUIAQgAWtBAWohEAJAA0AgBC0AACABQfLPgIAAai0AAEcNkgEgAUEBRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQboBIRAMqgILIABBADYCACAQQQFqIQFBDyEQDI8BCwJAIAQgAkcNAEG7ASEQDKkCCwJAAkAgBC0AAEG3f2oOBwCSAZIBkgGSAZIBAZIBCyAEQQFqIQRBpQEhEAyQAgsgBEEBaiEEQaYBIRAMjwILAkAgBCACRw0AQbwBIRAMqAILIAIgBGsgACgCACIBaiEUIAQgAWtBB2ohEAJAA0AgBC0AACABQfTPgIAAai0AAEcNkAEgAUEHRg0BIAFBAWohASAEQQFqIgQgAkcNAAsgACAUNgIAQbwBIRAMqAILIABBADYCACAQQQFqIQFBGyEQDI0BCwJAIAQgAkcNAEG9ASEQDKcCCwJAAkACQCAELQAAQb5/ag4SAJEBkQGRAZEBkQGRAZEBkQGRAQGRAZEBkQGRAZEBkQECkQELIARBAWohBEGkASEQDI8CCyAEQQFqIQRBpwEhEAyOAgsgBEEBaiEEQagBIRAMjQILAkAgBCACRw0AQb4BIRAMpgILIAQtAABBzgBHDY0BIARBAWohBAzPAQsCQCAEIAJHDQBBvwEhEAylAgsCQAJAAkACQAJAAkACQAJAAkACQAJAAkACQAJAAkACQCAELQAAQb9/ag4VAAECA5wBBAUGnAGcAZwBBwgJCgucAQwNDg+cAQsgBEEBaiEBQegAIRAMmgILIARBAWohAUHpACEQDJkCCyAEQQFqIQFB7gAhEAyYAgsgBEEBaiEBQfIAIRAMlwILIARBAWohAUHzACEQDJYCCyAEQQFqIQFB9gAhEAyVAgsgBEEBaiEBQfcAIRAMlAILIARBAWohAUH6ACEQDJMCCyAEQQFqIQRBgwEhEAySAgsgBEEBaiEEQYQBIRAMkQILIARBAWohBEGFASEQDJACCyAEQQFqIQRBkgEhEAyPAgsgBEEBaiEEQZgBIRAMjgILIARBAWohBEGgASEQDI0CCyAEQQFqIQRBowEhEAyMAgsgBEEBaiEEQaoBIRAMiwILAkAgBCACRg0AIABBkICAgAA2AgggACAENgIEQasBIRAMiwILQcABIRAMowILIAAgBSACEKqAgIAAIgENiwEgBSEBDFwLAkAgBiACRg0AIAZBAWohBQyNAQtBwgEhEAyhAgsDQAJAIBAtAABBdmoOBIwBAACPAQALIBBBAWoiECACRw0AC0HDASEQDKACCwJAIAcgAkYNACAAQZGAgIAANgIIIAAgBzYCBCAHIQFBASEQDIcCC0HEASEQDJ8CCwJAIAcgAkcNAEHFASEQDJ8CCwJAAkAgBy0AAEF2ag4EAc4BzgEAzgELIAdBAWohBgyNAQsgB0EBaiEFDIkBCwJAIAcgAkcNAEHGASEQDJ4CCwJAAkAgBy0AAEF2ag4XAY8BjwEBjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BAI8BCyAHQQFqIQcLQbABIRAMhAILAkAgCCACRw0AQcgBIRAMnQILIAgtAABBIEcNjQEgAEEAOwEyIAhBAWohAUGzASEQDIMCCyABIRcCQANAIBciByACRg0BIActAABBUGpB/wFxIhBBCk8NzAECQCAALwEyIhRBmTNLDQAgACAUQQpsIhQ7ATIgEEH//wNzIBRB/v8DcUkNACAHQQFqIRcgACAUIBBqIhA7ATIgEEH//wNxQegHSQ0BCwtBACEQIABBADYCHCAAQcGJgIAANgIQIABBDTYCDCAAIAdBAWo2AhQMnAILQccBIRAMmwILIAAgCCACEK6AgIAAIhBFDcoBIBBBFUcNjAEgAEHIATYCHCAAIAg2AhQgAEHJl4CAADYCECAAQRU2AgxBACEQDJoCCwJAIAkgAkcNAEHMASEQDJoCC0EAIRRBASEXQQEhFkEAIRACQAJAAkACQAJAAkACQAJAAkAgCS0AAEFQag4KlgGVAQABAgMEBQYIlwELQQIhEAwGC0EDIRAMBQtBBCEQDAQLQQUhEAwDC0EGIRAMAgtBByEQDAELQQghEAtBACEXQQAhFkEAIRQMjgELQQkhEEEBIRRBACEXQQAhFgyNAQsCQCAKIAJHDQBBzgEhEAyZAgsgCi0AAEEuRw2OASAKQQFqIQkMygELIAsgAkcNjgFB0AEhEAyXAgsCQCALIAJGDQAgAEGOgICAADYCCCAAIAs2AgRBtwEhEAz+AQtB0QEhEAyWAgsCQCAEIAJHDQBB0gEhEAyWAgsgAiAEayAAKAIAIhBqIRQgBCAQa0EEaiELA0AgBC0AACAQQfzPgIAAai0AAEcNjgEgEEEERg3pASAQQQFqIRAgBEEBaiIEIAJHDQALIAAgFDYCAEHSASEQDJUCCyAAIAwgAhCsgICAACIBDY0BIAwhAQy4AQsCQCAEIAJHDQBB1AEhEAyUAgsgAiAEayAAKAIAIhBqIRQgBCAQa0EBaiEMA0AgBC0AACAQQYHQgIAAai0AAEcNjwEgEEEBRg2OASAQQQFqIRAgBEEBaiIEIAJHDQALIAAgFDYCAEHUASEQDJMCCwJAIAQgAkcNAEHWASEQDJMCCyACIARrIAAoAgAiEGohFCAEIBBrQQJqIQsDQCAELQAAIBBBg9CAgABqLQAARw2OASAQQQJGDZABIBBBAWohECAEQQFqIgQgAkcNAAsgACAUNgIAQdYBIRAMkgILAkAgBCACRw0AQdcBIRAMkgILAkACQCAELQAAQbt/ag4QAI8BjwGPAY8BjwGPAY8BjwGPAY8BjwGPAY8BjwEBjwELIARBAWohBEG7ASEQDPkBCyAEQQFqIQRBvAEhEAz4AQsCQCAEIAJHDQBB2AEhEAyRAgsgBC0AAEHIAEcNjAEgBEEBaiEEDMQBCwJAIAQgAkYNACAAQZCAgIAANgIIIAAgBDYCBEG+ASEQDPcBC0HZASEQDI8CCwJAIAQgAkcNAEHaASEQDI8CCyAELQAAQcgARg3DASAAQQE6ACgMuQELIABBAjoALyAAIAQgAhCmgICAACIQDY0BQcIBIRAM9AELIAAtAChBf2oOArcBuQG4AQsDQAJAIAQtAABBdmoOBACOAY4BAI4BCyAEQQFqIgQgAkcNAAtB3QEhEAyLAgsgAEEAOgAvIAAtAC1BBHFFDYQCCyAAQQA6AC8gAEEBOgA0IAEhAQyMAQsgEEEVRg3aASAAQQA2AhwgACABNgIUIABBp46AgAA2AhAgAEESNgIMQQAhEAyIAgsCQCAAIBAgAhC0gICAACIEDQAgECEBDIECCwJAIARBFUcNACAAQQM2AhwgACAQNgIUIABBsJiAgAA2AhAgAEEVNgIMQQAhEAyIAgsgAEEANgIcIAAgEDYCFCAAQaeOgIAANgIQIABBEjYCDEEAIRAMhwILIBBBFUYN1gEgAEEANgIcIAAgATYCFCAAQdqNgIAANgIQIABBFDYCDEEAIRAMhgILIAAoAgQhFyAAQQA2AgQgECARp2oiFiEBIAAgFyAQIBYgFBsiEBC1gICAACIURQ2NASAAQQc2AhwgACAQNgIUIAAgFDYCDEEAIRAMhQILIAAgAC8BMEGAAXI7ATAgASEBC0EqIRAM6gELIBBBFUYN0QEgAEEANgIcIAAgATYCFCAAQYOMgIAANgIQIABBEzYCDEEAIRAMggILIBBBFUYNzwEgAEEANgIcIAAgATYCFCAAQZqPgIAANgIQIABBIjYCDEEAIRAMgQILIAAoAgQhECAAQQA2AgQCQCAAIBAgARC3gICAACIQDQAgAUEBaiEBDI0BCyAAQQw2AhwgACAQNgIMIAAgAUEBajYCFEEAIRAMgAILIBBBFUYNzAEgAEEANgIcIAAgATYCFCAAQZqPgIAANgIQIABBIjYCDEEAIRAM/wELIAAoAgQhECAAQQA2AgQCQCAAIBAgARC3gICAACIQDQAgAUEBaiEBDIwBCyAAQQ02AhwgACAQNgIMIAAgAUEBajYCFEEAIRAM/gELIBBBFUYNyQEgAEEANgIcIAAgATYCFCAAQcaMgIAANgIQIABBIzYCDEEAIRAM/QELIAAoAgQhECAAQQA2AgQCQCAAIBAgARC5gICAACIQDQAgAUEBaiEBDIsBCyAAQQ42AhwgACAQNgIMIAAgAUEBajYCFEEAIRAM/AELIABBADYCHCAAIAE2AhQgAEHAlYCAADYCECAAQQI2AgxBACEQDPsBCyAQQRVGDcUBIABBADYCHCAAIAE2AhQgAEHGjICAADYCECAAQSM2AgxBACEQDPoBCyAAQRA2AhwgACABNgIUIAAgEDYCDEEAIRAM+QELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARC5gICAACIEDQAgAUEBaiEBDPEBCyAAQRE2AhwgACAENgIMIAAgAUEBajYCFEEAIRAM+AELIBBBFUYNwQEgAEEANgIcIAAgATYCFCAAQcaMgIAANgIQIABBIzYCDEEAIRAM9wELIAAoAgQhECAAQQA2AgQCQCAAIBAgARC5gICAACIQDQAgAUEBaiEBDIgBCyAAQRM2AhwgACAQNgIMIAAgAUEBajYCFEEAIRAM9gELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARC5gICAACIEDQAgAUEBaiEBDO0BCyAAQRQ2AhwgACAENgIMIAAgAUEBajYCFEEAIRAM9QELIBBBFUYNvQEgAEEANgIcIAAgATYCFCAAQZqPgIAANgIQIABBIjYCDEEAIRAM9AELIAAoAgQhECAAQQA2AgQCQCAAIBAgARC3gICAACIQDQAgAUEBaiEBDIYBCyAAQRY2AhwgACAQNgIMIAAgAUEBajYCFEEAIRAM8wELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARC3gICAACIEDQAgAUEBaiEBDOkBCyAAQRc2AhwgACAENgIMIAAgAUEBajYCFEEAIRAM8gELIABBADYCHCAAIAE2AhQgAEHNk4CAADYCECAAQQw2AgxBACEQDPEBC0IBIRELIBBBAWohAQJAIAApAyAiEkL//////////w9WDQAgACASQgSGIBGENwMgIAEhAQyEAQsgAEEANgIcIAAgATYCFCAAQa2JgIAANgIQIABBDDYCDEEAIRAM7wELIABBADYCHCAAIBA2AhQgAEHNk4CAADYCECAAQQw2AgxBACEQDO4BCyAAKAIEIRcgAEEANgIEIBAgEadqIhYhASAAIBcgECAWIBQbIhAQtYCAgAAiFEUNcyAAQQU2AhwgACAQNgIUIAAgFDYCDEEAIRAM7QELIABBADYCHCAAIBA2AhQgAEGqnICAADYCECAAQQ82AgxBACEQDOwBCyAAIBAgAhC0gICAACIBDQEgECEBC0EOIRAM0QELAkAgAUEVRw0AIABBAjYCHCAAIBA2AhQgAEGwmICAADYCECAAQRU2AgxBACEQDOoBCyAAQQA2AhwgACAQNgIUIABBp46AgAA2AhAgAEESNgIMQQAhEAzpAQsgAUEBaiEQAkAgAC8BMCIBQYABcUUNAAJAIAAgECACELuAgIAAIgENACAQIQEMcAsgAUEVRw26ASAAQQU2AhwgACAQNgIUIABB+ZeAgAA2AhAgAEEVNgIMQQAhEAzpAQsCQCABQaAEcUGgBEcNACAALQAtQQJxDQAgAEEANgIcIAAgEDYCFCAAQZaTgIAANgIQIABBBDYCDEEAIRAM6QELIAAgECACEL2AgIAAGiAQIQECQAJAAkACQAJAIAAgECACELOAgIAADhYCAQAEBAQEBAQEBAQEBAQEBAQEBAQDBAsgAEEBOgAuCyAAIAAvATBBwAByOwEwIBAhAQtBJiEQDNEBCyAAQSM2AhwgACAQNgIUIABBpZaAgAA2AhAgAEEVNgIMQQAhEAzpAQsgAEEANgIcIAAgEDYCFCAAQdWLgIAANgIQIABBETYCDEEAIRAM6AELIAAtAC1BAXFFDQFBwwEhEAzOAQsCQCANIAJGDQADQAJAIA0tAABBIEYNACANIQEMxAELIA1BAWoiDSACRw0AC0ElIRAM5wELQSUhEAzmAQsgACgCBCEEIABBADYCBCAAIAQgDRCvgICAACIERQ2tASAAQSY2AhwgACAENgIMIAAgDUEBajYCFEEAIRAM5QELIBBBFUYNqwEgAEEANgIcIAAgATYCFCAAQf2NgIAANgIQIABBHTYCDEEAIRAM5AELIABBJzYCHCAAIAE2AhQgACAQNgIMQQAhEAzjAQsgECEBQQEhFAJAAkACQAJAAkACQAJAIAAtACxBfmoOBwYFBQMBAgAFCyAAIAAvATBBCHI7ATAMAwtBAiEUDAELQQQhFAsgAEEBOgAsIAAgAC8BMCAUcjsBMAsgECEBC0ErIRAMygELIABBADYCHCAAIBA2AhQgAEGrkoCAADYCECAAQQs2AgxBACEQDOIBCyAAQQA2AhwgACABNgIUIABB4Y+AgAA2AhAgAEEKNgIMQQAhEAzhAQsgAEEAOgAsIBAhAQy9AQsgECEBQQEhFAJAAkACQAJAAkAgAC0ALEF7ag4EAwECAAULIAAgAC8BMEEIcjsBMAwDC0ECIRQMAQtBBCEUCyAAQQE6ACwgACAALwEwIBRyOwEwCyAQIQELQSkhEAzFAQsgAEEANgIcIAAgATYCFCAAQfCUgIAANgIQIABBAzYCDEEAIRAM3QELAkAgDi0AAEENRw0AIAAoAgQhASAAQQA2AgQCQCAAIAEgDhCxgICAACIBDQAgDkEBaiEBDHULIABBLDYCHCAAIAE2AgwgACAOQQFqNgIUQQAhEAzdAQsgAC0ALUEBcUUNAUHEASEQDMMBCwJAIA4gAkcNAEEtIRAM3AELAkACQANAAkAgDi0AAEF2ag4EAgAAAwALIA5BAWoiDiACRw0AC0EtIRAM3QELIAAoAgQhASAAQQA2AgQCQCAAIAEgDhCxgICAACIBDQAgDiEBDHQLIABBLDYCHCAAIA42AhQgACABNgIMQQAhEAzcAQsgACgCBCEBIABBADYCBAJAIAAgASAOELGAgIAAIgENACAOQQFqIQEMcwsgAEEsNgIcIAAgATYCDCAAIA5BAWo2AhRBACEQDNsBCyAAKAIEIQQgAEEANgIEIAAgBCAOELGAgIAAIgQNoAEgDiEBDM4BCyAQQSxHDQEgAUEBaiEQQQEhAQJAAkACQAJAAkAgAC0ALEF7ag4EAwECBAALIBAhAQwEC0ECIQEMAQtBBCEBCyAAQQE6ACwgACAALwEwIAFyOwEwIBAhAQwBCyAAIAAvATBBCHI7ATAgECEBC0E5IRAMvwELIABBADoALCABIQELQTQhEAy9AQsgACAALwEwQSByOwEwIAEhAQwCCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQsYCAgAAiBA0AIAEhAQzHAQsgAEE3NgIcIAAgATYCFCAAIAQ2AgxBACEQDNQBCyAAQQg6ACwgASEBC0EwIRAMuQELAkAgAC0AKEEBRg0AIAEhAQwECyAALQAtQQhxRQ2TASABIQEMAwsgAC0AMEEgcQ2UAUHFASEQDLcBCwJAIA8gAkYNAAJAA0ACQCAPLQAAQVBqIgFB/wFxQQpJDQAgDyEBQTUhEAy6AQsgACkDICIRQpmz5syZs+bMGVYNASAAIBFCCn4iETcDICARIAGtQv8BgyISQn+FVg0BIAAgESASfDcDICAPQQFqIg8gAkcNAAtBOSEQDNEBCyAAKAIEIQIgAEEANgIEIAAgAiAPQQFqIgQQsYCAgAAiAg2VASAEIQEMwwELQTkhEAzPAQsCQCAALwEwIgFBCHFFDQAgAC0AKEEBRw0AIAAtAC1BCHFFDZABCyAAIAFB9/sDcUGABHI7ATAgDyEBC0E3IRAMtAELIAAgAC8BMEEQcjsBMAyrAQsgEEEVRg2LASAAQQA2AhwgACABNgIUIABB8I6AgAA2AhAgAEEcNgIMQQAhEAzLAQsgAEHDADYCHCAAIAE2AgwgACANQQFqNgIUQQAhEAzKAQsCQCABLQAAQTpHDQAgACgCBCEQIABBADYCBAJAIAAgECABEK+AgIAAIhANACABQQFqIQEMYwsgAEHDADYCHCAAIBA2AgwgACABQQFqNgIUQQAhEAzKAQsgAEEANgIcIAAgATYCFCAAQbGRgIAANgIQIABBCjYCDEEAIRAMyQELIABBADYCHCAAIAE2AhQgAEGgmYCAADYCECAAQR42AgxBACEQDMgBCyAAQQA2AgALIABBgBI7ASogACAXQQFqIgEgAhCogICAACIQDQEgASEBC0HHACEQDKwBCyAQQRVHDYMBIABB0QA2AhwgACABNgIUIABB45eAgAA2AhAgAEEVNgIMQQAhEAzEAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMXgsgAEHSADYCHCAAIAE2AhQgACAQNgIMQQAhEAzDAQsgAEEANgIcIAAgFDYCFCAAQcGogIAANgIQIABBBzYCDCAAQQA2AgBBACEQDMIBCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxdCyAAQdMANgIcIAAgATYCFCAAIBA2AgxBACEQDMEBC0EAIRAgAEEANgIcIAAgATYCFCAAQYCRgIAANgIQIABBCTYCDAzAAQsgEEEVRg19IABBADYCHCAAIAE2AhQgAEGUjYCAADYCECAAQSE2AgxBACEQDL8BC0EBIRZBACEXQQAhFEEBIRALIAAgEDoAKyABQQFqIQECQAJAIAAtAC1BEHENAAJAAkACQCAALQAqDgMBAAIECyAWRQ0DDAILIBQNAQwCCyAXRQ0BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQrYCAgAAiEA0AIAEhAQxcCyAAQdgANgIcIAAgATYCFCAAIBA2AgxBACEQDL4BCyAAKAIEIQQgAEEANgIEAkAgACAEIAEQrYCAgAAiBA0AIAEhAQytAQsgAEHZADYCHCAAIAE2AhQgACAENgIMQQAhEAy9AQsgACgCBCEEIABBADYCBAJAIAAgBCABEK2AgIAAIgQNACABIQEMqwELIABB2gA2AhwgACABNgIUIAAgBDYCDEEAIRAMvAELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARCtgICAACIEDQAgASEBDKkBCyAAQdwANgIcIAAgATYCFCAAIAQ2AgxBACEQDLsBCwJAIAEtAABBUGoiEEH/AXFBCk8NACAAIBA6ACogAUEBaiEBQc8AIRAMogELIAAoAgQhBCAAQQA2AgQCQCAAIAQgARCtgICAACIEDQAgASEBDKcBCyAAQd4ANgIcIAAgATYCFCAAIAQ2AgxBACEQDLoBCyAAQQA2AgAgF0EBaiEBAkAgAC0AKUEjTw0AIAEhAQxZCyAAQQA2AhwgACABNgIUIABB04mAgAA2AhAgAEEINgIMQQAhEAy5AQsgAEEANgIAC0EAIRAgAEEANgIcIAAgATYCFCAAQZCzgIAANgIQIABBCDYCDAy3AQsgAEEANgIAIBdBAWohAQJAIAAtAClBIUcNACABIQEMVgsgAEEANgIcIAAgATYCFCAAQZuKgIAANgIQIABBCDYCDEEAIRAMtgELIABBADYCACAXQQFqIQECQCAALQApIhBBXWpBC08NACABIQEMVQsCQCAQQQZLDQBBASAQdEHKAHFFDQAgASEBDFULQQAhECAAQQA2AhwgACABNgIUIABB94mAgAA2AhAgAEEINgIMDLUBCyAQQRVGDXEgAEEANgIcIAAgATYCFCAAQbmNgIAANgIQIABBGjYCDEEAIRAMtAELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDFQLIABB5QA2AhwgACABNgIUIAAgEDYCDEEAIRAMswELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDE0LIABB0gA2AhwgACABNgIUIAAgEDYCDEEAIRAMsgELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDE0LIABB0wA2AhwgACABNgIUIAAgEDYCDEEAIRAMsQELIAAoAgQhECAAQQA2AgQCQCAAIBAgARCngICAACIQDQAgASEBDFELIABB5QA2AhwgACABNgIUIAAgEDYCDEEAIRAMsAELIABBADYCHCAAIAE2AhQgAEHGioCAADYCECAAQQc2AgxBACEQDK8BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxJCyAAQdIANgIcIAAgATYCFCAAIBA2AgxBACEQDK4BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxJCyAAQdMANgIcIAAgATYCFCAAIBA2AgxBACEQDK0BCyAAKAIEIRAgAEEANgIEAkAgACAQIAEQp4CAgAAiEA0AIAEhAQxNCyAAQeUANgIcIAAgATYCFCAAIBA2AgxBACEQDKwBCyAAQQA2AhwgACABNgIUIABB3IiAgAA2AhAgAEEHNgIMQQAhEAyrAQsgEEE/Rw0BIAFBAWohAQtBBSEQDJABC0EAIRAgAEEANgIcIAAgATYCFCAAQf2SgIAANgIQIABBBzYCDAyoAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMQgsgAEHSADYCHCAAIAE2AhQgACAQNgIMQQAhEAynAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMQgsgAEHTADYCHCAAIAE2AhQgACAQNgIMQQAhEAymAQsgACgCBCEQIABBADYCBAJAIAAgECABEKeAgIAAIhANACABIQEMRgsgAEHlADYCHCAAIAE2AhQgACAQNgIMQQAhEAylAQsgACgCBCEBIABBADYCBAJAIAAgASAUEKeAgIAAIgENACAUIQEMPwsgAEHSADYCHCAAIBQ2AhQgACABNgIMQQAhEAykAQsgACgCBCEBIABBADYCBAJAIAAgASAUEKeAgIAAIgENACAUIQEMPwsgAEHTADYCHCAAIBQ2AhQgACABNgIMQQAhEAyjAQsgACgCBCEBIABBADYCBAJAIAAgASAUEKeAgIAAIgENACAUIQEMQwsgAEHlADYCHCAAIBQ2AhQgACABNgIMQQAhEAyiAQsgAEEANgIcIAAgFDYCFCAAQcOPgIAANgIQIABBBzYCDEEAIRAMoQELIABBADYCHCAAIAE2AhQgAEHDj4CAADYCECAAQQc2AgxBACEQDKABC0EAIRAgAEEANgIcIAAgFDYCFCAAQYycgIAANgIQIABBBzYCDAyfAQsgAEEANgIcIAAgFDYCFCAAQYycgIAANgIQIABBBzYCDEEAIRAMngELIABBADYCHCAAIBQ2AhQgAEH+kYCAADYCECAAQQc2AgxBACEQDJ0BCyAAQQA2AhwgACABNgIUIABBjpuAgAA2AhAgAEEGNgIMQQAhEAycAQsgEEEVRg1XIABBADYCHCAAIAE2AhQgAEHMjoCAADYCECAAQSA2AgxBACEQDJsBCyAAQQA2AgAgEEEBaiEBQSQhEAsgACAQOgApIAAoAgQhECAAQQA2AgQgACAQIAEQq4CAgAAiEA1UIAEhAQw+CyAAQQA2AgALQQAhECAAQQA2AhwgACAENgIUIABB8ZuAgAA2AhAgAEEGNgIMDJcBCyABQRVGDVAgAEEANgIcIAAgBTYCFCAAQfCMgIAANgIQIABBGzYCDEEAIRAMlgELIAAoAgQhBSAAQQA2AgQgACAFIBAQqYCAgAAiBQ0BIBBBAWohBQtBrQEhEAx7CyAAQcEBNgIcIAAgBTYCDCAAIBBBAWo2AhRBACEQDJMBCyAAKAIEIQYgAEEANgIEIAAgBiAQEKmAgIAAIgYNASAQQQFqIQYLQa4BIRAMeAsgAEHCATYCHCAAIAY2AgwgACAQQQFqNgIUQQAhEAyQAQsgAEEANgIcIAAgBzYCFCAAQZeLgIAANgIQIABBDTYCDEEAIRAMjwELIABBADYCHCAAIAg2AhQgAEHjkICAADYCECAAQQk2AgxBACEQDI4BCyAAQQA2AhwgACAINgIUIABBlI2AgAA2AhAgAEEhNgIMQQAhEAyNAQtBASEWQQAhF0EAIRRBASEQCyAAIBA6ACsgCUEBaiEIAkACQCAALQAtQRBxDQACQAJAAkAgAC0AKg4DAQACBAsgFkUNAwwCCyAUDQEMAgsgF0UNAQsgACgCBCEQIABBADYCBCAAIBAgCBCtgICAACIQRQ09IABByQE2AhwgACAINgIUIAAgEDYCDEEAIRAMjAELIAAoAgQhBCAAQQA2AgQgACAEIAgQrYCAgAAiBEUNdiAAQcoBNgIcIAAgCDYCFCAAIAQ2AgxBACEQDIsBCyAAKAIEIQQgAEEANgIEIAAgBCAJEK2AgIAAIgRFDXQgAEHLATYCHCAAIAk2AhQgACAENgIMQQAhEAyKAQsgACgCBCEEIABBADYCBCAAIAQgChCtgICAACIERQ1yIABBzQE2AhwgACAKNgIUIAAgBDYCDEEAIRAMiQELAkAgCy0AAEFQaiIQQf8BcUEKTw0AIAAgEDoAKiALQQFqIQpBtgEhEAxwCyAAKAIEIQQgAEEANgIEIAAgBCALEK2AgIAAIgRFDXAgAEHPATYCHCAAIAs2AhQgACAENgIMQQAhEAyIAQsgAEEANgIcIAAgBDYCFCAAQZCzgIAANgIQIABBCDYCDCAAQQA2AgBBACEQDIcBCyABQRVGDT8gAEEANgIcIAAgDDYCFCAAQcyOgIAANgIQIABBIDYCDEEAIRAMhgELIABBgQQ7ASggACgCBCEQIABCADcDACAAIBAgDEEBaiIMEKuAgIAAIhBFDTggAEHTATYCHCAAIAw2AhQgACAQNgIMQQAhEAyFAQsgAEEANgIAC0EAIRAgAEEANgIcIAAgBDYCFCAAQdibgIAANgIQIABBCDYCDAyDAQsgACgCBCEQIABCADcDACAAIBAgC0EBaiILEKuAgIAAIhANAUHGASEQDGkLIABBAjoAKAxVCyAAQdUBNgIcIAAgCzYCFCAAIBA2AgxBACEQDIABCyAQQRVGDTcgAEEANgIcIAAgBDYCFCAAQaSMgIAANgIQIABBEDYCDEEAIRAMfwsgAC0ANEEBRw00IAAgBCACELyAgIAAIhBFDTQgEEEVRw01IABB3AE2AhwgACAENgIUIABB1ZaAgAA2AhAgAEEVNgIMQQAhEAx+C0EAIRAgAEEANgIcIABBr4uAgAA2AhAgAEECNgIMIAAgFEEBajYCFAx9C0EAIRAMYwtBAiEQDGILQQ0hEAxhC0EPIRAMYAtBJSEQDF8LQRMhEAxeC0EVIRAMXQtBFiEQDFwLQRchEAxbC0EYIRAMWgtBGSEQDFkLQRohEAxYC0EbIRAMVwtBHCEQDFYLQR0hEAxVC0EfIRAMVAtBISEQDFMLQSMhEAxSC0HGACEQDFELQS4hEAxQC0EvIRAMTwtBOyEQDE4LQT0hEAxNC0HIACEQDEwLQckAIRAMSwtBywAhEAxKC0HMACEQDEkLQc4AIRAMSAtB0QAhEAxHC0HVACEQDEYLQdgAIRAMRQtB2QAhEAxEC0HbACEQDEMLQeQAIRAMQgtB5QAhEAxBC0HxACEQDEALQfQAIRAMPwtBjQEhEAw+C0GXASEQDD0LQakBIRAMPAtBrAEhEAw7C0HAASEQDDoLQbkBIRAMOQtBrwEhEAw4C0GxASEQDDcLQbIBIRAMNgtBtAEhEAw1C0G1ASEQDDQLQboBIRAMMwtBvQEhEAwyC0G/ASEQDDELQcEBIRAMMAsgAEEANgIcIAAgBDYCFCAAQemLgIAANgIQIABBHzYCDEEAIRAMSAsgAEHbATYCHCAAIAQ2AhQgAEH6loCAADYCECAAQRU2AgxBACEQDEcLIABB+AA2AhwgACAMNgIUIABBypiAgAA2AhAgAEEVNgIMQQAhEAxGCyAAQdEANgIcIAAgBTYCFCAAQbCXgIAANgIQIABBFTYCDEEAIRAMRQsgAEH5ADYCHCAAIAE2AhQgACAQNgIMQQAhEAxECyAAQfgANgIcIAAgATYCFCAAQcqYgIAANgIQIABBFTYCDEEAIRAMQwsgAEHkADYCHCAAIAE2AhQgAEHjl4CAADYCECAAQRU2AgxBACEQDEILIABB1wA2AhwgACABNgIUIABByZeAgAA2AhAgAEEVNgIMQQAhEAxBCyAAQQA2AhwgACABNgIUIABBuY2AgAA2AhAgAEEaNgIMQQAhEAxACyAAQcIANgIcIAAgATYCFCAAQeOYgIAANgIQIABBFTYCDEEAIRAMPwsgAEEANgIEIAAgDyAPELGAgIAAIgRFDQEgAEE6NgIcIAAgBDYCDCAAIA9BAWo2AhRBACEQDD4LIAAoAgQhBCAAQQA2AgQCQCAAIAQgARCxgICAACIERQ0AIABBOzYCHCAAIAQ2AgwgACABQQFqNgIUQQAhEAw+CyABQQFqIQEMLQsgD0EBaiEBDC0LIABBADYCHCAAIA82AhQgAEHkkoCAADYCECAAQQQ2AgxBACEQDDsLIABBNjYCHCAAIAQ2AhQgACACNgIMQQAhEAw6CyAAQS42AhwgACAONgIUIAAgBDYCDEEAIRAMOQsgAEHQADYCHCAAIAE2AhQgAEGRmICAADYCECAAQRU2AgxBACEQDDgLIA1BAWohAQwsCyAAQRU2AhwgACABNgIUIABBgpmAgAA2AhAgAEEVNgIMQQAhEAw2CyAAQRs2AhwgACABNgIUIABBkZeAgAA2AhAgAEEVNgIMQQAhEAw1CyAAQQ82AhwgACABNgIUIABBkZeAgAA2AhAgAEEVNgIMQQAhEAw0CyAAQQs2AhwgACABNgIUIABBkZeAgAA2AhAgAEEVNgIMQQAhEAwzCyAAQRo2AhwgACABNgIUIABBgpmAgAA2AhAgAEEVNgIMQQAhEAwyCyAAQQs2AhwgACABNgIUIABBgpmAgAA2AhAgAEEVNgIMQQAhEAwxCyAAQQo2AhwgACABNgIUIABB5JaAgAA2AhAgAEEVNgIMQQAhEAwwCyAAQR42AhwgACABNgIUIABB+ZeAgAA2AhAgAEEVNgIMQQAhEAwvCyAAQQA2AhwgACAQNgIUIABB2o2AgAA2AhAgAEEUNgIMQQAhEAwuCyAAQQQ2AhwgACABNgIUIABBsJiAgAA2AhAgAEEVNgIMQQAhEAwtCyAAQQA2AgAgC0EBaiELC0G4ASEQDBILIABBADYCACAQQQFqIQFB9QAhEAwRCyABIQECQCAALQApQQVHDQBB4wAhEAwRC0HiACEQDBALQQAhECAAQQA2AhwgAEHkkYCAADYCECAAQQc2AgwgACAUQQFqNgIUDCgLIABBADYCACAXQQFqIQFBwAAhEAwOC0EBIQELIAAgAToALCAAQQA2AgAgF0EBaiEBC0EoIRAMCwsgASEBC0E4IRAMCQsCQCABIg8gAkYNAANAAkAgDy0AAEGAvoCAAGotAAAiAUEBRg0AIAFBAkcNAyAPQQFqIQEMBAsgD0EBaiIPIAJHDQALQT4hEAwiC0E+IRAMIQsgAEEAOgAsIA8hAQwBC0ELIRAMBgtBOiEQDAULIAFBAWohAUEtIRAMBAsgACABOgAsIABBADYCACAWQQFqIQFBDCEQDAMLIABBADYCACAXQQFqIQFBCiEQDAILIABBADYCAAsgAEEAOgAsIA0hAUEJIRAMAAsLQQAhECAAQQA2AhwgACALNgIUIABBzZCAgAA2AhAgAEEJNgIMDBcLQQAhECAAQQA2AhwgACAKNgIUIABB6YqAgAA2AhAgAEEJNgIMDBYLQQAhECAAQQA2AhwgACAJNgIUIABBt5CAgAA2AhAgAEEJNgIMDBULQQAhECAAQQA2AhwgACAINgIUIABBnJGAgAA2AhAgAEEJNgIMDBQLQQAhECAAQQA2AhwgACABNgIUIABBzZCAgAA2AhAgAEEJNgIMDBMLQQAhECAAQQA2AhwgACABNgIUIABB6YqAgAA2AhAgAEEJNgIMDBILQQAhECAAQQA2AhwgACABNgIUIABBt5CAgAA2AhAgAEEJNgIMDBELQQAhECAAQQA2AhwgACABNgIUIABBnJGAgAA2AhAgAEEJNgIMDBALQQAhECAAQQA2AhwgACABNgIUIABBl5WAgAA2AhAgAEEPNgIMDA8LQQAhECAAQQA2AhwgACABNgIUIABBl5WAgAA2AhAgAEEPNgIMDA4LQQAhECAAQQA2AhwgACABNgIUIABBwJKAgAA2AhAgAEELNgIMDA0LQQAhECAAQQA2AhwgACABNgIUIABBlYmAgAA2AhAgAEELNgIMDAwLQQAhECAAQQA2AhwgACABNgIUIABB4Y+AgAA2AhAgAEEKNgIMDAsLQQAhECAAQQA2AhwgACABNgIUIABB+4+AgAA2AhAgAEEKNgIMDAoLQQAhECAAQQA2AhwgACABNgIUIABB8ZmAgAA2AhAgAEECNgIMDAkLQQAhECAAQQA2AhwgACABNgIUIABBxJSAgAA2AhAgAEECNgIMDAgLQQAhECAAQQA2AhwgACABNgIUIABB8pWAgAA2AhAgAEECNgIMDAcLIABBAjYCHCAAIAE2AhQgAEGcmoCAADYCECAAQRY2AgxBACEQDAYLQQEhEAwFC0HUACEQIAEiBCACRg0EIANBCGogACAEIAJB2MKAgABBChDFgICAACADKAIMIQQgAygCCA4DAQQCAAsQyoCAgAAACyAAQQA2AhwgAEG1moCAADYCECAAQRc2AgwgACAEQQFqNgIUQQAhEAwCCyAAQQA2AhwgACAENgIUIABBypqAgAA2AhAgAEEJNgIMQQAhEAwBCwJAIAEiBCACRw0AQSIhEAwBCyAAQYmAgIAANgIIIAAgBDYCBEEhIRALIANBEGokgICAgAAgEAuvAQECfyABKAIAIQYCQAJAIAIgA0YNACAEIAZqIQQgBiADaiACayEHIAIgBkF/cyAFaiIGaiEFA0ACQCACLQAAIAQtAABGDQBBAiEEDAMLAkAgBg0AQQAhBCAFIQIMAwsgBkF/aiEGIARBAWohBCACQQFqIgIgA0cNAAsgByEGIAMhAgsgAEEBNgIAIAEgBjYCACAAIAI2AgQPCyABQQA2AgAgACAENgIAIAAgAjYCBAsKACAAEMeAgIAAC/I2AQt/I4CAgIAAQRBrIgEkgICAgAACQEEAKAKg0ICAAA0AQQAQy4CAgABBgNSEgABrIgJB2QBJDQBBACEDAkBBACgC4NOAgAAiBA0AQQBCfzcC7NOAgABBAEKAgISAgIDAADcC5NOAgABBACABQQhqQXBxQdiq1aoFcyIENgLg04CAAEEAQQA2AvTTgIAAQQBBADYCxNOAgAALQQAgAjYCzNOAgABBAEGA1ISAADYCyNOAgABBAEGA1ISAADYCmNCAgABBACAENgKs0ICAAEEAQX82AqjQgIAAA0AgA0HE0ICAAGogA0G40ICAAGoiBDYCACAEIANBsNCAgABqIgU2AgAgA0G80ICAAGogBTYCACADQczQgIAAaiADQcDQgIAAaiIFNgIAIAUgBDYCACADQdTQgIAAaiADQcjQgIAAaiIENgIAIAQgBTYCACADQdDQgIAAaiAENgIAIANBIGoiA0GAAkcNAAtBgNSEgABBeEGA1ISAAGtBD3FBAEGA1ISAAEEIakEPcRsiA2oiBEEEaiACQUhqIgUgA2siA0EBcjYCAEEAQQAoAvDTgIAANgKk0ICAAEEAIAM2ApTQgIAAQQAgBDYCoNCAgABBgNSEgAAgBWpBODYCBAsCQAJAAkACQAJAAkACQAJAAkACQAJAAkAgAEHsAUsNAAJAQQAoAojQgIAAIgZBECAAQRNqQXBxIABBC0kbIgJBA3YiBHYiA0EDcUUNAAJAAkAgA0EBcSAEckEBcyIFQQN0IgRBsNCAgABqIgMgBEG40ICAAGooAgAiBCgCCCICRw0AQQAgBkF+IAV3cTYCiNCAgAAMAQsgAyACNgIIIAIgAzYCDAsgBEEIaiEDIAQgBUEDdCIFQQNyNgIEIAQgBWoiBCAEKAIEQQFyNgIEDAwLIAJBACgCkNCAgAAiB00NAQJAIANFDQACQAJAIAMgBHRBAiAEdCIDQQAgA2tycSIDQQAgA2txQX9qIgMgA0EMdkEQcSIDdiIEQQV2QQhxIgUgA3IgBCAFdiIDQQJ2QQRxIgRyIAMgBHYiA0EBdkECcSIEciADIAR2IgNBAXZBAXEiBHIgAyAEdmoiBEEDdCIDQbDQgIAAaiIFIANBuNCAgABqKAIAIgMoAggiAEcNAEEAIAZBfiAEd3EiBjYCiNCAgAAMAQsgBSAANgIIIAAgBTYCDAsgAyACQQNyNgIEIAMgBEEDdCIEaiAEIAJrIgU2AgAgAyACaiIAIAVBAXI2AgQCQCAHRQ0AIAdBeHFBsNCAgABqIQJBACgCnNCAgAAhBAJAAkAgBkEBIAdBA3Z0IghxDQBBACAGIAhyNgKI0ICAACACIQgMAQsgAigCCCEICyAIIAQ2AgwgAiAENgIIIAQgAjYCDCAEIAg2AggLIANBCGohA0EAIAA2ApzQgIAAQQAgBTYCkNCAgAAMDAtBACgCjNCAgAAiCUUNASAJQQAgCWtxQX9qIgMgA0EMdkEQcSIDdiIEQQV2QQhxIgUgA3IgBCAFdiIDQQJ2QQRxIgRyIAMgBHYiA0EBdkECcSIEciADIAR2IgNBAXZBAXEiBHIgAyAEdmpBAnRBuNKAgABqKAIAIgAoAgRBeHEgAmshBCAAIQUCQANAAkAgBSgCECIDDQAgBUEUaigCACIDRQ0CCyADKAIEQXhxIAJrIgUgBCAFIARJIgUbIQQgAyAAIAUbIQAgAyEFDAALCyAAKAIYIQoCQCAAKAIMIgggAEYNACAAKAIIIgNBACgCmNCAgABJGiAIIAM2AgggAyAINgIMDAsLAkAgAEEUaiIFKAIAIgMNACAAKAIQIgNFDQMgAEEQaiEFCwNAIAUhCyADIghBFGoiBSgCACIDDQAgCEEQaiEFIAgoAhAiAw0ACyALQQA2AgAMCgtBfyECIABBv39LDQAgAEETaiIDQXBxIQJBACgCjNCAgAAiB0UNAEEAIQsCQCACQYACSQ0AQR8hCyACQf///wdLDQAgA0EIdiIDIANBgP4/akEQdkEIcSIDdCIEIARBgOAfakEQdkEEcSIEdCIFIAVBgIAPakEQdkECcSIFdEEPdiADIARyIAVyayIDQQF0IAIgA0EVanZBAXFyQRxqIQsLQQAgAmshBAJAAkACQAJAIAtBAnRBuNKAgABqKAIAIgUNAEEAIQNBACEIDAELQQAhAyACQQBBGSALQQF2ayALQR9GG3QhAEEAIQgDQAJAIAUoAgRBeHEgAmsiBiAETw0AIAYhBCAFIQggBg0AQQAhBCAFIQggBSEDDAMLIAMgBUEUaigCACIGIAYgBSAAQR12QQRxakEQaigCACIFRhsgAyAGGyEDIABBAXQhACAFDQALCwJAIAMgCHINAEEAIQhBAiALdCIDQQAgA2tyIAdxIgNFDQMgA0EAIANrcUF/aiIDIANBDHZBEHEiA3YiBUEFdkEIcSIAIANyIAUgAHYiA0ECdkEEcSIFciADIAV2IgNBAXZBAnEiBXIgAyAFdiIDQQF2QQFxIgVyIAMgBXZqQQJ0QbjSgIAAaigCACEDCyADRQ0BCwNAIAMoAgRBeHEgAmsiBiAESSEAAkAgAygCECIFDQAgA0EUaigCACEFCyAGIAQgABshBCADIAggABshCCAFIQMgBQ0ACwsgCEUNACAEQQAoApDQgIAAIAJrTw0AIAgoAhghCwJAIAgoAgwiACAIRg0AIAgoAggiA0EAKAKY0ICAAEkaIAAgAzYCCCADIAA2AgwMCQsCQCAIQRRqIgUoAgAiAw0AIAgoAhAiA0UNAyAIQRBqIQULA0AgBSEGIAMiAEEUaiIFKAIAIgMNACAAQRBqIQUgACgCECIDDQALIAZBADYCAAwICwJAQQAoApDQgIAAIgMgAkkNAEEAKAKc0ICAACEEAkACQCADIAJrIgVBEEkNACAEIAJqIgAgBUEBcjYCBEEAIAU2ApDQgIAAQQAgADYCnNCAgAAgBCADaiAFNgIAIAQgAkEDcjYCBAwBCyAEIANBA3I2AgQgBCADaiIDIAMoAgRBAXI2AgRBAEEANgKc0ICAAEEAQQA2ApDQgIAACyAEQQhqIQMMCgsCQEEAKAKU0ICAACIAIAJNDQBBACgCoNCAgAAiAyACaiIEIAAgAmsiBUEBcjYCBEEAIAU2ApTQgIAAQQAgBDYCoNCAgAAgAyACQQNyNgIEIANBCGohAwwKCwJAAkBBACgC4NOAgABFDQBBACgC6NOAgAAhBAwBC0EAQn83AuzTgIAAQQBCgICEgICAwAA3AuTTgIAAQQAgAUEMakFwcUHYqtWqBXM2AuDTgIAAQQBBADYC9NOAgABBAEEANgLE04CAAEGAgAQhBAtBACEDAkAgBCACQccAaiIHaiIGQQAgBGsiC3EiCCACSw0AQQBBMDYC+NOAgAAMCgsCQEEAKALA04CAACIDRQ0AAkBBACgCuNOAgAAiBCAIaiIFIARNDQAgBSADTQ0BC0EAIQNBAEEwNgL404CAAAwKC0EALQDE04CAAEEEcQ0EAkACQAJAQQAoAqDQgIAAIgRFDQBByNOAgAAhAwNAAkAgAygCACIFIARLDQAgBSADKAIEaiAESw0DCyADKAIIIgMNAAsLQQAQy4CAgAAiAEF/Rg0FIAghBgJAQQAoAuTTgIAAIgNBf2oiBCAAcUUNACAIIABrIAQgAGpBACADa3FqIQYLIAYgAk0NBSAGQf7///8HSw0FAkBBACgCwNOAgAAiA0UNAEEAKAK404CAACIEIAZqIgUgBE0NBiAFIANLDQYLIAYQy4CAgAAiAyAARw0BDAcLIAYgAGsgC3EiBkH+////B0sNBCAGEMuAgIAAIgAgAygCACADKAIEakYNAyAAIQMLAkAgA0F/Rg0AIAJByABqIAZNDQACQCAHIAZrQQAoAujTgIAAIgRqQQAgBGtxIgRB/v///wdNDQAgAyEADAcLAkAgBBDLgICAAEF/Rg0AIAQgBmohBiADIQAMBwtBACAGaxDLgICAABoMBAsgAyEAIANBf0cNBQwDC0EAIQgMBwtBACEADAULIABBf0cNAgtBAEEAKALE04CAAEEEcjYCxNOAgAALIAhB/v///wdLDQEgCBDLgICAACEAQQAQy4CAgAAhAyAAQX9GDQEgA0F/Rg0BIAAgA08NASADIABrIgYgAkE4ak0NAQtBAEEAKAK404CAACAGaiIDNgK404CAAAJAIANBACgCvNOAgABNDQBBACADNgK804CAAAsCQAJAAkACQEEAKAKg0ICAACIERQ0AQcjTgIAAIQMDQCAAIAMoAgAiBSADKAIEIghqRg0CIAMoAggiAw0ADAMLCwJAAkBBACgCmNCAgAAiA0UNACAAIANPDQELQQAgADYCmNCAgAALQQAhA0EAIAY2AszTgIAAQQAgADYCyNOAgABBAEF/NgKo0ICAAEEAQQAoAuDTgIAANgKs0ICAAEEAQQA2AtTTgIAAA0AgA0HE0ICAAGogA0G40ICAAGoiBDYCACAEIANBsNCAgABqIgU2AgAgA0G80ICAAGogBTYCACADQczQgIAAaiADQcDQgIAAaiIFNgIAIAUgBDYCACADQdTQgIAAaiADQcjQgIAAaiIENgIAIAQgBTYCACADQdDQgIAAaiAENgIAIANBIGoiA0GAAkcNAAsgAEF4IABrQQ9xQQAgAEEIakEPcRsiA2oiBCAGQUhqIgUgA2siA0EBcjYCBEEAQQAoAvDTgIAANgKk0ICAAEEAIAM2ApTQgIAAQQAgBDYCoNCAgAAgACAFakE4NgIEDAILIAMtAAxBCHENACAEIAVJDQAgBCAATw0AIARBeCAEa0EPcUEAIARBCGpBD3EbIgVqIgBBACgClNCAgAAgBmoiCyAFayIFQQFyNgIEIAMgCCAGajYCBEEAQQAoAvDTgIAANgKk0ICAAEEAIAU2ApTQgIAAQQAgADYCoNCAgAAgBCALakE4NgIEDAELAkAgAEEAKAKY0ICAACIITw0AQQAgADYCmNCAgAAgACEICyAAIAZqIQVByNOAgAAhAwJAAkACQAJAAkACQAJAA0AgAygCACAFRg0BIAMoAggiAw0ADAILCyADLQAMQQhxRQ0BC0HI04CAACEDA0ACQCADKAIAIgUgBEsNACAFIAMoAgRqIgUgBEsNAwsgAygCCCEDDAALCyADIAA2AgAgAyADKAIEIAZqNgIEIABBeCAAa0EPcUEAIABBCGpBD3EbaiILIAJBA3I2AgQgBUF4IAVrQQ9xQQAgBUEIakEPcRtqIgYgCyACaiICayEDAkAgBiAERw0AQQAgAjYCoNCAgABBAEEAKAKU0ICAACADaiIDNgKU0ICAACACIANBAXI2AgQMAwsCQCAGQQAoApzQgIAARw0AQQAgAjYCnNCAgABBAEEAKAKQ0ICAACADaiIDNgKQ0ICAACACIANBAXI2AgQgAiADaiADNgIADAMLAkAgBigCBCIEQQNxQQFHDQAgBEF4cSEHAkACQCAEQf8BSw0AIAYoAggiBSAEQQN2IghBA3RBsNCAgABqIgBGGgJAIAYoAgwiBCAFRw0AQQBBACgCiNCAgABBfiAId3E2AojQgIAADAILIAQgAEYaIAQgBTYCCCAFIAQ2AgwMAQsgBigCGCEJAkACQCAGKAIMIgAgBkYNACAGKAIIIgQgCEkaIAAgBDYCCCAEIAA2AgwMAQsCQCAGQRRqIgQoAgAiBQ0AIAZBEGoiBCgCACIFDQBBACEADAELA0AgBCEIIAUiAEEUaiIEKAIAIgUNACAAQRBqIQQgACgCECIFDQALIAhBADYCAAsgCUUNAAJAAkAgBiAGKAIcIgVBAnRBuNKAgABqIgQoAgBHDQAgBCAANgIAIAANAUEAQQAoAozQgIAAQX4gBXdxNgKM0ICAAAwCCyAJQRBBFCAJKAIQIAZGG2ogADYCACAARQ0BCyAAIAk2AhgCQCAGKAIQIgRFDQAgACAENgIQIAQgADYCGAsgBigCFCIERQ0AIABBFGogBDYCACAEIAA2AhgLIAcgA2ohAyAGIAdqIgYoAgQhBAsgBiAEQX5xNgIEIAIgA2ogAzYCACACIANBAXI2AgQCQCADQf8BSw0AIANBeHFBsNCAgABqIQQCQAJAQQAoAojQgIAAIgVBASADQQN2dCIDcQ0AQQAgBSADcjYCiNCAgAAgBCEDDAELIAQoAgghAwsgAyACNgIMIAQgAjYCCCACIAQ2AgwgAiADNgIIDAMLQR8hBAJAIANB////B0sNACADQQh2IgQgBEGA/j9qQRB2QQhxIgR0IgUgBUGA4B9qQRB2QQRxIgV0IgAgAEGAgA9qQRB2QQJxIgB0QQ92IAQgBXIgAHJrIgRBAXQgAyAEQRVqdkEBcXJBHGohBAsgAiAENgIcIAJCADcCECAEQQJ0QbjSgIAAaiEFAkBBACgCjNCAgAAiAEEBIAR0IghxDQAgBSACNgIAQQAgACAIcjYCjNCAgAAgAiAFNgIYIAIgAjYCCCACIAI2AgwMAwsgA0EAQRkgBEEBdmsgBEEfRht0IQQgBSgCACEAA0AgACIFKAIEQXhxIANGDQIgBEEddiEAIARBAXQhBCAFIABBBHFqQRBqIggoAgAiAA0ACyAIIAI2AgAgAiAFNgIYIAIgAjYCDCACIAI2AggMAgsgAEF4IABrQQ9xQQAgAEEIakEPcRsiA2oiCyAGQUhqIgggA2siA0EBcjYCBCAAIAhqQTg2AgQgBCAFQTcgBWtBD3FBACAFQUlqQQ9xG2pBQWoiCCAIIARBEGpJGyIIQSM2AgRBAEEAKALw04CAADYCpNCAgABBACADNgKU0ICAAEEAIAs2AqDQgIAAIAhBEGpBACkC0NOAgAA3AgAgCEEAKQLI04CAADcCCEEAIAhBCGo2AtDTgIAAQQAgBjYCzNOAgABBACAANgLI04CAAEEAQQA2AtTTgIAAIAhBJGohAwNAIANBBzYCACADQQRqIgMgBUkNAAsgCCAERg0DIAggCCgCBEF+cTYCBCAIIAggBGsiADYCACAEIABBAXI2AgQCQCAAQf8BSw0AIABBeHFBsNCAgABqIQMCQAJAQQAoAojQgIAAIgVBASAAQQN2dCIAcQ0AQQAgBSAAcjYCiNCAgAAgAyEFDAELIAMoAgghBQsgBSAENgIMIAMgBDYCCCAEIAM2AgwgBCAFNgIIDAQLQR8hAwJAIABB////B0sNACAAQQh2IgMgA0GA/j9qQRB2QQhxIgN0IgUgBUGA4B9qQRB2QQRxIgV0IgggCEGAgA9qQRB2QQJxIgh0QQ92IAMgBXIgCHJrIgNBAXQgACADQRVqdkEBcXJBHGohAwsgBCADNgIcIARCADcCECADQQJ0QbjSgIAAaiEFAkBBACgCjNCAgAAiCEEBIAN0IgZxDQAgBSAENgIAQQAgCCAGcjYCjNCAgAAgBCAFNgIYIAQgBDYCCCAEIAQ2AgwMBAsgAEEAQRkgA0EBdmsgA0EfRht0IQMgBSgCACEIA0AgCCIFKAIEQXhxIABGDQMgA0EddiEIIANBAXQhAyAFIAhBBHFqQRBqIgYoAgAiCA0ACyAGIAQ2AgAgBCAFNgIYIAQgBDYCDCAEIAQ2AggMAwsgBSgCCCIDIAI2AgwgBSACNgIIIAJBADYCGCACIAU2AgwgAiADNgIICyALQQhqIQMMBQsgBSgCCCIDIAQ2AgwgBSAENgIIIARBADYCGCAEIAU2AgwgBCADNgIIC0EAKAKU0ICAACIDIAJNDQBBACgCoNCAgAAiBCACaiIFIAMgAmsiA0EBcjYCBEEAIAM2ApTQgIAAQQAgBTYCoNCAgAAgBCACQQNyNgIEIARBCGohAwwDC0EAIQNBAEEwNgL404CAAAwCCwJAIAtFDQACQAJAIAggCCgCHCIFQQJ0QbjSgIAAaiIDKAIARw0AIAMgADYCACAADQFBACAHQX4gBXdxIgc2AozQgIAADAILIAtBEEEUIAsoAhAgCEYbaiAANgIAIABFDQELIAAgCzYCGAJAIAgoAhAiA0UNACAAIAM2AhAgAyAANgIYCyAIQRRqKAIAIgNFDQAgAEEUaiADNgIAIAMgADYCGAsCQAJAIARBD0sNACAIIAQgAmoiA0EDcjYCBCAIIANqIgMgAygCBEEBcjYCBAwBCyAIIAJqIgAgBEEBcjYCBCAIIAJBA3I2AgQgACAEaiAENgIAAkAgBEH/AUsNACAEQXhxQbDQgIAAaiEDAkACQEEAKAKI0ICAACIFQQEgBEEDdnQiBHENAEEAIAUgBHI2AojQgIAAIAMhBAwBCyADKAIIIQQLIAQgADYCDCADIAA2AgggACADNgIMIAAgBDYCCAwBC0EfIQMCQCAEQf///wdLDQAgBEEIdiIDIANBgP4/akEQdkEIcSIDdCIFIAVBgOAfakEQdkEEcSIFdCICIAJBgIAPakEQdkECcSICdEEPdiADIAVyIAJyayIDQQF0IAQgA0EVanZBAXFyQRxqIQMLIAAgAzYCHCAAQgA3AhAgA0ECdEG40oCAAGohBQJAIAdBASADdCICcQ0AIAUgADYCAEEAIAcgAnI2AozQgIAAIAAgBTYCGCAAIAA2AgggACAANgIMDAELIARBAEEZIANBAXZrIANBH0YbdCEDIAUoAgAhAgJAA0AgAiIFKAIEQXhxIARGDQEgA0EddiECIANBAXQhAyAFIAJBBHFqQRBqIgYoAgAiAg0ACyAGIAA2AgAgACAFNgIYIAAgADYCDCAAIAA2AggMAQsgBSgCCCIDIAA2AgwgBSAANgIIIABBADYCGCAAIAU2AgwgACADNgIICyAIQQhqIQMMAQsCQCAKRQ0AAkACQCAAIAAoAhwiBUECdEG40oCAAGoiAygCAEcNACADIAg2AgAgCA0BQQAgCUF+IAV3cTYCjNCAgAAMAgsgCkEQQRQgCigCECAARhtqIAg2AgAgCEUNAQsgCCAKNgIYAkAgACgCECIDRQ0AIAggAzYCECADIAg2AhgLIABBFGooAgAiA0UNACAIQRRqIAM2AgAgAyAINgIYCwJAAkAgBEEPSw0AIAAgBCACaiIDQQNyNgIEIAAgA2oiAyADKAIEQQFyNgIEDAELIAAgAmoiBSAEQQFyNgIEIAAgAkEDcjYCBCAFIARqIAQ2AgACQCAHRQ0AIAdBeHFBsNCAgABqIQJBACgCnNCAgAAhAwJAAkBBASAHQQN2dCIIIAZxDQBBACAIIAZyNgKI0ICAACACIQgMAQsgAigCCCEICyAIIAM2AgwgAiADNgIIIAMgAjYCDCADIAg2AggLQQAgBTYCnNCAgABBACAENgKQ0ICAAAsgAEEIaiEDCyABQRBqJICAgIAAIAMLCgAgABDJgICAAAviDQEHfwJAIABFDQAgAEF4aiIBIABBfGooAgAiAkF4cSIAaiEDAkAgAkEBcQ0AIAJBA3FFDQEgASABKAIAIgJrIgFBACgCmNCAgAAiBEkNASACIABqIQACQCABQQAoApzQgIAARg0AAkAgAkH/AUsNACABKAIIIgQgAkEDdiIFQQN0QbDQgIAAaiIGRhoCQCABKAIMIgIgBEcNAEEAQQAoAojQgIAAQX4gBXdxNgKI0ICAAAwDCyACIAZGGiACIAQ2AgggBCACNgIMDAILIAEoAhghBwJAAkAgASgCDCIGIAFGDQAgASgCCCICIARJGiAGIAI2AgggAiAGNgIMDAELAkAgAUEUaiICKAIAIgQNACABQRBqIgIoAgAiBA0AQQAhBgwBCwNAIAIhBSAEIgZBFGoiAigCACIEDQAgBkEQaiECIAYoAhAiBA0ACyAFQQA2AgALIAdFDQECQAJAIAEgASgCHCIEQQJ0QbjSgIAAaiICKAIARw0AIAIgBjYCACAGDQFBAEEAKAKM0ICAAEF+IAR3cTYCjNCAgAAMAwsgB0EQQRQgBygCECABRhtqIAY2AgAgBkUNAgsgBiAHNgIYAkAgASgCECICRQ0AIAYgAjYCECACIAY2AhgLIAEoAhQiAkUNASAGQRRqIAI2AgAgAiAGNgIYDAELIAMoAgQiAkEDcUEDRw0AIAMgAkF+cTYCBEEAIAA2ApDQgIAAIAEgAGogADYCACABIABBAXI2AgQPCyABIANPDQAgAygCBCICQQFxRQ0AAkACQCACQQJxDQACQCADQQAoAqDQgIAARw0AQQAgATYCoNCAgABBAEEAKAKU0ICAACAAaiIANgKU0ICAACABIABBAXI2AgQgAUEAKAKc0ICAAEcNA0EAQQA2ApDQgIAAQQBBADYCnNCAgAAPCwJAIANBACgCnNCAgABHDQBBACABNgKc0ICAAEEAQQAoApDQgIAAIABqIgA2ApDQgIAAIAEgAEEBcjYCBCABIABqIAA2AgAPCyACQXhxIABqIQACQAJAIAJB/wFLDQAgAygCCCIEIAJBA3YiBUEDdEGw0ICAAGoiBkYaAkAgAygCDCICIARHDQBBAEEAKAKI0ICAAEF+IAV3cTYCiNCAgAAMAgsgAiAGRhogAiAENgIIIAQgAjYCDAwBCyADKAIYIQcCQAJAIAMoAgwiBiADRg0AIAMoAggiAkEAKAKY0ICAAEkaIAYgAjYCCCACIAY2AgwMAQsCQCADQRRqIgIoAgAiBA0AIANBEGoiAigCACIEDQBBACEGDAELA0AgAiEFIAQiBkEUaiICKAIAIgQNACAGQRBqIQIgBigCECIEDQALIAVBADYCAAsgB0UNAAJAAkAgAyADKAIcIgRBAnRBuNKAgABqIgIoAgBHDQAgAiAGNgIAIAYNAUEAQQAoAozQgIAAQX4gBHdxNgKM0ICAAAwCCyAHQRBBFCAHKAIQIANGG2ogBjYCACAGRQ0BCyAGIAc2AhgCQCADKAIQIgJFDQAgBiACNgIQIAIgBjYCGAsgAygCFCICRQ0AIAZBFGogAjYCACACIAY2AhgLIAEgAGogADYCACABIABBAXI2AgQgAUEAKAKc0ICAAEcNAUEAIAA2ApDQgIAADwsgAyACQX5xNgIEIAEgAGogADYCACABIABBAXI2AgQLAkAgAEH/AUsNACAAQXhxQbDQgIAAaiECAkACQEEAKAKI0ICAACIEQQEgAEEDdnQiAHENAEEAIAQgAHI2AojQgIAAIAIhAAwBCyACKAIIIQALIAAgATYCDCACIAE2AgggASACNgIMIAEgADYCCA8LQR8hAgJAIABB////B0sNACAAQQh2IgIgAkGA/j9qQRB2QQhxIgJ0IgQgBEGA4B9qQRB2QQRxIgR0IgYgBkGAgA9qQRB2QQJxIgZ0QQ92IAIgBHIgBnJrIgJBAXQgACACQRVqdkEBcXJBHGohAgsgASACNgIcIAFCADcCECACQQJ0QbjSgIAAaiEEAkACQEEAKAKM0ICAACIGQQEgAnQiA3ENACAEIAE2AgBBACAGIANyNgKM0ICAACABIAQ2AhggASABNgIIIAEgATYCDAwBCyAAQQBBGSACQQF2ayACQR9GG3QhAiAEKAIAIQYCQANAIAYiBCgCBEF4cSAARg0BIAJBHXYhBiACQQF0IQIgBCAGQQRxakEQaiIDKAIAIgYNAAsgAyABNgIAIAEgBDYCGCABIAE2AgwgASABNgIIDAELIAQoAggiACABNgIMIAQgATYCCCABQQA2AhggASAENgIMIAEgADYCCAtBAEEAKAKo0ICAAEF/aiIBQX8gARs2AqjQgIAACwsEAAAAC04AAkAgAA0APwBBEHQPCwJAIABB//8DcQ0AIABBf0wNAAJAIABBEHZAACIAQX9HDQBBAEEwNgL404CAAEF/DwsgAEEQdA8LEMqAgIAAAAvyAgIDfwF+AkAgAkUNACAAIAE6AAAgAiAAaiIDQX9qIAE6AAAgAkEDSQ0AIAAgAToAAiAAIAE6AAEgA0F9aiABOgAAIANBfmogAToAACACQQdJDQAgACABOgADIANBfGogAToAACACQQlJDQAgAEEAIABrQQNxIgRqIgMgAUH/AXFBgYKECGwiATYCACADIAIgBGtBfHEiBGoiAkF8aiABNgIAIARBCUkNACADIAE2AgggAyABNgIEIAJBeGogATYCACACQXRqIAE2AgAgBEEZSQ0AIAMgATYCGCADIAE2AhQgAyABNgIQIAMgATYCDCACQXBqIAE2AgAgAkFsaiABNgIAIAJBaGogATYCACACQWRqIAE2AgAgBCADQQRxQRhyIgVrIgJBIEkNACABrUKBgICAEH4hBiADIAVqIQEDQCABIAY3AxggASAGNwMQIAEgBjcDCCABIAY3AwAgAUEgaiEBIAJBYGoiAkEfSw0ACwsgAAsLjkgBAEGACAuGSAEAAAACAAAAAwAAAAAAAAAAAAAABAAAAAUAAAAAAAAAAAAAAAYAAAAHAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAASW52YWxpZCBjaGFyIGluIHVybCBxdWVyeQBTcGFuIGNhbGxiYWNrIGVycm9yIGluIG9uX2JvZHkAQ29udGVudC1MZW5ndGggb3ZlcmZsb3cAQ2h1bmsgc2l6ZSBvdmVyZmxvdwBSZXNwb25zZSBvdmVyZmxvdwBJbnZhbGlkIG1ldGhvZCBmb3IgSFRUUC94LnggcmVxdWVzdABJbnZhbGlkIG1ldGhvZCBmb3IgUlRTUC94LnggcmVxdWVzdABFeHBlY3RlZCBTT1VSQ0UgbWV0aG9kIGZvciBJQ0UveC54IHJlcXVlc3QASW52YWxpZCBjaGFyIGluIHVybCBmcmFnbWVudCBzdGFydABFeHBlY3RlZCBkb3QAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9zdGF0dXMASW52YWxpZCByZXNwb25zZSBzdGF0dXMASW52YWxpZCBjaGFyYWN0ZXIgaW4gY2h1bmsgZXh0ZW5zaW9ucwBVc2VyIGNhbGxiYWNrIGVycm9yAGBvbl9yZXNldGAgY2FsbGJhY2sgZXJyb3IAYG9uX2NodW5rX2hlYWRlcmAgY2FsbGJhY2sgZXJyb3IAYG9uX21lc3NhZ2VfYmVnaW5gIGNhbGxiYWNrIGVycm9yAGBvbl9jaHVua19leHRlbnNpb25fdmFsdWVgIGNhbGxiYWNrIGVycm9yAGBvbl9zdGF0dXNfY29tcGxldGVgIGNhbGxiYWNrIGVycm9yAGBvbl92ZXJzaW9uX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fdXJsX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fY2h1bmtfY29tcGxldGVgIGNhbGxiYWNrIGVycm9yAGBvbl9oZWFkZXJfdmFsdWVfY29tcGxldGVgIGNhbGxiYWNrIGVycm9yAGBvbl9tZXNzYWdlX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fbWV0aG9kX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25faGVhZGVyX2ZpZWxkX2NvbXBsZXRlYCBjYWxsYmFjayBlcnJvcgBgb25fY2h1bmtfZXh0ZW5zaW9uX25hbWVgIGNhbGxiYWNrIGVycm9yAFVuZXhwZWN0ZWQgY2hhciBpbiB1cmwgc2VydmVyAEludmFsaWQgaGVhZGVyIHZhbHVlIGNoYXIASW52YWxpZCBoZWFkZXIgZmllbGQgY2hhcgBTcGFuIGNhbGxiYWNrIGVycm9yIGluIG9uX3ZlcnNpb24ASW52YWxpZCBtaW5vciB2ZXJzaW9uAEludmFsaWQgbWFqb3IgdmVyc2lvbgBFeHBlY3RlZCBzcGFjZSBhZnRlciB2ZXJzaW9uAEV4cGVjdGVkIENSTEYgYWZ0ZXIgdmVyc2lvbgBJbnZhbGlkIEhUVFAgdmVyc2lvbgBJbnZhbGlkIGhlYWRlciB0b2tlbgBTcGFuIGNhbGxiYWNrIGVycm9yIGluIG9uX3VybABJbnZhbGlkIGNoYXJhY3RlcnMgaW4gdXJsAFVuZXhwZWN0ZWQgc3RhcnQgY2hhciBpbiB1cmwARG91YmxlIEAgaW4gdXJsAEVtcHR5IENvbnRlbnQtTGVuZ3RoAEludmFsaWQgY2hhcmFjdGVyIGluIENvbnRlbnQtTGVuZ3RoAER1cGxpY2F0ZSBDb250ZW50LUxlbmd0aABJbnZhbGlkIGNoYXIgaW4gdXJsIHBhdGgAQ29udGVudC1MZW5ndGggY2FuJ3QgYmUgcHJlc2VudCB3aXRoIFRyYW5zZmVyLUVuY29kaW5nAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIHNpemUAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9oZWFkZXJfdmFsdWUAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9jaHVua19leHRlbnNpb25fdmFsdWUASW52YWxpZCBjaGFyYWN0ZXIgaW4gY2h1bmsgZXh0ZW5zaW9ucyB2YWx1ZQBNaXNzaW5nIGV4cGVjdGVkIExGIGFmdGVyIGhlYWRlciB2YWx1ZQBJbnZhbGlkIGBUcmFuc2Zlci1FbmNvZGluZ2AgaGVhZGVyIHZhbHVlAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIGV4dGVuc2lvbnMgcXVvdGUgdmFsdWUASW52YWxpZCBjaGFyYWN0ZXIgaW4gY2h1bmsgZXh0ZW5zaW9ucyBxdW90ZWQgdmFsdWUAUGF1c2VkIGJ5IG9uX2hlYWRlcnNfY29tcGxldGUASW52YWxpZCBFT0Ygc3RhdGUAb25fcmVzZXQgcGF1c2UAb25fY2h1bmtfaGVhZGVyIHBhdXNlAG9uX21lc3NhZ2VfYmVnaW4gcGF1c2UAb25fY2h1bmtfZXh0ZW5zaW9uX3ZhbHVlIHBhdXNlAG9uX3N0YXR1c19jb21wbGV0ZSBwYXVzZQBvbl92ZXJzaW9uX2NvbXBsZXRlIHBhdXNlAG9uX3VybF9jb21wbGV0ZSBwYXVzZQBvbl9jaHVua19jb21wbGV0ZSBwYXVzZQBvbl9oZWFkZXJfdmFsdWVfY29tcGxldGUgcGF1c2UAb25fbWVzc2FnZV9jb21wbGV0ZSBwYXVzZQBvbl9tZXRob2RfY29tcGxldGUgcGF1c2UAb25faGVhZGVyX2ZpZWxkX2NvbXBsZXRlIHBhdXNlAG9uX2NodW5rX2V4dGVuc2lvbl9uYW1lIHBhdXNlAFVuZXhwZWN0ZWQgc3BhY2UgYWZ0ZXIgc3RhcnQgbGluZQBTcGFuIGNhbGxiYWNrIGVycm9yIGluIG9uX2NodW5rX2V4dGVuc2lvbl9uYW1lAEludmFsaWQgY2hhcmFjdGVyIGluIGNodW5rIGV4dGVuc2lvbnMgbmFtZQBQYXVzZSBvbiBDT05ORUNUL1VwZ3JhZGUAUGF1c2Ugb24gUFJJL1VwZ3JhZGUARXhwZWN0ZWQgSFRUUC8yIENvbm5lY3Rpb24gUHJlZmFjZQBTcGFuIGNhbGxiYWNrIGVycm9yIGluIG9uX21ldGhvZABFeHBlY3RlZCBzcGFjZSBhZnRlciBtZXRob2QAU3BhbiBjYWxsYmFjayBlcnJvciBpbiBvbl9oZWFkZXJfZmllbGQAUGF1c2VkAEludmFsaWQgd29yZCBlbmNvdW50ZXJlZABJbnZhbGlkIG1ldGhvZCBlbmNvdW50ZXJlZABVbmV4cGVjdGVkIGNoYXIgaW4gdXJsIHNjaGVtYQBSZXF1ZXN0IGhhcyBpbnZhbGlkIGBUcmFuc2Zlci1FbmNvZGluZ2AAU1dJVENIX1BST1hZAFVTRV9QUk9YWQBNS0FDVElWSVRZAFVOUFJPQ0VTU0FCTEVfRU5USVRZAENPUFkATU9WRURfUEVSTUFORU5UTFkAVE9PX0VBUkxZAE5PVElGWQBGQUlMRURfREVQRU5ERU5DWQBCQURfR0FURVdBWQBQTEFZAFBVVABDSEVDS09VVABHQVRFV0FZX1RJTUVPVVQAUkVRVUVTVF9USU1FT1VUAE5FVFdPUktfQ09OTkVDVF9USU1FT1VUAENPTk5FQ1RJT05fVElNRU9VVABMT0dJTl9USU1FT1VUAE5FVFdPUktfUkVBRF9USU1FT1VUAFBPU1QATUlTRElSRUNURURfUkVRVUVTVABDTElFTlRfQ0xPU0VEX1JFUVVFU1QAQ0xJRU5UX0NMT1NFRF9MT0FEX0JBTEFOQ0VEX1JFUVVFU1QAQkFEX1JFUVVFU1QASFRUUF9SRVFVRVNUX1NFTlRfVE9fSFRUUFNfUE9SVABSRVBPUlQASU1fQV9URUFQT1QAUkVTRVRfQ09OVEVOVABOT19DT05URU5UAFBBUlRJQUxfQ09OVEVOVABIUEVfSU5WQUxJRF9DT05TVEFOVABIUEVfQ0JfUkVTRVQAR0VUAEhQRV9TVFJJQ1QAQ09ORkxJQ1QAVEVNUE9SQVJZX1JFRElSRUNUAFBFUk1BTkVOVF9SRURJUkVDVABDT05ORUNUAE1VTFRJX1NUQVRVUwBIUEVfSU5WQUxJRF9TVEFUVVMAVE9PX01BTllfUkVRVUVTVFMARUFSTFlfSElOVFMAVU5BVkFJTEFCTEVfRk9SX0xFR0FMX1JFQVNPTlMAT1BUSU9OUwBTV0lUQ0hJTkdfUFJPVE9DT0xTAFZBUklBTlRfQUxTT19ORUdPVElBVEVTAE1VTFRJUExFX0NIT0lDRVMASU5URVJOQUxfU0VSVkVSX0VSUk9SAFdFQl9TRVJWRVJfVU5LTk9XTl9FUlJPUgBSQUlMR1VOX0VSUk9SAElERU5USVRZX1BST1ZJREVSX0FVVEhFTlRJQ0FUSU9OX0VSUk9SAFNTTF9DRVJUSUZJQ0FURV9FUlJPUgBJTlZBTElEX1hfRk9SV0FSREVEX0ZPUgBTRVRfUEFSQU1FVEVSAEdFVF9QQVJBTUVURVIASFBFX1VTRVIAU0VFX09USEVSAEhQRV9DQl9DSFVOS19IRUFERVIATUtDQUxFTkRBUgBTRVRVUABXRUJfU0VSVkVSX0lTX0RPV04AVEVBUkRPV04ASFBFX0NMT1NFRF9DT05ORUNUSU9OAEhFVVJJU1RJQ19FWFBJUkFUSU9OAERJU0NPTk5FQ1RFRF9PUEVSQVRJT04ATk9OX0FVVEhPUklUQVRJVkVfSU5GT1JNQVRJT04ASFBFX0lOVkFMSURfVkVSU0lPTgBIUEVfQ0JfTUVTU0FHRV9CRUdJTgBTSVRFX0lTX0ZST1pFTgBIUEVfSU5WQUxJRF9IRUFERVJfVE9LRU4ASU5WQUxJRF9UT0tFTgBGT1JCSURERU4ARU5IQU5DRV9ZT1VSX0NBTE0ASFBFX0lOVkFMSURfVVJMAEJMT0NLRURfQllfUEFSRU5UQUxfQ09OVFJPTABNS0NPTABBQ0wASFBFX0lOVEVSTkFMAFJFUVVFU1RfSEVBREVSX0ZJRUxEU19UT09fTEFSR0VfVU5PRkZJQ0lBTABIUEVfT0sAVU5MSU5LAFVOTE9DSwBQUkkAUkVUUllfV0lUSABIUEVfSU5WQUxJRF9DT05URU5UX0xFTkdUSABIUEVfVU5FWFBFQ1RFRF9DT05URU5UX0xFTkdUSABGTFVTSABQUk9QUEFUQ0gATS1TRUFSQ0gAVVJJX1RPT19MT05HAFBST0NFU1NJTkcATUlTQ0VMTEFORU9VU19QRVJTSVNURU5UX1dBUk5JTkcATUlTQ0VMTEFORU9VU19XQVJOSU5HAEhQRV9JTlZBTElEX1RSQU5TRkVSX0VOQ09ESU5HAEV4cGVjdGVkIENSTEYASFBFX0lOVkFMSURfQ0hVTktfU0laRQBNT1ZFAENPTlRJTlVFAEhQRV9DQl9TVEFUVVNfQ09NUExFVEUASFBFX0NCX0hFQURFUlNfQ09NUExFVEUASFBFX0NCX1ZFUlNJT05fQ09NUExFVEUASFBFX0NCX1VSTF9DT01QTEVURQBIUEVfQ0JfQ0hVTktfQ09NUExFVEUASFBFX0NCX0hFQURFUl9WQUxVRV9DT01QTEVURQBIUEVfQ0JfQ0hVTktfRVhURU5TSU9OX1ZBTFVFX0NPTVBMRVRFAEhQRV9DQl9DSFVOS19FWFRFTlNJT05fTkFNRV9DT01QTEVURQBIUEVfQ0JfTUVTU0FHRV9DT01QTEVURQBIUEVfQ0JfTUVUSE9EX0NPTVBMRVRFAEhQRV9DQl9IRUFERVJfRklFTERfQ09NUExFVEUAREVMRVRFAEhQRV9JTlZBTElEX0VPRl9TVEFURQBJTlZBTElEX1NTTF9DRVJUSUZJQ0FURQBQQVVTRQBOT19SRVNQT05TRQBVTlNVUFBPUlRFRF9NRURJQV9UWVBFAEdPTkUATk9UX0FDQ0VQVEFCTEUAU0VSVklDRV9VTkFWQUlMQUJMRQBSQU5HRV9OT1RfU0FUSVNGSUFCTEUAT1JJR0lOX0lTX1VOUkVBQ0hBQkxFAFJFU1BPTlNFX0lTX1NUQUxFAFBVUkdFAE1FUkdFAFJFUVVFU1RfSEVBREVSX0ZJRUxEU19UT09fTEFSR0UAUkVRVUVTVF9IRUFERVJfVE9PX0xBUkdFAFBBWUxPQURfVE9PX0xBUkdFAElOU1VGRklDSUVOVF9TVE9SQUdFAEhQRV9QQVVTRURfVVBHUkFERQBIUEVfUEFVU0VEX0gyX1VQR1JBREUAU09VUkNFAEFOTk9VTkNFAFRSQUNFAEhQRV9VTkVYUEVDVEVEX1NQQUNFAERFU0NSSUJFAFVOU1VCU0NSSUJFAFJFQ09SRABIUEVfSU5WQUxJRF9NRVRIT0QATk9UX0ZPVU5EAFBST1BGSU5EAFVOQklORABSRUJJTkQAVU5BVVRIT1JJWkVEAE1FVEhPRF9OT1RfQUxMT1dFRABIVFRQX1ZFUlNJT05fTk9UX1NVUFBPUlRFRABBTFJFQURZX1JFUE9SVEVEAEFDQ0VQVEVEAE5PVF9JTVBMRU1FTlRFRABMT09QX0RFVEVDVEVEAEhQRV9DUl9FWFBFQ1RFRABIUEVfTEZfRVhQRUNURUQAQ1JFQVRFRABJTV9VU0VEAEhQRV9QQVVTRUQAVElNRU9VVF9PQ0NVUkVEAFBBWU1FTlRfUkVRVUlSRUQAUFJFQ09ORElUSU9OX1JFUVVJUkVEAFBST1hZX0FVVEhFTlRJQ0FUSU9OX1JFUVVJUkVEAE5FVFdPUktfQVVUSEVOVElDQVRJT05fUkVRVUlSRUQATEVOR1RIX1JFUVVJUkVEAFNTTF9DRVJUSUZJQ0FURV9SRVFVSVJFRABVUEdSQURFX1JFUVVJUkVEAFBBR0VfRVhQSVJFRABQUkVDT05ESVRJT05fRkFJTEVEAEVYUEVDVEFUSU9OX0ZBSUxFRABSRVZBTElEQVRJT05fRkFJTEVEAFNTTF9IQU5EU0hBS0VfRkFJTEVEAExPQ0tFRABUUkFOU0ZPUk1BVElPTl9BUFBMSUVEAE5PVF9NT0RJRklFRABOT1RfRVhURU5ERUQAQkFORFdJRFRIX0xJTUlUX0VYQ0VFREVEAFNJVEVfSVNfT1ZFUkxPQURFRABIRUFEAEV4cGVjdGVkIEhUVFAvAABeEwAAJhMAADAQAADwFwAAnRMAABUSAAA5FwAA8BIAAAoQAAB1EgAArRIAAIITAABPFAAAfxAAAKAVAAAjFAAAiRIAAIsUAABNFQAA1BEAAM8UAAAQGAAAyRYAANwWAADBEQAA4BcAALsUAAB0FAAAfBUAAOUUAAAIFwAAHxAAAGUVAACjFAAAKBUAAAIVAACZFQAALBAAAIsZAABPDwAA1A4AAGoQAADOEAAAAhcAAIkOAABuEwAAHBMAAGYUAABWFwAAwRMAAM0TAABsEwAAaBcAAGYXAABfFwAAIhMAAM4PAABpDgAA2A4AAGMWAADLEwAAqg4AACgXAAAmFwAAxRMAAF0WAADoEQAAZxMAAGUTAADyFgAAcxMAAB0XAAD5FgAA8xEAAM8OAADOFQAADBIAALMRAAClEQAAYRAAADIXAAC7EwAAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEBAgEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAgMCAgICAgAAAgIAAgIAAgICAgICAgICAgAEAAAAAAACAgICAgICAgICAgICAgICAgICAgICAgICAgAAAAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAAIAAgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAIAAgICAgIAAAICAAICAAICAgICAgICAgIAAwAEAAAAAgICAgICAgICAgICAgICAgICAgICAgICAgIAAAACAgICAgICAgICAgICAgICAgICAgICAgICAgICAgACAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABsb3NlZWVwLWFsaXZlAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQEBAQEBAQEBAQEBAgEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQFjaHVua2VkAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAQABAQEBAQAAAQEAAQEAAQEBAQEBAQEBAQAAAAAAAAABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGVjdGlvbmVudC1sZW5ndGhvbnJveHktY29ubmVjdGlvbgAAAAAAAAAAAAAAAAAAAHJhbnNmZXItZW5jb2RpbmdwZ3JhZGUNCg0KDQpTTQ0KDQpUVFAvQ0UvVFNQLwAAAAAAAAAAAAAAAAECAAEDAAAAAAAAAAAAAAAAAAAAAAAABAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAAAAAAAAAAABAgABAwAAAAAAAAAAAAAAAAAAAAAAAAQBAQUBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAAAAAAAAAAAAQAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAQEAAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQAAAAAAAAAAAAABAAACAAAAAAAAAAAAAAAAAAAAAAAAAwQAAAQEBAQEBAQEBAQEBQQEBAQEBAQEBAQEBAAEAAYHBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEAAQABAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAQAAAAAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAgAAAAAAAAMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAAAAAAAAAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAEAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAgAAAAACAAAAAAAAAAAAAAAAAAAAAAADAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwAAAAAAAAMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE5PVU5DRUVDS09VVE5FQ1RFVEVDUklCRUxVU0hFVEVBRFNFQVJDSFJHRUNUSVZJVFlMRU5EQVJWRU9USUZZUFRJT05TQ0hTRUFZU1RBVENIR0VPUkRJUkVDVE9SVFJDSFBBUkFNRVRFUlVSQ0VCU0NSSUJFQVJET1dOQUNFSU5ETktDS1VCU0NSSUJFSFRUUC9BRFRQLw=='
@@ -26042,7 +21892,7 @@ module.exports = 'AGFzbQEAAAABMAhgAX8Bf2ADf39/AX9gBH9/f38Bf2AAAGADf39/AGABfwBgAn
 
 /***/ }),
 
-/***/ 172:
+/***/ 6650:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -26064,14 +21914,14 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 7501:
+/***/ 587:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { kClients } = __nccwpck_require__(6443)
-const Agent = __nccwpck_require__(9965)
+const { kClients } = __nccwpck_require__(3377)
+const Agent = __nccwpck_require__(4711)
 const {
   kAgent,
   kMockAgentSet,
@@ -26082,14 +21932,14 @@ const {
   kGetNetConnect,
   kOptions,
   kFactory
-} = __nccwpck_require__(1117)
-const MockClient = __nccwpck_require__(7365)
-const MockPool = __nccwpck_require__(4004)
-const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
-const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
-const Dispatcher = __nccwpck_require__(992)
-const Pluralizer = __nccwpck_require__(1529)
-const PendingInterceptorsFormatter = __nccwpck_require__(6142)
+} = __nccwpck_require__(2539)
+const MockClient = __nccwpck_require__(2839)
+const MockPool = __nccwpck_require__(3926)
+const { matchValue, buildMockOptions } = __nccwpck_require__(463)
+const { InvalidArgumentError, UndiciError } = __nccwpck_require__(6593)
+const Dispatcher = __nccwpck_require__(877)
+const Pluralizer = __nccwpck_require__(39)
+const PendingInterceptorsFormatter = __nccwpck_require__(2708)
 
 class FakeWeakRef {
   constructor (value) {
@@ -26243,15 +22093,15 @@ module.exports = MockAgent
 
 /***/ }),
 
-/***/ 7365:
+/***/ 2839:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const { promisify } = __nccwpck_require__(9023)
-const Client = __nccwpck_require__(6197)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Client = __nccwpck_require__(2315)
+const { buildMockDispatch } = __nccwpck_require__(463)
 const {
   kDispatches,
   kMockAgent,
@@ -26260,10 +22110,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(2539)
+const { MockInterceptor } = __nccwpck_require__(7073)
+const Symbols = __nccwpck_require__(3377)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
 
 /**
  * MockClient provides an API that extends the Client to influence the mockDispatches.
@@ -26310,13 +22160,13 @@ module.exports = MockClient
 
 /***/ }),
 
-/***/ 2429:
+/***/ 5347:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { UndiciError } = __nccwpck_require__(8707)
+const { UndiciError } = __nccwpck_require__(6593)
 
 class MockNotMatchedError extends UndiciError {
   constructor (message) {
@@ -26335,13 +22185,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1511:
+/***/ 7073:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(3397)
+const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(463)
 const {
   kDispatches,
   kDispatchKey,
@@ -26349,9 +22199,9 @@ const {
   kDefaultTrailers,
   kContentLength,
   kMockDispatch
-} = __nccwpck_require__(1117)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { buildURL } = __nccwpck_require__(3440)
+} = __nccwpck_require__(2539)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
+const { buildURL } = __nccwpck_require__(5386)
 
 /**
  * Defines the scope API for an interceptor reply
@@ -26549,15 +22399,15 @@ module.exports.MockScope = MockScope
 
 /***/ }),
 
-/***/ 4004:
+/***/ 3926:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const { promisify } = __nccwpck_require__(9023)
-const Pool = __nccwpck_require__(5076)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Pool = __nccwpck_require__(9906)
+const { buildMockDispatch } = __nccwpck_require__(463)
 const {
   kDispatches,
   kMockAgent,
@@ -26566,10 +22416,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(2539)
+const { MockInterceptor } = __nccwpck_require__(7073)
+const Symbols = __nccwpck_require__(3377)
+const { InvalidArgumentError } = __nccwpck_require__(6593)
 
 /**
  * MockPool provides an API that extends the Pool to influence the mockDispatches.
@@ -26616,7 +22466,7 @@ module.exports = MockPool
 
 /***/ }),
 
-/***/ 1117:
+/***/ 2539:
 /***/ ((module) => {
 
 "use strict";
@@ -26647,21 +22497,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3397:
+/***/ 463:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { MockNotMatchedError } = __nccwpck_require__(2429)
+const { MockNotMatchedError } = __nccwpck_require__(5347)
 const {
   kDispatches,
   kMockAgent,
   kOriginalDispatch,
   kOrigin,
   kGetNetConnect
-} = __nccwpck_require__(1117)
-const { buildURL, nop } = __nccwpck_require__(3440)
+} = __nccwpck_require__(2539)
+const { buildURL, nop } = __nccwpck_require__(5386)
 const { STATUS_CODES } = __nccwpck_require__(8611)
 const {
   types: {
@@ -27006,7 +22856,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6142:
+/***/ 2708:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -27054,7 +22904,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 1529:
+/***/ 39:
 /***/ ((module) => {
 
 "use strict";
@@ -27091,7 +22941,7 @@ module.exports = class Pluralizer {
 
 /***/ }),
 
-/***/ 4869:
+/***/ 3859:
 /***/ ((module) => {
 
 "use strict";
@@ -27216,16 +23066,16 @@ module.exports = class FixedQueue {
 
 /***/ }),
 
-/***/ 8640:
+/***/ 1946:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const DispatcherBase = __nccwpck_require__(1)
-const FixedQueue = __nccwpck_require__(4869)
-const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(6443)
-const PoolStats = __nccwpck_require__(4622)
+const DispatcherBase = __nccwpck_require__(1615)
+const FixedQueue = __nccwpck_require__(3859)
+const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(3377)
+const PoolStats = __nccwpck_require__(2716)
 
 const kClients = Symbol('clients')
 const kNeedDrain = Symbol('needDrain')
@@ -27418,10 +23268,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4622:
+/***/ 2716:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(6443)
+const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(3377)
 const kPool = Symbol('pool')
 
 class PoolStats {
@@ -27459,7 +23309,7 @@ module.exports = PoolStats
 
 /***/ }),
 
-/***/ 5076:
+/***/ 9906:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -27471,14 +23321,14 @@ const {
   kNeedDrain,
   kAddClient,
   kGetDispatcher
-} = __nccwpck_require__(8640)
-const Client = __nccwpck_require__(6197)
+} = __nccwpck_require__(1946)
+const Client = __nccwpck_require__(2315)
 const {
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(6593)
+const util = __nccwpck_require__(5386)
+const { kUrl, kInterceptors } = __nccwpck_require__(3377)
+const buildConnector = __nccwpck_require__(5106)
 
 const kOptions = Symbol('options')
 const kConnections = Symbol('connections')
@@ -27575,19 +23425,19 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 2720:
+/***/ 2053:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { kProxy, kClose, kDestroy, kInterceptors } = __nccwpck_require__(6443)
+const { kProxy, kClose, kDestroy, kInterceptors } = __nccwpck_require__(3377)
 const { URL } = __nccwpck_require__(7016)
-const Agent = __nccwpck_require__(9965)
-const Pool = __nccwpck_require__(5076)
-const DispatcherBase = __nccwpck_require__(1)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
+const Agent = __nccwpck_require__(4711)
+const Pool = __nccwpck_require__(9906)
+const DispatcherBase = __nccwpck_require__(1615)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(6593)
+const buildConnector = __nccwpck_require__(5106)
 
 const kAgent = Symbol('proxy agent')
 const kClient = Symbol('proxy client')
@@ -27772,7 +23622,7 @@ module.exports = ProxyAgent
 
 /***/ }),
 
-/***/ 8804:
+/***/ 6962:
 /***/ ((module) => {
 
 "use strict";
@@ -27877,27 +23727,27 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8550:
+/***/ 1052:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 const diagnosticsChannel = __nccwpck_require__(1637)
-const { uid, states } = __nccwpck_require__(5913)
+const { uid, states } = __nccwpck_require__(5879)
 const {
   kReadyState,
   kSentClose,
   kByteParser,
   kReceivedClose
-} = __nccwpck_require__(2933)
-const { fireEvent, failWebsocketConnection } = __nccwpck_require__(3574)
-const { CloseEvent } = __nccwpck_require__(6255)
-const { makeRequest } = __nccwpck_require__(5194)
-const { fetching } = __nccwpck_require__(2315)
-const { Headers } = __nccwpck_require__(6349)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { kHeadersList } = __nccwpck_require__(6443)
+} = __nccwpck_require__(5939)
+const { fireEvent, failWebsocketConnection } = __nccwpck_require__(1240)
+const { CloseEvent } = __nccwpck_require__(9717)
+const { makeRequest } = __nccwpck_require__(4635)
+const { fetching } = __nccwpck_require__(1917)
+const { Headers } = __nccwpck_require__(5395)
+const { getGlobalDispatcher } = __nccwpck_require__(4743)
+const { kHeadersList } = __nccwpck_require__(3377)
 
 const channels = {}
 channels.open = diagnosticsChannel.channel('undici:websocket:open')
@@ -28176,7 +24026,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5913:
+/***/ 5879:
 /***/ ((module) => {
 
 "use strict";
@@ -28235,14 +24085,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6255:
+/***/ 9717:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { webidl } = __nccwpck_require__(4222)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { webidl } = __nccwpck_require__(8184)
+const { kEnumerableProperty } = __nccwpck_require__(5386)
 const { MessagePort } = __nccwpck_require__(8167)
 
 /**
@@ -28546,13 +24396,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1237:
+/***/ 2395:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { maxUnsigned16Bit } = __nccwpck_require__(5913)
+const { maxUnsigned16Bit } = __nccwpck_require__(5879)
 
 /** @type {import('crypto')} */
 let crypto
@@ -28627,7 +24477,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3171:
+/***/ 4949:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -28635,10 +24485,10 @@ module.exports = {
 
 const { Writable } = __nccwpck_require__(2203)
 const diagnosticsChannel = __nccwpck_require__(1637)
-const { parserStates, opcodes, states, emptyBuffer } = __nccwpck_require__(5913)
-const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(2933)
-const { isValidStatusCode, failWebsocketConnection, websocketMessageReceived } = __nccwpck_require__(3574)
-const { WebsocketFrameSend } = __nccwpck_require__(1237)
+const { parserStates, opcodes, states, emptyBuffer } = __nccwpck_require__(5879)
+const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(5939)
+const { isValidStatusCode, failWebsocketConnection, websocketMessageReceived } = __nccwpck_require__(1240)
+const { WebsocketFrameSend } = __nccwpck_require__(2395)
 
 // This code was influenced by ws released under the MIT license.
 // Copyright (c) 2011 Einar Otto Stangvik <einaros@gmail.com>
@@ -28979,7 +24829,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2933:
+/***/ 5939:
 /***/ ((module) => {
 
 "use strict";
@@ -28999,15 +24849,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3574:
+/***/ 1240:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(2933)
-const { states, opcodes } = __nccwpck_require__(5913)
-const { MessageEvent, ErrorEvent } = __nccwpck_require__(6255)
+const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(5939)
+const { states, opcodes } = __nccwpck_require__(5879)
+const { MessageEvent, ErrorEvent } = __nccwpck_require__(9717)
 
 /* globals Blob */
 
@@ -29207,17 +25057,17 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5171:
+/***/ 2337:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { webidl } = __nccwpck_require__(4222)
-const { DOMException } = __nccwpck_require__(7326)
-const { URLSerializer } = __nccwpck_require__(4322)
-const { getGlobalOrigin } = __nccwpck_require__(5628)
-const { staticPropertyDescriptors, states, opcodes, emptyBuffer } = __nccwpck_require__(5913)
+const { webidl } = __nccwpck_require__(8184)
+const { DOMException } = __nccwpck_require__(1924)
+const { URLSerializer } = __nccwpck_require__(7500)
+const { getGlobalOrigin } = __nccwpck_require__(4090)
+const { staticPropertyDescriptors, states, opcodes, emptyBuffer } = __nccwpck_require__(5879)
 const {
   kWebSocketURL,
   kReadyState,
@@ -29226,13 +25076,13 @@ const {
   kResponse,
   kSentClose,
   kByteParser
-} = __nccwpck_require__(2933)
-const { isEstablished, isClosing, isValidSubprotocol, failWebsocketConnection, fireEvent } = __nccwpck_require__(3574)
-const { establishWebSocketConnection } = __nccwpck_require__(8550)
-const { WebsocketFrameSend } = __nccwpck_require__(1237)
-const { ByteParser } = __nccwpck_require__(3171)
-const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3440)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+} = __nccwpck_require__(5939)
+const { isEstablished, isClosing, isValidSubprotocol, failWebsocketConnection, fireEvent } = __nccwpck_require__(1240)
+const { establishWebSocketConnection } = __nccwpck_require__(1052)
+const { WebsocketFrameSend } = __nccwpck_require__(2395)
+const { ByteParser } = __nccwpck_require__(4949)
+const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(5386)
+const { getGlobalDispatcher } = __nccwpck_require__(4743)
 const { types } = __nccwpck_require__(9023)
 
 let experimentalWarned = false
@@ -29856,73 +25706,42 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3843:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ 7847:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-
-function getUserAgent() {
-  if (typeof navigator === "object" && "userAgent" in navigator) {
-    return navigator.userAgent;
-  }
-
-  if (typeof process === "object" && process.version !== undefined) {
-    return `Node.js/${process.version.substr(1)} (${process.platform}; ${process.arch})`;
-  }
-
-  return "<environment undetectable>";
+exports.parseAttributionSettings = parseAttributionSettings;
+const errors_1 = __nccwpck_require__(4533);
+function count(name, raw, min) {
+    if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
+        throw new errors_1.InputError(`Input '${name}' must be a whole number of at least ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return Number(raw);
 }
-
-exports.getUserAgent = getUserAgent;
-//# sourceMappingURL=index.js.map
-
-
-/***/ }),
-
-/***/ 8264:
-/***/ ((module) => {
-
-// Returns a wrapper function that returns a wrapped callback
-// The wrapper function should do some stuff, and return a
-// presumably different callback function.
-// This makes sure that own properties are retained, so that
-// decorations and such are not lost along the way.
-module.exports = wrappy
-function wrappy (fn, cb) {
-  if (fn && cb) return wrappy(fn)(cb)
-
-  if (typeof fn !== 'function')
-    throw new TypeError('need wrapper function')
-
-  Object.keys(fn).forEach(function (k) {
-    wrapper[k] = fn[k]
-  })
-
-  return wrapper
-
-  function wrapper() {
-    var args = new Array(arguments.length)
-    for (var i = 0; i < args.length; i++) {
-      args[i] = arguments[i]
+/** Parses the attribution inputs; an invalid one is an InputError naming it and the expected form. */
+function parseAttributionSettings(raw) {
+    const holdBack = raw['hold-back'].trim();
+    if (holdBack !== 'none' && holdBack !== 'regressing') {
+        throw new errors_1.InputError(`Input 'hold-back' must be none or regressing, got ${JSON.stringify(holdBack)}`);
     }
-    var ret = fn.apply(this, args)
-    var cb = args[args.length-1]
-    if (typeof ret === 'function' && ret !== cb) {
-      Object.keys(cb).forEach(function (k) {
-        ret[k] = cb[k]
-      })
+    const bisect = raw.bisect.trim();
+    if (!['true', 'True', 'TRUE', 'false', 'False', 'FALSE'].includes(bisect)) {
+        throw new errors_1.InputError(`Input 'bisect' must be true or false, got ${JSON.stringify(bisect)}`);
     }
-    return ret
-  }
+    return {
+        maxBuilds: count('attribution-max-builds', raw['attribution-max-builds'].trim(), 0),
+        holdBack,
+        bisect: bisect.toLowerCase() === 'true',
+        bisectMaxBuilds: count('bisect-max-builds', raw['bisect-max-builds'].trim(), 1)
+    };
 }
 
 
 /***/ }),
 
-/***/ 2691:
+/***/ 832:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -29963,30 +25782,29 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.saveLock = saveLock;
 exports.cleanup = cleanup;
-const core = __importStar(__nccwpck_require__(7484));
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const state_1 = __nccwpck_require__(2462);
+const state_1 = __nccwpck_require__(6305);
 /**
  * Keeps a copy of `lockPath` in `dir` and names it in the step's state. A step stopped by a signal puts it back
  * itself (restore); one killed outright leaves that to the post step, which restores whatever copy is still
  * there. A run that ends on its own discards the copy, keeping the lock as the run left it.
  */
-function saveLock(lockPath, dir) {
+function saveLock(lockPath, dir, log) {
     const saved = {
         lockPath: path.resolve(lockPath),
         content: fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : null
     };
     const file = path.join(dir, 'flake.lock.saved.json');
     fs.writeFileSync(file, JSON.stringify(saved));
-    core.saveState(state_1.STATE.savedLock, file);
+    log.saveState(state_1.STATE.savedLock, file);
     return {
-        restore: () => restoreLockFrom(file),
+        restore: () => restoreLockFrom(file, log),
         discard: () => fs.rmSync(file, { force: true })
     };
 }
 /** Puts flake.lock back from a copy saveLock made, and removes the copy; nothing when it is gone. */
-function restoreLockFrom(file) {
+function restoreLockFrom(file, log) {
     if (!fs.existsSync(file))
         return;
     const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -29996,7 +25814,7 @@ function restoreLockFrom(file) {
             fs.rmSync(saved.lockPath, { force: true });
         else
             fs.writeFileSync(saved.lockPath, saved.content);
-        core.info(`Restored ${saved.lockPath} as it was before the update`);
+        log.info(`Restored ${saved.lockPath} as it was before the update`);
     }
     fs.rmSync(file, { force: true });
 }
@@ -30004,21 +25822,21 @@ function restoreLockFrom(file) {
  * Removes what the main step left on the runner (its work directory, the signing key), even after a failure,
  * after putting flake.lock back if the main step was stopped before it could.
  */
-function cleanup() {
-    const saved = core.getState(state_1.STATE.savedLock);
+function cleanup(log) {
+    const saved = log.getState(state_1.STATE.savedLock);
     if (saved)
-        restoreLockFrom(saved);
-    const dirs = (core.getState(state_1.STATE.cleanupDirs) || '').split('\n').filter(Boolean);
+        restoreLockFrom(saved, log);
+    const dirs = (log.getState(state_1.STATE.cleanupDirs) || '').split('\n').filter(Boolean);
     for (const dir of dirs) {
         fs.rmSync(dir, { recursive: true, force: true });
-        core.info(`Removed ${dir}`);
+        log.info(`Removed ${dir}`);
     }
 }
 
 
 /***/ }),
 
-/***/ 3916:
+/***/ 4533:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -30040,7 +25858,7 @@ exports.InputError = InputError;
 
 /***/ }),
 
-/***/ 3190:
+/***/ 2427:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -30083,14 +25901,16 @@ exports.KILL_GRACE_MS = void 0;
 exports.childEnv = childEnv;
 exports.stopChildren = stopChildren;
 exports.stopping = stopping;
+exports.runQuick = runQuick;
 exports.runProcess = runProcess;
 exports.tail = tail;
+const exec_1 = __nccwpck_require__(8682);
 const child_process_1 = __nccwpck_require__(5317);
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const string_decoder_1 = __nccwpck_require__(3193);
-const memory_1 = __nccwpck_require__(8820);
-const retry_1 = __nccwpck_require__(9809);
+const memory_1 = __nccwpck_require__(5993);
+const retry_1 = __nccwpck_require__(2486);
 /**
  * Variables a child process inherits from the runner: what Nix, git, ssh and curl need to find their files,
  * certificates, proxies and agent. Everything else stays behind, above all the step's inputs (INPUT_TOKEN,
@@ -30172,7 +25992,7 @@ class TextCollector {
     add(chunk) {
         this.text += chunk;
         if (this.echo && chunk !== '')
-            process.stdout.write(chunk);
+            this.echo(chunk);
     }
 }
 /** Children that run now, each the leader of its own process group. */
@@ -30214,6 +26034,22 @@ function stopping() {
     return stopSignal;
 }
 /**
+ * Runs a short local command that starts nothing of its own (`nix --version`, `ssh-keygen -y`) through
+ * @actions/exec, with the same allow-listed environment as every command; no process group is needed, since a
+ * signal to the action reaches it with the action's own group. Output is captured, never echoed.
+ */
+async function runQuick(file, args, options = {}) {
+    if (stopSignal)
+        throw new Error(`Not starting ${file}: the action is stopping (${stopSignal})`);
+    const r = await (0, exec_1.getExecOutput)(file, args, {
+        env: childEnv(process.env),
+        silent: true,
+        ignoreReturnCode: true,
+        input: options.input === undefined ? undefined : Buffer.from(options.input)
+    });
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+}
+/**
  * Runs a program with an argument array (never through a shell) and captures its output.
  * A non-zero exit is returned, not thrown: callers decide what a failure means.
  * Each command leads its own process group, so that a signal to the action reaches the command and whatever
@@ -30226,8 +26062,8 @@ async function runProcess(file, args, options = {}) {
     if (options.cwd && !fs.existsSync(options.cwd)) {
         throw new Error(`Cannot run ${file}: its working directory ${options.cwd} does not exist`);
     }
-    const stdout = new TextCollector(options.streamStdout === true);
-    const stderr = new TextCollector(options.streamStderr === true);
+    const stdout = new TextCollector(options.streamStdout);
+    const stderr = new TextCollector(options.streamStderr);
     return new Promise((resolve, reject) => {
         const child = (0, child_process_1.spawn)(file, args, {
             cwd: options.cwd,
@@ -30305,7 +26141,97 @@ function tail(text, lines) {
 
 /***/ }),
 
-/***/ 9087:
+/***/ 8672:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.isApiCommitter = isApiCommitter;
+function isApiCommitter(forge) {
+    const f = forge;
+    return (typeof f?.createBranch === 'function' &&
+        typeof f.deleteBranch === 'function' &&
+        typeof f.commitFile === 'function');
+}
+
+
+/***/ }),
+
+/***/ 3869:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.upsertComment = upsertComment;
+/**
+ * Keeps one comment on pull request `number` current: the comment holding `marker` (a hidden HTML comment, never
+ * shown) is edited in place, or created when there is none. The author is not compared: a token of another account
+ * (a bot's instead of the workflow's) still finds and edits it, where the forge lets it.
+ */
+async function upsertComment(forge, number, marker, text) {
+    const body = `${marker}\n${text}`;
+    const existing = (await forge.listComments(number)).find(c => c.body.includes(marker));
+    if (!existing)
+        return { comment: await forge.createComment(number, body), operation: 'created' };
+    if (existing.body === body)
+        return { comment: existing, operation: 'unchanged' };
+    return { comment: await forge.editComment(existing.id, body), operation: 'updated' };
+}
+
+
+/***/ }),
+
+/***/ 774:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.forgeEndpoints = forgeEndpoints;
+exports.makeForge = makeForge;
+const forgejo_1 = __nccwpck_require__(7508);
+const github_1 = __nccwpck_require__(5521);
+/** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
+function forgeEndpoints(settings, env) {
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository);
+    if (!m) {
+        throw new Error(`GITHUB_REPOSITORY is ${repository ? `"${repository}"` : 'not set'}: publishing needs the repository as OWNER/NAME`);
+    }
+    const serverUrl = (env.GITHUB_SERVER_URL || (settings.forge === 'github' ? 'https://github.com' : '')).replace(/\/+$/, '');
+    let apiUrl = settings.apiUrl || env.GITHUB_API_URL?.replace(/\/+$/, '');
+    if (!apiUrl && settings.forge === 'forgejo' && serverUrl)
+        apiUrl = `${serverUrl}/api/v1`;
+    if (!apiUrl && settings.forge === 'github')
+        apiUrl = 'https://api.github.com';
+    if (!apiUrl)
+        throw new Error("No API URL: set the input 'api-url' (e.g. https://codeberg.org/api/v1)");
+    const graphqlUrl = env.GITHUB_GRAPHQL_URL ||
+        (/\/api\/v3$/.test(apiUrl) ? apiUrl.replace(/\/api\/v3$/, '/api/graphql') : `${apiUrl}/graphql`);
+    return {
+        apiUrl,
+        serverUrl: serverUrl || apiUrl.replace(/\/api\/v1$/, ''),
+        graphqlUrl,
+        owner: m[1],
+        repo: m[2]
+    };
+}
+/** The forge client chosen by `forge` (or detected): GitHub's REST and GraphQL, or Forgejo's /api/v1 only. */
+function makeForge(settings, env, log, options = {}) {
+    if (!settings.token)
+        throw new Error("Input 'token' is empty: opening the pull request needs a token");
+    const e = forgeEndpoints(settings, env);
+    return settings.forge === 'forgejo'
+        ? new forgejo_1.ForgejoForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, log, options)
+        : new github_1.GitHubForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, e.graphqlUrl, options);
+}
+
+
+/***/ }),
+
+/***/ 9628:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -30315,11 +26241,11 @@ exports.CONTEXT_PREFIX = void 0;
 exports.parseCommits = parseCommits;
 exports.parseStatuses = parseStatuses;
 exports.pendingReboot = pendingReboot;
-exports.parseDuration = parseDuration;
 exports.fleetState = fleetState;
+exports.readBranchStatuses = readBranchStatuses;
 exports.readFleetState = readFleetState;
-const forge_1 = __nccwpck_require__(6576);
-const shape_1 = __nccwpck_require__(1682);
+const forge_1 = __nccwpck_require__(6483);
+const shape_1 = __nccwpck_require__(3493);
 /** The status context prefix that hosts report under (services.fleet-auto-upgrade.reportStatus.context). */
 exports.CONTEXT_PREFIX = 'nixos-upgrade/';
 const str = (v) => (typeof v === 'string' ? v : undefined);
@@ -30333,7 +26259,10 @@ function parseCommits(body) {
         const commit = (0, shape_1.isRecord)(c.commit) ? c.commit : {};
         const committer = (0, shape_1.isRecord)(commit.committer) ? commit.committer : {};
         const date = str(committer.date) ?? str(c.created) ?? '';
-        return [{ sha: c.sha, date }];
+        const parents = Array.isArray(c.parents)
+            ? c.parents.flatMap(p => ((0, shape_1.isRecord)(p) && typeof p.sha === 'string' ? [p.sha] : []))
+            : undefined;
+        return [parents ? { sha: c.sha, date, parents } : { sha: c.sha, date }];
     });
 }
 /** Statuses from `GET /repos/{o}/{r}/commits/{sha}/statuses`, either forge's shape; null entries skipped. */
@@ -30366,20 +26295,6 @@ function pendingReboot(description) {
     if (/^boots into \S+ at next reboot/.test(description))
         return ['next boot'];
     return [];
-}
-/**
- * Parses `stale-after`: a number with a unit, `d` days, `h` hours, `m` minutes (`2d`, `36h`, `90m`, `1d12h`).
- * Returns milliseconds, or undefined when the text is not such a duration.
- */
-function parseDuration(text) {
-    const t = text.trim();
-    if (!/^(\d+[dhm])+$/.test(t))
-        return undefined;
-    const unit = { d: 86400000, h: 3600000, m: 60000 };
-    let ms = 0;
-    for (const m of t.matchAll(/(\d+)([dhm])/g))
-        ms += Number(m[1]) * unit[m[2]];
-    return ms > 0 ? ms : undefined;
 }
 /**
  * Each flake host's last report, from the statuses of the base branch's recent commits: the newest status per
@@ -30442,10 +26357,10 @@ function fleetState(input) {
 const COMMITS = 20;
 const STATUS_PAGES = 5;
 /**
- * Reads the base branch's last commits and their statuses (read-only; the caller treats any error as a
- * warning). Forgejo pages with `limit` (capped by the server, 50 by default), GitHub with `per_page` (up to 100).
+ * Reads the base branch's last commits and their statuses (read-only). Forgejo pages with `limit` (capped by the
+ * server, 50 by default), GitHub with `per_page` (up to 100).
  */
-async function readFleetState(api, forge, target, hosts, staleAfterMs, now) {
+async function readBranchStatuses(api, forge, target) {
     const base = (0, forge_1.repoPath)(target.owner, target.repo);
     const size = forge === 'github' ? 100 : 50;
     const paging = (n, page) => forge === 'github' ? `per_page=${n}&page=${page}` : `limit=${n}&page=${page}`;
@@ -30466,13 +26381,18 @@ async function readFleetState(api, forge, target, hosts, staleAfterMs, now) {
                 break;
         }
     }
+    return { commits, statuses };
+}
+/** The fleet state from the base branch's statuses (the caller treats any error as a warning). */
+async function readFleetState(api, forge, target, hosts, staleAfterMs, now) {
+    const { commits, statuses } = await readBranchStatuses(api, forge, target);
     return fleetState({ base: target.base, hosts, commits, statuses, staleAfterMs, now });
 }
 
 
 /***/ }),
 
-/***/ 6576:
+/***/ 6483:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -30498,53 +26418,20 @@ exports.AutoMergeRefusal = AutoMergeRefusal;
 
 /***/ }),
 
-/***/ 5483:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ 7508:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
-const core = __importStar(__nccwpck_require__(7484));
-const errors_1 = __nccwpck_require__(3916);
-const http_1 = __nccwpck_require__(2847);
-const forge_1 = __nccwpck_require__(6576);
-const merge_1 = __nccwpck_require__(6279);
-const shape_1 = __nccwpck_require__(1682);
-const retry_1 = __nccwpck_require__(9809);
+const errors_1 = __nccwpck_require__(4533);
+const http_1 = __nccwpck_require__(8114);
+const forge_1 = __nccwpck_require__(6483);
+const people_1 = __nccwpck_require__(2657);
+const merge_1 = __nccwpck_require__(1440);
+const shape_1 = __nccwpck_require__(3493);
+const retry_1 = __nccwpck_require__(2486);
 /** The head repository's full name, when the answer has one (a deleted fork has none). */
 function headRepoName(v) {
     const name = (0, shape_1.isRecord)(v) && (0, shape_1.isRecord)(v.head) && (0, shape_1.isRecord)(v.head.repo) ? v.head.repo.full_name : undefined;
@@ -30574,13 +26461,15 @@ class ForgejoForge {
     owner;
     repo;
     serverUrl;
+    log;
     options;
     kind = 'forgejo';
     api;
-    constructor(apiUrl, token, owner, repo, serverUrl, options = {}) {
+    constructor(apiUrl, token, owner, repo, serverUrl, log, options = {}) {
         this.owner = owner;
         this.repo = repo;
         this.serverUrl = serverUrl;
+        this.log = log;
         this.options = options;
         this.api = new http_1.ApiClient(apiUrl, token, options);
     }
@@ -30685,7 +26574,7 @@ class ForgejoForge {
             // 404: the owner is a user, not an organisation.
             if (!(e instanceof http_1.ForgeError && e.status === 404)) {
                 const scope = missingScope(e);
-                core.warning(scope
+                this.log.warning(scope
                     ? `Organisation labels of ${this.owner} not read: the token lacks the scope ${scope} (read:organization); repository labels only`
                     : `Organisation labels of ${this.owner} not read: ${(0, errors_1.errorMessage)(e)}`);
             }
@@ -30699,7 +26588,7 @@ class ForgejoForge {
             const ids = await this.labelIds(names);
             const missing = names.filter(n => !ids.has(n));
             if (missing.length > 0) {
-                core.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`);
+                this.log.warning(`Labels not found in ${this.owner}/${this.repo}, not added: ${missing.join(', ')}`);
             }
             const found = names.filter(n => ids.has(n)).map(n => ids.get(n));
             if (found.length > 0) {
@@ -30714,6 +26603,56 @@ class ForgejoForge {
             if (scope && e instanceof Error) {
                 // Labels are in Forgejo's issue scope group; pull requests in the repository one.
                 throw new Error(`${e.message}. Forgejo keeps labels under the token scope write:issue (the token lacks ${scope}): add that scope to the token, or leave 'pr-labels' empty`);
+            }
+            throw e;
+        }
+    }
+    /**
+     * Forgejo checks every name before it requests any (routers/api/v1/repo/pull_review.go): 404 "User 'x' not
+     * exist", 422 for one who may not review (no read access, the pull request's poster); each is then asked alone.
+     */
+    async requestReviewers(number, names) {
+        if (names.length === 0)
+            return [];
+        const path = `${this.path}/pulls/${number}/requested_reviewers`;
+        return (0, people_1.eachRefusal)(names, async (reviewers) => {
+            await this.api.request('Requesting reviews', 'POST', path, { reviewers });
+        }, e => e.status === 404 || e.status === 422);
+    }
+    /**
+     * Assignees are set through the issue edit, which replaces the whole list (routers/api/v1/repo/issue.go,
+     * EditIssue): the current ones are kept. A name that cannot be assigned fails that edit with a 500 whose
+     * message a production instance hides, so names are first checked against the repository's assignable users
+     * (`GET /repos/{o}/{r}/assignees`, collaborators.go).
+     */
+    async addAssignees(number, names) {
+        if (names.length === 0)
+            return [];
+        try {
+            const listed = await this.api.request('Listing assignable users', 'GET', `${this.path}/assignees`);
+            const assignable = new Set((0, people_1.logins)((0, shape_1.needList)(listed)).map(l => l.toLowerCase()));
+            const refused = names
+                .filter(n => !assignable.has(n.toLowerCase()))
+                .map(name => ({
+                name,
+                reason: `not among the users who can be assigned in ${this.owner}/${this.repo} (it needs write access)`
+            }));
+            const wanted = names.filter(n => assignable.has(n.toLowerCase()));
+            if (wanted.length === 0)
+                return refused;
+            const issuePath = `${this.path}/issues/${number}`;
+            const issue = await this.api.request('Reading the assignees', 'GET', issuePath);
+            const current = (0, shape_1.isRecord)(issue.body) ? (0, people_1.logins)(issue.body.assignees) : [];
+            const all = [...current, ...wanted.filter(n => !current.some(c => c.toLowerCase() === n.toLowerCase()))];
+            if (all.length > current.length) {
+                await this.api.request('Assigning the pull request', 'PATCH', issuePath, { assignees: all });
+            }
+            return refused;
+        }
+        catch (e) {
+            const scope = missingScope(e);
+            if (scope && e instanceof Error) {
+                throw new Error(`${e.message}. Forgejo keeps assignees under the token scope write:issue (the token lacks ${scope})`);
             }
             throw e;
         }
@@ -30760,6 +26699,39 @@ class ForgejoForge {
             }
         }
     }
+    /**
+     * Every comment in one answer: Forgejo's ListIssueComments (routers/api/v1/repo/issue_comment.go) takes only
+     * `since` and `before`, no page or limit, and answers with all the issue's comments, oldest first.
+     */
+    async listComments(number) {
+        const r = await this.api.request('Listing the pull request comments', 'GET', `${this.path}/issues/${number}/comments`);
+        return (0, shape_1.needList)(r).map((c, i) => (0, shape_1.readComment)(r, c, `comment ${i + 1}`));
+    }
+    async createComment(number, body) {
+        const r = await this.api.request('Commenting on the pull request', 'POST', `${this.path}/issues/${number}/comments`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    async editComment(id, body) {
+        const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    /**
+     * `POST /repos/{o}/{r}/statuses/{sha}` with Forgejo's CreateStatusOption {state, target_url, description,
+     * context}: the body says `state` as GitHub's does, although the status it answers with names it `status`
+     * (structs.CommitStatus). 201 Created.
+     */
+    async postStatus(sha, status) {
+        await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
+            state: status.state,
+            context: status.context,
+            description: status.description,
+            ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+        });
+    }
     compareUrl(base, head) {
         return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
     }
@@ -30769,17 +26741,18 @@ exports.ForgejoForge = ForgejoForge;
 
 /***/ }),
 
-/***/ 932:
+/***/ 5521:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
-const http_1 = __nccwpck_require__(2847);
-const forge_1 = __nccwpck_require__(6576);
-const merge_1 = __nccwpck_require__(6279);
-const shape_1 = __nccwpck_require__(1682);
+const http_1 = __nccwpck_require__(8114);
+const forge_1 = __nccwpck_require__(6483);
+const people_1 = __nccwpck_require__(2657);
+const merge_1 = __nccwpck_require__(1440);
+const shape_1 = __nccwpck_require__(3493);
 /** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
 function readPull(r, v, where) {
     const nodeId = (0, shape_1.isRecord)(v) ? v.node_id : undefined;
@@ -30809,7 +26782,7 @@ const AUTO_MERGE_HINTS = [
     ]
 ];
 const GRAPHQL_METHOD = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' };
-/** GitHub's REST API (and its GraphQL API for auto-merge, which has no REST endpoint). */
+/** GitHub's REST API (and its GraphQL API for auto-merge and signed commits, which have no REST endpoint). */
 class GitHubForge {
     owner;
     repo;
@@ -30868,6 +26841,76 @@ class GitHubForge {
         await this.api.request('Adding labels', 'POST', `${this.path}/issues/${number}/labels`, { labels: names });
         return [];
     }
+    /**
+     * GitHub refuses the whole request with 422 when one name may not review (not a collaborator, the pull
+     * request's author) without naming it (docs.github.com/rest/pulls/review-requests): each is then asked alone.
+     */
+    async requestReviewers(number, names) {
+        if (names.length === 0)
+            return [];
+        const path = `${this.path}/pulls/${number}/requested_reviewers`;
+        return (0, people_1.eachRefusal)(names, async (reviewers) => {
+            await this.api.request('Requesting reviews', 'POST', path, { reviewers });
+        }, e => e.status === 422);
+    }
+    /**
+     * GitHub ignores, without an error, names that cannot be assigned (docs.github.com/rest/issues/assignees): the
+     * issue it answers with tells which were taken.
+     */
+    async addAssignees(number, names) {
+        if (names.length === 0)
+            return [];
+        const r = await this.api.request('Assigning the pull request', 'POST', `${this.path}/issues/${number}/assignees`, { assignees: names });
+        if (!(0, shape_1.isRecord)(r.body) || !Array.isArray(r.body.assignees))
+            throw (0, shape_1.shapeError)(r, 'the issue has no assignees list');
+        const taken = new Set((0, people_1.logins)(r.body.assignees).map(l => l.toLowerCase()));
+        return names
+            .filter(n => !taken.has(n.toLowerCase()))
+            .map(name => ({
+            name,
+            reason: `GitHub did not assign it: the account does not exist or has no access to ${this.owner}/${this.repo}`
+        }));
+    }
+    async createBranch(name, sha) {
+        await this.api.request('Creating a branch', 'POST', `${this.path}/git/refs`, {
+            ref: `refs/heads/${name}`,
+            sha
+        });
+    }
+    async deleteBranch(name) {
+        const ref = name.split('/').map(encodeURIComponent).join('/');
+        await this.api.request('Deleting a branch', 'DELETE', `${this.path}/git/refs/heads/${ref}`);
+    }
+    /**
+     * GraphQL createCommitOnBranch (docs.github.com/graphql/reference/mutations#createcommitonbranch): file
+     * contents in base64, `expectedHeadOid` the branch's current tip (the commit is refused otherwise). GitHub signs
+     * the commit and shows it as verified.
+     */
+    async commitFile(change) {
+        const query = 'mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }';
+        const input = {
+            branch: { repositoryNameWithOwner: `${this.owner}/${this.repo}`, branchName: change.branch },
+            message: { headline: change.headline, body: change.body },
+            fileChanges: {
+                additions: [{ path: change.path, contents: Buffer.from(change.content).toString('base64') }]
+            },
+            expectedHeadOid: change.expectedHeadOid
+        };
+        const r = await this.graphql.request('Creating the commit through the API', 'POST', '', {
+            query,
+            variables: { input }
+        });
+        if (!(0, shape_1.isRecord)(r.body))
+            throw (0, shape_1.shapeError)(r, 'a GraphQL answer object was expected');
+        const errors = Array.isArray(r.body.errors) ? r.body.errors : [];
+        if (errors.length > 0) {
+            const text = errors
+                .map(e => ((0, shape_1.isRecord)(e) && typeof e.message === 'string' ? e.message : JSON.stringify(e)))
+                .join('; ');
+            throw new Error(`Creating the commit through the API failed: ${text}. It needs a token that may write the repository's contents (contents: write)`);
+        }
+        return (0, shape_1.need)(r, r.body, 'data.createCommitOnBranch.commit.oid', 'string');
+    }
     async enableAutoMerge(pull, requested) {
         if (!pull.nodeId)
             throw new Error(`Pull request #${pull.number} has no node id: cannot enable auto-merge`);
@@ -30902,6 +26945,46 @@ class GitHubForge {
         (0, shape_1.need)(r, r.body, 'data.enablePullRequestAutoMerge.pullRequest', 'object');
         return method;
     }
+    /**
+     * Pages through the comments (docs.github.com/rest/issues/comments#list-issue-comments: `per_page` up to 100,
+     * oldest first), following the `rel="next"` Link GitHub sends while there are more.
+     */
+    async listComments(number) {
+        const out = [];
+        for (let page = 1; page <= 100; page++) {
+            const query = new URLSearchParams({ per_page: '100', page: String(page) });
+            const r = await this.api.request('Listing the pull request comments', 'GET', `${this.path}/issues/${number}/comments?${query.toString()}`);
+            const list = (0, shape_1.needList)(r);
+            out.push(...list.map((c, i) => (0, shape_1.readComment)(r, c, `comment ${out.length + i + 1}`)));
+            if (!/rel="next"/.test(r.headers.get('link') ?? '') || list.length === 0)
+                break;
+        }
+        return out;
+    }
+    async createComment(number, body) {
+        const r = await this.api.request('Commenting on the pull request', 'POST', `${this.path}/issues/${number}/comments`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    async editComment(id, body) {
+        const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    /**
+     * `POST /repos/{o}/{r}/statuses/{sha}` with {state, target_url, description, context} (GitHub's REST reference,
+     * "Create a commit status": 201; states error, failure, pending, success).
+     */
+    async postStatus(sha, status) {
+        await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
+            state: status.state,
+            context: status.context,
+            description: status.description,
+            ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+        });
+    }
     compareUrl(base, head) {
         return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
     }
@@ -30911,14 +26994,14 @@ exports.GitHubForge = GitHubForge;
 
 /***/ }),
 
-/***/ 2847:
+/***/ 8114:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ApiClient = exports.ForgeError = void 0;
-const retry_1 = __nccwpck_require__(9809);
+const retry_1 = __nccwpck_require__(2486);
 /** A forge API error: the operation, the URL path, the status and the forge's own message (never the token). */
 class ForgeError extends Error {
     operation;
@@ -30970,6 +27053,8 @@ class ApiClient {
     baseDelayMs;
     maxDelayMs;
     timeoutMs;
+    secondaryWaitMs;
+    wait;
     constructor(baseUrl, token, options = {}) {
         this.baseUrl = baseUrl;
         this.token = token;
@@ -30977,6 +27062,8 @@ class ApiClient {
         this.baseDelayMs = options.baseDelayMs ?? 1000;
         this.maxDelayMs = options.maxDelayMs ?? 30000;
         this.timeoutMs = options.timeoutMs ?? 30000;
+        this.secondaryWaitMs = options.secondaryRateLimitWaitMs ?? 60000;
+        this.wait = options.wait ?? retry_1.sleep;
     }
     /**
      * Sends one API request (`path` is relative to the API base and names the request in messages), retrying
@@ -30985,6 +27072,7 @@ class ApiClient {
     async request(operation, method, path, body) {
         let lastError;
         let uncertain = 0;
+        let waitedForSecondaryLimit = false;
         const fail = (status, message, answer) => {
             const e = new ForgeError(operation, method, path, status, message, answer);
             e.uncertainAttempts = uncertain;
@@ -31004,7 +27092,7 @@ class ApiClient {
                     uncertain++;
                 lastError = fail(undefined, `network error: ${reason}`, undefined);
                 if (attempt < this.attempts)
-                    await (0, retry_1.sleep)(this.delay(attempt));
+                    await this.wait(this.delay(attempt));
                 continue;
             }
             let raw = '';
@@ -31016,7 +27104,7 @@ class ApiClient {
                     uncertain++;
                 lastError = fail(response.status, `reading the answer failed: ${String(e)}`, undefined);
                 if (attempt < this.attempts)
-                    await (0, retry_1.sleep)(this.delay(attempt));
+                    await this.wait(this.delay(attempt));
                 continue;
             }
             let parsed = undefined;
@@ -31044,12 +27132,24 @@ class ApiClient {
                 };
             }
             lastError = fail(response.status, messageOf(parsed, raw), parsed ?? raw);
+            if (isUntimedSecondaryLimit(response, lastError.forgeMessage)) {
+                // GitHub: "If the retry-after response header is not present and x-ratelimit-remaining is not 0, wait
+                // for at least one minute before retrying" (docs.github.com, Rate limits for the REST API). Once: a
+                // second one fails the request. It is not one of the counted attempts.
+                if (waitedForSecondaryLimit) {
+                    throw fail(response.status, `${lastError.forgeMessage} (again after waiting ${Math.round(this.secondaryWaitMs / 1000)} s; run the workflow later, and keep runs from overlapping with a concurrency group)`, parsed ?? raw);
+                }
+                waitedForSecondaryLimit = true;
+                await this.wait(this.secondaryWaitMs);
+                attempt--;
+                continue;
+            }
             if (!retryable(response) || attempt === this.attempts)
                 throw lastError;
             // A proxy's 502 or 504 does not say whether the forge behind it carried the request out.
             if (method !== 'GET' && response.status >= 500)
                 uncertain++;
-            await (0, retry_1.sleep)(this.delay(attempt, response.headers));
+            await this.wait(this.delay(attempt, response.headers));
         }
         throw lastError ?? fail(undefined, 'no attempt made', undefined);
     }
@@ -31117,6 +27217,14 @@ class ApiClient {
     }
 }
 exports.ApiClient = ApiClient;
+/** A secondary rate limit (403 or 429) that says neither when to retry nor that the quota is used up. */
+function isUntimedSecondaryLimit(response, message) {
+    if (response.status !== 403 && response.status !== 429)
+        return false;
+    if (response.headers.has('retry-after') || response.headers.get('x-ratelimit-remaining') === '0')
+        return false;
+    return /secondary rate limit/i.test(message);
+}
 /**
  * Whether another attempt may succeed: 5xx, 429, and GitHub's rate-limit 403s (they carry Retry-After or
  * `x-ratelimit-remaining: 0`); any other 403 is a permission and final.
@@ -31132,7 +27240,7 @@ function retryable(response) {
 
 /***/ }),
 
-/***/ 2417:
+/***/ 7064:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31147,7 +27255,7 @@ function detectForge(env) {
 
 /***/ }),
 
-/***/ 6279:
+/***/ 1440:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -31156,7 +27264,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MergeMethodError = exports.FORGEJO_MERGE_METHODS = exports.GITHUB_MERGE_METHODS = void 0;
 exports.chooseMergeMethod = chooseMergeMethod;
 exports.repositoryMergeMethods = repositoryMergeMethods;
-const shape_1 = __nccwpck_require__(1682);
+const shape_1 = __nccwpck_require__(3493);
 exports.GITHUB_MERGE_METHODS = ['merge', 'squash', 'rebase'];
 // Forgejo's own order (its merge button and MergeStyle constants).
 exports.FORGEJO_MERGE_METHODS = [
@@ -31209,7 +27317,60 @@ async function repositoryMergeMethods(api, repoPath, flags, defaultField) {
 
 /***/ }),
 
-/***/ 1682:
+/***/ 2657:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.eachRefusal = eachRefusal;
+exports.logins = logins;
+const http_1 = __nccwpck_require__(8114);
+/**
+ * Runs `call` for all names at once; when the forge refuses the whole request because of some name (`isRefusal`)
+ * without saying which one, asks for each name alone, so that the others still get through and the refused
+ * ones can be named.
+ */
+async function eachRefusal(names, call, isRefusal) {
+    const refusal = (e) => e instanceof http_1.ForgeError && isRefusal(e) ? e : undefined;
+    try {
+        await call(names);
+        return [];
+    }
+    catch (e) {
+        const r = refusal(e);
+        if (!r)
+            throw e;
+        if (names.length === 1)
+            return [{ name: names[0], reason: r.forgeMessage || `answered ${r.status}` }];
+    }
+    const refused = [];
+    for (const name of names) {
+        try {
+            await call([name]);
+        }
+        catch (e) {
+            const r = refusal(e);
+            if (!r)
+                throw e;
+            refused.push({ name, reason: r.forgeMessage || `answered ${r.status}` });
+        }
+    }
+    return refused;
+}
+/** The `login` of each user object in a list (both forges name the account `login`). */
+function logins(list) {
+    if (!Array.isArray(list))
+        return [];
+    return list
+        .map(u => (typeof u === 'object' && u !== null ? u.login : undefined))
+        .filter((l) => typeof l === 'string');
+}
+
+
+/***/ }),
+
+/***/ 3493:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -31220,7 +27381,8 @@ exports.need = need;
 exports.needList = needList;
 exports.isRecord = isRecord;
 exports.readPullFields = readPullFields;
-const http_1 = __nccwpck_require__(2847);
+exports.readComment = readComment;
+const http_1 = __nccwpck_require__(8114);
 /** An answer that parsed but lacks what the action reads: names the operation, the path and the field. */
 function shapeError(r, problem) {
     return new http_1.ForgeError(r.operation, r.method, r.path, r.status, `unexpected answer: ${problem}`, r.body);
@@ -31270,11 +27432,20 @@ function readPullFields(r, v, where) {
         base: need(r, v, 'base.ref', 'string', where)
     };
 }
+/** An issue comment: `id`, `html_url` and `body` are named alike on both forges. */
+function readComment(r, v, where) {
+    const body = isRecord(v) ? v.body : undefined;
+    return {
+        id: need(r, v, 'id', 'number', where),
+        url: need(r, v, 'html_url', 'string', where),
+        body: typeof body === 'string' ? body : ''
+    };
+}
 
 
 /***/ }),
 
-/***/ 8367:
+/***/ 858:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31288,6 +27459,11 @@ exports.INPUTS = {
         "default": ".",
         "type": "string"
     },
+    "configurations": {
+        "description": "The flake output whose entries are built: `nixosConfigurations` (each entry's `config.system.build.toplevel`), `homeConfigurations` (home-manager, each entry's `activationPackage`) or `darwinConfigurations` (nix-darwin, each entry's `system`). An entry for a system that neither this machine nor a remote builder builds is evaluated only and reported as not buildable here, never as a failure.",
+        "default": "nixosConfigurations",
+        "type": "string"
+    },
     "hosts": {
         "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
         "default": "",
@@ -31299,7 +27475,7 @@ exports.INPUTS = {
         "type": "string"
     },
     "update-inputs": {
-        "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. Names that are not in `flake.lock` are an error.",
+        "description": "Flake inputs to update (`nixpkgs home-manager`), separated by spaces, commas or newlines. Empty means all inputs. `!name` entries update every top-level input but those (`!nixpkgs-stable`); names and `!` entries cannot be mixed. Names that are not in `flake.lock` are an error.",
         "default": "",
         "type": "string"
     },
@@ -31329,7 +27505,12 @@ exports.INPUTS = {
         "type": "string"
     },
     "signing-key": {
-        "description": "OpenSSH private key (without passphrase) that signs the update commit (git's `gpg.format ssh`). Pass it from a secret.",
+        "description": "Key that signs the update commit, from a secret: an OpenSSH private key without passphrase (git's `gpg.format ssh`), or an armored OpenPGP secret key (`-----BEGIN PGP PRIVATE KEY BLOCK-----`, signed with gpg in a keyring of its own; needs gpg on the runner).",
+        "default": "",
+        "type": "string"
+    },
+    "signing-key-passphrase": {
+        "description": "Passphrase of an OpenPGP signing-key, from a secret. It reaches gpg on standard input only, never a command line or a file.",
         "default": "",
         "type": "string"
     },
@@ -31348,6 +27529,11 @@ exports.INPUTS = {
         "default": "chore: update flake inputs {date}",
         "type": "string"
     },
+    "commit-via-api": {
+        "description": "GitHub only: make the commit through GitHub's API (GraphQL createCommitOnBranch) instead of pushing one made here, so that GitHub signs it and shows it as verified, without a signing key. The token's account is the author (git-user-name and git-user-email do not apply). Cannot be combined with signing-key.",
+        "default": "false",
+        "type": "boolean"
+    },
     "pr-title": {
         "description": "Title of the pull request; `{date}` expands to the UTC date.",
         "default": "chore: update flake inputs {date}",
@@ -31355,6 +27541,16 @@ exports.INPUTS = {
     },
     "pr-labels": {
         "description": "Label names for the pull request, separated by commas or newlines.",
+        "default": "",
+        "type": "string"
+    },
+    "pr-reviewers": {
+        "description": "Accounts asked to review the pull request, separated by spaces, commas or newlines (`alice bob`), when it is opened and on each update that pushes a new commit. A name the forge refuses (no access, the token's own account) is a warning naming it; the run goes on. Users only, no teams.",
+        "default": "",
+        "type": "string"
+    },
+    "pr-assignees": {
+        "description": "Accounts the pull request is assigned to, separated by spaces, commas or newlines, when it is opened and on each update that pushes a new commit; assignees someone added stay. A name the forge refuses is a warning naming it.",
         "default": "",
         "type": "string"
     },
@@ -31389,7 +27585,7 @@ exports.INPUTS = {
         "type": "string"
     },
     "eval-chunk-size": {
-        "description": "Hosts per evaluation process. Empty means sized from the memory each process is seen to use, to stay below 256 MiB per process.",
+        "description": "Hosts per evaluation process. Empty means chosen from what the first two processes measure: light hosts in one process, heavy ones in chunks that grow while the memory each process is seen to use leaves room under half of its share of eval-memory.",
         "default": "",
         "type": "string"
     },
@@ -31427,6 +27623,51 @@ exports.INPUTS = {
         "description": "How long a host may go without reporting, or without deploying a newer commit of the base branch, before the \"Fleet state\" section and the stale-hosts output flag it (hosts report with the NixOS module's reportStatus). A duration such as 2d, 36h or 90m.",
         "default": "2d",
         "type": "string"
+    },
+    "mode": {
+        "description": "What the run does: `update` (update flake.lock, build before and after, open the pull request), `review` (build a pull request's base and head commits, comment the difference on it, set the commit status nixos-fleet-update/review), `cache` (build the checked-out commit and push it to push-to) or `rollout` (no build, no update: read the hosts' reports and each host's rollout wave, and post the `nixos-rollout/wave-N` commit statuses that let the next wave deploy a commit). Empty means chosen from the event - review on pull_request, cache on a push to the base branch when push-to is set, update otherwise.",
+        "default": "",
+        "type": "string"
+    },
+    "review-base": {
+        "description": "Commit a review compares from (a sha, branch or tag). Empty means the pull_request event's base. Set it with review-head.",
+        "default": "",
+        "type": "string"
+    },
+    "review-head": {
+        "description": "Commit a review compares to (a sha, branch or tag). Empty means the pull_request event's head. Set it with review-base.",
+        "default": "",
+        "type": "string"
+    },
+    "rollout-soak": {
+        "description": "With `mode: rollout`, how long every host of the lower waves must have run a commit (since its first successful report on it or a later commit) before the next wave gets it. A duration such as 6h, 1d or 90m, or 0.",
+        "default": "6h",
+        "type": "string"
+    },
+    "rollout-require-all": {
+        "description": "With `mode: rollout`, a host of a lower wave that never reported blocks the waves above it. Default - such hosts are listed in the report and do not block.",
+        "default": "false",
+        "type": "boolean"
+    },
+    "attribution-max-builds": {
+        "description": "When hosts that built before the update fail after it and several inputs changed, at most this many extra builds of those hosts find the inputs that break them (each changed input held back in turn). 0 turns the search off. With one changed input it is named without a build.",
+        "default": "10",
+        "type": "string"
+    },
+    "hold-back": {
+        "description": "`regressing`: the pull request's flake.lock keeps the inputs that break hosts at their old revision and updates the rest (no pull request when nothing is left to update); `none`: it updates every input.",
+        "default": "regressing",
+        "type": "string"
+    },
+    "bisect": {
+        "description": "Search the history of each breaking git-based input (github:, gitlab:, sourcehut:, git+…) for the first bad commit, building the broken hosts at revisions in between.",
+        "default": "false",
+        "type": "boolean"
+    },
+    "bisect-max-builds": {
+        "description": "Builds each bisection may take; past it the report gives the range it narrowed to.",
+        "default": "8",
+        "type": "string"
     }
 };
 exports.OUTPUTS = {
@@ -31463,6 +27704,15 @@ exports.OUTPUTS = {
     "failed-upgrades": {
         "description": "JSON array of the hosts whose last status report is a failed upgrade."
     },
+    "rollout-halted": {
+        "description": "With `mode: rollout`, JSON `{wave, commit, hosts, reason}` when a failed upgrade or a rollback of a lower wave halts the rollout at that commit (no higher wave is gated on it or after it); empty otherwise."
+    },
+    "rollout-gates": {
+        "description": "With `mode: rollout`, JSON array of `{wave, commit, posted}`: per wave above 0, the commit its hosts deploy (the newest one gated for it), and whether this run posted that gate."
+    },
+    "held-back-inputs": {
+        "description": "JSON array of the inputs the pull request's lock keeps at their old revision because they break hosts: `[{\"input\", \"old\", \"new\", \"hosts\": [...], \"firstBad\"}]`."
+    },
     "report": {
         "description": "The Markdown report (job summary and pull request body)."
     },
@@ -31483,13 +27733,63 @@ exports.OUTPUTS = {
     },
     "pr-operation": {
         "description": "What happened to the pull request: `created`, `updated`, `unchanged` or `none`."
+    },
+    "comment-url": {
+        "description": "Web URL of the review comment on the pull request (mode review), when it could be posted."
     }
 };
 
 
 /***/ }),
 
-/***/ 308:
+/***/ 2521:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.REMOTE = void 0;
+exports.pushCredentials = pushCredentials;
+/** The remote that the checkout is pushed to and the base branch fetched from. */
+exports.REMOTE = 'origin';
+/**
+ * Credentials for pushing: the checkout's own (an extraheader, a credential helper, a URL with a user, SSH) are
+ * used as they are; otherwise the token, as an HTTP header passed through GIT_CONFIG_* variables (never on the
+ * command line) and scoped to the remote's origin.
+ */
+async function pushCredentials(git, remoteUrl, token, mask) {
+    let url;
+    try {
+        url = new URL(remoteUrl);
+    }
+    catch {
+        return {}; // scp-style SSH or a local path
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return {};
+    if (url.username || url.password)
+        return {};
+    // Only settings that apply to this remote count: a helper configured for another host does not.
+    for (const key of ['http.extraheader', 'credential.helper']) {
+        const configured = await git.exec(['config', '--get-urlmatch', key, remoteUrl]);
+        if (configured.exitCode === 0 && configured.stdout.trim() !== '')
+            return {};
+    }
+    if (!token)
+        return {};
+    const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+    mask(basic);
+    return {
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: `http.${url.origin}/.extraheader`,
+        GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
+    };
+}
+
+
+/***/ }),
+
+/***/ 5999:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -31529,28 +27829,13 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Git = exports.NETWORK_LIMITS = exports.TRAILER = void 0;
-exports.safeRemoteUrl = safeRemoteUrl;
 const child_process_1 = __nccwpck_require__(5317);
-const io = __importStar(__nccwpck_require__(4994));
-const exec_1 = __nccwpck_require__(3190);
+const io = __importStar(__nccwpck_require__(2200));
+const exec_1 = __nccwpck_require__(2427);
+const redact_1 = __nccwpck_require__(5307);
 /** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
 exports.TRAILER = 'Update-Tool: nixos-fleet-update';
 exports.NETWORK_LIMITS = { lowSpeedLimit: 1000, lowSpeedTime: 60, timeout: 600 };
-/** A remote's URL as it may be shown: without a user name's password or a token in it. */
-function safeRemoteUrl(url) {
-    try {
-        const u = new URL(url);
-        if (u.username || u.password) {
-            u.username = '';
-            u.password = '';
-        }
-        return u.toString();
-    }
-    catch {
-        // scp-style `user@host:path` or a local path: only a `user:secret@` part can hold a secret.
-        return url.replace(/^[^@/]*:[^@/]*@/, '');
-    }
-}
 /** Every git call goes through here: arguments as an array, credentials only through the environment. */
 class Git {
     bin;
@@ -31626,7 +27911,7 @@ class Git {
     /** `remote 'origin' (https://host/owner/repo.git)`, without credentials. */
     async describeRemote(remote) {
         const url = await this.remoteUrl(remote);
-        return `remote '${remote}'${url && url !== remote ? ` (${safeRemoteUrl(url)})` : ''}`;
+        return `remote '${remote}'${url && url !== remote ? ` (${(0, redact_1.redactUrl)(url)})` : ''}`;
     }
     /** Runs git and returns its trimmed stdout; a failure throws with git's own message. */
     async output(args, options = {}) {
@@ -31755,21 +28040,15 @@ class Git {
             GIT_COMMITTER_NAME: options.identity.name,
             GIT_COMMITTER_EMAIL: options.identity.email
         };
-        const signing = options.signingKeyFile
-            ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
-            : ['-c', 'commit.gpgSign=false'];
-        return this.output([
-            ...signing,
-            'commit-tree',
-            tree,
-            '-p',
-            options.parent,
-            ...(options.signingKeyFile ? ['-S'] : []),
-            '-F',
-            '-'
-        ], {
+        const signing = options.openPgp
+            ? options.openPgp.gitConfig
+            : options.signingKeyFile
+                ? ['-c', 'gpg.format=ssh', '-c', `user.signingKey=${options.signingKeyFile}`]
+                : ['-c', 'commit.gpgSign=false'];
+        const signs = options.openPgp !== undefined || options.signingKeyFile !== undefined;
+        return this.output([...signing, 'commit-tree', tree, '-p', options.parent, ...(signs ? ['-S'] : []), '-F', '-'], {
             input: options.message,
-            env: identityEnv
+            env: options.openPgp ? { ...identityEnv, GNUPGHOME: options.openPgp.home } : identityEnv
         });
     }
     /**
@@ -31791,7 +28070,7 @@ exports.Git = Git;
 
 /***/ }),
 
-/***/ 1202:
+/***/ 5213:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31834,7 +28113,7 @@ function refNameProblem(name) {
 
 /***/ }),
 
-/***/ 2679:
+/***/ 652:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31865,7 +28144,162 @@ function defuse(text) {
 
 /***/ }),
 
-/***/ 8476:
+/***/ 9243:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseList = parseList;
+exports.parseBoolean = parseBoolean;
+exports.parseCount = parseCount;
+exports.compileHostPattern = compileHostPattern;
+exports.validateBranch = validateBranch;
+exports.expandDate = expandDate;
+exports.parseDuration = parseDuration;
+exports.parseMergeMethod = parseMergeMethod;
+exports.parseConfigurations = parseConfigurations;
+const merge_1 = __nccwpck_require__(1440);
+const errors_1 = __nccwpck_require__(4533);
+const refname_1 = __nccwpck_require__(5213);
+const configurations_1 = __nccwpck_require__(7533);
+const source_1 = __nccwpck_require__(4803);
+/** Small typed parsers of input values: each error names the input and the form it expects. */
+/** Splits a list input on commas, whitespace and newlines, dropping empty items. */
+function parseList(value) {
+    return value
+        .split(/[\s,]+/)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+}
+const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
+const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
+/** `true`/`false` as `core.getBooleanInput` takes them; anything else is an error naming the input. */
+function parseBoolean(input, name) {
+    const raw = input(name) || (0, source_1.inputDefault)(name);
+    if (BOOLEAN_TRUE.includes(raw))
+        return true;
+    if (BOOLEAN_FALSE.includes(raw))
+        return false;
+    throw new errors_1.InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`);
+}
+/** An optional whole-number input of at least `min`; empty gives undefined. */
+function parseCount(input, name, min, unit = '') {
+    const raw = input(name);
+    if (raw === '')
+        return undefined;
+    if (!/^[0-9]+$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
+        throw new errors_1.InputError(`Input '${name}' must be a whole number${unit} of at least ${min}, or empty for automatic, got ${JSON.stringify(raw)}`);
+    }
+    return Number(raw);
+}
+/** Whole-name match, as `builtins.match` anchors its pattern. */
+function compileHostPattern(source, inputName = 'exclude-hosts') {
+    try {
+        return new RegExp(`^(?:${source})$`, 'u');
+    }
+    catch (e) {
+        throw new errors_1.InputError(`Input '${inputName}' is not a valid regular expression: ${e.message}`);
+    }
+}
+/** Checks a branch name against git's ref rules and the project's own: never the base branch. */
+function validateBranch(name, base, inputName = 'branch') {
+    const problem = (0, refname_1.refNameProblem)(name);
+    if (problem)
+        throw new errors_1.InputError(`Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`);
+    if (name === base) {
+        throw new errors_1.InputError(`Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`);
+    }
+}
+/** Expands `{date}` in a text. */
+function expandDate(text, date) {
+    return text.split('{date}').join(date);
+}
+/**
+ * A duration input (`stale-after`, `rollout-soak`): a number with a unit, `d` days, `h` hours, `m` minutes (`2d`, `36h`, `90m`, `1d12h`).
+ * Returns milliseconds, or undefined when the text is not such a duration.
+ */
+function parseDuration(text) {
+    const t = text.trim();
+    if (!/^(\d+[dhm])+$/.test(t))
+        return undefined;
+    const unit = { d: 86400000, h: 3600000, m: 60000 };
+    let ms = 0;
+    for (const m of t.matchAll(/(\d+)([dhm])/g))
+        ms += Number(m[1]) * unit[m[2]];
+    return ms > 0 ? ms : undefined;
+}
+/** `merge-method`: auto, or a method the forge knows (rebase-merge and fast-forward-only are Forgejo's). */
+function parseMergeMethod(value, forge) {
+    const v = (value.trim() || 'auto').toLowerCase();
+    const known = forge === 'github' ? merge_1.GITHUB_MERGE_METHODS : merge_1.FORGEJO_MERGE_METHODS;
+    if (v === 'auto' || known.includes(v))
+        return v;
+    const forgejoOnly = forge === 'github' && merge_1.FORGEJO_MERGE_METHODS.includes(v);
+    throw new errors_1.InputError(`Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`);
+}
+/** `configurations`: the flake output to build, one of nixosConfigurations, homeConfigurations, darwinConfigurations. */
+function parseConfigurations(value) {
+    const v = value.trim() || 'nixosConfigurations';
+    const known = configurations_1.CONFIGURATION_SETS;
+    if (known.includes(v))
+        return v;
+    throw new errors_1.InputError(`Input 'configurations' must be one of ${configurations_1.CONFIGURATION_SETS.join(', ')}, got ${JSON.stringify(value.trim())}`);
+}
+
+
+/***/ }),
+
+/***/ 4803:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.inputVariable = inputVariable;
+exports.environmentInputs = environmentInputs;
+exports.inputDefault = inputDefault;
+exports.misspelledInputVariables = misspelledInputVariables;
+const action_1 = __nccwpck_require__(858);
+/** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
+function inputVariable(name) {
+    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+}
+/** Inputs as the runner passes them: `INPUT_*` variables. */
+function environmentInputs(env) {
+    return name => env[inputVariable(name)];
+}
+/** A runner expression (`${{ github.token }}`) only a runner can evaluate: without one the default is empty. */
+function isRunnerExpression(value) {
+    return value.includes('${{');
+}
+/** action.yml's default for an input, as it applies outside a runner. */
+function inputDefault(name) {
+    const value = action_1.INPUTS[name].default;
+    return isRunnerExpression(value) ? '' : value;
+}
+/**
+ * `INPUT_*` variables that name no input but would with `-` and `_` swapped (`INPUT_DRY_RUN` for `dry-run`): the
+ * shell's spelling, silently ignored otherwise.
+ */
+function misspelledInputVariables(env) {
+    const known = new Map(Object.keys(action_1.INPUTS).map(n => [inputVariable(n), n]));
+    const warnings = [];
+    for (const variable of Object.keys(env)) {
+        if (!variable.startsWith('INPUT_') || known.has(variable))
+            continue;
+        const name = known.get(`INPUT_${variable.slice('INPUT_'.length).toUpperCase().replace(/_/g, '-')}`);
+        if (name) {
+            warnings.push(`${variable} is ignored: the input '${name}' is read from ${inputVariable(name)} (env '${inputVariable(name)}=…' node dist/index.js), or use node dist/cli.js --${name}`);
+        }
+    }
+    return warnings;
+}
+
+
+/***/ }),
+
+/***/ 4051:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -31905,9 +28339,8 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.stopOnSignals = stopOnSignals;
-const core = __importStar(__nccwpck_require__(7484));
 const os = __importStar(__nccwpck_require__(857));
-const exec_1 = __nccwpck_require__(3190);
+const exec_1 = __nccwpck_require__(2427);
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 /**
  * Runs `work`; a SIGINT or SIGTERM meanwhile (a cancelled job, Ctrl-C) stops the step: every running command's
@@ -31915,19 +28348,19 @@ const SIGNALS = ['SIGINT', 'SIGTERM'];
  * temporary files), and the process exits with 128 + the signal's number. Once `work` is done the handlers are
  * removed, unless a signal is being handled: then the process ends through the handler.
  */
-async function stopOnSignals(stop, work) {
+async function stopOnSignals(stop, work, log) {
     let handling = false;
     const handler = (signal) => {
         if (handling)
             return;
         handling = true;
-        core.error(`Stopped by ${signal}: ending the running commands, restoring flake.lock, removing temporary files`);
+        log.error(`Stopped by ${signal}: ending the running commands, restoring flake.lock, removing temporary files`);
         void (0, exec_1.stopChildren)(signal).finally(() => {
             try {
                 stop();
             }
             catch (e) {
-                core.warning(`Cleanup failed: ${String(e)}`);
+                log.warning(`Cleanup failed: ${String(e)}`);
             }
             process.exit(128 + (os.constants.signals[signal] ?? 0));
         });
@@ -31947,7 +28380,65 @@ async function stopOnSignals(stop, work) {
 
 /***/ }),
 
-/***/ 1730:
+/***/ 2939:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MemoryLog = void 0;
+/** A log that keeps everything in memory: for tests, and for runs whose log nobody reads. */
+class MemoryLog {
+    lines = [];
+    warnings = [];
+    errors = [];
+    secrets = [];
+    outputs = new Map();
+    state = new Map();
+    summaries = [];
+    failure;
+    info(message) {
+        this.lines.push(message);
+    }
+    write(chunk) {
+        this.lines.push(chunk);
+    }
+    warning(message, options = {}) {
+        this.warnings.push({ message, title: options.title });
+    }
+    error(message) {
+        this.errors.push(message);
+    }
+    async group(name, fn) {
+        this.lines.push(`== ${name}`);
+        return fn();
+    }
+    mask(secret) {
+        if (secret !== '')
+            this.secrets.push(secret);
+    }
+    output(name, value) {
+        this.outputs.set(name, value);
+    }
+    saveState(name, value) {
+        this.state.set(name, value);
+    }
+    getState(name) {
+        return this.state.get(name) ?? '';
+    }
+    summary(markdown) {
+        this.summaries.push(markdown);
+    }
+    failed(message) {
+        this.failure = message;
+    }
+}
+exports.MemoryLog = MemoryLog;
+
+
+/***/ }),
+
+/***/ 2259:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -31986,509 +28477,207 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.run = run;
-const core = __importStar(__nccwpck_require__(7484));
-const github = __importStar(__nccwpck_require__(3228));
+exports.runnerLog = runnerLog;
+const core = __importStar(__nccwpck_require__(74));
 const fs = __importStar(__nccwpck_require__(9896));
-const os = __importStar(__nccwpck_require__(857));
-const path = __importStar(__nccwpck_require__(6928));
-const git_1 = __nccwpck_require__(308);
-const evalpool_1 = __nccwpck_require__(6879);
-const nix_1 = __nccwpck_require__(4280);
-const memory_1 = __nccwpck_require__(8820);
-const build_1 = __nccwpck_require__(1806);
-const discover_1 = __nccwpck_require__(5803);
-const diff_1 = __nccwpck_require__(7855);
-const checkout_1 = __nccwpck_require__(6292);
-const publish_1 = __nccwpck_require__(597);
-const preflight_1 = __nccwpck_require__(8489);
-const push_1 = __nccwpck_require__(4912);
-const update_1 = __nccwpck_require__(1833);
-const markdown_1 = __nccwpck_require__(4285);
-const model_1 = __nccwpck_require__(6867);
-const run_link_1 = __nccwpck_require__(1344);
-const settings_1 = __nccwpck_require__(8750);
-const errors_1 = __nccwpck_require__(3916);
-const state_1 = __nccwpck_require__(2462);
-const cleanup_1 = __nccwpck_require__(2691);
-const interrupt_1 = __nccwpck_require__(8476);
-const exec_1 = __nccwpck_require__(3190);
-const nvd_1 = __nccwpck_require__(3562);
-const cache_1 = __nccwpck_require__(3781);
-const signing_1 = __nccwpck_require__(7856);
-const fleet_state_1 = __nccwpck_require__(9087);
-const http_1 = __nccwpck_require__(2847);
-const fleet_state_2 = __nccwpck_require__(5362);
-/** Runs one phase inside a log group and records how long it took. */
-async function phase(timings, name, fn, options = {}) {
-    const start = Date.now();
-    const elapsed = () => (Date.now() - start) / 1000;
-    options.onPhase?.({ phase: name, state: 'start', hosts: options.hosts });
-    let result;
-    try {
-        result = await core.group(name, fn);
-        // Results of a phase that a signal cut short are not results: nothing after it may use them.
-        const signal = (0, exec_1.stopping)();
-        if (signal)
-            throw new Error(`Stopped by ${signal} during: ${name}`);
-    }
-    catch (e) {
-        options.onPhase?.({ phase: name, state: 'failed', hosts: options.hosts, seconds: elapsed() });
-        throw e;
-    }
-    const seconds = elapsed();
-    timings.push({ phase: name, seconds });
-    const outcome = options.outcome?.(result);
-    core.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`);
-    options.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome });
-    return result;
-}
-function plural(n, one, many = `${one}s`) {
-    return `${n} ${n === 1 ? one : many}`;
-}
-function buildOutcome(b) {
-    const hosts = [...b.hosts.values()];
-    const failed = hosts.filter(h => h.status !== 'built').length;
-    return `${hosts.length - failed} built${failed > 0 ? `, ${failed} failed` : ''}`;
-}
 /**
- * Outputs go to GITHUB_OUTPUT. Without one, a runner older than that file takes them as `::set-output` commands;
- * outside a runner (GITHUB_ACTIONS unset) they would only flood the terminal with the report, so they are left out.
+ * The log port bound to the runner: workflow commands on standard output, GITHUB_OUTPUT, GITHUB_STATE and the
+ * job summary file. The only module that talks to @actions/core.
  */
-function setOutput(name, value) {
-    if (process.env.GITHUB_OUTPUT || process.env.GITHUB_ACTIONS === 'true')
-        core.setOutput(name, value);
-}
-function hostReports(hosts, before, after, diffs = []) {
-    const byHost = new Map(diffs.map(d => [d.host, d]));
-    return hosts.map(host => {
-        const b = before?.hosts.get(host);
-        const a = after?.hosts.get(host);
-        const d = byHost.get(host);
-        const sameSystem = b?.outPath !== undefined && b.outPath === a?.outPath;
-        return {
-            host,
-            status: (0, model_1.hostStatus)({ before: b, after: a, sameSystem }),
-            before: b,
-            after: a,
-            diff: d?.diff,
-            reboot: d?.reboot ?? [],
-            units: d?.units,
-            release: d?.release,
-            kernel: d?.kernel
-        };
-    });
-}
-/** The evaluation pool for this machine and fleet, as the settings tune it. */
-function evalPool(settings, hosts) {
-    const pool = (0, evalpool_1.poolOptions)(settings, hosts, (0, evalpool_1.localMachine)());
-    core.info(`Evaluation: up to ${pool.workers} processes at once, memory budget ${Math.floor(pool.budget / memory_1.MiB)} MiB (${Math.floor(pool.budget / pool.workers / memory_1.MiB)} MiB each), ${pool.chunkSize ?? 'automatic'} hosts per process`);
-    return pool;
-}
-function logEvaluation(build) {
-    const e = build.evaluation;
-    const peak = Math.max(0, ...e.processes.map(x => x.peakRss));
-    const killed = e.processes.filter(x => x.overLimit).length;
-    core.info(`Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / memory_1.MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`);
-    // A process that died had its hosts evaluated again: say why it died, since nothing else will.
-    for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
-        core.info(`An evaluation process of ${p.hosts.length} hosts (${p.hosts.slice(0, 3).join(', ')}${p.hosts.length > 3 ? ', …' : ''}) ${p.overLimit ? `went over ${Math.round(p.limit / memory_1.MiB)} MiB and was killed` : `ended with exit code ${p.exitCode}`} after ${p.seconds.toFixed(1)} s, at ${Math.round(p.peakRss / memory_1.MiB)} MiB${p.stderr.trim() ? `; it said: ${(0, exec_1.tail)((0, nix_1.stripWarnings)(p.stderr), 3)}` : ''}`);
-    }
-    return build;
-}
-/** The flake as named from the repository's root, for commands a reader runs in their checkout. */
-function flakeRef(flakeDir, env) {
-    const rel = path.relative(path.resolve(env.GITHUB_WORKSPACE || process.cwd()), flakeDir);
-    return rel === '' ? '.' : `./${rel.split(path.sep).join('/')}`;
-}
-/** The pull request body: the report within the forges' size limit, pointing at the full one. */
-function prBody(report, forge) {
-    const url = (0, run_link_1.runUrl)(process.env, forge);
-    // No timings: they differ on every run, and the body should change only when the update does.
-    return (0, markdown_1.renderReport)(report, {
-        limit: markdown_1.REPORT_LIMIT,
-        fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
-        timings: false
-    });
-}
-/**
- * Runs each write on its own: a full disk or an unwritable file loses that one write, not the others. Returns
- * what failed, each naming its file.
- */
-function writeEach(writes) {
-    const failures = [];
-    for (const w of writes) {
-        try {
-            w.write();
-        }
-        catch (e) {
-            const failure = `${w.what} to ${w.file ?? '(no file)'}: ${(0, errors_1.errorMessage)(e)}`;
-            core.warning(`Could not write ${failure}`);
-            failures.push(failure);
-        }
-    }
-    return failures;
-}
-/** One write per output, so that one that fails does not stop the rest. */
-function outputWrites(outputs) {
-    return Object.entries(outputs).map(([name, value]) => ({
-        what: `the output '${name}'`,
-        file: process.env.GITHUB_OUTPUT,
-        write: () => setOutput(name, value)
-    }));
-}
-/**
- * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
- * changed and an unchanged lock. Returns the writes that failed, each naming its file.
- */
-function writeResults(report, workDir, forge, update) {
-    const body = prBody(report, forge);
-    const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
-    const jsonPath = path.join(workDir, 'report.json');
-    const json = {
-        ...report,
-        updatedInputs: update?.updatedInputs ?? [],
-        failedHosts: (0, model_1.failedHosts)(report),
-        regressedHosts: (0, model_1.regressedHosts)(report),
-        rebootHosts: (0, model_1.rebootHosts)(report)
-    };
-    const jsonText = JSON.stringify(json, null, 2);
-    const summaryFile = process.env.GITHUB_STEP_SUMMARY;
-    const failures = writeEach([
-        ...outputWrites({
-            hosts: JSON.stringify(report.hosts.map(h => h.host)),
-            changed: String(report.changed),
-            'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
-            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
-            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
-            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
-            'push-status': report.push?.status ?? '',
-            'pushed-paths': report.push ? String(report.push.paths) : '',
-            'pushed-bytes': report.push ? String(report.push.bytes) : '',
-            'stale-hosts': JSON.stringify((0, fleet_state_2.staleHosts)(report.fleetState)),
-            'failed-upgrades': JSON.stringify((0, fleet_state_2.failedUpgrades)(report.fleetState)),
-            report: body,
-            'report-json': jsonPath
-        }),
-        {
-            what: 'the job summary',
-            file: summaryFile,
-            write: () => {
-                if (summaryFile)
-                    fs.appendFileSync(summaryFile, `${full}\n`);
-            }
+function runnerLog(env = process.env) {
+    return {
+        info: message => core.info(message),
+        write: chunk => {
+            process.stdout.write(chunk);
         },
-        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, jsonText) }
-    ]);
-    if (!summaryFile && process.env.GITHUB_ACTIONS !== 'true')
-        core.info(`Not on a runner: the report is in ${jsonPath}`);
-    return { body, full, json: jsonText, failures };
-}
-function writePublishOutputs(p) {
-    return writeEach(outputWrites({
-        branch: p.branch,
-        commit: p.commit ?? '',
-        'pr-number': p.prNumber === undefined ? '' : String(p.prNumber),
-        'pr-url': p.prUrl ?? '',
-        'pr-operation': p.operation
-    }));
-}
-/** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
-function makeWorkDir() {
-    return fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
-}
-/**
- * What the hosts last reported (commit statuses of the base branch's recent commits). Read-only and best effort:
- * without a token or a repository it is skipped, and a forge error is a warning, never a failed run.
- */
-async function readFleet(settings, hosts) {
-    let endpoints;
-    try {
-        endpoints = (0, publish_1.forgeEndpoints)(settings, process.env);
-    }
-    catch (e) {
-        core.info(`Fleet state not read: ${(0, errors_1.errorMessage)(e)}`);
-        return undefined;
-    }
-    try {
-        const api = new http_1.ApiClient(endpoints.apiUrl, settings.token, { attempts: 2, timeoutMs: 15000 });
-        const state = await (0, fleet_state_1.readFleetState)(api, settings.forge, { owner: endpoints.owner, repo: endpoints.repo, base: settings.baseBranch }, hosts, settings.staleAfterMs, new Date());
-        core.info(`Fleet state: ${state.hosts.length} hosts reported on the last ${state.commits.length} commits of ${settings.baseBranch}` +
-            (state.neverReported.length ? `; never reported: ${state.neverReported.join(', ')}` : ''));
-        return state;
-    }
-    catch (e) {
-        core.warning(`Fleet state not read (the report goes on without it): ${(0, errors_1.errorMessage)(e)}`);
-        return undefined;
-    }
-}
-/** Writes a secret to a private file that this step removes at its end, and the post step after a crash. */
-function privateKeyFile(key, postDirs, cleanup) {
-    const written = (0, publish_1.writeSigningKey)(key);
-    postDirs.push(written.dir);
-    core.saveState(state_1.STATE.cleanupDirs, postDirs.join('\n'));
-    cleanup.push(() => fs.rmSync(written.dir, { recursive: true, force: true }));
-    return written.file;
-}
-/** Lets the builds fetch from the binary cache, when it can be opened: an unreachable ssh store would fail them. */
-async function useAsSubstituter(nix, push) {
-    const problem = await nix.storeProblem(push.url);
-    if (problem) {
-        core.warning(`The builds do not fetch from ${(0, cache_1.redactUrl)(push.url)}: it cannot be opened: ${(0, cache_1.scrub)(problem, push.url)}`);
-    }
-    else {
-        nix.substituter = { url: push.url, publicKey: push.publicKey };
-        core.info(`The builds also fetch from ${(0, cache_1.redactUrl)(push.url)}, trusting ${push.publicKey}`);
-    }
-}
-function logPush(p) {
-    const sent = `${p.paths} new path${p.paths === 1 ? '' : 's'} (${(0, nvd_1.formatBytes)(p.bytes)})`;
-    if (p.status === 'pushed') {
-        core.info(`Pushed ${sent} to ${p.to}; the ${p.hosts.length} systems' closures hold ${p.closurePaths} paths, the rest were there`);
-    }
-    else if (p.status === 'failed') {
-        core.warning(`Pushing the new systems to ${p.to} failed (${sent} started): ${p.error ?? 'unknown error'}`);
-    }
-    else {
-        core.info(`Nothing pushed to ${p.to}: ${p.error ?? 'nothing to push'}`);
-    }
-}
-async function pipeline(settings, workDir, cleanup, postDirs, onStop, outcome, onPhase) {
-    // Everything publishing needs is checked before the first build, not found missing after it.
-    let target;
-    if (!settings.dryRun) {
-        target = await (0, preflight_1.preflightPublish)(settings, process.env, { scratchDir: workDir, checkSigningKey: signing_1.checkSigningKey });
-    }
-    else if (settings.signingKey) {
-        // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
-        await (0, signing_1.checkSigningKey)(settings.signingKey, workDir);
-    }
-    const nix = await nix_1.Nix.create(settings.nixArgs);
-    core.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
-    const flake = settings.flakeDir;
-    // flake.lock as the checked-out commit has it, read before anything evaluates the flake; a checkout whose
-    // flake files differ from its commit is refused here.
-    const checkout = await (0, checkout_1.inspectCheckout)(flake);
-    if (target && checkout.git && checkout.head) {
-        await (0, publish_1.checkCheckoutOnBase)(checkout.git, checkout.head, settings);
-    }
-    const timings = [];
-    const roots = path.join(workDir, 'gcroots');
-    cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }));
-    const push = settings.push;
-    // A dry run pushes nothing, so the key need not be written.
-    const pushKeyFile = push && !settings.dryRun ? privateKeyFile(push.key.secret, postDirs, cleanup) : undefined;
-    if (push && settings.build)
-        await phase(timings, 'Open the binary cache', () => useAsSubstituter(nix, push));
-    const found = await phase(timings, 'Discover hosts', async () => {
-        const d = await (0, discover_1.discover)(nix, flake, settings.hosts, settings.excludeHosts, settings.excludeHostsSource);
-        core.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
-        return d;
-    }, {
-        onPhase,
-        outcome: d => `${plural(d.hosts.length, 'host')}${d.excluded.length ? `, ${d.excluded.length} excluded` : ''}`
-    });
-    const pool = evalPool(settings, found.hosts.length);
-    const fleet = settings.token
-        ? await phase(timings, 'Read the fleet state', () => readFleet(settings, found.hosts))
-        : undefined;
-    const hostPhase = { onPhase, hosts: found.hosts.length, outcome: buildOutcome };
-    const before = settings.build
-        ? await phase(timings, 'Build before the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'before'), pool).then(logEvaluation), hostPhase)
-        : undefined;
-    // The lock as it is now, put back if a signal stops the step from here on (and by the post step if the step
-    // is killed outright).
-    try {
-        const savedLock = (0, cleanup_1.saveLock)(path.join(flake, 'flake.lock'), workDir);
-        cleanup.push(() => savedLock.discard());
-        onStop.push(() => savedLock.restore());
-    }
-    catch (e) {
-        // A full RUNNER_TEMP must not cost the run: the lock of the checked-out commit is still known here.
-        core.warning(`Could not keep a copy of flake.lock in ${workDir} for the post step (${(0, errors_1.errorMessage)(e)}): a stopped step puts it back, one killed outright cannot`);
-        onStop.push(() => (0, update_1.restoreLock)(flake, checkout.oldLock ?? ''));
-    }
-    // Nix stages a lock file it creates: where the index had none, the entry goes with the file.
-    const { git: checkoutGit, lockInIndex } = checkout;
-    if (checkoutGit && !lockInIndex)
-        onStop.push(() => checkoutGit.unstageSync('flake.lock'));
-    const update = await phase(timings, 'Update flake.lock', () => (0, update_1.updateLock)(nix, flake, settings.updateInputs, checkout.oldLock), {
-        onPhase,
-        outcome: u => u.created
-            ? 'lock file created'
-            : u.changed
-                ? `${plural(u.updatedInputs.length, 'input')} updated`
-                : 'up to date'
-    });
-    if (update.changed && settings.dryRun) {
-        const index = checkoutGit ? { git: checkoutGit, hadEntry: lockInIndex } : undefined;
-        cleanup.push(() => (0, update_1.restoreLock)(flake, update.oldLock, index));
-    }
-    core.info(update.created
-        ? `flake.lock created: ${update.updatedInputs.join(', ') || 'no inputs'}`
-        : update.changed
-            ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
-            : 'flake.lock is up to date');
-    const report = {
-        flake: settings.flakeDir,
-        flakeRef: flakeRef(settings.flakeDir, process.env),
-        nixVersion: nix.version.text,
-        changed: update.changed,
-        built: settings.build && update.changed,
-        dryRun: settings.dryRun,
-        hosts: hostReports(found.hosts),
-        fleetState: fleet,
-        excluded: found.excluded,
-        lockChanges: update.changes,
-        lockCreated: update.created,
-        timings
+        warning: (message, options = {}) => core.warning(message, options.title ? { title: options.title } : {}),
+        error: message => core.error(message),
+        group: (name, fn) => core.group(name, fn),
+        mask: secret => core.setSecret(secret),
+        // Without GITHUB_OUTPUT a runner older than that file takes outputs as `::set-output` commands; outside a
+        // runner (GITHUB_ACTIONS unset) they would only flood the terminal with the report, so they are left out.
+        output: (name, value) => {
+            if (env.GITHUB_OUTPUT || env.GITHUB_ACTIONS === 'true')
+                core.setOutput(name, value);
+        },
+        saveState: (name, value) => core.saveState(name, value),
+        getState: name => core.getState(name),
+        summary: markdown => {
+            if (env.GITHUB_STEP_SUMMARY)
+                fs.appendFileSync(env.GITHUB_STEP_SUMMARY, `${markdown}\n`);
+        },
+        failed: message => core.setFailed(message)
     };
-    if (update.changed && before) {
-        const after = await phase(timings, 'Build after the update', () => (0, build_1.buildHosts)(nix, flake, found.hosts, path.join(roots, 'after'), pool).then(logEvaluation), hostPhase);
-        const pairs = found.hosts.flatMap(host => {
-            const b = before.hosts.get(host);
-            const a = after.hosts.get(host);
-            return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
-                ? [{ host, before: b.outPath, after: a.outPath }]
-                : [];
-        });
-        const diffs = await phase(timings, 'Diff closures', () => (0, diff_1.diffHosts)(nix, pairs), {
-            onPhase,
-            hosts: pairs.length
-        });
-        report.hosts = hostReports(found.hosts, before, after, diffs);
-        const unbuilt = report.hosts.flatMap(h => h.status === 'regressed' && h.before?.outPath && h.after?.status === 'build-failed' && h.after.drvPath
-            ? [{ host: h.host, before: h.before.outPath, afterDrv: h.after.drvPath }]
-            : []);
-        const pending = await (0, diff_1.pendingHosts)(nix, unbuilt);
-        for (const h of report.hosts)
-            h.pending = pending.get(h.host);
-        report.warnings = (0, model_1.warningChanges)(report.hosts);
-        // One annotation per warning, however many hosts print it.
-        for (const w of report.warnings.new) {
-            core.warning(w.text, { title: `New evaluation warning after the update (${w.hosts.join(', ')})` });
-        }
-        if (push && pushKeyFile && !settings.dryRun) {
-            const systems = found.hosts.flatMap(host => {
-                const a = after.hosts.get(host);
-                return a?.status === 'built' && a.outPath ? [{ host, outPath: a.outPath }] : [];
-            });
-            report.push = await phase(timings, 'Push to the binary cache', () => (0, push_1.pushSystems)(nix, { url: push.url, keyFile: pushKeyFile }, systems));
-            logPush(report.push);
-        }
-    }
-    // Every output and the summary are written before publishing, so a failure there still leaves the report.
-    const { body, full, json, failures } = writeResults(report, workDir, settings.forge, update);
-    outcome.report = full;
-    outcome.json = json;
-    let published = { branch: settings.branch, pushed: false, operation: 'none' };
-    failures.push(...writePublishOutputs(published));
-    if (push?.required && report.push?.status === 'failed') {
-        throw new Error(`Pushing the new systems to ${report.push.to} failed and 'push-required' is true, so no pull request is opened: ${report.push.error ?? ''}`);
-    }
-    if (update.changed && target) {
-        const forge = target.forge;
-        const keyFile = settings.signingKey ? privateKeyFile(settings.signingKey, postDirs, cleanup) : undefined;
-        const publishOutcome = (p) => p.prUrl ? `pull request ${p.operation}: ${p.prUrl}` : 'no pull request';
-        published = await phase(timings, 'Publish', async () => {
-            try {
-                return await (0, publish_1.publish)(await git_1.Git.create(flake), forge, {
-                    settings,
-                    newLock: update.newLock,
-                    changes: update.changes,
-                    created: update.created,
-                    body,
-                    signingKeyFile: keyFile,
-                    scratchDir: workDir
-                });
-            }
-            catch (e) {
-                // The branch may be pushed (and the pull request open) although a later forge call failed.
-                if (e instanceof publish_1.PublishError)
-                    failures.push(...writePublishOutputs(e.result));
-                throw e;
-            }
-        }, { onPhase, outcome: publishOutcome });
-        failures.push(...writePublishOutputs(published));
-        core.info(published.prUrl
-            ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
-            : 'No pull request was opened');
-    }
-    core.info(body);
-    const regressed = (0, model_1.regressedHosts)(report);
-    if (settings.failOnRegression && regressed.length > 0) {
-        outcome.result = 'regressed';
-        outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
-        core.setFailed(outcome.message);
-    }
-    // Raised last: what could be written was, and the pull request was published.
-    if (failures.length > 0)
-        throw new Error(`Could not write ${failures.join('; ')}`);
-}
-/** The action: settings → discover → build before → update → build after → diff → publish → outputs. */
-async function run(options = {}) {
-    // `cleanup` runs when the step ends, however it ends; `onStop` before it only when a signal stops the step
-    // (it undoes what a finished run keeps). Each step runs once, newest first, even when both ways happen.
-    const cleanup = [];
-    const onStop = [];
-    const outcome = { result: 'ok' };
-    const runAll = (fns) => {
-        for (const fn of fns.splice(0).reverse()) {
-            try {
-                fn();
-            }
-            catch (e) {
-                core.warning(`Cleanup failed: ${String(e)}`);
-            }
-        }
-    };
-    const stop = () => {
-        runAll(onStop);
-        runAll(cleanup);
-    };
-    await (0, interrupt_1.stopOnSignals)(stop, async () => {
-        try {
-            const fileProblems = (0, preflight_1.runnerFileProblems)(process.env);
-            if (fileProblems.length > 0) {
-                throw new settings_1.InputError(`The runner's files are not usable, so nothing was run:\n${fileProblems.join('\n')}`);
-            }
-            const settings = (0, settings_1.getSettings)({
-                env: process.env,
-                defaultBranch: defaultBranchFromEvent(),
-                now: options.now ?? new Date(),
-                inputs: options.inputs
-            });
-            const workDir = makeWorkDir();
-            core.saveState(state_1.STATE.cleanupDirs, workDir);
-            // A stopped run leaves no report behind: its results would be partial.
-            onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }));
-            await pipeline(settings, workDir, cleanup, [workDir], onStop, outcome, options.onPhase);
-        }
-        catch (error) {
-            outcome.result = error instanceof settings_1.InputError ? 'bad-input' : 'failed';
-            outcome.message = (0, errors_1.errorMessage)(error);
-            core.setFailed(outcome.message);
-        }
-        finally {
-            runAll(cleanup);
-        }
-    });
-    return outcome;
-}
-function defaultBranchFromEvent() {
-    try {
-        const repo = github.context.payload.repository;
-        return typeof repo?.default_branch === 'string' ? repo.default_branch : undefined;
-    }
-    catch {
-        return undefined;
-    }
 }
 
 
 /***/ }),
 
-/***/ 8820:
+/***/ 3271:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.run = run;
+const errors_1 = __nccwpck_require__(4533);
+const preflight_1 = __nccwpck_require__(2520);
+const flake_ref_1 = __nccwpck_require__(5630);
+const assemble_1 = __nccwpck_require__(2639);
+const model_1 = __nccwpck_require__(3425);
+const context_1 = __nccwpck_require__(8896);
+const settings_1 = __nccwpck_require__(8603);
+const interrupt_1 = __nccwpck_require__(4051);
+const event_1 = __nccwpck_require__(7295);
+const mode_1 = __nccwpck_require__(1400);
+const review_1 = __nccwpck_require__(5867);
+const rollout_1 = __nccwpck_require__(3110);
+const context_2 = __nccwpck_require__(893);
+const results_1 = __nccwpck_require__(9532);
+const steps_1 = __nccwpck_require__(3413);
+/**
+ * The update: discover → build before → update the lock → build after → diff → push → report → publish. Every
+ * output and the summary are written before publishing, so that a failure there still leaves the report.
+ */
+async function updateFleet(run, outcome) {
+    const { settings, log } = run;
+    const { nix, checkout, target } = await (0, steps_1.prepare)(run);
+    if (settings.push && settings.build)
+        await (0, steps_1.openCache)(run, nix, settings.push);
+    const found = await (0, steps_1.discoverHosts)(run, nix);
+    const hosts = found.hosts;
+    const pool = (0, steps_1.evalPool)(run, hosts.length);
+    const fleetState = await (0, steps_1.readFleet)(run, hosts);
+    const before = settings.build
+        ? await (0, steps_1.buildFleet)(run, nix, hosts, { name: 'Build before the update', roots: 'before' }, pool)
+        : undefined;
+    (0, steps_1.guardLock)(run, checkout);
+    const update = await (0, steps_1.updateFlakeLock)(run, nix, checkout);
+    const built = update.changed && before
+        ? await (0, steps_1.buildFleet)(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, pool)
+        : undefined;
+    const held = before && built ? await (0, steps_1.holdBackBreakingInputs)(run, nix, hosts, before, built, update, pool) : undefined;
+    // What the pull request proposes: the hosts as its lock builds them.
+    const after = held?.proposed ?? built;
+    const proposed = (0, steps_1.proposedUpdate)(update, held);
+    let compared;
+    if (before && after)
+        compared = await (0, steps_1.compareSides)(run, nix, hosts, before, after);
+    const push = after && settings.push && !settings.dryRun
+        ? await (0, steps_1.pushToCache)(run, nix, settings.push, hosts, after)
+        : undefined;
+    const report = (0, assemble_1.assembleReport)({
+        flake: settings.flakeDir,
+        flakeRef: (0, flake_ref_1.flakeRef)(settings.flakeDir, run.env),
+        nixVersion: nix.version.text,
+        dryRun: settings.dryRun,
+        build: settings.build,
+        hosts,
+        excluded: found.excluded,
+        update: proposed,
+        fleetState,
+        before,
+        after,
+        diffs: compared?.diffs,
+        pending: compared?.pending,
+        push,
+        timings: run.timings,
+        heldBack: held?.inputs,
+        nothingLeft: held?.nothingLeft,
+        configurations: settings.configurations
+    });
+    const { body, full, json, failures } = (0, results_1.writeResults)(run, report, proposed);
+    outcome.report = full;
+    outcome.json = json;
+    failures.push(...(0, results_1.writePublishOutputs)(run, { branch: settings.branch, pushed: false, operation: 'none' }));
+    if (settings.push?.required && push?.status === 'failed') {
+        throw new Error(`Pushing the new systems to ${push.to} failed and 'push-required' is true, so no pull request is opened: ${push.error ?? ''}`);
+    }
+    if (held?.nothingLeft)
+        log.info('No pull request: every changed input breaks a host and is held back');
+    else if (update.changed && target)
+        await (0, steps_1.publishUpdate)(run, target, proposed, body, failures);
+    log.info(body);
+    const regressed = (0, model_1.regressedHosts)(report);
+    if (settings.failOnRegression && regressed.length > 0) {
+        outcome.result = 'regressed';
+        outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
+        log.failed(outcome.message);
+    }
+    // Raised last: what could be written was, and the pull request was published.
+    if (failures.length > 0)
+        throw new Error(`Could not write ${failures.join('; ')}`);
+}
+/** Review a pull request, or fill the binary cache from a pushed commit: each its own sequence of the steps. */
+async function otherMode(run, mode, event, outcome) {
+    const { settings, log } = run;
+    log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`);
+    const context = {
+        settings,
+        log,
+        env: run.env,
+        event,
+        workDir: run.workDir,
+        privateKeyFile: (secret) => run.secretFile(secret)
+    };
+    const done = await (mode === 'review' ? review_1.runReview : review_1.runCache)(context);
+    Object.assign(outcome, done);
+    if (done.result === 'regressed')
+        log.failed(done.message ?? 'regressed');
+}
+/** The action: the settings, then the update; one catch fails the step with the error's message. */
+async function run(options) {
+    const { log } = options;
+    const env = options.env ?? process.env;
+    const context = options.context ?? context_1.NO_RUNNER;
+    const outcome = { result: 'ok' };
+    let current;
+    const stop = () => {
+        current?.onStop.runAll();
+        current?.cleanup.runAll();
+    };
+    await (0, interrupt_1.stopOnSignals)(stop, async () => {
+        try {
+            const fileProblems = (0, preflight_1.runnerFileProblems)(env);
+            if (fileProblems.length > 0) {
+                throw new settings_1.InputError(`The runner's files are not usable, so nothing was run:\n${fileProblems.join('\n')}`);
+            }
+            const settings = (0, settings_1.getSettings)({
+                env,
+                log,
+                defaultBranch: context.defaultBranch,
+                now: options.now ?? new Date(),
+                inputs: options.inputs
+            });
+            current = new context_2.Run(settings, env, log, (0, context_2.makeWorkDir)(env), options.onPhase);
+            const event = (0, event_1.eventFrom)(context.eventName, context.payload);
+            const mode = (0, mode_1.selectMode)(settings.modes.mode, event, {
+                baseBranch: settings.baseBranch,
+                pushTo: settings.push !== undefined
+            });
+            if (mode === 'update')
+                await updateFleet(current, outcome);
+            else if (mode === 'rollout')
+                outcome.report = (await (0, rollout_1.runRolloutMode)(settings, env, log, options.now ?? new Date())).markdown;
+            else
+                await otherMode(current, mode, event, outcome);
+        }
+        catch (error) {
+            outcome.result = error instanceof settings_1.InputError ? 'bad-input' : 'failed';
+            outcome.message = (0, errors_1.errorMessage)(error);
+            log.failed(outcome.message);
+        }
+        finally {
+            current?.cleanup.runAll();
+        }
+    }, log);
+    return outcome;
+}
+
+
+/***/ }),
+
+/***/ 5993:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -32625,7 +28814,7 @@ function watchMemory(pid, limit, onOver) {
 
 /***/ }),
 
-/***/ 6854:
+/***/ 7295:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -32664,10 +28853,745 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.readEvent = readEvent;
+exports.eventFrom = eventFrom;
+const fs = __importStar(__nccwpck_require__(9896));
+const errors_1 = __nccwpck_require__(4533);
+const shape_1 = __nccwpck_require__(3493);
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+function text(v) {
+    return typeof v === 'string' ? v : undefined;
+}
+/**
+ * Reads the event from the runner's variables: GITHUB_EVENT_NAME, and the JSON payload in the file
+ * GITHUB_EVENT_PATH (both forges write GitHub's payload shapes). Only `pull_request` counts as a pull request:
+ * `pull_request_target` runs with the base repository's secrets, so its head must never be built.
+ */
+function readEvent(env) {
+    const name = env.GITHUB_EVENT_NAME ?? '';
+    const file = env.GITHUB_EVENT_PATH;
+    if (!file)
+        return { name };
+    let payload;
+    try {
+        payload = JSON.parse(fs.readFileSync(file, 'utf8'));
+    }
+    catch (e) {
+        return { name, problem: `the event payload ${file} cannot be read: ${(0, errors_1.errorMessage)(e)}` };
+    }
+    return eventFrom(name, payload, `the event payload ${file}`);
+}
+/**
+ * The event from its name and payload (as @actions/github's context reads them on a runner); `source` names the
+ * payload in messages.
+ */
+function eventFrom(name, payload, source = 'the event payload') {
+    if (!(0, shape_1.isRecord)(payload))
+        return { name, problem: `${source} is not a JSON object` };
+    const event = { name };
+    const pr = payload.pull_request;
+    if (name === 'pull_request' && (0, shape_1.isRecord)(pr) && (0, shape_1.isRecord)(pr.base) && (0, shape_1.isRecord)(pr.head)) {
+        const baseSha = text(pr.base.sha) ?? '';
+        const headSha = text(pr.head.sha) ?? '';
+        const number = typeof pr.number === 'number' ? pr.number : Number(payload.number);
+        const repoName = (side) => (0, shape_1.isRecord)(side.repo) ? text(side.repo.full_name)?.toLowerCase() : undefined;
+        const baseRepo = repoName(pr.base);
+        const headRepo = repoName(pr.head);
+        if (!SHA.test(baseSha) || !SHA.test(headSha) || !Number.isSafeInteger(number)) {
+            return { name, problem: `the pull_request payload (${source}) lacks the number, base.sha or head.sha` };
+        }
+        event.pull = {
+            number,
+            baseSha,
+            headSha,
+            baseRef: text(pr.base.ref) ?? '',
+            // A deleted fork has no head repository; it was a fork all the same.
+            fork: headRepo === undefined || (baseRepo !== undefined && headRepo !== baseRepo)
+        };
+    }
+    if (name === 'push') {
+        const ref = text(payload.ref);
+        const after = text(payload.after);
+        if (ref && after)
+            event.push = { ref, after };
+    }
+    return event;
+}
+
+
+/***/ }),
+
+/***/ 1400:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MODES = void 0;
+exports.parseMode = parseMode;
+exports.selectMode = selectMode;
+exports.parseModeSettings = parseModeSettings;
+const errors_1 = __nccwpck_require__(4533);
+/**
+ * What a run does: `update` the lock and open a pull request (the default), `review` a pull request (build its base
+ * and head, comment the difference), fill the binary `cache` with the systems of a pushed commit, or advance the
+ * `rollout` (post the wave gates from the hosts' reports; no build, no update).
+ */
+exports.MODES = ['update', 'review', 'cache', 'rollout'];
+/** The `mode` input: one of MODES, or empty to choose from the event. */
+function parseMode(value) {
+    const v = value.trim().toLowerCase();
+    if (v === '')
+        return undefined;
+    if (exports.MODES.includes(v))
+        return v;
+    throw new errors_1.InputError(`Input 'mode' must be ${exports.MODES.join(', ')} or empty (chosen from the event), got ${JSON.stringify(value.trim())}`);
+}
+/**
+ * The mode for this run: the input when given; else `review` on a pull request, `cache` on a push to the base
+ * branch when a binary cache is set (push-to), and `update` for everything else (schedule, workflow_dispatch).
+ */
+function selectMode(given, event, options) {
+    if (given)
+        return given;
+    if (event.pull)
+        return 'review';
+    if (event.name === 'push' && options.pushTo && event.push?.ref === `refs/heads/${options.baseBranch}`) {
+        return 'cache';
+    }
+    return 'update';
+}
+/** A commit as git names it (a sha, a branch, `HEAD~1`): never empty, no whitespace, never an option. */
+const REV = /^[^\s-][^\s]*$/;
+/** Reads `mode`, `review-base` and `review-head`; an error names the input and the form expected. */
+function parseModeSettings(mode, base, head) {
+    const settings = { mode: parseMode(mode) };
+    for (const [name, value] of [
+        ['review-base', base.trim()],
+        ['review-head', head.trim()]
+    ]) {
+        if (value === '')
+            continue;
+        if (!REV.test(value) || value.includes('..')) {
+            throw new errors_1.InputError(`Input '${name}' must name one commit (a sha, a branch or a tag), got ${JSON.stringify(value)}`);
+        }
+        if (name === 'review-base')
+            settings.reviewBase = value;
+        else
+            settings.reviewHead = value;
+    }
+    if ((settings.reviewBase === undefined) !== (settings.reviewHead === undefined)) {
+        throw new errors_1.InputError("Inputs 'review-base' and 'review-head' go together: give both, or neither");
+    }
+    return settings;
+}
+
+
+/***/ }),
+
+/***/ 5867:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.REVIEW_CONTEXT = exports.REVIEW_MARKER = void 0;
+exports.reviewCommits = reviewCommits;
+exports.runReview = runReview;
+exports.runCache = runCache;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(4533);
+const comment_1 = __nccwpck_require__(3869);
+const http_1 = __nccwpck_require__(8114);
+const git_1 = __nccwpck_require__(5999);
+const evalpool_1 = __nccwpck_require__(5058);
+const lock_1 = __nccwpck_require__(4449);
+const nix_1 = __nccwpck_require__(5811);
+const build_1 = __nccwpck_require__(4515);
+const diff_1 = __nccwpck_require__(5600);
+const discover_1 = __nccwpck_require__(2332);
+const connect_1 = __nccwpck_require__(774);
+const credentials_1 = __nccwpck_require__(2521);
+const push_1 = __nccwpck_require__(9163);
+const markdown_1 = __nccwpck_require__(998);
+const model_1 = __nccwpck_require__(3425);
+const run_link_1 = __nccwpck_require__(2195);
+const words_1 = __nccwpck_require__(2814);
+/** The hidden line that finds the review comment again on later pushes. */
+exports.REVIEW_MARKER = '<!-- nixos-fleet-update:review -->';
+/** The commit status a review sets on the head commit. */
+exports.REVIEW_CONTEXT = 'nixos-fleet-update/review';
+/** The review's two commits: the inputs when given, else the pull_request event's base and head. */
+function reviewCommits(modes, event) {
+    if (modes.reviewBase && modes.reviewHead) {
+        const samePull = event.pull && event.pull.baseSha === modes.reviewBase && event.pull.headSha === modes.reviewHead;
+        return {
+            base: modes.reviewBase,
+            head: modes.reviewHead,
+            pull: samePull ? event.pull?.number : undefined,
+            fork: samePull ? (event.pull?.fork ?? false) : false
+        };
+    }
+    if (event.pull) {
+        return {
+            base: event.pull.baseSha,
+            head: event.pull.headSha,
+            pull: event.pull.number,
+            fork: event.pull.fork
+        };
+    }
+    throw new errors_1.InputError(`Mode 'review' needs the commits to compare: run it on a pull_request event, or set 'review-base' and 'review-head'${event.problem ? ` (${event.problem})` : ''}`);
+}
+/** A commit resolved in the checkout, fetched from origin when a shallow checkout lacks it. */
+async function resolveCommit(git, rev, pull, token, log) {
+    const verify = async () => {
+        const r = await git.exec(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+        return r.exitCode === 0 ? r.stdout.trim() : undefined;
+    };
+    const local = await verify();
+    if (local)
+        return local;
+    const remoteUrl = await git.remoteUrl(credentials_1.REMOTE);
+    if (remoteUrl) {
+        const g = git.withEnv(await (0, credentials_1.pushCredentials)(git, remoteUrl, token, secret => log.mask(secret)));
+        // Servers let a client fetch a commit by its id when it is reachable (GitHub, Forgejo over protocol v2); the
+        // pull request's head ref is a fallback for those that do not.
+        const refspecs = [[rev], ...(pull === undefined ? [] : [[`refs/pull/${pull}/head`]])];
+        for (const spec of refspecs) {
+            await g.exec(['-c', 'http.followRedirects=false', 'fetch', '--no-tags', '--quiet', credentials_1.REMOTE, ...spec]);
+            const fetched = await verify();
+            if (fetched)
+                return fetched;
+        }
+    }
+    throw new errors_1.InputError(`The commit ${rev} is neither in the checkout nor on ${credentials_1.REMOTE}`);
+}
+/** The hosts of one side: `hosts` and `exclude-hosts` applied, tolerating named hosts that side lacks. */
+async function sideHosts(nix, flake, settings) {
+    if (!fs.existsSync(path.join(flake, 'flake.nix')))
+        return { hosts: [], excluded: [] };
+    const all = await nix.hostNames(flake);
+    const named = settings.hosts.length > 0 ? all.filter(h => settings.hosts.includes(h)) : all;
+    return {
+        hosts: named.filter(h => !settings.excludeHosts.test(h)).sort(),
+        excluded: named.filter(h => settings.excludeHosts.test(h))
+    };
+}
+/** The same system at both commits: both evaluated to the same derivation. */
+function sameDerivation(base, head, host) {
+    const b = base.results.get(host);
+    const a = head.results.get(host);
+    return !!b && !!a && 'drvPath' in b && 'drvPath' in a && b.drvPath === a.drvPath;
+}
+function hostReport(host, base, head) {
+    const before = base.hosts.get(host);
+    const after = head.hosts.get(host);
+    const sameSystem = before?.outPath !== undefined && before.outPath === after?.outPath;
+    return { host, status: (0, model_1.hostStatus)({ before, after, sameSystem }), before, after, reboot: [] };
+}
+/** The commit status: failure when a host that builds at the base fails at the head (with fail-on-regression). */
+function reviewStatus(report, settings, targetUrl) {
+    const regressed = (0, model_1.regressedHosts)(report);
+    const failing = settings.failOnRegression && regressed.length > 0;
+    const n = report.hosts.length;
+    const description = failing
+        ? `${(0, words_1.plural)(regressed.length, 'host')} fail${regressed.length === 1 ? 's' : ''} to build: ${regressed.join(', ')}`
+        : `${(0, words_1.plural)(n, 'host')} changed, ${report.review?.unchanged ?? 0} unchanged`;
+    // GitHub takes up to 140 characters of description.
+    return {
+        state: failing ? 'failure' : 'success',
+        context: exports.REVIEW_CONTEXT,
+        description: description.length > 140 ? `${description.slice(0, 139)}…` : description,
+        targetUrl
+    };
+}
+/**
+ * Posts the report as the pull request's one review comment and sets the status on the head. A read-only token (a
+ * pull request from a fork, on both forges) is said once and does not fail the run: the job summary has the report.
+ */
+async function publishReview(ctx, pull, report, body) {
+    const { settings, log, env } = ctx;
+    let forge;
+    try {
+        forge = ctx.forge ? ctx.forge(settings, env) : (0, connect_1.makeForge)(settings, env, log);
+    }
+    catch (e) {
+        log.warning(`The review is not posted on pull request #${pull.number}: ${(0, errors_1.errorMessage)(e)}`);
+        return undefined;
+    }
+    const refused = [];
+    const other = [];
+    const attempt = async (what, fn) => {
+        try {
+            await fn();
+        }
+        catch (e) {
+            if (e instanceof http_1.ForgeError && (e.status === 403 || e.status === 401))
+                refused.push(what);
+            else
+                other.push(`${what}: ${(0, errors_1.errorMessage)(e)}`);
+        }
+    };
+    let url;
+    await attempt('comment', async () => {
+        const { comment, operation } = await (0, comment_1.upsertComment)(forge, pull.number, exports.REVIEW_MARKER, body);
+        url = comment.url;
+        log.info(`Review comment ${operation}: ${comment.url}`);
+    });
+    await attempt('set the commit status', async () => {
+        const status = reviewStatus(report, settings, url ?? (0, run_link_1.runUrl)(env, settings.forge));
+        await forge.postStatus(pull.head, status);
+        log.info(`Commit status ${exports.REVIEW_CONTEXT} on ${pull.head.slice(0, 12)}: ${status.state}`);
+    });
+    if (refused.length > 0) {
+        const why = pull.fork
+            ? 'pull requests from forks get a read-only token on GitHub and Forgejo'
+            : 'the token may not write to this repository (GitHub: permissions pull-requests: write and statuses: write; Forgejo: a token that may write)';
+        log.info(`Could not ${refused.join(' or ')} on pull request #${pull.number}: ${why}. The report is in the job summary.`);
+    }
+    for (const o of other)
+        log.warning(`Could not ${o}`);
+    return url;
+}
+/** Writes the JSON file, the job summary and the outputs a review or cache run has; each failure is named. */
+function writeOutputs(ctx, report, full, outputs) {
+    const jsonPath = path.join(ctx.workDir, 'report.json');
+    const json = JSON.stringify({
+        ...report,
+        failedHosts: (0, model_1.failedHosts)(report),
+        regressedHosts: (0, model_1.regressedHosts)(report),
+        rebootHosts: (0, model_1.rebootHosts)(report)
+    }, null, 2);
+    fs.writeFileSync(jsonPath, json);
+    ctx.log.summary(full);
+    for (const [name, value] of Object.entries({ ...outputs, 'report-json': jsonPath }))
+        ctx.log.output(name, value);
+    return json;
+}
+/** A git worktree of `commit` under the work directory, removed when the review ends. */
+async function worktree(git, dir, commit) {
+    const r = await git.exec(['worktree', 'add', '--detach', '--quiet', dir, commit]);
+    if (r.exitCode !== 0)
+        throw new Error(`git worktree add ${commit} failed: ${r.stderr.trim()}`);
+}
+/**
+ * Review mode: builds the hosts at a pull request's base and head commits (worktrees of the checkout, no lock
+ * update), diffs those whose system changed and reports them as the update does. Hosts whose system derivation is
+ * the same on both sides are counted, not built; hosts of one side only are listed as added or removed.
+ */
+async function runReview(ctx) {
+    const { settings, log } = ctx;
+    const commits = reviewCommits(settings.modes, ctx.event);
+    const git = await git_1.Git.create(settings.flakeDir);
+    const top = await git.topLevel();
+    const rel = path.relative(top, settings.flakeDir);
+    const base = await resolveCommit(git, commits.base, commits.pull, settings.token, ctx.log);
+    const head = await resolveCommit(git, commits.head, commits.pull, settings.token, ctx.log);
+    log.info(`Reviewing ${base.slice(0, 12)} → ${head.slice(0, 12)}${commits.pull !== undefined ? ` (pull request #${commits.pull}${commits.fork ? ', from a fork' : ''})` : ''}`);
+    const nix = await nix_1.Nix.create(settings.nixArgs);
+    const trees = { base: path.join(ctx.workDir, 'base'), head: path.join(ctx.workDir, 'head') };
+    const roots = path.join(ctx.workDir, 'gcroots');
+    const timings = [];
+    const timed = async (phase, fn) => {
+        const start = Date.now();
+        const result = await log.group(phase, fn);
+        timings.push({ phase, seconds: (Date.now() - start) / 1000 });
+        return result;
+    };
+    try {
+        await worktree(git, trees.base, base);
+        await worktree(git, trees.head, head);
+        const flakes = { base: path.join(trees.base, rel), head: path.join(trees.head, rel) };
+        const [baseSide, headSide] = await timed('Discover hosts', async () => [
+            await sideHosts(nix, flakes.base, settings),
+            await sideHosts(nix, flakes.head, settings)
+        ]);
+        const [baseHosts, headHosts] = [baseSide.hosts, headSide.hosts];
+        if (headHosts.length === 0 && !fs.existsSync(path.join(flakes.head, 'flake.nix'))) {
+            throw new errors_1.InputError(`The head commit ${head.slice(0, 12)} has no flake.nix in ${rel || 'its top directory'}`);
+        }
+        const pool = (0, evalpool_1.poolOptions)(settings, Math.max(baseHosts.length, headHosts.length, 1), (0, evalpool_1.localMachine)());
+        const [baseEval, headEval] = await timed('Evaluate the base and the head', async () => [
+            await (0, evalpool_1.evaluateToplevels)(nix, flakes.base, baseHosts, pool),
+            await (0, evalpool_1.evaluateToplevels)(nix, flakes.head, headHosts, pool)
+        ]);
+        const common = headHosts.filter(h => baseHosts.includes(h));
+        const changed = common.filter(h => !sameDerivation(baseEval, headEval, h));
+        const added = headHosts.filter(h => !baseHosts.includes(h));
+        const removed = baseHosts.filter(h => !headHosts.includes(h));
+        log.info(`${changed.length} of ${common.length} hosts changed${added.length ? `; added: ${added.join(', ')}` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`);
+        const baseBuild = await timed('Build the base', () => (0, build_1.buildEvaluated)(nix, [...changed, ...removed], baseEval, path.join(roots, 'base')));
+        const headBuild = await timed('Build the head', () => (0, build_1.buildEvaluated)(nix, [...changed, ...added], headEval, path.join(roots, 'head')));
+        const hosts = changed.map(h => hostReport(h, baseBuild, headBuild));
+        const pairs = hosts.flatMap(h => h.before?.status === 'built' && h.after?.status === 'built' && h.before.outPath && h.after.outPath
+            ? [{ host: h.host, before: h.before.outPath, after: h.after.outPath }]
+            : []);
+        const diffs = await timed('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
+        for (const d of diffs) {
+            const h = hosts.find(x => x.host === d.host);
+            if (h)
+                Object.assign(h, {
+                    diff: d.diff,
+                    reboot: d.reboot,
+                    units: d.units,
+                    release: d.release,
+                    kernel: d.kernel
+                });
+        }
+        const pending = await (0, diff_1.pendingHosts)(nix, hosts.flatMap(h => h.status === 'regressed' && h.before?.outPath && h.after?.status === 'build-failed' && h.after.drvPath
+            ? [{ host: h.host, before: h.before.outPath, afterDrv: h.after.drvPath }]
+            : []));
+        for (const h of hosts)
+            h.pending = pending.get(h.host);
+        const oneSided = (build, names) => names.flatMap(host => {
+            const b = build.hosts.get(host);
+            return b ? [{ host, build: b }] : [];
+        });
+        const lock = (dir) => {
+            const file = path.join(dir, 'flake.lock');
+            return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+        };
+        const [oldLock, newLock] = [lock(flakes.base), lock(flakes.head)];
+        const report = {
+            flake: settings.flakeDir,
+            flakeRef: rel === '' ? '.' : `./${rel.split(path.sep).join('/')}`,
+            nixVersion: nix.version.text,
+            changed: changed.length + added.length + removed.length > 0,
+            built: true,
+            dryRun: settings.dryRun,
+            hosts,
+            excluded: [...new Set([...baseSide.excluded, ...headSide.excluded])].sort(),
+            lockChanges: oldLock !== undefined && newLock !== undefined && oldLock !== newLock
+                ? (0, lock_1.compareLocks)(oldLock, newLock)
+                : [],
+            timings,
+            warnings: (0, model_1.warningChanges)(hosts),
+            review: {
+                base,
+                head,
+                unchanged: common.length - changed.length,
+                added: oneSided(headBuild, added),
+                removed: oneSided(baseBuild, removed)
+            }
+        };
+        const link = (0, run_link_1.runUrl)(ctx.env, settings.forge);
+        const body = (0, markdown_1.renderReport)(report, {
+            limit: markdown_1.REPORT_LIMIT - exports.REVIEW_MARKER.length - 1,
+            fullReport: link ? `the job summary of [the workflow run](${link})` : undefined,
+            timings: false
+        });
+        const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
+        let commentUrl;
+        if (commits.pull !== undefined && settings.token && !settings.dryRun) {
+            commentUrl = await publishReview(ctx, { number: commits.pull, head, fork: commits.fork }, report, body);
+        }
+        else if (commits.pull !== undefined) {
+            log.info(`Not posted on pull request #${commits.pull}: ${settings.dryRun ? 'a dry run' : "the input 'token' is empty"}`);
+        }
+        const json = writeOutputs(ctx, report, full, {
+            hosts: JSON.stringify(hosts.map(h => h.host)),
+            changed: String(report.changed),
+            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
+            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
+            report: body,
+            'comment-url': commentUrl ?? ''
+        });
+        const regressed = (0, model_1.regressedHosts)(report);
+        if (settings.failOnRegression && regressed.length > 0) {
+            return {
+                result: 'regressed',
+                message: `Hosts that build at the base fail at the head: ${regressed.join(', ')}`,
+                report: full,
+                json
+            };
+        }
+        return { result: 'ok', report: full, json };
+    }
+    finally {
+        for (const dir of [trees.base, trees.head]) {
+            if (fs.existsSync(dir))
+                await git.exec(['worktree', 'remove', '--force', dir]);
+        }
+        await git.exec(['worktree', 'prune']);
+        fs.rmSync(roots, { recursive: true, force: true });
+    }
+}
+/**
+ * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)
+ * and copies the systems to the binary cache, so that hosts substitute what a squash or rebase merge produced.
+ */
+async function runCache(ctx) {
+    const { settings, log } = ctx;
+    const push = settings.push;
+    if (!push) {
+        throw new errors_1.InputError("Mode 'cache' needs 'push-to' (and 'push-signing-key'): the binary cache to fill");
+    }
+    const git = await git_1.Git.create(settings.flakeDir);
+    const commit = (await git.output(['rev-parse', '--verify', 'HEAD'])).trim();
+    const nix = await nix_1.Nix.create(settings.nixArgs);
+    const problem = await nix.storeProblem(push.url);
+    if (!problem)
+        nix.substituter = { url: push.url, publicKey: push.publicKey };
+    const timings = [];
+    const timed = async (phase, fn) => {
+        const start = Date.now();
+        const result = await log.group(phase, fn);
+        timings.push({ phase, seconds: (Date.now() - start) / 1000 });
+        return result;
+    };
+    const roots = path.join(ctx.workDir, 'gcroots');
+    try {
+        const found = await timed('Discover hosts', () => (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource));
+        const pool = (0, evalpool_1.poolOptions)(settings, found.hosts.length, (0, evalpool_1.localMachine)());
+        const built = await timed('Build', () => (0, build_1.buildHosts)(nix, settings.flakeDir, found.hosts, roots, pool));
+        const hosts = found.hosts.map(host => ({
+            host,
+            status: 'not-built',
+            after: built.hosts.get(host),
+            reboot: []
+        }));
+        const systems = hosts.flatMap(h => h.after?.status === 'built' && h.after.outPath ? [{ host: h.host, outPath: h.after.outPath }] : []);
+        const report = {
+            flake: settings.flakeDir,
+            nixVersion: nix.version.text,
+            changed: false,
+            built: true,
+            dryRun: settings.dryRun,
+            hosts,
+            excluded: found.excluded,
+            lockChanges: [],
+            timings
+        };
+        if (!settings.dryRun) {
+            const keyFile = ctx.privateKeyFile(push.key.secret);
+            report.push = await timed('Push to the binary cache', () => (0, push_1.pushSystems)(nix, { url: push.url, keyFile }, systems));
+            const p = report.push;
+            if (p.status === 'failed')
+                log.warning(`Pushing the systems to ${p.to} failed: ${p.error ?? ''}`);
+            else
+                log.info(`Pushed ${p.paths} new paths of ${p.hosts.length} systems to ${p.to}`);
+        }
+        const full = (0, markdown_1.renderCacheReport)(report, commit);
+        const json = writeOutputs(ctx, report, full, {
+            hosts: JSON.stringify(found.hosts),
+            changed: 'false',
+            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+            'push-status': report.push?.status ?? '',
+            'pushed-paths': report.push ? String(report.push.paths) : '',
+            'pushed-bytes': report.push ? String(report.push.bytes) : '',
+            report: full
+        });
+        if (push.required && report.push?.status === 'failed') {
+            throw new Error(`Pushing the systems to ${report.push.to} failed and 'push-required' is true: ${report.push.error ?? ''}`);
+        }
+        return { result: 'ok', report: full, json };
+    }
+    finally {
+        fs.rmSync(roots, { recursive: true, force: true });
+    }
+}
+
+
+/***/ }),
+
+/***/ 3110:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runRollout = runRollout;
+exports.runRolloutMode = runRolloutMode;
+const errors_1 = __nccwpck_require__(4533);
+const forgejo_1 = __nccwpck_require__(7508);
+const fleet_state_1 = __nccwpck_require__(9628);
+const github_1 = __nccwpck_require__(5521);
+const http_1 = __nccwpck_require__(8114);
+const evalpool_1 = __nccwpck_require__(5058);
+const nix_1 = __nccwpck_require__(5811);
+const discover_1 = __nccwpck_require__(2332);
+const fleet_state_2 = __nccwpck_require__(8251);
+const rollout_1 = __nccwpck_require__(3654);
+const run_link_1 = __nccwpck_require__(2195);
+const gates_1 = __nccwpck_require__(262);
+const waves_1 = __nccwpck_require__(2536);
+const settings_1 = __nccwpck_require__(8603);
+const connect_1 = __nccwpck_require__(774);
+/** What a forge's refusal to take a status means for the token. */
+function refusalHint(e, forge) {
+    if (!(e instanceof http_1.ForgeError) || (e.status !== 403 && e.status !== 404))
+        return '';
+    return forge === 'github'
+        ? ' (the token may not write commit statuses: give the workflow `permissions: statuses: write`, or use a token with "Commit statuses: read and write")'
+        : ' (the token may not write commit statuses: use a token with write:repository of an account with write access to the repository)';
+}
+/**
+ * `mode: rollout`: reads each host's wave (one evaluation of that option, no system built), the base branch's
+ * statuses (the hosts' reports and the gates), and posts the gates that are due, each once. Outputs
+ * `rollout-gates` and `rollout-halted`, the job summary gets the "Rollout" section. Nothing is updated, built,
+ * pushed or opened. A status that cannot be posted fails the run after the outputs and the summary are written.
+ */
+async function runRollout(ctx) {
+    const { settings, nix, log, now } = ctx;
+    if (!settings.token)
+        throw new settings_1.InputError("Input 'token' is empty: mode rollout reads and posts commit statuses");
+    const endpoints = ctx.endpoints;
+    if (!endpoints) {
+        throw new settings_1.InputError("mode rollout needs the repository (GITHUB_REPOSITORY as OWNER/NAME) and the forge's API ('api-url' or GITHUB_API_URL)");
+    }
+    const found = await log.group('Discover hosts', () => (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource));
+    const budget = (0, evalpool_1.poolOptions)(settings, 1, (0, evalpool_1.localMachine)()).budget;
+    const hosts = await log.group('Read the rollout waves', async () => {
+        const waves = await (0, waves_1.evaluateWaves)(nix, settings.flakeDir, found.hosts, budget);
+        for (const w of waves.filter(x => x.error !== undefined)) {
+            log.warning(`The rollout wave of ${w.host} could not be evaluated, so it counts as wave 0: ${w.error}`);
+        }
+        log.info(waves.map(w => `${w.host}: wave ${w.wave}`).join(', '));
+        return waves;
+    });
+    const api = new http_1.ApiClient(endpoints.apiUrl, settings.token, ctx.http ?? { attempts: 3, timeoutMs: 15000 });
+    const branch = await log.group('Read the fleet state', () => (0, fleet_state_1.readBranchStatuses)(api, settings.forge, {
+        owner: endpoints.owner,
+        repo: endpoints.repo,
+        base: settings.baseBranch
+    }));
+    const plan = (0, gates_1.planRollout)({
+        commits: branch.commits,
+        statuses: branch.statuses,
+        hosts,
+        soakMs: settings.rollout.soakMs,
+        requireAll: settings.rollout.requireAll,
+        now
+    });
+    const posted = [];
+    const failures = [];
+    if (settings.dryRun) {
+        for (const p of plan.post)
+            log.info(`Dry run: would post ${p.context} ${p.state} on ${p.commit}`);
+    }
+    else if (plan.post.length > 0) {
+        const forge = settings.forge === 'forgejo'
+            ? new forgejo_1.ForgejoForge(endpoints.apiUrl, settings.token, endpoints.owner, endpoints.repo, endpoints.serverUrl, log, ctx.http)
+            : new github_1.GitHubForge(endpoints.apiUrl, settings.token, endpoints.owner, endpoints.repo, endpoints.serverUrl, endpoints.graphqlUrl, ctx.http);
+        const targetUrl = (0, run_link_1.runUrl)(ctx.env, settings.forge);
+        await log.group('Post the gates', async () => {
+            for (const p of plan.post) {
+                const status = {
+                    state: p.state,
+                    context: p.context,
+                    description: p.description,
+                    targetUrl
+                };
+                try {
+                    await forge.postStatus(p.commit, status);
+                    posted.push(p);
+                    log.info(`Posted ${p.context} ${p.state} on ${p.commit}: ${p.description}`);
+                }
+                catch (e) {
+                    failures.push(`${p.context} on ${p.commit}: ${(0, errors_1.errorMessage)(e)}${refusalHint(e, settings.forge)}`);
+                }
+            }
+        });
+    }
+    if (plan.halted) {
+        log.warning(`The rollout is halted at ${plan.halted.commit.slice(0, 7)} by wave ${plan.halted.wave}: ${plan.halted.reason}`, { title: 'Rollout halted' });
+    }
+    const state = (0, fleet_state_1.fleetState)({
+        base: settings.baseBranch,
+        hosts: found.hosts,
+        commits: branch.commits,
+        statuses: branch.statuses,
+        staleAfterMs: settings.staleAfterMs,
+        now
+    });
+    const markdown = [
+        `## Rollout of ${settings.baseBranch}`,
+        ...(0, rollout_1.rolloutLines)(plan, {
+            base: settings.baseBranch,
+            soakMs: settings.rollout.soakMs,
+            requireAll: settings.rollout.requireAll,
+            posted: settings.dryRun ? undefined : posted
+        }),
+        ...(0, fleet_state_2.fleetStateLines)(state)
+    ].join('\n');
+    log.output('hosts', JSON.stringify(found.hosts));
+    log.output('rollout-halted', plan.halted ? JSON.stringify(plan.halted) : '');
+    // As it happened: a gate that was not posted (a dry run, a refusal) leaves the wave on the gate it had.
+    const gates = plan.gates.flatMap(g => {
+        const made = posted.some(p => p.wave === g.wave && p.commit === g.commit && p.state === 'success');
+        if (!g.posted || made)
+            return [{ wave: g.wave, commit: g.commit, posted: g.posted }];
+        return g.previous ? [{ wave: g.wave, commit: g.previous, posted: false }] : [];
+    });
+    log.output('rollout-gates', JSON.stringify(gates));
+    log.summary(`${markdown}\n`);
+    if (failures.length > 0)
+        throw new Error(`Could not post ${failures.join('; ')}`);
+    return { hosts, plan: { ...plan, gates }, posted, halted: plan.halted, markdown };
+}
+/**
+ * `mode: rollout` from the settings: the forge's endpoints from the runner's environment (none when they cannot
+ * be found: runRollout then fails naming what is missing) and Nix with the settings' arguments.
+ */
+async function runRolloutMode(settings, env, log, now) {
+    let endpoints;
+    try {
+        endpoints = (0, connect_1.forgeEndpoints)(settings, env);
+    }
+    catch {
+        endpoints = undefined;
+    }
+    const nix = await nix_1.Nix.create(settings.nixArgs, log);
+    return runRollout({ settings, nix, log, env, endpoints, now });
+}
+
+
+/***/ }),
+
+/***/ 5931:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.splitArgs = splitArgs;
 exports.maskNixSecrets = maskNixSecrets;
-const core = __importStar(__nccwpck_require__(7484));
-const errors_1 = __nccwpck_require__(3916);
+const errors_1 = __nccwpck_require__(4533);
 /** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
 function splitArgs(value, inputName = 'nix-args') {
     const args = [];
@@ -32710,7 +29634,7 @@ function splitArgs(value, inputName = 'nix-args') {
     return args;
 }
 /** Masks the values of access-token settings passed in nix-args, so Nix's own messages cannot leak them. */
-function maskNixSecrets(args) {
+function maskNixSecrets(args, mask) {
     const secretSettings = ['access-tokens', 'extra-access-tokens', 'netrc-file'];
     args.forEach((arg, i) => {
         let value;
@@ -32720,11 +29644,11 @@ function maskNixSecrets(args) {
             value = args[i + 1];
         if (!value)
             return;
-        core.setSecret(value);
+        mask(value);
         for (const part of value.split(/\s+/)) {
             const token = part.slice(part.indexOf('=') + 1);
             if (token.length > 3)
-                core.setSecret(token);
+                mask(token);
         }
     });
     return args;
@@ -32733,7 +29657,7 @@ function maskNixSecrets(args) {
 
 /***/ }),
 
-/***/ 3781:
+/***/ 2578:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -32775,9 +29699,6 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseSigningKey = parseSigningKey;
 exports.checkPublicKey = checkPublicKey;
 exports.isBinaryCacheUrl = isBinaryCacheUrl;
-exports.urlSecrets = urlSecrets;
-exports.redactUrl = redactUrl;
-exports.scrub = scrub;
 exports.withParam = withParam;
 exports.storeCredentials = storeCredentials;
 exports.copiedPaths = copiedPaths;
@@ -32832,43 +29753,6 @@ function checkPublicKey(text, inputName = 'push-public-key') {
 function isBinaryCacheUrl(url) {
     return /^(file|https?|s3):\/\//i.test(url);
 }
-/** Query parameters whose value is a credential or names one. */
-const SECRET_PARAM = /secret|token|passw|auth|credential/i;
-/** The parts of a store URL that must never reach a log: user information, and secret-looking parameters. */
-function urlSecrets(url) {
-    const secrets = [];
-    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url);
-    if (userinfo && userinfo[1] !== '') {
-        // An ssh user name alone (ssh-ng://deploy@host) is no secret; a password is, and over HTTP or S3 a user
-        // name is often a token.
-        const [user, password] = userinfo[1].split(/:(.*)/s);
-        if (password !== undefined && password !== '')
-            secrets.push(password, userinfo[1]);
-        else if (!/^ssh/i.test(url) || !/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user))
-            secrets.push(user);
-    }
-    const query = url.indexOf('?');
-    if (query >= 0) {
-        for (const pair of url.slice(query + 1).split('&')) {
-            const [name, value] = pair.split(/=(.*)/s);
-            if (value && SECRET_PARAM.test(name))
-                secrets.push(value);
-        }
-    }
-    return secrets.filter(s => s.length > 0);
-}
-/** A store URL fit for messages: credentials replaced by `***`. */
-function redactUrl(url) {
-    return scrub(url, url);
-}
-/** `text` with every credential of `url` replaced by `***`. */
-function scrub(text, url) {
-    let out = text;
-    // Longest first, so that `user:password` goes before `password`.
-    for (const s of urlSecrets(url).sort((a, b) => b.length - a.length))
-        out = out.split(s).join('***');
-    return out;
-}
 /** Adds a query parameter to a store URL, keeping the ones it has. */
 function withParam(url, name, value) {
     const hash = url.indexOf('#');
@@ -32906,7 +29790,7 @@ function substitutedPaths(stderr) {
 
 /***/ }),
 
-/***/ 8684:
+/***/ 4405:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -32914,7 +29798,7 @@ function substitutedPaths(stderr) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.diffClosures = diffClosures;
 exports.countKinds = countKinds;
-const names_1 = __nccwpck_require__(8971);
+const names_1 = __nccwpck_require__(3148);
 const byText = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
 function packagesOf(side, infos) {
     const byName = new Map();
@@ -33092,7 +29976,7 @@ function countKinds(diff) {
 
 /***/ }),
 
-/***/ 2198:
+/***/ 4169:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -33178,7 +30062,97 @@ function closureOf(root, infos) {
 
 /***/ }),
 
-/***/ 6879:
+/***/ 7533:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.BUILT_ATTRIBUTE = exports.CONFIGURATION_SETS = void 0;
+exports.canBuild = canBuild;
+exports.builderSystems = builderSystems;
+exports.parsePlatforms = parsePlatforms;
+/** The flake outputs whose entries the action builds, and what it builds of each entry. */
+exports.CONFIGURATION_SETS = [
+    'nixosConfigurations',
+    'homeConfigurations',
+    'darwinConfigurations'
+];
+/**
+ * The attribute path under an entry that is its system: NixOS's toplevel, home-manager's activation package,
+ * nix-darwin's system.
+ */
+exports.BUILT_ATTRIBUTE = {
+    nixosConfigurations: ['config', 'system', 'build', 'toplevel'],
+    homeConfigurations: ['activationPackage'],
+    darwinConfigurations: ['system']
+};
+/** Whether a derivation for `system` can be built here; `builtin` derivations build anywhere. */
+function canBuild(platforms, system) {
+    return (system === 'builtin' ||
+        system === platforms.system ||
+        platforms.extra.includes(system) ||
+        platforms.builders.includes(system));
+}
+/**
+ * The systems of the machines in a `builders` value (Nix's machines format: one machine per line or `;`, fields
+ * `uri systems ssh-key max-jobs …`, `-` for a default; no systems: the local one; `@file` reads that file).
+ */
+function builderSystems(value, localSystem, read) {
+    const systems = new Set();
+    const visit = (text, depth) => {
+        for (const raw of text.split(/[\n;]/)) {
+            const line = raw.replace(/#.*/, '').trim();
+            if (line === '')
+                continue;
+            if (line.startsWith('@')) {
+                const included = depth < 4 ? read(line.slice(1).trim()) : undefined;
+                if (included !== undefined)
+                    visit(included, depth + 1);
+                continue;
+            }
+            const fields = line.split(/\s+/);
+            const list = fields[1] === undefined || fields[1] === '-' ? localSystem : fields[1];
+            for (const s of list.split(','))
+                if (s)
+                    systems.add(s);
+        }
+    };
+    visit(value, 0);
+    return [...systems];
+}
+/** The platforms from `nix show-config --json` / `nix config show --json` (values as strings or lists). */
+function parsePlatforms(json, read) {
+    let data;
+    try {
+        data = JSON.parse(json);
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof data !== 'object' || data === null)
+        return undefined;
+    const value = (name) => {
+        const v = data[name]?.value;
+        if (typeof v === 'string')
+            return v.split(/\s+/).filter(Boolean);
+        return Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [];
+    };
+    const system = value('system')[0];
+    if (!system)
+        return undefined;
+    const builders = data.builders?.value;
+    return {
+        system,
+        extra: value('extra-platforms'),
+        builders: builderSystems(typeof builders === 'string' ? builders : '', system, read)
+    };
+}
+
+
+/***/ }),
+
+/***/ 5058:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -33217,26 +30191,35 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.DEFAULT_BUDGET_SHARE = exports.MIN_WORKER_MEMORY = exports.CHUNK_TARGET = void 0;
+exports.DEFAULT_BUDGET_SHARE = exports.MIN_WORKER_MEMORY = exports.PROBE_HOSTS = exports.GROWTH_SHARE = exports.CHUNK_TARGET = void 0;
 exports.localMachine = localMachine;
 exports.poolOptions = poolOptions;
 exports.nextChunkSize = nextChunkSize;
+exports.choosePlan = choosePlan;
 exports.overBudgetMessage = overBudgetMessage;
 exports.evaluateToplevels = evaluateToplevels;
 exports.parseToplevels = parseToplevels;
 const os = __importStar(__nccwpck_require__(857));
-const exec_1 = __nccwpck_require__(3190);
-const memory_1 = __nccwpck_require__(8820);
-const nix_1 = __nccwpck_require__(4280);
-const warnings_1 = __nccwpck_require__(9826);
+const exec_1 = __nccwpck_require__(2427);
+const memory_1 = __nccwpck_require__(5993);
+const stderr_1 = __nccwpck_require__(9946);
+const warnings_1 = __nccwpck_require__(5855);
 /**
- * Resident memory a process should stay below when the pool sizes chunks itself. Nix (2.8 to current) starts
- * its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full; below it
- * the time per host is flat, above it every collection scans everything the chunk's hosts keep alive.
- * Measured on the eval-heavy fixture (Nix 2.8, seconds per host): 0.25 with 5 to 7 hosts (330–435 MB),
- * 0.46 with 13 (485 MB), 0.61 with 25 (790 MB). 256 MiB keeps a chunk clear of the first collection.
+ * Resident memory below which one process evaluates every host at a flat time per host. Nix (2.8 to current)
+ * starts its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full;
+ * below it nothing is scanned again, above it every collection scans everything the process keeps alive. A fleet
+ * whose hosts together are predicted to stay below this, from what the probe measured, is light: one process
+ * evaluates the rest of it, since a start of Nix and of the flake costs more than such hosts do.
  */
 exports.CHUNK_TARGET = 256 * memory_1.MiB;
+/**
+ * The pool's chunks grow while their predicted peak stays below this share of a worker's memory limit: the other
+ * half is room for a prediction from a smaller chunk that was wrong, since a process over its limit costs its
+ * chunk's evaluation again.
+ */
+exports.GROWTH_SHARE = 0.5;
+/** Hosts in the probe's second process; its first has one: the difference is the memory of one host. */
+exports.PROBE_HOSTS = 2;
 /** Below this per process, a worker cannot hold even a small flake's evaluation (about 100 MiB before any host). */
 exports.MIN_WORKER_MEMORY = 256 * memory_1.MiB;
 /** The default budget: this share of MemAvailable, leaving the rest to the runner, the action and the page cache. */
@@ -33264,6 +30247,26 @@ function nextChunkSize(hosts, peak, target) {
         return 2 * hosts;
     return Math.max(1, Math.min(2 * hosts, Math.floor((hosts * target) / peak)));
 }
+/**
+ * The plan for `remaining` hosts from the probe's processes (one host and PROBE_HOSTS hosts): the memory one more
+ * host adds is the difference of their peaks, the rest is the start (Nix, the flake, what every host shares).
+ * Light hosts, whose predicted single process stays under `threshold`, are evaluated in one process: each
+ * process the pool would start costs that start again. Heavy ones go to the pool.
+ */
+function choosePlan(probe, remaining, threshold) {
+    const measured = probe.filter(p => p.peak > 0).sort((a, b) => a.hosts - b.hosts);
+    // A process that ends before the first sample (20 ms) is as light as a process of Nix gets.
+    if (measured.length === 0)
+        return 'single';
+    const small = measured[0];
+    const large = measured[measured.length - 1];
+    const perHost = large.hosts > small.hosts
+        ? Math.max(0, (large.peak - small.peak) / (large.hosts - small.hosts))
+        : // One measurement: all of it counted as the host's, so the prediction errs on the heavy side.
+            large.peak / large.hosts;
+    const predicted = Math.max(large.peak, large.peak + (remaining - large.hosts) * perHost);
+    return predicted <= threshold ? 'single' : 'pool';
+}
 /** The text of a host that cannot be evaluated within the budget. */
 function overBudgetMessage(budget) {
     return `evaluation exceeded the memory budget of ${Math.floor(budget / memory_1.MiB)} MiB`;
@@ -33279,20 +30282,35 @@ function died(r) {
  * there, or a chunk that fails outright, is evaluated alone so that Nix's own message names the error. A process
  * that dies (over its limit, a signal) costs its chunk only: its hosts are retried in halves, then one by one,
  * and a host that dies alone gets one last try with the whole budget, alone, before it is reported.
+ *
+ * Unless the user chose the chunk size, the first two processes (one host, then PROBE_HOSTS) are a probe: from
+ * their peaks, light hosts are evaluated in one process for the rest (choosePlan), heavy ones in chunks that
+ * grow while their predicted peak leaves room under the worker's share of the budget (nextChunkSize).
  */
-async function evaluateToplevels(nix, flake, hosts, options) {
+async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set = 'nixosConfigurations') {
     const start = Date.now();
     const results = new Map();
     const processes = [];
     const limit = Math.floor(options.budget / options.workers);
-    const target = Math.min(exports.CHUNK_TARGET, limit / 2);
+    const target = limit * exports.GROWTH_SHARE;
     const todo = [...hosts];
     const retries = [];
     const last = [];
     let size = options.chunkSize ?? 1;
+    // Without a chunk size from the user, the first two processes are the probe: one host, then PROBE_HOSTS.
+    const probeSizes = options.chunkSize === undefined && hosts.length > 1 ? [1, exports.PROBE_HOSTS] : [];
+    const probeChunks = new Set();
+    const probe = [];
+    let probeDied = false;
+    let plan;
     const evaluate = async (chunk, chunkLimit, final) => {
         const started = Date.now();
-        const r = await nix.evalToplevels(flake, chunk, chunkLimit);
+        const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs, set);
+        if (probeChunks.has(chunk)) {
+            probe.push({ hosts: chunk.length, peak: r.peakRss ?? 0 });
+            if (died(r))
+                probeDied = true;
+        }
         processes.push({
             hosts: chunk,
             exitCode: r.exitCode,
@@ -33348,6 +30366,23 @@ async function evaluateToplevels(nix, flake, hosts, options) {
             return retries.shift();
         if (todo.length === 0)
             return undefined;
+        if (probeSizes.length > 0) {
+            const chunk = todo.splice(0, probeSizes.shift());
+            probeChunks.add(chunk);
+            return chunk;
+        }
+        if (plan === undefined && probeChunks.size > 0) {
+            // The plan waits for both probe processes; the pool asks again when one ends.
+            if (probe.length < probeChunks.size)
+                return undefined;
+            plan = probeDied ? 'pool' : choosePlan(probe, todo.length, Math.min(exports.CHUNK_TARGET, target));
+            if (plan === 'single')
+                return todo.splice(0);
+            // The pool grows from the larger probe process, whichever of the two ended last.
+            const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a));
+            if (!probeDied)
+                size = nextChunkSize(largest.hosts, largest.peak, target);
+        }
         // Near the end, smaller chunks keep every worker busy; a chunk size the user chose is kept as it is.
         const tail = options.chunkSize === undefined ? Math.ceil(todo.length / options.workers) : size;
         return todo.splice(0, Math.max(1, Math.min(size, tail)));
@@ -33356,7 +30391,7 @@ async function evaluateToplevels(nix, flake, hosts, options) {
     // Hosts that went over a worker's share: alone now, one after the other, with the whole budget.
     for (const host of last)
         await evaluate([host], options.budget, true);
-    return { results, processes, options, seconds: (Date.now() - start) / 1000 };
+    return { results, processes, options, seconds: (Date.now() - start) / 1000, plan };
 }
 /** Runs `work` on what `take` gives, at most `workers` at once, until `take` has nothing and nothing runs. */
 function pool(workers, take, work) {
@@ -33384,8 +30419,8 @@ function pool(workers, take, work) {
     });
 }
 /**
- * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out} | null}` for a chunk,
- * `{drv, out}` for a host alone. undefined when the output is not that (a process cut short).
+ * The hosts' toplevels from `nix eval --json` of the pool's expressions: `{host: {drv, out, system} | null}` for a
+ * chunk, `{drv, out, system}` for a host alone. undefined when the output is not that (a process cut short).
  */
 function parseToplevels(stdout, chunk) {
     let data;
@@ -33397,9 +30432,11 @@ function parseToplevels(stdout, chunk) {
     }
     const toplevel = (v) => {
         const o = v;
-        return o && typeof o.drv === 'string' && typeof o.out === 'string'
-            ? { drvPath: o.drv, outPath: o.out }
-            : null;
+        if (!o || typeof o.drv !== 'string' || typeof o.out !== 'string')
+            return null;
+        return typeof o.system === 'string'
+            ? { drvPath: o.drv, outPath: o.out, system: o.system }
+            : { drvPath: o.drv, outPath: o.out };
     };
     if (typeof data !== 'object' || data === null)
         return undefined;
@@ -33415,27 +30452,31 @@ function deathMessage(r) {
     const how = signal ?? `exit code ${r.exitCode}`;
     // SIGKILL is what the kernel's out-of-memory killer sends.
     const oom = signal === 'SIGKILL' ? ', as the out-of-memory killer does' : '';
-    const said = (0, exec_1.tail)((0, nix_1.stripWarnings)(r.stderr), 20);
+    const said = (0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 20);
     return `the evaluation process was killed (${how}${oom})${said ? `:\n${said}` : ''}`;
 }
 function evalError(r) {
-    return (0, exec_1.tail)((0, nix_1.stripWarnings)(r.stderr), 40) || `nix eval exited with code ${r.exitCode}`;
+    return (0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 40) || `nix eval exited with code ${r.exitCode}`;
 }
 
 
 /***/ }),
 
-/***/ 7560:
+/***/ 2949:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.WAVE_OPTION = void 0;
 exports.nixString = nixString;
 exports.nixStringList = nixStringList;
 exports.toplevelsExpr = toplevelsExpr;
 exports.singleToplevelExpr = singleToplevelExpr;
-const warnings_1 = __nccwpck_require__(9826);
+exports.wavesExpr = wavesExpr;
+exports.singleWaveExpr = singleWaveExpr;
+const configurations_1 = __nccwpck_require__(7533);
+const warnings_1 = __nccwpck_require__(5855);
 /**
  * A Nix string literal holding `text` verbatim: `"`, `\` and `${` are escaped, so a value from a flake or an
  * input can never become Nix code.
@@ -33460,32 +30501,261 @@ function nixString(text) {
 function nixStringList(items) {
     return `(builtins.fromJSON ${nixString(JSON.stringify(items))})`;
 }
+/** `.a.b.c` selecting an attribute path, each name quoted. */
+function selectPath(path) {
+    return path.map(a => `.${'${'}${nixString(a)}}`).join('');
+}
+/** The platform a derivation is for: only this machine or a builder of that platform can build it. */
+const SYSTEM_OF = '(t.system or (t.drvAttrs.system or null))';
 /**
  * The `--apply` function that evaluates the chosen hosts' toplevel derivations in one process. Each host goes
  * through `builtins.tryEval`, so one host's `throw` or failed assertion does not abort the others.
  */
-function toplevelsExpr(hosts) {
+function toplevelsExpr(hosts, path = configurations_1.BUILT_ATTRIBUTE.nixosConfigurations) {
     // Markers traced around each host attribute the warnings printed meanwhile (parseEvalWarnings).
     return [
         'cs: builtins.listToAttrs (map (n: {',
         '  name = n;',
-        '  value = let t = cs.${n}.config.system.build.toplevel;',
+        `  value = let t = cs.\${n}${selectPath(path)};`,
         '              r = builtins.tryEval (builtins.seq t.drvPath t.drvPath);',
-        '              v = if r.success then { drv = r.value; out = t.outPath; } else null;',
+        `              v = if r.success then { drv = r.value; out = t.outPath; system = ${SYSTEM_OF}; } else null;`,
         `          in builtins.trace ("${warnings_1.HOST_MARKER} " + builtins.toJSON n)`,
         `               (builtins.seq r.success (builtins.trace ("${warnings_1.END_MARKER} " + builtins.toJSON n) v));`,
         `}) ${nixStringList(hosts)})`
     ].join('\n');
 }
 /** The `--apply` function for one host, without tryEval, so that Nix prints the real error. */
-function singleToplevelExpr(host) {
-    return `cs: let t = cs.${'${'}${nixString(host)}}.config.system.build.toplevel; in { drv = t.drvPath; out = t.outPath; }`;
+function singleToplevelExpr(host, path = configurations_1.BUILT_ATTRIBUTE.nixosConfigurations) {
+    return `cs: let t = cs.${'${'}${nixString(host)}}${selectPath(path)}; in { drv = t.drvPath; out = t.outPath; system = ${SYSTEM_OF}; }`;
+}
+/** The option that puts a host in a rollout wave (nixos/auto-upgrade.nix); hosts without it are in wave 0. */
+exports.WAVE_OPTION = 'config.services.fleet-auto-upgrade.rollout.wave';
+/**
+ * The `--apply` function that evaluates the chosen hosts' rollout waves in one process, and nothing else of their
+ * systems: `or 0` gives 0 where the option does not exist, tryEval gives null where it throws, and a value that
+ * is not a whole number gives null too (each such host is then evaluated alone, for Nix's own message).
+ */
+function wavesExpr(hosts) {
+    return [
+        'cs: builtins.listToAttrs (map (n: {',
+        '  name = n;',
+        `  value = let r = builtins.tryEval (cs.\${n}.${exports.WAVE_OPTION} or 0);`,
+        '          in if r.success && builtins.isInt r.value then r.value else null;',
+        `}) ${nixStringList(hosts)})`
+    ].join('\n');
+}
+/** The `--apply` function for one host's wave, without tryEval, so that Nix prints the real error. */
+function singleWaveExpr(host) {
+    return `cs: let v = cs.${'${'}${nixString(host)}}.${exports.WAVE_OPTION} or 0; in if builtins.isInt v then v else { type = builtins.typeOf v; }`;
 }
 
 
 /***/ }),
 
-/***/ 7848:
+/***/ 6224:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * Lock files made of two: the new flake.lock with some inputs held back at the old one's revision, and the
+ * `--override-input` arguments that make Nix evaluate such a lock without writing it anywhere.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.holdBackProblem = holdBackProblem;
+exports.holdBackInputs = holdBackInputs;
+exports.lockedRef = lockedRef;
+exports.holdBackArgs = holdBackArgs;
+exports.revisionArgs = revisionArgs;
+function parse(text, label) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch (e) {
+        throw new Error(`${label} is not valid JSON: ${e.message}`);
+    }
+    const lock = data;
+    if (!lock || typeof lock !== 'object' || typeof lock.nodes !== 'object' || typeof lock.root !== 'string') {
+        throw new Error(`${label} has no "nodes" and "root": not a flake.lock of version 5 or later`);
+    }
+    return lock;
+}
+/** The node key a top-level input points to, when it is a node of its own (not a `follows`). */
+function rootTarget(lock, input) {
+    const t = lock.nodes[lock.root]?.inputs?.[input];
+    return typeof t === 'string' ? t : undefined;
+}
+/** Node keys reachable from `start` through node references (`follows` paths name inputs, not nodes). */
+function reachable(lock, start) {
+    const seen = new Set();
+    const todo = [start];
+    while (todo.length > 0) {
+        const key = todo.pop();
+        if (seen.has(key) || !lock.nodes[key])
+            continue;
+        seen.add(key);
+        for (const t of Object.values(lock.nodes[key].inputs ?? {}))
+            if (typeof t === 'string')
+                todo.push(t);
+    }
+    return seen;
+}
+const stable = (v) => JSON.stringify(v, (_k, x) => x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)))
+    : x);
+/** Why `input` cannot be held back in `oldLock` → `newLock`, or undefined when it can. */
+function holdBackProblem(oldLock, newLock, input) {
+    const o = parse(oldLock, 'the old flake.lock');
+    const n = parse(newLock, 'the new flake.lock');
+    if (!rootTarget(o, input))
+        return `${input} is not locked in the old flake.lock (a new input, or one that follows another)`;
+    if (!rootTarget(n, input))
+        return `${input} is not locked in the new flake.lock`;
+    return undefined;
+}
+/**
+ * The new lock with each of `inputs` (top-level names) back at its old node, with the nodes only it references
+ * (its own inputs, locked as the old lock had them). Its `follows` stay paths from the root, so an input it
+ * follows is the new lock's. Nodes nothing references any more are dropped; the text is formatted as Nix writes
+ * lock files (two spaces, sorted keys, a final newline).
+ */
+function holdBackInputs(oldLock, newLock, inputs) {
+    const o = parse(oldLock, 'the old flake.lock');
+    const out = parse(newLock, 'the new flake.lock');
+    for (const input of inputs) {
+        const problem = holdBackProblem(oldLock, newLock, input);
+        if (problem)
+            throw new Error(`Cannot hold back ${input}: ${problem}`);
+        const oldKey = rootTarget(o, input);
+        // Old node keys → keys in the composed lock: the same key when free or holding the same node, else a new one.
+        const rename = new Map();
+        const subtree = [...reachable(o, oldKey)];
+        const taken = new Set(Object.keys(out.nodes));
+        for (const key of subtree) {
+            let k = key;
+            for (let i = 2; taken.has(k) && stable(out.nodes[k]) !== stable(o.nodes[key]); i++)
+                k = `${key}_${i}`;
+            rename.set(key, k);
+            taken.add(k);
+        }
+        for (const key of subtree) {
+            const node = JSON.parse(JSON.stringify(o.nodes[key]));
+            if (node.inputs) {
+                for (const [name, t] of Object.entries(node.inputs)) {
+                    if (typeof t === 'string')
+                        node.inputs[name] = rename.get(t) ?? t;
+                }
+            }
+            out.nodes[rename.get(key)] = node;
+        }
+        const root = out.nodes[out.root];
+        root.inputs = { ...root.inputs, [input]: rename.get(oldKey) };
+    }
+    const live = reachable(out, out.root);
+    for (const key of Object.keys(out.nodes))
+        if (!live.has(key))
+            delete out.nodes[key];
+    return `${JSON.stringify(JSON.parse(stable(out)), null, 2)}\n`;
+}
+/** A query string of a lock entry's attributes (`rev=…&narHash=…`), in a stable order. */
+function query(attrs, keep) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (!keep.includes(k) || v === undefined || v === null)
+            continue;
+        if (typeof v === 'boolean')
+            q.set(k, v ? '1' : '0');
+        else if (typeof v === 'string' || typeof v === 'number')
+            q.set(k, String(v));
+    }
+    const s = q.toString();
+    return s === '' ? '' : `?${s}`;
+}
+/**
+ * A lock entry's `locked` attributes as a flake reference that Nix 2.8 and later parse back to the same locked
+ * input: `git+file:///src?ref=main&rev=…`, `github:owner/repo/REV?narHash=…`. undefined for a kind it cannot name.
+ */
+function lockedRef(locked) {
+    const str = (k) => (typeof locked[k] === 'string' ? locked[k] : undefined);
+    const type = str('type');
+    const url = str('url');
+    // Only the parameters each kind's URL parser takes (Nix 2.8's fetchers): git's passes any other one on to
+    // the repository URL, and path's refuses it. `dir` is the flake reference's own.
+    switch (type) {
+        case 'git':
+        case 'mercurial':
+            if (!url || url.includes('?'))
+                return undefined;
+            return `${type === 'git' ? 'git+' : 'hg+'}${url}${query(locked, ['rev', 'ref', 'submodules', 'shallow', 'dir'])}`;
+        case 'github':
+        case 'gitlab':
+        case 'sourcehut': {
+            const owner = str('owner');
+            const repo = str('repo');
+            const rev = str('rev');
+            if (!owner || !repo || !rev)
+                return undefined;
+            return `${type}:${owner}/${repo}/${rev}${query(locked, ['host', 'dir'])}`;
+        }
+        case 'path': {
+            const p = str('path');
+            return p
+                ? `path:${p}${query(locked, ['rev', 'narHash', 'revCount', 'lastModified', 'dir'])}`
+                : undefined;
+        }
+        case 'tarball':
+        case 'file':
+            if (!url || url.includes('?'))
+                return undefined;
+            return `${type}+${url}${query(locked, ['narHash', 'dir'])}`;
+        default:
+            return undefined;
+    }
+}
+/**
+ * `--override-input` arguments that make Nix evaluate the new lock with `input` at its node in the old lock, its
+ * own inputs included (`input/child`). undefined when a node of it cannot be named as a flake reference.
+ */
+function holdBackArgs(oldLock, input) {
+    const o = parse(oldLock, 'the old flake.lock');
+    const key = rootTarget(o, input);
+    if (!key)
+        return undefined;
+    const args = [];
+    const walk = (k, pathName, depth) => {
+        const node = o.nodes[k];
+        const ref = node?.locked ? lockedRef(node.locked) : undefined;
+        if (!ref || depth > 8)
+            return false;
+        args.push('--override-input', pathName, ref);
+        for (const [name, t] of Object.entries(node.inputs ?? {})) {
+            if (typeof t === 'string' && !walk(t, `${pathName}/${name}`, depth + 1))
+                return false;
+        }
+        return true;
+    };
+    return walk(key, input, 0) ? args : undefined;
+}
+/** `--override-input` arguments that put a git-based input at another revision (bisecting it). */
+function revisionArgs(newLock, input, rev) {
+    const n = parse(newLock, 'the new flake.lock');
+    const key = rootTarget(n, input);
+    const locked = key ? n.nodes[key]?.locked : undefined;
+    if (!locked)
+        return undefined;
+    const ref = lockedRef({ ...stripContent(locked), rev });
+    return ref ? ['--override-input', input, ref] : undefined;
+}
+/** A locked entry without what belongs to one revision only (its content hash, dates and counts). */
+function stripContent(locked) {
+    return Object.fromEntries(Object.entries(locked).filter(([k]) => !['narHash', 'lastModified', 'revCount'].includes(k)));
+}
+
+
+/***/ }),
+
+/***/ 4449:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -33625,7 +30895,7 @@ function lockDate(lastModified) {
 
 /***/ }),
 
-/***/ 8971:
+/***/ 3148:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -33767,7 +31037,7 @@ function mergeRenamed(before, after) {
 
 /***/ }),
 
-/***/ 4280:
+/***/ 5811:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -33811,20 +31081,17 @@ exports.parseNixVersion = parseNixVersion;
 exports.flakeUpdateArgs = flakeUpdateArgs;
 exports.pathInfoArgs = pathInfoArgs;
 exports.applyToConfigurations = applyToConfigurations;
+exports.showConfigArgs = showConfigArgs;
 exports.maxJobsConfigured = maxJobsConfigured;
-exports.unreachableCaches = unreachableCaches;
-exports.stripWarnings = stripWarnings;
-exports.failedDerivations = failedDerivations;
-exports.timedOutDerivations = timedOutDerivations;
-exports.unnamedTimeOut = unnamedTimeOut;
-exports.startedDerivations = startedDerivations;
-const core = __importStar(__nccwpck_require__(7484));
-const io = __importStar(__nccwpck_require__(4994));
+const io = __importStar(__nccwpck_require__(2200));
 const fs = __importStar(__nccwpck_require__(9896));
-const exec_1 = __nccwpck_require__(3190);
-const cache_1 = __nccwpck_require__(3781);
-const closure_1 = __nccwpck_require__(2198);
-const expr_1 = __nccwpck_require__(7560);
+const exec_1 = __nccwpck_require__(2427);
+const cache_1 = __nccwpck_require__(2578);
+const closure_1 = __nccwpck_require__(4169);
+const configurations_1 = __nccwpck_require__(7533);
+const expr_1 = __nccwpck_require__(2949);
+const log_1 = __nccwpck_require__(2939);
+const stderr_1 = __nccwpck_require__(9946);
 /** Parses `nix --version`: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`, `nix (Determinate Nix 3.6.2) 2.29.0`. */
 function parseNixVersion(text) {
     const line = text.trim().split('\n')[0] ?? '';
@@ -33849,9 +31116,14 @@ function pathInfoArgs(version, paths) {
     const format = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 33);
     return ['path-info', '--recursive', '--json', ...(format ? ['--json-format', '1'] : []), ...paths];
 }
-/** `nix eval` of a function applied to the flake's whole `nixosConfigurations`, as JSON: every host query. */
-function applyToConfigurations(flake, apply) {
-    return ['eval', ...exports.EVAL_FLAGS, '--json', `${flake}#nixosConfigurations`, '--apply', apply];
+/** `nix eval` of a function applied to the flake's whole `nixosConfigurations` (or `set`), as JSON: every host query. */
+function applyToConfigurations(flake, apply, set = 'nixosConfigurations') {
+    return ['eval', ...exports.EVAL_FLAGS, '--json', `${flake}#${set}`, '--apply', apply];
+}
+/** `nix show-config` became `nix config show` in Nix 2.20; Lix keeps the old name. */
+function showConfigArgs(version) {
+    const renamed = version.implementation === 'Nix' && (version.major > 2 || version.minor >= 20);
+    return [...(renamed ? ['config', 'show'] : ['show-config']), '--json'];
 }
 /**
  * Every evaluation reads flake.lock and never writes it: otherwise Nix would lock an input that flake.nix names
@@ -33866,34 +31138,36 @@ class Nix {
     nixStoreBin;
     version;
     extraArgs;
-    constructor(nixBin, nixStoreBin, version, extraArgs) {
+    log;
+    constructor(nixBin, nixStoreBin, version, extraArgs, log) {
         this.nixBin = nixBin;
         this.nixStoreBin = nixStoreBin;
         this.version = version;
         this.extraArgs = extraArgs;
+        this.log = log;
     }
     /** Where builds also look for prebuilt paths (besides the configured substituters), set by the caller. */
     substituter;
-    static async create(extraArgs = []) {
+    static async create(extraArgs = [], log = new log_1.MemoryLog()) {
         const nixBin = await io.which('nix', false);
         if (!nixBin) {
             throw new Error('nix was not found on PATH: install Nix (2.8 or later, or Lix) before this step');
         }
         const nixStoreBin = (await io.which('nix-store', false)) || 'nix-store';
-        const r = await (0, exec_1.runProcess)(nixBin, ['--version']);
+        const r = await (0, exec_1.runQuick)(nixBin, ['--version']);
         if (r.exitCode !== 0)
             throw new Error(`nix --version failed (exit ${r.exitCode}): ${(0, exec_1.tail)(r.stderr, 5)}`);
         const version = parseNixVersion(r.stdout);
         if (version.major < exports.MIN_NIX.major || (version.major === exports.MIN_NIX.major && version.minor < exports.MIN_NIX.minor)) {
             throw new Error(`${version.text} is too old: nixos-fleet-update needs Nix 2.8 or later (or Lix)`);
         }
-        return new Nix(nixBin, nixStoreBin, version, extraArgs);
+        return new Nix(nixBin, nixStoreBin, version, extraArgs, log);
     }
     async nix(args, options = {}) {
         // Global flags go before the subcommand, where every Nix version accepts them.
         const r = await (0, exec_1.runProcess)(this.nixBin, ['--extra-experimental-features', 'nix-command flakes', ...args, ...this.extraArgs], {
             cwd: options.cwd,
-            streamStderr: options.stream,
+            streamStderr: options.stream ? chunk => this.log.write(chunk) : undefined,
             env: options.env,
             memoryLimit: options.memoryLimit
         });
@@ -33908,33 +31182,49 @@ class Nix {
      * still works, so this only says so, once per cache, with what to change.
      */
     noteUnreachableCaches(stderr) {
-        for (const url of unreachableCaches(stderr)) {
+        for (const url of (0, stderr_1.unreachableCaches)(stderr)) {
             if (this.unreachableCaches.has(url))
                 continue;
             this.unreachableCaches.add(url);
-            core.warning(`The binary cache ${url} is unreachable (unable to download ${url}/nix-cache-info): every Nix call waits for it before going on without it. ` +
+            this.log.warning(`The binary cache ${url} is unreachable (unable to download ${url}/nix-cache-info): every Nix call waits for it before going on without it. ` +
                 `Without network access set no substituters (NIX_CONFIG='substituters =', or nix-args: --option substituters ''); ` +
                 `otherwise point substituters at a cache this machine can reach.`, { title: 'Binary cache unreachable' });
         }
     }
-    /** Names of `nixosConfigurations`, from one evaluation. */
-    async hostNames(flake) {
-        const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames'));
+    /** Names of `nixosConfigurations` (or `set`), from one evaluation. */
+    async hostNames(flake, set = 'nixosConfigurations') {
+        const r = await this.nix(applyToConfigurations(flake, 'builtins.attrNames', set));
         if (r.exitCode !== 0) {
-            throw new Error(`Cannot list nixosConfigurations of flake ${flake}:\n${(0, exec_1.tail)(r.stderr, 30)}`);
+            throw new Error(`Cannot list ${set} of flake ${flake}:\n${(0, exec_1.tail)(r.stderr, 30)}`);
         }
         const names = JSON.parse(r.stdout);
         if (!Array.isArray(names) || !names.every(n => typeof n === 'string')) {
-            throw new Error(`nixosConfigurations of flake ${flake} did not evaluate to an attribute set`);
+            throw new Error(`${set} of flake ${flake} did not evaluate to an attribute set`);
         }
         return names;
+    }
+    platformsRead;
+    /** The platforms this Nix builds for, here and on its remote builders (read once); undefined when it cannot say. */
+    platforms() {
+        this.platformsRead ??= this.nix(showConfigArgs(this.version)).then(r => r.exitCode === 0 ? (0, configurations_1.parsePlatforms)(r.stdout, readOptional) : undefined);
+        return this.platformsRead;
     }
     /**
      * One `nix eval` of the toplevels of `hosts` (several: each through tryEval; one: without, so that Nix prints
      * the real error), killed once its resident memory goes over `memoryLimit` bytes. evalpool.ts reads the result.
+     * `flakeArgs` (`--override-input NAME REF`) evaluate the flake with inputs other than its lock's.
      */
-    evalToplevels(flake, hosts, memoryLimit) {
-        const apply = hosts.length === 1 ? (0, expr_1.singleToplevelExpr)(hosts[0]) : (0, expr_1.toplevelsExpr)(hosts);
+    evalToplevels(flake, hosts, memoryLimit, flakeArgs = [], set = 'nixosConfigurations') {
+        const path = configurations_1.BUILT_ATTRIBUTE[set];
+        const apply = hosts.length === 1 ? (0, expr_1.singleToplevelExpr)(hosts[0], path) : (0, expr_1.toplevelsExpr)(hosts, path);
+        return this.nix([...applyToConfigurations(flake, apply, set), ...flakeArgs], { memoryLimit });
+    }
+    /**
+     * One `nix eval` of the rollout waves of `hosts` (several: each through tryEval; one: without, so that Nix
+     * prints the real error), killed once its resident memory goes over `memoryLimit` bytes. No system is built.
+     */
+    evalWaves(flake, hosts, memoryLimit) {
+        const apply = hosts.length === 1 ? (0, expr_1.singleWaveExpr)(hosts[0]) : (0, expr_1.wavesExpr)(hosts);
         return this.nix(applyToConfigurations(flake, apply), { memoryLimit });
     }
     /**
@@ -33952,16 +31242,16 @@ class Nix {
         const substitute = s
             ? ['--option', 'extra-substituters', s.url, '--option', 'extra-trusted-public-keys', s.publicKey]
             : [];
-        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths], { streamStderr: true });
+        const r = await (0, exec_1.runProcess)(this.nixStoreBin, ['--realise', '--keep-going', ...root, ...jobs, ...substitute, ...this.extraArgs, ...drvPaths], { streamStderr: chunk => this.log.write(chunk) });
         if (s)
-            warnUnusedSubstituter(r.stderr);
+            warnUnusedSubstituter(r.stderr, this.log);
         this.noteUnreachableCaches(r.stderr);
         return r;
     }
     /** Opens a store, as a copy to it or a substitution from it would: undefined when that works, else why not. */
     async storeProblem(url) {
         const r = await this.nix(['store', 'ping', '--store', url], { env: (0, cache_1.storeCredentials)(url, process.env) });
-        return r.exitCode === 0 ? undefined : (0, exec_1.tail)(stripWarnings(r.stderr), 10) || `exit code ${r.exitCode}`;
+        return r.exitCode === 0 ? undefined : (0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 10) || `exit code ${r.exitCode}`;
     }
     /** Signs `paths` and their closures in the local store with the secret key in `keyFile`. */
     async signClosures(keyFile, paths) {
@@ -34052,13 +31342,13 @@ class Nix {
 }
 exports.Nix = Nix;
 /** Says why the builds did not fetch from the binary cache, when Nix said so (it goes on and builds). */
-function warnUnusedSubstituter(stderr) {
+function warnUnusedSubstituter(stderr, log) {
     if (/ignoring untrusted substituter/.test(stderr)) {
-        core.warning('Nix ignored the binary cache: the user running this step is not a trusted user of the Nix daemon, and the cache is not in its trusted-substituters (see the README)');
+        log.warning('Nix ignored the binary cache: the user running this step is not a trusted user of the Nix daemon, and the cache is not in its trusted-substituters (see the README)');
     }
     const unsigned = /^warning: the substitute for '[^']+' from '[^']+' is not signed by any of the keys/m;
     if (unsigned.test(stderr)) {
-        core.warning("The binary cache holds paths that are not signed by a trusted key, so they were built instead: was the signing key changed? List the old key in 'push-public-key' too, or start a new cache");
+        log.warning("The binary cache holds paths that are not signed by a trusted key, so they were built instead: was the signing key changed? List the old key in 'push-public-key' too, or start a new cache");
     }
 }
 /** Whether the user set max-jobs: in nix-args, NIX_CONFIG, or a nix.conf that Nix reads. */
@@ -34085,6 +31375,69 @@ function readOptional(file) {
         return undefined;
     }
 }
+
+
+/***/ }),
+
+/***/ 7433:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.pendingChanges = pendingChanges;
+const names_1 = __nccwpck_require__(3148);
+function versionsByName(paths, drvs) {
+    const out = new Map();
+    for (const p of paths) {
+        const base = (0, names_1.storePathName)(p);
+        if (drvs !== base.endsWith('.drv'))
+            continue;
+        const { name, version } = (0, names_1.splitPackageName)(base);
+        if (!version)
+            continue;
+        const set = out.get(name) ?? new Set();
+        set.add(version);
+        out.set(name, set);
+    }
+    return out;
+}
+/**
+ * What a host whose new system failed to build would have received, as far as the derivations tell: for every
+ * versioned package of the old system's closure, the versions the new system's derivation closure has under the
+ * same name. That closure holds build-time packages too, so a name whose old versions are all still there says
+ * nothing and is left out.
+ */
+function pendingChanges(oldClosure, newDrvClosure) {
+    const before = versionsByName(oldClosure, false);
+    const after = versionsByName(newDrvClosure, true);
+    const out = [];
+    for (const [name, old] of before) {
+        const next = after.get(name);
+        if (!next || [...old].every(v => next.has(v)))
+            continue;
+        const sort = (s) => [...s].sort(names_1.compareVersions);
+        out.push({ name, before: sort(old), after: sort(next) });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+
+/***/ }),
+
+/***/ 9946:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/** Parsers of what Nix prints on stderr, across the versions it supports (2.8 to 2.34, Lix). */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.unreachableCaches = unreachableCaches;
+exports.stripWarnings = stripWarnings;
+exports.failedDerivations = failedDerivations;
+exports.timedOutDerivations = timedOutDerivations;
+exports.unnamedTimeOut = unnamedTimeOut;
+exports.startedDerivations = startedDerivations;
 /** Binary caches whose `nix-cache-info` Nix could not download (`unable to download 'URL/nix-cache-info'`). */
 function unreachableCaches(stderr) {
     const urls = [...stderr.matchAll(/unable to download '([^'\s]+?)\/nix-cache-info'/g)].map(m => m[1]);
@@ -34137,53 +31490,7 @@ function startedDerivations(stderr) {
 
 /***/ }),
 
-/***/ 7052:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.pendingChanges = pendingChanges;
-const names_1 = __nccwpck_require__(8971);
-function versionsByName(paths, drvs) {
-    const out = new Map();
-    for (const p of paths) {
-        const base = (0, names_1.storePathName)(p);
-        if (drvs !== base.endsWith('.drv'))
-            continue;
-        const { name, version } = (0, names_1.splitPackageName)(base);
-        if (!version)
-            continue;
-        const set = out.get(name) ?? new Set();
-        set.add(version);
-        out.set(name, set);
-    }
-    return out;
-}
-/**
- * What a host whose new system failed to build would have received, as far as the derivations tell: for every
- * versioned package of the old system's closure, the versions the new system's derivation closure has under the
- * same name. That closure holds build-time packages too, so a name whose old versions are all still there says
- * nothing and is left out.
- */
-function pendingChanges(oldClosure, newDrvClosure) {
-    const before = versionsByName(oldClosure, false);
-    const after = versionsByName(newDrvClosure, true);
-    const out = [];
-    for (const [name, old] of before) {
-        const next = after.get(name);
-        if (!next || [...old].every(v => next.has(v)))
-            continue;
-        const sort = (s) => [...s].sort(names_1.compareVersions);
-        out.push({ name, before: sort(old), after: sort(next) });
-    }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-
-/***/ }),
-
-/***/ 3904:
+/***/ 1051:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -34597,7 +31904,7 @@ function readUnitTree(toplevel, cache = new Map()) {
 
 /***/ }),
 
-/***/ 9826:
+/***/ 5855:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -34711,7 +32018,584 @@ function compareWarnings(hosts) {
 
 /***/ }),
 
-/***/ 1806:
+/***/ 4151:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.isOpenPgpKey = isOpenPgpKey;
+exports.openPgpHome = openPgpHome;
+exports.signingSubkey = signingSubkey;
+exports.checkSigningKeyPassphrase = checkSigningKeyPassphrase;
+const io = __importStar(__nccwpck_require__(2200));
+const child_process_1 = __nccwpck_require__(5317);
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(4533);
+const exec_1 = __nccwpck_require__(2427);
+const INPUT = "Input 'signing-key'";
+/** Whether the text is an armored OpenPGP secret key (else it is taken for an SSH key). */
+function isOpenPgpKey(text) {
+    return /-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text);
+}
+async function gpgBinary() {
+    const gpg = await io.which('gpg', false);
+    if (!gpg) {
+        throw new Error(`${INPUT} holds an OpenPGP key, and signing with it needs gpg (GnuPG) on PATH: install gnupg before this step`);
+    }
+    return gpg;
+}
+/**
+ * Imports the armored secret key into a new keyring at `home` (never the user's), gives the agent the passphrase
+ * through gpg-preset-passphrase's standard input (never an argument), and checks that it signs without anyone
+ * typing anything. Throws an InputError saying what is wrong (no secret key, no key that can sign, a passphrase
+ * needed or wrong).
+ */
+async function openPgpHome(armored, passphrase, home) {
+    const gpg = await gpgBinary();
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+    fs.chmodSync(home, 0o700);
+    // pinentry-mode error: gpg fails at once instead of waiting for a passphrase nobody can type.
+    fs.writeFileSync(path.join(home, 'gpg.conf'), 'batch\nno-tty\npinentry-mode error\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(home, 'gpg-agent.conf'), 'allow-preset-passphrase\n', { mode: 0o600 });
+    const env = { GNUPGHOME: home };
+    const run = (args, input) => (0, exec_1.runProcess)(gpg, ['--homedir', home, ...args], { env, input });
+    const close = async () => {
+        const gpgconf = await io.which('gpgconf', false);
+        if (gpgconf)
+            await (0, exec_1.runProcess)(gpgconf, ['--homedir', home, '--kill', 'gpg-agent'], { env });
+        fs.rmSync(home, { recursive: true, force: true });
+    };
+    try {
+        const imported = await run(['--import'], armored.replace(/\r\n?/g, '\n').trim() + '\n');
+        if (imported.exitCode !== 0) {
+            throw new errors_1.InputError(`${INPUT} is not an OpenPGP key gpg can import: ${lastLine(imported.stderr)}`);
+        }
+        const listing = await run(['--list-secret-keys', '--with-colons', '--with-keygrip', '--fixed-list-mode']);
+        const key = signingSubkey(listing.stdout);
+        if (!key) {
+            throw new errors_1.InputError(`${INPUT} holds no OpenPGP secret key that can sign (a public key, or a key without the signing capability)`);
+        }
+        if (passphrase !== '') {
+            const preset = await presetBinary();
+            const r = await (0, exec_1.runProcess)(preset, ['--homedir', home, '--preset', key.keygrip], {
+                env,
+                input: passphrase
+            });
+            if (r.exitCode !== 0)
+                throw new Error(`gpg-preset-passphrase failed: ${lastLine(r.stderr)}`);
+        }
+        const signed = await run(['--local-user', `${key.fingerprint}!`, '--detach-sign', '--armor'], 'check\n');
+        if (signed.exitCode !== 0) {
+            throw new errors_1.InputError(passphrase === ''
+                ? `${INPUT} is an OpenPGP key protected by a passphrase: put it in 'signing-key-passphrase'`
+                : `${INPUT}: the key does not sign with the passphrase of 'signing-key-passphrase' (is it the right one?): ${lastLine(signed.stderr)}`);
+        }
+        return {
+            home,
+            signingKey: `${key.fingerprint}!`,
+            gitConfig: ['-c', 'gpg.format=openpgp', '-c', `user.signingKey=${key.fingerprint}!`],
+            close,
+            closeSync: () => {
+                (0, child_process_1.spawnSync)('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], {
+                    env: { PATH: process.env.PATH ?? '', GNUPGHOME: home },
+                    stdio: 'ignore'
+                });
+                fs.rmSync(home, { recursive: true, force: true });
+            }
+        };
+    }
+    catch (e) {
+        await close();
+        throw e;
+    }
+}
+async function presetBinary() {
+    const onPath = await io.which('gpg-preset-passphrase', false);
+    if (onPath)
+        return onPath;
+    const gpgconf = await io.which('gpgconf', false);
+    if (gpgconf) {
+        const r = await (0, exec_1.runProcess)(gpgconf, ['--list-dirs', 'libexecdir']);
+        const file = path.join(r.stdout.trim(), 'gpg-preset-passphrase');
+        if (r.exitCode === 0 && fs.existsSync(file))
+            return file;
+    }
+    throw new Error("'signing-key-passphrase' is set, and handing it to gpg needs gpg-preset-passphrase (part of GnuPG), which was not found");
+}
+/**
+ * The secret key or subkey that signs, from `gpg --list-secret-keys --with-colons --with-keygrip`: the primary
+ * key when it has the `s` capability, else the first usable signing subkey.
+ */
+function signingSubkey(colons) {
+    const keys = [];
+    for (const line of colons.split('\n')) {
+        const f = line.split(':');
+        if (f[0] === 'sec' || f[0] === 'ssb') {
+            // Field 2: validity (e expired, r revoked); field 12: capabilities; field 15: `#` for a stub without secret.
+            const usable = !['e', 'r', 'd', 'i'].includes(f[1]) && f[11].includes('s') && f[14] !== '#';
+            keys.push({ usable });
+        }
+        else if (f[0] === 'fpr' && keys.length > 0 && !keys[keys.length - 1].fingerprint) {
+            keys[keys.length - 1].fingerprint = f[9];
+        }
+        else if (f[0] === 'grp' && keys.length > 0 && !keys[keys.length - 1].keygrip) {
+            keys[keys.length - 1].keygrip = f[9];
+        }
+    }
+    const k = keys.find(x => x.usable && x.fingerprint && x.keygrip);
+    return k ? { fingerprint: k.fingerprint, keygrip: k.keygrip } : undefined;
+}
+function lastLine(text) {
+    return (text
+        .trim()
+        .split('\n')
+        .filter(l => l.trim() !== '')
+        .pop() ?? 'no message');
+}
+/** `signing-key-passphrase`: only for an OpenPGP key (an SSH key must have none). */
+function checkSigningKeyPassphrase(passphrase, signingKey) {
+    if (passphrase === '')
+        return '';
+    if (!signingKey || !isOpenPgpKey(signingKey)) {
+        throw new errors_1.InputError("Input 'signing-key-passphrase' applies to an OpenPGP 'signing-key' only (an SSH key must have no passphrase)");
+    }
+    return passphrase;
+}
+
+
+/***/ }),
+
+/***/ 2793:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.checkCommitViaApi = checkCommitViaApi;
+exports.commitThroughApi = commitThroughApi;
+const crypto_1 = __nccwpck_require__(6982);
+const errors_1 = __nccwpck_require__(4533);
+/** Checks `commit-via-api` against the forge and the other signing input. */
+function checkCommitViaApi(commitViaApi, forge, signingKey) {
+    if (!commitViaApi)
+        return;
+    if (forge !== 'github') {
+        throw new errors_1.InputError("Input 'commit-via-api' works on GitHub only: Forgejo has no API that commits on a branch the way createCommitOnBranch does (use 'signing-key' there)");
+    }
+    if (signingKey) {
+        throw new errors_1.InputError("Inputs 'commit-via-api' and 'signing-key' both sign the commit: GitHub signs what it commits through its API, so leave 'signing-key' empty");
+    }
+}
+/**
+ * Has the forge make the commit (GitHub signs it): on a branch of its own created at `parent`, so that the update
+ * branch moves only by the caller's lease-protected push, never through a state where it points into the base
+ * branch. The commit is fetched and checked (its parent, and that only `file` changed); the temporary branch is
+ * removed again, and a failure to remove it is a warning. Returns the commit's id, now in the local repository.
+ */
+async function commitThroughApi(git, forge, input) {
+    const warnings = [];
+    const scratch = `nixos-fleet-update/api-commit-${(0, crypto_1.randomBytes)(6).toString('hex')}`;
+    const [headline, ...rest] = input.message.split('\n');
+    await forge.createBranch(scratch, input.parent);
+    try {
+        const oid = await forge.commitFile({
+            branch: scratch,
+            expectedHeadOid: input.parent,
+            path: input.file,
+            content: input.content,
+            headline,
+            body: rest.join('\n').trim()
+        });
+        await git.fetchBranches(input.remote, [scratch], false);
+        const fetched = await git.output(['rev-parse', `refs/nixos-fleet-update/${scratch}`]);
+        const parents = (await git.output(['rev-list', '--parents', '-n', '1', fetched])).split(' ').slice(1);
+        const changed = (await git.output(['diff', '--name-only', input.parent, fetched]))
+            .split('\n')
+            .filter(Boolean);
+        if (fetched !== oid || parents.join(' ') !== input.parent || changed.join() !== input.file) {
+            throw new Error(`The commit made through the API is not the one asked for: ${oid} (fetched ${fetched}, parents ${parents.join(' ') || 'none'}, changed ${changed.join(', ') || 'nothing'})`);
+        }
+        return { commit: oid, warnings };
+    }
+    finally {
+        try {
+            await forge.deleteBranch(scratch);
+        }
+        catch (e) {
+            warnings.push(`The temporary branch '${scratch}' was not deleted; delete it by hand: ${(0, errors_1.errorMessage)(e)}`);
+        }
+        await git.exec(['update-ref', '-d', `refs/nixos-fleet-update/${scratch}`]);
+    }
+}
+
+
+/***/ }),
+
+/***/ 2855:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.changedTopInputs = changedTopInputs;
+exports.attributeRegressions = attributeRegressions;
+exports.culpritInputs = culpritInputs;
+exports.holdBackFlakeArgs = holdBackFlakeArgs;
+exports.holdBackCandidates = holdBackCandidates;
+exports.overrideBuilder = overrideBuilder;
+const path = __importStar(__nccwpck_require__(6928));
+const lock_compose_1 = __nccwpck_require__(6224);
+const build_1 = __nccwpck_require__(4515);
+/** The top-level inputs a lock change belongs to (`home-manager/nixpkgs` → `home-manager`), each once. */
+function changedTopInputs(changes) {
+    return [...new Set(changes.map(c => c.input.split('/')[0]))];
+}
+/**
+ * Names the inputs that break each regressed host. One changed input explains every regression without a build.
+ * Otherwise the regressed hosts are built with each changed input held back in turn (one build per input, all
+ * hosts in it); a host none of those fixes is built with all inputs but one held back, to find inputs that break
+ * it on their own. At most `maxBuilds` builds; the same set of held-back inputs is never built twice.
+ */
+async function attributeRegressions(input) {
+    const { regressed, candidates, maxBuilds, tryBuild, log } = input;
+    const builds = [];
+    if (regressed.length === 0 || candidates.length === 0) {
+        return { candidates, hosts: [], builds, boundReached: false };
+    }
+    if (candidates.length === 1) {
+        return {
+            candidates,
+            hosts: regressed.map(host => ({ host, kind: 'single', culprits: [...candidates] })),
+            builds,
+            boundReached: false
+        };
+    }
+    const memo = new Map();
+    let boundReached = false;
+    /** The hosts of `hosts` that build with `heldBack` held back; undefined once the bound is reached. */
+    const attempt = async (heldBack, hosts) => {
+        const key = [...heldBack].sort().join('\n');
+        const known = memo.get(key) ?? new Map();
+        const todo = hosts.filter(h => !known.has(h));
+        if (todo.length > 0) {
+            if (builds.length >= maxBuilds) {
+                boundReached = true;
+                return undefined;
+            }
+            const start = Date.now();
+            const built = await tryBuild(heldBack, todo);
+            const seconds = (Date.now() - start) / 1000;
+            builds.push({ heldBack, hosts: todo, built: todo.filter(h => built.has(h)), seconds });
+            log.info(`Held back ${heldBack.join(', ')}: ${todo.filter(h => built.has(h)).length} of ${todo.length} regressed hosts build (${seconds.toFixed(1)} s)`);
+            for (const h of todo)
+                known.set(h, built.has(h));
+            memo.set(key, known);
+        }
+        return new Set(hosts.filter(h => known.get(h)));
+    };
+    const fixes = new Map();
+    for (const c of candidates) {
+        const built = await attempt([c], regressed);
+        if (!built)
+            break;
+        fixes.set(c, built);
+    }
+    const result = new Map();
+    const unexplained = [];
+    for (const host of regressed) {
+        const necessary = candidates.filter(c => fixes.get(c)?.has(host));
+        if (necessary.length === 1)
+            result.set(host, { host, kind: 'single', culprits: necessary });
+        else if (necessary.length > 1)
+            result.set(host, { host, kind: 'together', culprits: necessary });
+        else if (fixes.size < candidates.length)
+            result.set(host, { host, kind: 'unknown', culprits: [...candidates] });
+        else
+            unexplained.push(host);
+    }
+    if (unexplained.length > 0) {
+        log.info(`No single input held back makes ${unexplained.join(', ')} build: holding back all inputs but one in turn`);
+        const breaks = new Map();
+        for (const c of candidates) {
+            const built = await attempt(candidates.filter(x => x !== c), unexplained);
+            if (!built)
+                break;
+            breaks.set(c, new Set(unexplained.filter(h => !built.has(h))));
+        }
+        for (const host of unexplained) {
+            const alone = candidates.filter(c => breaks.get(c)?.has(host));
+            if (breaks.size < candidates.length && alone.length === 0)
+                result.set(host, { host, kind: 'unknown', culprits: [...candidates] });
+            else if (alone.length > 0)
+                result.set(host, { host, kind: alone.length === 1 ? 'single' : 'each', culprits: alone });
+            else
+                result.set(host, { host, kind: 'unexplained', culprits: [...candidates] });
+        }
+    }
+    if (boundReached)
+        log.info(`Attribution stopped at its bound of ${maxBuilds} builds`);
+    return { candidates, hosts: regressed.map(h => result.get(h)), builds, boundReached };
+}
+/** Inputs that some regressed host's attribution holds back, in the candidates' order. */
+function culpritInputs(a) {
+    const all = new Set(a.hosts.flatMap(h => h.culprits));
+    return a.candidates.filter(c => all.has(c));
+}
+/** `--override-input` arguments holding back `inputs` at their node in `oldLock`. */
+function holdBackFlakeArgs(oldLock, inputs) {
+    return inputs.flatMap(i => {
+        const args = (0, lock_compose_1.holdBackArgs)(oldLock, i);
+        if (!args)
+            throw new Error(`Cannot name ${i}'s old lock entry as a flake reference`);
+        return args;
+    });
+}
+/** Changed inputs that can be held back, and why the others cannot. */
+function holdBackCandidates(oldLock, newLock, changes) {
+    const candidates = [];
+    const notHeldBack = [];
+    for (const input of changedTopInputs(changes)) {
+        const why = (0, lock_compose_1.holdBackProblem)(oldLock, newLock, input) ??
+            ((0, lock_compose_1.holdBackArgs)(oldLock, input) ? undefined : 'its old lock entry cannot be named as a flake reference');
+        if (why)
+            notHeldBack.push({ input, why });
+        else
+            candidates.push(input);
+    }
+    return { candidates, notHeldBack };
+}
+/** Builds with held-back inputs through `--override-input`, each build with its own GC roots under `rootsDir`. */
+function overrideBuilder(nix, flake, oldLock, rootsDir, pool, keep) {
+    let n = 0;
+    return async (heldBack, hosts) => {
+        const flakeArgs = holdBackFlakeArgs(oldLock, heldBack);
+        const r = await (0, build_1.buildHosts)(nix, flake, hosts, path.join(rootsDir, `held-${++n}`), pool, { flakeArgs });
+        keep?.(heldBack, r);
+        return new Set(hosts.filter(h => r.hosts.get(h)?.status === 'built'));
+    };
+}
+
+
+/***/ }),
+
+/***/ 4473:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.gitRepositoryUrl = gitRepositoryUrl;
+exports.listCommits = listCommits;
+exports.bisectCommits = bisectCommits;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const git_1 = __nccwpck_require__(5999);
+/** Input kinds whose history can be listed with git, and the repository URL to fetch it from. */
+function gitRepositoryUrl(locked) {
+    const str = (k) => (typeof locked[k] === 'string' ? locked[k] : undefined);
+    const owner = str('owner');
+    const repo = str('repo');
+    switch (str('type')) {
+        case 'git':
+            return str('url');
+        case 'github':
+            return owner && repo ? `https://${str('host') ?? 'github.com'}/${owner}/${repo}.git` : undefined;
+        case 'gitlab':
+            return owner && repo ? `https://${str('host') ?? 'gitlab.com'}/${owner}/${repo}.git` : undefined;
+        case 'sourcehut':
+            return owner && repo ? `https://${str('host') ?? 'git.sr.ht'}/${owner}/${repo}` : undefined;
+        default:
+            return undefined;
+    }
+}
+/** A day before the old revision: history fetched from there, a margin for commits dated out of order. */
+const SINCE_MARGIN_SECONDS = 86400;
+/**
+ * The first-parent commits after `oldRev` up to `newRev`, oldest first, from a blobless fetch (commits and trees,
+ * no file contents) of `ref` into a scratch repository under `scratchDir`. With `since` (the old revision's
+ * lastModified, seconds) only the history from a day before it is fetched, not the whole of it.
+ */
+async function listCommits(url, ref, oldRev, newRev, scratchDir, since) {
+    const dir = fs.mkdtempSync(path.join(scratchDir, 'bisect-'));
+    try {
+        const git = await git_1.Git.create(dir);
+        await git.output(['init', '-q', '--bare']);
+        const fetched = await git.exec([
+            'fetch',
+            '-q',
+            '--no-tags',
+            '--filter=blob:none',
+            ...(since === undefined
+                ? []
+                : [`--shallow-since=${new Date((since - SINCE_MARGIN_SECONDS) * 1000).toISOString()}`]),
+            url,
+            ref ? `refs/heads/${ref}` : 'HEAD'
+        ], { timeoutSeconds: 1800 });
+        if (fetched.exitCode !== 0) {
+            throw new Error(`fetching ${url} failed: ${fetched.stderr.trim().split('\n').slice(-3).join(' ')}`);
+        }
+        for (const rev of [oldRev, newRev]) {
+            if ((await git.exec(['cat-file', '-e', `${rev}^{commit}`])).exitCode !== 0)
+                throw new Error(`${rev} is not in the history of ${ref ?? 'the default branch'} of ${url}`);
+        }
+        if ((await git.exec(['merge-base', '--is-ancestor', oldRev, newRev])).exitCode !== 0)
+            throw new Error(`${oldRev.slice(0, 12)} is not an ancestor of ${newRev.slice(0, 12)}`);
+        const out = await git.output([
+            'log',
+            '--first-parent',
+            '--reverse',
+            '--format=%H %s',
+            `${oldRev}..${newRev}`
+        ]);
+        return out
+            .split('\n')
+            .filter(Boolean)
+            .map(l => ({ rev: l.slice(0, l.indexOf(' ') < 0 ? l.length : l.indexOf(' ')), subject: l.slice(41) }));
+    }
+    finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+/**
+ * Binary search for the first bad commit: the old revision builds, `commits` (oldest first) end at the new one,
+ * which does not. `tryRev` builds the hosts at a revision; at most `maxBuilds` builds, then the narrowed range.
+ */
+async function bisectCommits(input) {
+    const { commits, maxBuilds, tryRev, log } = input;
+    const steps = [];
+    // Indices: -1 is the old revision (good); the last commit is the new revision (bad).
+    let good = -1;
+    let bad = commits.length - 1;
+    while (bad - good > 1 && steps.length < maxBuilds) {
+        const mid = Math.floor((good + bad) / 2);
+        const rev = commits[mid].rev;
+        const start = Date.now();
+        const built = await tryRev(rev);
+        steps.push({ rev, built, seconds: (Date.now() - start) / 1000 });
+        log.info(`Bisecting ${input.input}: ${rev.slice(0, 12)} ${built ? 'builds' : 'fails'} (${bad - good - 1} commits left before it)`);
+        if (built)
+            good = mid;
+        else
+            bad = mid;
+    }
+    const report = { input: input.input, hosts: input.hosts, commits: commits.length, steps };
+    if (commits.length === 0)
+        return { ...report, error: 'no commits between the old and the new revision' };
+    if (bad - good === 1)
+        return { ...report, firstBad: commits[bad] };
+    return {
+        ...report,
+        good: good < 0 ? input.oldRev : commits[good].rev,
+        bad: commits[bad].rev,
+        remaining: bad - good
+    };
+}
+
+
+/***/ }),
+
+/***/ 4515:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -34751,23 +32635,35 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.buildHosts = buildHosts;
+exports.buildEvaluated = buildEvaluated;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const exec_1 = __nccwpck_require__(3190);
-const evalpool_1 = __nccwpck_require__(6879);
-const nix_1 = __nccwpck_require__(4280);
-const names_1 = __nccwpck_require__(8971);
+const exec_1 = __nccwpck_require__(2427);
+const evalpool_1 = __nccwpck_require__(5058);
+const configurations_1 = __nccwpck_require__(7533);
+const stderr_1 = __nccwpck_require__(9946);
+const names_1 = __nccwpck_require__(3148);
 /** How many failed derivations get their log fetched; the rest are named only. */
 const MAX_LOGS = 10;
 const LOG_LINES = 25;
 /**
  * Evaluates every host's toplevel in a pool of bounded-memory processes (evalpool.ts), then builds all of them in one `nix-store --realise --keep-going`
  * (going on past failures, so one host never stops the others), and attributes the results per host.
- * Systems already in the store (yesterday's "after" is today's "before") are not built again.
+ * Systems already in the store (yesterday's "after" is today's "before") are not built again. `flakeArgs`
+ * (`--override-input …`) build the flake with other inputs than its lock's. A system for a platform that
+ * `target.platforms` does not build is evaluated only (`not-buildable`).
  */
-async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poolOptions)({}, hosts.length, (0, evalpool_1.localMachine)())) {
+async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poolOptions)({}, hosts.length, (0, evalpool_1.localMachine)()), options = {}) {
+    const target = options.target ?? { set: 'nixosConfigurations' };
+    const evaluation = await (0, evalpool_1.evaluateToplevels)(nix, flake, hosts, pool, options.flakeArgs ?? [], target.set);
+    return buildEvaluated(nix, hosts, evaluation, rootsDir, target);
+}
+/**
+ * Builds the systems of `hosts` that `evaluation` evaluated (buildHosts' second half): for a caller that compares
+ * evaluations before building, e.g. to skip hosts whose derivation did not change.
+ */
+async function buildEvaluated(nix, hosts, evaluation, rootsDir, target = { set: 'nixosConfigurations' }) {
     const results = new Map();
-    const evaluation = await (0, evalpool_1.evaluateToplevels)(nix, flake, hosts, pool);
     for (const host of hosts) {
         const r = evaluation.results.get(host);
         if (!r || 'error' in r)
@@ -34776,6 +32672,15 @@ async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poo
                 status: 'eval-failed',
                 error: r?.error ?? 'not evaluated',
                 warnings: r?.warnings
+            });
+        else if (target.platforms && r.system !== undefined && !(0, configurations_1.canBuild)(target.platforms, r.system))
+            results.set(host, {
+                host,
+                status: 'not-buildable',
+                drvPath: r.drvPath,
+                outPath: r.outPath,
+                system: r.system,
+                warnings: r.warnings
             });
         else
             results.set(host, {
@@ -34802,10 +32707,10 @@ async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poo
         ? await nix.invalidPaths([...new Set(toBuild.map(h => h.outPath))])
         : new Set();
     const failed = toBuild.filter(h => stillMissing.has(h.outPath));
-    const failedDrvs = failed.length > 0 ? (0, nix_1.failedDerivations)(stderr) : [];
-    const timedOut = (0, nix_1.timedOutDerivations)(stderr);
-    if (failed.length > 0 && (0, nix_1.unnamedTimeOut)(stderr)) {
-        const started = (0, nix_1.startedDerivations)(stderr).filter(d => !failedDrvs.includes(d));
+    const failedDrvs = failed.length > 0 ? (0, stderr_1.failedDerivations)(stderr) : [];
+    const timedOut = (0, stderr_1.timedOutDerivations)(stderr);
+    if (failed.length > 0 && (0, stderr_1.unnamedTimeOut)(stderr)) {
+        const started = (0, stderr_1.startedDerivations)(stderr).filter(d => !failedDrvs.includes(d));
         for (const drv of await nix.unbuilt(started)) {
             failedDrvs.push(drv);
             timedOut.add(drv);
@@ -34815,7 +32720,7 @@ async function buildHosts(nix, flake, hosts, rootsDir, pool = (0, evalpool_1.poo
         // Nothing failed to build, yet systems are missing: Nix itself could not build (a builder it cannot
         // reach, a full disk, a killed process). That says nothing about the hosts, so it must not pass as
         // host failures.
-        throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${(0, exec_1.tail)((0, nix_1.stripWarnings)(stderr), LOG_LINES)}`);
+        throw new Error(`The build stopped without a failing derivation (exit code ${exitCode ?? '?'}), so no host can be judged: ${failed.length} of ${toBuild.length} systems were not built. Nix said:\n${(0, exec_1.tail)((0, stderr_1.stripWarnings)(stderr), LOG_LINES)}`);
     }
     if (failed.length > 0)
         await explainFailures(nix, failed, { failedDrvs, timedOut, stderr, exitCode });
@@ -34865,7 +32770,7 @@ async function explainFailures(nix, failed, run) {
 
 /***/ }),
 
-/***/ 6292:
+/***/ 6671:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -34909,8 +32814,9 @@ exports.inspectCheckout = inspectCheckout;
 exports.checkHeadOnBase = checkHeadOnBase;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(3916);
-const git_1 = __nccwpck_require__(308);
+const errors_1 = __nccwpck_require__(4533);
+const git_1 = __nccwpck_require__(5999);
+const words_1 = __nccwpck_require__(2814);
 exports.FLAKE_FILES = ['flake.nix', 'flake.lock'];
 /**
  * Reads flake.lock from the checked-out commit and refuses a checkout whose flake.nix or flake.lock differ from
@@ -34954,13 +32860,13 @@ async function checkHeadOnBase(git, head, baseBranch, baseRef) {
         .map(c => `  ${c.sha.slice(0, 12)} ${c.subject}`)
         .join('\n');
     const more = ahead.length > 10 ? `\n  … ${ahead.length - 10} more` : '';
-    throw new errors_1.InputError(`The checked-out commit ${head.slice(0, 12)} has ${ahead.length} commit${ahead.length === 1 ? '' : 's'} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`);
+    throw new errors_1.InputError(`The checked-out commit ${head.slice(0, 12)} has ${(0, words_1.plural)(ahead.length, 'commit')} that the base branch '${baseBranch}' does not; the pull request would carry ${ahead.length === 1 ? 'it' : 'them'} into '${baseBranch}' unreviewed:\n${list}${more}\nRun on a checkout of '${baseBranch}', or set 'base-branch' to the branch this checkout is on.`);
 }
 
 
 /***/ }),
 
-/***/ 7855:
+/***/ 5600:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -35007,11 +32913,11 @@ exports.diffHosts = diffHosts;
 exports.pendingHosts = pendingHosts;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const closure_1 = __nccwpck_require__(2198);
-const closure_diff_1 = __nccwpck_require__(8684);
-const names_1 = __nccwpck_require__(8971);
-const received_1 = __nccwpck_require__(7052);
-const units_1 = __nccwpck_require__(3904);
+const closure_1 = __nccwpck_require__(4169);
+const closure_diff_1 = __nccwpck_require__(4405);
+const names_1 = __nccwpck_require__(3148);
+const received_1 = __nccwpck_require__(7433);
+const units_1 = __nccwpck_require__(1051);
 function readText(p) {
     try {
         return fs.readFileSync(p, 'utf8').trim();
@@ -35071,12 +32977,24 @@ function unitTreeOrNone(system, cache) {
         return undefined;
     }
 }
-/** Diffs every host from ONE store query: the closures of all roots, split per host in memory. */
-async function diffHosts(nix, pairs) {
+/**
+ * Diffs every host from ONE store query: the closures of all roots, split per host in memory. Boot links, units
+ * and versions are NixOS's layout: for home-manager and nix-darwin entries only the closures are compared.
+ */
+async function diffHosts(nix, pairs, set = 'nixosConfigurations') {
     const infos = await nix.pathInfo([...new Set(pairs.flatMap(p => [p.before, p.after]))]);
     // Hosts share most unit files: each is parsed once.
     const unitCache = new Map();
     return pairs.map(({ host, before, after }) => {
+        if (set !== 'nixosConfigurations') {
+            return {
+                host,
+                diff: (0, closure_diff_1.diffClosures)(...closureSides(before, after, infos), infos),
+                reboot: [],
+                release: {},
+                kernel: {}
+            };
+        }
         const oldUnits = unitTreeOrNone(before, unitCache);
         const newUnits = unitTreeOrNone(after, unitCache);
         return {
@@ -35111,7 +33029,7 @@ async function pendingHosts(nix, hosts) {
 
 /***/ }),
 
-/***/ 5803:
+/***/ 2332:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -35119,13 +33037,13 @@ async function pendingHosts(nix, hosts) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.selectHosts = selectHosts;
 exports.discover = discover;
-const settings_1 = __nccwpck_require__(8750);
+const settings_1 = __nccwpck_require__(8603);
 /** Applies `hosts` and `exclude-hosts` to the flake's host names. */
-function selectHosts(all, explicit, exclude, flake, excludeSource) {
+function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosConfigurations') {
     const known = new Set(all);
     const unknown = explicit.filter(h => !known.has(h));
     if (unknown.length > 0) {
-        throw new settings_1.InputError(`Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in nixosConfigurations of ${flake} (it has: ${all.join(', ') || 'none'})`);
+        throw new settings_1.InputError(`Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`);
     }
     const candidates = explicit.length > 0 ? [...new Set(explicit)] : all;
     const excluded = candidates.filter(h => exclude.test(h));
@@ -35137,19 +33055,327 @@ function selectHosts(all, explicit, exclude, flake, excludeSource) {
         ]
             .filter(Boolean)
             .join('; ');
-        throw new settings_1.InputError(`No hosts left to build in ${flake}: nixosConfigurations has ${all.length === 0 ? 'no entries' : all.join(', ')}${filter ? ` and the filter (${filter}) leaves none` : ''}`);
+        throw new settings_1.InputError(`No hosts left to build in ${flake}: ${set} has ${all.length === 0 ? 'no entries' : all.join(', ')}${filter ? ` and the filter (${filter}) leaves none` : ''}`);
     }
     return { all, hosts, excluded: excluded.sort() };
 }
-async function discover(nix, flake, explicit, exclude, excludeSource) {
-    const all = await nix.hostNames(flake);
-    return selectHosts(all, explicit, exclude, flake, excludeSource);
+async function discover(nix, flake, explicit, exclude, excludeSource, set = 'nixosConfigurations') {
+    const all = await nix.hostNames(flake, set);
+    return selectHosts(all, explicit, exclude, flake, excludeSource, set);
 }
 
 
 /***/ }),
 
-/***/ 8489:
+/***/ 8024:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.attributeAndHoldBack = attributeAndHoldBack;
+exports.heldBackOutput = heldBackOutput;
+const path = __importStar(__nccwpck_require__(6928));
+const lock_1 = __nccwpck_require__(4449);
+const lock_compose_1 = __nccwpck_require__(6224);
+const attribute_1 = __nccwpck_require__(2855);
+const bisect_1 = __nccwpck_require__(4473);
+const build_1 = __nccwpck_require__(4515);
+const errors_1 = __nccwpck_require__(4533);
+/** A lock entry's `locked` attributes, by top-level input name. */
+function lockedNode(lock, input) {
+    const data = JSON.parse(lock);
+    const key = data.nodes[data.root]?.inputs?.[input];
+    return typeof key === 'string' ? data.nodes[key]?.locked : undefined;
+}
+/**
+ * Names the inputs that break the regressed hosts, and with `hold-back: regressing` composes the lock that
+ * updates every other input and builds every host with it (one evaluation, one build), so that the report shows
+ * what the pull request proposes. With `bisect`, searches each breaking git-based input for its first bad commit.
+ * undefined when there is nothing to attribute (no regressed host, no old lock, the search off).
+ */
+async function attributeAndHoldBack(ctx) {
+    const { settings, log } = ctx;
+    if (ctx.regressed.length === 0 || ctx.oldLock === '')
+        return undefined;
+    const { candidates, notHeldBack } = (0, attribute_1.holdBackCandidates)(ctx.oldLock, ctx.newLock, ctx.changes);
+    for (const n of notHeldBack)
+        log.info(`${n.input} cannot be held back: ${n.why}`);
+    if (candidates.length === 0 || (candidates.length > 1 && settings.maxBuilds === 0))
+        return undefined;
+    const a = await (0, attribute_1.attributeRegressions)({
+        regressed: ctx.regressed,
+        candidates,
+        maxBuilds: settings.maxBuilds,
+        tryBuild: (0, attribute_1.overrideBuilder)(ctx.nix, ctx.flake, ctx.oldLock, path.join(ctx.rootsDir, 'attribution'), ctx.pool),
+        log
+    });
+    const attribution = { ...a, notHeldBack };
+    // A host the bound left unexplained holds nothing back: it stays a regressed host of the proposed lock.
+    const explained = attribution.hosts.filter(h => h.kind !== 'unknown');
+    const culprits = (0, attribute_1.culpritInputs)({ candidates, hosts: explained });
+    const holding = settings.holdBack === 'regressing';
+    const oldInputs = (0, lock_1.lockedInputs)(ctx.oldLock);
+    const newInputs = (0, lock_1.lockedInputs)(ctx.newLock);
+    const inputs = culprits.map(input => {
+        const newLocked = lockedNode(ctx.newLock, input);
+        return {
+            input,
+            old: oldInputs.get(input),
+            new: newInputs.get(input),
+            newRef: newLocked ? (0, lock_compose_1.lockedRef)(newLocked) : undefined,
+            heldBack: holding,
+            hosts: explained
+                .filter(h => h.culprits.includes(input))
+                .map((h) => ({
+                host: h.host,
+                kind: h.kind,
+                others: h.culprits.filter(c => c !== input),
+                failedDrvs: ctx.after.hosts.get(h.host)?.failedDrvs ?? [],
+                error: ctx.after.hosts.get(h.host)?.error
+            }))
+        };
+    });
+    for (const i of inputs) {
+        log.warning(`${i.input} breaks ${i.hosts.map(h => h.host).join(', ')}${holding ? ': held back at its old revision' : ''}`, { title: 'An input breaks hosts' });
+    }
+    const result = { attribution, inputs, nothingLeft: false };
+    if (holding && culprits.length > 0) {
+        result.proposedLock = (0, lock_compose_1.holdBackInputs)(ctx.oldLock, ctx.newLock, culprits);
+        result.proposedChanges = (0, lock_1.compareLocks)(ctx.oldLock, result.proposedLock);
+        result.nothingLeft = result.proposedChanges.length === 0;
+        if (!result.nothingLeft) {
+            result.proposed = await (0, build_1.buildHosts)(ctx.nix, ctx.flake, ctx.hosts, path.join(ctx.rootsDir, 'proposed'), ctx.pool, { flakeArgs: (0, attribute_1.holdBackFlakeArgs)(ctx.oldLock, culprits) });
+        }
+    }
+    if (settings.bisect) {
+        for (const i of inputs)
+            i.bisect = await bisectInput(ctx, i, culprits);
+    }
+    return result;
+}
+/**
+ * Bisects one breaking input over the hosts it breaks, in the proposed lock: the other breaking inputs stay at
+ * their old revision, except those that break a host only together with this one, which stay at their new one.
+ */
+async function bisectInput(ctx, input, culprits) {
+    const hosts = input.hosts.filter(h => h.kind !== 'unexplained').map(h => h.host);
+    const base = { input: input.input, hosts, commits: 0, steps: [] };
+    const oldLocked = lockedNode(ctx.oldLock, input.input);
+    const newLocked = lockedNode(ctx.newLock, input.input);
+    const url = newLocked ? (0, bisect_1.gitRepositoryUrl)(newLocked) : undefined;
+    const oldRev = typeof oldLocked?.rev === 'string' ? oldLocked.rev : undefined;
+    const newRev = typeof newLocked?.rev === 'string' ? newLocked.rev : undefined;
+    if (hosts.length === 0)
+        return undefined;
+    if (!url || !oldRev || !newRev)
+        return { ...base, error: 'not a git-based input with revisions' };
+    const partners = new Set(input.hosts.filter(h => h.kind === 'together').flatMap(h => h.others));
+    const context = (0, attribute_1.holdBackFlakeArgs)(ctx.oldLock, culprits.filter(c => c !== input.input && !partners.has(c)));
+    try {
+        const ref = typeof newLocked?.ref === 'string' ? newLocked.ref : undefined;
+        const since = typeof oldLocked?.lastModified === 'number' ? oldLocked.lastModified : undefined;
+        const commits = await (0, bisect_1.listCommits)(url, ref, oldRev, newRev, ctx.scratchDir, since);
+        ctx.log.info(`Bisecting ${input.input}: ${commits.length} commits, at most ${ctx.settings.bisectMaxBuilds} builds`);
+        let n = 0;
+        return await (0, bisect_1.bisectCommits)({
+            input: input.input,
+            hosts,
+            oldRev,
+            commits,
+            maxBuilds: ctx.settings.bisectMaxBuilds,
+            log: ctx.log,
+            tryRev: async (rev) => {
+                const args = (0, lock_compose_1.revisionArgs)(ctx.newLock, input.input, rev);
+                if (!args)
+                    throw new Error(`Cannot name ${input.input} at ${rev} as a flake reference`);
+                const r = await (0, build_1.buildHosts)(ctx.nix, ctx.flake, hosts, path.join(ctx.rootsDir, `bisect-${input.input}-${++n}`), ctx.pool, { flakeArgs: [...context, ...args] });
+                return hosts.every(h => r.hosts.get(h)?.status === 'built');
+            }
+        });
+    }
+    catch (e) {
+        return { ...base, error: (0, errors_1.errorMessage)(e) };
+    }
+}
+/** The held-back-inputs output: `[{input, old, new, hosts, firstBad}]`, revisions in full. */
+function heldBackOutput(inputs) {
+    return JSON.stringify(inputs
+        .filter(i => i.heldBack)
+        .map(i => ({
+        input: i.input,
+        old: i.old?.rev ?? i.old?.narHash ?? null,
+        new: i.new?.rev ?? i.new?.narHash ?? null,
+        hosts: i.hosts.map(h => h.host),
+        firstBad: i.bisect?.firstBad?.rev ?? null
+    })));
+}
+
+
+/***/ }),
+
+/***/ 3056:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseUpdateInputs = parseUpdateInputs;
+exports.resolveInputSelection = resolveInputSelection;
+const errors_1 = __nccwpck_require__(4533);
+const lock_1 = __nccwpck_require__(4449);
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/;
+const TOP_LEVEL_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*$/;
+/**
+ * Reads `update-inputs`: input names to update, or `!name` entries for every input but those. Mixing both kinds
+ * is refused: `a !b` would mean just `a`, and a reader could take it for "everything but b".
+ * Returns the entries as written (`!` kept), checked; `resolveInputSelection` turns them into names.
+ */
+function parseUpdateInputs(value) {
+    const entries = value.split(/[\s,]+/).filter(s => s !== '');
+    for (const entry of entries) {
+        const excluded = entry.startsWith('!');
+        const name = excluded ? entry.slice(1) : entry;
+        if (!(excluded ? TOP_LEVEL_NAME : INPUT_NAME).test(name)) {
+            throw new errors_1.InputError(excluded && INPUT_NAME.test(name)
+                ? `Input 'update-inputs' has ${JSON.stringify(entry)}: a '!' entry names a top-level input (updating an input updates its own inputs too)`
+                : `Input 'update-inputs' has ${JSON.stringify(entry)}, which is not a flake input name (or '!' and one)`);
+        }
+    }
+    const excluded = entries.filter(e => e.startsWith('!'));
+    if (excluded.length > 0 && excluded.length < entries.length) {
+        throw new errors_1.InputError(`Input 'update-inputs' mixes input names and '!' entries (${entries.join(' ')}): list either the inputs to update or, each with '!', the inputs to leave as they are`);
+    }
+    return entries;
+}
+/**
+ * The input names to hand to `nix flake update`, empty meaning all, from the checked entries and the committed
+ * lock file (undefined: the commit has none). Names must be in the lock file. `!` entries become every top-level
+ * input of the lock file but those, leaving out inputs that `follow` another (they are not locked on their own).
+ */
+function resolveInputSelection(entries, lockText, lockPath) {
+    if (entries.length === 0)
+        return [];
+    const excluded = entries.filter(e => e.startsWith('!')).map(e => e.slice(1));
+    if (lockText === undefined) {
+        if (excluded.length === 0)
+            return entries;
+        throw new errors_1.InputError(`Input 'update-inputs' leaves out ${excluded.join(', ')}, but there is no committed ${lockPath} to keep them as they are`);
+    }
+    const known = (0, lock_1.rootInputNames)(lockText, lockPath);
+    const locked = (0, lock_1.lockedInputs)(lockText, lockPath);
+    const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !known.includes(n) && !locked.has(n));
+    if (unknown.length > 0) {
+        throw new errors_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`);
+    }
+    if (excluded.length === 0)
+        return entries;
+    const rest = known.filter(n => locked.has(n) && !excluded.includes(n));
+    if (rest.length === 0) {
+        throw new errors_1.InputError(`Input 'update-inputs' leaves out every input of ${lockPath} that is locked on its own (${excluded.join(', ')}): nothing would be updated`);
+    }
+    return rest;
+}
+
+
+/***/ }),
+
+/***/ 3304:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parsePeople = parsePeople;
+exports.assignPeople = assignPeople;
+const errors_1 = __nccwpck_require__(4533);
+/** An account name as both forges allow it (GitHub: letters, digits, `-`; Forgejo also `_` and `.`). */
+const ACCOUNT = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,38}[A-Za-z0-9_])?$/;
+/**
+ * Reads `pr-reviewers` or `pr-assignees`: account names separated by spaces, commas or newlines, an `@` in front
+ * allowed. Teams (`org/team`) are refused: both forges take them through other fields.
+ */
+function parsePeople(value, input) {
+    const names = [];
+    for (const entry of value.split(/[\s,]+/).filter(s => s !== '')) {
+        const name = entry.replace(/^@/, '');
+        if (name.includes('/')) {
+            throw new errors_1.InputError(`Input '${input}' has ${JSON.stringify(entry)}: name user accounts; teams are not supported`);
+        }
+        if (!ACCOUNT.test(name)) {
+            throw new errors_1.InputError(`Input '${input}' has ${JSON.stringify(entry)}, which is not an account name`);
+        }
+        if (!names.some(n => n.toLowerCase() === name.toLowerCase()))
+            names.push(name);
+    }
+    return names;
+}
+/**
+ * Asks for reviews and assigns the pull request. A name the forge refuses, or a token that may not do it, ends
+ * in a warning naming it: the pull request stands either way.
+ */
+async function assignPeople(forge, pull, people) {
+    const result = { reviewers: [], assignees: [], warnings: [] };
+    const apply = async (names, what, call) => {
+        if (names.length === 0)
+            return [];
+        let refused;
+        try {
+            refused = await call(pull, names);
+        }
+        catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            result.warnings.push(`${what === 'review' ? 'Reviews not requested from' : 'Not assigned to'} ${names.join(', ')} on #${pull}: ${message}`);
+            return [];
+        }
+        for (const r of refused) {
+            result.warnings.push(`${what === 'review' ? `Review not requested from '${r.name}'` : `'${r.name}' not assigned`} on #${pull}: ${r.reason}`);
+        }
+        const no = new Set(refused.map(r => r.name.toLowerCase()));
+        return names.filter(n => !no.has(n.toLowerCase()));
+    };
+    result.reviewers = await apply(people.reviewers, 'review', (n, x) => forge.requestReviewers(n, x));
+    result.assignees = await apply(people.assignees, 'assignment', (n, x) => forge.addAssignees(n, x));
+    return result;
+}
+
+
+/***/ }),
+
+/***/ 2520:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -35193,10 +33419,11 @@ exports.preflightPublish = preflightPublish;
 exports.runnerFileProblems = runnerFileProblems;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(3916);
-const git_1 = __nccwpck_require__(308);
-const settings_1 = __nccwpck_require__(8750);
-const publish_1 = __nccwpck_require__(597);
+const errors_1 = __nccwpck_require__(4533);
+const git_1 = __nccwpck_require__(5999);
+const settings_1 = __nccwpck_require__(8603);
+const credentials_1 = __nccwpck_require__(2521);
+const connect_1 = __nccwpck_require__(774);
 /**
  * OWNER/NAME from a remote URL: `https://host/owner/name(.git)`, `ssh://git@host:22/owner/name.git`,
  * `git@host:owner/name.git`. Undefined for a local path or a URL with fewer than two path segments.
@@ -35243,15 +33470,15 @@ async function preflightPublish(settings, env, options) {
     try {
         const git = await git_1.Git.create(settings.flakeDir);
         const top = await git.topLevel();
-        remoteUrl = await git.remoteUrl(publish_1.REMOTE);
+        remoteUrl = await git.remoteUrl(credentials_1.REMOTE);
         if (!remoteUrl)
-            problems.push(`The checkout in ${top} has no remote '${publish_1.REMOTE}' to push the branch to`);
+            problems.push(`The checkout in ${top} has no remote '${credentials_1.REMOTE}' to push the branch to`);
         else if (settings.token) {
             // The remote answers, with the credentials publishing will use, and has the base branch.
-            const g = git.withEnv(await (0, publish_1.pushCredentials)(git, remoteUrl, settings.token));
+            const g = git.withEnv(await (0, credentials_1.pushCredentials)(git, remoteUrl, settings.token, s => options.log.mask(s)));
             try {
-                if (!(await g.remoteBranchSha(publish_1.REMOTE, settings.baseBranch))) {
-                    problems.push(`The base branch '${settings.baseBranch}' does not exist on ${publish_1.REMOTE}: set 'base-branch' to the branch the pull request targets`);
+                if (!(await g.remoteBranchSha(credentials_1.REMOTE, settings.baseBranch))) {
+                    problems.push(`The base branch '${settings.baseBranch}' does not exist on ${credentials_1.REMOTE}: set 'base-branch' to the branch the pull request targets`);
                 }
             }
             catch (e) {
@@ -35270,7 +33497,7 @@ async function preflightPublish(settings, env, options) {
     let forge;
     if (settings.token && repository) {
         try {
-            forge = (0, publish_1.makeForge)(settings, { ...env, GITHUB_REPOSITORY: repository });
+            forge = (0, connect_1.makeForge)(settings, { ...env, GITHUB_REPOSITORY: repository }, options.log);
         }
         catch (e) {
             problems.push((0, errors_1.errorMessage)(e));
@@ -35278,7 +33505,7 @@ async function preflightPublish(settings, env, options) {
     }
     if (settings.signingKey && options.checkSigningKey) {
         try {
-            await options.checkSigningKey(settings.signingKey, options.scratchDir);
+            await options.checkSigningKey(settings.signingKey, options.scratchDir, settings.signingKeyPassphrase);
         }
         catch (e) {
             problems.push((0, errors_1.errorMessage)(e));
@@ -35319,7 +33546,7 @@ function runnerFileProblems(env) {
 
 /***/ }),
 
-/***/ 597:
+/***/ 4144:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -35358,28 +33585,22 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.PublishError = exports.REMOTE = void 0;
-exports.forgeEndpoints = forgeEndpoints;
-exports.makeForge = makeForge;
-exports.pushCredentials = pushCredentials;
+exports.PublishError = void 0;
 exports.baseTrackingRef = baseTrackingRef;
 exports.checkCheckoutOnBase = checkCheckoutOnBase;
 exports.commitMessage = commitMessage;
-exports.writeSigningKey = writeSigningKey;
 exports.publish = publish;
-const core = __importStar(__nccwpck_require__(7484));
-const fs = __importStar(__nccwpck_require__(9896));
-const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
-const forgejo_1 = __nccwpck_require__(5483);
-const github_1 = __nccwpck_require__(932);
-const merge_1 = __nccwpck_require__(6279);
-const git_1 = __nccwpck_require__(308);
-const lock_1 = __nccwpck_require__(7848);
-const inert_1 = __nccwpck_require__(2679);
-const errors_1 = __nccwpck_require__(3916);
-const checkout_1 = __nccwpck_require__(6292);
-exports.REMOTE = 'origin';
+const merge_1 = __nccwpck_require__(1440);
+const git_1 = __nccwpck_require__(5999);
+const credentials_1 = __nccwpck_require__(2521);
+const lock_1 = __nccwpck_require__(4449);
+const inert_1 = __nccwpck_require__(652);
+const errors_1 = __nccwpck_require__(4533);
+const checkout_1 = __nccwpck_require__(6671);
+const people_1 = __nccwpck_require__(3304);
+const api_commit_1 = __nccwpck_require__(2793);
+const api_commit_2 = __nccwpck_require__(8672);
 /**
  * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
  * result says what, so that the step's outputs still name the pushed commit and branch.
@@ -35394,73 +33615,6 @@ class PublishError extends Error {
     }
 }
 exports.PublishError = PublishError;
-/** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
-function forgeEndpoints(settings, env) {
-    const repository = env.GITHUB_REPOSITORY ?? '';
-    const m = /^([^/\s]+)\/([^/\s]+)$/.exec(repository);
-    if (!m) {
-        throw new Error(`GITHUB_REPOSITORY is ${repository ? `"${repository}"` : 'not set'}: publishing needs the repository as OWNER/NAME`);
-    }
-    const serverUrl = (env.GITHUB_SERVER_URL || (settings.forge === 'github' ? 'https://github.com' : '')).replace(/\/+$/, '');
-    let apiUrl = settings.apiUrl || env.GITHUB_API_URL?.replace(/\/+$/, '');
-    if (!apiUrl && settings.forge === 'forgejo' && serverUrl)
-        apiUrl = `${serverUrl}/api/v1`;
-    if (!apiUrl && settings.forge === 'github')
-        apiUrl = 'https://api.github.com';
-    if (!apiUrl)
-        throw new Error("No API URL: set the input 'api-url' (e.g. https://codeberg.org/api/v1)");
-    const graphqlUrl = env.GITHUB_GRAPHQL_URL ||
-        (/\/api\/v3$/.test(apiUrl) ? apiUrl.replace(/\/api\/v3$/, '/api/graphql') : `${apiUrl}/graphql`);
-    return {
-        apiUrl,
-        serverUrl: serverUrl || apiUrl.replace(/\/api\/v1$/, ''),
-        graphqlUrl,
-        owner: m[1],
-        repo: m[2]
-    };
-}
-/** The forge client chosen by `forge` (or detected): GitHub's REST and GraphQL, or Forgejo's /api/v1 only. */
-function makeForge(settings, env, options = {}) {
-    if (!settings.token)
-        throw new Error("Input 'token' is empty: opening the pull request needs a token");
-    const e = forgeEndpoints(settings, env);
-    return settings.forge === 'forgejo'
-        ? new forgejo_1.ForgejoForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, options)
-        : new github_1.GitHubForge(e.apiUrl, settings.token, e.owner, e.repo, e.serverUrl, e.graphqlUrl, options);
-}
-/**
- * Credentials for pushing: the checkout's own (an extraheader, a credential helper, a URL with a user, SSH) are
- * used as they are; otherwise the token, as an HTTP header passed through GIT_CONFIG_* variables (never on the
- * command line) and scoped to the remote's origin.
- */
-async function pushCredentials(git, remoteUrl, token) {
-    let url;
-    try {
-        url = new URL(remoteUrl);
-    }
-    catch {
-        return {}; // scp-style SSH or a local path
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        return {};
-    if (url.username || url.password)
-        return {};
-    // Only settings that apply to this remote count: a helper configured for another host does not.
-    for (const key of ['http.extraheader', 'credential.helper']) {
-        const configured = await git.exec(['config', '--get-urlmatch', key, remoteUrl]);
-        if (configured.exitCode === 0 && configured.stdout.trim() !== '')
-            return {};
-    }
-    if (!token)
-        return {};
-    const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
-    core.setSecret(basic);
-    return {
-        GIT_CONFIG_COUNT: '1',
-        GIT_CONFIG_KEY_0: `http.${url.origin}/.extraheader`,
-        GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`
-    };
-}
 /** Where a branch of the remote is fetched to: the checkout's own branches and remote refs stay as they are. */
 function baseTrackingRef(branch) {
     return `refs/nixos-fleet-update/${branch}`;
@@ -35470,22 +33624,22 @@ function baseTrackingRef(branch) {
  * fails when the checked-out commit has commits the base lacks. A checkout without the remote cannot publish
  * at all; publishing then fails with its own message.
  */
-async function checkCheckoutOnBase(git, head, settings) {
-    const remoteUrl = await git.remoteUrl(exports.REMOTE);
+async function checkCheckoutOnBase(git, head, settings, log) {
+    const remoteUrl = await git.remoteUrl(credentials_1.REMOTE);
     if (!remoteUrl)
         return;
-    const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
+    const g = git.withEnv(await (0, credentials_1.pushCredentials)(git, remoteUrl, settings.token, s => log.mask(s)));
     const base = settings.baseBranch;
     const why = `to check that the checkout has no commits that '${base}' lacks`;
-    const remoteBase = await g.remoteBranchSha(exports.REMOTE, base);
+    const remoteBase = await g.remoteBranchSha(credentials_1.REMOTE, base);
     if (!remoteBase) {
-        throw new Error(`The base branch '${base}' does not exist on ${exports.REMOTE}: cannot compare the checkout with it`);
+        throw new Error(`The base branch '${base}' does not exist on ${credentials_1.REMOTE}: cannot compare the checkout with it`);
     }
     try {
-        await g.fetchBranches(exports.REMOTE, [base], await g.isShallow());
+        await g.fetchBranches(credentials_1.REMOTE, [base], await g.isShallow());
     }
     catch (e) {
-        throw new Error(`Fetching '${base}' from ${exports.REMOTE} ${why} failed: ${e.message}`);
+        throw new Error(`Fetching '${base}' from ${credentials_1.REMOTE} ${why} failed: ${e.message}`);
     }
     await (0, checkout_1.checkHeadOnBase)(g, head, base, baseTrackingRef(base));
 }
@@ -35509,14 +33663,6 @@ function commitMessage(subject, changes, options = {}) {
     const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:';
     return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
 }
-/** Writes the signing key where only this user can read it; the directory is removed by the caller and post. */
-function writeSigningKey(key) {
-    const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-key-'));
-    fs.chmodSync(dir, 0o700);
-    const file = path.join(dir, 'signing-key');
-    fs.writeFileSync(file, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
-    return { dir, file };
-}
 function describeForeign(branch, commits) {
     const list = commits
         .slice(0, 10)
@@ -35535,16 +33681,16 @@ async function publish(git, forge, input) {
         throw new Error(`Refusing to write to the base branch '${branch}'`);
     const top = await git.topLevel();
     const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/');
-    const remoteUrl = await git.remoteUrl(exports.REMOTE);
+    const remoteUrl = await git.remoteUrl(credentials_1.REMOTE);
     if (!remoteUrl)
-        throw new Error(`The checkout in ${top} has no remote '${exports.REMOTE}' to push to`);
-    const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token));
+        throw new Error(`The checkout in ${top} has no remote '${credentials_1.REMOTE}' to push to`);
+    const g = git.withEnv(await (0, credentials_1.pushCredentials)(git, remoteUrl, settings.token, s => input.log.mask(s)));
     const head = await g.output(['rev-parse', 'HEAD']);
-    const remoteBase = await g.remoteBranchSha(exports.REMOTE, settings.baseBranch);
+    const remoteBase = await g.remoteBranchSha(credentials_1.REMOTE, settings.baseBranch);
     if (!remoteBase)
-        throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${exports.REMOTE}`);
-    const remoteBranch = await g.remoteBranchSha(exports.REMOTE, branch);
-    await g.fetchBranches(exports.REMOTE, remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch], await g.isShallow());
+        throw new Error(`The base branch '${settings.baseBranch}' does not exist on ${credentials_1.REMOTE}`);
+    const remoteBranch = await g.remoteBranchSha(credentials_1.REMOTE, branch);
+    await g.fetchBranches(credentials_1.REMOTE, remoteBranch ? [settings.baseBranch, branch] : [settings.baseBranch], await g.isShallow());
     const baseRef = baseTrackingRef(settings.baseBranch);
     const isAncestor = async (a, b) => (await g.exec(['merge-base', '--is-ancestor', a, b])).exitCode === 0;
     // Checked before building too; the base may have been rewritten since.
@@ -35560,28 +33706,46 @@ async function publish(git, forge, input) {
         if (commits.length > 0 &&
             (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
             (await isAncestor(head, remoteBranch))) {
-            core.info(`Branch '${branch}' already holds this flake.lock: nothing to push`);
+            input.log.info(`Branch '${branch}' already holds this flake.lock: nothing to push`);
             commit = remoteBranch;
         }
     }
     if (!commit) {
-        commit = await g.commitFile({
-            parent: head,
-            file: lockFile,
-            content: input.newLock,
-            message: commitMessage(settings.commitMessage, input.changes, { created: input.created }),
-            identity: { name: settings.gitUserName, email: settings.gitUserEmail },
-            signingKeyFile: input.signingKeyFile,
-            indexFile: path.join(input.scratchDir, 'index')
-        });
-        const r = await g.pushWithLease(exports.REMOTE, commit, branch, remoteBranch);
+        const message = commitMessage(settings.commitMessage, input.changes, { created: input.created });
+        if (settings.commitViaApi) {
+            if (!(0, api_commit_2.isApiCommitter)(forge))
+                throw new Error("Input 'commit-via-api' needs GitHub's API");
+            const made = await (0, api_commit_1.commitThroughApi)(g, forge, {
+                parent: head,
+                file: lockFile,
+                content: input.newLock,
+                message,
+                remote: credentials_1.REMOTE
+            });
+            for (const warning of made.warnings)
+                input.log.warning(warning);
+            commit = made.commit;
+        }
+        else {
+            commit = await g.commitFile({
+                parent: head,
+                file: lockFile,
+                content: input.newLock,
+                message,
+                identity: { name: settings.gitUserName, email: settings.gitUserEmail },
+                signingKeyFile: input.signingKeyFile,
+                openPgp: input.openPgp,
+                indexFile: path.join(input.scratchDir, 'index')
+            });
+        }
+        const r = await g.pushWithLease(credentials_1.REMOTE, commit, branch, remoteBranch);
         if (r.exitCode !== 0) {
             const why = `${r.stdout}\n${r.stderr}`.trim();
             const moved = /stale info|fetch first|non-fast-forward|rejected/.test(why);
             throw new Error(`Pushing '${branch}' failed${moved ? ': the branch changed on the remote since it was fetched; run again' : ''}:\n${why.split('\n').slice(-8).join('\n')}`);
         }
         pushed = true;
-        core.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`);
+        input.log.info(`Pushed ${commit.slice(0, 12)} to '${branch}'`);
     }
     const pushedResult = { branch, commit, pushed, operation: 'none' };
     try {
@@ -35594,7 +33758,8 @@ async function publish(git, forge, input) {
     }
 }
 /**
- * Creates or updates the pull request, adds labels, asks for auto-merge. Labels are added when the pull request
+ * Creates or updates the pull request, adds labels, reviewers and assignees, asks for auto-merge. Labels (and
+ * reviewers and assignees) are added when the pull request
  * is created and whenever this run pushed a new commit to its branch, never on a run that changed nothing, so
  * a label someone removed on purpose stays removed until the next update.
  */
@@ -35634,19 +33799,27 @@ async function openPull(forge, input, pushed) {
         }
         catch (e) {
             // The pull request stands; a token without the labels' scope must not fail the run.
-            core.warning(`Labels not added to #${pull.number}: ${(0, errors_1.errorMessage)(e)}`);
+            input.log.warning(`Labels not added to #${pull.number}: ${(0, errors_1.errorMessage)(e)}`);
         }
+    }
+    if (operation === 'created' || pushed.pushed) {
+        const people = await (0, people_1.assignPeople)(forge, pull.number, {
+            reviewers: settings.prReviewers,
+            assignees: settings.prAssignees
+        });
+        for (const warning of people.warnings)
+            input.log.warning(warning);
     }
     if (settings.autoMerge) {
         try {
             const method = await forge.enableAutoMerge(pull, settings.mergeMethod);
-            core.info(`Auto-merge requested for #${pull.number}${method ? ` (${method})` : " (the forge's default method)"}`);
+            input.log.info(`Auto-merge requested for #${pull.number}${method ? ` (${method})` : " (the forge's default method)"}`);
         }
         catch (e) {
             // A method the repository forbids is a setting to fix; a refusal by the forge is reported and the run goes on.
             if (e instanceof merge_1.MergeMethodError)
                 throw new PublishError(e.message, result, e);
-            core.warning((0, errors_1.errorMessage)(e));
+            input.log.warning((0, errors_1.errorMessage)(e));
         }
     }
     return result;
@@ -35655,17 +33828,18 @@ async function openPull(forge, input, pushed) {
 
 /***/ }),
 
-/***/ 4912:
+/***/ 9163:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pushSystems = pushSystems;
-const exec_1 = __nccwpck_require__(3190);
-const cache_1 = __nccwpck_require__(3781);
-const nix_1 = __nccwpck_require__(4280);
-const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(2427);
+const cache_1 = __nccwpck_require__(2578);
+const redact_1 = __nccwpck_require__(5307);
+const stderr_1 = __nccwpck_require__(9946);
+const errors_1 = __nccwpck_require__(4533);
 /**
  * Copies the given systems and their closures to the store in one `nix copy`, signed with the key: a binary cache
  * signs while it uploads (`?secret-key=`); for other stores (ssh-ng://, ssh://, local) the paths are signed in the
@@ -35673,7 +33847,7 @@ const errors_1 = __nccwpck_require__(3916);
  */
 async function pushSystems(nix, target, systems) {
     const report = {
-        to: (0, cache_1.redactUrl)(target.url),
+        to: (0, redact_1.redactUrl)(target.url),
         status: 'skipped',
         hosts: systems.map(s => s.host),
         paths: 0,
@@ -35685,9 +33859,9 @@ async function pushSystems(nix, target, systems) {
         return report;
     }
     const fail = (what, stderr, exitCode) => {
-        const said = (0, exec_1.tail)((0, nix_1.stripWarnings)(stderr), 15) || `exit code ${exitCode}`;
+        const said = (0, exec_1.tail)((0, stderr_1.stripWarnings)(stderr), 15) || `exit code ${exitCode}`;
         report.status = 'failed';
-        report.error = (0, cache_1.scrub)(`${what}: ${said}`, target.url);
+        report.error = (0, redact_1.scrub)(`${what}: ${said}`, target.url);
         return report;
     };
     const paths = [...new Set(systems.map(s => s.outPath))];
@@ -35712,7 +33886,7 @@ async function pushSystems(nix, target, systems) {
     }
     catch (e) {
         report.status = 'failed';
-        report.error = (0, cache_1.scrub)((0, errors_1.errorMessage)(e), target.url);
+        report.error = (0, redact_1.scrub)((0, errors_1.errorMessage)(e), target.url);
     }
     return report;
 }
@@ -35720,7 +33894,7 @@ async function pushSystems(nix, target, systems) {
 
 /***/ }),
 
-/***/ 1833:
+/***/ 1970:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -35763,28 +33937,21 @@ exports.updateLock = updateLock;
 exports.restoreLock = restoreLock;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const exec_1 = __nccwpck_require__(3190);
-const lock_1 = __nccwpck_require__(7848);
-const nix_1 = __nccwpck_require__(4280);
-const settings_1 = __nccwpck_require__(8750);
+const exec_1 = __nccwpck_require__(2427);
+const lock_1 = __nccwpck_require__(4449);
+const stderr_1 = __nccwpck_require__(9946);
+const input_selection_1 = __nccwpck_require__(3056);
 /**
- * Runs `nix flake update` for all or the named inputs and compares the lock file with `oldLock`, the one of the
+ * Runs `nix flake update` for all or the selected inputs (`update-inputs` entries, `!name` for all but those) and compares the lock file with `oldLock`, the one of the
  * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
  */
 async function updateLock(nix, flakeDir, inputs, committedLock) {
     const lockPath = path.join(flakeDir, 'flake.lock');
     const oldLock = committedLock ?? '';
-    if (inputs.length > 0 && oldLock !== '') {
-        const known = (0, lock_1.rootInputNames)(oldLock);
-        const locked = (0, lock_1.lockedInputs)(oldLock);
-        const unknown = inputs.filter(i => !known.includes(i) && !locked.has(i));
-        if (unknown.length > 0) {
-            throw new settings_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`);
-        }
-    }
-    const r = await nix.updateLock(flakeDir, inputs);
+    const names = (0, input_selection_1.resolveInputSelection)(inputs, committedLock, lockPath);
+    const r = await nix.updateLock(flakeDir, names);
     if (r.exitCode !== 0) {
-        throw new Error(`Updating ${lockPath} failed (nix exit code ${r.exitCode}):\n${(0, exec_1.tail)((0, nix_1.stripWarnings)(r.stderr), 30)}`);
+        throw new Error(`Updating ${lockPath} failed (nix exit code ${r.exitCode}):\n${(0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 30)}`);
     }
     const newLock = fs.existsSync(lockPath) ? fs.readFileSync(lockPath, 'utf8') : '';
     if (newLock === oldLock)
@@ -35817,63 +33984,170 @@ function restoreLock(flakeDir, oldLock, index) {
 
 /***/ }),
 
-/***/ 6661:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ 5576:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runPost = runPost;
-const core = __importStar(__nccwpck_require__(7484));
-const cleanup_1 = __nccwpck_require__(2691);
-const errors_1 = __nccwpck_require__(3916);
+const cleanup_1 = __nccwpck_require__(832);
+const errors_1 = __nccwpck_require__(4533);
 /** The `post:` step: removes what the main step left on the runner, and never fails the job for it. */
-function runPost() {
+function runPost(log) {
     try {
-        (0, cleanup_1.cleanup)();
+        (0, cleanup_1.cleanup)(log);
     }
     catch (error) {
-        core.warning(`Cleanup failed: ${(0, errors_1.errorMessage)(error)}`);
+        log.warning(`Cleanup failed: ${(0, errors_1.errorMessage)(error)}`);
     }
 }
 
 
 /***/ }),
 
-/***/ 4031:
+/***/ 5307:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * The one redactor of URLs and of texts that may quote them (store URLs, remotes, API URLs): whatever could be a
+ * credential becomes `***`.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.urlSecrets = urlSecrets;
+exports.redactUrl = redactUrl;
+exports.scrub = scrub;
+/** Query parameters whose value is a credential or names one. */
+const SECRET_PARAM = /secret|token|passw|auth|credential/i;
+/** The parts of a URL that must never reach a log: user information, and secret-looking parameters. */
+function urlSecrets(url) {
+    const secrets = [];
+    // scheme://user:secret@host/…, or git's scp-style user:secret@host:path
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(url) ?? /^([^/@:]+:[^/@]*)@[^/:]+:/.exec(url);
+    if (userinfo && userinfo[1] !== '') {
+        // An ssh user name alone (ssh-ng://deploy@host) is no secret; a password is, and over HTTP or S3 a user
+        // name is often a token.
+        const [user, password] = userinfo[1].split(/:(.*)/s);
+        if (password !== undefined && password !== '')
+            secrets.push(password, userinfo[1]);
+        else if (!/^ssh/i.test(url) || !/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user))
+            secrets.push(user);
+    }
+    const query = url.indexOf('?');
+    if (query >= 0) {
+        for (const pair of url.slice(query + 1).split('&')) {
+            const [name, value] = pair.split(/=(.*)/s);
+            if (value && SECRET_PARAM.test(name))
+                secrets.push(value);
+        }
+    }
+    return secrets.filter(s => s.length > 0);
+}
+/** A URL fit for messages: credentials replaced by `***`. */
+function redactUrl(url) {
+    return scrub(url, url);
+}
+/** `text` with every credential of `url` replaced by `***`. */
+function scrub(text, url) {
+    let out = text;
+    // Longest first, so that `user:password` goes before `password`.
+    for (const s of urlSecrets(url).sort((a, b) => b.length - a.length))
+        out = out.split(s).join('***');
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 2639:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.hostReports = hostReports;
+exports.builtPairs = builtPairs;
+exports.unbuiltAfter = unbuiltAfter;
+exports.builtSystems = builtSystems;
+exports.assembleReport = assembleReport;
+const model_1 = __nccwpck_require__(3425);
+/** Each host's report from its builds on both sides, what the diff found and what a regressed host would get. */
+function hostReports(hosts, before, after, diffs = [], pending = new Map()) {
+    const byHost = new Map(diffs.map(d => [d.host, d]));
+    return hosts.map(host => {
+        const b = before?.hosts.get(host);
+        const a = after?.hosts.get(host);
+        const d = byHost.get(host);
+        const sameSystem = b?.outPath !== undefined && b.outPath === a?.outPath;
+        return {
+            host,
+            status: (0, model_1.hostStatus)({ before: b, after: a, sameSystem }),
+            before: b,
+            after: a,
+            diff: d?.diff,
+            reboot: d?.reboot ?? [],
+            units: d?.units,
+            release: d?.release,
+            kernel: d?.kernel,
+            pending: pending.get(host)
+        };
+    });
+}
+/** Hosts that built on both sides: the pairs of systems whose closures are compared. */
+function builtPairs(hosts, before, after) {
+    return hosts.flatMap(host => {
+        const b = before.hosts.get(host);
+        const a = after.hosts.get(host);
+        return b?.status === 'built' && a?.status === 'built' && b.outPath && a.outPath
+            ? [{ host, before: b.outPath, after: a.outPath }]
+            : [];
+    });
+}
+/** Regressed hosts whose new system evaluated: what they would have received is read from its derivation. */
+function unbuiltAfter(reports) {
+    return reports.flatMap(h => h.status === 'regressed' && h.before?.outPath && h.after?.status === 'build-failed' && h.after.drvPath
+        ? [{ host: h.host, before: h.before.outPath, afterDrv: h.after.drvPath }]
+        : []);
+}
+/** Hosts whose new system built, with it: what is pushed to the binary cache. */
+function builtSystems(hosts, after) {
+    return hosts.flatMap(host => {
+        const a = after.hosts.get(host);
+        return a?.status === 'built' && a.outPath ? [{ host, outPath: a.outPath }] : [];
+    });
+}
+/** The fleet report from the results of the steps; computes nothing that needs Nix. */
+function assembleReport(p) {
+    const hosts = hostReports(p.hosts, p.after && p.before, p.after, p.diffs, p.pending);
+    return {
+        flake: p.flake,
+        flakeRef: p.flakeRef,
+        nixVersion: p.nixVersion,
+        changed: p.update.changed,
+        built: p.build && p.update.changed,
+        dryRun: p.dryRun,
+        hosts,
+        fleetState: p.fleetState,
+        excluded: p.excluded,
+        lockChanges: p.update.changes,
+        lockCreated: p.update.created,
+        timings: p.timings,
+        ...(p.after ? { warnings: (0, model_1.warningChanges)(hosts) } : {}),
+        ...(p.push ? { push: p.push } : {}),
+        ...(p.heldBack ? { heldBack: p.heldBack, nothingLeft: p.nothingLeft } : {}),
+        // Only another output is named, so that a NixOS fleet's report.json stays as it was.
+        ...(p.configurations && p.configurations !== 'nixosConfigurations'
+            ? { configurations: p.configurations }
+            : {})
+    };
+}
+
+
+/***/ }),
+
+/***/ 3652:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -35884,7 +34158,7 @@ exports.clean = clean;
 exports.inline = inline;
 exports.codeBlock = codeBlock;
 exports.clipLines = clipLines;
-const inert_1 = __nccwpck_require__(2679);
+const inert_1 = __nccwpck_require__(652);
 Object.defineProperty(exports, "defuse", ({ enumerable: true, get: function () { return inert_1.defuse; } }));
 /** Control characters (but tab and newline) and the replacement character left by invalid UTF-8. */
 // eslint-disable-next-line no-control-regex
@@ -35931,7 +34205,57 @@ function clipLines(text, width = 300) {
 
 /***/ }),
 
-/***/ 5362:
+/***/ 5630:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.flakeRef = flakeRef;
+const path = __importStar(__nccwpck_require__(6928));
+/** The flake as named from the repository's root, for commands a reader runs in their checkout. */
+function flakeRef(flakeDir, env) {
+    const rel = path.relative(path.resolve(env.GITHUB_WORKSPACE || process.cwd()), flakeDir);
+    return rel === '' ? '.' : `./${rel.split(path.sep).join('/')}`;
+}
+
+
+/***/ }),
+
+/***/ 8251:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -35939,7 +34263,7 @@ function clipLines(text, width = 300) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.failedUpgrades = exports.staleHosts = void 0;
 exports.fleetStateLines = fleetStateLines;
-const escape_1 = __nccwpck_require__(4031);
+const escape_1 = __nccwpck_require__(3652);
 /** `2026-12-01 05:12 UTC` */
 function when(iso) {
     const t = Date.parse(iso);
@@ -36004,7 +34328,92 @@ exports.failedUpgrades = failedUpgrades;
 
 /***/ }),
 
-/***/ 4285:
+/***/ 1702:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.heldBackLines = heldBackLines;
+const names_1 = __nccwpck_require__(3148);
+const escape_1 = __nccwpck_require__(3652);
+const sections_1 = __nccwpck_require__(8619);
+function rev(l) {
+    const id = l?.rev ? l.rev.slice(0, 12) : l?.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 12) : '–';
+    return (0, sections_1.codeSpan)(id);
+}
+/** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
+function attr(name) {
+    return /^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : JSON.stringify(name);
+}
+function how(h) {
+    const others = h.others.map(o => (0, escape_1.inline)(o)).join(', ');
+    switch (h.kind) {
+        case 'together':
+            return ` (needs several inputs together: with ${others})`;
+        case 'each':
+            return ` (${others} ${h.others.length === 1 ? 'breaks' : 'break'} it too, each on its own)`;
+        case 'unexplained':
+            return ' (not narrowed down: needs several inputs together, every changed input is held back for it)';
+        default:
+            return '';
+    }
+}
+function failure(h) {
+    if (h.failedDrvs.length > 0)
+        return `fails to build ${h.failedDrvs.map(d => (0, sections_1.codeSpan)((0, names_1.storePathName)(d).replace(/\.drv$/, ''))).join(', ')}`;
+    return h.error ? (0, escape_1.inline)(h.error, 200) : 'fails';
+}
+/** The command that builds the host with this input at its new revision, from the pull request's branch. */
+function reproduce(i, host, flakeRef) {
+    const toplevel = `nix build ${flakeRef}#nixosConfigurations.${attr(host)}.config.system.build.toplevel`;
+    if (!i.heldBack)
+        return `${toplevel}`;
+    if (!i.newRef)
+        return undefined;
+    return `${toplevel} --override-input ${i.input} '${i.newRef}'`;
+}
+function bisectLine(i, b) {
+    const hosts = b.hosts.map(h => (0, escape_1.inline)(h)).join(', ');
+    const builds = `${b.steps.length} build${b.steps.length === 1 ? '' : 's'}`;
+    if (b.error)
+        return `Bisect: not run (${(0, escape_1.inline)(b.error, 200)}).`;
+    if (b.firstBad) {
+        return `First bad commit of ${(0, escape_1.inline)(i.input)} for ${hosts}: ${(0, sections_1.codeSpan)(b.firstBad.rev.slice(0, 12))} ${(0, escape_1.inline)(b.firstBad.subject, 160)} (${b.commits} commits, ${builds}).`;
+    }
+    return `Bisect of ${(0, escape_1.inline)(i.input)} for ${hosts} narrowed ${b.commits} commits to ${b.remaining ?? '?'} after ${builds} (the bound): the first bad commit is after ${(0, sections_1.codeSpan)((b.good ?? '').slice(0, 12))} and at or before ${(0, sections_1.codeSpan)((b.bad ?? '').slice(0, 12))}.`;
+}
+/**
+ * The "Held back" section (or, with `hold-back: none`, "Inputs that break hosts"): each input that breaks hosts,
+ * its old and new revision, the hosts and the derivation that fails, a command that reproduces it, and what a
+ * bisection found.
+ */
+function heldBackLines(inputs, flakeRef = '.', nothingLeft = false) {
+    if (!inputs || inputs.length === 0)
+        return [];
+    const held = inputs.filter(i => i.heldBack);
+    const out = ['', held.length > 0 ? `### Held back (${held.length})` : '### Inputs that break hosts', ''];
+    if (held.length > 0) {
+        out.push(nothingLeft
+            ? 'Every changed input breaks a host: nothing is left to update, so no pull request is opened.'
+            : 'The pull request updates every other input; these stay at their old revision because the update breaks hosts with them.', '');
+    }
+    for (const i of inputs) {
+        out.push(`- **${(0, escape_1.inline)(i.input)}** ${rev(i.old)} → ${rev(i.new)}`);
+        for (const h of i.hosts) {
+            const cmd = reproduce(i, h.host, flakeRef);
+            out.push(`  - ${(0, escape_1.inline)(h.host)}: ${failure(h)}${how(h)}${cmd ? `. Reproduce: ${(0, sections_1.codeSpan)(cmd)}` : ''}`);
+        }
+        if (i.bisect)
+            out.push(`  - ${bisectLine(i, i.bisect)}`);
+    }
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 998:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -36013,14 +34422,23 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SUMMARY_LIMIT = exports.REPORT_LIMIT = void 0;
 exports.sharedChanges = sharedChanges;
 exports.hostList = hostList;
+exports.renderCacheReport = renderCacheReport;
 exports.renderReport = renderReport;
-const closure_diff_1 = __nccwpck_require__(8684);
-const lock_1 = __nccwpck_require__(7848);
-const escape_1 = __nccwpck_require__(4031);
-const model_1 = __nccwpck_require__(6867);
-const nvd_1 = __nccwpck_require__(3562);
-const sections_1 = __nccwpck_require__(3844);
-const fleet_state_1 = __nccwpck_require__(5362);
+const closure_diff_1 = __nccwpck_require__(4405);
+const words_1 = __nccwpck_require__(2814);
+const lock_1 = __nccwpck_require__(4449);
+const escape_1 = __nccwpck_require__(3652);
+const model_1 = __nccwpck_require__(3425);
+const nvd_1 = __nccwpck_require__(8807);
+const sections_1 = __nccwpck_require__(8619);
+const fleet_state_1 = __nccwpck_require__(8251);
+const held_back_1 = __nccwpck_require__(1702);
+/** The report's heading, by the flake output built. */
+const TITLE = {
+    nixosConfigurations: 'NixOS fleet update',
+    homeConfigurations: 'Home Manager configurations update',
+    darwinConfigurations: 'nix-darwin fleet update'
+};
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 exports.REPORT_LIMIT = 60000;
 const STATUS = {
@@ -36029,7 +34447,8 @@ const STATUS = {
     regressed: '❌ regressed',
     failing: '⚠️ failing',
     fixed: '🔧 fixed',
-    'not-built': '⏭️ not built'
+    'not-built': '⏭️ not built',
+    'not-buildable': '🚫 not buildable here'
 };
 /**
  * How much per-host detail the report carries, shortened step by step until it fits the limit: lines of each
@@ -36083,7 +34502,8 @@ function hostRow(h) {
     const k = h.diff ? (0, closure_diff_1.countKinds)(h.diff) : undefined;
     const n = (x) => (x === undefined ? '–' : String(x));
     const reboot = h.reboot.length > 0 ? `yes (${h.reboot.join(', ')})` : h.diff ? 'no' : '–';
-    return `| ${(0, escape_1.inline)(h.host)} | ${STATUS[h.status]} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`;
+    const platform = h.status === 'not-buildable' && h.after?.system ? ` (${(0, escape_1.inline)(h.after.system)})` : '';
+    return `| ${(0, escape_1.inline)(h.host)} | ${STATUS[h.status]}${platform} | ${n(k?.upgrade)} | ${n(k?.downgrade)} | ${n(k?.added)} | ${n(k?.removed)} | ${sizeDelta(h)} | ${reboot} |`;
 }
 function changeText(c) {
     if (c.kind === 'added')
@@ -36117,12 +34537,14 @@ function sharedChanges(hosts) {
 }
 function summaryLine(r) {
     const count = (s) => r.hosts.filter(h => h.status === s).length;
-    const inputs = `${r.lockChanges.length} input${r.lockChanges.length === 1 ? '' : 's'}`;
+    const inputs = (0, words_1.plural)(r.lockChanges.length, 'input');
     const parts = [r.lockCreated ? `lock file created (${inputs} locked)` : `${inputs} updated`];
     for (const s of ['updated', 'unchanged', 'regressed', 'failing', 'fixed']) {
         if (count(s) > 0)
             parts.push(`${count(s)} ${s}`);
     }
+    if (count('not-buildable') > 0)
+        parts.push(`${count('not-buildable')} not buildable here`);
     const reboot = (0, model_1.rebootHosts)(r);
     if (reboot.length > 0)
         parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`);
@@ -36156,35 +34578,42 @@ const RANK = {
     fixed: 2,
     updated: 3,
     unchanged: 4,
-    'not-built': 5
+    'not-built': 5,
+    'not-buildable': 6
 };
 const rank = (h) => RANK[h.status];
-function failureOf(h) {
-    if (h.after && h.after.status !== 'built')
-        return { build: h.after, phase: 'after the update' };
-    if (h.before && h.before.status !== 'built')
-        return { build: h.before, phase: 'before the update' };
+/** The two sides of the comparison in words: before and after the update, or a pull request's base and head. */
+function sides(r) {
+    return r.review
+        ? { before: 'at the base', after: 'at the head' }
+        : { before: 'before the update', after: 'after the update' };
+}
+function failureOf(h, r) {
+    if (h.after && !(0, model_1.evaluated)(h.after))
+        return { build: h.after, phase: sides(r).after };
+    if (h.before && !(0, model_1.evaluated)(h.before))
+        return { build: h.before, phase: sides(r).before };
     return undefined;
 }
 /** `evaluation failed after the update`, or for a host that failed both times, `… still failing (also before the update)`. */
-function failurePhrase(h, build, phase) {
+function failurePhrase(h, build, phase, r) {
     const what = build.status === 'eval-failed' ? 'evaluation failed' : 'build failed';
-    return h.status === 'failing' ? `${what}, still failing (also before the update)` : `${what} ${phase}`;
+    return h.status === 'failing' ? `${what}, still failing (also ${sides(r).before})` : `${what} ${phase}`;
 }
 /** One line per failed host, for reports too large for logs. */
-function failureLine(h) {
-    const f = failureOf(h);
+function failureLine(h, r) {
+    const f = failureOf(h, r);
     if (!f)
         return `${(0, escape_1.inline)(h.host)} (${h.status})`;
-    return `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase)}${f.build.error ? ` · ${(0, escape_1.inline)(f.build.error, 160)}` : ''}`;
+    return `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, f.build, f.phase, r)}${f.build.error ? ` · ${(0, escape_1.inline)(f.build.error, 160)}` : ''}`;
 }
 function failureDetails(h, maxLines, r) {
-    const f = failureOf(h);
+    const f = failureOf(h, r);
     if (!f)
         return '';
     const failure = f.build;
     const log = (0, escape_1.clipLines)(truncateLines(failure.logTail ?? failure.error ?? '', Math.min(maxLines, 40)));
-    const head = `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase)}${failure.status === 'build-failed' && failure.error ? ` · ${(0, escape_1.inline)(failure.error, 300)}` : ''}`;
+    const head = `${(0, escape_1.inline)(h.host)} (${h.status}): ${failurePhrase(h, failure, f.phase, r)}${failure.status === 'build-failed' && failure.error ? ` · ${(0, escape_1.inline)(failure.error, 300)}` : ''}`;
     const body = [];
     const inputs = h.status === 'regressed' ? (0, sections_1.inputChangesLine)(r.lockChanges) : undefined;
     if (inputs)
@@ -36192,10 +34621,11 @@ function failureDetails(h, maxLines, r) {
     const pending = (0, sections_1.pendingLine)(h.pending);
     if (pending)
         body.push(`Package versions in its new derivations (not built): ${pending}.`, '');
+    const set = r.configurations ?? 'nixosConfigurations';
     // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
     // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
-    const cmd = (c) => /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace('#nixosConfigurations.', '')) ? (0, sections_1.codeSpan)(c) : (0, escape_1.inline)(c, 500);
-    body.push(`Reproduce: ${(0, sections_1.reproduceCommands)(h, r.flakeRef).map(cmd).join(' · ')}`, '');
+    const cmd = (c) => /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace(`#${set}.`, '')) ? (0, sections_1.codeSpan)(c) : (0, escape_1.inline)(c, 500);
+    body.push(`Reproduce: ${(0, sections_1.reproduceCommands)(h, r.flakeRef, set).map(cmd).join(' · ')}`, '');
     return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${(0, escape_1.codeBlock)(log || 'no log')}\n\n</details>`;
 }
 /** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
@@ -36212,7 +34642,7 @@ function warningLines(r, maxLines, fullReport) {
     if (shown.length < w.new.length)
         out.push(`- … ${w.new.length - shown.length} more in ${fullReport}`);
     if (w.gone.length > 0) {
-        out.push('', `_${w.gone.length} warning${w.gone.length === 1 ? '' : 's'} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`);
+        out.push('', `_${(0, words_1.plural)(w.gone.length, 'warning')} printed before the update ${w.gone.length === 1 ? 'is' : 'are'} gone after it._`);
     }
     return out;
 }
@@ -36237,7 +34667,7 @@ function hostList(hosts, total) {
     const shown = hosts.slice(0, MAX_NAMES).map(h => (0, escape_1.inline)(h));
     if (hosts.length > MAX_NAMES)
         shown.push(`${hosts.length - MAX_NAMES} more`);
-    return `on ${hosts.length} of ${total} host${total === 1 ? '' : 's'} (${shown.join(', ')})`;
+    return `on ${hosts.length} of ${(0, words_1.plural)(total, 'host')} (${shown.join(', ')})`;
 }
 /** Host names listed in one line before the rest are counted. */
 const MAX_NAMES = 12;
@@ -36250,9 +34680,9 @@ function pushLines(r, counts) {
     if (!p)
         return [];
     const sent = counts
-        ? ` (${p.paths} new path${p.paths === 1 ? '' : 's'}, ${(0, nvd_1.formatBytes)(p.bytes)}, of ${p.closurePaths} in their closures)`
+        ? ` (${(0, words_1.plural)(p.paths, 'new path')}, ${(0, nvd_1.formatBytes)(p.bytes)}, of ${p.closurePaths} in their closures)`
         : '';
-    const n = `${p.hosts.length} host${p.hosts.length === 1 ? '' : 's'}`;
+    const n = (0, words_1.plural)(p.hosts.length, 'host');
     // A code span: a URL there is neither a link nor Markdown.
     const to = `\`${(0, escape_1.clean)(p.to).replace(/[`\s]/g, '')}\``;
     if (p.status === 'pushed')
@@ -36265,6 +34695,66 @@ function pushLines(r, counts) {
         '',
         (0, escape_1.codeBlock)((0, escape_1.clipLines)(p.error ?? 'no error message'))
     ];
+}
+/** A host of one side only, and how it went there: `db (built)`, `old (evaluation failed)`. */
+function oneSided(h) {
+    const how = h.build.status === 'built'
+        ? 'built'
+        : h.build.status === 'eval-failed'
+            ? 'evaluation failed'
+            : 'build failed';
+    return `${(0, escape_1.inline)(h.host)} (${how})`;
+}
+/** A review's title and summary: the commits compared, the hosts per status, those not built, added and removed. */
+function reviewHead(r, review) {
+    const n = r.hosts.length;
+    const count = (s) => r.hosts.filter(h => h.status === s).length;
+    const parts = [`${(0, sections_1.codeSpan)(review.base.slice(0, 12))} → ${(0, sections_1.codeSpan)(review.head.slice(0, 12))}`];
+    for (const s of ['updated', 'regressed', 'failing', 'fixed']) {
+        if (count(s) > 0)
+            parts.push(`${count(s)} ${s === 'updated' ? 'changed' : s}`);
+    }
+    const reboot = (0, model_1.rebootHosts)(r);
+    if (reboot.length > 0)
+        parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`);
+    parts.push(`${review.unchanged} unchanged (same system derivation, not built)`);
+    const out = [
+        `## NixOS fleet review: ${(0, words_1.plural)(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
+        '',
+        parts.join(' · ')
+    ];
+    if (review.added.length > 0)
+        out.push('', `**Added hosts:** ${review.added.map(oneSided).join(', ')}`);
+    if (review.removed.length > 0)
+        out.push('', `**Removed hosts:** ${review.removed.map(oneSided).join(', ')}`);
+    for (const f of (0, sections_1.systemFlags)(r.hosts)) {
+        const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
+        out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
+    }
+    if (n === 0)
+        out.push('', 'No host builds a different system at the head.');
+    return out;
+}
+/** Cache mode's summary: the commit, the hosts built there and those that failed, and what went to the cache. */
+function renderCacheReport(r, commit) {
+    const built = r.hosts.filter(h => h.after?.status === 'built');
+    const failed = r.hosts.filter(h => h.after && h.after.status !== 'built');
+    const out = [
+        `## NixOS fleet cache: ${built.length} of ${(0, words_1.plural)(r.hosts.length, 'host')} built at ${(0, sections_1.codeSpan)(commit.slice(0, 12))}`
+    ];
+    if (failed.length > 0) {
+        out.push('', `### Failed hosts (${failed.length})`, '');
+        for (const h of failed)
+            out.push(`- ${(0, escape_1.inline)(h.host)}: ${(0, escape_1.inline)(h.after?.error ?? 'failed', 300)}`);
+    }
+    out.push(...pushLines(r, true));
+    const foot = [(0, escape_1.inline)((0, sections_1.nixLabel)(r.nixVersion))];
+    if (r.excluded.length > 0)
+        foot.push(`excluded: ${r.excluded.map(h => (0, escape_1.inline)(h)).join(', ')}`);
+    if (r.timings.length > 0)
+        foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '));
+    out.push('', `<sub>${foot.join(' · ')}</sub>`, '');
+    return out.join('\n');
 }
 /** GitHub's job summary takes up to 1 MiB. */
 exports.SUMMARY_LIMIT = 1000000;
@@ -36289,16 +34779,21 @@ function renderReport(r, options = {}) {
 function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file') {
     const out = [];
     const failed = (0, model_1.failedHosts)(r);
-    out.push(`## NixOS fleet update: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${r.dryRun ? ' (dry run)' : ''}`);
-    out.push('');
-    if (!r.changed) {
-        out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.');
+    if (r.review) {
+        out.push(...reviewHead(r, r.review));
     }
     else {
-        out.push(summaryLine(r));
-        for (const f of (0, sections_1.systemFlags)(r.hosts)) {
-            const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
-            out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
+        out.push(`## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`);
+        out.push('');
+        if (!r.changed) {
+            out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.');
+        }
+        else {
+            out.push(summaryLine(r));
+            for (const f of (0, sections_1.systemFlags)(r.hosts)) {
+                const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
+                out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
+            }
         }
     }
     if (r.lockChanges.length > 0) {
@@ -36306,6 +34801,7 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
         for (const c of r.lockChanges)
             out.push(lockRow(c));
     }
+    out.push(...(0, held_back_1.heldBackLines)(r.heldBack, r.flakeRef, r.nothingLeft));
     if (r.changed && r.built) {
         out.push('', '### Hosts', '');
         out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |');
@@ -36341,7 +34837,7 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
             if (maxLines < 0) {
                 const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures;
                 for (const h of shown)
-                    out.push(`- ${failureLine(h)}`);
+                    out.push(`- ${failureLine(h, r)}`);
                 if (shown.length < failures.length)
                     out.push(`- … ${failures.length - shown.length} more`);
                 out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`);
@@ -36383,16 +34879,19 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
 
 /***/ }),
 
-/***/ 6867:
+/***/ 3425:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.rebootHosts = exports.regressedHosts = exports.failedHosts = void 0;
+exports.rebootHosts = exports.regressedHosts = exports.failedHosts = exports.evaluated = void 0;
 exports.warningChanges = warningChanges;
 exports.hostStatus = hostStatus;
-const warnings_1 = __nccwpck_require__(9826);
+const warnings_1 = __nccwpck_require__(5855);
+/** A side that evaluated: built, or evaluated only because no builder here can build its platform. */
+const evaluated = (b) => b.status === 'built' || b.status === 'not-buildable';
+exports.evaluated = evaluated;
 /** The fleet's warning changes, from each host's warnings before and after the update. */
 function warningChanges(hosts) {
     return (0, warnings_1.compareWarnings)(hosts.map(h => ({ host: h.host, before: h.before?.warnings, after: h.after?.warnings })));
@@ -36402,17 +34901,20 @@ function hostStatus(builds) {
     const { before, after, sameSystem } = builds;
     if (!before || !after)
         return 'not-built';
-    const okBefore = before.status === 'built';
-    const okAfter = after.status === 'built';
-    if (okBefore && okAfter)
+    const okBefore = (0, exports.evaluated)(before);
+    const okAfter = (0, exports.evaluated)(after);
+    if (okBefore && okAfter) {
+        if (before.status === 'not-buildable' || after.status === 'not-buildable')
+            return 'not-buildable';
         return sameSystem ? 'unchanged' : 'updated';
+    }
     if (okBefore)
         return 'regressed';
     if (okAfter)
         return 'fixed';
     return 'failing';
 }
-const failedHosts = (r) => r.hosts.filter(h => h.after !== undefined && h.after.status !== 'built').map(h => h.host);
+const failedHosts = (r) => r.hosts.filter(h => h.after !== undefined && !(0, exports.evaluated)(h.after)).map(h => h.host);
 exports.failedHosts = failedHosts;
 const regressedHosts = (r) => r.hosts.filter(h => h.status === 'regressed').map(h => h.host);
 exports.regressedHosts = regressedHosts;
@@ -36422,7 +34924,7 @@ exports.rebootHosts = rebootHosts;
 
 /***/ }),
 
-/***/ 3562:
+/***/ 8807:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -36431,7 +34933,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatVersions = formatVersions;
 exports.formatBytes = formatBytes;
 exports.nvdText = nvdText;
-const names_1 = __nccwpck_require__(8971);
+const names_1 = __nccwpck_require__(3148);
 /**
  * `1.0 x2, 1.1`: versions (sorted oldest first) joined with ", ", neighbours Nix finds equal counted as repeats of
  * the last of them, an empty version shown as `<none>`.
@@ -36517,7 +35019,75 @@ function nvdText(diff, before, after) {
 
 /***/ }),
 
-/***/ 1344:
+/***/ 3654:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.rolloutLines = rolloutLines;
+const gates_1 = __nccwpck_require__(262);
+const escape_1 = __nccwpck_require__(3652);
+/** `2026-12-01 05:12 UTC` */
+function when(iso) {
+    const t = iso === undefined ? NaN : Date.parse(iso);
+    return Number.isFinite(t) ? `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—';
+}
+function hostList(hosts) {
+    return hosts.length === 0 ? '—' : hosts.map(h => (0, escape_1.inline)(h)).join(', ');
+}
+/**
+ * The "Rollout" section: per wave, the commit it deploys (the branch's newest for wave 0, the gated one above),
+ * since when, and which of its hosts are done, waiting, failed or never reported; then the halt, if any, and the
+ * statuses this run posted. Hosts' descriptions are upstream text: escaped and defused.
+ */
+function rolloutLines(plan, 
+/** `posted`: the statuses the forge took; undefined on a dry run. */
+options) {
+    const out = ['', '### Rollout', ''];
+    out.push(`Waves of \`${(0, escape_1.inline)(options.base)}\`; a wave above 0 gets a commit once every host of the waves below ran it (or a later one) for ${(0, gates_1.formatSoak)(options.soakMs)}${options.requireAll ? '; hosts that never reported block' : '; hosts that never reported do not block'}.`, '');
+    if (plan.halted) {
+        const h = plan.halted;
+        out.push(`**Halted** at \`${h.commit.slice(0, 7)}\` by wave ${h.wave}: ${(0, escape_1.inline)(h.reason, 400)}. No higher wave gets this commit or a later one until those hosts report a successful upgrade.`, '');
+    }
+    out.push('| wave | deploys | since | done | waiting | failed | never reported |', '|---|---|---|---|---|---|---|');
+    for (const w of plan.waves) {
+        const target = w.target ? `\`${w.target.slice(0, 7)}\`` : 'nothing gated yet';
+        out.push(`| ${w.wave} | ${target} | ${when(w.since)} | ${hostList(w.done)} | ${hostList(w.waiting)} | ${hostList(w.failed)} | ${hostList(w.neverReported)} |`);
+    }
+    const notes = plan.waves.filter(w => w.note);
+    if (notes.length > 0) {
+        out.push('');
+        for (const w of notes)
+            out.push(`- Wave ${w.wave}: ${(0, escape_1.inline)(w.note ?? '', 300)}`);
+    }
+    if (plan.waveErrors.length > 0) {
+        out.push('', 'Hosts whose wave could not be evaluated count as wave 0:');
+        for (const e of plan.waveErrors)
+            out.push(`- ${(0, escape_1.inline)(e.host)}: ${(0, escape_1.inline)(e.error ?? '', 300)}`);
+    }
+    const line = (p) => `- \`${(0, escape_1.inline)(p.context)}\` ${p.state} on \`${p.commit.slice(0, 7)}\`: ${(0, escape_1.inline)(p.description)}`;
+    if (plan.post.length === 0) {
+        out.push('', 'Every gate was already in place: nothing posted.');
+    }
+    else if (options.posted === undefined) {
+        out.push('', 'To post (dry run, nothing posted):', ...plan.post.map(line));
+    }
+    else {
+        const made = new Set(options.posted);
+        const refused = plan.post.filter(p => !made.has(p));
+        if (options.posted.length > 0)
+            out.push('', 'Posted:', ...options.posted.map(line));
+        if (refused.length > 0)
+            out.push('', 'Not posted (the forge refused them, see the log):', ...refused.map(line));
+    }
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 2195:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -36542,7 +35112,7 @@ function runUrl(env, forge) {
 
 /***/ }),
 
-/***/ 3844:
+/***/ 8619:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -36558,7 +35128,8 @@ exports.reproduceCommands = reproduceCommands;
 exports.inputChangesLine = inputChangesLine;
 exports.pendingLine = pendingLine;
 exports.nixLabel = nixLabel;
-const escape_1 = __nccwpck_require__(4031);
+const configurations_1 = __nccwpck_require__(7533);
+const escape_1 = __nccwpck_require__(3652);
 /** The unit lists in the order the report shows them, with their labels. */
 exports.UNIT_ACTIONS = [
     { key: 'restart', label: 'restart' },
@@ -36631,9 +35202,9 @@ function attr(name) {
     return /^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : JSON.stringify(name);
 }
 /** Commands that show a failure on one's own machine: build the system, read the failed derivations' logs. */
-function reproduceCommands(h, flakeRef = '.') {
+function reproduceCommands(h, flakeRef = '.', set = 'nixosConfigurations') {
     const failed = h.after && h.after.status !== 'built' ? h.after : h.before;
-    const cmds = [`nix build ${flakeRef}#nixosConfigurations.${attr(h.host)}.config.system.build.toplevel`];
+    const cmds = [`nix build ${flakeRef}#${set}.${attr(h.host)}.${configurations_1.BUILT_ATTRIBUTE[set].join('.')}`];
     for (const drv of failed?.failedDrvs ?? [])
         cmds.push(`nix log ${drv}`);
     return cmds;
@@ -36678,7 +35249,22 @@ exports.NVD_LEGEND = 'Markers: `U` upgraded, `D` downgraded, `C` changed otherwi
 
 /***/ }),
 
-/***/ 9809:
+/***/ 2814:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.plural = plural;
+/** `1 host`, `3 hosts`: a count with its noun, plural by English rule or as given. */
+function plural(n, one, many = `${one}s`) {
+    return `${n} ${n === 1 ? one : many}`;
+}
+
+
+/***/ }),
+
+/***/ 2486:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -36697,7 +35283,1066 @@ function backoff(attempt, baseMs, maxMs) {
 
 /***/ }),
 
-/***/ 8750:
+/***/ 262:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GATE_PREFIX = void 0;
+exports.gateContext = gateContext;
+exports.planRollout = planRollout;
+exports.formatSoak = formatSoak;
+const fleet_state_1 = __nccwpck_require__(9628);
+/**
+ * The context of a wave's gate: a host in wave N > 0 deploys the newest base-branch commit whose latest status
+ * with this context is `success` (services.fleet-auto-upgrade.rollout.wave).
+ */
+exports.GATE_PREFIX = 'nixos-rollout/wave-';
+function gateContext(wave) {
+    return `${exports.GATE_PREFIX}${wave}`;
+}
+const time = (iso) => {
+    const t = Date.parse(iso);
+    return Number.isFinite(t) ? t : 0;
+};
+const short = (sha) => sha.slice(0, 7);
+function iso(ms) {
+    return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+/** `a, b, c` or `a, b and 3 more`. */
+function names(hosts, max = 3) {
+    return hosts.length <= max
+        ? hosts.join(', ')
+        : `${hosts.slice(0, max).join(', ')} and ${hosts.length - max} more`;
+}
+/** For each commit, itself and its ancestors among the commits read. */
+function ancestry(commits) {
+    const known = new Set(commits.map(c => c.sha));
+    const result = new Map();
+    // Oldest first, so that parents are done before their children.
+    for (let i = commits.length - 1; i >= 0; i--) {
+        const c = commits[i];
+        const parents = c.parents ?? (i + 1 < commits.length ? [commits[i + 1].sha] : []);
+        const set = new Set([c.sha]);
+        for (const p of parents)
+            if (known.has(p))
+                for (const a of result.get(p) ?? [])
+                    set.add(a);
+        result.set(c.sha, set);
+    }
+    return result;
+}
+/** The latest status per commit and context: a later status of a context replaces an earlier one on both forges. */
+function latestByCommit(statuses) {
+    const latest = new Map();
+    // Newest first as both forges list them; at equal times the first one listed wins.
+    for (const s of statuses) {
+        const key = `${s.sha} ${s.context}`;
+        const seen = latest.get(key);
+        if (!seen || time(s.at) > time(seen.at))
+            latest.set(key, s);
+    }
+    return latest;
+}
+/**
+ * What the rollout controller does now, from the base branch's statuses: for each wave N above 0, the newest
+ * commit C such that every host of the waves below N that has reported (all of them with `requireAll`) reported
+ * a successful upgrade on C or on a later commit (a descendant), the latest of those hosts' first such reports at
+ * least `soakMs` old, and no host of those waves has a failure on C or an ancestor that a later success of that
+ * host (on the failed commit or a descendant) undid. Gates already there are not posted again; a gate on a commit
+ * that such a failure halts is withdrawn (a `failure` status with the same context), so that no host of the wave
+ * deploys it.
+ */
+function planRollout(input) {
+    const { commits, now } = input;
+    const anc = ancestry(commits);
+    const known = new Set(commits.map(c => c.sha));
+    const isAncestorOrSelf = (a, c) => anc.get(c)?.has(a) ?? false;
+    const index = new Map(commits.map((c, i) => [c.sha, i]));
+    const waveOf = new Map(input.hosts.map(h => [h.host, h.wave]));
+    const reports = new Map();
+    for (const s of input.statuses) {
+        if (!s.context.startsWith(fleet_state_1.CONTEXT_PREFIX) || !known.has(s.sha))
+            continue;
+        const host = s.context.slice(fleet_state_1.CONTEXT_PREFIX.length);
+        if (!waveOf.has(host))
+            continue;
+        const ok = s.state === 'success';
+        if (!ok && s.state !== 'failure' && s.state !== 'error')
+            continue;
+        const list = reports.get(host) ?? [];
+        list.push({ host, sha: s.sha, at: time(s.at), ok, description: s.description });
+        reports.set(host, list);
+    }
+    const successes = (host) => (reports.get(host) ?? []).filter(r => r.ok);
+    // A failure stands until the host reports a success on the failed commit or a later one, after it.
+    const openFailures = (host) => (reports.get(host) ?? []).filter(f => !f.ok && !successes(host).some(s => s.at > f.at && isAncestorOrSelf(f.sha, s.sha)));
+    const hasReported = (host) => reports.has(host);
+    const firstSuccessFrom = (host, c) => {
+        const times = successes(host)
+            .filter(s => isAncestorOrSelf(c, s.sha))
+            .map(s => s.at);
+        return times.length > 0 ? Math.min(...times) : undefined;
+    };
+    const latest = latestByCommit(input.statuses);
+    const gateState = (wave, sha) => latest.get(`${sha} ${gateContext(wave)}`);
+    const maxWave = Math.max(0, ...input.hosts.map(h => h.wave));
+    const post = [];
+    const gates = [];
+    const waves = [];
+    // The halt: the lowest wave below the top one with a standing failure, at its oldest failed commit.
+    let halted;
+    for (let w = 0; w < maxWave && !halted; w++) {
+        const failures = input.hosts.filter(h => h.wave === w).flatMap(h => openFailures(h.host));
+        if (failures.length === 0)
+            continue;
+        const oldest = failures.reduce((a, b) => ((index.get(b.sha) ?? 0) > (index.get(a.sha) ?? 0) ? b : a));
+        const at = failures.filter(f => f.sha === oldest.sha);
+        const hosts = [...new Set(at.map(f => f.host))].sort();
+        halted = {
+            wave: w,
+            commit: oldest.sha,
+            hosts,
+            reason: hosts
+                .map(h => `${h}: ${at.find(f => f.host === h)?.description || 'upgrade failed'}`)
+                .join('; ')
+        };
+    }
+    for (let wave = 0; wave <= maxWave; wave++) {
+        const members = input.hosts
+            .filter(h => h.wave === wave)
+            .map(h => h.host)
+            .sort();
+        let target;
+        let since;
+        let note;
+        if (wave === 0) {
+            target = commits[0]?.sha;
+            since = commits[0]?.date;
+        }
+        else {
+            const lower = input.hosts.filter(h => h.wave < wave).map(h => h.host);
+            const never = lower.filter(h => !hasReported(h));
+            const counted = lower.filter(hasReported);
+            const blockers = (c) => counted.flatMap(h => openFailures(h)).filter(f => isAncestorOrSelf(f.sha, c));
+            let gate;
+            let tipReason;
+            const why = (reason, c) => {
+                if (tipReason === undefined && c === commits[0]?.sha)
+                    tipReason = reason;
+            };
+            if (lower.length === 0) {
+                if (commits[0])
+                    gate = { sha: commits[0].sha, since: now.getTime(), hosts: 0 };
+            }
+            else if (input.requireAll && never.length > 0) {
+                note = `waiting for ${names(never.sort())}, which never reported (rollout-require-all)`;
+            }
+            else if (counted.length === 0) {
+                note = `no host of waves below ${wave} has reported yet`;
+            }
+            else {
+                for (const c of commits) {
+                    const failed = blockers(c.sha);
+                    if (failed.length > 0) {
+                        why(`halted: ${names([...new Set(failed.map(f => f.host))].sort())} failed`, c.sha);
+                        continue;
+                    }
+                    const firsts = counted.map(h => ({ h, t: firstSuccessFrom(h, c.sha) }));
+                    const missing = firsts.filter(x => x.t === undefined).map(x => x.h);
+                    if (missing.length > 0) {
+                        why(`waiting for ${names(missing.sort())} to upgrade to it`, c.sha);
+                        continue;
+                    }
+                    const last = Math.max(...firsts.map(x => x.t));
+                    if (now.getTime() - last < input.soakMs) {
+                        why(`soaking until ${iso(last + input.soakMs)}`, c.sha);
+                        continue;
+                    }
+                    gate = { sha: c.sha, since: last, hosts: counted.length };
+                    break;
+                }
+                if (gate?.sha !== commits[0]?.sha && commits[0] && tipReason) {
+                    note = `${short(commits[0].sha)} (newest): ${tipReason}`;
+                }
+            }
+            // Gates that a standing failure of a lower wave now halts are withdrawn.
+            const withdrawn = new Set();
+            for (const c of commits) {
+                const s = gateState(wave, c.sha);
+                if (s?.state !== 'success')
+                    continue;
+                const failed = blockers(c.sha);
+                if (failed.length === 0)
+                    continue;
+                const f = failed[0];
+                withdrawn.add(c.sha);
+                post.push({
+                    wave,
+                    commit: c.sha,
+                    state: 'failure',
+                    context: gateContext(wave),
+                    description: clip(`halted: ${f.host} failed on ${short(f.sha)}: ${f.description}`)
+                });
+            }
+            const effective = (sha) => !withdrawn.has(sha) && gateState(wave, sha)?.state === 'success';
+            // A gate already on the commit, or on a later one, stands: nothing to post.
+            const covered = gate && commits.some(c => isAncestorOrSelf(gate.sha, c.sha) && effective(c.sha));
+            let posted = false;
+            if (gate && !covered) {
+                posted = true;
+                post.push({
+                    wave,
+                    commit: gate.sha,
+                    state: 'success',
+                    context: gateContext(wave),
+                    description: clip(gate.hosts === 0
+                        ? `no host in waves below ${wave}`
+                        : `${wave === 1 ? 'wave 0' : `waves 0-${wave - 1}`}: ${gate.hosts} host${gate.hosts === 1 ? '' : 's'} on it or later since ${iso(gate.since)} (soak ${formatSoak(input.soakMs)})`)
+                });
+            }
+            // The newest commit the wave's hosts deploy after this run.
+            const deployed = commits.find(c => (posted && c.sha === gate?.sha) || effective(c.sha));
+            if (deployed) {
+                target = deployed.sha;
+                const existing = gateState(wave, deployed.sha);
+                since = posted && deployed.sha === gate?.sha ? now.toISOString() : existing?.at;
+                const previous = commits.find(c => effective(c.sha))?.sha;
+                gates.push({
+                    wave,
+                    commit: deployed.sha,
+                    posted: posted && deployed.sha === gate?.sha,
+                    ...(previous ? { previous } : {})
+                });
+            }
+        }
+        const done = [];
+        const failed = [];
+        const waiting = [];
+        const neverReported = [];
+        for (const h of members) {
+            if (!hasReported(h))
+                neverReported.push(h);
+            else if (openFailures(h).length > 0)
+                failed.push(h);
+            else if (target && firstSuccessFrom(h, target) !== undefined)
+                done.push(h);
+            else
+                waiting.push(h);
+        }
+        waves.push({ wave, hosts: members, target, since, done, failed, waiting, neverReported, note });
+    }
+    return {
+        waves,
+        post,
+        gates,
+        halted,
+        waveErrors: input.hosts.filter(h => h.error !== undefined)
+    };
+}
+function clip(text) {
+    const t = text.replace(/\s+/g, ' ').trim();
+    return t.length > 140 ? `${t.slice(0, 139)}…` : t;
+}
+/** `6h`, `1d12h`, `90m`, `0m`: the soak as the input spells durations. */
+function formatSoak(ms) {
+    if (ms <= 0)
+        return '0m';
+    const d = Math.floor(ms / 86400000);
+    const h = Math.floor((ms % 86400000) / 3600000);
+    const m = Math.floor((ms % 3600000) / 60000);
+    return `${d ? `${d}d` : ''}${h ? `${h}h` : ''}${m ? `${m}m` : ''}` || '0m';
+}
+
+
+/***/ }),
+
+/***/ 8637:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseRolloutSettings = parseRolloutSettings;
+const errors_1 = __nccwpck_require__(4533);
+const parse_1 = __nccwpck_require__(9243);
+/** `rollout-soak` and `rollout-require-all`, as the inputs give them (empty: the default). */
+function parseRolloutSettings(raw) {
+    const soakText = raw.soak.trim() || '6h';
+    // 0 is allowed: the next wave follows as soon as every host of the waves below reported.
+    const soakMs = /^0+[dhm]?$/.test(soakText) ? 0 : (0, parse_1.parseDuration)(soakText);
+    if (soakMs === undefined) {
+        throw new errors_1.InputError(`Input 'rollout-soak' must be a duration such as 6h, 1d or 90m (or 0), got ${JSON.stringify(soakText)}`);
+    }
+    const requireAll = (0, parse_1.parseBoolean)(() => raw.requireAll.trim(), 'rollout-require-all');
+    return { soakMs, requireAll };
+}
+
+
+/***/ }),
+
+/***/ 2536:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.readWave = readWave;
+exports.evaluateWaves = evaluateWaves;
+const exec_1 = __nccwpck_require__(2427);
+const expr_1 = __nccwpck_require__(2949);
+const stderr_1 = __nccwpck_require__(9946);
+/** A wave as Nix printed it for one host: a whole number, else what went wrong. */
+function readWave(value) {
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+        return { wave: value };
+    if (typeof value === 'number')
+        return { error: `${expr_1.WAVE_OPTION} is ${value}, not a whole number of at least 0` };
+    const type = value && typeof value === 'object' && typeof value.type === 'string'
+        ? value.type
+        : typeof value;
+    return { error: `${expr_1.WAVE_OPTION} is a ${type}, not a whole number` };
+}
+/** A process that died rather than answered: killed over its memory limit or by a signal, or out of memory. */
+function died(r) {
+    return r.overLimit === true || r.exitCode > 128 || /^error: out of memory/m.test(r.stderr);
+}
+/**
+ * Each host's rollout wave, from one evaluation of all of them (no system is evaluated or built). A shared
+ * evaluation that fails (an error tryEval cannot catch, a process over `memoryLimit`) is split in halves and
+ * tried again, so one broken host costs a few processes, not one per host. A host whose wave is not a whole
+ * number, or throws, is evaluated alone for Nix's message; it then counts as wave 0 (it gates every wave above
+ * it) with that message as its `error`.
+ */
+async function evaluateWaves(nix, flake, hosts, memoryLimit) {
+    const result = new Map();
+    const set = (host, value) => {
+        const w = readWave(value);
+        result.set(host, 'wave' in w ? { host, wave: w.wave } : { host, wave: 0, error: w.error });
+    };
+    const alone = async (host) => {
+        const r = await nix.evalWaves(flake, [host], memoryLimit);
+        if (r.exitCode !== 0) {
+            const said = (0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 10);
+            const error = died(r)
+                ? `the evaluation of its wave was killed (exit code ${r.exitCode}${r.overLimit ? ', over the memory budget' : ''})`
+                : said || `nix eval exited with code ${r.exitCode}`;
+            result.set(host, { host, wave: 0, error });
+            return;
+        }
+        try {
+            set(host, JSON.parse(r.stdout));
+        }
+        catch {
+            result.set(host, { host, wave: 0, error: `nix eval printed no JSON: ${r.stdout.slice(0, 200)}` });
+        }
+    };
+    const chunk = async (part) => {
+        if (part.length === 1)
+            return alone(part[0]);
+        const r = await nix.evalWaves(flake, part, memoryLimit);
+        let parsed;
+        try {
+            const data = r.exitCode === 0 ? JSON.parse(r.stdout) : undefined;
+            if (data && typeof data === 'object' && !Array.isArray(data))
+                parsed = data;
+        }
+        catch {
+            parsed = undefined;
+        }
+        if (!parsed) {
+            const half = Math.ceil(part.length / 2);
+            await chunk(part.slice(0, half));
+            await chunk(part.slice(half));
+            return;
+        }
+        for (const host of part) {
+            const v = parsed[host];
+            if (typeof v === 'number')
+                set(host, v);
+            else
+                await alone(host);
+        }
+    };
+    if (hosts.length > 0)
+        await chunk(hosts);
+    return hosts.map(h => result.get(h));
+}
+
+
+/***/ }),
+
+/***/ 893:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Run = exports.Undo = void 0;
+exports.makeWorkDir = makeWorkDir;
+const fs = __importStar(__nccwpck_require__(9896));
+const os = __importStar(__nccwpck_require__(857));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(4533);
+const exec_1 = __nccwpck_require__(2427);
+const state_1 = __nccwpck_require__(6305);
+/** Functions run once each, newest first; one that throws is a warning and the rest still run. */
+class Undo {
+    log;
+    steps = [];
+    constructor(log) {
+        this.log = log;
+    }
+    push(step) {
+        this.steps.push(step);
+    }
+    runAll() {
+        for (const step of this.steps.splice(0).reverse()) {
+            try {
+                step();
+            }
+            catch (e) {
+                this.log.warning(`Cleanup failed: ${String(e)}`);
+            }
+        }
+    }
+}
+exports.Undo = Undo;
+/**
+ * What every step of a run shares: the settings, the environment the run was started in, the log port, the work
+ * directory, the phases' timings, and two stacks: `cleanup` runs when the run ends, however it ends; `onStop`
+ * before it only when a signal stops the run (it undoes what a finished run keeps).
+ */
+class Run {
+    settings;
+    env;
+    log;
+    workDir;
+    onPhase;
+    timings = [];
+    cleanup;
+    onStop;
+    /** Directories the `post:` step removes should this step be killed outright. */
+    postDirs;
+    constructor(settings, env, log, workDir, onPhase) {
+        this.settings = settings;
+        this.env = env;
+        this.log = log;
+        this.workDir = workDir;
+        this.onPhase = onPhase;
+        this.cleanup = new Undo(log);
+        this.onStop = new Undo(log);
+        this.postDirs = [workDir];
+        log.saveState(state_1.STATE.cleanupDirs, workDir);
+        // A stopped run leaves no report behind: its results would be partial.
+        this.onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }));
+    }
+    /** Runs one phase inside a log group, records how long it took and reports its start and end. */
+    async phase(name, fn, options = {}) {
+        const start = Date.now();
+        const elapsed = () => (Date.now() - start) / 1000;
+        this.onPhase?.({ phase: name, state: 'start', hosts: options.hosts });
+        let result;
+        try {
+            result = await this.log.group(name, fn);
+            // Results of a phase that a signal cut short are not results: nothing after it may use them.
+            const signal = (0, exec_1.stopping)();
+            if (signal)
+                throw new Error(`Stopped by ${signal} during: ${name}`);
+        }
+        catch (e) {
+            this.onPhase?.({ phase: name, state: 'failed', hosts: options.hosts, seconds: elapsed() });
+            throw e;
+        }
+        const seconds = elapsed();
+        this.timings.push({ phase: name, seconds });
+        const outcome = options.outcome?.(result);
+        this.log.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`);
+        this.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome });
+        return result;
+    }
+    /** Writes a secret to a private file that this step removes at its end, and the post step after a crash. */
+    secretFile(secret) {
+        const dir = fs.mkdtempSync(path.join(this.env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-key-'));
+        fs.chmodSync(dir, 0o700);
+        const file = path.join(dir, 'signing-key');
+        fs.writeFileSync(file, secret.endsWith('\n') ? secret : `${secret}\n`, { mode: 0o600 });
+        this.postDirs.push(dir);
+        this.log.saveState(state_1.STATE.cleanupDirs, this.postDirs.join('\n'));
+        this.cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+        return file;
+    }
+    /** Runs each write on its own: a full disk or an unwritable file loses that one write, not the others. */
+    writeEach(writes) {
+        const failures = [];
+        for (const w of writes) {
+            try {
+                w.write();
+            }
+            catch (e) {
+                const failure = `${w.what} to ${w.file ?? '(no file)'}: ${(0, errors_1.errorMessage)(e)}`;
+                this.log.warning(`Could not write ${failure}`);
+                failures.push(failure);
+            }
+        }
+        return failures;
+    }
+}
+exports.Run = Run;
+/** A directory for this run's files (report.json, the private index, GC roots); kept until the job ends. */
+function makeWorkDir(env) {
+    return fs.mkdtempSync(path.join(env.RUNNER_TEMP || os.tmpdir(), 'nixos-fleet-update-'));
+}
+
+
+/***/ }),
+
+/***/ 9532:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.writeOutputs = writeOutputs;
+exports.prBody = prBody;
+exports.writeResults = writeResults;
+exports.writePublishOutputs = writePublishOutputs;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const hold_back_1 = __nccwpck_require__(8024);
+const fleet_state_1 = __nccwpck_require__(8251);
+const markdown_1 = __nccwpck_require__(998);
+const model_1 = __nccwpck_require__(3425);
+const run_link_1 = __nccwpck_require__(2195);
+/** One write per output, so that one that fails does not stop the rest. */
+function outputWrites(run, outputs) {
+    return Object.entries(outputs).map(([name, value]) => ({
+        what: `the output '${name}'`,
+        file: run.env.GITHUB_OUTPUT,
+        write: () => run.log.output(name, value ?? '')
+    }));
+}
+/** Writes outputs, each independently; returns the writes that failed, each naming its file. */
+function writeOutputs(run, outputs) {
+    return run.writeEach(outputWrites(run, outputs));
+}
+/** The pull request body: the report within the forges' size limit, pointing at the full one. */
+function prBody(run, report) {
+    const url = (0, run_link_1.runUrl)(run.env, run.settings.forge);
+    // No timings: they differ on every run, and the body should change only when the update does.
+    return (0, markdown_1.renderReport)(report, {
+        limit: markdown_1.REPORT_LIMIT,
+        fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
+        timings: false
+    });
+}
+/**
+ * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
+ * changed and an unchanged lock. Returns the writes that failed, each naming its file.
+ */
+function writeResults(run, report, update) {
+    const body = prBody(run, report);
+    const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
+    const jsonPath = path.join(run.workDir, 'report.json');
+    const json = JSON.stringify({
+        ...report,
+        updatedInputs: update?.updatedInputs ?? [],
+        failedHosts: (0, model_1.failedHosts)(report),
+        regressedHosts: (0, model_1.regressedHosts)(report),
+        rebootHosts: (0, model_1.rebootHosts)(report)
+    }, null, 2);
+    const summaryFile = run.env.GITHUB_STEP_SUMMARY;
+    const failures = run.writeEach([
+        ...outputWrites(run, {
+            hosts: JSON.stringify(report.hosts.map(h => h.host)),
+            changed: String(report.changed),
+            'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
+            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
+            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
+            'push-status': report.push?.status ?? '',
+            'pushed-paths': report.push ? String(report.push.paths) : '',
+            'pushed-bytes': report.push ? String(report.push.bytes) : '',
+            'stale-hosts': JSON.stringify((0, fleet_state_1.staleHosts)(report.fleetState)),
+            'failed-upgrades': JSON.stringify((0, fleet_state_1.failedUpgrades)(report.fleetState)),
+            'held-back-inputs': (0, hold_back_1.heldBackOutput)(report.heldBack ?? []),
+            report: body,
+            'report-json': jsonPath
+        }),
+        { what: 'the job summary', file: summaryFile, write: () => run.log.summary(full) },
+        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, json) }
+    ]);
+    if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
+        run.log.info(`Not on a runner: the report is in ${jsonPath}`);
+    return { body, full, json, failures };
+}
+/** The outputs that say what publishing did. */
+function writePublishOutputs(run, p) {
+    return writeOutputs(run, {
+        branch: p.branch,
+        commit: p.commit ?? '',
+        'pr-number': p.prNumber === undefined ? '' : String(p.prNumber),
+        'pr-url': p.prUrl ?? '',
+        'pr-operation': p.operation
+    });
+}
+
+
+/***/ }),
+
+/***/ 3413:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.prepare = prepare;
+exports.openCache = openCache;
+exports.discoverHosts = discoverHosts;
+exports.evalPool = evalPool;
+exports.readFleet = readFleet;
+exports.buildTarget = buildTarget;
+exports.buildFleet = buildFleet;
+exports.guardLock = guardLock;
+exports.updateFlakeLock = updateFlakeLock;
+exports.compareSides = compareSides;
+exports.pushToCache = pushToCache;
+exports.publishUpdate = publishUpdate;
+exports.holdBackBreakingInputs = holdBackBreakingInputs;
+exports.proposedUpdate = proposedUpdate;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const errors_1 = __nccwpck_require__(4533);
+const exec_1 = __nccwpck_require__(2427);
+const git_1 = __nccwpck_require__(5999);
+const connect_1 = __nccwpck_require__(774);
+const fleet_state_1 = __nccwpck_require__(9628);
+const http_1 = __nccwpck_require__(8114);
+const evalpool_1 = __nccwpck_require__(5058);
+const nix_1 = __nccwpck_require__(5811);
+const stderr_1 = __nccwpck_require__(9946);
+const memory_1 = __nccwpck_require__(5993);
+const cleanup_1 = __nccwpck_require__(832);
+const build_1 = __nccwpck_require__(4515);
+const checkout_1 = __nccwpck_require__(6671);
+const discover_1 = __nccwpck_require__(2332);
+const diff_1 = __nccwpck_require__(5600);
+const preflight_1 = __nccwpck_require__(2520);
+const publish_1 = __nccwpck_require__(4144);
+const push_1 = __nccwpck_require__(9163);
+const update_1 = __nccwpck_require__(1970);
+const hold_back_1 = __nccwpck_require__(8024);
+const assemble_1 = __nccwpck_require__(2639);
+const model_1 = __nccwpck_require__(3425);
+const nvd_1 = __nccwpck_require__(8807);
+const words_1 = __nccwpck_require__(2814);
+const redact_1 = __nccwpck_require__(5307);
+const signing_1 = __nccwpck_require__(9231);
+const openpgp_1 = __nccwpck_require__(4151);
+const results_1 = __nccwpck_require__(9532);
+/**
+ * Everything publishing needs is checked before the first build, not found missing after it; then Nix and the
+ * checkout (flake.lock read from the checked-out commit, a checkout whose flake files differ from it refused).
+ */
+async function prepare(run) {
+    const { settings, log } = run;
+    let target;
+    if (!settings.dryRun) {
+        target = await (0, preflight_1.preflightPublish)(settings, run.env, { scratchDir: run.workDir, checkSigningKey: signing_1.checkSigningKey, log });
+    }
+    else if (settings.signingKey) {
+        // A dry run rehearses the real one: a key that cannot sign fails it too, before anything is built.
+        await (0, signing_1.checkSigningKey)(settings.signingKey, run.workDir, settings.signingKeyPassphrase);
+    }
+    const nix = await nix_1.Nix.create(settings.nixArgs, log);
+    log.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
+    const checkout = await (0, checkout_1.inspectCheckout)(settings.flakeDir);
+    if (target && checkout.git && checkout.head) {
+        await (0, publish_1.checkCheckoutOnBase)(checkout.git, checkout.head, settings, log);
+    }
+    return { nix, checkout, target };
+}
+/** Lets the builds fetch from the binary cache, when it can be opened: an unreachable ssh store would fail them. */
+async function openCache(run, nix, push) {
+    await run.phase('Open the binary cache', async () => {
+        const problem = await nix.storeProblem(push.url);
+        if (problem) {
+            run.log.warning(`The builds do not fetch from ${(0, redact_1.redactUrl)(push.url)}: it cannot be opened: ${(0, redact_1.scrub)(problem, push.url)}`);
+        }
+        else {
+            nix.substituter = { url: push.url, publicKey: push.publicKey };
+            run.log.info(`The builds also fetch from ${(0, redact_1.redactUrl)(push.url)}, trusting ${push.publicKey}`);
+        }
+    });
+}
+async function discoverHosts(run, nix) {
+    const { settings } = run;
+    return run.phase('Discover hosts', async () => {
+        const d = await (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource, settings.configurations);
+        run.log.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
+        return d;
+    }, {
+        outcome: d => `${(0, words_1.plural)(d.hosts.length, 'host')}${d.excluded.length ? `, ${d.excluded.length} excluded` : ''}`
+    });
+}
+/** The evaluation pool for this machine and fleet, as the settings tune it. */
+function evalPool(run, hosts) {
+    const pool = (0, evalpool_1.poolOptions)(run.settings, hosts, (0, evalpool_1.localMachine)());
+    run.log.info(`Evaluation: up to ${pool.workers} processes at once, memory budget ${Math.floor(pool.budget / memory_1.MiB)} MiB (${Math.floor(pool.budget / pool.workers / memory_1.MiB)} MiB each), ${pool.chunkSize ?? 'automatic'} hosts per process`);
+    return pool;
+}
+/**
+ * What the hosts last reported (commit statuses of the base branch's recent commits). Read-only and best effort:
+ * without a token it is not read, without a repository it is skipped, and a forge error is a warning.
+ */
+async function readFleet(run, hosts) {
+    const { settings, log } = run;
+    if (!settings.token)
+        return undefined;
+    return run.phase('Read the fleet state', async () => {
+        let endpoints;
+        try {
+            endpoints = (0, connect_1.forgeEndpoints)(settings, run.env);
+        }
+        catch (e) {
+            log.info(`Fleet state not read: ${(0, errors_1.errorMessage)(e)}`);
+            return undefined;
+        }
+        try {
+            const api = new http_1.ApiClient(endpoints.apiUrl, settings.token, { attempts: 2, timeoutMs: 15000 });
+            const state = await (0, fleet_state_1.readFleetState)(api, settings.forge, { owner: endpoints.owner, repo: endpoints.repo, base: settings.baseBranch }, hosts, settings.staleAfterMs, new Date());
+            log.info(`Fleet state: ${state.hosts.length} hosts reported on the last ${state.commits.length} commits of ${settings.baseBranch}` +
+                (state.neverReported.length ? `; never reported: ${state.neverReported.join(', ')}` : ''));
+            return state;
+        }
+        catch (e) {
+            log.warning(`Fleet state not read (the report goes on without it): ${(0, errors_1.errorMessage)(e)}`);
+            return undefined;
+        }
+    });
+}
+function buildOutcome(b) {
+    const hosts = [...b.hosts.values()];
+    const elsewhere = hosts.filter(h => h.status === 'not-buildable').length;
+    const failed = hosts.filter(h => h.status !== 'built' && h.status !== 'not-buildable').length;
+    return `${hosts.length - failed - elsewhere} built${failed > 0 ? `, ${failed} failed` : ''}${elsewhere > 0 ? `, ${elsewhere} not buildable here` : ''}`;
+}
+/**
+ * What the builds build: the configured output's entries, each on a platform this machine or one of its remote
+ * builders builds. When Nix cannot say which platforms those are, every entry is built, as before.
+ */
+async function buildTarget(run, nix) {
+    const platforms = await nix.platforms();
+    if (!platforms) {
+        run.log.info('Could not read the platforms this Nix builds for: every entry is built');
+    }
+    return { set: run.settings.configurations, platforms };
+}
+function logEvaluation(run, build) {
+    const e = build.evaluation;
+    const peak = Math.max(0, ...e.processes.map(x => x.peakRss));
+    const killed = e.processes.filter(x => x.overLimit).length;
+    run.log.info(`Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / memory_1.MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`);
+    // A process that died had its hosts evaluated again: say why it died, since nothing else will.
+    for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
+        run.log.info(`An evaluation process of ${p.hosts.length} hosts (${p.hosts.slice(0, 3).join(', ')}${p.hosts.length > 3 ? ', …' : ''}) ${p.overLimit ? `went over ${Math.round(p.limit / memory_1.MiB)} MiB and was killed` : `ended with exit code ${p.exitCode}`} after ${p.seconds.toFixed(1)} s, at ${Math.round(p.peakRss / memory_1.MiB)} MiB${p.stderr.trim() ? `; it said: ${(0, exec_1.tail)((0, stderr_1.stripWarnings)(p.stderr), 3)}` : ''}`);
+    }
+}
+/** Builds the hosts of the flake in `flakeDir` as a phase named `name`; GC roots under the work directory. */
+async function buildFleet(run, nix, hosts, side, pool) {
+    const roots = path.join(run.workDir, 'gcroots');
+    if (!fs.existsSync(roots))
+        run.cleanup.push(() => fs.rmSync(roots, { recursive: true, force: true }));
+    return run.phase(side.name, async () => {
+        const b = await (0, build_1.buildHosts)(nix, side.flakeDir ?? run.settings.flakeDir, hosts, path.join(roots, side.roots), pool, { target: await buildTarget(run, nix) });
+        for (const h of [...b.hosts.values()].filter(x => x.status === 'not-buildable')) {
+            run.log.info(`${h.host}: evaluated only, no builder here for ${h.system ?? 'its platform'}`);
+        }
+        logEvaluation(run, b);
+        return b;
+    }, { hosts: hosts.length, outcome: buildOutcome });
+}
+/**
+ * Keeps flake.lock as it is now: a signal from here on puts it back (and the post step, if the step is killed
+ * outright). Nix stages a lock file it creates: where the index had none, the entry goes with the file.
+ */
+function guardLock(run, checkout) {
+    const flake = run.settings.flakeDir;
+    try {
+        const savedLock = (0, cleanup_1.saveLock)(path.join(flake, 'flake.lock'), run.workDir, run.log);
+        run.cleanup.push(() => savedLock.discard());
+        run.onStop.push(() => savedLock.restore());
+    }
+    catch (e) {
+        // A full RUNNER_TEMP must not cost the run: the lock of the checked-out commit is still known here.
+        run.log.warning(`Could not keep a copy of flake.lock in ${run.workDir} for the post step (${(0, errors_1.errorMessage)(e)}): a stopped step puts it back, one killed outright cannot`);
+        run.onStop.push(() => (0, update_1.restoreLock)(flake, checkout.oldLock ?? ''));
+    }
+    const { git, lockInIndex } = checkout;
+    if (git && !lockInIndex)
+        run.onStop.push(() => git.unstageSync('flake.lock'));
+}
+/** `nix flake update` of the inputs asked for; a dry run puts the lock back when the run ends. */
+async function updateFlakeLock(run, nix, checkout) {
+    const { settings, log } = run;
+    const update = await run.phase('Update flake.lock', () => (0, update_1.updateLock)(nix, settings.flakeDir, settings.updateInputs, checkout.oldLock), {
+        outcome: u => u.created
+            ? 'lock file created'
+            : u.changed
+                ? `${(0, words_1.plural)(u.updatedInputs.length, 'input')} updated`
+                : 'up to date'
+    });
+    if (update.changed && settings.dryRun) {
+        const index = checkout.git ? { git: checkout.git, hadEntry: checkout.lockInIndex } : undefined;
+        run.cleanup.push(() => (0, update_1.restoreLock)(settings.flakeDir, update.oldLock, index));
+    }
+    log.info(update.created
+        ? `flake.lock created: ${update.updatedInputs.join(', ') || 'no inputs'}`
+        : update.changed
+            ? `Updated inputs: ${update.updatedInputs.join(', ') || '(lock file rewritten)'}`
+            : 'flake.lock is up to date');
+    return update;
+}
+/** Diffs the closures of the hosts that built on both sides; one annotation per new evaluation warning. */
+async function compareSides(run, nix, hosts, before, after) {
+    const pairs = (0, assemble_1.builtPairs)(hosts, before, after);
+    const diffs = await run.phase('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs, run.settings.configurations), {
+        hosts: pairs.length
+    });
+    const reports = (0, assemble_1.hostReports)(hosts, before, after, diffs);
+    const pending = await (0, diff_1.pendingHosts)(nix, (0, assemble_1.unbuiltAfter)(reports));
+    for (const w of (0, model_1.warningChanges)(reports).new) {
+        run.log.warning(w.text, { title: `New evaluation warning after the update (${w.hosts.join(', ')})` });
+    }
+    return { diffs, pending };
+}
+function logPush(run, p) {
+    const sent = `${(0, words_1.plural)(p.paths, 'new path')} (${(0, nvd_1.formatBytes)(p.bytes)})`;
+    if (p.status === 'pushed') {
+        run.log.info(`Pushed ${sent} to ${p.to}; the ${p.hosts.length} systems' closures hold ${p.closurePaths} paths, the rest were there`);
+    }
+    else if (p.status === 'failed') {
+        run.log.warning(`Pushing the new systems to ${p.to} failed (${sent} started): ${p.error ?? 'unknown error'}`);
+    }
+    else {
+        run.log.info(`Nothing pushed to ${p.to}: ${p.error ?? 'nothing to push'}`);
+    }
+}
+/** Copies the hosts' new systems to the binary cache, signed with the push key. */
+async function pushToCache(run, nix, push, hosts, after) {
+    const keyFile = run.secretFile(push.key.secret);
+    const report = await run.phase('Push to the binary cache', () => (0, push_1.pushSystems)(nix, { url: push.url, keyFile }, (0, assemble_1.builtSystems)(hosts, after)));
+    logPush(run, report);
+    return report;
+}
+/** Commits the new lock on the update branch and opens or updates its pull request. */
+async function publishUpdate(run, target, update, body, failures) {
+    const { settings, log } = run;
+    // OpenPGP: a keyring of its own in the work directory (removed with it, also by the post step).
+    const openPgp = settings.signingKey && (0, openpgp_1.isOpenPgpKey)(settings.signingKey)
+        ? await (0, openpgp_1.openPgpHome)(settings.signingKey, settings.signingKeyPassphrase, path.join(run.workDir, 'gnupg'))
+        : undefined;
+    if (openPgp)
+        run.cleanup.push(() => openPgp.closeSync());
+    const keyFile = settings.signingKey && !openPgp ? run.secretFile(settings.signingKey) : undefined;
+    const published = await run.phase('Publish', async () => {
+        try {
+            return await (0, publish_1.publish)(await git_1.Git.create(settings.flakeDir), target.forge, {
+                settings,
+                newLock: update.newLock,
+                changes: update.changes,
+                created: update.created,
+                body,
+                signingKeyFile: keyFile,
+                openPgp,
+                scratchDir: run.workDir,
+                log
+            });
+        }
+        catch (e) {
+            // The branch may be pushed (and the pull request open) although a later forge call failed.
+            if (e instanceof publish_1.PublishError)
+                failures.push(...(0, results_1.writePublishOutputs)(run, e.result));
+            throw e;
+        }
+    }, { outcome: p => (p.prUrl ? `pull request ${p.operation}: ${p.prUrl}` : 'no pull request') });
+    failures.push(...(0, results_1.writePublishOutputs)(run, published));
+    log.info(published.prUrl
+        ? `Pull request #${published.prNumber} ${published.operation}: ${published.prUrl}`
+        : 'No pull request was opened');
+    return published;
+}
+/**
+ * When hosts regress: names the inputs that break them (each changed input held back in turn) and, with
+ * `hold-back: regressing`, builds every host with the lock that updates all the others. undefined when no host
+ * regressed. The result's `proposed` builds replace the "after" builds: the report shows what the pull request
+ * proposes.
+ */
+async function holdBackBreakingInputs(run, nix, hosts, before, after, update, pool) {
+    const regressed = hosts.filter(h => before.hosts.get(h)?.status === 'built' && after.hosts.get(h)?.status !== 'built');
+    if (regressed.length === 0)
+        return undefined;
+    return run.phase('Find the inputs that break hosts', () => (0, hold_back_1.attributeAndHoldBack)({
+        nix,
+        flake: run.settings.flakeDir,
+        hosts,
+        regressed,
+        after,
+        oldLock: update.oldLock,
+        newLock: update.newLock,
+        changes: update.changes,
+        settings: run.settings.attribution,
+        pool,
+        rootsDir: path.join(run.workDir, 'gcroots'),
+        scratchDir: run.workDir,
+        log: run.log
+    }), {
+        hosts: regressed.length,
+        outcome: h => (h ? `${(0, words_1.plural)(h.inputs.length, 'input')} found` : 'nothing to search')
+    });
+}
+/** The update the pull request proposes: the whole one, or the one that holds the breaking inputs back. */
+function proposedUpdate(update, held) {
+    if (!held?.proposedLock || !held.proposedChanges)
+        return update;
+    return {
+        ...update,
+        newLock: held.proposedLock,
+        changes: held.proposedChanges,
+        updatedInputs: held.proposedChanges.map(c => c.input)
+    };
+}
+
+
+/***/ }),
+
+/***/ 8896:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.NO_RUNNER = void 0;
+exports.runnerContext = runnerContext;
+const context_1 = __nccwpck_require__(7094);
+/** The runner's context; the command line has none (it passes its own). */
+function runnerContext() {
+    // Read anew at each call: the runner's variables are those of this step.
+    const c = new context_1.Context();
+    const repo = c.payload.repository;
+    return {
+        eventName: c.eventName ?? '',
+        payload: c.payload,
+        defaultBranch: typeof repo?.default_branch === 'string' ? repo.default_branch : undefined
+    };
+}
+/** The context of a run outside a runner: no event. */
+exports.NO_RUNNER = { eventName: '', payload: {} };
+
+
+/***/ }),
+
+/***/ 8603:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -36737,119 +36382,27 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InputError = void 0;
-exports.parseList = parseList;
-exports.inputVariable = inputVariable;
-exports.environmentInputs = environmentInputs;
-exports.inputDefault = inputDefault;
-exports.misspelledInputVariables = misspelledInputVariables;
-exports.compileHostPattern = compileHostPattern;
-exports.validateBranch = validateBranch;
-exports.expandDate = expandDate;
-exports.parseMergeMethod = parseMergeMethod;
 exports.getSettings = getSettings;
-const core = __importStar(__nccwpck_require__(7484));
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const action_1 = __nccwpck_require__(8367);
-const merge_1 = __nccwpck_require__(6279);
-const cache_1 = __nccwpck_require__(3781);
-const fleet_state_1 = __nccwpck_require__(9087);
-const kind_1 = __nccwpck_require__(2417);
-const errors_1 = __nccwpck_require__(3916);
-const refname_1 = __nccwpck_require__(1202);
-const args_1 = __nccwpck_require__(6854);
-const signing_1 = __nccwpck_require__(7856);
-var errors_2 = __nccwpck_require__(3916);
+const cache_1 = __nccwpck_require__(2578);
+const redact_1 = __nccwpck_require__(5307);
+const kind_1 = __nccwpck_require__(7064);
+const errors_1 = __nccwpck_require__(4533);
+const refname_1 = __nccwpck_require__(5213);
+const args_1 = __nccwpck_require__(5931);
+const signing_1 = __nccwpck_require__(9231);
+const mode_1 = __nccwpck_require__(1400);
+const input_selection_1 = __nccwpck_require__(3056);
+const people_1 = __nccwpck_require__(3304);
+const api_commit_1 = __nccwpck_require__(2793);
+const openpgp_1 = __nccwpck_require__(4151);
+const source_1 = __nccwpck_require__(4803);
+const parse_1 = __nccwpck_require__(9243);
+const settings_1 = __nccwpck_require__(8637);
+const attribution_settings_1 = __nccwpck_require__(7847);
+var errors_2 = __nccwpck_require__(4533);
 Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
-/** Splits a list input on commas, whitespace and newlines, dropping empty items. */
-function parseList(value) {
-    return value
-        .split(/[\s,]+/)
-        .map(s => s.trim())
-        .filter(s => s !== '');
-}
-/** A URL-like text with whatever could be credentials (before an `@`) replaced, for messages. */
-function redact(text) {
-    return text.replace(/^([^@]*?)(\/\/|:)[^/@]*@/, '$1$2***@');
-}
-/** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
-function inputVariable(name) {
-    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
-}
-/** Inputs as the runner passes them: `INPUT_*` variables. */
-function environmentInputs(env) {
-    return name => env[inputVariable(name)];
-}
-/** A runner expression (`${{ github.token }}`) only a runner can evaluate: without one the default is empty. */
-function isRunnerExpression(value) {
-    return value.includes('${{');
-}
-/** action.yml's default for an input, as it applies outside a runner. */
-function inputDefault(name) {
-    const value = action_1.INPUTS[name].default;
-    return isRunnerExpression(value) ? '' : value;
-}
-/**
- * `INPUT_*` variables that name no input but would with `-` and `_` swapped (`INPUT_DRY_RUN` for `dry-run`): the
- * shell's spelling, silently ignored otherwise.
- */
-function misspelledInputVariables(env) {
-    const known = new Map(Object.keys(action_1.INPUTS).map(n => [inputVariable(n), n]));
-    const warnings = [];
-    for (const variable of Object.keys(env)) {
-        if (!variable.startsWith('INPUT_') || known.has(variable))
-            continue;
-        const name = known.get(`INPUT_${variable.slice('INPUT_'.length).toUpperCase().replace(/_/g, '-')}`);
-        if (name) {
-            warnings.push(`${variable} is ignored: the input '${name}' is read from ${inputVariable(name)} (env '${inputVariable(name)}=…' node dist/index.js), or use node dist/cli.js --${name}`);
-        }
-    }
-    return warnings;
-}
-const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
-const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
-/** `true`/`false` as `core.getBooleanInput` takes them; anything else is an error naming the input. */
-function getBoolean(input, name) {
-    const raw = input(name) || inputDefault(name);
-    if (BOOLEAN_TRUE.includes(raw))
-        return true;
-    if (BOOLEAN_FALSE.includes(raw))
-        return false;
-    throw new errors_1.InputError(`Input '${name}' must be true or false, got ${JSON.stringify(raw)}`);
-}
-/** An optional whole-number input of at least `min`; empty gives undefined. */
-function getCount(input, name, min, unit = '') {
-    const raw = input(name);
-    if (raw === '')
-        return undefined;
-    if (!/^[0-9]+$/.test(raw) || Number(raw) < min || !Number.isSafeInteger(Number(raw))) {
-        throw new errors_1.InputError(`Input '${name}' must be a whole number${unit} of at least ${min}, or empty for automatic, got ${JSON.stringify(raw)}`);
-    }
-    return Number(raw);
-}
-/** Whole-name match, as `builtins.match` anchors its pattern. */
-function compileHostPattern(source, inputName = 'exclude-hosts') {
-    try {
-        return new RegExp(`^(?:${source})$`, 'u');
-    }
-    catch (e) {
-        throw new errors_1.InputError(`Input '${inputName}' is not a valid regular expression: ${e.message}`);
-    }
-}
-/** Checks a branch name against git's ref rules and the project's own: never the base branch. */
-function validateBranch(name, base, inputName = 'branch') {
-    const problem = (0, refname_1.refNameProblem)(name);
-    if (problem)
-        throw new errors_1.InputError(`Input '${inputName}' is not a usable branch name (${problem}): ${JSON.stringify(name)}`);
-    if (name === base) {
-        throw new errors_1.InputError(`Input '${inputName}' names the base branch '${base}': the update needs a branch of its own`);
-    }
-}
-const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/;
-/** Expands `{date}` in a text. */
-function expandDate(text, date) {
-    return text.split('{date}').join(date);
-}
 function defaultBaseBranch(e) {
     if (e.defaultBranch)
         return e.defaultBranch;
@@ -36863,22 +36416,22 @@ function defaultBaseBranch(e) {
 /** Nix store URLs: `scheme://…` (file, s3, https, ssh, ssh-ng, …) or an absolute path (a local store). */
 const STORE_URL = /^([a-z][a-z0-9+.-]*:\/\/[^\s]+|\/[^\s]*)$/i;
 /** push-to, push-signing-key, push-public-key and push-required; undefined when push-to is empty. */
-function getPushSettings(input) {
+function getPushSettings(input, log) {
     const url = input('push-to');
     const secret = input('push-signing-key');
     if (secret !== '')
-        core.setSecret(secret);
+        log.mask(secret);
     const publicInput = input('push-public-key');
-    const required = getBoolean(input, 'push-required');
+    const required = (0, parse_1.parseBoolean)(input, 'push-required');
     if (url === '') {
         if (secret !== '' || publicInput !== '' || required)
             throw new errors_1.InputError("Inputs 'push-signing-key', 'push-public-key' and 'push-required' need 'push-to'");
         return undefined;
     }
-    for (const s of (0, cache_1.urlSecrets)(url))
-        core.setSecret(s);
+    for (const s of (0, redact_1.urlSecrets)(url))
+        log.mask(s);
     if (!STORE_URL.test(url)) {
-        throw new errors_1.InputError(`Input 'push-to' must be a Nix store URL (file:///…, s3://…, ssh-ng://…, https://…) or an absolute path, got ${JSON.stringify((0, cache_1.redactUrl)(url))}`);
+        throw new errors_1.InputError(`Input 'push-to' must be a Nix store URL (file:///…, s3://…, ssh-ng://…, https://…) or an absolute path, got ${JSON.stringify((0, redact_1.redactUrl)(url))}`);
     }
     if (/[?&]secret-key=/.test(url)) {
         throw new errors_1.InputError("Input 'push-to' must not carry secret-key=: pass the key itself in 'push-signing-key' (from a secret)");
@@ -36897,7 +36450,7 @@ function getPushSettings(input) {
     if (publicInput !== '') {
         let keys;
         try {
-            keys = parseList(publicInput).map(k => (0, cache_1.checkPublicKey)(k));
+            keys = (0, parse_1.parseList)(publicInput).map(k => (0, cache_1.checkPublicKey)(k));
         }
         catch (e) {
             throw new errors_1.InputError(e.message);
@@ -36909,41 +36462,42 @@ function getPushSettings(input) {
     }
     return { url, key, publicKey, required };
 }
-/** `merge-method`: auto, or a method the forge knows (rebase-merge and fast-forward-only are Forgejo's). */
-function parseMergeMethod(value, forge) {
-    const v = (value.trim() || 'auto').toLowerCase();
-    const known = forge === 'github' ? merge_1.GITHUB_MERGE_METHODS : merge_1.FORGEJO_MERGE_METHODS;
-    if (v === 'auto' || known.includes(v))
-        return v;
-    const forgejoOnly = forge === 'github' && merge_1.FORGEJO_MERGE_METHODS.includes(v);
-    throw new errors_1.InputError(`Input 'merge-method' must be auto, ${known.join(', ')} on ${forge === 'github' ? 'GitHub' : 'Forgejo'}, got ${JSON.stringify(value.trim())}${forgejoOnly ? ' (a Forgejo merge style)' : ''}`);
+/** `commit-via-api`, checked against the forge and `signing-key`. */
+function checkedCommitViaApi(value, forge, signingKey) {
+    (0, api_commit_1.checkCommitViaApi)(value, forge, signingKey);
+    return value;
 }
 /** Reads every input, validates it and returns the settings; the only place that reads inputs. */
 function getSettings(e) {
     const workspace = path.resolve(e.env.GITHUB_WORKSPACE || process.cwd());
     const date = e.now.toISOString().slice(0, 10);
-    const source = e.inputs ?? environmentInputs(e.env);
+    const source = e.inputs ?? (0, source_1.environmentInputs)(e.env);
     if (!e.inputs)
-        for (const warning of misspelledInputVariables(e.env))
-            core.warning(warning);
+        for (const warning of (0, source_1.misspelledInputVariables)(e.env))
+            e.log.warning(warning);
     // An input that was not given at all takes action.yml's default, as a runner would apply it.
-    const input = (name) => (source(name) ?? inputDefault(name)).trim();
+    const input = (name) => (source(name) ?? (0, source_1.inputDefault)(name)).trim();
     // Inputs that cannot be empty: an empty value means the default.
-    const orDefault = (name) => input(name) || inputDefault(name);
+    const orDefault = (name) => input(name) || (0, source_1.inputDefault)(name);
     const token = input('token');
     if (token)
-        core.setSecret(token);
+        e.log.mask(token);
+    const passphrase = input('signing-key-passphrase');
+    if (passphrase)
+        e.log.mask(passphrase);
     const signingKeyRaw = input('signing-key');
     let signingKey = '';
     if (signingKeyRaw !== '') {
-        core.setSecret(signingKeyRaw);
+        e.log.mask(signingKeyRaw);
         for (const line of signingKeyRaw.split(/\r?\n/))
             if (line.trim().length > 8)
-                core.setSecret(line.trim());
-        signingKey = (0, signing_1.normaliseSigningKey)(signingKeyRaw);
+                e.log.mask(line.trim());
+        signingKey = (0, openpgp_1.isOpenPgpKey)(signingKeyRaw)
+            ? signingKeyRaw.replace(/\r\n?/g, '\n').trim()
+            : (0, signing_1.normaliseSigningKey)(signingKeyRaw);
         for (const line of signingKey.split('\n'))
             if (line.length > 8)
-                core.setSecret(line);
+                e.log.mask(line);
     }
     const flakeInput = orDefault('flake');
     if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
@@ -36957,22 +36511,17 @@ function getSettings(e) {
     if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
         throw new errors_1.InputError(`Input 'flake': no flake.nix in ${flakeDir}`);
     }
-    const hosts = parseList(input('hosts'));
+    const hosts = (0, parse_1.parseList)(input('hosts'));
     const excludeHostsSource = input('exclude-hosts');
-    const excludeHosts = compileHostPattern(excludeHostsSource === '' ? '(?!)' : excludeHostsSource);
-    const updateInputs = parseList(input('update-inputs'));
-    for (const name of updateInputs) {
-        if (!INPUT_NAME.test(name)) {
-            throw new errors_1.InputError(`Input 'update-inputs' has ${JSON.stringify(name)}, which is not a flake input name`);
-        }
-    }
+    const excludeHosts = (0, parse_1.compileHostPattern)(excludeHostsSource === '' ? '(?!)' : excludeHostsSource);
+    const updateInputs = (0, input_selection_1.parseUpdateInputs)(input('update-inputs'));
     const baseBranch = input('base-branch') || defaultBaseBranch(e);
     const baseProblem = (0, refname_1.refNameProblem)(baseBranch);
     if (baseProblem) {
         throw new errors_1.InputError(`Input 'base-branch' is not a usable branch name (${baseProblem}): ${JSON.stringify(baseBranch)}`);
     }
-    const branch = expandDate(orDefault('branch'), date);
-    validateBranch(branch, baseBranch);
+    const branch = (0, parse_1.expandDate)(orDefault('branch'), date);
+    (0, parse_1.validateBranch)(branch, baseBranch);
     const apiUrlRaw = input('api-url');
     let apiUrl;
     if (apiUrlRaw !== '') {
@@ -36981,10 +36530,10 @@ function getSettings(e) {
             parsed = new URL(apiUrlRaw);
         }
         catch {
-            throw new errors_1.InputError(`Input 'api-url' is not a URL: ${JSON.stringify(redact(apiUrlRaw))}`);
+            throw new errors_1.InputError(`Input 'api-url' is not a URL: ${JSON.stringify((0, redact_1.redactUrl)(apiUrlRaw))}`);
         }
         if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-            throw new errors_1.InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify(redact(apiUrlRaw))}`);
+            throw new errors_1.InputError(`Input 'api-url' must be an http(s) URL, got ${JSON.stringify((0, redact_1.redactUrl)(apiUrlRaw))}`);
         }
         if (parsed.username || parsed.password) {
             throw new errors_1.InputError("Input 'api-url' must not carry credentials: pass them in 'token'");
@@ -37008,18 +36557,19 @@ function getSettings(e) {
     if (!/^[^\s<>@]+@[^\s<>@]+$/.test(gitUserEmail)) {
         throw new errors_1.InputError(`Input 'git-user-email' is not an e-mail address: ${JSON.stringify(gitUserEmail)}`);
     }
-    const mergeMethod = parseMergeMethod(input('merge-method'), forge);
-    const commitMessage = expandDate(orDefault('commit-message'), date);
-    const prTitle = expandDate(orDefault('pr-title'), date);
+    const mergeMethod = (0, parse_1.parseMergeMethod)(input('merge-method'), forge);
+    const commitMessage = (0, parse_1.expandDate)(orDefault('commit-message'), date);
+    const prTitle = (0, parse_1.expandDate)(orDefault('pr-title'), date);
     if (prTitle.includes('\n'))
         throw new errors_1.InputError("Input 'pr-title' must be one line");
     const staleAfterText = input('stale-after').trim();
-    const staleAfterMs = (0, fleet_state_1.parseDuration)(staleAfterText);
+    const staleAfterMs = (0, parse_1.parseDuration)(staleAfterText);
     if (staleAfterMs === undefined) {
         throw new errors_1.InputError(`Input 'stale-after' must be a duration such as 2d, 36h or 90m, got ${JSON.stringify(staleAfterText)}`);
     }
     return {
         flakeDir,
+        configurations: (0, parse_1.parseConfigurations)(input('configurations')),
         hosts,
         excludeHosts,
         excludeHostsSource,
@@ -37030,6 +36580,7 @@ function getSettings(e) {
         token,
         forge,
         signingKey: signingKey || undefined,
+        signingKeyPassphrase: (0, openpgp_1.checkSigningKeyPassphrase)(passphrase, signingKey || undefined),
         gitUserName,
         gitUserEmail,
         commitMessage,
@@ -37038,25 +36589,36 @@ function getSettings(e) {
             .split(/[,\n]+/)
             .map(s => s.trim())
             .filter(Boolean),
-        autoMerge: getBoolean(input, 'auto-merge'),
+        prReviewers: (0, people_1.parsePeople)(input('pr-reviewers'), 'pr-reviewers'),
+        prAssignees: (0, people_1.parsePeople)(input('pr-assignees'), 'pr-assignees'),
+        commitViaApi: checkedCommitViaApi((0, parse_1.parseBoolean)(input, 'commit-via-api'), forge, signingKey || undefined),
+        autoMerge: (0, parse_1.parseBoolean)(input, 'auto-merge'),
         mergeMethod,
-        build: getBoolean(input, 'build'),
-        nixArgs: (0, args_1.maskNixSecrets)((0, args_1.splitArgs)(input('nix-args'))),
-        evalMemory: getCount(input, 'eval-memory', 64, ' of MiB'),
-        evalWorkers: getCount(input, 'eval-workers', 1),
-        evalChunkSize: getCount(input, 'eval-chunk-size', 1),
-        failOnRegression: getBoolean(input, 'fail-on-regression'),
-        dryRun: getBoolean(input, 'dry-run'),
+        build: (0, parse_1.parseBoolean)(input, 'build'),
+        nixArgs: (0, args_1.maskNixSecrets)((0, args_1.splitArgs)(input('nix-args')), secret => e.log.mask(secret)),
+        evalMemory: (0, parse_1.parseCount)(input, 'eval-memory', 64, ' of MiB'),
+        evalWorkers: (0, parse_1.parseCount)(input, 'eval-workers', 1),
+        evalChunkSize: (0, parse_1.parseCount)(input, 'eval-chunk-size', 1),
+        failOnRegression: (0, parse_1.parseBoolean)(input, 'fail-on-regression'),
+        dryRun: (0, parse_1.parseBoolean)(input, 'dry-run'),
         staleAfterMs,
         date,
-        push: getPushSettings(input)
+        push: getPushSettings(input, e.log),
+        modes: (0, mode_1.parseModeSettings)(input('mode'), input('review-base'), input('review-head')),
+        rollout: (0, settings_1.parseRolloutSettings)({ soak: input('rollout-soak'), requireAll: input('rollout-require-all') }),
+        attribution: (0, attribution_settings_1.parseAttributionSettings)({
+            'attribution-max-builds': orDefault('attribution-max-builds'),
+            'hold-back': orDefault('hold-back'),
+            bisect: orDefault('bisect'),
+            'bisect-max-builds': orDefault('bisect-max-builds')
+        })
     };
 }
 
 
 /***/ }),
 
-/***/ 7856:
+/***/ 9231:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -37099,12 +36661,13 @@ exports.normaliseSigningKey = normaliseSigningKey;
 exports.signingKeyProblem = signingKeyProblem;
 exports.checkSigningKey = checkSigningKey;
 exports.keygenProblem = keygenProblem;
-const io = __importStar(__nccwpck_require__(4994));
+const io = __importStar(__nccwpck_require__(2200));
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(3916);
-const exec_1 = __nccwpck_require__(3190);
+const errors_1 = __nccwpck_require__(4533);
+const exec_1 = __nccwpck_require__(2427);
+const openpgp_1 = __nccwpck_require__(4151);
 const INPUT = "Input 'signing-key'";
 const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com)\s+AAAA/;
 const ARMOR = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/;
@@ -37139,8 +36702,8 @@ function signingKeyProblem(text) {
     if (PUBLIC_KEY_LINE.test(t) || /-----BEGIN (SSH2 |RSA |)PUBLIC KEY-----/.test(t)) {
         return 'holds a public key: signing needs the private key (the file without .pub, -----BEGIN OPENSSH PRIVATE KEY-----)';
     }
-    if (/-----BEGIN PGP (PRIVATE|PUBLIC) KEY BLOCK-----/.test(t)) {
-        return 'holds a PGP key: commits are signed with an SSH key (-----BEGIN OPENSSH PRIVATE KEY-----)';
+    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(t)) {
+        return 'holds a PGP public key: signing needs the secret key (-----BEGIN PGP PRIVATE KEY BLOCK-----, gpg --armor --export-secret-keys)';
     }
     const begin = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(t);
     if (!begin)
@@ -37155,7 +36718,19 @@ function signingKeyProblem(text) {
  * its public key. Throws an InputError saying which case it is (passphrase, damaged, public key, …). Meant to run
  * before anything is built; `scratchDir` is where the key is written for ssh-keygen (removed again).
  */
-async function checkSigningKey(raw, scratchDir) {
+async function checkSigningKey(raw, scratchDir, passphrase = '') {
+    if ((0, openpgp_1.isOpenPgpKey)(raw)) {
+        // Imported into a keyring of its own in the scratch directory and signed with once; removed again.
+        const dir = fs.mkdtempSync(path.join(scratchDir ?? os.tmpdir(), 'nixos-fleet-update-keycheck-'));
+        try {
+            const ring = await (0, openpgp_1.openPgpHome)(raw, passphrase, path.join(dir, 'gnupg'));
+            await ring.close();
+            return { key: raw, publicKey: ring.signingKey };
+        }
+        finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
     const key = normaliseSigningKey(raw);
     const sshKeygen = await io.which('ssh-keygen', false);
     if (!sshKeygen) {
@@ -37192,49 +36767,15 @@ function keygenProblem(stderr) {
 
 /***/ }),
 
-/***/ 2462:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ 6305:
+/***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.STATE = void 0;
 exports.isPostStep = isPostStep;
 exports.markMainStep = markMainStep;
-const core = __importStar(__nccwpck_require__(7484));
 /**
  * What the main step hands to the `post:` step (the runner passes it as STATE_* variables). One bundle serves
  * both steps: the post step is the run that finds `isPost` saved (as actions/checkout does).
@@ -37248,12 +36789,12 @@ exports.STATE = {
     savedLock: 'saved-lock'
 };
 /** True when this run of the bundle is the `post:` step. */
-function isPostStep() {
-    return core.getState(exports.STATE.isPost) === 'true';
+function isPostStep(log) {
+    return log.getState(exports.STATE.isPost) === 'true';
 }
 /** Marks the main step as started: the bundle's next run in this job is the post step. */
-function markMainStep() {
-    core.saveState(exports.STATE.isPost, 'true');
+function markMainStep(log) {
+    log.saveState(exports.STATE.isPost, 'true');
 }
 
 
@@ -37507,7 +37048,7 @@ module.exports = require("zlib");
 
 /***/ }),
 
-/***/ 7182:
+/***/ 1992:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -37516,10 +37057,10 @@ module.exports = require("zlib");
 const WritableStream = (__nccwpck_require__(7075).Writable)
 const inherits = (__nccwpck_require__(7975).inherits)
 
-const StreamSearch = __nccwpck_require__(4136)
+const StreamSearch = __nccwpck_require__(5806)
 
-const PartStream = __nccwpck_require__(612)
-const HeaderParser = __nccwpck_require__(2271)
+const PartStream = __nccwpck_require__(590)
+const HeaderParser = __nccwpck_require__(5413)
 
 const DASH = 45
 const B_ONEDASH = Buffer.from('-')
@@ -37728,7 +37269,7 @@ module.exports = Dicer
 
 /***/ }),
 
-/***/ 2271:
+/***/ 5413:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -37736,9 +37277,9 @@ module.exports = Dicer
 
 const EventEmitter = (__nccwpck_require__(8474).EventEmitter)
 const inherits = (__nccwpck_require__(7975).inherits)
-const getLimit = __nccwpck_require__(2393)
+const getLimit = __nccwpck_require__(4203)
 
-const StreamSearch = __nccwpck_require__(4136)
+const StreamSearch = __nccwpck_require__(5806)
 
 const B_DCRLF = Buffer.from('\r\n\r\n')
 const RE_CRLF = /\r\n/g
@@ -37836,7 +37377,7 @@ module.exports = HeaderParser
 
 /***/ }),
 
-/***/ 612:
+/***/ 590:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -37857,7 +37398,7 @@ module.exports = PartStream
 
 /***/ }),
 
-/***/ 4136:
+/***/ 5806:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -38093,7 +37634,7 @@ module.exports = SBMH
 
 /***/ }),
 
-/***/ 9581:
+/***/ 9311:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -38101,11 +37642,11 @@ module.exports = SBMH
 
 const WritableStream = (__nccwpck_require__(7075).Writable)
 const { inherits } = __nccwpck_require__(7975)
-const Dicer = __nccwpck_require__(7182)
+const Dicer = __nccwpck_require__(1992)
 
-const MultipartParser = __nccwpck_require__(1192)
-const UrlencodedParser = __nccwpck_require__(855)
-const parseParams = __nccwpck_require__(8929)
+const MultipartParser = __nccwpck_require__(1310)
+const UrlencodedParser = __nccwpck_require__(101)
+const parseParams = __nccwpck_require__(6387)
 
 function Busboy (opts) {
   if (!(this instanceof Busboy)) { return new Busboy(opts) }
@@ -38186,7 +37727,7 @@ module.exports.Dicer = Dicer
 
 /***/ }),
 
-/***/ 1192:
+/***/ 1310:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -38202,12 +37743,12 @@ module.exports.Dicer = Dicer
 const { Readable } = __nccwpck_require__(7075)
 const { inherits } = __nccwpck_require__(7975)
 
-const Dicer = __nccwpck_require__(7182)
+const Dicer = __nccwpck_require__(1992)
 
-const parseParams = __nccwpck_require__(8929)
-const decodeText = __nccwpck_require__(2747)
-const basename = __nccwpck_require__(692)
-const getLimit = __nccwpck_require__(2393)
+const parseParams = __nccwpck_require__(6387)
+const decodeText = __nccwpck_require__(3041)
+const basename = __nccwpck_require__(1926)
+const getLimit = __nccwpck_require__(4203)
 
 const RE_BOUNDARY = /^boundary$/i
 const RE_FIELD = /^form-data$/i
@@ -38500,15 +38041,15 @@ module.exports = Multipart
 
 /***/ }),
 
-/***/ 855:
+/***/ 101:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Decoder = __nccwpck_require__(1496)
-const decodeText = __nccwpck_require__(2747)
-const getLimit = __nccwpck_require__(2393)
+const Decoder = __nccwpck_require__(638)
+const decodeText = __nccwpck_require__(3041)
+const getLimit = __nccwpck_require__(4203)
 
 const RE_CHARSET = /^charset$/i
 
@@ -38698,7 +38239,7 @@ module.exports = UrlEncoded
 
 /***/ }),
 
-/***/ 1496:
+/***/ 638:
 /***/ ((module) => {
 
 "use strict";
@@ -38760,7 +38301,7 @@ module.exports = Decoder
 
 /***/ }),
 
-/***/ 692:
+/***/ 1926:
 /***/ ((module) => {
 
 "use strict";
@@ -38782,7 +38323,7 @@ module.exports = function basename (path) {
 
 /***/ }),
 
-/***/ 2747:
+/***/ 3041:
 /***/ (function(module) {
 
 "use strict";
@@ -38904,7 +38445,7 @@ module.exports = decodeText
 
 /***/ }),
 
-/***/ 2393:
+/***/ 4203:
 /***/ ((module) => {
 
 "use strict";
@@ -38928,14 +38469,14 @@ module.exports = function getLimit (limits, name, defaultLimit) {
 
 /***/ }),
 
-/***/ 8929:
+/***/ 6387:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 /* eslint-disable object-property-newline */
 
 
-const decodeText = __nccwpck_require__(2747)
+const decodeText = __nccwpck_require__(3041)
 
 const RE_ENCODED = /%[a-fA-F0-9][a-fA-F0-9]/g
 
@@ -39177,15 +38718,18 @@ var __webpack_exports__ = {};
 var exports = __webpack_exports__;
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const main_1 = __nccwpck_require__(1730);
-const post_1 = __nccwpck_require__(6661);
-const state_1 = __nccwpck_require__(2462);
-if ((0, state_1.isPostStep)()) {
-    (0, post_1.runPost)();
+const runner_1 = __nccwpck_require__(2259);
+const main_1 = __nccwpck_require__(3271);
+const post_1 = __nccwpck_require__(5576);
+const context_1 = __nccwpck_require__(8896);
+const state_1 = __nccwpck_require__(6305);
+const log = (0, runner_1.runnerLog)();
+if ((0, state_1.isPostStep)(log)) {
+    (0, post_1.runPost)(log);
 }
 else {
-    (0, state_1.markMainStep)();
-    void (0, main_1.run)();
+    (0, state_1.markMainStep)(log);
+    void (0, main_1.run)({ log, context: (0, context_1.runnerContext)() });
 }
 
 })();
