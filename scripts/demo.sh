@@ -85,3 +85,18 @@ echo "== Outputs"
 grep -E '^(hosts|changed|updated-inputs|failed-hosts|regressed-hosts|reboot-hosts|stale-hosts|failed-upgrades)<<' -A1 "$outputs" | grep -v -- '^--$' | paste - - | sed 's/<<ghadelimiter_[^\t]*\t/ = /'
 echo
 echo "Exit code $status (non-zero: a host regressed and fail-on-regression is true)."
+
+echo
+echo "== Rollout (mode: rollout, as an hourly workflow runs it): waves from each host's configuration,"
+echo "   web in wave 0, db and mail in wave 1, laptop in wave 2; no soak for the demo"
+: >"$outputs"
+(
+  cd "$work/fleet"
+  env GITHUB_WORKSPACE="$work/fleet" GITHUB_STEP_SUMMARY="$work/rollout.md" GITHUB_OUTPUT="$outputs" RUNNER_TEMP="$work" \
+    INPUT_MODE=rollout INPUT_ROLLOUT-SOAK=0 INPUT_EXCLUDE-HOSTS='.*-minimal' INPUT_BASE-BRANCH=main INPUT_TOKEN="$token" \
+    GITHUB_REPOSITORY=demo/fleet GITHUB_SERVER_URL="$server_url" GITHUB_API_URL="$api_url" FORGEJO_ACTIONS=true \
+    node "$root/dist/index.js" >"$work/rollout.log" 2>&1
+) || true
+cat "$work/rollout.md"
+grep -E '^(rollout-gates|rollout-halted)<<' -A1 "$outputs" | grep -v -- '^--$' | paste - - | sed 's/<<ghadelimiter_[^\t]*\t/ = /'
+echo "Wave 1 (db, mail) may deploy the gated commit: web, in wave 0, runs it. db's failure there halts wave 2."

@@ -63,7 +63,8 @@
         };
 
       # extraPackages: derivations from elsewhere (another input) in the system's packages.
-      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0, heavy ? 0, extraPackages ? [ ] }:
+      # wave: the host's services.fleet-auto-upgrade.rollout.wave, as the NixOS module sets it (null: no module).
+      mkSystem = { hostName, packages ? [ ], services ? [ ], work ? 0, heavy ? 0, extraPackages ? [ ], wave ? null }:
         let
           selected = map (n: self.packages.${system}.${n}) packages ++ extraPackages;
           kernel = self.packages.${system}.linux;
@@ -160,7 +161,7 @@
             networking.hostName = hostName;
             inherit options;
             system.build.toplevel = toplevel;
-          };
+          } // (if wave == null then { } else { services.fleet-auto-upgrade.rollout.wave = wave; });
         };
     in
     {
