@@ -69,7 +69,13 @@ describe('Nix sources', () => {
   })
 
   test.each(files)('%s parses', file => {
-    runOk('nix-instantiate', ['--parse', path.join(repoRoot, file)])
+    const r = run('nix-instantiate', ['--parse', path.join(repoRoot, file)])
+    // Exit 0 and the parsed expression on stdout; a syntax error exits 1 naming the file.
+    expect({ status: r.status, error: r.stderr.match(/^error:.*$/m)?.[0] }).toEqual({
+      status: 0,
+      error: undefined
+    })
+    expect(r.stdout.trim()).not.toBe('')
   })
 })
 
@@ -97,7 +103,11 @@ describe('flake outputs', () => {
   })
 
   test('pass nix flake check', () => {
-    runOk('nix', ['flake', 'check', '--no-write-lock-file', `git+file://${flakeDir}`])
+    const r = run('nix', ['flake', 'check', '--no-write-lock-file', `git+file://${flakeDir}`])
+    expect({ status: r.status, error: r.stderr.match(/^error:.*$/m)?.[0] }).toEqual({
+      status: 0,
+      error: undefined
+    })
   })
 })
 
