@@ -383,6 +383,120 @@ export function renderReport(r: FleetReport, options: RenderOptions = {}): strin
   return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note
 }
 
+/** How much room a rendering has: lines per host, rows per table, and where the rest of the report is. */
+interface Room {
+  maxLines: number
+  maxRows: number
+  timings: boolean
+  fullReport: string
+}
+
+function heading(r: FleetReport): string[] {
+  if (r.review) return reviewHead(r, r.review)
+  const out = [
+    `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
+    ''
+  ]
+  if (!r.changed) {
+    out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
+  } else {
+    out.push(summaryLine(r))
+    for (const f of systemFlags(r.hosts)) {
+      const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
+      out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
+    }
+  }
+  return out
+}
+
+function inputsSection(r: FleetReport): string[] {
+  if (r.lockChanges.length === 0) return []
+  return [
+    '',
+    '### Inputs',
+    '',
+    '| input | from | to | last modified | changes |',
+    '|---|---|---|---|---|',
+    ...r.lockChanges.map(lockRow)
+  ]
+}
+
+function hostsTable(r: FleetReport, room: Room): string[] {
+  const out = ['', '### Hosts', '']
+  out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |')
+  out.push('|---|---|---|---|---|---|---|---|')
+  // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
+  const rows = Number.isFinite(room.maxRows)
+    ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, room.maxRows)
+    : r.hosts
+  for (const h of rows) out.push(hostRow(h))
+  if (rows.length < r.hosts.length)
+    out.push('', `_${r.hosts.length - rows.length} more hosts in ${room.fullReport}._`)
+  return out
+}
+
+function sharedSection(r: FleetReport, room: Room): string[] {
+  const shared = [
+    ...sharedChanges(r.hosts).map(s => ({
+      line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${inline(s.text)}`,
+      hosts: s.hosts
+    })),
+    ...sharedUnitChanges(r.hosts).map(s => ({ line: `${inline(s.text)}`, hosts: s.hosts }))
+  ]
+  if (shared.length === 0) return []
+  const out = ['', '### Changes on several hosts', '']
+  const shown = room.maxLines <= 0 ? shared.slice(0, 20) : shared
+  for (const s of shown) out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`)
+  if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
+  return out
+}
+
+function failedSection(r: FleetReport, room: Room): string[] {
+  const failures = r.hosts.filter(
+    h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'
+  )
+  if (failures.length === 0) return []
+  const out = ['', `### Failed hosts (${failedHosts(r).length})`, '']
+  if (room.maxLines < 0) {
+    const shown = Number.isFinite(room.maxRows) ? failures.slice(0, room.maxRows) : failures
+    for (const h of shown) out.push(`- ${failureLine(h, r)}`)
+    if (shown.length < failures.length) out.push(`- … ${failures.length - shown.length} more`)
+    out.push('', `_Build logs left out to stay under the size limit; ${room.fullReport} has them._`)
+  } else {
+    for (const h of failures) out.push(failureDetails(h, room.maxLines === 0 ? 10 : room.maxLines, r), '')
+  }
+  return out
+}
+
+function detailsSection(r: FleetReport, room: Room): string[] {
+  const detailed = r.hosts.filter(h => h.diff)
+  if (detailed.length === 0) return []
+  const { maxLines, fullReport } = room
+  const out = ['', '### Package changes per host', '']
+  if (maxLines > 0) out.push(`_${NVD_LEGEND}_`, '')
+  if (maxLines <= 0) {
+    out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`)
+  } else {
+    if (Number.isFinite(maxLines)) {
+      out.push(
+        `_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`,
+        ''
+      )
+    }
+    for (const h of detailed) out.push(hostDetails(h, maxLines), '')
+  }
+  return out
+}
+
+function footer(r: FleetReport, room: Room): string[] {
+  const foot = [inline(nixLabel(r.nixVersion))]
+  if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
+  if (room.timings && r.timings.length > 0)
+    foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
+  return ['', `<sub>${foot.join(' · ')}</sub>`, '']
+}
+
+/** The report as a list of sections, each rendered within `room`. */
 function renderWith(
   r: FleetReport,
   maxLines: number,
@@ -390,93 +504,24 @@ function renderWith(
   timings: boolean,
   fullReport = 'the report-json file'
 ): string {
-  const out: string[] = []
-  const failed = failedHosts(r)
-  if (r.review) {
-    out.push(...reviewHead(r, r.review))
-  } else {
-    out.push(
-      `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`
-    )
-    out.push('')
-    if (!r.changed) {
-      out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.')
-    } else {
-      out.push(summaryLine(r))
-      for (const f of systemFlags(r.hosts)) {
-        const what = f.what === 'release' ? 'NixOS release' : 'Kernel'
-        out.push('', `> **${what} ${inline(f.change)}** ${hostList(f.hosts, r.hosts.length)}`)
-      }
-    }
-  }
-  if (r.lockChanges.length > 0) {
-    out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|')
-    for (const c of r.lockChanges) out.push(lockRow(c))
-  }
-  out.push(...heldBackLines(r.heldBack, r.flakeRef, r.nothingLeft))
-  if (r.changed && r.built) {
-    out.push('', '### Hosts', '')
-    out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |')
-    out.push('|---|---|---|---|---|---|---|---|')
-    // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
-    const rows = Number.isFinite(maxRows)
-      ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, maxRows)
-      : r.hosts
-    for (const h of rows) out.push(hostRow(h))
-    if (rows.length < r.hosts.length)
-      out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`)
-    const shared = [
-      ...sharedChanges(r.hosts).map(s => ({
-        line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${inline(s.text)}`,
-        hosts: s.hosts
-      })),
-      ...sharedUnitChanges(r.hosts).map(s => ({ line: `${inline(s.text)}`, hosts: s.hosts }))
-    ]
-    if (shared.length > 0) {
-      out.push('', '### Changes on several hosts', '')
-      const shown = maxLines <= 0 ? shared.slice(0, 20) : shared
-      for (const s of shown) out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`)
-      if (shown.length < shared.length) out.push(`- … ${shared.length - shown.length} more`)
-    }
-    out.push(...warningLines(r, maxLines, fullReport))
-    out.push(...unitLines(r, maxLines, fullReport))
-    const failures = r.hosts.filter(
-      h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed'
-    )
-    if (failures.length > 0) {
-      out.push('', `### Failed hosts (${failed.length})`, '')
-      if (maxLines < 0) {
-        const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures
-        for (const h of shown) out.push(`- ${failureLine(h, r)}`)
-        if (shown.length < failures.length) out.push(`- … ${failures.length - shown.length} more`)
-        out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`)
-      } else {
-        for (const h of failures) out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines, r), '')
-      }
-    }
-    const detailed = r.hosts.filter(h => h.diff)
-    if (detailed.length > 0) {
-      out.push('', '### Package changes per host', '')
-      if (maxLines > 0) out.push(`_${NVD_LEGEND}_`, '')
-      if (maxLines <= 0) {
-        out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`)
-      } else {
-        if (Number.isFinite(maxLines)) {
-          out.push(
-            `_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`,
-            ''
-          )
-        }
-        for (const h of detailed) out.push(hostDetails(h, maxLines), '')
-      }
-    }
-  }
-  out.push(...pushLines(r, timings))
-  if (r.fleetState) out.push(...fleetStateLines(r.fleetState, maxRows))
-  const foot = [inline(nixLabel(r.nixVersion))]
-  if (r.excluded.length > 0) foot.push(`excluded: ${r.excluded.map(h => inline(h)).join(', ')}`)
-  if (timings && r.timings.length > 0)
-    foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '))
-  out.push('', `<sub>${foot.join(' · ')}</sub>`, '')
-  return out.join('\n')
+  const room: Room = { maxLines, maxRows, timings, fullReport }
+  const built = r.changed && r.built
+  return [
+    ...heading(r),
+    ...inputsSection(r),
+    ...heldBackLines(r.heldBack, r.flakeRef, r.nothingLeft),
+    ...(built
+      ? [
+          ...hostsTable(r, room),
+          ...sharedSection(r, room),
+          ...warningLines(r, maxLines, fullReport),
+          ...unitLines(r, maxLines, fullReport),
+          ...failedSection(r, room),
+          ...detailsSection(r, room)
+        ]
+      : []),
+    ...pushLines(r, timings),
+    ...(r.fleetState ? fleetStateLines(r.fleetState, maxRows) : []),
+    ...footer(r, room)
+  ].join('\n')
 }
