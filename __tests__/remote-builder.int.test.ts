@@ -60,7 +60,7 @@ async function updateFleet(
   const fleet = createFleet(uniquePackageSet(sets.before, salt), HOSTS)
   fleets.push(fleet)
   fleet.bump(uniquePackageSet(sets.after, salt))
-  const run = await runAction(fleet.fleetDir, { 'dry-run': 'true', ...inputs }, env)
+  const run = await runAction(fleet.fleetDir, { 'dry-run': 'true', 'hold-back': 'none', ...inputs }, env)
   const report = JSON.parse(fs.readFileSync(run.outputs['report-json'], 'utf8')) as ReportJson
   return { run, report }
 }

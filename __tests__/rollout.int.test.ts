@@ -259,7 +259,9 @@ test('a bad mode, and mode rollout without a token or a repository, fail naming 
   try {
     let r = await runAction(fleet.fleetDir, { mode: 'deploy' })
     expect(r.exitCode).toBe(1)
-    expect(r.log).toContain(`::error::Input 'mode' must be update or rollout, got "deploy"`)
+    expect(r.log).toContain(
+      `::error::Input 'mode' must be update, review, cache, rollout or empty (chosen from the event), got "deploy"`
+    )
     r = await runAction(fleet.fleetDir, { mode: 'rollout', 'rollout-soak': '6 hours' })
     expect(r.log).toContain(
       `::error::Input 'rollout-soak' must be a duration such as 6h, 1d or 90m (or 0), got "6 hours"`

@@ -2,7 +2,7 @@ import { storePathName } from '../nix/names'
 import { LockedInput } from '../nix/lock'
 import { BisectReport, BrokenHost, HeldBackInput } from '../types'
 import { inline } from './escape'
-import { codeSpan } from './sections'
+import { codeSpan, commandSpan } from './sections'
 
 function rev(l?: LockedInput): string {
   const id = l?.rev ? l.rev.slice(0, 12) : l?.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 12) : '–'
@@ -77,7 +77,9 @@ export function heldBackLines(
     out.push(`- **${inline(i.input)}** ${rev(i.old)} → ${rev(i.new)}`)
     for (const h of i.hosts) {
       const cmd = reproduce(i, h.host, flakeRef)
-      out.push(`  - ${inline(h.host)}: ${failure(h)}${how(h)}${cmd ? `. Reproduce: ${codeSpan(cmd)}` : ''}`)
+      out.push(
+        `  - ${inline(h.host)}: ${failure(h)}${how(h)}${cmd ? `. Reproduce: ${commandSpan(cmd)}` : ''}`
+      )
     }
     if (i.bisect) out.push(`  - ${bisectLine(i, i.bisect)}`)
   }

@@ -17,6 +17,7 @@ import { formatBytes, formatVersions, nvdText } from './nvd'
 import {
   NVD_LEGEND,
   codeSpan,
+  commandSpan,
   inputChangesLine,
   pendingLine,
   nixLabel,
@@ -221,9 +222,12 @@ function failureDetails(h: HostReport, maxLines: number, r: FleetReport): string
   const set = r.configurations ?? 'nixosConfigurations'
   // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
   // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
-  const cmd = (c: string): string =>
-    /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : inline(c, 500)
-  body.push(`Reproduce: ${reproduceCommands(h, r.flakeRef, set).map(cmd).join(' · ')}`, '')
+  body.push(
+    `Reproduce: ${reproduceCommands(h, r.flakeRef, set)
+      .map(c => commandSpan(c, set))
+      .join(' · ')}`,
+    ''
+  )
   return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${codeBlock(log || 'no log')}\n\n</details>`
 }
 

@@ -78,6 +78,14 @@ export function codeSpan(text: string): string {
   return `${fence}${pad}${body}${pad}${fence}`
 }
 
+/**
+ * A command to copy: a code span when it holds nothing a forge could read as a reference or mention (the flake
+ * attribute's `#` is followed by the output's name, never a number); otherwise escaped and defused text.
+ */
+export function commandSpan(c: string, set: ConfigurationSet = 'nixosConfigurations'): string {
+  return /^[A-Za-z0-9 ._/"'+=:?&-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : inline(c, 500)
+}
+
 /** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
 function attr(name: string): string {
   return /^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : JSON.stringify(name)
