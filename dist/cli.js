@@ -3,7 +3,7 @@
 /******/ 	"use strict";
 /******/ 	var __webpack_modules__ = ({
 
-/***/ 8682:
+/***/ 5236:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -38,7 +38,7 @@ var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, ge
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.getExecOutput = exports.exec = void 0;
 const string_decoder_1 = __nccwpck_require__(3193);
-const tr = __importStar(__nccwpck_require__(8387));
+const tr = __importStar(__nccwpck_require__(6665));
 /**
  * Exec a command.
  * Output will be streamed to the live console.
@@ -112,7 +112,7 @@ exports.getExecOutput = getExecOutput;
 
 /***/ }),
 
-/***/ 8387:
+/***/ 6665:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -150,8 +150,8 @@ const os = __importStar(__nccwpck_require__(857));
 const events = __importStar(__nccwpck_require__(4434));
 const child = __importStar(__nccwpck_require__(5317));
 const path = __importStar(__nccwpck_require__(6928));
-const io = __importStar(__nccwpck_require__(2200));
-const ioUtil = __importStar(__nccwpck_require__(4513));
+const io = __importStar(__nccwpck_require__(4994));
+const ioUtil = __importStar(__nccwpck_require__(5207));
 const timers_1 = __nccwpck_require__(3557);
 /* eslint-disable @typescript-eslint/unbound-method */
 const IS_WINDOWS = process.platform === 'win32';
@@ -736,7 +736,7 @@ class ExecState extends events.EventEmitter {
 
 /***/ }),
 
-/***/ 7094:
+/***/ 1648:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -798,7 +798,7 @@ exports.Context = Context;
 
 /***/ }),
 
-/***/ 4513:
+/***/ 5207:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -987,7 +987,7 @@ exports.getCmdPath = getCmdPath;
 
 /***/ }),
 
-/***/ 2200:
+/***/ 4994:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -1023,7 +1023,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.findInPath = exports.which = exports.mkdirP = exports.rmRF = exports.mv = exports.cp = void 0;
 const assert_1 = __nccwpck_require__(2613);
 const path = __importStar(__nccwpck_require__(6928));
-const ioUtil = __importStar(__nccwpck_require__(4513));
+const ioUtil = __importStar(__nccwpck_require__(5207));
 /**
  * Copies a file or folder.
  * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
@@ -1292,13 +1292,13 @@ function copyFile(srcFile, destFile, force) {
 
 /***/ }),
 
-/***/ 7847:
+/***/ 7662:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseAttributionSettings = parseAttributionSettings;
-const errors_1 = __nccwpck_require__(4533);
+const errors_1 = __nccwpck_require__(3916);
 function count(name, raw, min) {
     if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
         throw new errors_1.InputError(`Input '${name}' must be a whole number of at least ${min}, got ${JSON.stringify(raw)}`);
@@ -1326,7 +1326,7 @@ function parseAttributionSettings(raw) {
 
 /***/ }),
 
-/***/ 832:
+/***/ 5072:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -1368,7 +1368,7 @@ exports.saveLock = saveLock;
 exports.cleanup = cleanup;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const state_1 = __nccwpck_require__(6305);
+const state_1 = __nccwpck_require__(2462);
 /**
  * Keeps a copy of `lockPath` in `dir` and names it in the step's state. A step stopped by a signal puts it back
  * itself (restore); one killed outright leaves that to the post step, which restores whatever copy is still
@@ -1420,7 +1420,7 @@ function cleanup(log) {
 
 /***/ }),
 
-/***/ 8000:
+/***/ 7593:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -1428,7 +1428,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.UsageError = void 0;
 exports.parseArgs = parseArgs;
 exports.helpText = helpText;
-const action_1 = __nccwpck_require__(858);
+const action_1 = __nccwpck_require__(8367);
 /** A command line that cannot be run: exit status 2. */
 class UsageError extends Error {
 }
@@ -1585,7 +1585,7 @@ the run failed; 2 bad input (an option, the checkout or what publishing needs), 
 
 /***/ }),
 
-/***/ 2440:
+/***/ 4175:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -1627,11 +1627,11 @@ exports.exitStatus = exitStatus;
 exports.runCli = runCli;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const git_1 = __nccwpck_require__(5999);
-const main_1 = __nccwpck_require__(3271);
-const state_1 = __nccwpck_require__(6305);
-const words_1 = __nccwpck_require__(2814);
-const args_1 = __nccwpck_require__(8000);
+const git_1 = __nccwpck_require__(308);
+const main_1 = __nccwpck_require__(1730);
+const state_1 = __nccwpck_require__(2462);
+const words_1 = __nccwpck_require__(2691);
+const args_1 = __nccwpck_require__(7593);
 /** The exit status for how a run ended: 1 also for a regression, as `fail-on-regression` fails the step. */
 function exitStatus(outcome) {
     if (outcome.result === 'ok')
@@ -1860,7 +1860,7 @@ async function runCli(argv, io) {
 
 /***/ }),
 
-/***/ 4533:
+/***/ 3916:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1881,7 +1881,7 @@ exports.InputError = InputError;
 
 /***/ }),
 
-/***/ 2427:
+/***/ 3190:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -1926,13 +1926,13 @@ exports.stopping = stopping;
 exports.runQuick = runQuick;
 exports.runProcess = runProcess;
 exports.tail = tail;
-const exec_1 = __nccwpck_require__(8682);
+const exec_1 = __nccwpck_require__(5236);
 const child_process_1 = __nccwpck_require__(5317);
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const string_decoder_1 = __nccwpck_require__(3193);
-const memory_1 = __nccwpck_require__(5993);
-const retry_1 = __nccwpck_require__(2486);
+const memory_1 = __nccwpck_require__(8820);
+const retry_1 = __nccwpck_require__(9809);
 /**
  * Variables a child process inherits from the runner: what Nix, git, ssh and curl need to find their files,
  * certificates, proxies and agent. Everything else stays behind, above all the step's inputs (INPUT_TOKEN,
@@ -2163,7 +2163,7 @@ function tail(text, lines) {
 
 /***/ }),
 
-/***/ 8672:
+/***/ 5837:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2179,7 +2179,7 @@ function isApiCommitter(forge) {
 
 /***/ }),
 
-/***/ 3869:
+/***/ 7514:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2203,15 +2203,15 @@ async function upsertComment(forge, number, marker, text) {
 
 /***/ }),
 
-/***/ 774:
+/***/ 397:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.forgeEndpoints = forgeEndpoints;
 exports.makeForge = makeForge;
-const forgejo_1 = __nccwpck_require__(7508);
-const github_1 = __nccwpck_require__(5521);
+const forgejo_1 = __nccwpck_require__(5483);
+const github_1 = __nccwpck_require__(932);
 /** Where the forge's API is and which repository to act on, from the inputs and the runner's environment. */
 function forgeEndpoints(settings, env) {
     const repository = env.GITHUB_REPOSITORY ?? '';
@@ -2250,7 +2250,7 @@ function makeForge(settings, env, log, options = {}) {
 
 /***/ }),
 
-/***/ 9628:
+/***/ 9087:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -2262,8 +2262,8 @@ exports.pendingReboot = pendingReboot;
 exports.fleetState = fleetState;
 exports.readBranchStatuses = readBranchStatuses;
 exports.readFleetState = readFleetState;
-const forge_1 = __nccwpck_require__(6483);
-const shape_1 = __nccwpck_require__(3493);
+const forge_1 = __nccwpck_require__(6576);
+const shape_1 = __nccwpck_require__(1682);
 /** The status context prefix that hosts report under (services.fleet-auto-upgrade.reportStatus.context). */
 exports.CONTEXT_PREFIX = 'nixos-upgrade/';
 const str = (v) => (typeof v === 'string' ? v : undefined);
@@ -2410,7 +2410,7 @@ async function readFleetState(api, forge, target, hosts, staleAfterMs, now) {
 
 /***/ }),
 
-/***/ 6483:
+/***/ 6576:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -2435,19 +2435,19 @@ exports.AutoMergeRefusal = AutoMergeRefusal;
 
 /***/ }),
 
-/***/ 7508:
+/***/ 5483:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
-const errors_1 = __nccwpck_require__(4533);
-const http_1 = __nccwpck_require__(8114);
-const forge_1 = __nccwpck_require__(6483);
-const people_1 = __nccwpck_require__(2657);
-const merge_1 = __nccwpck_require__(1440);
-const shape_1 = __nccwpck_require__(3493);
-const retry_1 = __nccwpck_require__(2486);
+const errors_1 = __nccwpck_require__(3916);
+const http_1 = __nccwpck_require__(2847);
+const forge_1 = __nccwpck_require__(6576);
+const people_1 = __nccwpck_require__(3364);
+const merge_1 = __nccwpck_require__(6279);
+const shape_1 = __nccwpck_require__(1682);
+const retry_1 = __nccwpck_require__(9809);
 /** The head repository's full name, when the answer has one (a deleted fork has none). */
 function headRepoName(v) {
     const name = (0, shape_1.isRecord)(v) && (0, shape_1.isRecord)(v.head) && (0, shape_1.isRecord)(v.head.repo) ? v.head.repo.full_name : undefined;
@@ -2757,17 +2757,17 @@ exports.ForgejoForge = ForgejoForge;
 
 /***/ }),
 
-/***/ 5521:
+/***/ 932:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
-const http_1 = __nccwpck_require__(8114);
-const forge_1 = __nccwpck_require__(6483);
-const people_1 = __nccwpck_require__(2657);
-const merge_1 = __nccwpck_require__(1440);
-const shape_1 = __nccwpck_require__(3493);
+const http_1 = __nccwpck_require__(2847);
+const forge_1 = __nccwpck_require__(6576);
+const people_1 = __nccwpck_require__(3364);
+const merge_1 = __nccwpck_require__(6279);
+const shape_1 = __nccwpck_require__(1682);
 /** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
 function readPull(r, v, where) {
     const nodeId = (0, shape_1.isRecord)(v) ? v.node_id : undefined;
@@ -3009,13 +3009,13 @@ exports.GitHubForge = GitHubForge;
 
 /***/ }),
 
-/***/ 8114:
+/***/ 2847:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ApiClient = exports.ForgeError = void 0;
-const retry_1 = __nccwpck_require__(2486);
+const retry_1 = __nccwpck_require__(9809);
 /** A forge API error: the operation, the URL path, the status and the forge's own message (never the token). */
 class ForgeError extends Error {
     operation;
@@ -3254,7 +3254,7 @@ function retryable(response) {
 
 /***/ }),
 
-/***/ 7064:
+/***/ 2417:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -3268,7 +3268,7 @@ function detectForge(env) {
 
 /***/ }),
 
-/***/ 1440:
+/***/ 6279:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -3276,7 +3276,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MergeMethodError = exports.FORGEJO_MERGE_METHODS = exports.GITHUB_MERGE_METHODS = void 0;
 exports.chooseMergeMethod = chooseMergeMethod;
 exports.repositoryMergeMethods = repositoryMergeMethods;
-const shape_1 = __nccwpck_require__(3493);
+const shape_1 = __nccwpck_require__(1682);
 exports.GITHUB_MERGE_METHODS = ['merge', 'squash', 'rebase'];
 // Forgejo's own order (its merge button and MergeStyle constants).
 exports.FORGEJO_MERGE_METHODS = [
@@ -3329,14 +3329,14 @@ async function repositoryMergeMethods(api, repoPath, flags, defaultField) {
 
 /***/ }),
 
-/***/ 2657:
+/***/ 3364:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.eachRefusal = eachRefusal;
 exports.logins = logins;
-const http_1 = __nccwpck_require__(8114);
+const http_1 = __nccwpck_require__(2847);
 /**
  * Runs `call` for all names at once; when the forge refuses the whole request because of some name (`isRefusal`)
  * without saying which one, asks for each name alone, so that the others still get through and the refused
@@ -3381,7 +3381,7 @@ function logins(list) {
 
 /***/ }),
 
-/***/ 3493:
+/***/ 1682:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -3392,7 +3392,7 @@ exports.needList = needList;
 exports.isRecord = isRecord;
 exports.readPullFields = readPullFields;
 exports.readComment = readComment;
-const http_1 = __nccwpck_require__(8114);
+const http_1 = __nccwpck_require__(2847);
 /** An answer that parsed but lacks what the action reads: names the operation, the path and the field. */
 function shapeError(r, problem) {
     return new http_1.ForgeError(r.operation, r.method, r.path, r.status, `unexpected answer: ${problem}`, r.body);
@@ -3455,7 +3455,7 @@ function readComment(r, v, where) {
 
 /***/ }),
 
-/***/ 858:
+/***/ 8367:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -3751,7 +3751,7 @@ exports.OUTPUTS = {
 
 /***/ }),
 
-/***/ 2521:
+/***/ 4110:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -3797,7 +3797,7 @@ async function pushCredentials(git, remoteUrl, token, mask) {
 
 /***/ }),
 
-/***/ 5999:
+/***/ 308:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -3837,9 +3837,9 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Git = exports.NETWORK_LIMITS = exports.TRAILER = void 0;
 const child_process_1 = __nccwpck_require__(5317);
-const io = __importStar(__nccwpck_require__(2200));
-const exec_1 = __nccwpck_require__(2427);
-const redact_1 = __nccwpck_require__(5307);
+const io = __importStar(__nccwpck_require__(4994));
+const exec_1 = __nccwpck_require__(3190);
+const redact_1 = __nccwpck_require__(6670);
 /** The trailer that marks the action's own commits, so a rerun knows which branch commits it may replace. */
 exports.TRAILER = 'Update-Tool: nixos-fleet-update';
 exports.NETWORK_LIMITS = { lowSpeedLimit: 1000, lowSpeedTime: 60, timeout: 600 };
@@ -4077,7 +4077,7 @@ exports.Git = Git;
 
 /***/ }),
 
-/***/ 5213:
+/***/ 1202:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -4119,7 +4119,7 @@ function refNameProblem(name) {
 
 /***/ }),
 
-/***/ 652:
+/***/ 2679:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -4149,7 +4149,7 @@ function defuse(text) {
 
 /***/ }),
 
-/***/ 9243:
+/***/ 3718:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -4163,11 +4163,11 @@ exports.expandDate = expandDate;
 exports.parseDuration = parseDuration;
 exports.parseMergeMethod = parseMergeMethod;
 exports.parseConfigurations = parseConfigurations;
-const merge_1 = __nccwpck_require__(1440);
-const errors_1 = __nccwpck_require__(4533);
-const refname_1 = __nccwpck_require__(5213);
-const configurations_1 = __nccwpck_require__(7533);
-const source_1 = __nccwpck_require__(4803);
+const merge_1 = __nccwpck_require__(6279);
+const errors_1 = __nccwpck_require__(3916);
+const refname_1 = __nccwpck_require__(1202);
+const configurations_1 = __nccwpck_require__(724);
+const source_1 = __nccwpck_require__(4620);
 /** Small typed parsers of input values: each error names the input and the form it expects. */
 /** Splits a list input on commas, whitespace and newlines, dropping empty items. */
 function parseList(value) {
@@ -4254,7 +4254,7 @@ function parseConfigurations(value) {
 
 /***/ }),
 
-/***/ 4803:
+/***/ 4620:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -4263,7 +4263,7 @@ exports.inputVariable = inputVariable;
 exports.environmentInputs = environmentInputs;
 exports.inputDefault = inputDefault;
 exports.misspelledInputVariables = misspelledInputVariables;
-const action_1 = __nccwpck_require__(858);
+const action_1 = __nccwpck_require__(8367);
 /** The runner's variable for an input (what `core.getInput` reads): `INPUT_` and the name upper-cased. */
 function inputVariable(name) {
     return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
@@ -4302,7 +4302,7 @@ function misspelledInputVariables(env) {
 
 /***/ }),
 
-/***/ 4051:
+/***/ 8476:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -4342,7 +4342,7 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.stopOnSignals = stopOnSignals;
 const os = __importStar(__nccwpck_require__(857));
-const exec_1 = __nccwpck_require__(2427);
+const exec_1 = __nccwpck_require__(3190);
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 /**
  * Runs `work`; a SIGINT or SIGTERM meanwhile (a cancelled job, Ctrl-C) stops the step: every running command's
@@ -4382,7 +4382,7 @@ async function stopOnSignals(stop, work, log) {
 
 /***/ }),
 
-/***/ 2939:
+/***/ 5384:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -4439,27 +4439,27 @@ exports.MemoryLog = MemoryLog;
 
 /***/ }),
 
-/***/ 3271:
+/***/ 1730:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.run = run;
-const errors_1 = __nccwpck_require__(4533);
-const preflight_1 = __nccwpck_require__(2520);
-const flake_ref_1 = __nccwpck_require__(5630);
-const assemble_1 = __nccwpck_require__(2639);
-const model_1 = __nccwpck_require__(5806);
-const context_1 = __nccwpck_require__(8896);
-const settings_1 = __nccwpck_require__(8603);
-const interrupt_1 = __nccwpck_require__(4051);
-const event_1 = __nccwpck_require__(7295);
-const mode_1 = __nccwpck_require__(1400);
-const review_1 = __nccwpck_require__(5867);
-const rollout_1 = __nccwpck_require__(3110);
-const context_2 = __nccwpck_require__(893);
-const results_1 = __nccwpck_require__(9532);
-const steps_1 = __nccwpck_require__(3413);
+const errors_1 = __nccwpck_require__(3916);
+const preflight_1 = __nccwpck_require__(8489);
+const flake_ref_1 = __nccwpck_require__(6195);
+const assemble_1 = __nccwpck_require__(2424);
+const model_1 = __nccwpck_require__(6867);
+const context_1 = __nccwpck_require__(1953);
+const settings_1 = __nccwpck_require__(8750);
+const interrupt_1 = __nccwpck_require__(8476);
+const event_1 = __nccwpck_require__(4536);
+const mode_1 = __nccwpck_require__(3805);
+const review_1 = __nccwpck_require__(7858);
+const rollout_1 = __nccwpck_require__(7537);
+const context_2 = __nccwpck_require__(670);
+const results_1 = __nccwpck_require__(9507);
+const steps_1 = __nccwpck_require__(7110);
 /**
  * The update: discover → build before → update the lock → build after → diff → push → report → publish. Every
  * output and the summary are written before publishing, so that a failure there still leaves the report.
@@ -4602,7 +4602,7 @@ async function run(options) {
 
 /***/ }),
 
-/***/ 5993:
+/***/ 8820:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -4738,7 +4738,7 @@ function watchMemory(pid, limit, onOver) {
 
 /***/ }),
 
-/***/ 7295:
+/***/ 4536:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -4779,8 +4779,8 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.readEvent = readEvent;
 exports.eventFrom = eventFrom;
 const fs = __importStar(__nccwpck_require__(9896));
-const errors_1 = __nccwpck_require__(4533);
-const shape_1 = __nccwpck_require__(3493);
+const errors_1 = __nccwpck_require__(3916);
+const shape_1 = __nccwpck_require__(1682);
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 function text(v) {
     return typeof v === 'string' ? v : undefined;
@@ -4844,7 +4844,7 @@ function eventFrom(name, payload, source = 'the event payload') {
 
 /***/ }),
 
-/***/ 1400:
+/***/ 3805:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -4853,7 +4853,7 @@ exports.MODES = void 0;
 exports.parseMode = parseMode;
 exports.selectMode = selectMode;
 exports.parseModeSettings = parseModeSettings;
-const errors_1 = __nccwpck_require__(4533);
+const errors_1 = __nccwpck_require__(3916);
 /**
  * What a run does: `update` the lock and open a pull request (the default), `review` a pull request (build its base
  * and head, comment the difference), fill the binary `cache` with the systems of a pushed commit, or advance the
@@ -4911,7 +4911,7 @@ function parseModeSettings(mode, base, head) {
 
 /***/ }),
 
-/***/ 5867:
+/***/ 7858:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -4955,23 +4955,23 @@ exports.runReview = runReview;
 exports.runCache = runCache;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const comment_1 = __nccwpck_require__(3869);
-const http_1 = __nccwpck_require__(8114);
-const git_1 = __nccwpck_require__(5999);
-const evalpool_1 = __nccwpck_require__(5058);
-const lock_1 = __nccwpck_require__(4449);
-const nix_1 = __nccwpck_require__(5811);
-const build_1 = __nccwpck_require__(4515);
-const diff_1 = __nccwpck_require__(5600);
-const discover_1 = __nccwpck_require__(2332);
-const connect_1 = __nccwpck_require__(774);
-const credentials_1 = __nccwpck_require__(2521);
-const push_1 = __nccwpck_require__(9163);
-const markdown_1 = __nccwpck_require__(998);
-const model_1 = __nccwpck_require__(5806);
-const run_link_1 = __nccwpck_require__(2195);
-const words_1 = __nccwpck_require__(2814);
+const errors_1 = __nccwpck_require__(3916);
+const comment_1 = __nccwpck_require__(7514);
+const http_1 = __nccwpck_require__(2847);
+const git_1 = __nccwpck_require__(308);
+const evalpool_1 = __nccwpck_require__(6879);
+const lock_1 = __nccwpck_require__(7848);
+const nix_1 = __nccwpck_require__(4280);
+const build_1 = __nccwpck_require__(1806);
+const diff_1 = __nccwpck_require__(7855);
+const discover_1 = __nccwpck_require__(5803);
+const connect_1 = __nccwpck_require__(397);
+const credentials_1 = __nccwpck_require__(4110);
+const push_1 = __nccwpck_require__(4912);
+const markdown_1 = __nccwpck_require__(4285);
+const model_1 = __nccwpck_require__(6867);
+const run_link_1 = __nccwpck_require__(1344);
+const words_1 = __nccwpck_require__(2691);
 /** The hidden line that finds the review comment again on later pushes. */
 exports.REVIEW_MARKER = '<!-- nixos-fleet-update:review -->';
 /** The commit status a review sets on the head commit. */
@@ -5350,28 +5350,28 @@ async function runCache(ctx) {
 
 /***/ }),
 
-/***/ 3110:
+/***/ 7537:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runRollout = runRollout;
 exports.runRolloutMode = runRolloutMode;
-const errors_1 = __nccwpck_require__(4533);
-const forgejo_1 = __nccwpck_require__(7508);
-const fleet_state_1 = __nccwpck_require__(9628);
-const github_1 = __nccwpck_require__(5521);
-const http_1 = __nccwpck_require__(8114);
-const evalpool_1 = __nccwpck_require__(5058);
-const nix_1 = __nccwpck_require__(5811);
-const discover_1 = __nccwpck_require__(2332);
-const fleet_state_2 = __nccwpck_require__(8251);
-const rollout_1 = __nccwpck_require__(3654);
-const run_link_1 = __nccwpck_require__(2195);
-const gates_1 = __nccwpck_require__(262);
-const waves_1 = __nccwpck_require__(2536);
-const settings_1 = __nccwpck_require__(8603);
-const connect_1 = __nccwpck_require__(774);
+const errors_1 = __nccwpck_require__(3916);
+const forgejo_1 = __nccwpck_require__(5483);
+const fleet_state_1 = __nccwpck_require__(9087);
+const github_1 = __nccwpck_require__(932);
+const http_1 = __nccwpck_require__(2847);
+const evalpool_1 = __nccwpck_require__(6879);
+const nix_1 = __nccwpck_require__(4280);
+const discover_1 = __nccwpck_require__(5803);
+const fleet_state_2 = __nccwpck_require__(5362);
+const rollout_1 = __nccwpck_require__(8363);
+const run_link_1 = __nccwpck_require__(1344);
+const gates_1 = __nccwpck_require__(4549);
+const waves_1 = __nccwpck_require__(535);
+const settings_1 = __nccwpck_require__(8750);
+const connect_1 = __nccwpck_require__(397);
 /** What a forge's refusal to take a status means for the token. */
 function refusalHint(e, forge) {
     if (!(e instanceof http_1.ForgeError) || (e.status !== 403 && e.status !== 404))
@@ -5503,14 +5503,14 @@ async function runRolloutMode(settings, env, log, now) {
 
 /***/ }),
 
-/***/ 5931:
+/***/ 6854:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.splitArgs = splitArgs;
 exports.maskNixSecrets = maskNixSecrets;
-const errors_1 = __nccwpck_require__(4533);
+const errors_1 = __nccwpck_require__(3916);
 /** Splits `--max-jobs 4 --builders 'ssh://b x86_64-linux'` into arguments with shell-like quoting, no expansion. */
 function splitArgs(value, inputName = 'nix-args') {
     const args = [];
@@ -5576,7 +5576,7 @@ function maskNixSecrets(args, mask) {
 
 /***/ }),
 
-/***/ 2578:
+/***/ 3781:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -5708,14 +5708,14 @@ function substitutedPaths(stderr) {
 
 /***/ }),
 
-/***/ 4405:
+/***/ 8684:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.diffClosures = diffClosures;
 exports.countKinds = countKinds;
-const names_1 = __nccwpck_require__(3148);
+const names_1 = __nccwpck_require__(8971);
 const byText = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
 function packagesOf(side, infos) {
     const byName = new Map();
@@ -5893,7 +5893,7 @@ function countKinds(diff) {
 
 /***/ }),
 
-/***/ 4169:
+/***/ 2198:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -5978,7 +5978,7 @@ function closureOf(root, infos) {
 
 /***/ }),
 
-/***/ 7533:
+/***/ 724:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6067,7 +6067,7 @@ function parsePlatforms(json, read) {
 
 /***/ }),
 
-/***/ 5058:
+/***/ 6879:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -6114,10 +6114,10 @@ exports.overBudgetMessage = overBudgetMessage;
 exports.evaluateToplevels = evaluateToplevels;
 exports.parseToplevels = parseToplevels;
 const os = __importStar(__nccwpck_require__(857));
-const exec_1 = __nccwpck_require__(2427);
-const memory_1 = __nccwpck_require__(5993);
-const stderr_1 = __nccwpck_require__(9946);
-const warnings_1 = __nccwpck_require__(5855);
+const exec_1 = __nccwpck_require__(3190);
+const memory_1 = __nccwpck_require__(8820);
+const stderr_1 = __nccwpck_require__(4923);
+const warnings_1 = __nccwpck_require__(9826);
 /**
  * Resident memory below which one process evaluates every host at a flat time per host. Nix (2.8 to current)
  * starts its garbage-collected heap at 25 % of RAM, at most 384 MiB, and does not collect until that is full;
@@ -6376,7 +6376,7 @@ function evalError(r) {
 
 /***/ }),
 
-/***/ 2949:
+/***/ 7560:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -6388,8 +6388,8 @@ exports.toplevelsExpr = toplevelsExpr;
 exports.singleToplevelExpr = singleToplevelExpr;
 exports.wavesExpr = wavesExpr;
 exports.singleWaveExpr = singleWaveExpr;
-const configurations_1 = __nccwpck_require__(7533);
-const warnings_1 = __nccwpck_require__(5855);
+const configurations_1 = __nccwpck_require__(724);
+const warnings_1 = __nccwpck_require__(9826);
 /**
  * A Nix string literal holding `text` verbatim: `"`, `\` and `${` are escaped, so a value from a flake or an
  * input can never become Nix code.
@@ -6465,7 +6465,7 @@ function singleWaveExpr(host) {
 
 /***/ }),
 
-/***/ 6224:
+/***/ 4793:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6667,7 +6667,7 @@ function stripContent(locked) {
 
 /***/ }),
 
-/***/ 4449:
+/***/ 7848:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6806,7 +6806,7 @@ function lockDate(lastModified) {
 
 /***/ }),
 
-/***/ 3148:
+/***/ 8971:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -6947,7 +6947,7 @@ function mergeRenamed(before, after) {
 
 /***/ }),
 
-/***/ 5811:
+/***/ 4280:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -6992,15 +6992,15 @@ exports.pathInfoArgs = pathInfoArgs;
 exports.applyToConfigurations = applyToConfigurations;
 exports.showConfigArgs = showConfigArgs;
 exports.maxJobsConfigured = maxJobsConfigured;
-const io = __importStar(__nccwpck_require__(2200));
+const io = __importStar(__nccwpck_require__(4994));
 const fs = __importStar(__nccwpck_require__(9896));
-const exec_1 = __nccwpck_require__(2427);
-const cache_1 = __nccwpck_require__(2578);
-const closure_1 = __nccwpck_require__(4169);
-const configurations_1 = __nccwpck_require__(7533);
-const expr_1 = __nccwpck_require__(2949);
-const log_1 = __nccwpck_require__(2939);
-const stderr_1 = __nccwpck_require__(9946);
+const exec_1 = __nccwpck_require__(3190);
+const cache_1 = __nccwpck_require__(3781);
+const closure_1 = __nccwpck_require__(2198);
+const configurations_1 = __nccwpck_require__(724);
+const expr_1 = __nccwpck_require__(7560);
+const log_1 = __nccwpck_require__(5384);
+const stderr_1 = __nccwpck_require__(4923);
 /** Parses `nix --version`: `nix (Nix) 2.8.0`, `nix (Lix, like Nix) 2.91.1`, `nix (Determinate Nix 3.6.2) 2.29.0`. */
 function parseNixVersion(text) {
     const line = text.trim().split('\n')[0] ?? '';
@@ -7288,13 +7288,13 @@ function readOptional(file) {
 
 /***/ }),
 
-/***/ 7433:
+/***/ 7052:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pendingChanges = pendingChanges;
-const names_1 = __nccwpck_require__(3148);
+const names_1 = __nccwpck_require__(8971);
 function versionsByName(paths, drvs) {
     const out = new Map();
     for (const p of paths) {
@@ -7333,7 +7333,7 @@ function pendingChanges(oldClosure, newDrvClosure) {
 
 /***/ }),
 
-/***/ 9946:
+/***/ 4923:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7397,7 +7397,7 @@ function startedDerivations(stderr) {
 
 /***/ }),
 
-/***/ 1051:
+/***/ 3904:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -7810,7 +7810,7 @@ function readUnitTree(toplevel, cache = new Map()) {
 
 /***/ }),
 
-/***/ 5855:
+/***/ 9826:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -7923,7 +7923,7 @@ function compareWarnings(hosts) {
 
 /***/ }),
 
-/***/ 4151:
+/***/ 8184:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -7965,12 +7965,12 @@ exports.isOpenPgpKey = isOpenPgpKey;
 exports.openPgpHome = openPgpHome;
 exports.signingSubkey = signingSubkey;
 exports.checkSigningKeyPassphrase = checkSigningKeyPassphrase;
-const io = __importStar(__nccwpck_require__(2200));
+const io = __importStar(__nccwpck_require__(4994));
 const child_process_1 = __nccwpck_require__(5317);
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const exec_1 = __nccwpck_require__(2427);
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
 const INPUT = "Input 'signing-key'";
 /** Whether the text is an armored OpenPGP secret key (else it is taken for an SSH key). */
 function isOpenPgpKey(text) {
@@ -8104,7 +8104,7 @@ function checkSigningKeyPassphrase(passphrase, signingKey) {
 
 /***/ }),
 
-/***/ 2793:
+/***/ 9822:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -8112,7 +8112,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.checkCommitViaApi = checkCommitViaApi;
 exports.commitThroughApi = commitThroughApi;
 const crypto_1 = __nccwpck_require__(6982);
-const errors_1 = __nccwpck_require__(4533);
+const errors_1 = __nccwpck_require__(3916);
 /** Checks `commit-via-api` against the forge and the other signing input. */
 function checkCommitViaApi(commitViaApi, forge, signingKey) {
     if (!commitViaApi)
@@ -8169,7 +8169,7 @@ async function commitThroughApi(git, forge, input) {
 
 /***/ }),
 
-/***/ 2855:
+/***/ 7578:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -8214,8 +8214,8 @@ exports.holdBackFlakeArgs = holdBackFlakeArgs;
 exports.holdBackCandidates = holdBackCandidates;
 exports.overrideBuilder = overrideBuilder;
 const path = __importStar(__nccwpck_require__(6928));
-const lock_compose_1 = __nccwpck_require__(6224);
-const build_1 = __nccwpck_require__(4515);
+const lock_compose_1 = __nccwpck_require__(4793);
+const build_1 = __nccwpck_require__(1806);
 /** The top-level inputs a lock change belongs to (`home-manager/nixpkgs` → `home-manager`), each once. */
 function changedTopInputs(changes) {
     return [...new Set(changes.map(c => c.input.split('/')[0]))];
@@ -8348,7 +8348,7 @@ function overrideBuilder(nix, flake, oldLock, rootsDir, pool, keep) {
 
 /***/ }),
 
-/***/ 4473:
+/***/ 1090:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -8391,7 +8391,7 @@ exports.listCommits = listCommits;
 exports.bisectCommits = bisectCommits;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const git_1 = __nccwpck_require__(5999);
+const git_1 = __nccwpck_require__(308);
 /** Input kinds whose history can be listed with git, and the repository URL to fetch it from. */
 function gitRepositoryUrl(locked) {
     const str = (k) => (typeof locked[k] === 'string' ? locked[k] : undefined);
@@ -8496,7 +8496,7 @@ async function bisectCommits(input) {
 
 /***/ }),
 
-/***/ 4515:
+/***/ 1806:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -8538,11 +8538,11 @@ exports.buildHosts = buildHosts;
 exports.buildEvaluated = buildEvaluated;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const exec_1 = __nccwpck_require__(2427);
-const evalpool_1 = __nccwpck_require__(5058);
-const configurations_1 = __nccwpck_require__(7533);
-const stderr_1 = __nccwpck_require__(9946);
-const names_1 = __nccwpck_require__(3148);
+const exec_1 = __nccwpck_require__(3190);
+const evalpool_1 = __nccwpck_require__(6879);
+const configurations_1 = __nccwpck_require__(724);
+const stderr_1 = __nccwpck_require__(4923);
+const names_1 = __nccwpck_require__(8971);
 /** How many failed derivations get their log fetched; the rest are named only. */
 const MAX_LOGS = 10;
 const LOG_LINES = 25;
@@ -8670,7 +8670,7 @@ async function explainFailures(nix, failed, run) {
 
 /***/ }),
 
-/***/ 6671:
+/***/ 6292:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -8713,9 +8713,9 @@ exports.inspectCheckout = inspectCheckout;
 exports.checkHeadOnBase = checkHeadOnBase;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const git_1 = __nccwpck_require__(5999);
-const words_1 = __nccwpck_require__(2814);
+const errors_1 = __nccwpck_require__(3916);
+const git_1 = __nccwpck_require__(308);
+const words_1 = __nccwpck_require__(2691);
 exports.FLAKE_FILES = ['flake.nix', 'flake.lock'];
 /**
  * Reads flake.lock from the checked-out commit and refuses a checkout whose flake.nix or flake.lock differ from
@@ -8765,7 +8765,7 @@ async function checkHeadOnBase(git, head, baseBranch, baseRef) {
 
 /***/ }),
 
-/***/ 5600:
+/***/ 7855:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -8811,11 +8811,11 @@ exports.diffHosts = diffHosts;
 exports.pendingHosts = pendingHosts;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const closure_1 = __nccwpck_require__(4169);
-const closure_diff_1 = __nccwpck_require__(4405);
-const names_1 = __nccwpck_require__(3148);
-const received_1 = __nccwpck_require__(7433);
-const units_1 = __nccwpck_require__(1051);
+const closure_1 = __nccwpck_require__(2198);
+const closure_diff_1 = __nccwpck_require__(8684);
+const names_1 = __nccwpck_require__(8971);
+const received_1 = __nccwpck_require__(7052);
+const units_1 = __nccwpck_require__(3904);
 function readText(p) {
     try {
         return fs.readFileSync(p, 'utf8').trim();
@@ -8927,14 +8927,14 @@ async function pendingHosts(nix, hosts) {
 
 /***/ }),
 
-/***/ 2332:
+/***/ 5803:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.selectHosts = selectHosts;
 exports.discover = discover;
-const settings_1 = __nccwpck_require__(8603);
+const settings_1 = __nccwpck_require__(8750);
 /** Applies `hosts` and `exclude-hosts` to the flake's host names. */
 function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosConfigurations') {
     const known = new Set(all);
@@ -8964,7 +8964,7 @@ async function discover(nix, flake, explicit, exclude, excludeSource, set = 'nix
 
 /***/ }),
 
-/***/ 8024:
+/***/ 6997:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -9005,12 +9005,12 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.attributeAndHoldBack = attributeAndHoldBack;
 exports.heldBackOutput = heldBackOutput;
 const path = __importStar(__nccwpck_require__(6928));
-const lock_1 = __nccwpck_require__(4449);
-const lock_compose_1 = __nccwpck_require__(6224);
-const attribute_1 = __nccwpck_require__(2855);
-const bisect_1 = __nccwpck_require__(4473);
-const build_1 = __nccwpck_require__(4515);
-const errors_1 = __nccwpck_require__(4533);
+const lock_1 = __nccwpck_require__(7848);
+const lock_compose_1 = __nccwpck_require__(4793);
+const attribute_1 = __nccwpck_require__(7578);
+const bisect_1 = __nccwpck_require__(1090);
+const build_1 = __nccwpck_require__(1806);
+const errors_1 = __nccwpck_require__(3916);
 /** A lock entry's `locked` attributes, by top-level input name. */
 function lockedNode(lock, input) {
     const data = JSON.parse(lock);
@@ -9143,15 +9143,15 @@ function heldBackOutput(inputs) {
 
 /***/ }),
 
-/***/ 3056:
+/***/ 3345:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseUpdateInputs = parseUpdateInputs;
 exports.resolveInputSelection = resolveInputSelection;
-const errors_1 = __nccwpck_require__(4533);
-const lock_1 = __nccwpck_require__(4449);
+const errors_1 = __nccwpck_require__(3916);
+const lock_1 = __nccwpck_require__(7848);
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/;
 const TOP_LEVEL_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*$/;
 /**
@@ -9208,14 +9208,14 @@ function resolveInputSelection(entries, lockText, lockPath) {
 
 /***/ }),
 
-/***/ 3304:
+/***/ 4235:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parsePeople = parsePeople;
 exports.assignPeople = assignPeople;
-const errors_1 = __nccwpck_require__(4533);
+const errors_1 = __nccwpck_require__(3916);
 /** An account name as both forges allow it (GitHub: letters, digits, `-`; Forgejo also `_` and `.`). */
 const ACCOUNT = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,38}[A-Za-z0-9_])?$/;
 /**
@@ -9269,7 +9269,7 @@ async function assignPeople(forge, pull, people) {
 
 /***/ }),
 
-/***/ 2520:
+/***/ 8489:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -9312,11 +9312,11 @@ exports.preflightPublish = preflightPublish;
 exports.runnerFileProblems = runnerFileProblems;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const git_1 = __nccwpck_require__(5999);
-const settings_1 = __nccwpck_require__(8603);
-const credentials_1 = __nccwpck_require__(2521);
-const connect_1 = __nccwpck_require__(774);
+const errors_1 = __nccwpck_require__(3916);
+const git_1 = __nccwpck_require__(308);
+const settings_1 = __nccwpck_require__(8750);
+const credentials_1 = __nccwpck_require__(4110);
+const connect_1 = __nccwpck_require__(397);
 /**
  * OWNER/NAME from a remote URL: `https://host/owner/name(.git)`, `ssh://git@host:22/owner/name.git`,
  * `git@host:owner/name.git`. Undefined for a local path or a URL with fewer than two path segments.
@@ -9439,7 +9439,7 @@ function runnerFileProblems(env) {
 
 /***/ }),
 
-/***/ 4144:
+/***/ 597:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -9483,16 +9483,16 @@ exports.checkCheckoutOnBase = checkCheckoutOnBase;
 exports.commitMessage = commitMessage;
 exports.publish = publish;
 const path = __importStar(__nccwpck_require__(6928));
-const merge_1 = __nccwpck_require__(1440);
-const git_1 = __nccwpck_require__(5999);
-const credentials_1 = __nccwpck_require__(2521);
-const lock_1 = __nccwpck_require__(4449);
-const inert_1 = __nccwpck_require__(652);
-const errors_1 = __nccwpck_require__(4533);
-const checkout_1 = __nccwpck_require__(6671);
-const people_1 = __nccwpck_require__(3304);
-const api_commit_1 = __nccwpck_require__(2793);
-const api_commit_2 = __nccwpck_require__(8672);
+const merge_1 = __nccwpck_require__(6279);
+const git_1 = __nccwpck_require__(308);
+const credentials_1 = __nccwpck_require__(4110);
+const lock_1 = __nccwpck_require__(7848);
+const inert_1 = __nccwpck_require__(2679);
+const errors_1 = __nccwpck_require__(3916);
+const checkout_1 = __nccwpck_require__(6292);
+const people_1 = __nccwpck_require__(4235);
+const api_commit_1 = __nccwpck_require__(9822);
+const api_commit_2 = __nccwpck_require__(5837);
 /**
  * Publishing failed after something was already done (the branch pushed, maybe the pull request opened): the
  * result says what, so that the step's outputs still name the pushed commit and branch.
@@ -9720,17 +9720,17 @@ async function openPull(forge, input, pushed) {
 
 /***/ }),
 
-/***/ 9163:
+/***/ 4912:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pushSystems = pushSystems;
-const exec_1 = __nccwpck_require__(2427);
-const cache_1 = __nccwpck_require__(2578);
-const redact_1 = __nccwpck_require__(5307);
-const stderr_1 = __nccwpck_require__(9946);
-const errors_1 = __nccwpck_require__(4533);
+const exec_1 = __nccwpck_require__(3190);
+const cache_1 = __nccwpck_require__(3781);
+const redact_1 = __nccwpck_require__(6670);
+const stderr_1 = __nccwpck_require__(4923);
+const errors_1 = __nccwpck_require__(3916);
 /**
  * Copies the given systems and their closures to the store in one `nix copy`, signed with the key: a binary cache
  * signs while it uploads (`?secret-key=`); for other stores (ssh-ng://, ssh://, local) the paths are signed in the
@@ -9785,7 +9785,7 @@ async function pushSystems(nix, target, systems) {
 
 /***/ }),
 
-/***/ 1970:
+/***/ 1833:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -9827,10 +9827,10 @@ exports.updateLock = updateLock;
 exports.restoreLock = restoreLock;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const exec_1 = __nccwpck_require__(2427);
-const lock_1 = __nccwpck_require__(4449);
-const stderr_1 = __nccwpck_require__(9946);
-const input_selection_1 = __nccwpck_require__(3056);
+const exec_1 = __nccwpck_require__(3190);
+const lock_1 = __nccwpck_require__(7848);
+const stderr_1 = __nccwpck_require__(4923);
+const input_selection_1 = __nccwpck_require__(3345);
 /**
  * Runs `nix flake update` for all or the selected inputs (`update-inputs` entries, `!name` for all but those) and compares the lock file with `oldLock`, the one of the
  * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
@@ -9874,7 +9874,7 @@ function restoreLock(flakeDir, oldLock, index) {
 
 /***/ }),
 
-/***/ 5307:
+/***/ 6670:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -9928,7 +9928,7 @@ function scrub(text, url) {
 
 /***/ }),
 
-/***/ 2639:
+/***/ 2424:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -9938,7 +9938,7 @@ exports.builtPairs = builtPairs;
 exports.unbuiltAfter = unbuiltAfter;
 exports.builtSystems = builtSystems;
 exports.assembleReport = assembleReport;
-const model_1 = __nccwpck_require__(5806);
+const model_1 = __nccwpck_require__(6867);
 /** Each host's report from its builds on both sides, what the diff found and what a regressed host would get. */
 function hostReports(hosts, before, after, diffs = [], pending = new Map()) {
     const byHost = new Map(diffs.map(d => [d.host, d]));
@@ -10013,7 +10013,7 @@ function assembleReport(p) {
 
 /***/ }),
 
-/***/ 3652:
+/***/ 4031:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -10023,7 +10023,7 @@ exports.clean = clean;
 exports.inline = inline;
 exports.codeBlock = codeBlock;
 exports.clipLines = clipLines;
-const inert_1 = __nccwpck_require__(652);
+const inert_1 = __nccwpck_require__(2679);
 Object.defineProperty(exports, "defuse", ({ enumerable: true, get: function () { return inert_1.defuse; } }));
 /** Control characters (but tab and newline) and the replacement character left by invalid UTF-8. */
 // eslint-disable-next-line no-control-regex
@@ -10070,7 +10070,7 @@ function clipLines(text, width = 300) {
 
 /***/ }),
 
-/***/ 5630:
+/***/ 6195:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -10119,14 +10119,14 @@ function flakeRef(flakeDir, env) {
 
 /***/ }),
 
-/***/ 8251:
+/***/ 5362:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.failedUpgrades = exports.staleHosts = void 0;
 exports.fleetStateLines = fleetStateLines;
-const escape_1 = __nccwpck_require__(3652);
+const escape_1 = __nccwpck_require__(4031);
 /** `2026-12-01 05:12 UTC` */
 function when(iso) {
     const t = Date.parse(iso);
@@ -10191,15 +10191,15 @@ exports.failedUpgrades = failedUpgrades;
 
 /***/ }),
 
-/***/ 1702:
+/***/ 799:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.heldBackLines = heldBackLines;
-const names_1 = __nccwpck_require__(3148);
-const escape_1 = __nccwpck_require__(3652);
-const sections_1 = __nccwpck_require__(8619);
+const names_1 = __nccwpck_require__(8971);
+const escape_1 = __nccwpck_require__(4031);
+const sections_1 = __nccwpck_require__(3844);
 function rev(l) {
     const id = l?.rev ? l.rev.slice(0, 12) : l?.narHash ? l.narHash.replace(/^sha256-/, '').slice(0, 12) : '–';
     return (0, sections_1.codeSpan)(id);
@@ -10264,7 +10264,7 @@ function heldBackLines(inputs, flakeRef = '.', nothingLeft = false) {
         out.push(`- **${(0, escape_1.inline)(i.input)}** ${rev(i.old)} → ${rev(i.new)}`);
         for (const h of i.hosts) {
             const cmd = reproduce(i, h.host, flakeRef);
-            out.push(`  - ${(0, escape_1.inline)(h.host)}: ${failure(h)}${how(h)}${cmd ? `. Reproduce: ${(0, sections_1.codeSpan)(cmd)}` : ''}`);
+            out.push(`  - ${(0, escape_1.inline)(h.host)}: ${failure(h)}${how(h)}${cmd ? `. Reproduce: ${(0, sections_1.commandSpan)(cmd)}` : ''}`);
         }
         if (i.bisect)
             out.push(`  - ${bisectLine(i, i.bisect)}`);
@@ -10275,7 +10275,7 @@ function heldBackLines(inputs, flakeRef = '.', nothingLeft = false) {
 
 /***/ }),
 
-/***/ 998:
+/***/ 4285:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -10285,15 +10285,15 @@ exports.sharedChanges = sharedChanges;
 exports.hostList = hostList;
 exports.renderCacheReport = renderCacheReport;
 exports.renderReport = renderReport;
-const closure_diff_1 = __nccwpck_require__(4405);
-const words_1 = __nccwpck_require__(2814);
-const lock_1 = __nccwpck_require__(4449);
-const escape_1 = __nccwpck_require__(3652);
-const model_1 = __nccwpck_require__(5806);
-const nvd_1 = __nccwpck_require__(8807);
-const sections_1 = __nccwpck_require__(8619);
-const fleet_state_1 = __nccwpck_require__(8251);
-const held_back_1 = __nccwpck_require__(1702);
+const closure_diff_1 = __nccwpck_require__(8684);
+const words_1 = __nccwpck_require__(2691);
+const lock_1 = __nccwpck_require__(7848);
+const escape_1 = __nccwpck_require__(4031);
+const model_1 = __nccwpck_require__(6867);
+const nvd_1 = __nccwpck_require__(3562);
+const sections_1 = __nccwpck_require__(3844);
+const fleet_state_1 = __nccwpck_require__(5362);
+const held_back_1 = __nccwpck_require__(799);
 /** The report's heading, by the flake output built. */
 const TITLE = {
     nixosConfigurations: 'NixOS fleet update',
@@ -10485,8 +10485,9 @@ function failureDetails(h, maxLines, r) {
     const set = r.configurations ?? 'nixosConfigurations';
     // A command with characters Markdown or HTML would act on is shown escaped rather than as code.
     // So is one with a `#` other than the flake's: a forge could read `"web #1"` as a reference.
-    const cmd = (c) => /^[A-Za-z0-9 ._/"'+=:-]*$/.test(c.replace(`#${set}.`, '')) ? (0, sections_1.codeSpan)(c) : (0, escape_1.inline)(c, 500);
-    body.push(`Reproduce: ${(0, sections_1.reproduceCommands)(h, r.flakeRef, set).map(cmd).join(' · ')}`, '');
+    body.push(`Reproduce: ${(0, sections_1.reproduceCommands)(h, r.flakeRef, set)
+        .map(c => (0, sections_1.commandSpan)(c, set))
+        .join(' · ')}`, '');
     return `<details><summary>${head}</summary>\n\n${body.join('\n')}\n${(0, escape_1.codeBlock)(log || 'no log')}\n\n</details>`;
 }
 /** Evaluation warnings new after the update, each once with its hosts, and how many went away. */
@@ -10637,110 +10638,144 @@ function renderReport(r, options = {}) {
     const text = renderWith(r, -1, 10, timings, fullReport).slice(0, limit - note.length);
     return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note;
 }
-function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file') {
-    const out = [];
-    const failed = (0, model_1.failedHosts)(r);
-    if (r.review) {
-        out.push(...reviewHead(r, r.review));
+function heading(r) {
+    if (r.review)
+        return reviewHead(r, r.review);
+    const out = [
+        `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
+        ''
+    ];
+    if (!r.changed) {
+        out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.');
     }
     else {
-        out.push(`## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`);
-        out.push('');
-        if (!r.changed) {
-            out.push('flake.lock is up to date: no input has a newer revision, nothing was rebuilt.');
-        }
-        else {
-            out.push(summaryLine(r));
-            for (const f of (0, sections_1.systemFlags)(r.hosts)) {
-                const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
-                out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
-            }
+        out.push(summaryLine(r));
+        for (const f of (0, sections_1.systemFlags)(r.hosts)) {
+            const what = f.what === 'release' ? 'NixOS release' : 'Kernel';
+            out.push('', `> **${what} ${(0, escape_1.inline)(f.change)}** ${hostList(f.hosts, r.hosts.length)}`);
         }
     }
-    if (r.lockChanges.length > 0) {
-        out.push('', '### Inputs', '', '| input | from | to | last modified | changes |', '|---|---|---|---|---|');
-        for (const c of r.lockChanges)
-            out.push(lockRow(c));
+    return out;
+}
+function inputsSection(r) {
+    if (r.lockChanges.length === 0)
+        return [];
+    return [
+        '',
+        '### Inputs',
+        '',
+        '| input | from | to | last modified | changes |',
+        '|---|---|---|---|---|',
+        ...r.lockChanges.map(lockRow)
+    ];
+}
+function hostsTable(r, room) {
+    const out = ['', '### Hosts', ''];
+    out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |');
+    out.push('|---|---|---|---|---|---|---|---|');
+    // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
+    const rows = Number.isFinite(room.maxRows)
+        ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, room.maxRows)
+        : r.hosts;
+    for (const h of rows)
+        out.push(hostRow(h));
+    if (rows.length < r.hosts.length)
+        out.push('', `_${r.hosts.length - rows.length} more hosts in ${room.fullReport}._`);
+    return out;
+}
+function sharedSection(r, room) {
+    const shared = [
+        ...sharedChanges(r.hosts).map(s => ({
+            line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${(0, escape_1.inline)(s.text)}`,
+            hosts: s.hosts
+        })),
+        ...(0, sections_1.sharedUnitChanges)(r.hosts).map(s => ({ line: `${(0, escape_1.inline)(s.text)}`, hosts: s.hosts }))
+    ];
+    if (shared.length === 0)
+        return [];
+    const out = ['', '### Changes on several hosts', ''];
+    const shown = room.maxLines <= 0 ? shared.slice(0, 20) : shared;
+    for (const s of shown)
+        out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`);
+    if (shown.length < shared.length)
+        out.push(`- … ${shared.length - shown.length} more`);
+    return out;
+}
+function failedSection(r, room) {
+    const failures = r.hosts.filter(h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed');
+    if (failures.length === 0)
+        return [];
+    const out = ['', `### Failed hosts (${(0, model_1.failedHosts)(r).length})`, ''];
+    if (room.maxLines < 0) {
+        const shown = Number.isFinite(room.maxRows) ? failures.slice(0, room.maxRows) : failures;
+        for (const h of shown)
+            out.push(`- ${failureLine(h, r)}`);
+        if (shown.length < failures.length)
+            out.push(`- … ${failures.length - shown.length} more`);
+        out.push('', `_Build logs left out to stay under the size limit; ${room.fullReport} has them._`);
     }
-    out.push(...(0, held_back_1.heldBackLines)(r.heldBack, r.flakeRef, r.nothingLeft));
-    if (r.changed && r.built) {
-        out.push('', '### Hosts', '');
-        out.push('| host | status | upgrades | downgrades | added | removed | disk usage | reboot |');
-        out.push('|---|---|---|---|---|---|---|---|');
-        // Rows of problem hosts first when the table has to be cut: those are what a reviewer must see.
-        const rows = Number.isFinite(maxRows)
-            ? [...r.hosts].sort((a, b) => rank(a) - rank(b)).slice(0, maxRows)
-            : r.hosts;
-        for (const h of rows)
-            out.push(hostRow(h));
-        if (rows.length < r.hosts.length)
-            out.push('', `_${r.hosts.length - rows.length} more hosts in ${fullReport}._`);
-        const shared = [
-            ...sharedChanges(r.hosts).map(s => ({
-                line: `${s.downgrade ? '⬇️ downgrade: ' : ''}${(0, escape_1.inline)(s.text)}`,
-                hosts: s.hosts
-            })),
-            ...(0, sections_1.sharedUnitChanges)(r.hosts).map(s => ({ line: `${(0, escape_1.inline)(s.text)}`, hosts: s.hosts }))
-        ];
-        if (shared.length > 0) {
-            out.push('', '### Changes on several hosts', '');
-            const shown = maxLines <= 0 ? shared.slice(0, 20) : shared;
-            for (const s of shown)
-                out.push(`- ${s.line} ${hostList(s.hosts, r.hosts.length)}`);
-            if (shown.length < shared.length)
-                out.push(`- … ${shared.length - shown.length} more`);
-        }
-        out.push(...warningLines(r, maxLines, fullReport));
-        out.push(...unitLines(r, maxLines, fullReport));
-        const failures = r.hosts.filter(h => h.status === 'regressed' || h.status === 'failing' || h.status === 'fixed');
-        if (failures.length > 0) {
-            out.push('', `### Failed hosts (${failed.length})`, '');
-            if (maxLines < 0) {
-                const shown = Number.isFinite(maxRows) ? failures.slice(0, maxRows) : failures;
-                for (const h of shown)
-                    out.push(`- ${failureLine(h, r)}`);
-                if (shown.length < failures.length)
-                    out.push(`- … ${failures.length - shown.length} more`);
-                out.push('', `_Build logs left out to stay under the size limit; ${fullReport} has them._`);
-            }
-            else {
-                for (const h of failures)
-                    out.push(failureDetails(h, maxLines === 0 ? 10 : maxLines, r), '');
-            }
-        }
-        const detailed = r.hosts.filter(h => h.diff);
-        if (detailed.length > 0) {
-            out.push('', '### Package changes per host', '');
-            if (maxLines > 0)
-                out.push(`_${sections_1.NVD_LEGEND}_`, '');
-            if (maxLines <= 0) {
-                out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`);
-            }
-            else {
-                if (Number.isFinite(maxLines)) {
-                    out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`, '');
-                }
-                for (const h of detailed)
-                    out.push(hostDetails(h, maxLines), '');
-            }
-        }
+    else {
+        for (const h of failures)
+            out.push(failureDetails(h, room.maxLines === 0 ? 10 : room.maxLines, r), '');
     }
-    out.push(...pushLines(r, timings));
-    if (r.fleetState)
-        out.push(...(0, fleet_state_1.fleetStateLines)(r.fleetState, maxRows));
+    return out;
+}
+function detailsSection(r, room) {
+    const detailed = r.hosts.filter(h => h.diff);
+    if (detailed.length === 0)
+        return [];
+    const { maxLines, fullReport } = room;
+    const out = ['', '### Package changes per host', ''];
+    if (maxLines > 0)
+        out.push(`_${sections_1.NVD_LEGEND}_`, '');
+    if (maxLines <= 0) {
+        out.push(`_Per-host detail left out to stay under the size limit; ${fullReport} has it all._`);
+    }
+    else {
+        if (Number.isFinite(maxLines)) {
+            out.push(`_Per-host detail shortened to ${maxLines} lines to stay under the size limit; ${fullReport} has it all._`, '');
+        }
+        for (const h of detailed)
+            out.push(hostDetails(h, maxLines), '');
+    }
+    return out;
+}
+function footer(r, room) {
     const foot = [(0, escape_1.inline)((0, sections_1.nixLabel)(r.nixVersion))];
     if (r.excluded.length > 0)
         foot.push(`excluded: ${r.excluded.map(h => (0, escape_1.inline)(h)).join(', ')}`);
-    if (timings && r.timings.length > 0)
+    if (room.timings && r.timings.length > 0)
         foot.push(r.timings.map(t => `${t.phase} ${t.seconds.toFixed(1)} s`).join(', '));
-    out.push('', `<sub>${foot.join(' · ')}</sub>`, '');
-    return out.join('\n');
+    return ['', `<sub>${foot.join(' · ')}</sub>`, ''];
+}
+/** The report as a list of sections, each rendered within `room`. */
+function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file') {
+    const room = { maxLines, maxRows, timings, fullReport };
+    const built = r.changed && r.built;
+    return [
+        ...heading(r),
+        ...inputsSection(r),
+        ...(0, held_back_1.heldBackLines)(r.heldBack, r.flakeRef, r.nothingLeft),
+        ...(built
+            ? [
+                ...hostsTable(r, room),
+                ...sharedSection(r, room),
+                ...warningLines(r, maxLines, fullReport),
+                ...unitLines(r, maxLines, fullReport),
+                ...failedSection(r, room),
+                ...detailsSection(r, room)
+            ]
+            : []),
+        ...pushLines(r, timings),
+        ...(r.fleetState ? (0, fleet_state_1.fleetStateLines)(r.fleetState, maxRows) : []),
+        ...footer(r, room)
+    ].join('\n');
 }
 
 
 /***/ }),
 
-/***/ 5806:
+/***/ 6867:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -10748,7 +10783,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.rebootHosts = exports.regressedHosts = exports.failedHosts = exports.evaluated = void 0;
 exports.warningChanges = warningChanges;
 exports.hostStatus = hostStatus;
-const warnings_1 = __nccwpck_require__(5855);
+const warnings_1 = __nccwpck_require__(9826);
 /** A side that evaluated: built, or evaluated only because no builder here can build its platform. */
 const evaluated = (b) => b.status === 'built' || b.status === 'not-buildable';
 exports.evaluated = evaluated;
@@ -10784,7 +10819,7 @@ exports.rebootHosts = rebootHosts;
 
 /***/ }),
 
-/***/ 8807:
+/***/ 3562:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -10792,7 +10827,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.formatVersions = formatVersions;
 exports.formatBytes = formatBytes;
 exports.nvdText = nvdText;
-const names_1 = __nccwpck_require__(3148);
+const names_1 = __nccwpck_require__(8971);
 /**
  * `1.0 x2, 1.1`: versions (sorted oldest first) joined with ", ", neighbours Nix finds equal counted as repeats of
  * the last of them, an empty version shown as `<none>`.
@@ -10878,14 +10913,14 @@ function nvdText(diff, before, after) {
 
 /***/ }),
 
-/***/ 3654:
+/***/ 8363:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.rolloutLines = rolloutLines;
-const gates_1 = __nccwpck_require__(262);
-const escape_1 = __nccwpck_require__(3652);
+const gates_1 = __nccwpck_require__(4549);
+const escape_1 = __nccwpck_require__(4031);
 /** `2026-12-01 05:12 UTC` */
 function when(iso) {
     const t = iso === undefined ? NaN : Date.parse(iso);
@@ -10945,7 +10980,7 @@ options) {
 
 /***/ }),
 
-/***/ 2195:
+/***/ 1344:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -10969,7 +11004,7 @@ function runUrl(env, forge) {
 
 /***/ }),
 
-/***/ 8619:
+/***/ 3844:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -10980,12 +11015,13 @@ exports.sharedUnitChanges = sharedUnitChanges;
 exports.majorMinor = majorMinor;
 exports.systemFlags = systemFlags;
 exports.codeSpan = codeSpan;
+exports.commandSpan = commandSpan;
 exports.reproduceCommands = reproduceCommands;
 exports.inputChangesLine = inputChangesLine;
 exports.pendingLine = pendingLine;
 exports.nixLabel = nixLabel;
-const configurations_1 = __nccwpck_require__(7533);
-const escape_1 = __nccwpck_require__(3652);
+const configurations_1 = __nccwpck_require__(724);
+const escape_1 = __nccwpck_require__(4031);
 /** The unit lists in the order the report shows them, with their labels. */
 exports.UNIT_ACTIONS = [
     { key: 'restart', label: 'restart' },
@@ -11053,6 +11089,13 @@ function codeSpan(text) {
     const pad = body.startsWith('`') || body.endsWith('`') ? ' ' : '';
     return `${fence}${pad}${body}${pad}${fence}`;
 }
+/**
+ * A command to copy: a code span when it holds nothing a forge could read as a reference or mention (the flake
+ * attribute's `#` is followed by the output's name, never a number); otherwise escaped and defused text.
+ */
+function commandSpan(c, set = 'nixosConfigurations') {
+    return /^[A-Za-z0-9 ._/"'+=:?&-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : (0, escape_1.inline)(c, 500);
+}
 /** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
 function attr(name) {
     return /^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : JSON.stringify(name);
@@ -11105,7 +11148,7 @@ exports.NVD_LEGEND = 'Markers: `U` upgraded, `D` downgraded, `C` changed otherwi
 
 /***/ }),
 
-/***/ 2814:
+/***/ 2691:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -11119,7 +11162,7 @@ function plural(n, one, many = `${one}s`) {
 
 /***/ }),
 
-/***/ 2486:
+/***/ 9809:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -11137,7 +11180,7 @@ function backoff(attempt, baseMs, maxMs) {
 
 /***/ }),
 
-/***/ 262:
+/***/ 4549:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -11146,7 +11189,7 @@ exports.GATE_PREFIX = void 0;
 exports.gateContext = gateContext;
 exports.planRollout = planRollout;
 exports.formatSoak = formatSoak;
-const fleet_state_1 = __nccwpck_require__(9628);
+const fleet_state_1 = __nccwpck_require__(9087);
 /**
  * The context of a wave's gate: a host in wave N > 0 deploys the newest base-branch commit whose latest status
  * with this context is `success` (services.fleet-auto-upgrade.rollout.wave).
@@ -11411,14 +11454,14 @@ function formatSoak(ms) {
 
 /***/ }),
 
-/***/ 8637:
+/***/ 8908:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseRolloutSettings = parseRolloutSettings;
-const errors_1 = __nccwpck_require__(4533);
-const parse_1 = __nccwpck_require__(9243);
+const errors_1 = __nccwpck_require__(3916);
+const parse_1 = __nccwpck_require__(3718);
 /** `rollout-soak` and `rollout-require-all`, as the inputs give them (empty: the default). */
 function parseRolloutSettings(raw) {
     const soakText = raw.soak.trim() || '6h';
@@ -11434,16 +11477,16 @@ function parseRolloutSettings(raw) {
 
 /***/ }),
 
-/***/ 2536:
+/***/ 535:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.readWave = readWave;
 exports.evaluateWaves = evaluateWaves;
-const exec_1 = __nccwpck_require__(2427);
-const expr_1 = __nccwpck_require__(2949);
-const stderr_1 = __nccwpck_require__(9946);
+const exec_1 = __nccwpck_require__(3190);
+const expr_1 = __nccwpck_require__(7560);
+const stderr_1 = __nccwpck_require__(4923);
 /** A wave as Nix printed it for one host: a whole number, else what went wrong. */
 function readWave(value) {
     if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
@@ -11524,7 +11567,7 @@ async function evaluateWaves(nix, flake, hosts, memoryLimit) {
 
 /***/ }),
 
-/***/ 893:
+/***/ 670:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -11567,9 +11610,9 @@ exports.makeWorkDir = makeWorkDir;
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const exec_1 = __nccwpck_require__(2427);
-const state_1 = __nccwpck_require__(6305);
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
+const state_1 = __nccwpck_require__(2462);
 /** Functions run once each, newest first; one that throws is a warning and the rest still run. */
 class Undo {
     log;
@@ -11681,7 +11724,7 @@ function makeWorkDir(env) {
 
 /***/ }),
 
-/***/ 9532:
+/***/ 9507:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -11725,11 +11768,11 @@ exports.writeResults = writeResults;
 exports.writePublishOutputs = writePublishOutputs;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const hold_back_1 = __nccwpck_require__(8024);
-const fleet_state_1 = __nccwpck_require__(8251);
-const markdown_1 = __nccwpck_require__(998);
-const model_1 = __nccwpck_require__(5806);
-const run_link_1 = __nccwpck_require__(2195);
+const hold_back_1 = __nccwpck_require__(6997);
+const fleet_state_1 = __nccwpck_require__(5362);
+const markdown_1 = __nccwpck_require__(4285);
+const model_1 = __nccwpck_require__(6867);
+const run_link_1 = __nccwpck_require__(1344);
 /** One write per output, so that one that fails does not stop the rest. */
 function outputWrites(run, outputs) {
     return Object.entries(outputs).map(([name, value]) => ({
@@ -11806,7 +11849,7 @@ function writePublishOutputs(run, p) {
 
 /***/ }),
 
-/***/ 3413:
+/***/ 7110:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -11860,34 +11903,34 @@ exports.holdBackBreakingInputs = holdBackBreakingInputs;
 exports.proposedUpdate = proposedUpdate;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const exec_1 = __nccwpck_require__(2427);
-const git_1 = __nccwpck_require__(5999);
-const connect_1 = __nccwpck_require__(774);
-const fleet_state_1 = __nccwpck_require__(9628);
-const http_1 = __nccwpck_require__(8114);
-const evalpool_1 = __nccwpck_require__(5058);
-const nix_1 = __nccwpck_require__(5811);
-const stderr_1 = __nccwpck_require__(9946);
-const memory_1 = __nccwpck_require__(5993);
-const cleanup_1 = __nccwpck_require__(832);
-const build_1 = __nccwpck_require__(4515);
-const checkout_1 = __nccwpck_require__(6671);
-const discover_1 = __nccwpck_require__(2332);
-const diff_1 = __nccwpck_require__(5600);
-const preflight_1 = __nccwpck_require__(2520);
-const publish_1 = __nccwpck_require__(4144);
-const push_1 = __nccwpck_require__(9163);
-const update_1 = __nccwpck_require__(1970);
-const hold_back_1 = __nccwpck_require__(8024);
-const assemble_1 = __nccwpck_require__(2639);
-const model_1 = __nccwpck_require__(5806);
-const nvd_1 = __nccwpck_require__(8807);
-const words_1 = __nccwpck_require__(2814);
-const redact_1 = __nccwpck_require__(5307);
-const signing_1 = __nccwpck_require__(9231);
-const openpgp_1 = __nccwpck_require__(4151);
-const results_1 = __nccwpck_require__(9532);
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
+const git_1 = __nccwpck_require__(308);
+const connect_1 = __nccwpck_require__(397);
+const fleet_state_1 = __nccwpck_require__(9087);
+const http_1 = __nccwpck_require__(2847);
+const evalpool_1 = __nccwpck_require__(6879);
+const nix_1 = __nccwpck_require__(4280);
+const stderr_1 = __nccwpck_require__(4923);
+const memory_1 = __nccwpck_require__(8820);
+const cleanup_1 = __nccwpck_require__(5072);
+const build_1 = __nccwpck_require__(1806);
+const checkout_1 = __nccwpck_require__(6292);
+const discover_1 = __nccwpck_require__(5803);
+const diff_1 = __nccwpck_require__(7855);
+const preflight_1 = __nccwpck_require__(8489);
+const publish_1 = __nccwpck_require__(597);
+const push_1 = __nccwpck_require__(4912);
+const update_1 = __nccwpck_require__(1833);
+const hold_back_1 = __nccwpck_require__(6997);
+const assemble_1 = __nccwpck_require__(2424);
+const model_1 = __nccwpck_require__(6867);
+const nvd_1 = __nccwpck_require__(3562);
+const words_1 = __nccwpck_require__(2691);
+const redact_1 = __nccwpck_require__(6670);
+const signing_1 = __nccwpck_require__(7856);
+const openpgp_1 = __nccwpck_require__(8184);
+const results_1 = __nccwpck_require__(9507);
 /**
  * Everything publishing needs is checked before the first build, not found missing after it; then Nix and the
  * checkout (flake.lock read from the checked-out commit, a checkout whose flake files differ from it refused).
@@ -12164,14 +12207,14 @@ function proposedUpdate(update, held) {
 
 /***/ }),
 
-/***/ 8896:
+/***/ 1953:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.NO_RUNNER = void 0;
 exports.runnerContext = runnerContext;
-const context_1 = __nccwpck_require__(7094);
+const context_1 = __nccwpck_require__(1648);
 /** The runner's context; the command line has none (it passes its own). */
 function runnerContext() {
     // Read anew at each call: the runner's variables are those of this step.
@@ -12189,7 +12232,7 @@ exports.NO_RUNNER = { eventName: '', payload: {} };
 
 /***/ }),
 
-/***/ 8603:
+/***/ 8750:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -12231,23 +12274,23 @@ exports.InputError = void 0;
 exports.getSettings = getSettings;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
-const cache_1 = __nccwpck_require__(2578);
-const redact_1 = __nccwpck_require__(5307);
-const kind_1 = __nccwpck_require__(7064);
-const errors_1 = __nccwpck_require__(4533);
-const refname_1 = __nccwpck_require__(5213);
-const args_1 = __nccwpck_require__(5931);
-const signing_1 = __nccwpck_require__(9231);
-const mode_1 = __nccwpck_require__(1400);
-const input_selection_1 = __nccwpck_require__(3056);
-const people_1 = __nccwpck_require__(3304);
-const api_commit_1 = __nccwpck_require__(2793);
-const openpgp_1 = __nccwpck_require__(4151);
-const source_1 = __nccwpck_require__(4803);
-const parse_1 = __nccwpck_require__(9243);
-const settings_1 = __nccwpck_require__(8637);
-const attribution_settings_1 = __nccwpck_require__(7847);
-var errors_2 = __nccwpck_require__(4533);
+const cache_1 = __nccwpck_require__(3781);
+const redact_1 = __nccwpck_require__(6670);
+const kind_1 = __nccwpck_require__(2417);
+const errors_1 = __nccwpck_require__(3916);
+const refname_1 = __nccwpck_require__(1202);
+const args_1 = __nccwpck_require__(6854);
+const signing_1 = __nccwpck_require__(7856);
+const mode_1 = __nccwpck_require__(3805);
+const input_selection_1 = __nccwpck_require__(3345);
+const people_1 = __nccwpck_require__(4235);
+const api_commit_1 = __nccwpck_require__(9822);
+const openpgp_1 = __nccwpck_require__(8184);
+const source_1 = __nccwpck_require__(4620);
+const parse_1 = __nccwpck_require__(3718);
+const settings_1 = __nccwpck_require__(8908);
+const attribution_settings_1 = __nccwpck_require__(7662);
+var errors_2 = __nccwpck_require__(3916);
 Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
 function defaultBaseBranch(e) {
     if (e.defaultBranch)
@@ -12464,7 +12507,7 @@ function getSettings(e) {
 
 /***/ }),
 
-/***/ 9231:
+/***/ 7856:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
@@ -12506,13 +12549,13 @@ exports.normaliseSigningKey = normaliseSigningKey;
 exports.signingKeyProblem = signingKeyProblem;
 exports.checkSigningKey = checkSigningKey;
 exports.keygenProblem = keygenProblem;
-const io = __importStar(__nccwpck_require__(2200));
+const io = __importStar(__nccwpck_require__(4994));
 const fs = __importStar(__nccwpck_require__(9896));
 const os = __importStar(__nccwpck_require__(857));
 const path = __importStar(__nccwpck_require__(6928));
-const errors_1 = __nccwpck_require__(4533);
-const exec_1 = __nccwpck_require__(2427);
-const openpgp_1 = __nccwpck_require__(4151);
+const errors_1 = __nccwpck_require__(3916);
+const exec_1 = __nccwpck_require__(3190);
+const openpgp_1 = __nccwpck_require__(8184);
 const INPUT = "Input 'signing-key'";
 const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com)\s+AAAA/;
 const ARMOR = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/;
@@ -12612,7 +12655,7 @@ function keygenProblem(stderr) {
 
 /***/ }),
 
-/***/ 6305:
+/***/ 2462:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -12751,7 +12794,7 @@ var __webpack_exports__ = {};
 var exports = __webpack_exports__;
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-const run_1 = __nccwpck_require__(2440);
+const run_1 = __nccwpck_require__(4175);
 (0, run_1.runCli)(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() }).then(status => {
     process.exitCode = status;
 }, (error) => {
