@@ -70,18 +70,22 @@ async function updateFleet(
  * the `<<<`/`>>>` lines naming the systems, store hashes, and the inputs' revisions and dates.
  */
 function comparable(md: string): string {
-  return md
-    .split('\n')
-    .filter(l => !/^<sub>.*<\/sub>$/.test(l) && !/^(<<<|>>>) /.test(l))
-    .map(l => l.replace(/\/nix\/store\/[0-9a-df-np-sv-z]{32}-/g, '/nix/store/…-'))
-    .map(l => (/^\| pkgs \| `/.test(l) ? '| pkgs | (revisions) |' : l))
-    .map(l =>
-      l.replace(
-        /^Would have received: pkgs `[0-9a-f]{7}` → `[0-9a-f]{7}`/,
-        'Would have received: pkgs (revisions)'
+  return (
+    md
+      .split('\n')
+      .filter(l => !/^<sub>.*<\/sub>$/.test(l) && !/^(<<<|>>>) /.test(l))
+      .map(l => l.replace(/\/nix\/store\/[0-9a-df-np-sv-z]{32}-/g, '/nix/store/…-'))
+      .map(l => (/^\| pkgs \| `/.test(l) ? '| pkgs | (revisions) |' : l))
+      // The two fleets' package sets differ by their salt: so do the revisions the breaking input moves between.
+      .map(l => l.replace(/^- \*\*pkgs\*\* `[0-9a-f]{12}` → `[0-9a-f]{12}`$/, '- **pkgs** (revisions)'))
+      .map(l =>
+        l.replace(
+          /^Would have received: pkgs `[0-9a-f]{7}` → `[0-9a-f]{7}`/,
+          'Would have received: pkgs (revisions)'
+        )
       )
-    )
-    .join('\n')
+      .join('\n')
+  )
 }
 
 /** The rows of the fleet table. */
