@@ -15,8 +15,9 @@
 # Unmount before deleting ROOT: ROOT/dev is the host's /dev, and `rm -rf` would descend into it.
 set -euo pipefail
 
-# gnupg and gpg-agent: OpenPGP signing keys (gpg, gpgconf, gpg-preset-passphrase).
-PACKAGES=(nix-bin nodejs git openssh-client gnupg gpg-agent)
+# gnupg and gpg-agent: OpenPGP signing keys (gpg, gpgconf, gpg-preset-passphrase); curl and jq: the NixOS
+# module's scripts (nixos/report-status.sh, nixos/upgrade.sh), which the tests run.
+PACKAGES=(nix-bin nodejs git openssh-client gnupg gpg-agent curl jq)
 
 usage() {
   sed -n "8,10s/^# \{0,3\}//p" "$0" >&2
@@ -115,7 +116,8 @@ in_root() {
 works() {
   [ -x "$root/usr/bin/nix" ] && in_root /usr/bin/nix --version >/dev/null 2>&1 &&
     in_root /usr/bin/node --version >/dev/null 2>&1 && in_root /usr/bin/git --version >/dev/null 2>&1 &&
-    [ -x "$root/usr/bin/ssh-keygen" ] && [ -x "$root/usr/bin/gpg" ] && [ -x "$root/usr/lib/gnupg/gpg-preset-passphrase" ]
+    [ -x "$root/usr/bin/ssh-keygen" ] && [ -x "$root/usr/bin/gpg" ] && [ -x "$root/usr/lib/gnupg/gpg-preset-passphrase" ] &&
+    [ -x "$root/usr/bin/jq" ] && [ -x "$root/usr/bin/curl" ]
 }
 
 # The first Debian archive URL in the host's apt sources (one-line and deb822 formats), not the security one.

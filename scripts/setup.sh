@@ -10,13 +10,15 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-# gpg and gpg-agent for OpenPGP signing keys (the tests make one); Debian's base system may lack them.
-if ! command -v gpg >/dev/null 2>&1 || [ ! -x /usr/lib/gnupg/gpg-preset-passphrase ]; then
+# gpg and gpg-agent for OpenPGP signing keys (the tests make one), curl and jq for the NixOS module's scripts
+# (the tests run them): Debian's base system may lack them.
+if ! command -v gpg >/dev/null 2>&1 || [ ! -x /usr/lib/gnupg/gpg-preset-passphrase ] ||
+  ! command -v jq >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnupg gpg-agent >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnupg gpg-agent curl jq >/dev/null
   else
-    echo "gpg is needed for OpenPGP signing keys: as root on Debian run 'apt-get install gnupg gpg-agent'" >&2
+    echo "gpg, curl and jq are needed: as root on Debian run 'apt-get install gnupg gpg-agent curl jq'" >&2
   fi
 fi
 if ! command -v nix >/dev/null 2>&1; then
