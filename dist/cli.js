@@ -8431,7 +8431,8 @@ async function listCommits(url, ref, oldRev, newRev, scratchDir, since) {
                 ? []
                 : [`--shallow-since=${new Date((since - SINCE_MARGIN_SECONDS) * 1000).toISOString()}`]),
             url,
-            ref ? `refs/heads/${ref}` : 'HEAD'
+            // Nix 2.8 locks `ref = "main"`, newer Nix `ref = "refs/heads/main"`.
+            ref ? (ref.startsWith('refs/') ? ref : `refs/heads/${ref}`) : 'HEAD'
         ], { timeoutSeconds: 1800 });
         if (fetched.exitCode !== 0) {
             throw new Error(`fetching ${url} failed: ${fetched.stderr.trim().split('\n').slice(-3).join(' ')}`);
@@ -11094,7 +11095,7 @@ function codeSpan(text) {
  * attribute's `#` is followed by the output's name, never a number); otherwise escaped and defused text.
  */
 function commandSpan(c, set = 'nixosConfigurations') {
-    return /^[A-Za-z0-9 ._/"'+=:?&-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : (0, escape_1.inline)(c, 500);
+    return /^[A-Za-z0-9 ._/"'+=:?&%-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : (0, escape_1.inline)(c, 500);
 }
 /** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
 function attr(name) {

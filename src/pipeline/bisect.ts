@@ -58,7 +58,8 @@ export async function listCommits(
           ? []
           : [`--shallow-since=${new Date((since - SINCE_MARGIN_SECONDS) * 1000).toISOString()}`]),
         url,
-        ref ? `refs/heads/${ref}` : 'HEAD'
+        // Nix 2.8 locks `ref = "main"`, newer Nix `ref = "refs/heads/main"`.
+        ref ? (ref.startsWith('refs/') ? ref : `refs/heads/${ref}`) : 'HEAD'
       ],
       { timeoutSeconds: 1800 }
     )

@@ -83,7 +83,7 @@ export function codeSpan(text: string): string {
  * attribute's `#` is followed by the output's name, never a number); otherwise escaped and defused text.
  */
 export function commandSpan(c: string, set: ConfigurationSet = 'nixosConfigurations'): string {
-  return /^[A-Za-z0-9 ._/"'+=:?&-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : inline(c, 500)
+  return /^[A-Za-z0-9 ._/"'+=:?&%-]*$/.test(c.replace(`#${set}.`, '')) ? codeSpan(c) : inline(c, 500)
 }
 
 /** A flake attribute path segment: bare when Nix reads it bare, else quoted. */
