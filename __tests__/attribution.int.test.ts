@@ -3,25 +3,12 @@ import * as path from 'path'
 import { lockedInputs } from '../src/nix/lock'
 import { runAction } from './fixtures/action'
 import { checkoutOnForge, forgeEnv } from './fixtures/checkout'
-import {
-  Fleet,
-  HostSpec,
-  PackageSet,
-  createFleet,
-  examplePackageSets,
-  uniquePackageSet
-} from '../testkit/fleet'
+import { Fleet, HostSpec, createFleet, workingPackageSets } from '../testkit/fleet'
 import { TestForge } from '../testkit/forge/server'
 
 const TOKEN = 'tok_4e1f0c2b9a8d7e6f5a4b3c2d1e0f9a8b'
 
-function packageSet(salt: string): { before: PackageSet; after: PackageSet } {
-  const { before, after } = examplePackageSets()
-  return {
-    before: uniquePackageSet({ ...before, failing: [] }, salt),
-    after: uniquePackageSet({ ...after, failing: [] }, salt)
-  }
-}
+const packageSet = workingPackageSets
 
 interface HeldBackOutput {
   input: string

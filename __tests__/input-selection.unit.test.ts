@@ -1,5 +1,5 @@
 import { InputError } from '../src/errors'
-import { parseUpdateInputs, resolveInputSelection } from '../src/pipeline/input-selection'
+import { parseUpdateInputs, resolveInputSelection, unknownInFlakes } from '../src/pipeline/input-selection'
 
 const LOCK = JSON.stringify({
   nodes: {
@@ -52,4 +52,36 @@ describe('resolveInputSelection', () => {
     expect(() => resolveInputSelection(['!hm'], undefined, 'flake.lock')).toThrow(/no committed flake.lock/))
   test('names without a committed lock file are passed on', () =>
     expect(resolveInputSelection(['hm'], undefined, 'flake.lock')).toEqual(['hm']))
+})
+
+describe('one flake of several', () => {
+  const OTHER = JSON.stringify({
+    nodes: {
+      root: { inputs: { nixpkgs: 'nixpkgs', tools: 'tools' } },
+      nixpkgs: { locked: { rev: '4' } },
+      tools: { locked: { rev: '5' } }
+    },
+    root: 'root',
+    version: 7
+  })
+  test('names this lock lacks are skipped; none left is undefined (nothing to update here)', () => {
+    expect(resolveInputSelection(['tools', 'nixpkgs'], LOCK, 'flake.lock', true)).toEqual(['nixpkgs'])
+    expect(resolveInputSelection(['tools'], LOCK, 'flake.lock', true)).toBeUndefined()
+    expect(resolveInputSelection(['tools'], OTHER, 'lab/flake.lock', true)).toEqual(['tools'])
+  })
+  test('! entries this lock lacks are fine; every input left out is undefined', () => {
+    expect(resolveInputSelection(['!tools'], LOCK, 'flake.lock', true)).toEqual(['nixpkgs', 'hm'])
+    expect(resolveInputSelection(['!tools', '!nixpkgs'], OTHER, 'lab/flake.lock', true)).toBeUndefined()
+  })
+  test('a name no flake has is reported; one that any flake has is not', () => {
+    const locks = [
+      { lockText: LOCK, lockPath: 'flake.lock' },
+      { lockText: OTHER, lockPath: 'lab/flake.lock' }
+    ]
+    expect(unknownInFlakes(['tools', 'hm', 'nixpgks'], locks)).toEqual(['nixpgks'])
+    expect(unknownInFlakes(['!tools', '!nope'], locks)).toEqual(['nope'])
+    expect(
+      unknownInFlakes(['nope'], [...locks, { lockText: undefined, lockPath: 'new/flake.lock' }])
+    ).toEqual([])
+  })
 })

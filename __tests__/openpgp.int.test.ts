@@ -73,10 +73,9 @@ describe('OpenPGP signing keys, with the gpg in use', () => {
     const keyring = await openPgpHome(protectedKey.armored, 'correct horse battery', home)
     expect(keyring.signingKey).toBe(`${protectedKey.fpr}!`)
     const g = await Git.create(repo)
-    const commit = await g.commitFile({
+    const commit = await g.commitFiles({
       parent,
-      file: 'flake.lock',
-      content: '{"nodes":{}}\n',
+      files: [{ path: 'flake.lock', content: '{"nodes":{}}\n' }],
       message: 'update\n',
       identity: { name: 'locked', email: 'locked@example.org' },
       openPgp: keyring,

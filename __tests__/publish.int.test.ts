@@ -482,8 +482,7 @@ describe('checkouts as CI leaves them, and two runs at once', () => {
       [s.checkout, second].map(async dir =>
         publish(await Git.create(dir), forge, {
           settings: settings(dir),
-          newLock: lock(dir),
-          changes: [],
+          locks: [{ flakeDir: dir, newLock: lock(dir), changes: [] }],
           log: new MemoryLog(),
           body: `report from ${dir}`,
           scratchDir: scratch()

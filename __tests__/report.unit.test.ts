@@ -2,7 +2,7 @@ import { ClosureDiff, PackageChange } from '../src/nix/closure-diff'
 import { LockChange } from '../src/nix/lock'
 import { HostBuild } from '../src/types'
 import { clean, codeBlock, inline } from '../src/report/escape'
-import { REPORT_LIMIT, renderReport } from '../src/report/markdown'
+import { REPORT_LIMIT, renderReport, renderSeveral } from '../src/report/markdown'
 import { FleetReport, HostReport } from '../src/report/model'
 import { nvdText } from '../src/report/nvd'
 import { NVD_LEGEND } from '../src/report/sections'
@@ -554,6 +554,29 @@ describe('renderReport', () => {
       const prose = outside.join('\n')
       expect(prose.split('<details>').length).toBe(prose.split('</details>').length)
       expect(prose).toMatch(/size limit/)
+    })
+
+    test('several flakes: a heading with a line each, each part a level lower, all within the limit', () => {
+      const big = Array.from({ length: 200 }, (_, n) => bigHost(n))
+      const parts = [
+        fleet(big, { flakeRef: '.' }),
+        fleet([bigHost(900)], { flakeRef: './lab' }),
+        fleet([], { flakeRef: './home', changed: false, built: false })
+      ]
+      const text = renderSeveral(parts)
+      expect(text.length).toBeLessThanOrEqual(REPORT_LIMIT)
+      expect(text).toMatch(/^## NixOS fleet update: 3 flakes, 201 hosts$/m)
+      expect(text).toContain('- `./home`: up to date')
+      for (const ref of ['.', './lab', './home']) expect(text).toContain(`### \`${ref}\`: `)
+      // The big flake is shortened within its share; the small one is not.
+      const lab = text.slice(text.indexOf('### `./lab`'))
+      expect(text.slice(0, text.indexOf('### `./lab`'))).toMatch(/size limit/)
+      expect(lab.slice(0, lab.indexOf('### `./home`'))).not.toMatch(/size limit/)
+      expect(text.split('\n').filter(l => /^#{2,3} /.test(l) && !/^### `/.test(l))).toEqual([
+        '## NixOS fleet update: 3 flakes, 201 hosts'
+      ])
+      const { blocks } = parseFences(text)
+      expect(blocks.every(b => b.closed)).toBe(true)
     })
 
     test('a report under the limit is not shortened', () => {

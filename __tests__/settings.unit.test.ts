@@ -255,6 +255,7 @@ describe('getSettings', () => {
     const { excludeHosts, ...rest } = s
     expect(rest).toEqual({
       flakeDir: workspace,
+      flakeDirs: [workspace],
       hosts: [],
       excludeHostsSource: '.*-minimal',
       updateInputs: [],
@@ -461,6 +462,19 @@ describe('getSettings', () => {
       expect(settings({ flake: path.join(workspace, 'fleet') }).flakeDir).toBe(path.join(workspace, 'fleet'))
     })
 
+    test('several directories, one a line or comma-separated, in their order; the first is flakeDir', () => {
+      const s = settings({ flake: 'fleet\n  .\n' })
+      expect(s.flakeDirs).toEqual([path.join(workspace, 'fleet'), workspace])
+      expect(s.flakeDir).toBe(path.join(workspace, 'fleet'))
+      expect(settings({ flake: '., fleet' }).flakeDirs).toEqual([workspace, path.join(workspace, 'fleet')])
+    })
+
+    test('the same directory twice is refused, and every entry is checked', () => {
+      expect(errorOf({ flake: 'fleet\n./fleet/' }).message).toMatch(/Input 'flake' names .*fleet twice/)
+      expect(errorOf({ flake: 'fleet\n../elsewhere' }).message).toMatch(/must be inside the workspace/)
+      expect(errorOf({ flake: 'fleet\ndocs' }).message).toMatch(/no flake\.nix in .*docs/)
+    })
+
     // `..nixos` is a directory inside the workspace whose name merely starts with two dots.
     test('a directory whose name starts with ".." is still inside the workspace', () => {
       expect(settings({ flake: '..nixos' }).flakeDir).toBe(path.join(workspace, '..nixos'))
@@ -475,8 +489,8 @@ describe('getSettings', () => {
       ['flake', { flake: 'docs' }, /no flake\.nix in /],
       ['flake', { flake: 'not-there' }, /no flake\.nix in /],
       ['flake', { flake: 'flake.nix' }, /no flake\.nix in /],
-      ['flake', { flake: 'github:NixOS/nixpkgs' }, /must be a directory of the checkout/],
-      ['flake', { flake: 'git+https://codeberg.org/ops/fleet' }, /must be a directory of the checkout/],
+      ['flake', { flake: 'github:NixOS/nixpkgs' }, /must name directories of the checkout/],
+      ['flake', { flake: 'git+https://codeberg.org/ops/fleet' }, /must name directories of the checkout/],
       ['exclude-hosts', { 'exclude-hosts': '(' }, /not a valid regular expression/],
       ['exclude-hosts', { 'exclude-hosts': '[a-' }, /not a valid regular expression/],
       [

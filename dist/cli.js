@@ -2907,7 +2907,10 @@ class GitHubForge {
             branch: { repositoryNameWithOwner: `${this.owner}/${this.repo}`, branchName: change.branch },
             message: { headline: change.headline, body: change.body },
             fileChanges: {
-                additions: [{ path: change.path, contents: Buffer.from(change.content).toString('base64') }]
+                additions: change.files.map(f => ({
+                    path: f.path,
+                    contents: Buffer.from(f.content).toString('base64')
+                }))
             },
             expectedHeadOid: change.expectedHeadOid
         };
@@ -3464,7 +3467,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OUTPUTS = exports.INPUTS = void 0;
 exports.INPUTS = {
     "flake": {
-        "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace.",
+        "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace. Several directories of one repository, one a line or comma-separated (`.`, `lab`): mode update updates, builds and diffs each, then makes one commit with every changed lock and one pull request with a part per flake; in the list outputs every name is then prefixed with its flake's directory and `#` (`./lab#web`). The other modes take one directory.",
         "default": ".",
         "type": "string"
     },
@@ -4033,13 +4036,15 @@ class Git {
      * A commit on top of `parent` whose tree is the parent's with one file replaced, built with plumbing in a
      * private index: the work tree, the user's index and every other file stay as they are.
      */
-    async commitFile(options) {
-        const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content });
+    async commitFiles(options) {
         const indexEnv = { GIT_INDEX_FILE: options.indexFile };
         await this.output(['read-tree', options.parent], { env: indexEnv });
-        await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
-            env: indexEnv
-        });
+        for (const f of options.files) {
+            const blob = await this.output(['hash-object', '-w', '--stdin'], { input: f.content });
+            await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${f.path}`], {
+                env: indexEnv
+            });
+        }
         const tree = await this.output(['write-tree'], { env: indexEnv });
         const identityEnv = {
             GIT_AUTHOR_NAME: options.identity.name,
@@ -4440,16 +4445,48 @@ exports.MemoryLog = MemoryLog;
 /***/ }),
 
 /***/ 1730:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.run = run;
 const errors_1 = __nccwpck_require__(3916);
 const preflight_1 = __nccwpck_require__(8489);
 const flake_ref_1 = __nccwpck_require__(6195);
 const assemble_1 = __nccwpck_require__(2424);
-const model_1 = __nccwpck_require__(6867);
 const context_1 = __nccwpck_require__(1953);
 const settings_1 = __nccwpck_require__(8750);
 const interrupt_1 = __nccwpck_require__(8476);
@@ -4459,16 +4496,14 @@ const review_1 = __nccwpck_require__(7858);
 const rollout_1 = __nccwpck_require__(7537);
 const context_2 = __nccwpck_require__(670);
 const results_1 = __nccwpck_require__(9507);
+const model_1 = __nccwpck_require__(6867);
+const checkout_1 = __nccwpck_require__(6292);
+const input_selection_1 = __nccwpck_require__(3345);
+const path = __importStar(__nccwpck_require__(6928));
 const steps_1 = __nccwpck_require__(7110);
-/**
- * The update: discover → build before → update the lock → build after → diff → push → report → publish. Every
- * output and the summary are written before publishing, so that a failure there still leaves the report.
- */
-async function updateFleet(run, outcome) {
-    const { settings, log } = run;
-    const { nix, checkout, target } = await (0, steps_1.prepare)(run);
-    if (settings.push && settings.build)
-        await (0, steps_1.openCache)(run, nix, settings.push);
+/** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
+async function updateFlake(run, nix, checkout) {
+    const { settings } = run;
     const found = await (0, steps_1.discoverHosts)(run, nix);
     const hosts = found.hosts;
     const pool = (0, steps_1.evalPool)(run, hosts.length);
@@ -4511,19 +4546,74 @@ async function updateFleet(run, outcome) {
         nothingLeft: held?.nothingLeft,
         configurations: settings.configurations
     });
-    const { body, full, json, failures } = (0, results_1.writeResults)(run, report, proposed);
+    return { run, report, proposed, nothingLeft: held?.nothingLeft === true, push };
+}
+/**
+ * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
+ * its checkout, which must be the same git repository as the first's: one commit carries every lock.
+ */
+async function flakeRuns(run, first) {
+    const dirs = run.settings.flakeDirs;
+    const top = first.git ? await first.git.topLevel() : undefined;
+    const runs = [];
+    for (const [i, dir] of dirs.entries()) {
+        const checkout = i === 0 ? first : await (0, checkout_1.inspectCheckout)(dir);
+        const its = checkout.git ? await checkout.git.topLevel() : undefined;
+        if (its !== top) {
+            throw new settings_1.InputError(`Input 'flake': ${dir} is ${its ? `in the git repository ${its}` : 'not in a git repository'}, ${dirs[0]} ${top ? `in ${top}` : 'in none'}: the flakes of one run must share a repository, as one commit carries their locks`);
+        }
+        runs.push({ run: run.forFlake(dir, (0, flake_ref_1.flakeRef)(dir, run.env), i), checkout });
+    }
+    const unknown = (0, input_selection_1.unknownInFlakes)(run.settings.updateInputs, runs.map(r => ({
+        lockText: r.checkout.oldLock,
+        lockPath: path.join(r.run.settings.flakeDir, 'flake.lock')
+    })));
+    if (unknown.length > 0) {
+        throw new settings_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, an input of none of the flakes ${dirs.join(', ')}`);
+    }
+    return runs;
+}
+/**
+ * The update: the steps of `updateFlake` for each flake, then one report, one commit with every changed lock and
+ * one pull request. Every output and the summary are written before publishing, so that a failure there still
+ * leaves the report.
+ */
+async function updateFleet(run, outcome) {
+    const { settings, log } = run;
+    const { nix, checkout, target } = await (0, steps_1.prepare)(run);
+    if (settings.push && settings.build)
+        await (0, steps_1.openCache)(run, nix, settings.push);
+    const several = settings.flakeDirs.length > 1;
+    const flakes = several ? await flakeRuns(run, checkout) : [{ run, checkout }];
+    const done = [];
+    for (const f of flakes)
+        done.push(await updateFlake(f.run, nix, f.checkout));
+    const { body, full, json, failures } = several
+        ? (0, results_1.writeSeveralResults)(run, done.map(d => ({ label: d.report.flakeRef ?? d.report.flake, report: d.report, update: d.proposed })))
+        : (0, results_1.writeResults)(run, done[0].report, done[0].proposed);
     outcome.report = full;
     outcome.json = json;
     failures.push(...(0, results_1.writePublishOutputs)(run, { branch: settings.branch, pushed: false, operation: 'none' }));
-    if (settings.push?.required && push?.status === 'failed') {
-        throw new Error(`Pushing the new systems to ${push.to} failed and 'push-required' is true, so no pull request is opened: ${push.error ?? ''}`);
+    const pushFailed = done.find(d => d.push?.status === 'failed')?.push;
+    if (settings.push?.required && pushFailed) {
+        throw new Error(`Pushing the new systems to ${pushFailed.to} failed and 'push-required' is true, so no pull request is opened: ${pushFailed.error ?? ''}`);
     }
-    if (held?.nothingLeft)
-        log.info('No pull request: every changed input breaks a host and is held back');
-    else if (update.changed && target)
-        await (0, steps_1.publishUpdate)(run, target, proposed, body, failures);
+    for (const d of done.filter(x => x.nothingLeft)) {
+        log.info(`No pull request${several ? ` for ${d.report.flakeRef ?? d.report.flake}` : ''}: every changed input breaks a host and is held back`);
+    }
+    const locks = done
+        .filter(d => d.proposed.changed && !d.nothingLeft)
+        .map(d => ({
+        flakeDir: d.run.settings.flakeDir,
+        newLock: d.proposed.newLock,
+        changes: d.proposed.changes,
+        created: d.proposed.created,
+        label: d.report.flakeRef
+    }));
+    if (locks.length > 0 && target)
+        await (0, steps_1.publishUpdate)(run, target, locks, body, failures);
     log.info(body);
-    const regressed = (0, model_1.regressedHosts)(report);
+    const regressed = done.flatMap(d => (0, model_1.regressedHosts)(d.report).map(h => (several ? `${d.report.flakeRef ?? d.report.flake}#${h}` : h)));
     if (settings.failOnRegression && regressed.length > 0) {
         outcome.result = 'regressed';
         outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
@@ -4580,6 +4670,9 @@ async function run(options) {
                 baseBranch: settings.baseBranch,
                 pushTo: settings.push !== undefined
             });
+            if (mode !== 'update' && settings.flakeDirs.length > 1) {
+                throw new settings_1.InputError(`Input 'flake' names ${settings.flakeDirs.length} directories; mode ${mode} works on one flake: run it once per flake (a matrix job)`);
+            }
             if (mode === 'update')
                 await updateFleet(current, outcome);
             else if (mode === 'rollout')
@@ -8127,7 +8220,7 @@ function checkCommitViaApi(commitViaApi, forge, signingKey) {
 /**
  * Has the forge make the commit (GitHub signs it): on a branch of its own created at `parent`, so that the update
  * branch moves only by the caller's lease-protected push, never through a state where it points into the base
- * branch. The commit is fetched and checked (its parent, and that only `file` changed); the temporary branch is
+ * branch. The commit is fetched and checked (its parent, and that only `files` changed); the temporary branch is
  * removed again, and a failure to remove it is a warning. Returns the commit's id, now in the local repository.
  */
 async function commitThroughApi(git, forge, input) {
@@ -8139,8 +8232,7 @@ async function commitThroughApi(git, forge, input) {
         const oid = await forge.commitFile({
             branch: scratch,
             expectedHeadOid: input.parent,
-            path: input.file,
-            content: input.content,
+            files: input.files,
             headline,
             body: rest.join('\n').trim()
         });
@@ -8150,7 +8242,13 @@ async function commitThroughApi(git, forge, input) {
         const changed = (await git.output(['diff', '--name-only', input.parent, fetched]))
             .split('\n')
             .filter(Boolean);
-        if (fetched !== oid || parents.join(' ') !== input.parent || changed.join() !== input.file) {
+        if (fetched !== oid ||
+            parents.join(' ') !== input.parent ||
+            changed.join() !==
+                input.files
+                    .map(f => f.path)
+                    .sort()
+                    .join()) {
             throw new Error(`The commit made through the API is not the one asked for: ${oid} (fetched ${fetched}, parents ${parents.join(' ') || 'none'}, changed ${changed.join(', ') || 'nothing'})`);
         }
         return { commit: oid, warnings };
@@ -9151,6 +9249,7 @@ function heldBackOutput(inputs) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseUpdateInputs = parseUpdateInputs;
 exports.resolveInputSelection = resolveInputSelection;
+exports.unknownInFlakes = unknownInFlakes;
 const errors_1 = __nccwpck_require__(3916);
 const lock_1 = __nccwpck_require__(7848);
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_'-]*(\/[A-Za-z_][A-Za-z0-9_'-]*)*$/;
@@ -9181,8 +9280,10 @@ function parseUpdateInputs(value) {
  * The input names to hand to `nix flake update`, empty meaning all, from the checked entries and the committed
  * lock file (undefined: the commit has none). Names must be in the lock file. `!` entries become every top-level
  * input of the lock file but those, leaving out inputs that `follow` another (they are not locked on their own).
+ * With `several` (one flake of several, each name checked against all of them by `unknownInFlakes`), names this
+ * lock lacks are skipped; undefined when none is left: nothing of this flake is to be updated.
  */
-function resolveInputSelection(entries, lockText, lockPath) {
+function resolveInputSelection(entries, lockText, lockPath, several = false) {
     if (entries.length === 0)
         return [];
     const excluded = entries.filter(e => e.startsWith('!')).map(e => e.slice(1));
@@ -9193,7 +9294,16 @@ function resolveInputSelection(entries, lockText, lockPath) {
     }
     const known = (0, lock_1.rootInputNames)(lockText, lockPath);
     const locked = (0, lock_1.lockedInputs)(lockText, lockPath);
-    const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !known.includes(n) && !locked.has(n));
+    const isKnown = (n) => known.includes(n) || locked.has(n);
+    const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !isKnown(n));
+    if (several) {
+        if (excluded.length === 0) {
+            const names = entries.filter(isKnown);
+            return names.length > 0 ? names : undefined;
+        }
+        const rest = known.filter(n => locked.has(n) && !excluded.includes(n));
+        return rest.length > 0 ? rest : undefined;
+    }
     if (unknown.length > 0) {
         throw new errors_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`);
     }
@@ -9204,6 +9314,17 @@ function resolveInputSelection(entries, lockText, lockPath) {
         throw new errors_1.InputError(`Input 'update-inputs' leaves out every input of ${lockPath} that is locked on its own (${excluded.join(', ')}): nothing would be updated`);
     }
     return rest;
+}
+/**
+ * For several flakes: the `update-inputs` names (or `!` names) that no flake's lock has; a flake without a
+ * committed lock may get any name.
+ */
+function unknownInFlakes(entries, locks) {
+    const names = entries.map(e => e.replace(/^!/, ''));
+    if (locks.some(l => l.lockText === undefined))
+        return [];
+    return names.filter(n => !locks.some(l => (0, lock_1.rootInputNames)(l.lockText, l.lockPath).includes(n) ||
+        (0, lock_1.lockedInputs)(l.lockText, l.lockPath).has(n)));
 }
 
 
@@ -9482,6 +9603,7 @@ exports.PublishError = void 0;
 exports.baseTrackingRef = baseTrackingRef;
 exports.checkCheckoutOnBase = checkCheckoutOnBase;
 exports.commitMessage = commitMessage;
+exports.severalLocksMessage = severalLocksMessage;
 exports.publish = publish;
 const path = __importStar(__nccwpck_require__(6928));
 const merge_1 = __nccwpck_require__(6279);
@@ -9556,6 +9678,15 @@ function commitMessage(subject, changes, options = {}) {
     const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:';
     return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
 }
+/** The commit message of several flakes' locks: one list of changed inputs per flake, under its directory. */
+function severalLocksMessage(subject, locks) {
+    const body = locks.map(l => {
+        const own = commitMessage('', l.changes, { created: l.created });
+        const lines = own.slice(0, own.lastIndexOf(git_1.TRAILER)).trim();
+        return `${(0, inert_1.defuse)(l.label ?? l.flakeDir)}: ${lines ? lines.replace(/^(Updated inputs|Lock file created; locked inputs):/, m => m.charAt(0).toLowerCase() + m.slice(1)) : 'rewritten'}`;
+    });
+    return `${subject}\n\n${body.join('\n\n')}\n\n${git_1.TRAILER}\n`;
+}
 function describeForeign(branch, commits) {
     const list = commits
         .slice(0, 10)
@@ -9573,7 +9704,12 @@ async function publish(git, forge, input) {
     if (branch === settings.baseBranch)
         throw new Error(`Refusing to write to the base branch '${branch}'`);
     const top = await git.topLevel();
-    const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/');
+    const files = input.locks.map(l => ({
+        path: path.relative(top, path.join(l.flakeDir, 'flake.lock')).split(path.sep).join('/'),
+        content: l.newLock
+    }));
+    if (files.length === 0)
+        throw new Error('No lock file to commit');
     const remoteUrl = await git.remoteUrl(credentials_1.REMOTE);
     if (!remoteUrl)
         throw new Error(`The checkout in ${top} has no remote '${credentials_1.REMOTE}' to push to`);
@@ -9595,23 +9731,28 @@ async function publish(git, forge, input) {
         const foreign = commits.filter(c => !c.body.split('\n').includes(git_1.TRAILER));
         if (foreign.length > 0)
             throw new Error(describeForeign(branch, foreign));
-        const newBlob = await g.output(['hash-object', '--stdin'], { input: input.newLock });
-        if (commits.length > 0 &&
-            (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
-            (await isAncestor(head, remoteBranch))) {
-            input.log.info(`Branch '${branch}' already holds this flake.lock: nothing to push`);
+        let same = commits.length > 0 && (await isAncestor(head, remoteBranch));
+        for (const f of files) {
+            if (!same)
+                break;
+            const newBlob = await g.output(['hash-object', '--stdin'], { input: f.content });
+            same = (await g.blobAt(remoteBranch, f.path)) === newBlob;
+        }
+        if (same) {
+            input.log.info(`Branch '${branch}' already holds ${files.length === 1 ? 'this flake.lock' : 'these lock files'}: nothing to push`);
             commit = remoteBranch;
         }
     }
     if (!commit) {
-        const message = commitMessage(settings.commitMessage, input.changes, { created: input.created });
+        const message = input.locks.length === 1
+            ? commitMessage(settings.commitMessage, input.locks[0].changes, { created: input.locks[0].created })
+            : severalLocksMessage(settings.commitMessage, input.locks);
         if (settings.commitViaApi) {
             if (!(0, api_commit_2.isApiCommitter)(forge))
                 throw new Error("Input 'commit-via-api' needs GitHub's API");
             const made = await (0, api_commit_1.commitThroughApi)(g, forge, {
                 parent: head,
-                file: lockFile,
-                content: input.newLock,
+                files,
                 message,
                 remote: credentials_1.REMOTE
             });
@@ -9620,10 +9761,9 @@ async function publish(git, forge, input) {
             commit = made.commit;
         }
         else {
-            commit = await g.commitFile({
+            commit = await g.commitFiles({
                 parent: head,
-                file: lockFile,
-                content: input.newLock,
+                files,
                 message,
                 identity: { name: settings.gitUserName, email: settings.gitUserEmail },
                 signingKeyFile: input.signingKeyFile,
@@ -9836,10 +9976,14 @@ const input_selection_1 = __nccwpck_require__(3345);
  * Runs `nix flake update` for all or the selected inputs (`update-inputs` entries, `!name` for all but those) and compares the lock file with `oldLock`, the one of the
  * checked-out commit (undefined: the commit has none), read before anything evaluated the flake.
  */
-async function updateLock(nix, flakeDir, inputs, committedLock) {
+async function updateLock(nix, flakeDir, inputs, committedLock, several = false) {
     const lockPath = path.join(flakeDir, 'flake.lock');
     const oldLock = committedLock ?? '';
-    const names = (0, input_selection_1.resolveInputSelection)(inputs, committedLock, lockPath);
+    const names = (0, input_selection_1.resolveInputSelection)(inputs, committedLock, lockPath, several);
+    if (names === undefined) {
+        // One flake of several that has none of the inputs asked for: its lock stays as it is.
+        return { changed: false, created: false, oldLock, newLock: oldLock, changes: [], updatedInputs: [] };
+    }
     const r = await nix.updateLock(flakeDir, names);
     if (r.exitCode !== 0) {
         throw new Error(`Updating ${lockPath} failed (nix exit code ${r.exitCode}):\n${(0, exec_1.tail)((0, stderr_1.stripWarnings)(r.stderr), 30)}`);
@@ -10286,6 +10430,7 @@ exports.sharedChanges = sharedChanges;
 exports.hostList = hostList;
 exports.renderCacheReport = renderCacheReport;
 exports.renderReport = renderReport;
+exports.renderSeveral = renderSeveral;
 const closure_diff_1 = __nccwpck_require__(8684);
 const words_1 = __nccwpck_require__(2691);
 const lock_1 = __nccwpck_require__(7848);
@@ -10622,21 +10767,21 @@ function renderCacheReport(r, commit) {
 /** GitHub's job summary takes up to 1 MiB. */
 exports.SUMMARY_LIMIT = 1000000;
 function renderReport(r, options = {}) {
-    const { limit = exports.REPORT_LIMIT, fullReport, timings = true } = options;
+    const { limit = exports.REPORT_LIMIT, fullReport, timings = true, nested = false } = options;
     for (const maxLines of DETAIL_LINES) {
-        const text = renderWith(r, maxLines, Infinity, timings, fullReport);
+        const text = renderWith(r, maxLines, Infinity, timings, fullReport, nested);
         if (text.length <= limit)
             return text;
     }
     for (const maxRows of MIN_ROWS.slice(1)) {
-        const text = renderWith(r, -1, maxRows, timings, fullReport);
+        const text = renderWith(r, -1, maxRows, timings, fullReport, nested);
         if (text.length <= limit)
             return text;
     }
     // Only pathological input (thousands of inputs or enormous names) gets here: a plain cut at a line end,
     // outside any code block since the shortest form has none.
     const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`;
-    const text = renderWith(r, -1, 10, timings, fullReport).slice(0, limit - note.length);
+    const text = renderWith(r, -1, 10, timings, fullReport, nested).slice(0, limit - note.length);
     return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note;
 }
 function heading(r) {
@@ -10750,10 +10895,10 @@ function footer(r, room) {
     return ['', `<sub>${foot.join(' · ')}</sub>`, ''];
 }
 /** The report as a list of sections, each rendered within `room`. */
-function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file') {
+function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json file', nested = false) {
     const room = { maxLines, maxRows, timings, fullReport };
     const built = r.changed && r.built;
-    return [
+    const lines = [
         ...heading(r),
         ...inputsSection(r),
         ...(0, held_back_1.heldBackLines)(r.heldBack, r.flakeRef, r.nothingLeft),
@@ -10770,7 +10915,43 @@ function renderWith(r, maxLines, maxRows, timings, fullReport = 'the report-json
         ...pushLines(r, timings),
         ...(r.fleetState ? (0, fleet_state_1.fleetStateLines)(r.fleetState, maxRows) : []),
         ...footer(r, room)
+    ];
+    if (!nested)
+        return lines.join('\n');
+    // The sections' headings are lines of their own (multi-line entries are code blocks and tables).
+    const headingLine = /^#{2,5} [^\n]*$/;
+    lines[0] = `## ${(0, sections_1.codeSpan)(r.flakeRef ?? r.flake)}: ${(0, words_1.plural)(r.hosts.length, 'host')}`;
+    return lines.map(l => (headingLine.test(l) ? `#${l}` : l)).join('\n');
+}
+/** What each flake's part of a report on several says in the heading's list. */
+function flakeLine(r) {
+    const label = (0, sections_1.codeSpan)(r.flakeRef ?? r.flake);
+    if (!r.changed)
+        return `- ${label}: up to date`;
+    const held = (r.heldBack ?? []).filter(i => i.heldBack).length;
+    const parts = [(0, words_1.plural)(r.lockChanges.length, 'input') + ' updated'];
+    if (held > 0)
+        parts.push(`${held} held back`);
+    if (r.nothingLeft)
+        parts.push('nothing proposed');
+    return `- ${label}: ${parts.join(', ')}`;
+}
+/**
+ * The report on several flakes of one repository: a heading with a line per flake, then each flake's own report
+ * (its headings a level lower), each within an equal share of `limit`.
+ */
+function renderSeveral(reports, options = {}) {
+    const { limit = exports.REPORT_LIMIT } = options;
+    const first = reports[0];
+    const hosts = reports.reduce((n, r) => n + r.hosts.length, 0);
+    const head = [
+        `## ${TITLE[first.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(reports.length, 'flake')}, ${(0, words_1.plural)(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
+        '',
+        ...reports.map(flakeLine),
+        ''
     ].join('\n');
+    const share = Math.floor((limit - head.length) / reports.length) - 2;
+    return [head, ...reports.map(r => renderReport(r, { ...options, nested: true, limit: share }))].join('\n');
 }
 
 
@@ -11652,12 +11833,21 @@ class Run {
     onStop;
     /** Directories the `post:` step removes should this step be killed outright. */
     postDirs;
-    constructor(settings, env, log, workDir, onPhase) {
+    /** Put before every phase's name: which flake of several the phase works on. */
+    label = '';
+    constructor(settings, env, log, workDir, onPhase, parent) {
         this.settings = settings;
         this.env = env;
         this.log = log;
         this.workDir = workDir;
         this.onPhase = onPhase;
+        if (parent) {
+            // A flake of several: the parent's undo stacks and post-step directories, a work directory inside its own.
+            this.cleanup = parent.cleanup;
+            this.onStop = parent.onStop;
+            this.postDirs = parent.postDirs;
+            return;
+        }
         this.cleanup = new Undo(log);
         this.onStop = new Undo(log);
         this.postDirs = [workDir];
@@ -11665,8 +11855,20 @@ class Run {
         // A stopped run leaves no report behind: its results would be partial.
         this.onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }));
     }
+    /**
+     * The run of one flake of several: settings whose `flakeDir` is that flake, its own work directory (GC roots,
+     * the saved lock, report.json's neighbours) and timings, phases named after it; the same undo stacks.
+     */
+    forFlake(flakeDir, label, index) {
+        const dir = path.join(this.workDir, `flake-${index + 1}`);
+        fs.mkdirSync(dir, { recursive: true });
+        const child = new Run({ ...this.settings, flakeDir }, this.env, this.log, dir, this.onPhase, this);
+        child.label = `${label}: `;
+        return child;
+    }
     /** Runs one phase inside a log group, records how long it took and reports its start and end. */
-    async phase(name, fn, options = {}) {
+    async phase(phaseName, fn, options = {}) {
+        const name = `${this.label}${phaseName}`;
         const start = Date.now();
         const elapsed = () => (Date.now() - start) / 1000;
         this.onPhase?.({ phase: name, state: 'start', hosts: options.hosts });
@@ -11683,7 +11885,7 @@ class Run {
             throw e;
         }
         const seconds = elapsed();
-        this.timings.push({ phase: name, seconds });
+        this.timings.push({ phase: phaseName, seconds });
         const outcome = options.outcome?.(result);
         this.log.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`);
         this.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome });
@@ -11766,6 +11968,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.writeOutputs = writeOutputs;
 exports.prBody = prBody;
 exports.writeResults = writeResults;
+exports.writeSeveralResults = writeSeveralResults;
 exports.writePublishOutputs = writePublishOutputs;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
@@ -11796,45 +11999,150 @@ function prBody(run, report) {
         timings: false
     });
 }
+function listsOf(report, update) {
+    return {
+        hosts: report.hosts.map(h => h.host),
+        updatedInputs: update?.updatedInputs ?? [],
+        failedHosts: (0, model_1.failedHosts)(report),
+        regressedHosts: (0, model_1.regressedHosts)(report),
+        rebootHosts: (0, model_1.rebootHosts)(report),
+        staleHosts: (0, fleet_state_1.staleHosts)(report.fleetState),
+        failedUpgrades: (0, fleet_state_1.failedUpgrades)(report.fleetState),
+        heldBack: JSON.parse((0, hold_back_1.heldBackOutput)(report.heldBack ?? []))
+    };
+}
+/** One flake's lists among several: every name prefixed with the flake's directory and `#`. */
+function qualified(label, l) {
+    const q = (names) => names.map(n => `${label}#${n}`);
+    return {
+        hosts: q(l.hosts),
+        updatedInputs: q(l.updatedInputs),
+        failedHosts: q(l.failedHosts),
+        regressedHosts: q(l.regressedHosts),
+        rebootHosts: q(l.rebootHosts),
+        staleHosts: q(l.staleHosts),
+        failedUpgrades: q(l.failedUpgrades),
+        heldBack: l.heldBack.map(h => ({ flake: label, ...h }))
+    };
+}
+/** Several flakes' pushes as one: failed if one failed, pushed if one pushed; paths and bytes added up. */
+function pushOf(pushes) {
+    const done = pushes.filter((p) => p !== undefined);
+    if (done.length <= 1)
+        return done[0];
+    const status = done.some(p => p.status === 'failed')
+        ? 'failed'
+        : done.some(p => p.status === 'pushed')
+            ? 'pushed'
+            : 'skipped';
+    const sum = (f) => done.reduce((n, p) => n + f(p), 0);
+    return {
+        ...done[0],
+        status,
+        hosts: done.flatMap(p => p.hosts),
+        paths: sum(p => p.paths),
+        bytes: sum(p => p.bytes),
+        closurePaths: sum(p => p.closurePaths),
+        error: done.map(p => p.error).find(Boolean)
+    };
+}
+/** Writes the outputs, the job summary and the JSON file, each independently of the others. */
+function writeAll(run, r) {
+    const jsonPath = path.join(run.workDir, 'report.json');
+    const summaryFile = run.env.GITHUB_STEP_SUMMARY;
+    const { lists, push } = r;
+    const failures = run.writeEach([
+        ...outputWrites(run, {
+            hosts: JSON.stringify(lists.hosts),
+            changed: String(r.changed),
+            'updated-inputs': JSON.stringify(lists.updatedInputs),
+            'failed-hosts': JSON.stringify(lists.failedHosts),
+            'regressed-hosts': JSON.stringify(lists.regressedHosts),
+            'reboot-hosts': JSON.stringify(lists.rebootHosts),
+            'push-status': push?.status ?? '',
+            'pushed-paths': push ? String(push.paths) : '',
+            'pushed-bytes': push ? String(push.bytes) : '',
+            'stale-hosts': JSON.stringify(lists.staleHosts),
+            'failed-upgrades': JSON.stringify(lists.failedUpgrades),
+            'held-back-inputs': JSON.stringify(lists.heldBack),
+            report: r.body,
+            'report-json': jsonPath
+        }),
+        { what: 'the job summary', file: summaryFile, write: () => run.log.summary(r.full) },
+        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, r.json) }
+    ]);
+    if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
+        run.log.info(`Not on a runner: the report is in ${jsonPath}`);
+    return { body: r.body, full: r.full, json: r.json, failures };
+}
 /**
  * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
  * changed and an unchanged lock. Returns the writes that failed, each naming its file.
  */
 function writeResults(run, report, update) {
-    const body = prBody(run, report);
-    const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
-    const jsonPath = path.join(run.workDir, 'report.json');
+    const lists = listsOf(report, update);
     const json = JSON.stringify({
         ...report,
-        updatedInputs: update?.updatedInputs ?? [],
-        failedHosts: (0, model_1.failedHosts)(report),
-        regressedHosts: (0, model_1.regressedHosts)(report),
-        rebootHosts: (0, model_1.rebootHosts)(report)
+        updatedInputs: lists.updatedInputs,
+        failedHosts: lists.failedHosts,
+        regressedHosts: lists.regressedHosts,
+        rebootHosts: lists.rebootHosts
     }, null, 2);
-    const summaryFile = run.env.GITHUB_STEP_SUMMARY;
-    const failures = run.writeEach([
-        ...outputWrites(run, {
-            hosts: JSON.stringify(report.hosts.map(h => h.host)),
-            changed: String(report.changed),
-            'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
-            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
-            'regressed-hosts': JSON.stringify((0, model_1.regressedHosts)(report)),
-            'reboot-hosts': JSON.stringify((0, model_1.rebootHosts)(report)),
-            'push-status': report.push?.status ?? '',
-            'pushed-paths': report.push ? String(report.push.paths) : '',
-            'pushed-bytes': report.push ? String(report.push.bytes) : '',
-            'stale-hosts': JSON.stringify((0, fleet_state_1.staleHosts)(report.fleetState)),
-            'failed-upgrades': JSON.stringify((0, fleet_state_1.failedUpgrades)(report.fleetState)),
-            'held-back-inputs': (0, hold_back_1.heldBackOutput)(report.heldBack ?? []),
-            report: body,
-            'report-json': jsonPath
+    return writeAll(run, {
+        body: prBody(run, report),
+        full: (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT }),
+        json,
+        changed: report.changed,
+        lists,
+        push: report.push
+    });
+}
+/**
+ * The results of several flakes: one report with a part per flake, outputs whose names carry their flake's
+ * directory (`./hosts/a#web`), a JSON file with a `flakes` list.
+ */
+function writeSeveralResults(run, flakes) {
+    const each = flakes.map(f => ({ ...f, lists: listsOf(f.report, f.update) }));
+    const all = each.map(f => qualified(f.label, f.lists));
+    const cat = (pick) => all.flatMap(pick);
+    const lists = {
+        hosts: cat(l => l.hosts),
+        updatedInputs: cat(l => l.updatedInputs),
+        failedHosts: cat(l => l.failedHosts),
+        regressedHosts: cat(l => l.regressedHosts),
+        rebootHosts: cat(l => l.rebootHosts),
+        staleHosts: cat(l => l.staleHosts),
+        failedUpgrades: cat(l => l.failedUpgrades),
+        heldBack: all.flatMap(l => l.heldBack)
+    };
+    const json = JSON.stringify({
+        changed: flakes.some(f => f.report.changed),
+        updatedInputs: lists.updatedInputs,
+        failedHosts: lists.failedHosts,
+        regressedHosts: lists.regressedHosts,
+        rebootHosts: lists.rebootHosts,
+        flakes: each.map(f => ({
+            ...f.report,
+            updatedInputs: f.lists.updatedInputs,
+            failedHosts: f.lists.failedHosts,
+            regressedHosts: f.lists.regressedHosts,
+            rebootHosts: f.lists.rebootHosts
+        }))
+    }, null, 2);
+    const reports = flakes.map(f => f.report);
+    const url = (0, run_link_1.runUrl)(run.env, run.settings.forge);
+    return writeAll(run, {
+        body: (0, markdown_1.renderSeveral)(reports, {
+            limit: markdown_1.REPORT_LIMIT,
+            fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
+            timings: false
         }),
-        { what: 'the job summary', file: summaryFile, write: () => run.log.summary(full) },
-        { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, json) }
-    ]);
-    if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
-        run.log.info(`Not on a runner: the report is in ${jsonPath}`);
-    return { body, full, json, failures };
+        full: (0, markdown_1.renderSeveral)(reports, { limit: markdown_1.SUMMARY_LIMIT }),
+        json,
+        changed: flakes.some(f => f.report.changed),
+        lists,
+        push: pushOf(reports.map(r => r.push))
+    });
 }
 /** The outputs that say what publishing did. */
 function writePublishOutputs(run, p) {
@@ -11947,7 +12255,7 @@ async function prepare(run) {
         await (0, signing_1.checkSigningKey)(settings.signingKey, run.workDir, settings.signingKeyPassphrase);
     }
     const nix = await nix_1.Nix.create(settings.nixArgs, log);
-    log.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`);
+    log.info(`Using ${nix.version.text}; ${(0, words_1.plural)(settings.flakeDirs.length, 'flake')}: ${settings.flakeDirs.join(', ')}`);
     const checkout = await (0, checkout_1.inspectCheckout)(settings.flakeDir);
     if (target && checkout.git && checkout.head) {
         await (0, publish_1.checkCheckoutOnBase)(checkout.git, checkout.head, settings, log);
@@ -12077,7 +12385,7 @@ function guardLock(run, checkout) {
 /** `nix flake update` of the inputs asked for; a dry run puts the lock back when the run ends. */
 async function updateFlakeLock(run, nix, checkout) {
     const { settings, log } = run;
-    const update = await run.phase('Update flake.lock', () => (0, update_1.updateLock)(nix, settings.flakeDir, settings.updateInputs, checkout.oldLock), {
+    const update = await run.phase('Update flake.lock', () => (0, update_1.updateLock)(nix, settings.flakeDir, settings.updateInputs, checkout.oldLock, settings.flakeDirs.length > 1), {
         outcome: u => u.created
             ? 'lock file created'
             : u.changed
@@ -12127,8 +12435,8 @@ async function pushToCache(run, nix, push, hosts, after) {
     logPush(run, report);
     return report;
 }
-/** Commits the new lock on the update branch and opens or updates its pull request. */
-async function publishUpdate(run, target, update, body, failures) {
+/** Commits the new locks (one commit) on the update branch and opens or updates its pull request. */
+async function publishUpdate(run, target, locks, body, failures) {
     const { settings, log } = run;
     // OpenPGP: a keyring of its own in the work directory (removed with it, also by the post step).
     const openPgp = settings.signingKey && (0, openpgp_1.isOpenPgpKey)(settings.signingKey)
@@ -12141,9 +12449,7 @@ async function publishUpdate(run, target, update, body, failures) {
         try {
             return await (0, publish_1.publish)(await git_1.Git.create(settings.flakeDir), target.forge, {
                 settings,
-                newLock: update.newLock,
-                changes: update.changes,
-                created: update.created,
+                locks,
                 body,
                 signingKeyFile: keyFile,
                 openPgp,
@@ -12272,6 +12578,7 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InputError = void 0;
+exports.parseFlakeDirs = parseFlakeDirs;
 exports.getSettings = getSettings;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
@@ -12293,6 +12600,36 @@ const settings_1 = __nccwpck_require__(8908);
 const attribution_settings_1 = __nccwpck_require__(7662);
 var errors_2 = __nccwpck_require__(3916);
 Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
+/**
+ * Input `flake`: one directory of the checkout, or several (one a line, or comma-separated), each inside the
+ * workspace and holding a flake.nix; the same directory twice is refused.
+ */
+function parseFlakeDirs(value, workspace) {
+    const entries = value
+        .split(/[\n,]+/)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+    if (entries.length === 0)
+        entries.push('.');
+    const dirs = [];
+    for (const entry of entries) {
+        if (/^[a-z+]+:/.test(entry) && !entry.startsWith('path:')) {
+            throw new errors_1.InputError(`Input 'flake' must name directories of the checkout (they hold the flake.lock to update), got ${JSON.stringify(entry)}`);
+        }
+        const dir = path.resolve(workspace, entry.replace(/^path:/, ''));
+        const rel = path.relative(workspace, dir);
+        if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+            throw new errors_1.InputError(`Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(entry)}`);
+        }
+        if (!fs.existsSync(path.join(dir, 'flake.nix'))) {
+            throw new errors_1.InputError(`Input 'flake': no flake.nix in ${dir}`);
+        }
+        if (dirs.includes(dir))
+            throw new errors_1.InputError(`Input 'flake' names ${dir} twice`);
+        dirs.push(dir);
+    }
+    return dirs;
+}
 function defaultBaseBranch(e) {
     if (e.defaultBranch)
         return e.defaultBranch;
@@ -12389,18 +12726,7 @@ function getSettings(e) {
             if (line.length > 8)
                 e.log.mask(line);
     }
-    const flakeInput = orDefault('flake');
-    if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
-        throw new errors_1.InputError(`Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`);
-    }
-    const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''));
-    const rel = path.relative(workspace, flakeDir);
-    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-        throw new errors_1.InputError(`Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`);
-    }
-    if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
-        throw new errors_1.InputError(`Input 'flake': no flake.nix in ${flakeDir}`);
-    }
+    const flakeDirs = parseFlakeDirs(orDefault('flake'), workspace);
     const hosts = (0, parse_1.parseList)(input('hosts'));
     const excludeHostsSource = input('exclude-hosts');
     const excludeHosts = (0, parse_1.compileHostPattern)(excludeHostsSource === '' ? '(?!)' : excludeHostsSource);
@@ -12458,7 +12784,8 @@ function getSettings(e) {
         throw new errors_1.InputError(`Input 'stale-after' must be a duration such as 2d, 36h or 90m, got ${JSON.stringify(staleAfterText)}`);
     }
     return {
-        flakeDir,
+        flakeDir: flakeDirs[0],
+        flakeDirs,
         configurations: (0, parse_1.parseConfigurations)(input('configurations')),
         hosts,
         excludeHosts,

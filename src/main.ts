@@ -3,7 +3,6 @@ import { Log } from './log/log'
 import { runnerFileProblems } from './pipeline/preflight'
 import { flakeRef } from './report/flake-ref'
 import { assembleReport } from './report/assemble'
-import { regressedHosts } from './report/model'
 import { NO_RUNNER, RunnerContext } from './runner/context'
 import { InputError, InputSource, getSettings } from './settings'
 import { stopOnSignals } from './interrupt'
@@ -12,7 +11,15 @@ import { selectMode } from './modes/mode'
 import { runCache, runReview } from './modes/review'
 import { runRolloutMode } from './modes/rollout'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
-import { writePublishOutputs, writeResults } from './run/results'
+import { writePublishOutputs, writeResults, writeSeveralResults } from './run/results'
+import { FleetReport, regressedHosts } from './report/model'
+import { UpdateResult } from './pipeline/update'
+import { LockUpdate } from './pipeline/publish'
+import { CheckoutState, inspectCheckout } from './pipeline/checkout'
+import { unknownInFlakes } from './pipeline/input-selection'
+import * as path from 'path'
+import { Nix } from './nix/nix'
+import { PushReport } from './types'
 import {
   Comparison,
   buildFleet,
@@ -56,14 +63,20 @@ export interface RunOutcome {
   json?: string
 }
 
-/**
- * The update: discover → build before → update the lock → build after → diff → push → report → publish. Every
- * output and the summary are written before publishing, so that a failure there still leaves the report.
- */
-async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
-  const { settings, log } = run
-  const { nix, checkout, target } = await prepare(run)
-  if (settings.push && settings.build) await openCache(run, nix, settings.push)
+/** What one flake's update came to: its report, the update its pull request proposes. */
+interface FlakeOutcome {
+  run: Run
+  report: FleetReport
+  /** The update the pull request proposes (the breaking inputs held back). */
+  proposed: UpdateResult
+  /** Every changed input breaks a host and is held back: nothing of this flake is proposed. */
+  nothingLeft: boolean
+  push?: PushReport
+}
+
+/** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
+async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise<FlakeOutcome> {
+  const { settings } = run
   const found = await discoverHosts(run, nix)
   const hosts = found.hosts
   const pool = evalPool(run, hosts.length)
@@ -110,20 +123,91 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
     nothingLeft: held?.nothingLeft,
     configurations: settings.configurations
   })
-  const { body, full, json, failures } = writeResults(run, report, proposed)
+  return { run, report, proposed, nothingLeft: held?.nothingLeft === true, push }
+}
+
+/**
+ * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
+ * its checkout, which must be the same git repository as the first's: one commit carries every lock.
+ */
+async function flakeRuns(run: Run, first: CheckoutState): Promise<{ run: Run; checkout: CheckoutState }[]> {
+  const dirs = run.settings.flakeDirs
+  const top = first.git ? await first.git.topLevel() : undefined
+  const runs: { run: Run; checkout: CheckoutState }[] = []
+  for (const [i, dir] of dirs.entries()) {
+    const checkout = i === 0 ? first : await inspectCheckout(dir)
+    const its = checkout.git ? await checkout.git.topLevel() : undefined
+    if (its !== top) {
+      throw new InputError(
+        `Input 'flake': ${dir} is ${its ? `in the git repository ${its}` : 'not in a git repository'}, ${dirs[0]} ${top ? `in ${top}` : 'in none'}: the flakes of one run must share a repository, as one commit carries their locks`
+      )
+    }
+    runs.push({ run: run.forFlake(dir, flakeRef(dir, run.env), i), checkout })
+  }
+  const unknown = unknownInFlakes(
+    run.settings.updateInputs,
+    runs.map(r => ({
+      lockText: r.checkout.oldLock,
+      lockPath: path.join(r.run.settings.flakeDir, 'flake.lock')
+    }))
+  )
+  if (unknown.length > 0) {
+    throw new InputError(
+      `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, an input of none of the flakes ${dirs.join(', ')}`
+    )
+  }
+  return runs
+}
+
+/**
+ * The update: the steps of `updateFlake` for each flake, then one report, one commit with every changed lock and
+ * one pull request. Every output and the summary are written before publishing, so that a failure there still
+ * leaves the report.
+ */
+async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
+  const { settings, log } = run
+  const { nix, checkout, target } = await prepare(run)
+  if (settings.push && settings.build) await openCache(run, nix, settings.push)
+  const several = settings.flakeDirs.length > 1
+  const flakes = several ? await flakeRuns(run, checkout) : [{ run, checkout }]
+  const done: FlakeOutcome[] = []
+  for (const f of flakes) done.push(await updateFlake(f.run, nix, f.checkout))
+
+  const { body, full, json, failures } = several
+    ? writeSeveralResults(
+        run,
+        done.map(d => ({ label: d.report.flakeRef ?? d.report.flake, report: d.report, update: d.proposed }))
+      )
+    : writeResults(run, done[0].report, done[0].proposed)
   outcome.report = full
   outcome.json = json
   failures.push(...writePublishOutputs(run, { branch: settings.branch, pushed: false, operation: 'none' }))
-  if (settings.push?.required && push?.status === 'failed') {
+  const pushFailed = done.find(d => d.push?.status === 'failed')?.push
+  if (settings.push?.required && pushFailed) {
     throw new Error(
-      `Pushing the new systems to ${push.to} failed and 'push-required' is true, so no pull request is opened: ${push.error ?? ''}`
+      `Pushing the new systems to ${pushFailed.to} failed and 'push-required' is true, so no pull request is opened: ${pushFailed.error ?? ''}`
     )
   }
-  if (held?.nothingLeft) log.info('No pull request: every changed input breaks a host and is held back')
-  else if (update.changed && target) await publishUpdate(run, target, proposed, body, failures)
+  for (const d of done.filter(x => x.nothingLeft)) {
+    log.info(
+      `No pull request${several ? ` for ${d.report.flakeRef ?? d.report.flake}` : ''}: every changed input breaks a host and is held back`
+    )
+  }
+  const locks: LockUpdate[] = done
+    .filter(d => d.proposed.changed && !d.nothingLeft)
+    .map(d => ({
+      flakeDir: d.run.settings.flakeDir,
+      newLock: d.proposed.newLock,
+      changes: d.proposed.changes,
+      created: d.proposed.created,
+      label: d.report.flakeRef
+    }))
+  if (locks.length > 0 && target) await publishUpdate(run, target, locks, body, failures)
   log.info(body)
 
-  const regressed = regressedHosts(report)
+  const regressed = done.flatMap(d =>
+    regressedHosts(d.report).map(h => (several ? `${d.report.flakeRef ?? d.report.flake}#${h}` : h))
+  )
   if (settings.failOnRegression && regressed.length > 0) {
     outcome.result = 'regressed'
     outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`
@@ -189,6 +273,11 @@ export async function run(options: RunOptions): Promise<RunOutcome> {
           baseBranch: settings.baseBranch,
           pushTo: settings.push !== undefined
         })
+        if (mode !== 'update' && settings.flakeDirs.length > 1) {
+          throw new InputError(
+            `Input 'flake' names ${settings.flakeDirs.length} directories; mode ${mode} works on one flake: run it once per flake (a matrix job)`
+          )
+        }
         if (mode === 'update') await updateFleet(current, outcome)
         else if (mode === 'rollout')
           outcome.report = (await runRolloutMode(settings, env, log, options.now ?? new Date())).markdown

@@ -37,8 +37,10 @@ export type { InputSource } from './inputs/source'
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
-  /** Absolute path of the flake's directory (holds flake.nix and flake.lock). */
+  /** Absolute path of the flake's directory (holds flake.nix and flake.lock): the first of `flakeDirs`. */
   flakeDir: string
+  /** Every flake directory the input names, in its order; mode update runs on each, one pull request for all. */
+  flakeDirs: string[]
   /** The flake output whose entries are built (`nixosConfigurations`, `homeConfigurations`, `darwinConfigurations`). */
   configurations: ConfigurationSet
   /** Explicit host names to consider; empty means every entry of `configurations`. */
@@ -109,6 +111,39 @@ export interface PushSettings {
   publicKey: string
   /** A failed push fails the step (and no pull request is opened). */
   required: boolean
+}
+
+/**
+ * Input `flake`: one directory of the checkout, or several (one a line, or comma-separated), each inside the
+ * workspace and holding a flake.nix; the same directory twice is refused.
+ */
+export function parseFlakeDirs(value: string, workspace: string): string[] {
+  const entries = value
+    .split(/[\n,]+/)
+    .map(s => s.trim())
+    .filter(s => s !== '')
+  if (entries.length === 0) entries.push('.')
+  const dirs: string[] = []
+  for (const entry of entries) {
+    if (/^[a-z+]+:/.test(entry) && !entry.startsWith('path:')) {
+      throw new InputError(
+        `Input 'flake' must name directories of the checkout (they hold the flake.lock to update), got ${JSON.stringify(entry)}`
+      )
+    }
+    const dir = path.resolve(workspace, entry.replace(/^path:/, ''))
+    const rel = path.relative(workspace, dir)
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+      throw new InputError(
+        `Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(entry)}`
+      )
+    }
+    if (!fs.existsSync(path.join(dir, 'flake.nix'))) {
+      throw new InputError(`Input 'flake': no flake.nix in ${dir}`)
+    }
+    if (dirs.includes(dir)) throw new InputError(`Input 'flake' names ${dir} twice`)
+    dirs.push(dir)
+  }
+  return dirs
 }
 
 interface Environment {
@@ -217,22 +252,7 @@ export function getSettings(e: Environment): Settings {
     for (const line of signingKey.split('\n')) if (line.length > 8) e.log.mask(line)
   }
 
-  const flakeInput = orDefault('flake')
-  if (/^[a-z+]+:/.test(flakeInput) && !flakeInput.startsWith('path:')) {
-    throw new InputError(
-      `Input 'flake' must be a directory of the checkout (it holds the flake.lock to update), got ${JSON.stringify(flakeInput)}`
-    )
-  }
-  const flakeDir = path.resolve(workspace, flakeInput.replace(/^path:/, ''))
-  const rel = path.relative(workspace, flakeDir)
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-    throw new InputError(
-      `Input 'flake' must be inside the workspace ${workspace}, got ${JSON.stringify(flakeInput)}`
-    )
-  }
-  if (!fs.existsSync(path.join(flakeDir, 'flake.nix'))) {
-    throw new InputError(`Input 'flake': no flake.nix in ${flakeDir}`)
-  }
+  const flakeDirs = parseFlakeDirs(orDefault('flake'), workspace)
 
   const hosts = parseList(input('hosts'))
   const excludeHostsSource = input('exclude-hosts')
@@ -299,7 +319,8 @@ export function getSettings(e: Environment): Settings {
     )
   }
   return {
-    flakeDir,
+    flakeDir: flakeDirs[0],
+    flakeDirs,
     configurations: parseConfigurations(input('configurations')),
     hosts,
     excludeHosts,

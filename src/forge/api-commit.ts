@@ -5,14 +5,13 @@ export interface ApiCommitter {
   /** Deletes branch `name` (REST `DELETE /repos/{o}/{r}/git/refs/heads/{name}`). */
   deleteBranch(name: string): Promise<void>
   /**
-   * Commits one file on `branch`, which must point to `expectedHeadOid`; returns the new commit's id. The forge is
+   * Commits files on `branch`, which must point to `expectedHeadOid`; returns the new commit's id. The forge is
    * the committer and signs the commit.
    */
   commitFile(change: {
     branch: string
     expectedHeadOid: string
-    path: string
-    content: string
+    files: { path: string; content: string }[]
     headline: string
     body: string
   }): Promise<string>

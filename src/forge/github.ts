@@ -178,8 +178,7 @@ export class GitHubForge implements Forge, ApiCommitter {
   async commitFile(change: {
     branch: string
     expectedHeadOid: string
-    path: string
-    content: string
+    files: { path: string; content: string }[]
     headline: string
     body: string
   }): Promise<string> {
@@ -189,7 +188,10 @@ export class GitHubForge implements Forge, ApiCommitter {
       branch: { repositoryNameWithOwner: `${this.owner}/${this.repo}`, branchName: change.branch },
       message: { headline: change.headline, body: change.body },
       fileChanges: {
-        additions: [{ path: change.path, contents: Buffer.from(change.content).toString('base64') }]
+        additions: change.files.map(f => ({
+          path: f.path,
+          contents: Buffer.from(f.content).toString('base64')
+        }))
       },
       expectedHeadOid: change.expectedHeadOid
     }

@@ -9,7 +9,7 @@ export interface InputSpec {
 
 export const INPUTS = {
   "flake": {
-    "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace.",
+    "description": "Directory of the flake in the checkout (holds `flake.nix` and `flake.lock`). Must be inside the workspace. Several directories of one repository, one a line or comma-separated (`.`, `lab`): mode update updates, builds and diffs each, then makes one commit with every changed lock and one pull request with a part per flake; in the list outputs every name is then prefixed with its flake's directory and `#` (`./lab#web`). The other modes take one directory.",
     "default": ".",
     "type": "string"
   },

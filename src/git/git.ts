@@ -255,10 +255,10 @@ export class Git {
    * A commit on top of `parent` whose tree is the parent's with one file replaced, built with plumbing in a
    * private index: the work tree, the user's index and every other file stay as they are.
    */
-  async commitFile(options: {
+  async commitFiles(options: {
     parent: string
-    file: string
-    content: string
+    /** Paths from the repository's root, and what each holds in the commit. */
+    files: { path: string; content: string }[]
     message: string
     identity: GitIdentity
     signingKeyFile?: string
@@ -266,12 +266,14 @@ export class Git {
     openPgp?: { gitConfig: string[]; home: string }
     indexFile: string
   }): Promise<string> {
-    const blob = await this.output(['hash-object', '-w', '--stdin'], { input: options.content })
     const indexEnv = { GIT_INDEX_FILE: options.indexFile }
     await this.output(['read-tree', options.parent], { env: indexEnv })
-    await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${options.file}`], {
-      env: indexEnv
-    })
+    for (const f of options.files) {
+      const blob = await this.output(['hash-object', '-w', '--stdin'], { input: f.content })
+      await this.output(['update-index', '--add', '--cacheinfo', `100644,${blob},${f.path}`], {
+        env: indexEnv
+      })
+    }
     const tree = await this.output(['write-tree'], { env: indexEnv })
     const identityEnv = {
       GIT_AUTHOR_NAME: options.identity.name,

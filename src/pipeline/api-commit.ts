@@ -26,9 +26,8 @@ export function checkCommitViaApi(
 export interface ApiCommitInput {
   /** The commit the update is based on (the checked-out one, on the base branch). */
   parent: string
-  /** Path of the file from the repository's root. */
-  file: string
-  content: string
+  /** Paths from the repository's root, and what each holds in the commit. */
+  files: { path: string; content: string }[]
   message: string
   /** The remote the branch is fetched from. */
   remote: string
@@ -37,7 +36,7 @@ export interface ApiCommitInput {
 /**
  * Has the forge make the commit (GitHub signs it): on a branch of its own created at `parent`, so that the update
  * branch moves only by the caller's lease-protected push, never through a state where it points into the base
- * branch. The commit is fetched and checked (its parent, and that only `file` changed); the temporary branch is
+ * branch. The commit is fetched and checked (its parent, and that only `files` changed); the temporary branch is
  * removed again, and a failure to remove it is a warning. Returns the commit's id, now in the local repository.
  */
 export async function commitThroughApi(
@@ -53,8 +52,7 @@ export async function commitThroughApi(
     const oid = await forge.commitFile({
       branch: scratch,
       expectedHeadOid: input.parent,
-      path: input.file,
-      content: input.content,
+      files: input.files,
       headline,
       body: rest.join('\n').trim()
     })
@@ -64,7 +62,15 @@ export async function commitThroughApi(
     const changed = (await git.output(['diff', '--name-only', input.parent, fetched]))
       .split('\n')
       .filter(Boolean)
-    if (fetched !== oid || parents.join(' ') !== input.parent || changed.join() !== input.file) {
+    if (
+      fetched !== oid ||
+      parents.join(' ') !== input.parent ||
+      changed.join() !==
+        input.files
+          .map(f => f.path)
+          .sort()
+          .join()
+    ) {
       throw new Error(
         `The commit made through the API is not the one asked for: ${oid} (fetched ${fetched}, parents ${parents.join(' ') || 'none'}, changed ${changed.join(', ') || 'nothing'})`
       )

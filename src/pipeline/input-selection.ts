@@ -35,12 +35,15 @@ export function parseUpdateInputs(value: string): string[] {
  * The input names to hand to `nix flake update`, empty meaning all, from the checked entries and the committed
  * lock file (undefined: the commit has none). Names must be in the lock file. `!` entries become every top-level
  * input of the lock file but those, leaving out inputs that `follow` another (they are not locked on their own).
+ * With `several` (one flake of several, each name checked against all of them by `unknownInFlakes`), names this
+ * lock lacks are skipped; undefined when none is left: nothing of this flake is to be updated.
  */
 export function resolveInputSelection(
   entries: string[],
   lockText: string | undefined,
-  lockPath: string
-): string[] {
+  lockPath: string,
+  several = false
+): string[] | undefined {
   if (entries.length === 0) return []
   const excluded = entries.filter(e => e.startsWith('!')).map(e => e.slice(1))
   if (lockText === undefined) {
@@ -51,7 +54,16 @@ export function resolveInputSelection(
   }
   const known = rootInputNames(lockText, lockPath)
   const locked = lockedInputs(lockText, lockPath)
-  const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !known.includes(n) && !locked.has(n))
+  const isKnown = (n: string): boolean => known.includes(n) || locked.has(n)
+  const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !isKnown(n))
+  if (several) {
+    if (excluded.length === 0) {
+      const names = entries.filter(isKnown)
+      return names.length > 0 ? names : undefined
+    }
+    const rest = known.filter(n => locked.has(n) && !excluded.includes(n))
+    return rest.length > 0 ? rest : undefined
+  }
   if (unknown.length > 0) {
     throw new InputError(
       `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`
@@ -65,4 +77,24 @@ export function resolveInputSelection(
     )
   }
   return rest
+}
+
+/**
+ * For several flakes: the `update-inputs` names (or `!` names) that no flake's lock has; a flake without a
+ * committed lock may get any name.
+ */
+export function unknownInFlakes(
+  entries: string[],
+  locks: { lockText?: string; lockPath: string }[]
+): string[] {
+  const names = entries.map(e => e.replace(/^!/, ''))
+  if (locks.some(l => l.lockText === undefined)) return []
+  return names.filter(
+    n =>
+      !locks.some(
+        l =>
+          rootInputNames(l.lockText as string, l.lockPath).includes(n) ||
+          lockedInputs(l.lockText as string, l.lockPath).has(n)
+      )
+  )
 }

@@ -96,6 +96,16 @@ export function commitMessage(
   return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
 }
 
+/** The commit message of several flakes' locks: one list of changed inputs per flake, under its directory. */
+export function severalLocksMessage(subject: string, locks: LockUpdate[]): string {
+  const body = locks.map(l => {
+    const own = commitMessage('', l.changes, { created: l.created })
+    const lines = own.slice(0, own.lastIndexOf(TRAILER)).trim()
+    return `${defuse(l.label ?? l.flakeDir)}: ${lines ? lines.replace(/^(Updated inputs|Lock file created; locked inputs):/, m => m.charAt(0).toLowerCase() + m.slice(1)) : 'rewritten'}`
+  })
+  return `${subject}\n\n${body.join('\n\n')}\n\n${TRAILER}\n`
+}
+
 function describeForeign(branch: string, commits: ForeignCommit[]): string {
   const list = commits
     .slice(0, 10)
@@ -104,12 +114,22 @@ function describeForeign(branch: string, commits: ForeignCommit[]): string {
   return `Branch '${branch}' holds commits this action did not make; it is not overwritten:\n${list}${commits.length > 10 ? `\n  … ${commits.length - 10} more` : ''}\nMerge or delete the branch, or choose another 'branch'.`
 }
 
-export interface PublishInput {
-  settings: Settings
+/** One flake's new lock file. */
+export interface LockUpdate {
+  /** Absolute path of the flake's directory. */
+  flakeDir: string
   newLock: string
   changes: LockChange[]
   /** The commit had no flake.lock: this one creates it. */
   created?: boolean
+  /** How the commit message names the flake, when there are several (its directory). */
+  label?: string
+}
+
+export interface PublishInput {
+  settings: Settings
+  /** Every flake's lock, committed together (one flake: one entry). */
+  locks: LockUpdate[]
   body: string
   signingKeyFile?: string
   /** An OpenPGP key's keyring (see openPgpHome), instead of signingKeyFile. */
@@ -127,7 +147,11 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
   const branch = settings.branch
   if (branch === settings.baseBranch) throw new Error(`Refusing to write to the base branch '${branch}'`)
   const top = await git.topLevel()
-  const lockFile = path.relative(top, path.join(settings.flakeDir, 'flake.lock')).split(path.sep).join('/')
+  const files = input.locks.map(l => ({
+    path: path.relative(top, path.join(l.flakeDir, 'flake.lock')).split(path.sep).join('/'),
+    content: l.newLock
+  }))
+  if (files.length === 0) throw new Error('No lock file to commit')
   const remoteUrl = await git.remoteUrl(REMOTE)
   if (!remoteUrl) throw new Error(`The checkout in ${top} has no remote '${REMOTE}' to push to`)
   const g = git.withEnv(await pushCredentials(git, remoteUrl, settings.token, s => input.log.mask(s)))
@@ -153,34 +177,38 @@ export async function publish(git: Git, forge: Forge, input: PublishInput): Prom
     const commits = await g.commitsBetween(baseRef, remoteBranch)
     const foreign = commits.filter(c => !c.body.split('\n').includes(TRAILER))
     if (foreign.length > 0) throw new Error(describeForeign(branch, foreign))
-    const newBlob = await g.output(['hash-object', '--stdin'], { input: input.newLock })
-    if (
-      commits.length > 0 &&
-      (await g.blobAt(remoteBranch, lockFile)) === newBlob &&
-      (await isAncestor(head, remoteBranch))
-    ) {
-      input.log.info(`Branch '${branch}' already holds this flake.lock: nothing to push`)
+    let same = commits.length > 0 && (await isAncestor(head, remoteBranch))
+    for (const f of files) {
+      if (!same) break
+      const newBlob = await g.output(['hash-object', '--stdin'], { input: f.content })
+      same = (await g.blobAt(remoteBranch, f.path)) === newBlob
+    }
+    if (same) {
+      input.log.info(
+        `Branch '${branch}' already holds ${files.length === 1 ? 'this flake.lock' : 'these lock files'}: nothing to push`
+      )
       commit = remoteBranch
     }
   }
   if (!commit) {
-    const message = commitMessage(settings.commitMessage, input.changes, { created: input.created })
+    const message =
+      input.locks.length === 1
+        ? commitMessage(settings.commitMessage, input.locks[0].changes, { created: input.locks[0].created })
+        : severalLocksMessage(settings.commitMessage, input.locks)
     if (settings.commitViaApi) {
       if (!isApiCommitter(forge)) throw new Error("Input 'commit-via-api' needs GitHub's API")
       const made = await commitThroughApi(g, forge, {
         parent: head,
-        file: lockFile,
-        content: input.newLock,
+        files,
         message,
         remote: REMOTE
       })
       for (const warning of made.warnings) input.log.warning(warning)
       commit = made.commit
     } else {
-      commit = await g.commitFile({
+      commit = await g.commitFiles({
         parent: head,
-        file: lockFile,
-        content: input.newLock,
+        files,
         message,
         identity: { name: settings.gitUserName, email: settings.gitUserEmail },
         signingKeyFile: input.signingKeyFile,

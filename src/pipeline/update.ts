@@ -28,11 +28,16 @@ export async function updateLock(
   nix: Nix,
   flakeDir: string,
   inputs: string[],
-  committedLock: string | undefined
+  committedLock: string | undefined,
+  several = false
 ): Promise<UpdateResult> {
   const lockPath = path.join(flakeDir, 'flake.lock')
   const oldLock = committedLock ?? ''
-  const names = resolveInputSelection(inputs, committedLock, lockPath)
+  const names = resolveInputSelection(inputs, committedLock, lockPath, several)
+  if (names === undefined) {
+    // One flake of several that has none of the inputs asked for: its lock stays as it is.
+    return { changed: false, created: false, oldLock, newLock: oldLock, changes: [], updatedInputs: [] }
+  }
   const r = await nix.updateLock(flakeDir, names)
   if (r.exitCode !== 0) {
     throw new Error(

@@ -368,22 +368,24 @@ export interface RenderOptions {
   fullReport?: string
   /** Show how long each phase took (default true; the pull request body leaves them out). */
   timings?: boolean
+  /** One flake's part of a report on several: headed by the flake's directory, every heading a level lower. */
+  nested?: boolean
 }
 
 export function renderReport(r: FleetReport, options: RenderOptions = {}): string {
-  const { limit = REPORT_LIMIT, fullReport, timings = true } = options
+  const { limit = REPORT_LIMIT, fullReport, timings = true, nested = false } = options
   for (const maxLines of DETAIL_LINES) {
-    const text = renderWith(r, maxLines, Infinity, timings, fullReport)
+    const text = renderWith(r, maxLines, Infinity, timings, fullReport, nested)
     if (text.length <= limit) return text
   }
   for (const maxRows of MIN_ROWS.slice(1)) {
-    const text = renderWith(r, -1, maxRows, timings, fullReport)
+    const text = renderWith(r, -1, maxRows, timings, fullReport, nested)
     if (text.length <= limit) return text
   }
   // Only pathological input (thousands of inputs or enormous names) gets here: a plain cut at a line end,
   // outside any code block since the shortest form has none.
   const note = `\n\n_Report cut at the size limit; the complete results are in ${fullReport ?? 'the report-json file'}._\n`
-  const text = renderWith(r, -1, 10, timings, fullReport).slice(0, limit - note.length)
+  const text = renderWith(r, -1, 10, timings, fullReport, nested).slice(0, limit - note.length)
   return text.slice(0, Math.max(0, text.lastIndexOf('\n'))) + note
 }
 
@@ -506,11 +508,12 @@ function renderWith(
   maxLines: number,
   maxRows: number,
   timings: boolean,
-  fullReport = 'the report-json file'
+  fullReport = 'the report-json file',
+  nested = false
 ): string {
   const room: Room = { maxLines, maxRows, timings, fullReport }
   const built = r.changed && r.built
-  return [
+  const lines = [
     ...heading(r),
     ...inputsSection(r),
     ...heldBackLines(r.heldBack, r.flakeRef, r.nothingLeft),
@@ -527,5 +530,39 @@ function renderWith(
     ...pushLines(r, timings),
     ...(r.fleetState ? fleetStateLines(r.fleetState, maxRows) : []),
     ...footer(r, room)
+  ]
+  if (!nested) return lines.join('\n')
+  // The sections' headings are lines of their own (multi-line entries are code blocks and tables).
+  const headingLine = /^#{2,5} [^\n]*$/
+  lines[0] = `## ${codeSpan(r.flakeRef ?? r.flake)}: ${plural(r.hosts.length, 'host')}`
+  return lines.map(l => (headingLine.test(l) ? `#${l}` : l)).join('\n')
+}
+
+/** What each flake's part of a report on several says in the heading's list. */
+function flakeLine(r: FleetReport): string {
+  const label = codeSpan(r.flakeRef ?? r.flake)
+  if (!r.changed) return `- ${label}: up to date`
+  const held = (r.heldBack ?? []).filter(i => i.heldBack).length
+  const parts = [plural(r.lockChanges.length, 'input') + ' updated']
+  if (held > 0) parts.push(`${held} held back`)
+  if (r.nothingLeft) parts.push('nothing proposed')
+  return `- ${label}: ${parts.join(', ')}`
+}
+
+/**
+ * The report on several flakes of one repository: a heading with a line per flake, then each flake's own report
+ * (its headings a level lower), each within an equal share of `limit`.
+ */
+export function renderSeveral(reports: FleetReport[], options: RenderOptions = {}): string {
+  const { limit = REPORT_LIMIT } = options
+  const first = reports[0]
+  const hosts = reports.reduce((n, r) => n + r.hosts.length, 0)
+  const head = [
+    `## ${TITLE[first.configurations ?? 'nixosConfigurations']}: ${plural(reports.length, 'flake')}, ${plural(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
+    '',
+    ...reports.map(flakeLine),
+    ''
   ].join('\n')
+  const share = Math.floor((limit - head.length) / reports.length) - 2
+  return [head, ...reports.map(r => renderReport(r, { ...options, nested: true, limit: share }))].join('\n')
 }

@@ -61,14 +61,24 @@ export class Run {
   readonly onStop: Undo
   /** Directories the `post:` step removes should this step be killed outright. */
   private readonly postDirs: string[]
+  /** Put before every phase's name: which flake of several the phase works on. */
+  private label = ''
 
   constructor(
     readonly settings: Settings,
     readonly env: NodeJS.ProcessEnv,
     readonly log: Log,
     readonly workDir: string,
-    private readonly onPhase?: (event: PhaseEvent) => void
+    private readonly onPhase?: (event: PhaseEvent) => void,
+    parent?: Run
   ) {
+    if (parent) {
+      // A flake of several: the parent's undo stacks and post-step directories, a work directory inside its own.
+      this.cleanup = parent.cleanup
+      this.onStop = parent.onStop
+      this.postDirs = parent.postDirs
+      return
+    }
     this.cleanup = new Undo(log)
     this.onStop = new Undo(log)
     this.postDirs = [workDir]
@@ -77,8 +87,21 @@ export class Run {
     this.onStop.push(() => fs.rmSync(workDir, { recursive: true, force: true }))
   }
 
+  /**
+   * The run of one flake of several: settings whose `flakeDir` is that flake, its own work directory (GC roots,
+   * the saved lock, report.json's neighbours) and timings, phases named after it; the same undo stacks.
+   */
+  forFlake(flakeDir: string, label: string, index: number): Run {
+    const dir = path.join(this.workDir, `flake-${index + 1}`)
+    fs.mkdirSync(dir, { recursive: true })
+    const child = new Run({ ...this.settings, flakeDir }, this.env, this.log, dir, this.onPhase, this)
+    child.label = `${label}: `
+    return child
+  }
+
   /** Runs one phase inside a log group, records how long it took and reports its start and end. */
-  async phase<T>(name: string, fn: () => Promise<T>, options: PhaseOptions<T> = {}): Promise<T> {
+  async phase<T>(phaseName: string, fn: () => Promise<T>, options: PhaseOptions<T> = {}): Promise<T> {
+    const name = `${this.label}${phaseName}`
     const start = Date.now()
     const elapsed = (): number => (Date.now() - start) / 1000
     this.onPhase?.({ phase: name, state: 'start', hosts: options.hosts })
@@ -93,7 +116,7 @@ export class Run {
       throw e
     }
     const seconds = elapsed()
-    this.timings.push({ phase: name, seconds })
+    this.timings.push({ phase: phaseName, seconds })
     const outcome = options.outcome?.(result)
     this.log.info(`${name}: ${seconds.toFixed(1)} s${outcome ? ` (${outcome})` : ''}`)
     this.onPhase?.({ phase: name, state: 'end', hosts: options.hosts, seconds, outcome })

@@ -5,7 +5,8 @@ import { PublishResult } from '../pipeline/publish'
 import { UpdateResult } from '../pipeline/update'
 import { heldBackOutput } from '../pipeline/hold-back'
 import { failedUpgrades, staleHosts } from '../report/fleet-state'
-import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from '../report/markdown'
+import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport, renderSeveral } from '../report/markdown'
+import { PushReport } from '../types'
 import { FleetReport, failedHosts, rebootHosts, regressedHosts } from '../report/model'
 import { runUrl } from '../report/run-link'
 import { ResultWrite, Run } from './context'
@@ -47,49 +48,185 @@ export interface WrittenResults {
   failures: string[]
 }
 
+/** The list outputs of one flake's report, and of the JSON file. */
+interface Lists {
+  hosts: string[]
+  updatedInputs: string[]
+  failedHosts: string[]
+  regressedHosts: string[]
+  rebootHosts: string[]
+  staleHosts: string[]
+  failedUpgrades: string[]
+  heldBack: Record<string, unknown>[]
+}
+
+function listsOf(report: FleetReport, update?: UpdateResult): Lists {
+  return {
+    hosts: report.hosts.map(h => h.host),
+    updatedInputs: update?.updatedInputs ?? [],
+    failedHosts: failedHosts(report),
+    regressedHosts: regressedHosts(report),
+    rebootHosts: rebootHosts(report),
+    staleHosts: staleHosts(report.fleetState),
+    failedUpgrades: failedUpgrades(report.fleetState),
+    heldBack: JSON.parse(heldBackOutput(report.heldBack ?? [])) as Record<string, unknown>[]
+  }
+}
+
+/** One flake's lists among several: every name prefixed with the flake's directory and `#`. */
+function qualified(label: string, l: Lists): Lists {
+  const q = (names: string[]): string[] => names.map(n => `${label}#${n}`)
+  return {
+    hosts: q(l.hosts),
+    updatedInputs: q(l.updatedInputs),
+    failedHosts: q(l.failedHosts),
+    regressedHosts: q(l.regressedHosts),
+    rebootHosts: q(l.rebootHosts),
+    staleHosts: q(l.staleHosts),
+    failedUpgrades: q(l.failedUpgrades),
+    heldBack: l.heldBack.map(h => ({ flake: label, ...h }))
+  }
+}
+
+/** Several flakes' pushes as one: failed if one failed, pushed if one pushed; paths and bytes added up. */
+function pushOf(pushes: (PushReport | undefined)[]): PushReport | undefined {
+  const done = pushes.filter((p): p is PushReport => p !== undefined)
+  if (done.length <= 1) return done[0]
+  const status = done.some(p => p.status === 'failed')
+    ? 'failed'
+    : done.some(p => p.status === 'pushed')
+      ? 'pushed'
+      : 'skipped'
+  const sum = (f: (p: PushReport) => number): number => done.reduce((n, p) => n + f(p), 0)
+  return {
+    ...done[0],
+    status,
+    hosts: done.flatMap(p => p.hosts),
+    paths: sum(p => p.paths),
+    bytes: sum(p => p.bytes),
+    closurePaths: sum(p => p.closurePaths),
+    error: done.map(p => p.error).find(Boolean)
+  }
+}
+
+/** Writes the outputs, the job summary and the JSON file, each independently of the others. */
+function writeAll(
+  run: Run,
+  r: { body: string; full: string; json: string; changed: boolean; lists: Lists; push?: PushReport }
+): WrittenResults {
+  const jsonPath = path.join(run.workDir, 'report.json')
+  const summaryFile = run.env.GITHUB_STEP_SUMMARY
+  const { lists, push } = r
+  const failures = run.writeEach([
+    ...outputWrites(run, {
+      hosts: JSON.stringify(lists.hosts),
+      changed: String(r.changed),
+      'updated-inputs': JSON.stringify(lists.updatedInputs),
+      'failed-hosts': JSON.stringify(lists.failedHosts),
+      'regressed-hosts': JSON.stringify(lists.regressedHosts),
+      'reboot-hosts': JSON.stringify(lists.rebootHosts),
+      'push-status': push?.status ?? '',
+      'pushed-paths': push ? String(push.paths) : '',
+      'pushed-bytes': push ? String(push.bytes) : '',
+      'stale-hosts': JSON.stringify(lists.staleHosts),
+      'failed-upgrades': JSON.stringify(lists.failedUpgrades),
+      'held-back-inputs': JSON.stringify(lists.heldBack),
+      report: r.body,
+      'report-json': jsonPath
+    }),
+    { what: 'the job summary', file: summaryFile, write: () => run.log.summary(r.full) },
+    { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, r.json) }
+  ])
+  if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
+    run.log.info(`Not on a runner: the report is in ${jsonPath}`)
+  return { body: r.body, full: r.full, json: r.json, failures }
+}
+
 /**
  * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
  * changed and an unchanged lock. Returns the writes that failed, each naming its file.
  */
 export function writeResults(run: Run, report: FleetReport, update?: UpdateResult): WrittenResults {
-  const body = prBody(run, report)
-  const full = renderReport(report, { limit: SUMMARY_LIMIT })
-  const jsonPath = path.join(run.workDir, 'report.json')
+  const lists = listsOf(report, update)
   const json = JSON.stringify(
     {
       ...report,
-      updatedInputs: update?.updatedInputs ?? [],
-      failedHosts: failedHosts(report),
-      regressedHosts: regressedHosts(report),
-      rebootHosts: rebootHosts(report)
+      updatedInputs: lists.updatedInputs,
+      failedHosts: lists.failedHosts,
+      regressedHosts: lists.regressedHosts,
+      rebootHosts: lists.rebootHosts
     },
     null,
     2
   )
-  const summaryFile = run.env.GITHUB_STEP_SUMMARY
-  const failures = run.writeEach([
-    ...outputWrites(run, {
-      hosts: JSON.stringify(report.hosts.map(h => h.host)),
-      changed: String(report.changed),
-      'updated-inputs': JSON.stringify(update?.updatedInputs ?? []),
-      'failed-hosts': JSON.stringify(failedHosts(report)),
-      'regressed-hosts': JSON.stringify(regressedHosts(report)),
-      'reboot-hosts': JSON.stringify(rebootHosts(report)),
-      'push-status': report.push?.status ?? '',
-      'pushed-paths': report.push ? String(report.push.paths) : '',
-      'pushed-bytes': report.push ? String(report.push.bytes) : '',
-      'stale-hosts': JSON.stringify(staleHosts(report.fleetState)),
-      'failed-upgrades': JSON.stringify(failedUpgrades(report.fleetState)),
-      'held-back-inputs': heldBackOutput(report.heldBack ?? []),
-      report: body,
-      'report-json': jsonPath
+  return writeAll(run, {
+    body: prBody(run, report),
+    full: renderReport(report, { limit: SUMMARY_LIMIT }),
+    json,
+    changed: report.changed,
+    lists,
+    push: report.push
+  })
+}
+
+/** One flake's results among several. */
+export interface FlakeResults {
+  /** The flake's directory as the report names it (`./hosts/a`). */
+  label: string
+  report: FleetReport
+  update?: UpdateResult
+}
+
+/**
+ * The results of several flakes: one report with a part per flake, outputs whose names carry their flake's
+ * directory (`./hosts/a#web`), a JSON file with a `flakes` list.
+ */
+export function writeSeveralResults(run: Run, flakes: FlakeResults[]): WrittenResults {
+  const each = flakes.map(f => ({ ...f, lists: listsOf(f.report, f.update) }))
+  const all = each.map(f => qualified(f.label, f.lists))
+  const cat = (pick: (l: Lists) => string[]): string[] => all.flatMap(pick)
+  const lists: Lists = {
+    hosts: cat(l => l.hosts),
+    updatedInputs: cat(l => l.updatedInputs),
+    failedHosts: cat(l => l.failedHosts),
+    regressedHosts: cat(l => l.regressedHosts),
+    rebootHosts: cat(l => l.rebootHosts),
+    staleHosts: cat(l => l.staleHosts),
+    failedUpgrades: cat(l => l.failedUpgrades),
+    heldBack: all.flatMap(l => l.heldBack)
+  }
+  const json = JSON.stringify(
+    {
+      changed: flakes.some(f => f.report.changed),
+      updatedInputs: lists.updatedInputs,
+      failedHosts: lists.failedHosts,
+      regressedHosts: lists.regressedHosts,
+      rebootHosts: lists.rebootHosts,
+      flakes: each.map(f => ({
+        ...f.report,
+        updatedInputs: f.lists.updatedInputs,
+        failedHosts: f.lists.failedHosts,
+        regressedHosts: f.lists.regressedHosts,
+        rebootHosts: f.lists.rebootHosts
+      }))
+    },
+    null,
+    2
+  )
+  const reports = flakes.map(f => f.report)
+  const url = runUrl(run.env, run.settings.forge)
+  return writeAll(run, {
+    body: renderSeveral(reports, {
+      limit: REPORT_LIMIT,
+      fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
+      timings: false
     }),
-    { what: 'the job summary', file: summaryFile, write: () => run.log.summary(full) },
-    { what: 'the JSON report', file: jsonPath, write: () => fs.writeFileSync(jsonPath, json) }
-  ])
-  if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
-    run.log.info(`Not on a runner: the report is in ${jsonPath}`)
-  return { body, full, json, failures }
+    full: renderSeveral(reports, { limit: SUMMARY_LIMIT }),
+    json,
+    changed: flakes.some(f => f.report.changed),
+    lists,
+    push: pushOf(reports.map(r => r.push))
+  })
 }
 
 /** The outputs that say what publishing did. */

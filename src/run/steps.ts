@@ -16,7 +16,7 @@ import { CheckoutState, inspectCheckout } from '../pipeline/checkout'
 import { DiscoverResult, discover } from '../pipeline/discover'
 import { HostDiff, diffHosts, pendingHosts } from '../pipeline/diff'
 import { PublishTarget, preflightPublish } from '../pipeline/preflight'
-import { PublishError, PublishResult, checkCheckoutOnBase, publish } from '../pipeline/publish'
+import { LockUpdate, PublishError, PublishResult, checkCheckoutOnBase, publish } from '../pipeline/publish'
 import { PushReport, pushSystems } from '../pipeline/push'
 import { UpdateResult, restoreLock, updateLock } from '../pipeline/update'
 import { HoldBackResult, attributeAndHoldBack } from '../pipeline/hold-back'
@@ -54,7 +54,9 @@ export async function prepare(run: Run): Promise<Prepared> {
     await checkSigningKey(settings.signingKey, run.workDir, settings.signingKeyPassphrase)
   }
   const nix = await Nix.create(settings.nixArgs, log)
-  log.info(`Using ${nix.version.text}; flake ${settings.flakeDir}`)
+  log.info(
+    `Using ${nix.version.text}; ${plural(settings.flakeDirs.length, 'flake')}: ${settings.flakeDirs.join(', ')}`
+  )
   const checkout = await inspectCheckout(settings.flakeDir)
   if (target && checkout.git && checkout.head) {
     await checkCheckoutOnBase(checkout.git, checkout.head, settings, log)
@@ -239,7 +241,14 @@ export async function updateFlakeLock(run: Run, nix: Nix, checkout: CheckoutStat
   const { settings, log } = run
   const update = await run.phase(
     'Update flake.lock',
-    () => updateLock(nix, settings.flakeDir, settings.updateInputs, checkout.oldLock),
+    () =>
+      updateLock(
+        nix,
+        settings.flakeDir,
+        settings.updateInputs,
+        checkout.oldLock,
+        settings.flakeDirs.length > 1
+      ),
     {
       outcome: u =>
         u.created
@@ -320,11 +329,11 @@ export async function pushToCache(
   return report
 }
 
-/** Commits the new lock on the update branch and opens or updates its pull request. */
+/** Commits the new locks (one commit) on the update branch and opens or updates its pull request. */
 export async function publishUpdate(
   run: Run,
   target: PublishTarget,
-  update: UpdateResult,
+  locks: LockUpdate[],
   body: string,
   failures: string[]
 ): Promise<PublishResult> {
@@ -342,9 +351,7 @@ export async function publishUpdate(
       try {
         return await publish(await Git.create(settings.flakeDir), target.forge, {
           settings,
-          newLock: update.newLock,
-          changes: update.changes,
-          created: update.created,
+          locks,
           body,
           signingKeyFile: keyFile,
           openPgp,
