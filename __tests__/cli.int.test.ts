@@ -11,7 +11,10 @@ import {
   PackageSet,
   createFleet,
   examplePackageSets,
-  uniquePackageSet
+  fleetFlake,
+  git,
+  uniquePackageSet,
+  workingPackageSets
 } from '../testkit/fleet'
 import { runnerLog } from '../src/log/runner'
 import { runnerContext } from '../src/runner/context'
@@ -238,6 +241,65 @@ describe('the command line on a fixture fleet (real Nix, real git)', () => {
       expect(r.stdout).toContain('NixOS fleet update: 1 host (dry run)')
     } finally {
       own.remove()
+    }
+  })
+})
+
+describe('the command line on two flakes of one repository', () => {
+  let fleet: Fleet
+  let sets: { before: PackageSet; after: PackageSet }
+
+  beforeAll(() => {
+    const salt = `cli-flakes-${process.pid}-${Date.now()}`
+    sets = workingPackageSets(salt)
+    fleet = createFleet(sets.before, [{ name: 'web', packages: ['curl'] }])
+    const lab = path.join(fleet.fleetDir, 'lab')
+    fs.mkdirSync(lab)
+    fs.writeFileSync(
+      path.join(lab, 'flake.nix'),
+      fleetFlake(fleet.pkgsDir, [{ name: 'laptop', packages: ['htop'] }])
+    )
+    git(fleet.fleetDir, ['add', '-A'])
+    execFileSync('nix', ['flake', 'lock'], { cwd: lab, stdio: ['ignore', 'pipe', 'pipe'] })
+    git(fleet.fleetDir, ['add', '-A'])
+    git(fleet.fleetDir, ['commit', '-qm', 'lab flake'])
+  })
+  afterAll(() => fleet.remove())
+
+  test('--flake with a list: a part per flake in the report and report.json, both locks put back', async () => {
+    fleet.bump(sets.after)
+    const locks = ['flake.lock', 'lab/flake.lock'].map(f =>
+      fs.readFileSync(path.join(fleet.fleetDir, f), 'utf8')
+    )
+    // From outside the repository, the second flake named through its own path.
+    const json = path.join(fleet.root, 'report.json')
+    const r = await cli(
+      ['--flake', `${fleet.fleetDir},${path.join(fleet.fleetDir, 'lab')}`, '--json', json],
+      {
+        cwd: os.tmpdir()
+      }
+    )
+    expect(r.stderr).not.toMatch(/^error:/m)
+    expect(r.status).toBe(0)
+    expect(r.stdout).toMatch(/^## NixOS fleet update: 2 flakes, 2 hosts/m)
+    expect(r.stdout).toContain('### `.`: 1 host')
+    expect(r.stdout).toContain('### `./lab`: 1 host')
+    const report = JSON.parse(fs.readFileSync(json, 'utf8')) as { flakes: { flakeRef: string }[] }
+    expect(report.flakes.map(f => f.flakeRef)).toEqual(['.', './lab'])
+    expect(
+      ['flake.lock', 'lab/flake.lock'].map(f => fs.readFileSync(path.join(fleet.fleetDir, f), 'utf8'))
+    ).toEqual(locks)
+  })
+
+  test("a flake outside the first one's repository is refused, naming the input", async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'nfu-cli-other-'))
+    try {
+      fs.writeFileSync(path.join(other, 'flake.nix'), '{ outputs = _: { }; }\n')
+      const r = await cli(['--flake', `${fleet.fleetDir},${other}`], { cwd: os.tmpdir() })
+      expect(r.status).toBe(2)
+      expect(r.stderr).toMatch(/Input 'flake' must be inside the workspace/)
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true })
     }
   })
 })

@@ -1788,6 +1788,25 @@ async function checkedOutBranch(dir) {
         return undefined;
     }
 }
+/** The top level of the git work tree that holds `dir`, if any. */
+async function topLevel(dir) {
+    try {
+        const r = await (await git_1.Git.create(dir)).exec(['rev-parse', '--show-toplevel']);
+        return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** `dir` with symbolic links resolved, as git names its top level; as given when it does not exist. */
+function realPath(dir) {
+    try {
+        return fs.realpathSync(dir);
+    }
+    catch {
+        return dir;
+    }
+}
 /**
  * The command line: runs the action's pipeline on a flake outside a runner. The report goes to standard output
  * (and --report), the structured results to --json, progress to standard error; the exit status says how it
@@ -1816,13 +1835,20 @@ async function runCli(argv, io) {
         io.stderr.write(`nixos-fleet-update: ${problems.join('\n')}\n`);
         return 2;
     }
-    // The flake's directory is the workspace: --flake may point anywhere, as a checkout is where a runner starts.
-    const flakeDir = path.resolve(io.cwd, args.inputs.flake ?? '.');
+    // One flake: its directory is the workspace, as a checkout is where a runner starts, so --flake may point
+    // anywhere. Several (a list, as the input takes): the top level of the repository the first is in.
+    const flakeDirs = (args.inputs.flake ?? '.')
+        .split(/[\n,]/)
+        .map(s => s.trim())
+        .filter(s => s !== '')
+        .map(s => path.resolve(io.cwd, s.replace(/^path:/, '')));
+    const flakeDir = flakeDirs.length > 1 ? ((await topLevel(flakeDirs[0])) ?? io.cwd) : (flakeDirs[0] ?? io.cwd);
+    const flakeInput = flakeDirs.length > 1 ? flakeDirs.map(d => path.relative(flakeDir, realPath(d)) || '.').join('\n') : '.';
     // base-branch's default, "the current branch", is the branch checked out here as it is the runner's ref there.
     const branch = args.inputs['base-branch'] === undefined ? await checkedOutBranch(flakeDir) : undefined;
     const inputs = (name) => {
         if (name === 'flake')
-            return '.';
+            return flakeInput;
         // `${{ github.token }}` on a runner; GITHUB_TOKEN here.
         if (name === 'token')
             return args.inputs.token ?? process.env.GITHUB_TOKEN;
