@@ -2462,15 +2462,49 @@ exports.AutoMergeRefusal = AutoMergeRefusal;
 /***/ }),
 
 /***/ 5483:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
 const errors_1 = __nccwpck_require__(3916);
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
 const people_1 = __nccwpck_require__(3364);
+const shared = __importStar(__nccwpck_require__(365));
 const merge_1 = __nccwpck_require__(6279);
 const shape_1 = __nccwpck_require__(1682);
 const retry_1 = __nccwpck_require__(9809);
@@ -2749,30 +2783,14 @@ class ForgejoForge {
         const r = await this.api.request('Listing the pull request comments', 'GET', `${this.path}/issues/${number}/comments`);
         return (0, shape_1.needList)(r).map((c, i) => (0, shape_1.readComment)(r, c, `comment ${i + 1}`));
     }
-    async createComment(number, body) {
-        const r = await this.api.request('Commenting on the pull request', 'POST', `${this.path}/issues/${number}/comments`, {
-            body
-        });
-        return (0, shape_1.readComment)(r, r.body);
+    createComment(number, body) {
+        return shared.createComment(this.api, this.path, number, body);
     }
-    async editComment(id, body) {
-        const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
-            body
-        });
-        return (0, shape_1.readComment)(r, r.body);
+    editComment(id, body) {
+        return shared.editComment(this.api, this.path, id, body);
     }
-    /**
-     * `POST /repos/{o}/{r}/statuses/{sha}` with Forgejo's CreateStatusOption {state, target_url, description,
-     * context}: the body says `state` as GitHub's does, although the status it answers with names it `status`
-     * (structs.CommitStatus). 201 Created.
-     */
-    async postStatus(sha, status) {
-        await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
-            state: status.state,
-            context: status.context,
-            description: status.description,
-            ...(status.targetUrl ? { target_url: status.targetUrl } : {})
-        });
+    postStatus(sha, status) {
+        return shared.postStatus(this.api, this.path, sha, status);
     }
     compareUrl(base, head) {
         return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
@@ -2784,14 +2802,48 @@ exports.ForgejoForge = ForgejoForge;
 /***/ }),
 
 /***/ 932:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
 const people_1 = __nccwpck_require__(3364);
+const shared = __importStar(__nccwpck_require__(365));
 const merge_1 = __nccwpck_require__(6279);
 const shape_1 = __nccwpck_require__(1682);
 /** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
@@ -3005,29 +3057,14 @@ class GitHubForge {
         }
         return out;
     }
-    async createComment(number, body) {
-        const r = await this.api.request('Commenting on the pull request', 'POST', `${this.path}/issues/${number}/comments`, {
-            body
-        });
-        return (0, shape_1.readComment)(r, r.body);
+    createComment(number, body) {
+        return shared.createComment(this.api, this.path, number, body);
     }
-    async editComment(id, body) {
-        const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
-            body
-        });
-        return (0, shape_1.readComment)(r, r.body);
+    editComment(id, body) {
+        return shared.editComment(this.api, this.path, id, body);
     }
-    /**
-     * `POST /repos/{o}/{r}/statuses/{sha}` with {state, target_url, description, context} (GitHub's REST reference,
-     * "Create a commit status": 201; states error, failure, pending, success).
-     */
-    async postStatus(sha, status) {
-        await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
-            state: status.state,
-            context: status.context,
-            description: status.description,
-            ...(status.targetUrl ? { target_url: status.targetUrl } : {})
-        });
+    postStatus(sha, status) {
+        return shared.postStatus(this.api, this.path, sha, status);
     }
     compareUrl(base, head) {
         return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
@@ -3479,6 +3516,44 @@ function readComment(r, v, where) {
         url: need(r, v, 'html_url', 'string', where),
         body: typeof body === 'string' ? body : ''
     };
+}
+
+
+/***/ }),
+
+/***/ 365:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.createComment = createComment;
+exports.editComment = editComment;
+exports.postStatus = postStatus;
+const shape_1 = __nccwpck_require__(1682);
+/** `POST {repo}/issues/{number}/comments` with {body}: 201 and the comment (both forges' REST references). */
+async function createComment(api, repo, number, body) {
+    const r = await api.request('Commenting on the pull request', 'POST', `${repo}/issues/${number}/comments`, {
+        body
+    });
+    return (0, shape_1.readComment)(r, r.body);
+}
+/** `PATCH {repo}/issues/comments/{id}` with {body}: 200 and the edited comment. */
+async function editComment(api, repo, id, body) {
+    const r = await api.request('Editing the comment', 'PATCH', `${repo}/issues/comments/${id}`, { body });
+    return (0, shape_1.readComment)(r, r.body);
+}
+/**
+ * `POST {repo}/statuses/{sha}` with {state, target_url, description, context}: 201. GitHub's "Create a commit
+ * status" (states error, failure, pending, success) and Forgejo's CreateStatusOption take the same body, although
+ * the status Forgejo answers with names the state `status` (structs.CommitStatus).
+ */
+async function postStatus(api, repo, sha, status) {
+    await api.request('Posting a commit status', 'POST', `${repo}/statuses/${sha}`, {
+        state: status.state,
+        context: status.context,
+        description: status.description,
+        ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+    });
 }
 
 

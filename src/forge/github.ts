@@ -11,6 +11,7 @@ import {
   repoPath
 } from './forge'
 import { eachRefusal, logins } from './people'
+import * as shared from './shared-requests'
 import { ApiCommitter } from './api-commit'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readComment, readPullFields, shapeError } from './shape'
@@ -269,36 +270,16 @@ export class GitHubForge implements Forge, ApiCommitter {
     return out
   }
 
-  async createComment(number: number, body: string): Promise<IssueComment> {
-    const r = await this.api.request(
-      'Commenting on the pull request',
-      'POST',
-      `${this.path}/issues/${number}/comments`,
-      {
-        body
-      }
-    )
-    return readComment(r, r.body)
+  createComment(number: number, body: string): Promise<IssueComment> {
+    return shared.createComment(this.api, this.path, number, body)
   }
 
-  async editComment(id: number, body: string): Promise<IssueComment> {
-    const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
-      body
-    })
-    return readComment(r, r.body)
+  editComment(id: number, body: string): Promise<IssueComment> {
+    return shared.editComment(this.api, this.path, id, body)
   }
 
-  /**
-   * `POST /repos/{o}/{r}/statuses/{sha}` with {state, target_url, description, context} (GitHub's REST reference,
-   * "Create a commit status": 201; states error, failure, pending, success).
-   */
-  async postStatus(sha: string, status: NewStatus): Promise<void> {
-    await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
-      state: status.state,
-      context: status.context,
-      description: status.description,
-      ...(status.targetUrl ? { target_url: status.targetUrl } : {})
-    })
+  postStatus(sha: string, status: NewStatus): Promise<void> {
+    return shared.postStatus(this.api, this.path, sha, status)
   }
 
   compareUrl(base: string, head: string): string {
