@@ -26419,50 +26419,17 @@ exports.AutoMergeRefusal = AutoMergeRefusal;
 /***/ }),
 
 /***/ 5483:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ForgejoForge = void 0;
 const errors_1 = __nccwpck_require__(3916);
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
 const people_1 = __nccwpck_require__(3364);
-const shared = __importStar(__nccwpck_require__(365));
+const rest_forge_1 = __nccwpck_require__(11);
 const merge_1 = __nccwpck_require__(6279);
 const shape_1 = __nccwpck_require__(1682);
 const retry_1 = __nccwpck_require__(9809);
@@ -26491,24 +26458,14 @@ const MERGE_REFUSAL_HINTS = [
     [/signed/i, 'branch protection requires signed merge commits, which this Forgejo instance cannot sign']
 ];
 /** Forgejo's and Gitea's /api/v1. No GraphQL, no git-data API: pushing is git's job. */
-class ForgejoForge {
-    owner;
-    repo;
-    serverUrl;
+class ForgejoForge extends rest_forge_1.RestForge {
     log;
     options;
     kind = 'forgejo';
-    api;
     constructor(apiUrl, token, owner, repo, serverUrl, log, options = {}) {
-        this.owner = owner;
-        this.repo = repo;
-        this.serverUrl = serverUrl;
+        super(new http_1.ApiClient(apiUrl, token, options), owner, repo, serverUrl);
         this.log = log;
         this.options = options;
-        this.api = new http_1.ApiClient(apiUrl, token, options);
-    }
-    get path() {
-        return (0, forge_1.repoPath)(this.owner, this.repo);
     }
     get fullName() {
         return `${this.owner}/${this.repo}`.toLowerCase();
@@ -26741,18 +26698,6 @@ class ForgejoForge {
         const r = await this.api.request('Listing the pull request comments', 'GET', `${this.path}/issues/${number}/comments`);
         return (0, shape_1.needList)(r).map((c, i) => (0, shape_1.readComment)(r, c, `comment ${i + 1}`));
     }
-    createComment(number, body) {
-        return shared.createComment(this.api, this.path, number, body);
-    }
-    editComment(id, body) {
-        return shared.editComment(this.api, this.path, id, body);
-    }
-    postStatus(sha, status) {
-        return shared.postStatus(this.api, this.path, sha, status);
-    }
-    compareUrl(base, head) {
-        return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
-    }
 }
 exports.ForgejoForge = ForgejoForge;
 
@@ -26760,49 +26705,16 @@ exports.ForgejoForge = ForgejoForge;
 /***/ }),
 
 /***/ 932:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubForge = void 0;
 const http_1 = __nccwpck_require__(2847);
 const forge_1 = __nccwpck_require__(6576);
 const people_1 = __nccwpck_require__(3364);
-const shared = __importStar(__nccwpck_require__(365));
+const rest_forge_1 = __nccwpck_require__(11);
 const merge_1 = __nccwpck_require__(6279);
 const shape_1 = __nccwpck_require__(1682);
 /** A pull request from GitHub's JSON, with the GraphQL node id auto-merge needs. */
@@ -26835,22 +26747,12 @@ const AUTO_MERGE_HINTS = [
 ];
 const GRAPHQL_METHOD = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' };
 /** GitHub's REST API (and its GraphQL API for auto-merge and signed commits, which have no REST endpoint). */
-class GitHubForge {
-    owner;
-    repo;
-    serverUrl;
+class GitHubForge extends rest_forge_1.RestForge {
     kind = 'github';
-    api;
     graphql;
     constructor(apiUrl, token, owner, repo, serverUrl, graphqlUrl, options = {}) {
-        this.owner = owner;
-        this.repo = repo;
-        this.serverUrl = serverUrl;
-        this.api = new http_1.ApiClient(apiUrl, token, options);
+        super(new http_1.ApiClient(apiUrl, token, options), owner, repo, serverUrl);
         this.graphql = new http_1.ApiClient(graphqlUrl, token, options);
-    }
-    get path() {
-        return (0, forge_1.repoPath)(this.owner, this.repo);
     }
     async findOpenPull(head, base) {
         const query = new URLSearchParams({ head: `${this.owner}:${head}`, base, state: 'open', per_page: '100' });
@@ -27015,18 +26917,6 @@ class GitHubForge {
                 break;
         }
         return out;
-    }
-    createComment(number, body) {
-        return shared.createComment(this.api, this.path, number, body);
-    }
-    editComment(id, body) {
-        return shared.editComment(this.api, this.path, id, body);
-    }
-    postStatus(sha, status) {
-        return shared.postStatus(this.api, this.path, sha, status);
-    }
-    compareUrl(base, head) {
-        return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
     }
 }
 exports.GitHubForge = GitHubForge;
@@ -27410,6 +27300,70 @@ function logins(list) {
 
 /***/ }),
 
+/***/ 11:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RestForge = void 0;
+/**
+ * What GitHub and Forgejo take and answer alike under `/repos/OWNER/REPO`: a pull request's comments, commit
+ * statuses and the compare page. Both forges' clients extend this.
+ */
+const forge_1 = __nccwpck_require__(6576);
+const shape_1 = __nccwpck_require__(1682);
+class RestForge {
+    api;
+    owner;
+    repo;
+    serverUrl;
+    constructor(api, owner, repo, serverUrl) {
+        this.api = api;
+        this.owner = owner;
+        this.repo = repo;
+        this.serverUrl = serverUrl;
+    }
+    get path() {
+        return (0, forge_1.repoPath)(this.owner, this.repo);
+    }
+    /** `POST …/issues/{number}/comments` with {body}: 201 and the comment (both forges' REST references). */
+    async createComment(number, body) {
+        const r = await this.api.request('Commenting on the pull request', 'POST', `${this.path}/issues/${number}/comments`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    /** `PATCH …/issues/comments/{id}` with {body}: 200 and the edited comment. */
+    async editComment(id, body) {
+        const r = await this.api.request('Editing the comment', 'PATCH', `${this.path}/issues/comments/${id}`, {
+            body
+        });
+        return (0, shape_1.readComment)(r, r.body);
+    }
+    /**
+     * `POST …/statuses/{sha}` with {state, target_url, description, context}: 201. GitHub's "Create a commit status"
+     * (states error, failure, pending, success) and Forgejo's CreateStatusOption take the same body, although the
+     * status Forgejo answers with names the state `status` (structs.CommitStatus).
+     */
+    async postStatus(sha, status) {
+        await this.api.request('Posting a commit status', 'POST', `${this.path}/statuses/${sha}`, {
+            state: status.state,
+            context: status.context,
+            description: status.description,
+            ...(status.targetUrl ? { target_url: status.targetUrl } : {})
+        });
+    }
+    /** The web page comparing the branches; both forges use `/OWNER/REPO/compare/BASE...HEAD`. */
+    compareUrl(base, head) {
+        return (0, forge_1.compareLink)(this.serverUrl, this.owner, this.repo, base, head);
+    }
+}
+exports.RestForge = RestForge;
+
+
+/***/ }),
+
 /***/ 1682:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -27480,45 +27434,6 @@ function readComment(r, v, where) {
         url: need(r, v, 'html_url', 'string', where),
         body: typeof body === 'string' ? body : ''
     };
-}
-
-
-/***/ }),
-
-/***/ 365:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.createComment = createComment;
-exports.editComment = editComment;
-exports.postStatus = postStatus;
-const shape_1 = __nccwpck_require__(1682);
-/** `POST {repo}/issues/{number}/comments` with {body}: 201 and the comment (both forges' REST references). */
-async function createComment(api, repo, number, body) {
-    const r = await api.request('Commenting on the pull request', 'POST', `${repo}/issues/${number}/comments`, {
-        body
-    });
-    return (0, shape_1.readComment)(r, r.body);
-}
-/** `PATCH {repo}/issues/comments/{id}` with {body}: 200 and the edited comment. */
-async function editComment(api, repo, id, body) {
-    const r = await api.request('Editing the comment', 'PATCH', `${repo}/issues/comments/${id}`, { body });
-    return (0, shape_1.readComment)(r, r.body);
-}
-/**
- * `POST {repo}/statuses/{sha}` with {state, target_url, description, context}: 201. GitHub's "Create a commit
- * status" (states error, failure, pending, success) and Forgejo's CreateStatusOption take the same body, although
- * the status Forgejo answers with names the state `status` (structs.CommitStatus).
- */
-async function postStatus(api, repo, sha, status) {
-    await api.request('Posting a commit status', 'POST', `${repo}/statuses/${sha}`, {
-        state: status.state,
-        context: status.context,
-        description: status.description,
-        ...(status.targetUrl ? { target_url: status.targetUrl } : {})
-    });
 }
 
 

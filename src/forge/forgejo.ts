@@ -1,18 +1,8 @@
 import { errorMessage } from '../errors'
 import { ApiClient, ForgeError, HttpOptions } from './http'
-import {
-  AutoMergeRefusal,
-  Forge,
-  IssueComment,
-  NewPull,
-  NewStatus,
-  PersonRefusal,
-  PullRequest,
-  compareLink,
-  repoPath
-} from './forge'
+import { AutoMergeRefusal, Forge, IssueComment, NewPull, PersonRefusal, PullRequest } from './forge'
 import { eachRefusal, logins } from './people'
-import * as shared from './shared-requests'
+import { RestForge } from './rest-forge'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readComment, readPullFields as readPull } from './shape'
 import { backoff, sleep } from '../retry'
@@ -54,24 +44,18 @@ export interface ForgejoOptions extends HttpOptions {
 }
 
 /** Forgejo's and Gitea's /api/v1. No GraphQL, no git-data API: pushing is git's job. */
-export class ForgejoForge implements Forge {
+export class ForgejoForge extends RestForge implements Forge {
   readonly kind = 'forgejo' as const
-  private readonly api: ApiClient
-
   constructor(
     apiUrl: string,
     token: string,
-    private readonly owner: string,
-    private readonly repo: string,
-    private readonly serverUrl: string,
+    owner: string,
+    repo: string,
+    serverUrl: string,
     private readonly log: Log,
     private readonly options: ForgejoOptions = {}
   ) {
-    this.api = new ApiClient(apiUrl, token, options)
-  }
-
-  private get path(): string {
-    return repoPath(this.owner, this.repo)
+    super(new ApiClient(apiUrl, token, options), owner, repo, serverUrl)
   }
 
   private get fullName(): string {
@@ -331,21 +315,5 @@ export class ForgejoForge implements Forge {
       `${this.path}/issues/${number}/comments`
     )
     return needList(r).map((c, i) => readComment(r, c, `comment ${i + 1}`))
-  }
-
-  createComment(number: number, body: string): Promise<IssueComment> {
-    return shared.createComment(this.api, this.path, number, body)
-  }
-
-  editComment(id: number, body: string): Promise<IssueComment> {
-    return shared.editComment(this.api, this.path, id, body)
-  }
-
-  postStatus(sha: string, status: NewStatus): Promise<void> {
-    return shared.postStatus(this.api, this.path, sha, status)
-  }
-
-  compareUrl(base: string, head: string): string {
-    return compareLink(this.serverUrl, this.owner, this.repo, base, head)
   }
 }

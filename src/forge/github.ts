@@ -1,17 +1,7 @@
 import { ApiClient, ApiResponse, ForgeError, HttpOptions } from './http'
-import {
-  AutoMergeRefusal,
-  Forge,
-  IssueComment,
-  NewPull,
-  NewStatus,
-  PersonRefusal,
-  PullRequest,
-  compareLink,
-  repoPath
-} from './forge'
+import { AutoMergeRefusal, Forge, IssueComment, NewPull, PersonRefusal, PullRequest } from './forge'
 import { eachRefusal, logins } from './people'
-import * as shared from './shared-requests'
+import { RestForge } from './rest-forge'
 import { ApiCommitter } from './api-commit'
 import { MergeMethod, MergeMethodSetting, chooseMergeMethod, repositoryMergeMethods } from './merge'
 import { isRecord, need, needList, readComment, readPullFields, shapeError } from './shape'
@@ -52,26 +42,21 @@ const AUTO_MERGE_HINTS: [RegExp, (base: string) => string][] = [
 const GRAPHQL_METHOD: Record<string, string> = { merge: 'MERGE', squash: 'SQUASH', rebase: 'REBASE' }
 
 /** GitHub's REST API (and its GraphQL API for auto-merge and signed commits, which have no REST endpoint). */
-export class GitHubForge implements Forge, ApiCommitter {
+export class GitHubForge extends RestForge implements Forge, ApiCommitter {
   readonly kind = 'github' as const
-  private readonly api: ApiClient
   private readonly graphql: ApiClient
 
   constructor(
     apiUrl: string,
     token: string,
-    private readonly owner: string,
-    private readonly repo: string,
-    private readonly serverUrl: string,
+    owner: string,
+    repo: string,
+    serverUrl: string,
     graphqlUrl: string,
     options: HttpOptions = {}
   ) {
-    this.api = new ApiClient(apiUrl, token, options)
+    super(new ApiClient(apiUrl, token, options), owner, repo, serverUrl)
     this.graphql = new ApiClient(graphqlUrl, token, options)
-  }
-
-  private get path(): string {
-    return repoPath(this.owner, this.repo)
   }
 
   async findOpenPull(head: string, base: string): Promise<PullRequest | undefined> {
@@ -268,21 +253,5 @@ export class GitHubForge implements Forge, ApiCommitter {
       if (!/rel="next"/.test(r.headers.get('link') ?? '') || list.length === 0) break
     }
     return out
-  }
-
-  createComment(number: number, body: string): Promise<IssueComment> {
-    return shared.createComment(this.api, this.path, number, body)
-  }
-
-  editComment(id: number, body: string): Promise<IssueComment> {
-    return shared.editComment(this.api, this.path, id, body)
-  }
-
-  postStatus(sha: string, status: NewStatus): Promise<void> {
-    return shared.postStatus(this.api, this.path, sha, status)
-  }
-
-  compareUrl(base: string, head: string): string {
-    return compareLink(this.serverUrl, this.owner, this.repo, base, head)
   }
 }
