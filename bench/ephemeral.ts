@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'child_process'
 import * as fs from 'fs'
 import * as path from 'path'
 import { Fleet, createFleet } from './fleet'
+import { phaseTimings } from './measure'
 import { parseOutputFile } from '../testkit/outputs'
 
 export interface EphemeralRun {
@@ -105,8 +106,7 @@ function runOnEmptyStore(
   const failed = JSON.parse(outputs['failed-hosts'] ?? '[]') as string[]
   if ((JSON.parse(outputs.hosts ?? '[]') as string[]).length !== fleet.hosts.length || failed.length > 0)
     throw new Error(`the action did not build all ${fleet.hosts.length} hosts; log ${logFile}`)
-  const phases: Record<string, number> = {}
-  for (const m of log.matchAll(/^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s$/gm)) phases[m[1]] = Number(m[2])
+  const phases = phaseTimings(log)
   const before = groupOf(log, 'Build before the update')
   return {
     wallSeconds,

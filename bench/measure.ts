@@ -99,6 +99,8 @@ export interface Measurement {
   commands: Record<string, number>
   /** The action's node process alone, from the preload. */
   nodePeakRssMB?: number
+  /** User and system CPU seconds of the variant's whole tree, from GNU time: over wallSeconds, the cores it kept busy. */
+  cpuSeconds?: number
   /** The largest process of the variant's tree (node or any Nix child), from GNU time. */
   treePeakRssMB?: number
   /** The action's own phase timings, from its log lines `Build before the update: 1.2 s`. */
@@ -162,6 +164,14 @@ export function concurrentPeakMB(peaks: NixPeak[]): number {
   return max
 }
 
+/** The action's phase timings from its log lines `Build before the update: 1.2 s` or `…: 1.2 s (40 built)`. */
+export function phaseTimings(log: string): Record<string, number> {
+  const phases: Record<string, number> = {}
+  for (const p of log.matchAll(/^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s(?: \([^)]*\))?$/gm))
+    phases[p[1]] = Number(p[2])
+  return phases
+}
+
 export function readIf(file: string): string | undefined {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined
 }
@@ -220,7 +230,8 @@ export function measure(
   } else {
     command = ['bash', path.join(REPO, 'bench/floor.sh'), ...fleet.hosts]
   }
-  if (tools.time) command = [tools.time, '-f', '%M', '-o', treeRssFile, ...command]
+  // Peak RSS in kB, then user and system CPU seconds of the variant and every child it waited for.
+  if (tools.time) command = [tools.time, '-f', '%M %U %S', '-o', treeRssFile, ...command]
 
   const fd = fs.openSync(log, 'w')
   const start = process.hrtime.bigint()
@@ -240,13 +251,17 @@ export function measure(
     const n = Number((kilobytes ?? '').trim().split('\n').pop())
     return kilobytes && Number.isFinite(n) && n > 0 ? Math.round(n / 102.4) / 10 : undefined
   }
+  // GNU time puts "Command exited with non-zero status" first; its figures are the last line.
+  const tree = (readIf(treeRssFile) ?? '').trim().split('\n').pop()?.split(' ') ?? []
+  const cpu = Number(tree[1]) + Number(tree[2])
   const m: Measurement = {
     variant,
     wallSeconds,
+    cpuSeconds: Number.isFinite(cpu) ? cpu : undefined,
     nixProcesses: calls.length,
     derivationsBuilt: (fs.readFileSync(log, 'utf8').match(/^building '\/[^']+\.drv'/gm) ?? []).length,
     commands,
-    treePeakRssMB: toMB(readIf(treeRssFile)),
+    treePeakRssMB: toMB(tree[0]),
     log: path.relative(REPO, log)
   }
 
@@ -254,11 +269,7 @@ export function measure(
   if (variant === 'action') {
     m.nodePeakRssMB = toMB(readIf(rssFile))
     const text = fs.readFileSync(log, 'utf8')
-    m.phases = {}
-    for (const line of text.split('\n')) {
-      const p = /^([A-Z][A-Za-z. ]+): ([0-9]+(?:\.[0-9]+)?) s(?: \([^)]*\))?$/.exec(line)
-      if (p) m.phases[p[1]] = Number(p[2])
-    }
+    m.phases = phaseTimings(text)
     const outputs = parseOutputFile(fs.readFileSync(outputFile, 'utf8'))
     const hosts = JSON.parse(outputs.hosts ?? '[]') as string[]
     const failed = JSON.parse(outputs['failed-hosts'] ?? '[]') as string[]

@@ -3,6 +3,7 @@
  */
 import { EvalHeavyResult, EvalMode, Measurement, SizeResult, concurrentPeakMB, largestMB } from './measure'
 import { VARIANTS } from './options'
+import * as os from 'os'
 
 export interface Target {
   name: string
@@ -125,7 +126,7 @@ export function evalTargets(sizes: EvalHeavyResult[]): Target[] {
 }
 
 export function evalTable(sizes: EvalHeavyResult[]): string {
-  const widths = [5, 7, 7, 11, 7, 10, 9, 12, 14, 9]
+  const widths = [5, 7, 7, 6, 11, 7, 10, 9, 12, 14, 9]
   const row = (cells: string[]): string =>
     cells
       .map((c, i) => pad(c, widths[i], i !== 1))
@@ -136,6 +137,7 @@ export function evalTable(sizes: EvalHeavyResult[]): string {
       'hosts',
       'eval',
       'wall s',
+      'cpu s',
       'phases s',
       'eval s',
       'nix evals',
@@ -156,6 +158,7 @@ export function evalTable(sizes: EvalHeavyResult[]): string {
           String(s.hosts),
           mode,
           m ? m.wallSeconds.toFixed(1) : 'FAILED',
+          cpu(m),
           m?.evalPhaseSeconds ? m.evalPhaseSeconds.map(x => x.toFixed(1)).join('+') : '-',
           m?.evalSeconds === undefined ? '-' : m.evalSeconds.toFixed(1),
           m ? String(m.commands['nix eval'] ?? 0) : '-',
@@ -171,12 +174,28 @@ export function evalTable(sizes: EvalHeavyResult[]): string {
     '',
     "phases s: each phase's evaluation (before, after), eval s their sum, from the action's log; nix evals: `nix eval`",
     'processes (discovery included); nix procs: every Nix process of the run. One single-process evaluation: the',
-    "single run's faster phase.",
+    "single run's faster phase. cpu s: user and system CPU seconds of the run's whole process tree.",
     'largest nix: peak RSS of the largest Nix process; concurrent nix: the largest sum of peak RSS of Nix processes',
     'that ran at the same time (GNU time per process). single: one evaluation process per phase, as before the pool.',
     'Up to 10 hosts, the fastest of three runs of each.'
   )
+  // The pool's CPU seconds spread over every core: no order of the same work ends sooner on this machine.
+  const cores = os.availableParallelism()
+  for (const s of sizes) {
+    const m = s.results.pool
+    const one = oneEvaluation(s.results.single)
+    if (m?.cpuSeconds === undefined || one === undefined) continue
+    const least = m.cpuSeconds / cores
+    lines.push(
+      `${s.hosts} h: the pool's ${m.cpuSeconds.toFixed(1)} CPU s over ${cores} cores take at least ${least.toFixed(1)} s, ${(least / one).toFixed(2)} x one single-process evaluation.`
+    )
+  }
   return lines.join('\n')
+}
+
+/** CPU seconds of a measurement's process tree, or '-' without GNU time. */
+function cpu(m?: Measurement): string {
+  return m?.cpuSeconds === undefined ? '-' : m.cpuSeconds.toFixed(1)
 }
 
 export function pad(text: string, width: number, right = false): string {
@@ -189,13 +208,14 @@ export function table(sizes: SizeResult[]): string {
     'hosts',
     'variant',
     'wall s',
+    'cpu s',
     'nix procs',
     'drvs built',
     'node peak RSS',
     'tree peak RSS',
     'a/x'
   ]
-  const widths = [5, 12, 8, 9, 10, 13, 13, 6]
+  const widths = [5, 12, 8, 6, 9, 10, 13, 13, 6]
   const row = (cells: string[]): string =>
     cells
       .map((c, i) => pad(c, widths[i], i !== 1))
@@ -215,6 +235,7 @@ export function table(sizes: SizeResult[]): string {
           String(s.hosts),
           v,
           m ? m.wallSeconds.toFixed(1) : 'FAILED',
+          cpu(m),
           m ? String(m.nixProcesses) : '-',
           m ? String(m.derivationsBuilt) : '-',
           mb(m?.nodePeakRssMB),
@@ -224,7 +245,11 @@ export function table(sizes: SizeResult[]): string {
       )
     }
   }
-  lines.push('', 'action/x: wall time of the action divided by that of the baseline or the floor.')
+  lines.push(
+    '',
+    'action/x: wall time of the action divided by that of the baseline or the floor. cpu s: user and system CPU',
+    "seconds of the variant's whole process tree (GNU time): near cores x wall s, the machine was the limit."
+  )
   const uneven = sizes.filter(s => new Set(Object.values(s.results).map(m => m.derivationsBuilt)).size > 1)
   if (uneven.length > 0) {
     lines.push(
