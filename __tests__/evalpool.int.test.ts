@@ -167,6 +167,52 @@ describe('evaluation plan on real Nix: what the probe measures picks one process
     for (const d of drvPaths(r, heavy)) expect(d).toMatch(/\.drv$/)
   })
 
+  test('the evaluation after the update starts where the one before ended: no probe', async () => {
+    const first = await evaluateToplevels(nix, fleet.fleetDir, light, { budget: 4096 * MiB, workers: 2 })
+    expect(first.probe?.map(p => p.hosts).sort()).toEqual([1, PROBE_HOSTS])
+    expect(first.next).toEqual({ plan: 'single' })
+    const again = await evaluateToplevels(nix, fleet.fleetDir, light, {
+      budget: 4096 * MiB,
+      workers: 2,
+      start: first.next
+    })
+    // One start of Nix for the whole fleet, and the same derivations.
+    expect(again.processes.map(p => p.hosts)).toEqual([light])
+    expect(again.probe).toBeUndefined()
+    expect(again.plan).toBe('single')
+    expect(drvPaths(again, light)).toEqual(drvPaths(first, light))
+
+    const budget = 2048 * MiB
+    const pooled = await evaluateToplevels(nix, fleet.fleetDir, heavy, { budget, workers: 2 })
+    expect(pooled.next?.plan).toBe('pool')
+    const grown = pooled.next?.plan === 'pool' ? pooled.next.chunkSize : 0
+    expect(grown).toBeGreaterThan(PROBE_HOSTS)
+    const resumed = await evaluateToplevels(nix, fleet.fleetDir, heavy, {
+      budget,
+      workers: 2,
+      start: pooled.next
+    })
+    // No one- and two-host probe first: the first chunk has the grown size (or an equal share per worker), and
+    // the later ones shrink toward the end so that both workers stay busy.
+    const sizes = resumed.processes.map(p => p.hosts.length)
+    expect(Math.max(...sizes)).toBe(Math.min(grown, Math.ceil(heavy.length / 2)))
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(heavy.length)
+    expect(resumed.probe).toBeUndefined()
+    expect(resumed.processes.every(p => !p.overLimit && p.peakRss <= budget / 2)).toBe(true)
+    expect(drvPaths(resumed, heavy)).toEqual(drvPaths(pooled, heavy))
+  })
+
+  test("a chunk size the user chose wins over an earlier evaluation's plan", async () => {
+    const r = await evaluateToplevels(nix, fleet.fleetDir, light, {
+      budget: 4096 * MiB,
+      workers: 2,
+      chunkSize: 4,
+      start: { plan: 'single' }
+    })
+    expect(r.processes.map(p => p.hosts.length).sort()).toEqual([2, 4, 4])
+    expect(r.plan).toBeUndefined()
+  })
+
   test('a budget with little room keeps the heavy chunks small, every process under its share', async () => {
     const budget = 700 * MiB
     const r = await evaluateToplevels(nix, fleet.fleetDir, heavy, { budget, workers: 2 })

@@ -3,6 +3,7 @@ import {
   CHUNK_TARGET,
   choosePlan,
   nextChunkSize,
+  nextStart,
   overBudgetMessage,
   parseToplevels,
   poolOptions
@@ -57,9 +58,14 @@ describe('choosePlan', () => {
   test.each([
     // Measured on the light benchmark fleet (Nix 2.8): 33 MB with one host and with two; 55 MB with 40.
     [[1, 33 * MB, 2, 33 * MB], 197, 'single'],
-    // About 0.6 MB per host: 200 more hosts still fit under 256 MiB, a thousand do not.
-    [[1, 33 * MB, 2, 33.6 * MB], 200, 'single'],
-    [[1, 33 * MB, 2, 33.6 * MB], 1000, 'pool'],
+    // A difference within what two processes of the same work differ by (PROBE_NOISE) counts as none: measured
+    // on that fleet, one host at 24 MiB and two at 31 MiB; another time one at 48 MiB and two at 24 MiB.
+    [[1, 33 * MB, 2, 33.6 * MB], 1000, 'single'],
+    [[1, 24 * MiB, 2, 31 * MiB], 48, 'single'],
+    [[1, 48 * MiB, 2, 24 * MiB], 8, 'single'],
+    // Above it, the rest counts: 30 MiB more for one host, 14 past the noise; 18 hosts left: 354 MiB.
+    [[1, 100 * MiB, 2, 130 * MiB], 18, 'pool'],
+    [[1, 100 * MiB, 2, 130 * MiB], 8, 'single'],
     // The eval-heavy fleet: 116 MB, 177 MB; five hosts in one process are already past the target.
     [[1, 116 * MB, 2, 177 * MB], 37, 'pool'],
     [[1, 116 * MB, 2, 177 * MB], 2, 'single'],
@@ -82,6 +88,50 @@ describe('choosePlan', () => {
         CHUNK_TARGET
       )
     ).toBe(plan)
+  })
+})
+
+describe('nextStart: where the evaluation after the update starts', () => {
+  const proc = (hosts: number, peakMiB: number, extra: { overLimit?: boolean; exitCode?: number } = {}) => ({
+    hosts: Array.from({ length: hosts }, (_, i) => `h${i}`),
+    peakRss: peakMiB * MiB,
+    overLimit: extra.overLimit ?? false,
+    exitCode: extra.exitCode ?? 0
+  })
+  const threshold = CHUNK_TARGET
+  const target = 2048 * MiB
+
+  test('the light plan again when the one process stayed under the threshold', () => {
+    expect(nextStart('single', [proc(1, 44), proc(2, 44), proc(197, 161)], threshold, target, 1)).toEqual({
+      plan: 'single'
+    })
+  })
+
+  test('the pool when the one process went past the threshold, at the size its memory per host allows', () => {
+    // 300 MiB for 100 hosts: 3 MiB each counted, 682 fit under 2048 MiB; at most twice the measured chunk.
+    expect(nextStart('single', [proc(1, 40), proc(2, 41), proc(100, 300)], threshold, target, 1)).toEqual({
+      plan: 'pool',
+      chunkSize: 200
+    })
+  })
+
+  test("the pool stays the pool, at the size its largest chunk measures; a death keeps the retries' size", () => {
+    expect(
+      nextStart('pool', [proc(1, 111), proc(2, 169), proc(8, 478), proc(2, 170)], threshold, target, 2)
+    ).toEqual({
+      plan: 'pool',
+      chunkSize: 16
+    })
+    expect(nextStart('pool', [proc(8, 478), proc(4, 0, { exitCode: 137 })], threshold, target, 2)).toEqual({
+      plan: 'pool',
+      chunkSize: 2
+    })
+    expect(
+      nextStart('single', [proc(40, 900, { overLimit: true }), proc(20, 450)], threshold, target, 20)
+    ).toEqual({
+      plan: 'pool',
+      chunkSize: 20
+    })
   })
 })
 

@@ -4529,10 +4529,14 @@ async function updateFlake(run, nix, checkout) {
         : undefined;
     (0, steps_1.guardLock)(run, checkout);
     const update = await (0, steps_1.updateFlakeLock)(run, nix, checkout);
+    // The same hosts after the update: their evaluation starts where the one before ended, with no probe.
+    const afterPool = { ...pool, start: before?.evaluation.next };
     const built = update.changed && before
-        ? await (0, steps_1.buildFleet)(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, pool)
+        ? await (0, steps_1.buildFleet)(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, afterPool)
         : undefined;
-    const held = before && built ? await (0, steps_1.holdBackBreakingInputs)(run, nix, hosts, before, built, update, pool) : undefined;
+    const held = before && built
+        ? await (0, steps_1.holdBackBreakingInputs)(run, nix, hosts, before, built, update, afterPool)
+        : undefined;
     // What the pull request proposes: the hosts as its lock builds them.
     const after = held?.proposed ?? built;
     const proposed = (0, steps_1.proposedUpdate)(update, held);
@@ -6214,11 +6218,12 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.DEFAULT_BUDGET_SHARE = exports.MIN_WORKER_MEMORY = exports.PROBE_HOSTS = exports.GROWTH_SHARE = exports.CHUNK_TARGET = void 0;
+exports.DEFAULT_BUDGET_SHARE = exports.MIN_WORKER_MEMORY = exports.PROBE_NOISE = exports.PROBE_HOSTS = exports.GROWTH_SHARE = exports.CHUNK_TARGET = void 0;
 exports.localMachine = localMachine;
 exports.poolOptions = poolOptions;
 exports.nextChunkSize = nextChunkSize;
 exports.choosePlan = choosePlan;
+exports.nextStart = nextStart;
 exports.overBudgetMessage = overBudgetMessage;
 exports.evaluateToplevels = evaluateToplevels;
 exports.parseToplevels = parseToplevels;
@@ -6243,6 +6248,13 @@ exports.CHUNK_TARGET = 256 * memory_1.MiB;
 exports.GROWTH_SHARE = 0.5;
 /** Hosts in the probe's second process; its first has one: the difference is the memory of one host. */
 exports.PROBE_HOSTS = 2;
+/**
+ * How far apart the peaks of two processes doing the same light work land: the probe's two processes start at
+ * once and either may be the one that fetches the flake's inputs. Measured on the light benchmark fleet (Nix
+ * 2.8): one host at 24 and 48 MiB, two hosts at 24 and 31 MiB. The probe's difference counts only above it; a
+ * heavy host (60 MiB on the eval-heavy fixture, 0.5–4.5 GB for a NixOS host) is far above.
+ */
+exports.PROBE_NOISE = 16 * memory_1.MiB;
 /** Below this per process, a worker cannot hold even a small flake's evaluation (about 100 MiB before any host). */
 exports.MIN_WORKER_MEMORY = 256 * memory_1.MiB;
 /** The default budget: this share of MemAvailable, leaving the rest to the runner, the action and the page cache. */
@@ -6284,11 +6296,25 @@ function choosePlan(probe, remaining, threshold) {
     const small = measured[0];
     const large = measured[measured.length - 1];
     const perHost = large.hosts > small.hosts
-        ? Math.max(0, (large.peak - small.peak) / (large.hosts - small.hosts))
+        ? Math.max(0, (large.peak - small.peak - exports.PROBE_NOISE) / (large.hosts - small.hosts))
         : // One measurement: all of it counted as the host's, so the prediction errs on the heavy side.
             large.peak / large.hosts;
     const predicted = Math.max(large.peak, large.peak + (remaining - large.hosts) * perHost);
     return predicted <= threshold ? 'single' : 'pool';
+}
+/**
+ * Where a later evaluation of the same hosts starts, from what this one's processes used. After the light plan,
+ * one process again when the largest stayed under `threshold` (the probe's prediction checked against what
+ * happened). Otherwise the pool, at the chunk size the largest process measures under `target` (nextChunkSize);
+ * after a process died, at the size the retries came down to (`current`).
+ */
+function nextStart(plan, processes, threshold, target, current) {
+    if (processes.some(p => p.overLimit || p.exitCode > 128))
+        return { plan: 'pool', chunkSize: Math.max(1, current) };
+    const largest = processes.reduce((a, b) => (b.hosts.length > a.hosts.length ? b : a));
+    if (plan === 'single' && largest.peakRss <= threshold)
+        return { plan: 'single' };
+    return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, target) };
 }
 /** The text of a host that cannot be evaluated within the budget. */
 function overBudgetMessage(budget) {
@@ -6311,7 +6337,7 @@ function died(r) {
  * grow while their predicted peak leaves room under the worker's share of the budget (nextChunkSize).
  */
 async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set = 'nixosConfigurations') {
-    const start = Date.now();
+    const begun = Date.now();
     const results = new Map();
     const processes = [];
     const limit = Math.floor(options.budget / options.workers);
@@ -6319,13 +6345,15 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
     const todo = [...hosts];
     const retries = [];
     const last = [];
-    let size = options.chunkSize ?? 1;
-    // Without a chunk size from the user, the first two processes are the probe: one host, then PROBE_HOSTS.
-    const probeSizes = options.chunkSize === undefined && hosts.length > 1 ? [1, exports.PROBE_HOSTS] : [];
+    // A chunk size from the user wins over where an earlier evaluation ended.
+    const start = options.chunkSize === undefined ? options.start : undefined;
+    let size = options.chunkSize ?? (start?.plan === 'pool' ? Math.max(1, start.chunkSize) : 1);
+    // Without either, the first two processes are the probe: one host, then PROBE_HOSTS.
+    const probeSizes = options.chunkSize === undefined && !start && hosts.length > 1 ? [1, exports.PROBE_HOSTS] : [];
     const probeChunks = new Set();
     const probe = [];
     let probeDied = false;
-    let plan;
+    let plan = start?.plan;
     const evaluate = async (chunk, chunkLimit, final) => {
         const started = Date.now();
         const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs, set);
@@ -6406,6 +6434,9 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
             if (!probeDied)
                 size = nextChunkSize(largest.hosts, largest.peak, target);
         }
+        // One process for the rest: the probe's choice, or an earlier evaluation's.
+        if (plan === 'single')
+            return todo.splice(0);
         // Near the end, smaller chunks keep every worker busy; a chunk size the user chose is kept as it is.
         const tail = options.chunkSize === undefined ? Math.ceil(todo.length / options.workers) : size;
         return todo.splice(0, Math.max(1, Math.min(size, tail)));
@@ -6414,7 +6445,18 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
     // Hosts that went over a worker's share: alone now, one after the other, with the whole budget.
     for (const host of last)
         await evaluate([host], options.budget, true);
-    return { results, processes, options, seconds: (Date.now() - start) / 1000, plan };
+    const next = plan === undefined || processes.length === 0
+        ? undefined
+        : nextStart(plan, processes, Math.min(exports.CHUNK_TARGET, target), target, size);
+    return {
+        results,
+        processes,
+        options,
+        seconds: (Date.now() - begun) / 1000,
+        plan,
+        ...(probe.length > 0 ? { probe } : {}),
+        ...(next ? { next } : {})
+    };
 }
 /** Runs `work` on what `take` gives, at most `workers` at once, until `take` has nothing and nothing runs. */
 function pool(workers, take, work) {
@@ -12359,6 +12401,12 @@ function logEvaluation(run, build) {
     const peak = Math.max(0, ...e.processes.map(x => x.peakRss));
     const killed = e.processes.filter(x => x.overLimit).length;
     run.log.info(`Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / memory_1.MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`);
+    if (e.plan !== undefined) {
+        const rest = e.plan === 'single' ? 'one process for the rest' : 'the pool for the rest';
+        run.log.info(e.probe
+            ? `Evaluation plan: the probe measured ${e.probe.map(p => `${(0, words_1.plural)(p.hosts, 'host')} at ${Math.round(p.peak / memory_1.MiB)} MiB`).join(' and ')}: ${e.plan === 'single' ? 'light hosts' : 'heavy hosts'}, ${rest}`
+            : `Evaluation plan: as the evaluation before, ${e.plan === 'single' ? 'one process' : `the pool from ${e.options.start?.plan === 'pool' ? e.options.start.chunkSize : 1} hosts per process`}`);
+    }
     // A process that died had its hosts evaluated again: say why it died, since nothing else will.
     for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
         run.log.info(`An evaluation process of ${p.hosts.length} hosts (${p.hosts.slice(0, 3).join(', ')}${p.hosts.length > 3 ? ', …' : ''}) ${p.overLimit ? `went over ${Math.round(p.limit / memory_1.MiB)} MiB and was killed` : `ended with exit code ${p.exitCode}`} after ${p.seconds.toFixed(1)} s, at ${Math.round(p.peakRss / memory_1.MiB)} MiB${p.stderr.trim() ? `; it said: ${(0, exec_1.tail)((0, stderr_1.stripWarnings)(p.stderr), 3)}` : ''}`);

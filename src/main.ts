@@ -87,12 +87,16 @@ async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise
 
   guardLock(run, checkout)
   const update = await updateFlakeLock(run, nix, checkout)
+  // The same hosts after the update: their evaluation starts where the one before ended, with no probe.
+  const afterPool = { ...pool, start: before?.evaluation.next }
   const built =
     update.changed && before
-      ? await buildFleet(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, pool)
+      ? await buildFleet(run, nix, hosts, { name: 'Build after the update', roots: 'after' }, afterPool)
       : undefined
   const held =
-    before && built ? await holdBackBreakingInputs(run, nix, hosts, before, built, update, pool) : undefined
+    before && built
+      ? await holdBackBreakingInputs(run, nix, hosts, before, built, update, afterPool)
+      : undefined
   // What the pull request proposes: the hosts as its lock builds them.
   const after = held?.proposed ?? built
   const proposed = proposedUpdate(update, held)

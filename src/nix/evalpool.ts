@@ -14,7 +14,15 @@ export interface EvalPoolOptions {
   workers: number
   /** Hosts per process; undefined: sized from the memory that finished processes were seen to use. */
   chunkSize?: number
+  /**
+   * Where an evaluation of the same hosts ended (the phase before the update): its plan, and in the pool the
+   * chunk size it had grown to. With it there is no probe. undefined: the probe measures the hosts.
+   */
+  start?: EvalStart
 }
+
+/** The plan an evaluation starts from instead of the probe: one process for every host, or the pool at a size. */
+export type EvalStart = { plan: 'single' } | { plan: 'pool'; chunkSize: number }
 
 /**
  * Resident memory below which one process evaluates every host at a flat time per host. Nix (2.8 to current)
@@ -32,6 +40,13 @@ export const CHUNK_TARGET = 256 * MiB
 export const GROWTH_SHARE = 0.5
 /** Hosts in the probe's second process; its first has one: the difference is the memory of one host. */
 export const PROBE_HOSTS = 2
+/**
+ * How far apart the peaks of two processes doing the same light work land: the probe's two processes start at
+ * once and either may be the one that fetches the flake's inputs. Measured on the light benchmark fleet (Nix
+ * 2.8): one host at 24 and 48 MiB, two hosts at 24 and 31 MiB. The probe's difference counts only above it; a
+ * heavy host (60 MiB on the eval-heavy fixture, 0.5–4.5 GB for a NixOS host) is far above.
+ */
+export const PROBE_NOISE = 16 * MiB
 /** Below this per process, a worker cannot hold even a small flake's evaluation (about 100 MiB before any host). */
 export const MIN_WORKER_MEMORY = 256 * MiB
 /** The default budget: this share of MemAvailable, leaving the rest to the runner, the action and the page cache. */
@@ -103,11 +118,31 @@ export function choosePlan(probe: ProbeMeasure[], remaining: number, threshold: 
   const large = measured[measured.length - 1]
   const perHost =
     large.hosts > small.hosts
-      ? Math.max(0, (large.peak - small.peak) / (large.hosts - small.hosts))
+      ? Math.max(0, (large.peak - small.peak - PROBE_NOISE) / (large.hosts - small.hosts))
       : // One measurement: all of it counted as the host's, so the prediction errs on the heavy side.
         large.peak / large.hosts
   const predicted = Math.max(large.peak, large.peak + (remaining - large.hosts) * perHost)
   return predicted <= threshold ? 'single' : 'pool'
+}
+
+/**
+ * Where a later evaluation of the same hosts starts, from what this one's processes used. After the light plan,
+ * one process again when the largest stayed under `threshold` (the probe's prediction checked against what
+ * happened). Otherwise the pool, at the chunk size the largest process measures under `target` (nextChunkSize);
+ * after a process died, at the size the retries came down to (`current`).
+ */
+export function nextStart(
+  plan: EvalPlan,
+  processes: { hosts: string[]; peakRss: number; overLimit: boolean; exitCode: number }[],
+  threshold: number,
+  target: number,
+  current: number
+): EvalStart {
+  if (processes.some(p => p.overLimit || p.exitCode > 128))
+    return { plan: 'pool', chunkSize: Math.max(1, current) }
+  const largest = processes.reduce((a, b) => (b.hosts.length > a.hosts.length ? b : a))
+  if (plan === 'single' && largest.peakRss <= threshold) return { plan: 'single' }
+  return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, target) }
 }
 
 /** A host's evaluated system, and the platform it is for when its derivation says. */
@@ -135,10 +170,14 @@ export interface Evaluation {
   /** Wall time of the whole evaluation. */
   seconds: number
   /**
-   * What the probe chose for the hosts after it; undefined when the user chose the chunk size or the probe's
-   * processes held every host.
+   * What the probe (or options.start) chose for the hosts after it; undefined when the user chose the chunk
+   * size or the probe's processes held every host.
    */
   plan?: EvalPlan
+  /** What the probe measured, when one ran. */
+  probe?: ProbeMeasure[]
+  /** Where a later evaluation of the same hosts can start: this one's plan and the chunk size it grew to. */
+  next?: EvalStart
 }
 
 /** The text of a host that cannot be evaluated within the budget. */
@@ -171,7 +210,7 @@ export async function evaluateToplevels(
   flakeArgs: string[] = [],
   set: ConfigurationSet = 'nixosConfigurations'
 ): Promise<Evaluation> {
-  const start = Date.now()
+  const begun = Date.now()
   const results = new Map<string, ToplevelResult>()
   const processes: EvalProcess[] = []
   const limit = Math.floor(options.budget / options.workers)
@@ -179,13 +218,15 @@ export async function evaluateToplevels(
   const todo = [...hosts]
   const retries: string[][] = []
   const last: string[] = []
-  let size = options.chunkSize ?? 1
-  // Without a chunk size from the user, the first two processes are the probe: one host, then PROBE_HOSTS.
-  const probeSizes = options.chunkSize === undefined && hosts.length > 1 ? [1, PROBE_HOSTS] : []
+  // A chunk size from the user wins over where an earlier evaluation ended.
+  const start = options.chunkSize === undefined ? options.start : undefined
+  let size = options.chunkSize ?? (start?.plan === 'pool' ? Math.max(1, start.chunkSize) : 1)
+  // Without either, the first two processes are the probe: one host, then PROBE_HOSTS.
+  const probeSizes = options.chunkSize === undefined && !start && hosts.length > 1 ? [1, PROBE_HOSTS] : []
   const probeChunks = new Set<string[]>()
   const probe: ProbeMeasure[] = []
   let probeDied = false
-  let plan: EvalPlan | undefined
+  let plan: EvalPlan | undefined = start?.plan
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
@@ -257,6 +298,8 @@ export async function evaluateToplevels(
       const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a))
       if (!probeDied) size = nextChunkSize(largest.hosts, largest.peak, target)
     }
+    // One process for the rest: the probe's choice, or an earlier evaluation's.
+    if (plan === 'single') return todo.splice(0)
     // Near the end, smaller chunks keep every worker busy; a chunk size the user chose is kept as it is.
     const tail = options.chunkSize === undefined ? Math.ceil(todo.length / options.workers) : size
     return todo.splice(0, Math.max(1, Math.min(size, tail)))
@@ -264,7 +307,19 @@ export async function evaluateToplevels(
   await pool(options.workers, take, chunk => evaluate(chunk, limit, limit >= options.budget))
   // Hosts that went over a worker's share: alone now, one after the other, with the whole budget.
   for (const host of last) await evaluate([host], options.budget, true)
-  return { results, processes, options, seconds: (Date.now() - start) / 1000, plan }
+  const next =
+    plan === undefined || processes.length === 0
+      ? undefined
+      : nextStart(plan, processes, Math.min(CHUNK_TARGET, target), target, size)
+  return {
+    results,
+    processes,
+    options,
+    seconds: (Date.now() - begun) / 1000,
+    plan,
+    ...(probe.length > 0 ? { probe } : {}),
+    ...(next ? { next } : {})
+  }
 }
 
 /** Runs `work` on what `take` gives, at most `workers` at once, until `take` has nothing and nothing runs. */

@@ -176,6 +176,14 @@ function logEvaluation(run: Run, build: BuildResult): void {
   run.log.info(
     `Evaluated ${build.hosts.size} hosts: ${e.processes.length} processes, ${e.seconds.toFixed(1)} s, largest ${Math.round(peak / MiB)} MiB${killed ? `, ${killed} killed over their memory limit` : ''}`
   )
+  if (e.plan !== undefined) {
+    const rest = e.plan === 'single' ? 'one process for the rest' : 'the pool for the rest'
+    run.log.info(
+      e.probe
+        ? `Evaluation plan: the probe measured ${e.probe.map(p => `${plural(p.hosts, 'host')} at ${Math.round(p.peak / MiB)} MiB`).join(' and ')}: ${e.plan === 'single' ? 'light hosts' : 'heavy hosts'}, ${rest}`
+        : `Evaluation plan: as the evaluation before, ${e.plan === 'single' ? 'one process' : `the pool from ${e.options.start?.plan === 'pool' ? e.options.start.chunkSize : 1} hosts per process`}`
+    )
+  }
   // A process that died had its hosts evaluated again: say why it died, since nothing else will.
   for (const p of e.processes.filter(x => x.overLimit || x.exitCode > 128)) {
     run.log.info(
