@@ -98,40 +98,35 @@ describe('nextStart: where the evaluation after the update starts', () => {
     overLimit: extra.overLimit ?? false,
     exitCode: extra.exitCode ?? 0
   })
-  const threshold = CHUNK_TARGET
-  const target = 2048 * MiB
+  const sizes = { threshold: CHUNK_TARGET, target: 2048 * MiB, current: 1 }
 
   test('the light plan again when the one process stayed under the threshold', () => {
-    expect(nextStart('single', [proc(1, 44), proc(2, 44), proc(197, 161)], threshold, target, 1)).toEqual({
-      plan: 'single'
-    })
+    expect(nextStart('single', [proc(1, 44), proc(2, 44), proc(197, 161)], sizes)).toEqual({ plan: 'single' })
   })
 
   test('the pool when the one process went past the threshold, at the size its memory per host allows', () => {
     // 300 MiB for 100 hosts: 3 MiB each counted, 682 fit under 2048 MiB; at most twice the measured chunk.
-    expect(nextStart('single', [proc(1, 40), proc(2, 41), proc(100, 300)], threshold, target, 1)).toEqual({
+    expect(nextStart('single', [proc(1, 40), proc(2, 41), proc(100, 300)], sizes)).toEqual({
       plan: 'pool',
       chunkSize: 200
     })
   })
 
-  test("the pool stays the pool, at the size its largest chunk measures; a death keeps the retries' size", () => {
-    expect(
-      nextStart('pool', [proc(1, 111), proc(2, 169), proc(8, 478), proc(2, 170)], threshold, target, 2)
-    ).toEqual({
+  test('the pool starts where it started past the probe; a death keeps the size its retries came down to', () => {
+    const measured = [proc(1, 111), proc(2, 169), proc(8, 478), proc(2, 170)]
+    expect(nextStart('pool', measured, { ...sizes, current: 2, poolStart: 4 })).toEqual({
       plan: 'pool',
-      chunkSize: 16
+      chunkSize: 4
     })
-    expect(nextStart('pool', [proc(8, 478), proc(4, 0, { exitCode: 137 })], threshold, target, 2)).toEqual({
+    expect(
+      nextStart('pool', [proc(8, 478), proc(4, 0, { exitCode: 137 })], { ...sizes, current: 2 })
+    ).toEqual({
       plan: 'pool',
       chunkSize: 2
     })
     expect(
-      nextStart('single', [proc(40, 900, { overLimit: true }), proc(20, 450)], threshold, target, 20)
-    ).toEqual({
-      plan: 'pool',
-      chunkSize: 20
-    })
+      nextStart('single', [proc(40, 900, { overLimit: true }), proc(20, 450)], { ...sizes, current: 20 })
+    ).toEqual({ plan: 'pool', chunkSize: 20 })
   })
 })
 

@@ -30366,16 +30366,19 @@ function choosePlan(probe, remaining, threshold) {
 /**
  * Where a later evaluation of the same hosts starts, from what this one's processes used. After the light plan,
  * one process again when the largest stayed under `threshold` (the probe's prediction checked against what
- * happened). Otherwise the pool, at the chunk size the largest process measures under `target` (nextChunkSize);
- * after a process died, at the size the retries came down to (`current`).
+ * happened), else the pool at the chunk size that process measures under `target`. After the pool, the pool at
+ * the size it started from after the probe (`poolStart`), so that its chunks grow as they did here, without the
+ * probe's two processes. After a process died, the size its retries came down to (`current`).
  */
-function nextStart(plan, processes, threshold, target, current) {
+function nextStart(plan, processes, sizes) {
     if (processes.some(p => p.overLimit || p.exitCode > 128))
-        return { plan: 'pool', chunkSize: Math.max(1, current) };
+        return { plan: 'pool', chunkSize: Math.max(1, sizes.current) };
+    if (plan === 'pool')
+        return { plan: 'pool', chunkSize: Math.max(1, sizes.poolStart ?? sizes.current) };
     const largest = processes.reduce((a, b) => (b.hosts.length > a.hosts.length ? b : a));
-    if (plan === 'single' && largest.peakRss <= threshold)
+    if (largest.peakRss <= sizes.threshold)
         return { plan: 'single' };
-    return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, target) };
+    return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, sizes.target) };
 }
 /** The text of a host that cannot be evaluated within the budget. */
 function overBudgetMessage(budget) {
@@ -30415,6 +30418,8 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
     const probe = [];
     let probeDied = false;
     let plan = start?.plan;
+    // The pool's first size past the probe (or the one it was given): where a later evaluation starts.
+    let poolStart = start?.plan === 'pool' ? size : undefined;
     const evaluate = async (chunk, chunkLimit, final) => {
         const started = Date.now();
         const r = await nix.evalToplevels(flake, chunk, chunkLimit, flakeArgs, set);
@@ -30494,6 +30499,7 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
             const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a));
             if (!probeDied)
                 size = nextChunkSize(largest.hosts, largest.peak, target);
+            poolStart = size;
         }
         // One process for the rest: the probe's choice, or an earlier evaluation's.
         if (plan === 'single')
@@ -30508,7 +30514,12 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
         await evaluate([host], options.budget, true);
     const next = plan === undefined || processes.length === 0
         ? undefined
-        : nextStart(plan, processes, Math.min(exports.CHUNK_TARGET, target), target, size);
+        : nextStart(plan, processes, {
+            threshold: Math.min(exports.CHUNK_TARGET, target),
+            target,
+            current: size,
+            poolStart
+        });
     return {
         results,
         processes,

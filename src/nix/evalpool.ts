@@ -128,21 +128,21 @@ export function choosePlan(probe: ProbeMeasure[], remaining: number, threshold: 
 /**
  * Where a later evaluation of the same hosts starts, from what this one's processes used. After the light plan,
  * one process again when the largest stayed under `threshold` (the probe's prediction checked against what
- * happened). Otherwise the pool, at the chunk size the largest process measures under `target` (nextChunkSize);
- * after a process died, at the size the retries came down to (`current`).
+ * happened), else the pool at the chunk size that process measures under `target`. After the pool, the pool at
+ * the size it started from after the probe (`poolStart`), so that its chunks grow as they did here, without the
+ * probe's two processes. After a process died, the size its retries came down to (`current`).
  */
 export function nextStart(
   plan: EvalPlan,
   processes: { hosts: string[]; peakRss: number; overLimit: boolean; exitCode: number }[],
-  threshold: number,
-  target: number,
-  current: number
+  sizes: { threshold: number; target: number; current: number; poolStart?: number }
 ): EvalStart {
   if (processes.some(p => p.overLimit || p.exitCode > 128))
-    return { plan: 'pool', chunkSize: Math.max(1, current) }
+    return { plan: 'pool', chunkSize: Math.max(1, sizes.current) }
+  if (plan === 'pool') return { plan: 'pool', chunkSize: Math.max(1, sizes.poolStart ?? sizes.current) }
   const largest = processes.reduce((a, b) => (b.hosts.length > a.hosts.length ? b : a))
-  if (plan === 'single' && largest.peakRss <= threshold) return { plan: 'single' }
-  return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, target) }
+  if (largest.peakRss <= sizes.threshold) return { plan: 'single' }
+  return { plan: 'pool', chunkSize: nextChunkSize(largest.hosts.length, largest.peakRss, sizes.target) }
 }
 
 /** A host's evaluated system, and the platform it is for when its derivation says. */
@@ -227,6 +227,8 @@ export async function evaluateToplevels(
   const probe: ProbeMeasure[] = []
   let probeDied = false
   let plan: EvalPlan | undefined = start?.plan
+  // The pool's first size past the probe (or the one it was given): where a later evaluation starts.
+  let poolStart = start?.plan === 'pool' ? size : undefined
 
   const evaluate = async (chunk: string[], chunkLimit: number, final: boolean): Promise<void> => {
     const started = Date.now()
@@ -297,6 +299,7 @@ export async function evaluateToplevels(
       // The pool grows from the larger probe process, whichever of the two ended last.
       const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a))
       if (!probeDied) size = nextChunkSize(largest.hosts, largest.peak, target)
+      poolStart = size
     }
     // One process for the rest: the probe's choice, or an earlier evaluation's.
     if (plan === 'single') return todo.splice(0)
@@ -310,7 +313,12 @@ export async function evaluateToplevels(
   const next =
     plan === undefined || processes.length === 0
       ? undefined
-      : nextStart(plan, processes, Math.min(CHUNK_TARGET, target), target, size)
+      : nextStart(plan, processes, {
+          threshold: Math.min(CHUNK_TARGET, target),
+          target,
+          current: size,
+          poolStart
+        })
   return {
     results,
     processes,
