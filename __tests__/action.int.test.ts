@@ -65,6 +65,11 @@ describe('the action on a fixture fleet (real Nix, real git)', () => {
     // fail-on-regression (default true) fails the step once everything is written.
     expect(r.exitCode).toBe(1)
     expect(r.log).toContain('::error::Hosts that built before the update fail after it: db')
+    // Light hosts: the probe picks one process before the update; after it, the same plan without a probe.
+    expect(r.log).toMatch(
+      /^Evaluation plan: the probe measured .* hosts? at .*: light hosts, one process for the rest$/m
+    )
+    expect(r.log).toMatch(/^Evaluation plan: as the evaluation before, one process$/m)
     // A dry run leaves the checkout as it was.
     expect(fleet.lock()).toBe(lockBefore)
 
