@@ -28562,7 +28562,6 @@ const review_1 = __nccwpck_require__(7858);
 const rollout_1 = __nccwpck_require__(7537);
 const context_2 = __nccwpck_require__(670);
 const results_1 = __nccwpck_require__(9507);
-const model_1 = __nccwpck_require__(6867);
 const checkout_1 = __nccwpck_require__(6292);
 const input_selection_1 = __nccwpck_require__(3345);
 const path = __importStar(__nccwpck_require__(6928));
@@ -28570,6 +28569,7 @@ const steps_1 = __nccwpck_require__(7110);
 /** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
 async function updateFlake(run, nix, checkout) {
     const { settings } = run;
+    const label = (0, flake_ref_1.flakeRef)(settings.flakeDir, run.env);
     const found = await (0, steps_1.discoverHosts)(run, nix);
     const hosts = found.hosts;
     const pool = (0, steps_1.evalPool)(run, hosts.length);
@@ -28598,7 +28598,7 @@ async function updateFlake(run, nix, checkout) {
         : undefined;
     const report = (0, assemble_1.assembleReport)({
         flake: settings.flakeDir,
-        flakeRef: (0, flake_ref_1.flakeRef)(settings.flakeDir, run.env),
+        flakeRef: label,
         nixVersion: nix.version.text,
         dryRun: settings.dryRun,
         build: settings.build,
@@ -28616,7 +28616,7 @@ async function updateFlake(run, nix, checkout) {
         nothingLeft: held?.nothingLeft,
         configurations: settings.configurations
     });
-    return { run, report, proposed, nothingLeft: held?.nothingLeft === true, push };
+    return { run, label, report, proposed, nothingLeft: held?.nothingLeft === true, push };
 }
 /**
  * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
@@ -28658,8 +28658,8 @@ async function updateFleet(run, outcome) {
     const done = [];
     for (const f of flakes)
         done.push(await updateFlake(f.run, nix, f.checkout));
-    const { body, full, json, failures } = several
-        ? (0, results_1.writeSeveralResults)(run, done.map(d => ({ label: d.report.flakeRef ?? d.report.flake, report: d.report, update: d.proposed })))
+    const { body, full, json, failures, regressedHosts: regressed } = several
+        ? (0, results_1.writeSeveralResults)(run, done.map(d => ({ label: d.label, report: d.report, update: d.proposed })))
         : (0, results_1.writeResults)(run, done[0].report, done[0].proposed);
     outcome.report = full;
     outcome.json = json;
@@ -28669,7 +28669,7 @@ async function updateFleet(run, outcome) {
         throw new Error(`Pushing the new systems to ${pushFailed.to} failed and 'push-required' is true, so no pull request is opened: ${pushFailed.error ?? ''}`);
     }
     for (const d of done.filter(x => x.nothingLeft)) {
-        log.info(`No pull request${several ? ` for ${d.report.flakeRef ?? d.report.flake}` : ''}: every changed input breaks a host and is held back`);
+        log.info(`No pull request${several ? ` for ${d.label}` : ''}: every changed input breaks a host and is held back`);
     }
     const locks = done
         .filter(d => d.proposed.changed && !d.nothingLeft)
@@ -28678,12 +28678,11 @@ async function updateFleet(run, outcome) {
         newLock: d.proposed.newLock,
         changes: d.proposed.changes,
         created: d.proposed.created,
-        label: d.report.flakeRef
+        label: d.label
     }));
     if (locks.length > 0 && target)
         await (0, steps_1.publishUpdate)(run, target, locks, body, failures);
     log.info(body);
-    const regressed = done.flatMap(d => (0, model_1.regressedHosts)(d.report).map(h => (several ? `${d.report.flakeRef ?? d.report.flake}#${h}` : h)));
     if (settings.failOnRegression && regressed.length > 0) {
         outcome.result = 'regressed';
         outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`;
@@ -30406,6 +30405,8 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
     const processes = [];
     const limit = Math.floor(options.budget / options.workers);
     const target = limit * exports.GROWTH_SHARE;
+    // One process for every host stays under this, or the hosts are heavy.
+    const lightLimit = Math.min(exports.CHUNK_TARGET, target);
     const todo = [...hosts];
     const retries = [];
     const last = [];
@@ -30492,14 +30493,14 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
             // The plan waits for both probe processes; the pool asks again when one ends.
             if (probe.length < probeChunks.size)
                 return undefined;
-            plan = probeDied ? 'pool' : choosePlan(probe, todo.length, Math.min(exports.CHUNK_TARGET, target));
-            if (plan === 'single')
-                return todo.splice(0);
-            // The pool grows from the larger probe process, whichever of the two ended last.
-            const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a));
-            if (!probeDied)
-                size = nextChunkSize(largest.hosts, largest.peak, target);
-            poolStart = size;
+            plan = probeDied ? 'pool' : choosePlan(probe, todo.length, lightLimit);
+            if (plan === 'pool') {
+                // The pool grows from the larger probe process, whichever of the two ended last.
+                const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a));
+                if (!probeDied)
+                    size = nextChunkSize(largest.hosts, largest.peak, target);
+                poolStart = size;
+            }
         }
         // One process for the rest: the probe's choice, or an earlier evaluation's.
         if (plan === 'single')
@@ -30515,7 +30516,7 @@ async function evaluateToplevels(nix, flake, hosts, options, flakeArgs = [], set
     const next = plan === undefined || processes.length === 0
         ? undefined
         : nextStart(plan, processes, {
-            threshold: Math.min(exports.CHUNK_TARGET, target),
+            threshold: lightLimit,
             target,
             current: size,
             poolStart
@@ -33441,28 +33442,29 @@ function resolveInputSelection(entries, lockText, lockPath, several = false) {
             return entries;
         throw new errors_1.InputError(`Input 'update-inputs' leaves out ${excluded.join(', ')}, but there is no committed ${lockPath} to keep them as they are`);
     }
-    const known = (0, lock_1.rootInputNames)(lockText, lockPath);
-    const locked = (0, lock_1.lockedInputs)(lockText, lockPath);
-    const isKnown = (n) => known.includes(n) || locked.has(n);
-    const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !isKnown(n));
-    if (several) {
-        if (excluded.length === 0) {
-            const names = entries.filter(isKnown);
-            return names.length > 0 ? names : undefined;
-        }
-        const rest = known.filter(n => locked.has(n) && !excluded.includes(n));
-        return rest.length > 0 ? rest : undefined;
-    }
-    if (unknown.length > 0) {
+    const { known, locked, has } = lockNames(lockText, lockPath);
+    const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !has(n));
+    if (unknown.length > 0 && !several) {
         throw new errors_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`);
     }
-    if (excluded.length === 0)
-        return entries;
+    if (excluded.length === 0) {
+        // One flake of several takes the names its lock has (every name is one of some flake's: unknownInFlakes).
+        const names = several ? entries.filter(has) : entries;
+        return names.length > 0 ? names : undefined;
+    }
     const rest = known.filter(n => locked.has(n) && !excluded.includes(n));
     if (rest.length === 0) {
+        if (several)
+            return undefined;
         throw new errors_1.InputError(`Input 'update-inputs' leaves out every input of ${lockPath} that is locked on its own (${excluded.join(', ')}): nothing would be updated`);
     }
     return rest;
+}
+/** A lock file's top-level input names, its locked inputs, and whether a name is either. */
+function lockNames(lockText, lockPath) {
+    const known = (0, lock_1.rootInputNames)(lockText, lockPath);
+    const locked = (0, lock_1.lockedInputs)(lockText, lockPath);
+    return { known, locked, has: n => known.includes(n) || locked.has(n) };
 }
 /**
  * For several flakes: the `update-inputs` names (or `!` names) that no flake's lock has; a flake without a
@@ -33472,8 +33474,8 @@ function unknownInFlakes(entries, locks) {
     const names = entries.map(e => e.replace(/^!/, ''));
     if (locks.some(l => l.lockText === undefined))
         return [];
-    return names.filter(n => !locks.some(l => (0, lock_1.rootInputNames)(l.lockText, l.lockPath).includes(n) ||
-        (0, lock_1.lockedInputs)(l.lockText, l.lockPath).has(n)));
+    const each = locks.map(l => lockNames(l.lockText, l.lockPath));
+    return names.filter(n => !each.some(l => l.has(n)));
 }
 
 
@@ -33816,6 +33818,11 @@ async function checkCheckoutOnBase(git, head, settings, log) {
  * as a closing keyword in a commit on the default branch acts.
  */
 function commitMessage(subject, changes, options = {}) {
+    const { heading, lines } = changeLines(changes, options.created);
+    return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
+}
+/** The changed inputs, a line each, and the heading they go under. */
+function changeLines(changes, created) {
     const rev = (r) => (r ? r.slice(0, 12) : '–');
     const lines = changes.map(c => {
         const o = rev(c.old?.rev ?? c.old?.narHash);
@@ -33827,15 +33834,14 @@ function commitMessage(subject, changes, options = {}) {
             return `- ${(0, inert_1.defuse)(c.input)} (removed): was ${o}${od ? ` (${od})` : ''}`;
         return `- ${(0, inert_1.defuse)(c.input)}: ${o} → ${n}${od || nd ? ` (${od ?? '–'} → ${nd ?? '–'})` : ''}`;
     });
-    const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:';
-    return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${git_1.TRAILER}\n`;
+    return { heading: created ? 'Lock file created; locked inputs:' : 'Updated inputs:', lines };
 }
 /** The commit message of several flakes' locks: one list of changed inputs per flake, under its directory. */
 function severalLocksMessage(subject, locks) {
     const body = locks.map(l => {
-        const own = commitMessage('', l.changes, { created: l.created });
-        const lines = own.slice(0, own.lastIndexOf(git_1.TRAILER)).trim();
-        return `${(0, inert_1.defuse)(l.label ?? l.flakeDir)}: ${lines ? lines.replace(/^(Updated inputs|Lock file created; locked inputs):/, m => m.charAt(0).toLowerCase() + m.slice(1)) : 'rewritten'}`;
+        const { heading, lines } = changeLines(l.changes, l.created);
+        const what = heading.charAt(0).toLowerCase() + heading.slice(1);
+        return `${(0, inert_1.defuse)(l.label ?? l.flakeDir)}: ${lines.length > 0 ? `${what}\n${lines.join('\n')}` : 'rewritten'}`;
     });
     return `${subject}\n\n${body.join('\n\n')}\n\n${git_1.TRAILER}\n`;
 }
@@ -36186,13 +36192,17 @@ function writeOutputs(run, outputs) {
 }
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
 function prBody(run, report) {
+    return (0, markdown_1.renderReport)(report, bodyOptions(run));
+}
+/** How a pull request body is rendered: the full report's place, and no timings. */
+function bodyOptions(run) {
     const url = (0, run_link_1.runUrl)(run.env, run.settings.forge);
     // No timings: they differ on every run, and the body should change only when the update does.
-    return (0, markdown_1.renderReport)(report, {
+    return {
         limit: markdown_1.REPORT_LIMIT,
         fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
         timings: false
-    });
+    };
 }
 function listsOf(report, update) {
     return {
@@ -36206,18 +36216,30 @@ function listsOf(report, update) {
         heldBack: JSON.parse((0, hold_back_1.heldBackOutput)(report.heldBack ?? []))
     };
 }
+/** Lists built list by list: `names` gives each list of names, `heldBack` the held-back entries. */
+function eachList(names, heldBack) {
+    return {
+        hosts: names('hosts'),
+        updatedInputs: names('updatedInputs'),
+        failedHosts: names('failedHosts'),
+        regressedHosts: names('regressedHosts'),
+        rebootHosts: names('rebootHosts'),
+        staleHosts: names('staleHosts'),
+        failedUpgrades: names('failedUpgrades'),
+        heldBack
+    };
+}
 /** One flake's lists among several: every name prefixed with the flake's directory and `#`. */
 function qualified(label, l) {
-    const q = (names) => names.map(n => `${label}#${n}`);
+    return eachList(key => l[key].map(n => `${label}#${n}`), l.heldBack.map(h => ({ flake: label, ...h })));
+}
+/** The lists report.json holds beside a report. */
+function jsonLists(l) {
     return {
-        hosts: q(l.hosts),
-        updatedInputs: q(l.updatedInputs),
-        failedHosts: q(l.failedHosts),
-        regressedHosts: q(l.regressedHosts),
-        rebootHosts: q(l.rebootHosts),
-        staleHosts: q(l.staleHosts),
-        failedUpgrades: q(l.failedUpgrades),
-        heldBack: l.heldBack.map(h => ({ flake: label, ...h }))
+        updatedInputs: l.updatedInputs,
+        failedHosts: l.failedHosts,
+        regressedHosts: l.regressedHosts,
+        rebootHosts: l.rebootHosts
     };
 }
 /** Several flakes' pushes as one: failed if one failed, pushed if one pushed; paths and bytes added up. */
@@ -36268,7 +36290,7 @@ function writeAll(run, r) {
     ]);
     if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
         run.log.info(`Not on a runner: the report is in ${jsonPath}`);
-    return { body: r.body, full: r.full, json: r.json, failures };
+    return { body: r.body, full: r.full, json: r.json, failures, regressedHosts: lists.regressedHosts };
 }
 /**
  * Writes the JSON file, the job summary and every output, each independently of the others; the same for a
@@ -36276,13 +36298,7 @@ function writeAll(run, r) {
  */
 function writeResults(run, report, update) {
     const lists = listsOf(report, update);
-    const json = JSON.stringify({
-        ...report,
-        updatedInputs: lists.updatedInputs,
-        failedHosts: lists.failedHosts,
-        regressedHosts: lists.regressedHosts,
-        rebootHosts: lists.rebootHosts
-    }, null, 2);
+    const json = JSON.stringify({ ...report, ...jsonLists(lists) }, null, 2);
     return writeAll(run, {
         body: prBody(run, report),
         full: (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT }),
@@ -36299,42 +36315,15 @@ function writeResults(run, report, update) {
 function writeSeveralResults(run, flakes) {
     const each = flakes.map(f => ({ ...f, lists: listsOf(f.report, f.update) }));
     const all = each.map(f => qualified(f.label, f.lists));
-    const cat = (pick) => all.flatMap(pick);
-    const lists = {
-        hosts: cat(l => l.hosts),
-        updatedInputs: cat(l => l.updatedInputs),
-        failedHosts: cat(l => l.failedHosts),
-        regressedHosts: cat(l => l.regressedHosts),
-        rebootHosts: cat(l => l.rebootHosts),
-        staleHosts: cat(l => l.staleHosts),
-        failedUpgrades: cat(l => l.failedUpgrades),
-        heldBack: all.flatMap(l => l.heldBack)
-    };
-    const json = JSON.stringify({
-        changed: flakes.some(f => f.report.changed),
-        updatedInputs: lists.updatedInputs,
-        failedHosts: lists.failedHosts,
-        regressedHosts: lists.regressedHosts,
-        rebootHosts: lists.rebootHosts,
-        flakes: each.map(f => ({
-            ...f.report,
-            updatedInputs: f.lists.updatedInputs,
-            failedHosts: f.lists.failedHosts,
-            regressedHosts: f.lists.regressedHosts,
-            rebootHosts: f.lists.rebootHosts
-        }))
-    }, null, 2);
+    const lists = eachList(key => all.flatMap(l => l[key]), all.flatMap(l => l.heldBack));
+    const changed = flakes.some(f => f.report.changed);
+    const json = JSON.stringify({ changed, ...jsonLists(lists), flakes: each.map(f => ({ ...f.report, ...jsonLists(f.lists) })) }, null, 2);
     const reports = flakes.map(f => f.report);
-    const url = (0, run_link_1.runUrl)(run.env, run.settings.forge);
     return writeAll(run, {
-        body: (0, markdown_1.renderSeveral)(reports, {
-            limit: markdown_1.REPORT_LIMIT,
-            fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
-            timings: false
-        }),
+        body: (0, markdown_1.renderSeveral)(reports, bodyOptions(run)),
         full: (0, markdown_1.renderSeveral)(reports, { limit: markdown_1.SUMMARY_LIMIT }),
         json,
-        changed: flakes.some(f => f.report.changed),
+        changed,
         lists,
         push: pushOf(reports.map(r => r.push))
     });
@@ -36782,6 +36771,7 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.InputError = void 0;
+exports.flakeEntries = flakeEntries;
 exports.parseFlakeDirs = parseFlakeDirs;
 exports.getSettings = getSettings;
 const fs = __importStar(__nccwpck_require__(9896));
@@ -36804,19 +36794,21 @@ const settings_1 = __nccwpck_require__(8908);
 const attribution_settings_1 = __nccwpck_require__(7662);
 var errors_2 = __nccwpck_require__(3916);
 Object.defineProperty(exports, "InputError", ({ enumerable: true, get: function () { return errors_2.InputError; } }));
+/** Input `flake`'s entries as written: one a line, or comma-separated; `.` when it names none. */
+function flakeEntries(value) {
+    const entries = value
+        .split(/[\n,]+/)
+        .map(s => s.trim())
+        .filter(s => s !== '');
+    return entries.length > 0 ? entries : ['.'];
+}
 /**
  * Input `flake`: one directory of the checkout, or several (one a line, or comma-separated), each inside the
  * workspace and holding a flake.nix; the same directory twice is refused.
  */
 function parseFlakeDirs(value, workspace) {
-    const entries = value
-        .split(/[\n,]+/)
-        .map(s => s.trim())
-        .filter(s => s !== '');
-    if (entries.length === 0)
-        entries.push('.');
     const dirs = [];
-    for (const entry of entries) {
+    for (const entry of flakeEntries(value)) {
         if (/^[a-z+]+:/.test(entry) && !entry.startsWith('path:')) {
             throw new errors_1.InputError(`Input 'flake' must name directories of the checkout (they hold the flake.lock to update), got ${JSON.stringify(entry)}`);
         }

@@ -12,7 +12,7 @@ import { runCache, runReview } from './modes/review'
 import { runRolloutMode } from './modes/rollout'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
 import { writePublishOutputs, writeResults, writeSeveralResults } from './run/results'
-import { FleetReport, regressedHosts } from './report/model'
+import { FleetReport } from './report/model'
 import { UpdateResult } from './pipeline/update'
 import { LockUpdate } from './pipeline/publish'
 import { CheckoutState, inspectCheckout } from './pipeline/checkout'
@@ -66,6 +66,8 @@ export interface RunOutcome {
 /** What one flake's update came to: its report, the update its pull request proposes. */
 interface FlakeOutcome {
   run: Run
+  /** The flake's directory as the report names it (`.`, `./lab`). */
+  label: string
   report: FleetReport
   /** The update the pull request proposes (the breaking inputs held back). */
   proposed: UpdateResult
@@ -77,6 +79,7 @@ interface FlakeOutcome {
 /** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
 async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise<FlakeOutcome> {
   const { settings } = run
+  const label = flakeRef(settings.flakeDir, run.env)
   const found = await discoverHosts(run, nix)
   const hosts = found.hosts
   const pool = evalPool(run, hosts.length)
@@ -109,7 +112,7 @@ async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise
 
   const report = assembleReport({
     flake: settings.flakeDir,
-    flakeRef: flakeRef(settings.flakeDir, run.env),
+    flakeRef: label,
     nixVersion: nix.version.text,
     dryRun: settings.dryRun,
     build: settings.build,
@@ -127,7 +130,7 @@ async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise
     nothingLeft: held?.nothingLeft,
     configurations: settings.configurations
   })
-  return { run, report, proposed, nothingLeft: held?.nothingLeft === true, push }
+  return { run, label, report, proposed, nothingLeft: held?.nothingLeft === true, push }
 }
 
 /**
@@ -177,10 +180,16 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   const done: FlakeOutcome[] = []
   for (const f of flakes) done.push(await updateFlake(f.run, nix, f.checkout))
 
-  const { body, full, json, failures } = several
+  const {
+    body,
+    full,
+    json,
+    failures,
+    regressedHosts: regressed
+  } = several
     ? writeSeveralResults(
         run,
-        done.map(d => ({ label: d.report.flakeRef ?? d.report.flake, report: d.report, update: d.proposed }))
+        done.map(d => ({ label: d.label, report: d.report, update: d.proposed }))
       )
     : writeResults(run, done[0].report, done[0].proposed)
   outcome.report = full
@@ -194,7 +203,7 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   }
   for (const d of done.filter(x => x.nothingLeft)) {
     log.info(
-      `No pull request${several ? ` for ${d.report.flakeRef ?? d.report.flake}` : ''}: every changed input breaks a host and is held back`
+      `No pull request${several ? ` for ${d.label}` : ''}: every changed input breaks a host and is held back`
     )
   }
   const locks: LockUpdate[] = done
@@ -204,14 +213,11 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
       newLock: d.proposed.newLock,
       changes: d.proposed.changes,
       created: d.proposed.created,
-      label: d.report.flakeRef
+      label: d.label
     }))
   if (locks.length > 0 && target) await publishUpdate(run, target, locks, body, failures)
   log.info(body)
 
-  const regressed = done.flatMap(d =>
-    regressedHosts(d.report).map(h => (several ? `${d.report.flakeRef ?? d.report.flake}#${h}` : h))
-  )
   if (settings.failOnRegression && regressed.length > 0) {
     outcome.result = 'regressed'
     outcome.message = `Hosts that built before the update fail after it: ${regressed.join(', ')}`

@@ -113,18 +113,22 @@ export interface PushSettings {
   required: boolean
 }
 
+/** Input `flake`'s entries as written: one a line, or comma-separated; `.` when it names none. */
+export function flakeEntries(value: string): string[] {
+  const entries = value
+    .split(/[\n,]+/)
+    .map(s => s.trim())
+    .filter(s => s !== '')
+  return entries.length > 0 ? entries : ['.']
+}
+
 /**
  * Input `flake`: one directory of the checkout, or several (one a line, or comma-separated), each inside the
  * workspace and holding a flake.nix; the same directory twice is refused.
  */
 export function parseFlakeDirs(value: string, workspace: string): string[] {
-  const entries = value
-    .split(/[\n,]+/)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-  if (entries.length === 0) entries.push('.')
   const dirs: string[] = []
-  for (const entry of entries) {
+  for (const entry of flakeEntries(value)) {
     if (/^[a-z+]+:/.test(entry) && !entry.startsWith('path:')) {
       throw new InputError(
         `Input 'flake' must name directories of the checkout (they hold the flake.lock to update), got ${JSON.stringify(entry)}`

@@ -2,6 +2,7 @@ import * as fs from 'fs'
 import * as path from 'path'
 import { InputName } from '../generated/action'
 import { Git } from '../git/git'
+import { flakeEntries } from '../settings'
 import { PhaseEvent, RunOutcome, run } from '../main'
 import { STATE } from '../state'
 import { Log } from '../log/log'
@@ -176,8 +177,7 @@ async function checkedOutBranch(dir: string): Promise<string | undefined> {
 /** The top level of the git work tree that holds `dir`, if any. */
 async function topLevel(dir: string): Promise<string | undefined> {
   try {
-    const r = await (await Git.create(dir)).exec(['rev-parse', '--show-toplevel'])
-    return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined
+    return await (await Git.create(dir)).topLevel()
   } catch {
     return undefined
   }
@@ -221,13 +221,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
 
   // One flake: its directory is the workspace, as a checkout is where a runner starts, so --flake may point
   // anywhere. Several (a list, as the input takes): the top level of the repository the first is in.
-  const flakeDirs = (args.inputs.flake ?? '.')
-    .split(/[\n,]/)
-    .map(s => s.trim())
-    .filter(s => s !== '')
-    .map(s => path.resolve(io.cwd, s.replace(/^path:/, '')))
-  const flakeDir =
-    flakeDirs.length > 1 ? ((await topLevel(flakeDirs[0])) ?? io.cwd) : (flakeDirs[0] ?? io.cwd)
+  const flakeDirs = flakeEntries(args.inputs.flake ?? '.').map(s =>
+    path.resolve(io.cwd, s.replace(/^path:/, ''))
+  )
+  const flakeDir = flakeDirs.length > 1 ? ((await topLevel(flakeDirs[0])) ?? io.cwd) : flakeDirs[0]
   const flakeInput =
     flakeDirs.length > 1 ? flakeDirs.map(d => path.relative(flakeDir, realPath(d)) || '.').join('\n') : '.'
   // base-branch's default, "the current branch", is the branch checked out here as it is the runner's ref there.

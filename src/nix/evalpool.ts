@@ -215,6 +215,8 @@ export async function evaluateToplevels(
   const processes: EvalProcess[] = []
   const limit = Math.floor(options.budget / options.workers)
   const target = limit * GROWTH_SHARE
+  // One process for every host stays under this, or the hosts are heavy.
+  const lightLimit = Math.min(CHUNK_TARGET, target)
   const todo = [...hosts]
   const retries: string[][] = []
   const last: string[] = []
@@ -294,12 +296,13 @@ export async function evaluateToplevels(
     if (plan === undefined && probeChunks.size > 0) {
       // The plan waits for both probe processes; the pool asks again when one ends.
       if (probe.length < probeChunks.size) return undefined
-      plan = probeDied ? 'pool' : choosePlan(probe, todo.length, Math.min(CHUNK_TARGET, target))
-      if (plan === 'single') return todo.splice(0)
-      // The pool grows from the larger probe process, whichever of the two ended last.
-      const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a))
-      if (!probeDied) size = nextChunkSize(largest.hosts, largest.peak, target)
-      poolStart = size
+      plan = probeDied ? 'pool' : choosePlan(probe, todo.length, lightLimit)
+      if (plan === 'pool') {
+        // The pool grows from the larger probe process, whichever of the two ended last.
+        const largest = probe.reduce((a, b) => (b.hosts > a.hosts ? b : a))
+        if (!probeDied) size = nextChunkSize(largest.hosts, largest.peak, target)
+        poolStart = size
+      }
     }
     // One process for the rest: the probe's choice, or an earlier evaluation's.
     if (plan === 'single') return todo.splice(0)
@@ -314,7 +317,7 @@ export async function evaluateToplevels(
     plan === undefined || processes.length === 0
       ? undefined
       : nextStart(plan, processes, {
-          threshold: Math.min(CHUNK_TARGET, target),
+          threshold: lightLimit,
           target,
           current: size,
           poolStart

@@ -52,31 +52,36 @@ export function resolveInputSelection(
       `Input 'update-inputs' leaves out ${excluded.join(', ')}, but there is no committed ${lockPath} to keep them as they are`
     )
   }
-  const known = rootInputNames(lockText, lockPath)
-  const locked = lockedInputs(lockText, lockPath)
-  const isKnown = (n: string): boolean => known.includes(n) || locked.has(n)
-  const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !isKnown(n))
-  if (several) {
-    if (excluded.length === 0) {
-      const names = entries.filter(isKnown)
-      return names.length > 0 ? names : undefined
-    }
-    const rest = known.filter(n => locked.has(n) && !excluded.includes(n))
-    return rest.length > 0 ? rest : undefined
-  }
-  if (unknown.length > 0) {
+  const { known, locked, has } = lockNames(lockText, lockPath)
+  const unknown = (excluded.length > 0 ? excluded : entries).filter(n => !has(n))
+  if (unknown.length > 0 && !several) {
     throw new InputError(
       `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, not an input of ${lockPath} (it has: ${known.join(', ') || 'none'})`
     )
   }
-  if (excluded.length === 0) return entries
+  if (excluded.length === 0) {
+    // One flake of several takes the names its lock has (every name is one of some flake's: unknownInFlakes).
+    const names = several ? entries.filter(has) : entries
+    return names.length > 0 ? names : undefined
+  }
   const rest = known.filter(n => locked.has(n) && !excluded.includes(n))
   if (rest.length === 0) {
+    if (several) return undefined
     throw new InputError(
       `Input 'update-inputs' leaves out every input of ${lockPath} that is locked on its own (${excluded.join(', ')}): nothing would be updated`
     )
   }
   return rest
+}
+
+/** A lock file's top-level input names, its locked inputs, and whether a name is either. */
+function lockNames(
+  lockText: string,
+  lockPath: string
+): { known: string[]; locked: ReturnType<typeof lockedInputs>; has: (name: string) => boolean } {
+  const known = rootInputNames(lockText, lockPath)
+  const locked = lockedInputs(lockText, lockPath)
+  return { known, locked, has: n => known.includes(n) || locked.has(n) }
 }
 
 /**
@@ -89,12 +94,6 @@ export function unknownInFlakes(
 ): string[] {
   const names = entries.map(e => e.replace(/^!/, ''))
   if (locks.some(l => l.lockText === undefined)) return []
-  return names.filter(
-    n =>
-      !locks.some(
-        l =>
-          rootInputNames(l.lockText as string, l.lockPath).includes(n) ||
-          lockedInputs(l.lockText as string, l.lockPath).has(n)
-      )
-  )
+  const each = locks.map(l => lockNames(l.lockText as string, l.lockPath))
+  return names.filter(n => !each.some(l => l.has(n)))
 }

@@ -83,6 +83,12 @@ export function commitMessage(
   changes: LockChange[],
   options: { created?: boolean } = {}
 ): string {
+  const { heading, lines } = changeLines(changes, options.created)
+  return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
+}
+
+/** The changed inputs, a line each, and the heading they go under. */
+function changeLines(changes: LockChange[], created?: boolean): { heading: string; lines: string[] } {
   const rev = (r?: string): string => (r ? r.slice(0, 12) : '–')
   const lines = changes.map(c => {
     const o = rev(c.old?.rev ?? c.old?.narHash)
@@ -92,16 +98,15 @@ export function commitMessage(
     if (!c.new) return `- ${defuse(c.input)} (removed): was ${o}${od ? ` (${od})` : ''}`
     return `- ${defuse(c.input)}: ${o} → ${n}${od || nd ? ` (${od ?? '–'} → ${nd ?? '–'})` : ''}`
   })
-  const heading = options.created ? 'Lock file created; locked inputs:' : 'Updated inputs:'
-  return `${subject}\n\n${lines.length > 0 ? `${heading}\n${lines.join('\n')}\n\n` : ''}${TRAILER}\n`
+  return { heading: created ? 'Lock file created; locked inputs:' : 'Updated inputs:', lines }
 }
 
 /** The commit message of several flakes' locks: one list of changed inputs per flake, under its directory. */
 export function severalLocksMessage(subject: string, locks: LockUpdate[]): string {
   const body = locks.map(l => {
-    const own = commitMessage('', l.changes, { created: l.created })
-    const lines = own.slice(0, own.lastIndexOf(TRAILER)).trim()
-    return `${defuse(l.label ?? l.flakeDir)}: ${lines ? lines.replace(/^(Updated inputs|Lock file created; locked inputs):/, m => m.charAt(0).toLowerCase() + m.slice(1)) : 'rewritten'}`
+    const { heading, lines } = changeLines(l.changes, l.created)
+    const what = heading.charAt(0).toLowerCase() + heading.slice(1)
+    return `${defuse(l.label ?? l.flakeDir)}: ${lines.length > 0 ? `${what}\n${lines.join('\n')}` : 'rewritten'}`
   })
   return `${subject}\n\n${body.join('\n\n')}\n\n${TRAILER}\n`
 }

@@ -5,7 +5,7 @@ import { PublishResult } from '../pipeline/publish'
 import { UpdateResult } from '../pipeline/update'
 import { heldBackOutput } from '../pipeline/hold-back'
 import { failedUpgrades, staleHosts } from '../report/fleet-state'
-import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport, renderSeveral } from '../report/markdown'
+import { REPORT_LIMIT, RenderOptions, SUMMARY_LIMIT, renderReport, renderSeveral } from '../report/markdown'
 import { PushReport } from '../types'
 import { FleetReport, failedHosts, rebootHosts, regressedHosts } from '../report/model'
 import { runUrl } from '../report/run-link'
@@ -30,13 +30,18 @@ export function writeOutputs(run: Run, outputs: Outputs): string[] {
 
 /** The pull request body: the report within the forges' size limit, pointing at the full one. */
 export function prBody(run: Run, report: FleetReport): string {
+  return renderReport(report, bodyOptions(run))
+}
+
+/** How a pull request body is rendered: the full report's place, and no timings. */
+function bodyOptions(run: Run): RenderOptions {
   const url = runUrl(run.env, run.settings.forge)
   // No timings: they differ on every run, and the body should change only when the update does.
-  return renderReport(report, {
+  return {
     limit: REPORT_LIMIT,
     fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
     timings: false
-  })
+  }
 }
 
 export interface WrittenResults {
@@ -46,6 +51,8 @@ export interface WrittenResults {
   full: string
   json: string
   failures: string[]
+  /** The hosts that built before the update and fail after it, as the output names them. */
+  regressedHosts: string[]
 }
 
 /** The list outputs of one flake's report, and of the JSON file. */
@@ -73,18 +80,40 @@ function listsOf(report: FleetReport, update?: UpdateResult): Lists {
   }
 }
 
+/** Lists built list by list: `names` gives each list of names, `heldBack` the held-back entries. */
+function eachList(
+  names: (key: Exclude<keyof Lists, 'heldBack'>) => string[],
+  heldBack: Lists['heldBack']
+): Lists {
+  return {
+    hosts: names('hosts'),
+    updatedInputs: names('updatedInputs'),
+    failedHosts: names('failedHosts'),
+    regressedHosts: names('regressedHosts'),
+    rebootHosts: names('rebootHosts'),
+    staleHosts: names('staleHosts'),
+    failedUpgrades: names('failedUpgrades'),
+    heldBack
+  }
+}
+
 /** One flake's lists among several: every name prefixed with the flake's directory and `#`. */
 function qualified(label: string, l: Lists): Lists {
-  const q = (names: string[]): string[] => names.map(n => `${label}#${n}`)
+  return eachList(
+    key => l[key].map(n => `${label}#${n}`),
+    l.heldBack.map(h => ({ flake: label, ...h }))
+  )
+}
+
+/** The lists report.json holds beside a report. */
+function jsonLists(
+  l: Lists
+): Pick<Lists, 'updatedInputs' | 'failedHosts' | 'regressedHosts' | 'rebootHosts'> {
   return {
-    hosts: q(l.hosts),
-    updatedInputs: q(l.updatedInputs),
-    failedHosts: q(l.failedHosts),
-    regressedHosts: q(l.regressedHosts),
-    rebootHosts: q(l.rebootHosts),
-    staleHosts: q(l.staleHosts),
-    failedUpgrades: q(l.failedUpgrades),
-    heldBack: l.heldBack.map(h => ({ flake: label, ...h }))
+    updatedInputs: l.updatedInputs,
+    failedHosts: l.failedHosts,
+    regressedHosts: l.regressedHosts,
+    rebootHosts: l.rebootHosts
   }
 }
 
@@ -139,7 +168,7 @@ function writeAll(
   ])
   if (!summaryFile && run.env.GITHUB_ACTIONS !== 'true')
     run.log.info(`Not on a runner: the report is in ${jsonPath}`)
-  return { body: r.body, full: r.full, json: r.json, failures }
+  return { body: r.body, full: r.full, json: r.json, failures, regressedHosts: lists.regressedHosts }
 }
 
 /**
@@ -148,17 +177,7 @@ function writeAll(
  */
 export function writeResults(run: Run, report: FleetReport, update?: UpdateResult): WrittenResults {
   const lists = listsOf(report, update)
-  const json = JSON.stringify(
-    {
-      ...report,
-      updatedInputs: lists.updatedInputs,
-      failedHosts: lists.failedHosts,
-      regressedHosts: lists.regressedHosts,
-      rebootHosts: lists.rebootHosts
-    },
-    null,
-    2
-  )
+  const json = JSON.stringify({ ...report, ...jsonLists(lists) }, null, 2)
   return writeAll(run, {
     body: prBody(run, report),
     full: renderReport(report, { limit: SUMMARY_LIMIT }),
@@ -184,46 +203,22 @@ export interface FlakeResults {
 export function writeSeveralResults(run: Run, flakes: FlakeResults[]): WrittenResults {
   const each = flakes.map(f => ({ ...f, lists: listsOf(f.report, f.update) }))
   const all = each.map(f => qualified(f.label, f.lists))
-  const cat = (pick: (l: Lists) => string[]): string[] => all.flatMap(pick)
-  const lists: Lists = {
-    hosts: cat(l => l.hosts),
-    updatedInputs: cat(l => l.updatedInputs),
-    failedHosts: cat(l => l.failedHosts),
-    regressedHosts: cat(l => l.regressedHosts),
-    rebootHosts: cat(l => l.rebootHosts),
-    staleHosts: cat(l => l.staleHosts),
-    failedUpgrades: cat(l => l.failedUpgrades),
-    heldBack: all.flatMap(l => l.heldBack)
-  }
+  const lists = eachList(
+    key => all.flatMap(l => l[key]),
+    all.flatMap(l => l.heldBack)
+  )
+  const changed = flakes.some(f => f.report.changed)
   const json = JSON.stringify(
-    {
-      changed: flakes.some(f => f.report.changed),
-      updatedInputs: lists.updatedInputs,
-      failedHosts: lists.failedHosts,
-      regressedHosts: lists.regressedHosts,
-      rebootHosts: lists.rebootHosts,
-      flakes: each.map(f => ({
-        ...f.report,
-        updatedInputs: f.lists.updatedInputs,
-        failedHosts: f.lists.failedHosts,
-        regressedHosts: f.lists.regressedHosts,
-        rebootHosts: f.lists.rebootHosts
-      }))
-    },
+    { changed, ...jsonLists(lists), flakes: each.map(f => ({ ...f.report, ...jsonLists(f.lists) })) },
     null,
     2
   )
   const reports = flakes.map(f => f.report)
-  const url = runUrl(run.env, run.settings.forge)
   return writeAll(run, {
-    body: renderSeveral(reports, {
-      limit: REPORT_LIMIT,
-      fullReport: url ? `the job summary of [the workflow run](${url})` : undefined,
-      timings: false
-    }),
+    body: renderSeveral(reports, bodyOptions(run)),
     full: renderSeveral(reports, { limit: SUMMARY_LIMIT }),
     json,
-    changed: flakes.some(f => f.report.changed),
+    changed,
     lists,
     push: pushOf(reports.map(r => r.push))
   })
