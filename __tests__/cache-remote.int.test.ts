@@ -32,9 +32,11 @@ function inRoot(args: string[]): { status: number | null; stdout: string; stderr
       'NIX_CONFIG=experimental-features = nix-command flakes\nsubstituters =\nsandbox = false\nbuild-users-group =',
       ...args
     ],
-    { encoding: 'utf8', timeout: 120000 }
+    // The root's store outlives test runs and keeps growing: a listing of every path passes 1 MiB, spawnSync's default.
+    { encoding: 'utf8', timeout: 120000, maxBuffer: 256 * 1024 * 1024 }
   )
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+  const failure = r.error ? `${r.error.message}\n` : r.signal ? `killed by ${r.signal}\n` : ''
+  return { status: r.status, stdout: r.stdout, stderr: failure + r.stderr }
 }
 
 function validInRoot(storePath: string): boolean {
