@@ -205,4 +205,41 @@ describe('several flakes: what is refused', () => {
     expect(after).toEqual(before)
     expect(git(fleet.fleetDir, ['status', '--porcelain'])).toBe('')
   })
+
+  test("hosts: a plain name selects that host wherever it is, flake#name one flake's; a flake with none keeps its lock", async () => {
+    fleet.bump(packageSet(`hosts-${process.pid}`).after, 'pkgs: next again')
+    // laptop is only in lab: the top flake has none of the hosts named and is not updated or built.
+    const one = await runAction(fleet.fleetDir, { flake: '.\nlab', hosts: 'laptop', 'dry-run': 'true' })
+    expect(one.exitCode).toBe(0)
+    expect(JSON.parse(one.outputs.hosts)).toEqual(['./lab#laptop'])
+    expect(JSON.parse(one.outputs['updated-inputs'])).toEqual(['./lab#pkgs'])
+    expect(one.log).toContain(".: input 'hosts' names none of its hosts, so its lock is left as it is")
+    expect(one.log).not.toMatch(/^::group::\.: /m)
+    expect(one.log).toMatch(/^::group::\.\/lab: Build after the update$/m)
+
+    // web is in both: `.#web` takes the top flake's only; db (top only) and lab's laptop by name.
+    const two = await runAction(fleet.fleetDir, {
+      flake: '.\nlab',
+      hosts: '.#web, db, lab#laptop',
+      'dry-run': 'true'
+    })
+    expect(two.exitCode).toBe(0)
+    expect(JSON.parse(two.outputs.hosts)).toEqual(['.#db', '.#web', './lab#laptop'])
+    expect(git(fleet.fleetDir, ['status', '--porcelain'])).toBe('')
+  })
+
+  test('hosts: a name no flake has, or a host of another flake than the one named, is refused before any build', async () => {
+    for (const [hosts, message] of [
+      ['mail', `Input 'hosts' names "mail", in nixosConfigurations of none of the flakes ., ./lab`],
+      [
+        './lab#db',
+        `Input 'hosts' names "./lab#db", not in nixosConfigurations of ./lab (it has: laptop, web)`
+      ]
+    ]) {
+      const r = await runAction(fleet.fleetDir, { flake: '.\nlab', hosts, 'dry-run': 'true' })
+      expect(r.exitCode).toBe(1)
+      expect(r.log).toContain(message)
+      expect(r.log).not.toMatch(/Build before the update/)
+    }
+  })
 })

@@ -27459,7 +27459,7 @@ exports.INPUTS = {
         "type": "string"
     },
     "hosts": {
-        "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
+        "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error. With several flakes, a name selects that host in every flake that has it and `./lab#web` the host of one flake; a flake with none of the hosts named keeps its lock.",
         "default": "",
         "type": "string"
     },
@@ -28563,6 +28563,7 @@ const rollout_1 = __nccwpck_require__(7537);
 const context_2 = __nccwpck_require__(670);
 const results_1 = __nccwpck_require__(9507);
 const checkout_1 = __nccwpck_require__(6292);
+const discover_1 = __nccwpck_require__(5803);
 const input_selection_1 = __nccwpck_require__(3345);
 const path = __importStar(__nccwpck_require__(6928));
 const steps_1 = __nccwpck_require__(7110);
@@ -28622,24 +28623,38 @@ async function updateFlake(run, nix, checkout) {
  * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
  * its checkout, which must be the same git repository as the first's: one commit carries every lock.
  */
-async function flakeRuns(run, first) {
-    const dirs = run.settings.flakeDirs;
+async function flakeRuns(run, nix, first) {
+    const { settings, log } = run;
+    const dirs = settings.flakeDirs;
     const top = first.git ? await first.git.topLevel() : undefined;
-    const runs = [];
+    const checkouts = [];
     for (const [i, dir] of dirs.entries()) {
         const checkout = i === 0 ? first : await (0, checkout_1.inspectCheckout)(dir);
         const its = checkout.git ? await checkout.git.topLevel() : undefined;
         if (its !== top) {
             throw new settings_1.InputError(`Input 'flake': ${dir} is ${its ? `in the git repository ${its}` : 'not in a git repository'}, ${dirs[0]} ${top ? `in ${top}` : 'in none'}: the flakes of one run must share a repository, as one commit carries their locks`);
         }
-        runs.push({ run: run.forFlake(dir, (0, flake_ref_1.flakeRef)(dir, run.env), i), checkout });
+        checkouts.push(checkout);
     }
-    const unknown = (0, input_selection_1.unknownInFlakes)(run.settings.updateInputs, runs.map(r => ({
-        lockText: r.checkout.oldLock,
-        lockPath: path.join(r.run.settings.flakeDir, 'flake.lock')
-    })));
+    const unknown = (0, input_selection_1.unknownInFlakes)(settings.updateInputs, dirs.map((dir, i) => ({ lockText: checkouts[i].oldLock, lockPath: path.join(dir, 'flake.lock') })));
     if (unknown.length > 0) {
         throw new settings_1.InputError(`Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, an input of none of the flakes ${dirs.join(', ')}`);
+    }
+    const labels = dirs.map(dir => (0, flake_ref_1.flakeRef)(dir, run.env));
+    // `hosts` names hosts of any flake (`./lab#web` of one): each flake gets its own; one with none keeps its lock.
+    const perFlake = settings.hosts.length === 0
+        ? dirs.map(() => settings.hosts)
+        : (0, discover_1.hostsPerFlake)(settings.hosts, await Promise.all(dirs.map(async (dir, i) => ({
+            label: labels[i],
+            names: await nix.hostNames(dir, settings.configurations)
+        }))), settings.configurations);
+    const runs = [];
+    for (const [i, dir] of dirs.entries()) {
+        if (settings.hosts.length > 0 && perFlake[i].length === 0) {
+            log.info(`${labels[i]}: input 'hosts' names none of its hosts, so its lock is left as it is`);
+            continue;
+        }
+        runs.push({ run: run.forFlake(dir, labels[i], i, perFlake[i]), checkout: checkouts[i] });
     }
     return runs;
 }
@@ -28654,7 +28669,7 @@ async function updateFleet(run, outcome) {
     if (settings.push && settings.build)
         await (0, steps_1.openCache)(run, nix, settings.push);
     const several = settings.flakeDirs.length > 1;
-    const flakes = several ? await flakeRuns(run, checkout) : [{ run, checkout }];
+    const flakes = several ? await flakeRuns(run, nix, checkout) : [{ run, checkout }];
     const done = [];
     for (const f of flakes)
         done.push(await updateFlake(f.run, nix, f.checkout));
@@ -33174,13 +33189,48 @@ async function pendingHosts(nix, hosts) {
 /***/ }),
 
 /***/ 5803:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.selectHosts = selectHosts;
 exports.discover = discover;
+exports.hostsPerFlake = hostsPerFlake;
+const path = __importStar(__nccwpck_require__(6928));
 const settings_1 = __nccwpck_require__(8750);
 /** Applies `hosts` and `exclude-hosts` to the flake's host names. */
 function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosConfigurations') {
@@ -33206,6 +33256,41 @@ function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosC
 async function discover(nix, flake, explicit, exclude, excludeSource, set = 'nixosConfigurations') {
     const all = await nix.hostNames(flake, set);
     return selectHosts(all, explicit, exclude, flake, excludeSource, set);
+}
+/** `./lab`, `lab`, `lab/` and `./lab/` name the same flake; `.` and `./` the top one. */
+function sameFlake(a, b) {
+    const norm = (s) => path.posix.normalize(s.replace(/\/+$/, '') || '.');
+    return norm(a) === norm(b);
+}
+/**
+ * `hosts` over several flakes: `./lab#web` names the host `web` of the flake `./lab`, a plain `web` every flake's
+ * host of that name. Every entry must name a host of some flake. Each flake's own list, in the flakes' order; an
+ * empty one when `hosts` names none of that flake's hosts (an empty `hosts` leaves every list empty: all hosts).
+ */
+function hostsPerFlake(explicit, flakes, set = 'nixosConfigurations') {
+    const lists = flakes.map(() => []);
+    for (const entry of explicit) {
+        const hash = entry.indexOf('#');
+        if (hash >= 0) {
+            const [dir, name] = [entry.slice(0, hash), entry.slice(hash + 1)];
+            const i = flakes.findIndex(f => sameFlake(f.label, dir));
+            if (i < 0) {
+                throw new settings_1.InputError(`Input 'hosts' names ${JSON.stringify(entry)}: ${JSON.stringify(dir)} is not one of the flakes (${flakes.map(f => f.label).join(', ')})`);
+            }
+            if (!flakes[i].names.includes(name)) {
+                throw new settings_1.InputError(`Input 'hosts' names ${JSON.stringify(entry)}, not in ${set} of ${flakes[i].label} (it has: ${flakes[i].names.join(', ') || 'none'})`);
+            }
+            lists[i].push(name);
+            continue;
+        }
+        const having = flakes.map((f, i) => (f.names.includes(entry) ? i : -1)).filter(i => i >= 0);
+        if (having.length === 0) {
+            throw new settings_1.InputError(`Input 'hosts' names ${JSON.stringify(entry)}, in ${set} of none of the flakes ${flakes.map(f => f.label).join(', ')}`);
+        }
+        for (const i of having)
+            lists[i].push(entry);
+    }
+    return lists.map(l => [...new Set(l)]);
 }
 
 
@@ -36059,10 +36144,10 @@ class Run {
      * The run of one flake of several: settings whose `flakeDir` is that flake, its own work directory (GC roots,
      * the saved lock, report.json's neighbours) and timings, phases named after it; the same undo stacks.
      */
-    forFlake(flakeDir, label, index) {
+    forFlake(flakeDir, label, index, hosts = this.settings.hosts) {
         const dir = path.join(this.workDir, `flake-${index + 1}`);
         fs.mkdirSync(dir, { recursive: true });
-        const child = new Run({ ...this.settings, flakeDir }, this.env, this.log, dir, this.onPhase, this);
+        const child = new Run({ ...this.settings, flakeDir, hosts }, this.env, this.log, dir, this.onPhase, this);
         child.label = `${label}: `;
         return child;
     }

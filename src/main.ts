@@ -16,6 +16,7 @@ import { FleetReport } from './report/model'
 import { UpdateResult } from './pipeline/update'
 import { LockUpdate } from './pipeline/publish'
 import { CheckoutState, inspectCheckout } from './pipeline/checkout'
+import { hostsPerFlake } from './pipeline/discover'
 import { unknownInFlakes } from './pipeline/input-selection'
 import * as path from 'path'
 import { Nix } from './nix/nix'
@@ -137,10 +138,15 @@ async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise
  * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
  * its checkout, which must be the same git repository as the first's: one commit carries every lock.
  */
-async function flakeRuns(run: Run, first: CheckoutState): Promise<{ run: Run; checkout: CheckoutState }[]> {
-  const dirs = run.settings.flakeDirs
+async function flakeRuns(
+  run: Run,
+  nix: Nix,
+  first: CheckoutState
+): Promise<{ run: Run; checkout: CheckoutState }[]> {
+  const { settings, log } = run
+  const dirs = settings.flakeDirs
   const top = first.git ? await first.git.topLevel() : undefined
-  const runs: { run: Run; checkout: CheckoutState }[] = []
+  const checkouts: CheckoutState[] = []
   for (const [i, dir] of dirs.entries()) {
     const checkout = i === 0 ? first : await inspectCheckout(dir)
     const its = checkout.git ? await checkout.git.topLevel() : undefined
@@ -149,19 +155,39 @@ async function flakeRuns(run: Run, first: CheckoutState): Promise<{ run: Run; ch
         `Input 'flake': ${dir} is ${its ? `in the git repository ${its}` : 'not in a git repository'}, ${dirs[0]} ${top ? `in ${top}` : 'in none'}: the flakes of one run must share a repository, as one commit carries their locks`
       )
     }
-    runs.push({ run: run.forFlake(dir, flakeRef(dir, run.env), i), checkout })
+    checkouts.push(checkout)
   }
   const unknown = unknownInFlakes(
-    run.settings.updateInputs,
-    runs.map(r => ({
-      lockText: r.checkout.oldLock,
-      lockPath: path.join(r.run.settings.flakeDir, 'flake.lock')
-    }))
+    settings.updateInputs,
+    dirs.map((dir, i) => ({ lockText: checkouts[i].oldLock, lockPath: path.join(dir, 'flake.lock') }))
   )
   if (unknown.length > 0) {
     throw new InputError(
       `Input 'update-inputs' names ${unknown.map(i => JSON.stringify(i)).join(', ')}, an input of none of the flakes ${dirs.join(', ')}`
     )
+  }
+  const labels = dirs.map(dir => flakeRef(dir, run.env))
+  // `hosts` names hosts of any flake (`./lab#web` of one): each flake gets its own; one with none keeps its lock.
+  const perFlake =
+    settings.hosts.length === 0
+      ? dirs.map(() => settings.hosts)
+      : hostsPerFlake(
+          settings.hosts,
+          await Promise.all(
+            dirs.map(async (dir, i) => ({
+              label: labels[i],
+              names: await nix.hostNames(dir, settings.configurations)
+            }))
+          ),
+          settings.configurations
+        )
+  const runs: { run: Run; checkout: CheckoutState }[] = []
+  for (const [i, dir] of dirs.entries()) {
+    if (settings.hosts.length > 0 && perFlake[i].length === 0) {
+      log.info(`${labels[i]}: input 'hosts' names none of its hosts, so its lock is left as it is`)
+      continue
+    }
+    runs.push({ run: run.forFlake(dir, labels[i], i, perFlake[i]), checkout: checkouts[i] })
   }
   return runs
 }
@@ -176,7 +202,7 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   const { nix, checkout, target } = await prepare(run)
   if (settings.push && settings.build) await openCache(run, nix, settings.push)
   const several = settings.flakeDirs.length > 1
-  const flakes = several ? await flakeRuns(run, checkout) : [{ run, checkout }]
+  const flakes = several ? await flakeRuns(run, nix, checkout) : [{ run, checkout }]
   const done: FlakeOutcome[] = []
   for (const f of flakes) done.push(await updateFlake(f.run, nix, f.checkout))
 

@@ -19,7 +19,7 @@ export const INPUTS = {
     "type": "string"
   },
   "hosts": {
-    "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error.",
+    "description": "Hosts to build, separated by spaces, commas or newlines. Empty means every `nixosConfigurations` entry. Unknown names are an error. With several flakes, a name selects that host in every flake that has it and `./lab#web` the host of one flake; a flake with none of the hosts named keeps its lock.",
     "default": "",
     "type": "string"
   },

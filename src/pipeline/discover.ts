@@ -1,3 +1,4 @@
+import * as path from 'path'
 import { ConfigurationSet } from '../nix/configurations'
 import { Nix } from '../nix/nix'
 import { InputError } from '../settings'
@@ -54,4 +55,56 @@ export async function discover(
 ): Promise<DiscoverResult> {
   const all = await nix.hostNames(flake, set)
   return selectHosts(all, explicit, exclude, flake, excludeSource, set)
+}
+
+/** A flake of a run on several, as `hosts` may name it (`./lab`), with its configuration names. */
+export interface FlakeHosts {
+  label: string
+  names: string[]
+}
+
+/** `./lab`, `lab`, `lab/` and `./lab/` name the same flake; `.` and `./` the top one. */
+function sameFlake(a: string, b: string): boolean {
+  const norm = (s: string): string => path.posix.normalize(s.replace(/\/+$/, '') || '.')
+  return norm(a) === norm(b)
+}
+
+/**
+ * `hosts` over several flakes: `./lab#web` names the host `web` of the flake `./lab`, a plain `web` every flake's
+ * host of that name. Every entry must name a host of some flake. Each flake's own list, in the flakes' order; an
+ * empty one when `hosts` names none of that flake's hosts (an empty `hosts` leaves every list empty: all hosts).
+ */
+export function hostsPerFlake(
+  explicit: string[],
+  flakes: FlakeHosts[],
+  set: ConfigurationSet = 'nixosConfigurations'
+): string[][] {
+  const lists = flakes.map((): string[] => [])
+  for (const entry of explicit) {
+    const hash = entry.indexOf('#')
+    if (hash >= 0) {
+      const [dir, name] = [entry.slice(0, hash), entry.slice(hash + 1)]
+      const i = flakes.findIndex(f => sameFlake(f.label, dir))
+      if (i < 0) {
+        throw new InputError(
+          `Input 'hosts' names ${JSON.stringify(entry)}: ${JSON.stringify(dir)} is not one of the flakes (${flakes.map(f => f.label).join(', ')})`
+        )
+      }
+      if (!flakes[i].names.includes(name)) {
+        throw new InputError(
+          `Input 'hosts' names ${JSON.stringify(entry)}, not in ${set} of ${flakes[i].label} (it has: ${flakes[i].names.join(', ') || 'none'})`
+        )
+      }
+      lists[i].push(name)
+      continue
+    }
+    const having = flakes.map((f, i) => (f.names.includes(entry) ? i : -1)).filter(i => i >= 0)
+    if (having.length === 0) {
+      throw new InputError(
+        `Input 'hosts' names ${JSON.stringify(entry)}, in ${set} of none of the flakes ${flakes.map(f => f.label).join(', ')}`
+      )
+    }
+    for (const i of having) lists[i].push(entry)
+  }
+  return lists.map(l => [...new Set(l)])
 }

@@ -91,10 +91,10 @@ export class Run {
    * The run of one flake of several: settings whose `flakeDir` is that flake, its own work directory (GC roots,
    * the saved lock, report.json's neighbours) and timings, phases named after it; the same undo stacks.
    */
-  forFlake(flakeDir: string, label: string, index: number): Run {
+  forFlake(flakeDir: string, label: string, index: number, hosts = this.settings.hosts): Run {
     const dir = path.join(this.workDir, `flake-${index + 1}`)
     fs.mkdirSync(dir, { recursive: true })
-    const child = new Run({ ...this.settings, flakeDir }, this.env, this.log, dir, this.onPhase, this)
+    const child = new Run({ ...this.settings, flakeDir, hosts }, this.env, this.log, dir, this.onPhase, this)
     child.label = `${label}: `
     return child
   }
