@@ -9,6 +9,7 @@
  *   --action PATH         the action's entry point (default dist/index.js, or NFU_BENCH_ACTION)
  *   --input NAME=VALUE    an extra input for the action, e.g. --input 'nix-args=--max-jobs 2' (repeatable)
  *   --keep                keep the generated fleets and print where they are
+ *   --cold                nothing in the store before (default: each fleet's current systems are built untimed first)
  *   --eval-sizes 1,10,40,50,100  eval-heavy fleet sizes (or NFU_BENCH_EVAL_SIZES; `none` skips them): the action
  *                         with one evaluation process (as before the pool) and with the pool, with the peak RSS
  *                         of every Nix process (GNU time in the shims)
@@ -98,7 +99,11 @@ function main(): void {
     ...(evalSizes.length > 0
       ? [
           '',
-          `Eval-heavy fleets: each host keeps ${HEAVY_OPTIONS} options alive from its config; nothing in the store before.`,
+          `Eval-heavy fleets: each host keeps ${HEAVY_OPTIONS} options alive from its config; ${
+            options.before === 'cached'
+              ? 'its current systems are in the store (built untimed first).'
+              : 'nothing in the store before (--cold).'
+          }`,
           '',
           evalTable(evalSizes),
           '',

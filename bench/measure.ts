@@ -388,8 +388,8 @@ export const SINGLE_PROCESS = {
 
 /**
  * The action on an eval-heavy fleet, once with a single evaluation process and once with the pool (its defaults,
- * or --input eval-*=…), each Nix process under GNU time. Nothing is in the store before: the evaluation is
- * what this measures, and the builds are the same for both.
+ * or --input eval-*=…), each Nix process under GNU time. As for the light fleets, the "before" systems are in
+ * the store first (untimed) unless --cold; the builds are the same for both modes either way.
  */
 export function runEvalHeavy(size: number, tools: Tools, options: Options, tmp: string): EvalHeavyResult {
   const out: EvalHeavyResult = { hosts: size, setupSeconds: 0, results: {}, errors: {} }
@@ -400,6 +400,7 @@ export function runEvalHeavy(size: number, tools: Tools, options: Options, tmp: 
       if (out.errors[mode]) continue
       const setupStart = Date.now()
       const fleet = createFleet(REPO, tmp, size, `eval-${mode}`, tools.nix, HEAVY_OPTIONS)
+      if (options.before === 'cached') warmBefore(fleet, tools)
       out.setupSeconds += (Date.now() - setupStart) / 1000
       process.stderr.write(
         `${size} eval-heavy hosts, ${mode}${runs > 1 ? ` (run ${run + 1} of ${runs})` : ''}: `
