@@ -4505,6 +4505,7 @@ const interrupt_1 = __nccwpck_require__(8476);
 const event_1 = __nccwpck_require__(4536);
 const mode_1 = __nccwpck_require__(3805);
 const review_1 = __nccwpck_require__(7858);
+const cache_1 = __nccwpck_require__(2158);
 const rollout_1 = __nccwpck_require__(7537);
 const context_2 = __nccwpck_require__(670);
 const results_1 = __nccwpck_require__(9507);
@@ -4657,15 +4658,15 @@ async function updateFleet(run, outcome) {
 async function otherMode(run, mode, event, outcome) {
     const { settings, log } = run;
     log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`);
-    const context = {
-        settings,
-        log,
-        env: run.env,
-        event,
-        workDir: run.workDir,
-        privateKeyFile: (secret) => run.secretFile(secret)
-    };
-    const done = await (mode === 'review' ? review_1.runReview : review_1.runCache)(context);
+    const done = mode === 'review'
+        ? await (0, review_1.runReview)({
+            settings,
+            log,
+            env: run.env,
+            event,
+            workDir: run.workDir
+        })
+        : await (0, cache_1.runCache)(run);
     Object.assign(outcome, done);
     if (done.result === 'regressed')
         log.failed(done.message ?? 'regressed');
@@ -4856,6 +4857,75 @@ function watchMemory(pid, limit, onOver) {
         }
     }, exports.POLL_MS);
     return { peak: () => peak, stop: () => clearInterval(timer) };
+}
+
+
+/***/ }),
+
+/***/ 2158:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runCache = runCache;
+const git_1 = __nccwpck_require__(308);
+const nix_1 = __nccwpck_require__(4280);
+const markdown_1 = __nccwpck_require__(4285);
+const model_1 = __nccwpck_require__(6867);
+const steps_1 = __nccwpck_require__(7110);
+const settings_1 = __nccwpck_require__(8750);
+const review_1 = __nccwpck_require__(7858);
+/**
+ * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)
+ * and copies the systems to the binary cache, so that hosts substitute what a squash or rebase merge produced.
+ * The same steps as the update's: discover, build (fetching from the cache), push.
+ */
+async function runCache(run) {
+    const { settings } = run;
+    const push = settings.push;
+    if (!push) {
+        throw new settings_1.InputError("Mode 'cache' needs 'push-to' (and 'push-signing-key'): the binary cache to fill");
+    }
+    const git = await git_1.Git.create(settings.flakeDir);
+    const commit = (await git.output(['rev-parse', '--verify', 'HEAD'])).trim();
+    const nix = await nix_1.Nix.create(settings.nixArgs, run.log);
+    await (0, steps_1.openCache)(run, nix, push);
+    const found = await (0, steps_1.discoverHosts)(run, nix);
+    const built = await (0, steps_1.buildFleet)(run, nix, found.hosts, { name: 'Build', roots: 'cache' }, (0, steps_1.evalPool)(run, found.hosts.length));
+    const hosts = found.hosts.map(host => ({
+        host,
+        status: 'not-built',
+        after: built.hosts.get(host),
+        reboot: []
+    }));
+    const report = {
+        flake: settings.flakeDir,
+        nixVersion: nix.version.text,
+        changed: false,
+        built: true,
+        dryRun: settings.dryRun,
+        hosts,
+        excluded: found.excluded,
+        lockChanges: [],
+        timings: run.timings,
+        configurations: settings.configurations
+    };
+    if (!settings.dryRun)
+        report.push = await (0, steps_1.pushToCache)(run, nix, push, found.hosts, built);
+    const full = (0, markdown_1.renderCacheReport)(report, commit);
+    const json = (0, review_1.writeOutputs)(run, report, full, {
+        hosts: JSON.stringify(found.hosts),
+        changed: 'false',
+        'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
+        'push-status': report.push?.status ?? '',
+        'pushed-paths': report.push ? String(report.push.paths) : '',
+        'pushed-bytes': report.push ? String(report.push.bytes) : '',
+        report: full
+    });
+    if (push.required && report.push?.status === 'failed') {
+        throw new Error(`Pushing the systems to ${report.push.to} failed and 'push-required' is true: ${report.push.error ?? ''}`);
+    }
+    return { result: 'ok', report: full, json };
 }
 
 
@@ -5074,8 +5144,8 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.REVIEW_CONTEXT = exports.REVIEW_MARKER = void 0;
 exports.reviewCommits = reviewCommits;
+exports.writeOutputs = writeOutputs;
 exports.runReview = runReview;
-exports.runCache = runCache;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
 const errors_1 = __nccwpck_require__(3916);
@@ -5087,10 +5157,8 @@ const lock_1 = __nccwpck_require__(7848);
 const nix_1 = __nccwpck_require__(4280);
 const build_1 = __nccwpck_require__(1806);
 const diff_1 = __nccwpck_require__(7855);
-const discover_1 = __nccwpck_require__(5803);
 const connect_1 = __nccwpck_require__(397);
 const credentials_1 = __nccwpck_require__(4110);
-const push_1 = __nccwpck_require__(4912);
 const markdown_1 = __nccwpck_require__(4285);
 const model_1 = __nccwpck_require__(6867);
 const run_link_1 = __nccwpck_require__(1344);
@@ -5148,7 +5216,7 @@ async function resolveCommit(git, rev, pull, token, log) {
 async function sideHosts(nix, flake, settings) {
     if (!fs.existsSync(path.join(flake, 'flake.nix')))
         return { hosts: [], excluded: [] };
-    const all = await nix.hostNames(flake);
+    const all = await nix.hostNames(flake, settings.configurations);
     const named = settings.hosts.length > 0 ? all.filter(h => settings.hosts.includes(h)) : all;
     return {
         hosts: named.filter(h => !settings.excludeHosts.test(h)).sort(),
@@ -5290,21 +5358,23 @@ async function runReview(ctx) {
         }
         const pool = (0, evalpool_1.poolOptions)(settings, Math.max(baseHosts.length, headHosts.length, 1), (0, evalpool_1.localMachine)());
         const [baseEval, headEval] = await timed('Evaluate the base and the head', async () => [
-            await (0, evalpool_1.evaluateToplevels)(nix, flakes.base, baseHosts, pool),
-            await (0, evalpool_1.evaluateToplevels)(nix, flakes.head, headHosts, pool)
+            await (0, evalpool_1.evaluateToplevels)(nix, flakes.base, baseHosts, pool, [], settings.configurations),
+            await (0, evalpool_1.evaluateToplevels)(nix, flakes.head, headHosts, pool, [], settings.configurations)
         ]);
         const common = headHosts.filter(h => baseHosts.includes(h));
         const changed = common.filter(h => !sameDerivation(baseEval, headEval, h));
         const added = headHosts.filter(h => !baseHosts.includes(h));
         const removed = baseHosts.filter(h => !headHosts.includes(h));
         log.info(`${changed.length} of ${common.length} hosts changed${added.length ? `; added: ${added.join(', ')}` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`);
-        const baseBuild = await timed('Build the base', () => (0, build_1.buildEvaluated)(nix, [...changed, ...removed], baseEval, path.join(roots, 'base')));
-        const headBuild = await timed('Build the head', () => (0, build_1.buildEvaluated)(nix, [...changed, ...added], headEval, path.join(roots, 'head')));
+        // An entry for a platform that nothing here builds is evaluated only, as in the update.
+        const target = { set: settings.configurations, platforms: await nix.platforms() };
+        const baseBuild = await timed('Build the base', () => (0, build_1.buildEvaluated)(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'), target));
+        const headBuild = await timed('Build the head', () => (0, build_1.buildEvaluated)(nix, [...changed, ...added], headEval, path.join(roots, 'head'), target));
         const hosts = changed.map(h => hostReport(h, baseBuild, headBuild));
         const pairs = hosts.flatMap(h => h.before?.status === 'built' && h.after?.status === 'built' && h.before.outPath && h.after.outPath
             ? [{ host: h.host, before: h.before.outPath, after: h.after.outPath }]
             : []);
-        const diffs = await timed('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs));
+        const diffs = await timed('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs, settings.configurations));
         for (const d of diffs) {
             const h = hosts.find(x => x.host === d.host);
             if (h)
@@ -5343,6 +5413,7 @@ async function runReview(ctx) {
                 ? (0, lock_1.compareLocks)(oldLock, newLock)
                 : [],
             timings,
+            configurations: settings.configurations,
             warnings: (0, model_1.warningChanges)(hosts),
             review: {
                 base,
@@ -5392,80 +5463,6 @@ async function runReview(ctx) {
                 await git.exec(['worktree', 'remove', '--force', dir]);
         }
         await git.exec(['worktree', 'prune']);
-        fs.rmSync(roots, { recursive: true, force: true });
-    }
-}
-/**
- * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)
- * and copies the systems to the binary cache, so that hosts substitute what a squash or rebase merge produced.
- */
-async function runCache(ctx) {
-    const { settings, log } = ctx;
-    const push = settings.push;
-    if (!push) {
-        throw new errors_1.InputError("Mode 'cache' needs 'push-to' (and 'push-signing-key'): the binary cache to fill");
-    }
-    const git = await git_1.Git.create(settings.flakeDir);
-    const commit = (await git.output(['rev-parse', '--verify', 'HEAD'])).trim();
-    const nix = await nix_1.Nix.create(settings.nixArgs);
-    const problem = await nix.storeProblem(push.url);
-    if (!problem)
-        nix.substituter = { url: push.url, publicKey: push.publicKey };
-    const timings = [];
-    const timed = async (phase, fn) => {
-        const start = Date.now();
-        const result = await log.group(phase, fn);
-        timings.push({ phase, seconds: (Date.now() - start) / 1000 });
-        return result;
-    };
-    const roots = path.join(ctx.workDir, 'gcroots');
-    try {
-        const found = await timed('Discover hosts', () => (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource));
-        const pool = (0, evalpool_1.poolOptions)(settings, found.hosts.length, (0, evalpool_1.localMachine)());
-        const built = await timed('Build', () => (0, build_1.buildHosts)(nix, settings.flakeDir, found.hosts, roots, pool));
-        const hosts = found.hosts.map(host => ({
-            host,
-            status: 'not-built',
-            after: built.hosts.get(host),
-            reboot: []
-        }));
-        const systems = hosts.flatMap(h => h.after?.status === 'built' && h.after.outPath ? [{ host: h.host, outPath: h.after.outPath }] : []);
-        const report = {
-            flake: settings.flakeDir,
-            nixVersion: nix.version.text,
-            changed: false,
-            built: true,
-            dryRun: settings.dryRun,
-            hosts,
-            excluded: found.excluded,
-            lockChanges: [],
-            timings
-        };
-        if (!settings.dryRun) {
-            const keyFile = ctx.privateKeyFile(push.key.secret);
-            report.push = await timed('Push to the binary cache', () => (0, push_1.pushSystems)(nix, { url: push.url, keyFile }, systems));
-            const p = report.push;
-            if (p.status === 'failed')
-                log.warning(`Pushing the systems to ${p.to} failed: ${p.error ?? ''}`);
-            else
-                log.info(`Pushed ${p.paths} new paths of ${p.hosts.length} systems to ${p.to}`);
-        }
-        const full = (0, markdown_1.renderCacheReport)(report, commit);
-        const json = writeOutputs(ctx, report, full, {
-            hosts: JSON.stringify(found.hosts),
-            changed: 'false',
-            'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
-            'push-status': report.push?.status ?? '',
-            'pushed-paths': report.push ? String(report.push.paths) : '',
-            'pushed-bytes': report.push ? String(report.push.bytes) : '',
-            report: full
-        });
-        if (push.required && report.push?.status === 'failed') {
-            throw new Error(`Pushing the systems to ${report.push.to} failed and 'push-required' is true: ${report.push.error ?? ''}`);
-        }
-        return { result: 'ok', report: full, json };
-    }
-    finally {
         fs.rmSync(roots, { recursive: true, force: true });
     }
 }
@@ -10596,12 +10593,13 @@ const nvd_1 = __nccwpck_require__(3562);
 const sections_1 = __nccwpck_require__(3844);
 const fleet_state_1 = __nccwpck_require__(5362);
 const held_back_1 = __nccwpck_require__(799);
-/** The report's heading, by the flake output built. */
-const TITLE = {
-    nixosConfigurations: 'NixOS fleet update',
-    homeConfigurations: 'Home Manager configurations update',
-    darwinConfigurations: 'nix-darwin fleet update'
+/** What the report's heading calls the entries, by the flake output built. */
+const SUBJECT = {
+    nixosConfigurations: 'NixOS fleet',
+    homeConfigurations: 'Home Manager configurations',
+    darwinConfigurations: 'nix-darwin fleet'
 };
+const subject = (r) => SUBJECT[r.configurations ?? 'nixosConfigurations'];
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 exports.REPORT_LIMIT = 60000;
 const STATUS = {
@@ -10883,7 +10881,7 @@ function reviewHead(r, review) {
         parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`);
     parts.push(`${review.unchanged} unchanged (same system derivation, not built)`);
     const out = [
-        `## NixOS fleet review: ${(0, words_1.plural)(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
+        `## ${subject(r)} review: ${(0, words_1.plural)(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
         '',
         parts.join(' · ')
     ];
@@ -10902,14 +10900,20 @@ function reviewHead(r, review) {
 /** Cache mode's summary: the commit, the hosts built there and those that failed, and what went to the cache. */
 function renderCacheReport(r, commit) {
     const built = r.hosts.filter(h => h.after?.status === 'built');
-    const failed = r.hosts.filter(h => h.after && h.after.status !== 'built');
+    const failed = r.hosts.filter(h => h.after && !(0, model_1.evaluated)(h.after));
+    const elsewhere = r.hosts.filter(h => h.after?.status === 'not-buildable');
     const out = [
-        `## NixOS fleet cache: ${built.length} of ${(0, words_1.plural)(r.hosts.length, 'host')} built at ${(0, sections_1.codeSpan)(commit.slice(0, 12))}`
+        `## ${subject(r)} cache: ${built.length} of ${(0, words_1.plural)(r.hosts.length, 'host')} built at ${(0, sections_1.codeSpan)(commit.slice(0, 12))}`
     ];
     if (failed.length > 0) {
         out.push('', `### Failed hosts (${failed.length})`, '');
         for (const h of failed)
             out.push(`- ${(0, escape_1.inline)(h.host)}: ${(0, escape_1.inline)(h.after?.error ?? 'failed', 300)}`);
+    }
+    if (elsewhere.length > 0) {
+        out.push('', `### Not buildable here (${elsewhere.length})`, '');
+        for (const h of elsewhere)
+            out.push(`- ${(0, escape_1.inline)(h.host)}: ${(0, escape_1.inline)(h.after?.system ?? 'another platform')}`);
     }
     out.push(...pushLines(r, true));
     const foot = [(0, escape_1.inline)((0, sections_1.nixLabel)(r.nixVersion))];
@@ -10944,7 +10948,7 @@ function heading(r) {
     if (r.review)
         return reviewHead(r, r.review);
     const out = [
-        `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
+        `## ${subject(r)} update: ${(0, words_1.plural)(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
         ''
     ];
     if (!r.changed) {
@@ -11101,7 +11105,7 @@ function renderSeveral(reports, options = {}) {
     const first = reports[0];
     const hosts = reports.reduce((n, r) => n + r.hosts.length, 0);
     const head = [
-        `## ${TITLE[first.configurations ?? 'nixosConfigurations']}: ${(0, words_1.plural)(reports.length, 'flake')}, ${(0, words_1.plural)(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
+        `## ${subject(first)} update: ${(0, words_1.plural)(reports.length, 'flake')}, ${(0, words_1.plural)(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
         '',
         ...reports.map(flakeLine),
         ''

@@ -8,7 +8,8 @@ import { InputError, InputSource, getSettings } from './settings'
 import { stopOnSignals } from './interrupt'
 import { RunEvent, eventFrom } from './modes/event'
 import { selectMode } from './modes/mode'
-import { runCache, runReview } from './modes/review'
+import { runReview } from './modes/review'
+import { runCache } from './modes/cache'
 import { runRolloutMode } from './modes/rollout'
 import { PhaseEvent, Run, makeWorkDir } from './run/context'
 import { writePublishOutputs, writeResults, writeSeveralResults } from './run/results'
@@ -262,15 +263,16 @@ async function otherMode(
 ): Promise<void> {
   const { settings, log } = run
   log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`)
-  const context = {
-    settings,
-    log,
-    env: run.env,
-    event,
-    workDir: run.workDir,
-    privateKeyFile: (secret: string) => run.secretFile(secret)
-  }
-  const done = await (mode === 'review' ? runReview : runCache)(context)
+  const done =
+    mode === 'review'
+      ? await runReview({
+          settings,
+          log,
+          env: run.env,
+          event,
+          workDir: run.workDir
+        })
+      : await runCache(run)
   Object.assign(outcome, done)
   if (done.result === 'regressed') log.failed(done.message ?? 'regressed')
 }

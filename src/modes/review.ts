@@ -9,13 +9,11 @@ import { Log } from '../log/log'
 import { Evaluation, evaluateToplevels, localMachine, poolOptions } from '../nix/evalpool'
 import { compareLocks } from '../nix/lock'
 import { Nix } from '../nix/nix'
-import { BuildResult, buildEvaluated, buildHosts } from '../pipeline/build'
+import { BuildResult, buildEvaluated } from '../pipeline/build'
 import { diffHosts, pendingHosts } from '../pipeline/diff'
-import { discover } from '../pipeline/discover'
 import { makeForge } from '../forge/connect'
 import { REMOTE, pushCredentials } from '../git/credentials'
-import { pushSystems } from '../pipeline/push'
-import { REPORT_LIMIT, SUMMARY_LIMIT, renderCacheReport, renderReport } from '../report/markdown'
+import { REPORT_LIMIT, SUMMARY_LIMIT, renderReport } from '../report/markdown'
 import {
   FleetReport,
   HostReport,
@@ -45,8 +43,6 @@ export interface ModeContext {
   event: RunEvent
   /** This run's directory (report.json, worktrees, GC roots); kept until the job ends. */
   workDir: string
-  /** Writes a secret to a private file removed when the step ends (and by the post step after a crash). */
-  privateKeyFile: (secret: string) => string
   /** The forge client; by default made from the settings and the environment. */
   forge?: (settings: Settings, env: NodeJS.ProcessEnv) => Forge
 }
@@ -124,7 +120,7 @@ async function sideHosts(
   settings: Settings
 ): Promise<{ hosts: string[]; excluded: string[] }> {
   if (!fs.existsSync(path.join(flake, 'flake.nix'))) return { hosts: [], excluded: [] }
-  const all = await nix.hostNames(flake)
+  const all = await nix.hostNames(flake, settings.configurations)
   const named = settings.hosts.length > 0 ? all.filter(h => settings.hosts.includes(h)) : all
   return {
     hosts: named.filter(h => !settings.excludeHosts.test(h)).sort(),
@@ -215,8 +211,8 @@ async function publishReview(
 }
 
 /** Writes the JSON file, the job summary and the outputs a review or cache run has; each failure is named. */
-function writeOutputs(
-  ctx: ModeContext,
+export function writeOutputs(
+  ctx: { workDir: string; log: Log },
   report: FleetReport,
   full: string,
   outputs: Record<string, string>
@@ -287,8 +283,8 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
     }
     const pool = poolOptions(settings, Math.max(baseHosts.length, headHosts.length, 1), localMachine())
     const [baseEval, headEval] = await timed('Evaluate the base and the head', async () => [
-      await evaluateToplevels(nix, flakes.base, baseHosts, pool),
-      await evaluateToplevels(nix, flakes.head, headHosts, pool)
+      await evaluateToplevels(nix, flakes.base, baseHosts, pool, [], settings.configurations),
+      await evaluateToplevels(nix, flakes.head, headHosts, pool, [], settings.configurations)
     ])
     const common = headHosts.filter(h => baseHosts.includes(h))
     const changed = common.filter(h => !sameDerivation(baseEval, headEval, h))
@@ -297,11 +293,13 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
     log.info(
       `${changed.length} of ${common.length} hosts changed${added.length ? `; added: ${added.join(', ')}` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`
     )
+    // An entry for a platform that nothing here builds is evaluated only, as in the update.
+    const target = { set: settings.configurations, platforms: await nix.platforms() }
     const baseBuild = await timed('Build the base', () =>
-      buildEvaluated(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'))
+      buildEvaluated(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'), target)
     )
     const headBuild = await timed('Build the head', () =>
-      buildEvaluated(nix, [...changed, ...added], headEval, path.join(roots, 'head'))
+      buildEvaluated(nix, [...changed, ...added], headEval, path.join(roots, 'head'), target)
     )
     const hosts = changed.map(h => hostReport(h, baseBuild, headBuild))
     const pairs = hosts.flatMap(h =>
@@ -309,7 +307,7 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
         ? [{ host: h.host, before: h.before.outPath, after: h.after.outPath }]
         : []
     )
-    const diffs = await timed('Diff closures', () => diffHosts(nix, pairs))
+    const diffs = await timed('Diff closures', () => diffHosts(nix, pairs, settings.configurations))
     for (const d of diffs) {
       const h = hosts.find(x => x.host === d.host)
       if (h)
@@ -354,6 +352,7 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
           ? compareLocks(oldLock, newLock)
           : [],
       timings,
+      configurations: settings.configurations,
       warnings: warningChanges(hosts),
       review: {
         base,
@@ -402,85 +401,6 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
       if (fs.existsSync(dir)) await git.exec(['worktree', 'remove', '--force', dir])
     }
     await git.exec(['worktree', 'prune'])
-    fs.rmSync(roots, { recursive: true, force: true })
-  }
-}
-
-/**
- * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)
- * and copies the systems to the binary cache, so that hosts substitute what a squash or rebase merge produced.
- */
-export async function runCache(ctx: ModeContext): Promise<ModeOutcome> {
-  const { settings, log } = ctx
-  const push = settings.push
-  if (!push) {
-    throw new InputError("Mode 'cache' needs 'push-to' (and 'push-signing-key'): the binary cache to fill")
-  }
-  const git = await Git.create(settings.flakeDir)
-  const commit = (await git.output(['rev-parse', '--verify', 'HEAD'])).trim()
-  const nix = await Nix.create(settings.nixArgs)
-  const problem = await nix.storeProblem(push.url)
-  if (!problem) nix.substituter = { url: push.url, publicKey: push.publicKey }
-  const timings: FleetReport['timings'] = []
-  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
-    const start = Date.now()
-    const result = await log.group(phase, fn)
-    timings.push({ phase, seconds: (Date.now() - start) / 1000 })
-    return result
-  }
-  const roots = path.join(ctx.workDir, 'gcroots')
-  try {
-    const found = await timed('Discover hosts', () =>
-      discover(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource)
-    )
-    const pool = poolOptions(settings, found.hosts.length, localMachine())
-    const built = await timed('Build', () => buildHosts(nix, settings.flakeDir, found.hosts, roots, pool))
-    const hosts: HostReport[] = found.hosts.map(host => ({
-      host,
-      status: 'not-built',
-      after: built.hosts.get(host),
-      reboot: []
-    }))
-    const systems = hosts.flatMap(h =>
-      h.after?.status === 'built' && h.after.outPath ? [{ host: h.host, outPath: h.after.outPath }] : []
-    )
-    const report: FleetReport = {
-      flake: settings.flakeDir,
-      nixVersion: nix.version.text,
-      changed: false,
-      built: true,
-      dryRun: settings.dryRun,
-      hosts,
-      excluded: found.excluded,
-      lockChanges: [],
-      timings
-    }
-    if (!settings.dryRun) {
-      const keyFile = ctx.privateKeyFile(push.key.secret)
-      report.push = await timed('Push to the binary cache', () =>
-        pushSystems(nix, { url: push.url, keyFile }, systems)
-      )
-      const p = report.push
-      if (p.status === 'failed') log.warning(`Pushing the systems to ${p.to} failed: ${p.error ?? ''}`)
-      else log.info(`Pushed ${p.paths} new paths of ${p.hosts.length} systems to ${p.to}`)
-    }
-    const full = renderCacheReport(report, commit)
-    const json = writeOutputs(ctx, report, full, {
-      hosts: JSON.stringify(found.hosts),
-      changed: 'false',
-      'failed-hosts': JSON.stringify(failedHosts(report)),
-      'push-status': report.push?.status ?? '',
-      'pushed-paths': report.push ? String(report.push.paths) : '',
-      'pushed-bytes': report.push ? String(report.push.bytes) : '',
-      report: full
-    })
-    if (push.required && report.push?.status === 'failed') {
-      throw new Error(
-        `Pushing the systems to ${report.push.to} failed and 'push-required' is true: ${report.push.error ?? ''}`
-      )
-    }
-    return { result: 'ok', report: full, json }
-  } finally {
     fs.rmSync(roots, { recursive: true, force: true })
   }
 }

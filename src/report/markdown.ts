@@ -30,12 +30,13 @@ import { fleetStateLines } from './fleet-state'
 import { heldBackLines } from './held-back'
 import { ConfigurationSet } from '../nix/configurations'
 
-/** The report's heading, by the flake output built. */
-const TITLE: Record<ConfigurationSet, string> = {
-  nixosConfigurations: 'NixOS fleet update',
-  homeConfigurations: 'Home Manager configurations update',
-  darwinConfigurations: 'nix-darwin fleet update'
+/** What the report's heading calls the entries, by the flake output built. */
+const SUBJECT: Record<ConfigurationSet, string> = {
+  nixosConfigurations: 'NixOS fleet',
+  homeConfigurations: 'Home Manager configurations',
+  darwinConfigurations: 'nix-darwin fleet'
 }
+const subject = (r: FleetReport): string => SUBJECT[r.configurations ?? 'nixosConfigurations']
 
 /** Both forges' body limit is above this; GitHub's is 65,536 characters. */
 export const REPORT_LIMIT = 60000
@@ -320,7 +321,7 @@ function reviewHead(r: FleetReport, review: ReviewSides): string[] {
   if (reboot.length > 0) parts.push(`${reboot.length} need${reboot.length === 1 ? 's' : ''} a reboot`)
   parts.push(`${review.unchanged} unchanged (same system derivation, not built)`)
   const out = [
-    `## NixOS fleet review: ${plural(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
+    `## ${subject(r)} review: ${plural(n, 'host')} changed${r.dryRun ? ' (dry run)' : ''}`,
     '',
     parts.join(' · ')
   ]
@@ -337,13 +338,19 @@ function reviewHead(r: FleetReport, review: ReviewSides): string[] {
 /** Cache mode's summary: the commit, the hosts built there and those that failed, and what went to the cache. */
 export function renderCacheReport(r: FleetReport, commit: string): string {
   const built = r.hosts.filter(h => h.after?.status === 'built')
-  const failed = r.hosts.filter(h => h.after && h.after.status !== 'built')
+  const failed = r.hosts.filter(h => h.after && !evaluated(h.after))
+  const elsewhere = r.hosts.filter(h => h.after?.status === 'not-buildable')
   const out = [
-    `## NixOS fleet cache: ${built.length} of ${plural(r.hosts.length, 'host')} built at ${codeSpan(commit.slice(0, 12))}`
+    `## ${subject(r)} cache: ${built.length} of ${plural(r.hosts.length, 'host')} built at ${codeSpan(commit.slice(0, 12))}`
   ]
   if (failed.length > 0) {
     out.push('', `### Failed hosts (${failed.length})`, '')
     for (const h of failed) out.push(`- ${inline(h.host)}: ${inline(h.after?.error ?? 'failed', 300)}`)
+  }
+  if (elsewhere.length > 0) {
+    out.push('', `### Not buildable here (${elsewhere.length})`, '')
+    for (const h of elsewhere)
+      out.push(`- ${inline(h.host)}: ${inline(h.after?.system ?? 'another platform')}`)
   }
   out.push(...pushLines(r, true))
   const foot = [inline(nixLabel(r.nixVersion))]
@@ -400,7 +407,7 @@ interface Room {
 function heading(r: FleetReport): string[] {
   if (r.review) return reviewHead(r, r.review)
   const out = [
-    `## ${TITLE[r.configurations ?? 'nixosConfigurations']}: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
+    `## ${subject(r)} update: ${plural(r.hosts.length, 'host')}${r.dryRun ? ' (dry run)' : ''}`,
     ''
   ]
   if (!r.changed) {
@@ -558,7 +565,7 @@ export function renderSeveral(reports: FleetReport[], options: RenderOptions = {
   const first = reports[0]
   const hosts = reports.reduce((n, r) => n + r.hosts.length, 0)
   const head = [
-    `## ${TITLE[first.configurations ?? 'nixosConfigurations']}: ${plural(reports.length, 'flake')}, ${plural(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
+    `## ${subject(first)} update: ${plural(reports.length, 'flake')}, ${plural(hosts, 'host')}${first.dryRun ? ' (dry run)' : ''}`,
     '',
     ...reports.map(flakeLine),
     ''
