@@ -28712,15 +28712,7 @@ async function updateFleet(run, outcome) {
 async function otherMode(run, mode, event, outcome) {
     const { settings, log } = run;
     log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`);
-    const done = mode === 'review'
-        ? await (0, review_1.runReview)({
-            settings,
-            log,
-            env: run.env,
-            event,
-            workDir: run.workDir
-        })
-        : await (0, cache_1.runCache)(run);
+    const done = mode === 'review' ? await (0, review_1.runReview)(run, event) : await (0, cache_1.runCache)(run);
     Object.assign(outcome, done);
     if (done.result === 'regressed')
         log.failed(done.message ?? 'regressed');
@@ -28930,7 +28922,7 @@ const markdown_1 = __nccwpck_require__(4285);
 const model_1 = __nccwpck_require__(6867);
 const steps_1 = __nccwpck_require__(7110);
 const settings_1 = __nccwpck_require__(8750);
-const review_1 = __nccwpck_require__(7858);
+const outcome_1 = __nccwpck_require__(43);
 /**
  * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)
  * and copies the systems to the binary cache, so that hosts substitute what a squash or rebase merge produced.
@@ -28969,7 +28961,7 @@ async function runCache(run) {
     if (!settings.dryRun)
         report.push = await (0, steps_1.pushToCache)(run, nix, push, found.hosts, built);
     const full = (0, markdown_1.renderCacheReport)(report, commit);
-    const json = (0, review_1.writeOutputs)(run, report, full, {
+    const json = (0, outcome_1.writeOutputs)(run, report, full, {
         hosts: JSON.stringify(found.hosts),
         changed: 'false',
         'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),
@@ -29162,6 +29154,68 @@ function parseModeSettings(mode, base, head) {
 
 /***/ }),
 
+/***/ 43:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.writeOutputs = writeOutputs;
+const fs = __importStar(__nccwpck_require__(9896));
+const path = __importStar(__nccwpck_require__(6928));
+const model_1 = __nccwpck_require__(6867);
+/** Writes the JSON file, the job summary and the outputs a review or cache run has; each failure is named. */
+function writeOutputs(run, report, full, outputs) {
+    const jsonPath = path.join(run.workDir, 'report.json');
+    const json = JSON.stringify({
+        ...report,
+        failedHosts: (0, model_1.failedHosts)(report),
+        regressedHosts: (0, model_1.regressedHosts)(report),
+        rebootHosts: (0, model_1.rebootHosts)(report)
+    }, null, 2);
+    fs.writeFileSync(jsonPath, json);
+    run.log.summary(full);
+    for (const [name, value] of Object.entries({ ...outputs, 'report-json': jsonPath }))
+        run.log.output(name, value);
+    return json;
+}
+
+
+/***/ }),
+
 /***/ 7858:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -29203,7 +29257,6 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.REVIEW_CONTEXT = exports.REVIEW_MARKER = void 0;
 exports.reviewCommits = reviewCommits;
-exports.writeOutputs = writeOutputs;
 exports.runReview = runReview;
 const fs = __importStar(__nccwpck_require__(9896));
 const path = __importStar(__nccwpck_require__(6928));
@@ -29222,6 +29275,8 @@ const markdown_1 = __nccwpck_require__(4285);
 const model_1 = __nccwpck_require__(6867);
 const run_link_1 = __nccwpck_require__(1344);
 const words_1 = __nccwpck_require__(2691);
+const steps_1 = __nccwpck_require__(7110);
+const outcome_1 = __nccwpck_require__(43);
 /** The hidden line that finds the review comment again on later pushes. */
 exports.REVIEW_MARKER = '<!-- nixos-fleet-update:review -->';
 /** The commit status a review sets on the head commit. */
@@ -29314,11 +29369,11 @@ function reviewStatus(report, settings, targetUrl) {
  * Posts the report as the pull request's one review comment and sets the status on the head. A read-only token (a
  * pull request from a fork, on both forges) is said once and does not fail the run: the job summary has the report.
  */
-async function publishReview(ctx, pull, report, body) {
-    const { settings, log, env } = ctx;
+async function publishReview(run, pull, report, body) {
+    const { settings, log, env } = run;
     let forge;
     try {
-        forge = ctx.forge ? ctx.forge(settings, env) : (0, connect_1.makeForge)(settings, env, log);
+        forge = (0, connect_1.makeForge)(settings, env, log);
     }
     catch (e) {
         log.warning(`The review is not posted on pull request #${pull.number}: ${(0, errors_1.errorMessage)(e)}`);
@@ -29358,21 +29413,6 @@ async function publishReview(ctx, pull, report, body) {
         log.warning(`Could not ${o}`);
     return url;
 }
-/** Writes the JSON file, the job summary and the outputs a review or cache run has; each failure is named. */
-function writeOutputs(ctx, report, full, outputs) {
-    const jsonPath = path.join(ctx.workDir, 'report.json');
-    const json = JSON.stringify({
-        ...report,
-        failedHosts: (0, model_1.failedHosts)(report),
-        regressedHosts: (0, model_1.regressedHosts)(report),
-        rebootHosts: (0, model_1.rebootHosts)(report)
-    }, null, 2);
-    fs.writeFileSync(jsonPath, json);
-    ctx.log.summary(full);
-    for (const [name, value] of Object.entries({ ...outputs, 'report-json': jsonPath }))
-        ctx.log.output(name, value);
-    return json;
-}
 /** A git worktree of `commit` under the work directory, removed when the review ends. */
 async function worktree(git, dir, commit) {
     const r = await git.exec(['worktree', 'add', '--detach', '--quiet', dir, commit]);
@@ -29384,30 +29424,23 @@ async function worktree(git, dir, commit) {
  * update), diffs those whose system changed and reports them as the update does. Hosts whose system derivation is
  * the same on both sides are counted, not built; hosts of one side only are listed as added or removed.
  */
-async function runReview(ctx) {
-    const { settings, log } = ctx;
-    const commits = reviewCommits(settings.modes, ctx.event);
+async function runReview(run, event) {
+    const { settings, log } = run;
+    const commits = reviewCommits(settings.modes, event);
     const git = await git_1.Git.create(settings.flakeDir);
     const top = await git.topLevel();
     const rel = path.relative(top, settings.flakeDir);
-    const base = await resolveCommit(git, commits.base, commits.pull, settings.token, ctx.log);
-    const head = await resolveCommit(git, commits.head, commits.pull, settings.token, ctx.log);
+    const base = await resolveCommit(git, commits.base, commits.pull, settings.token, log);
+    const head = await resolveCommit(git, commits.head, commits.pull, settings.token, log);
     log.info(`Reviewing ${base.slice(0, 12)} → ${head.slice(0, 12)}${commits.pull !== undefined ? ` (pull request #${commits.pull}${commits.fork ? ', from a fork' : ''})` : ''}`);
-    const nix = await nix_1.Nix.create(settings.nixArgs);
-    const trees = { base: path.join(ctx.workDir, 'base'), head: path.join(ctx.workDir, 'head') };
-    const roots = path.join(ctx.workDir, 'gcroots');
-    const timings = [];
-    const timed = async (phase, fn) => {
-        const start = Date.now();
-        const result = await log.group(phase, fn);
-        timings.push({ phase, seconds: (Date.now() - start) / 1000 });
-        return result;
-    };
+    const nix = await nix_1.Nix.create(settings.nixArgs, log);
+    const trees = { base: path.join(run.workDir, 'base'), head: path.join(run.workDir, 'head') };
+    const roots = path.join(run.workDir, 'gcroots');
     try {
         await worktree(git, trees.base, base);
         await worktree(git, trees.head, head);
         const flakes = { base: path.join(trees.base, rel), head: path.join(trees.head, rel) };
-        const [baseSide, headSide] = await timed('Discover hosts', async () => [
+        const [baseSide, headSide] = await run.phase('Discover hosts', async () => [
             await sideHosts(nix, flakes.base, settings),
             await sideHosts(nix, flakes.head, settings)
         ]);
@@ -29415,8 +29448,8 @@ async function runReview(ctx) {
         if (headHosts.length === 0 && !fs.existsSync(path.join(flakes.head, 'flake.nix'))) {
             throw new errors_1.InputError(`The head commit ${head.slice(0, 12)} has no flake.nix in ${rel || 'its top directory'}`);
         }
-        const pool = (0, evalpool_1.poolOptions)(settings, Math.max(baseHosts.length, headHosts.length, 1), (0, evalpool_1.localMachine)());
-        const [baseEval, headEval] = await timed('Evaluate the base and the head', async () => [
+        const pool = (0, steps_1.evalPool)(run, Math.max(baseHosts.length, headHosts.length, 1));
+        const [baseEval, headEval] = await run.phase('Evaluate the base and the head', async () => [
             await (0, evalpool_1.evaluateToplevels)(nix, flakes.base, baseHosts, pool, [], settings.configurations),
             await (0, evalpool_1.evaluateToplevels)(nix, flakes.head, headHosts, pool, [], settings.configurations)
         ]);
@@ -29426,14 +29459,14 @@ async function runReview(ctx) {
         const removed = baseHosts.filter(h => !headHosts.includes(h));
         log.info(`${changed.length} of ${common.length} hosts changed${added.length ? `; added: ${added.join(', ')}` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`);
         // An entry for a platform that nothing here builds is evaluated only, as in the update.
-        const target = { set: settings.configurations, platforms: await nix.platforms() };
-        const baseBuild = await timed('Build the base', () => (0, build_1.buildEvaluated)(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'), target));
-        const headBuild = await timed('Build the head', () => (0, build_1.buildEvaluated)(nix, [...changed, ...added], headEval, path.join(roots, 'head'), target));
+        const target = await (0, steps_1.buildTarget)(run, nix);
+        const baseBuild = await run.phase('Build the base', () => (0, build_1.buildEvaluated)(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'), target));
+        const headBuild = await run.phase('Build the head', () => (0, build_1.buildEvaluated)(nix, [...changed, ...added], headEval, path.join(roots, 'head'), target));
         const hosts = changed.map(h => hostReport(h, baseBuild, headBuild));
         const pairs = hosts.flatMap(h => h.before?.status === 'built' && h.after?.status === 'built' && h.before.outPath && h.after.outPath
             ? [{ host: h.host, before: h.before.outPath, after: h.after.outPath }]
             : []);
-        const diffs = await timed('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs, settings.configurations));
+        const diffs = await run.phase('Diff closures', () => (0, diff_1.diffHosts)(nix, pairs, settings.configurations));
         for (const d of diffs) {
             const h = hosts.find(x => x.host === d.host);
             if (h)
@@ -29471,7 +29504,7 @@ async function runReview(ctx) {
             lockChanges: oldLock !== undefined && newLock !== undefined && oldLock !== newLock
                 ? (0, lock_1.compareLocks)(oldLock, newLock)
                 : [],
-            timings,
+            timings: run.timings,
             configurations: settings.configurations,
             warnings: (0, model_1.warningChanges)(hosts),
             review: {
@@ -29482,7 +29515,7 @@ async function runReview(ctx) {
                 removed: oneSided(baseBuild, removed)
             }
         };
-        const link = (0, run_link_1.runUrl)(ctx.env, settings.forge);
+        const link = (0, run_link_1.runUrl)(run.env, settings.forge);
         const body = (0, markdown_1.renderReport)(report, {
             limit: markdown_1.REPORT_LIMIT - exports.REVIEW_MARKER.length - 1,
             fullReport: link ? `the job summary of [the workflow run](${link})` : undefined,
@@ -29491,12 +29524,12 @@ async function runReview(ctx) {
         const full = (0, markdown_1.renderReport)(report, { limit: markdown_1.SUMMARY_LIMIT });
         let commentUrl;
         if (commits.pull !== undefined && settings.token && !settings.dryRun) {
-            commentUrl = await publishReview(ctx, { number: commits.pull, head, fork: commits.fork }, report, body);
+            commentUrl = await publishReview(run, { number: commits.pull, head, fork: commits.fork }, report, body);
         }
         else if (commits.pull !== undefined) {
             log.info(`Not posted on pull request #${commits.pull}: ${settings.dryRun ? 'a dry run' : "the input 'token' is empty"}`);
         }
-        const json = writeOutputs(ctx, report, full, {
+        const json = (0, outcome_1.writeOutputs)(run, report, full, {
             hosts: JSON.stringify(hosts.map(h => h.host)),
             changed: String(report.changed),
             'failed-hosts': JSON.stringify((0, model_1.failedHosts)(report)),

@@ -263,16 +263,7 @@ async function otherMode(
 ): Promise<void> {
   const { settings, log } = run
   log.info(`Mode: ${mode}${settings.modes.mode ? '' : ` (chosen from the event ${event.name || 'none'})`}`)
-  const done =
-    mode === 'review'
-      ? await runReview({
-          settings,
-          log,
-          env: run.env,
-          event,
-          workDir: run.workDir
-        })
-      : await runCache(run)
+  const done = mode === 'review' ? await runReview(run, event) : await runCache(run)
   Object.assign(outcome, done)
   if (done.result === 'regressed') log.failed(done.message ?? 'regressed')
 }

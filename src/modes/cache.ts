@@ -5,7 +5,7 @@ import { FleetReport, HostReport, failedHosts } from '../report/model'
 import { Run } from '../run/context'
 import { buildFleet, discoverHosts, evalPool, openCache, pushToCache } from '../run/steps'
 import { InputError } from '../settings'
-import { ModeOutcome, writeOutputs } from './review'
+import { ModeOutcome, writeOutputs } from './outcome'
 
 /**
  * Cache mode: on a push to the base branch, builds every host at the pushed commit (no update, no pull request)

@@ -6,7 +6,7 @@ import { Forge, NewStatus } from '../forge/forge'
 import { ForgeError } from '../forge/http'
 import { Git } from '../git/git'
 import { Log } from '../log/log'
-import { Evaluation, evaluateToplevels, localMachine, poolOptions } from '../nix/evalpool'
+import { Evaluation, evaluateToplevels } from '../nix/evalpool'
 import { compareLocks } from '../nix/lock'
 import { Nix } from '../nix/nix'
 import { BuildResult, buildEvaluated } from '../pipeline/build'
@@ -27,6 +27,9 @@ import {
 import { runUrl } from '../report/run-link'
 import { plural } from '../report/words'
 import { Settings } from '../settings'
+import { Run } from '../run/context'
+import { buildTarget, evalPool } from '../run/steps'
+import { ModeOutcome, writeOutputs } from './outcome'
 import { RunEvent } from './event'
 import { ModeSettings } from './mode'
 
@@ -34,27 +37,6 @@ import { ModeSettings } from './mode'
 export const REVIEW_MARKER = '<!-- nixos-fleet-update:review -->'
 /** The commit status a review sets on the head commit. */
 export const REVIEW_CONTEXT = 'nixos-fleet-update/review'
-
-/** What a mode needs from the run: settings, the log port, the runner's environment and event, a work directory. */
-export interface ModeContext {
-  settings: Settings
-  log: Log
-  env: NodeJS.ProcessEnv
-  event: RunEvent
-  /** This run's directory (report.json, worktrees, GC roots); kept until the job ends. */
-  workDir: string
-  /** The forge client; by default made from the settings and the environment. */
-  forge?: (settings: Settings, env: NodeJS.ProcessEnv) => Forge
-}
-
-/** How a mode ended. `regressed`: a host that builds at the base fails at the head, with fail-on-regression. */
-export interface ModeOutcome {
-  result: 'ok' | 'regressed'
-  message?: string
-  /** The full report (the job summary). */
-  report: string
-  json?: string
-}
 
 /** The review's two commits: the inputs when given, else the pull_request event's base and head. */
 export function reviewCommits(
@@ -164,15 +146,15 @@ function reviewStatus(report: FleetReport, settings: Settings, targetUrl?: strin
  * pull request from a fork, on both forges) is said once and does not fail the run: the job summary has the report.
  */
 async function publishReview(
-  ctx: ModeContext,
+  run: Run,
   pull: { number: number; head: string; fork: boolean },
   report: FleetReport,
   body: string
 ): Promise<string | undefined> {
-  const { settings, log, env } = ctx
+  const { settings, log, env } = run
   let forge: Forge
   try {
-    forge = ctx.forge ? ctx.forge(settings, env) : makeForge(settings, env, log)
+    forge = makeForge(settings, env, log)
   } catch (e) {
     log.warning(`The review is not posted on pull request #${pull.number}: ${errorMessage(e)}`)
     return undefined
@@ -210,31 +192,6 @@ async function publishReview(
   return url
 }
 
-/** Writes the JSON file, the job summary and the outputs a review or cache run has; each failure is named. */
-export function writeOutputs(
-  ctx: { workDir: string; log: Log },
-  report: FleetReport,
-  full: string,
-  outputs: Record<string, string>
-): string {
-  const jsonPath = path.join(ctx.workDir, 'report.json')
-  const json = JSON.stringify(
-    {
-      ...report,
-      failedHosts: failedHosts(report),
-      regressedHosts: regressedHosts(report),
-      rebootHosts: rebootHosts(report)
-    },
-    null,
-    2
-  )
-  fs.writeFileSync(jsonPath, json)
-  ctx.log.summary(full)
-  for (const [name, value] of Object.entries({ ...outputs, 'report-json': jsonPath }))
-    ctx.log.output(name, value)
-  return json
-}
-
 /** A git worktree of `commit` under the work directory, removed when the review ends. */
 async function worktree(git: Git, dir: string, commit: string): Promise<void> {
   const r = await git.exec(['worktree', 'add', '--detach', '--quiet', dir, commit])
@@ -246,32 +203,25 @@ async function worktree(git: Git, dir: string, commit: string): Promise<void> {
  * update), diffs those whose system changed and reports them as the update does. Hosts whose system derivation is
  * the same on both sides are counted, not built; hosts of one side only are listed as added or removed.
  */
-export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
-  const { settings, log } = ctx
-  const commits = reviewCommits(settings.modes, ctx.event)
+export async function runReview(run: Run, event: RunEvent): Promise<ModeOutcome> {
+  const { settings, log } = run
+  const commits = reviewCommits(settings.modes, event)
   const git = await Git.create(settings.flakeDir)
   const top = await git.topLevel()
   const rel = path.relative(top, settings.flakeDir)
-  const base = await resolveCommit(git, commits.base, commits.pull, settings.token, ctx.log)
-  const head = await resolveCommit(git, commits.head, commits.pull, settings.token, ctx.log)
+  const base = await resolveCommit(git, commits.base, commits.pull, settings.token, log)
+  const head = await resolveCommit(git, commits.head, commits.pull, settings.token, log)
   log.info(
     `Reviewing ${base.slice(0, 12)} → ${head.slice(0, 12)}${commits.pull !== undefined ? ` (pull request #${commits.pull}${commits.fork ? ', from a fork' : ''})` : ''}`
   )
-  const nix = await Nix.create(settings.nixArgs)
-  const trees = { base: path.join(ctx.workDir, 'base'), head: path.join(ctx.workDir, 'head') }
-  const roots = path.join(ctx.workDir, 'gcroots')
-  const timings: FleetReport['timings'] = []
-  const timed = async <T>(phase: string, fn: () => Promise<T>): Promise<T> => {
-    const start = Date.now()
-    const result = await log.group(phase, fn)
-    timings.push({ phase, seconds: (Date.now() - start) / 1000 })
-    return result
-  }
+  const nix = await Nix.create(settings.nixArgs, log)
+  const trees = { base: path.join(run.workDir, 'base'), head: path.join(run.workDir, 'head') }
+  const roots = path.join(run.workDir, 'gcroots')
   try {
     await worktree(git, trees.base, base)
     await worktree(git, trees.head, head)
     const flakes = { base: path.join(trees.base, rel), head: path.join(trees.head, rel) }
-    const [baseSide, headSide] = await timed('Discover hosts', async () => [
+    const [baseSide, headSide] = await run.phase('Discover hosts', async () => [
       await sideHosts(nix, flakes.base, settings),
       await sideHosts(nix, flakes.head, settings)
     ])
@@ -281,8 +231,8 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
         `The head commit ${head.slice(0, 12)} has no flake.nix in ${rel || 'its top directory'}`
       )
     }
-    const pool = poolOptions(settings, Math.max(baseHosts.length, headHosts.length, 1), localMachine())
-    const [baseEval, headEval] = await timed('Evaluate the base and the head', async () => [
+    const pool = evalPool(run, Math.max(baseHosts.length, headHosts.length, 1))
+    const [baseEval, headEval] = await run.phase('Evaluate the base and the head', async () => [
       await evaluateToplevels(nix, flakes.base, baseHosts, pool, [], settings.configurations),
       await evaluateToplevels(nix, flakes.head, headHosts, pool, [], settings.configurations)
     ])
@@ -294,11 +244,11 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
       `${changed.length} of ${common.length} hosts changed${added.length ? `; added: ${added.join(', ')}` : ''}${removed.length ? `; removed: ${removed.join(', ')}` : ''}`
     )
     // An entry for a platform that nothing here builds is evaluated only, as in the update.
-    const target = { set: settings.configurations, platforms: await nix.platforms() }
-    const baseBuild = await timed('Build the base', () =>
+    const target = await buildTarget(run, nix)
+    const baseBuild = await run.phase('Build the base', () =>
       buildEvaluated(nix, [...changed, ...removed], baseEval, path.join(roots, 'base'), target)
     )
-    const headBuild = await timed('Build the head', () =>
+    const headBuild = await run.phase('Build the head', () =>
       buildEvaluated(nix, [...changed, ...added], headEval, path.join(roots, 'head'), target)
     )
     const hosts = changed.map(h => hostReport(h, baseBuild, headBuild))
@@ -307,7 +257,7 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
         ? [{ host: h.host, before: h.before.outPath, after: h.after.outPath }]
         : []
     )
-    const diffs = await timed('Diff closures', () => diffHosts(nix, pairs, settings.configurations))
+    const diffs = await run.phase('Diff closures', () => diffHosts(nix, pairs, settings.configurations))
     for (const d of diffs) {
       const h = hosts.find(x => x.host === d.host)
       if (h)
@@ -351,7 +301,7 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
         oldLock !== undefined && newLock !== undefined && oldLock !== newLock
           ? compareLocks(oldLock, newLock)
           : [],
-      timings,
+      timings: run.timings,
       configurations: settings.configurations,
       warnings: warningChanges(hosts),
       review: {
@@ -362,7 +312,7 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
         removed: oneSided(baseBuild, removed)
       }
     }
-    const link = runUrl(ctx.env, settings.forge)
+    const link = runUrl(run.env, settings.forge)
     const body = renderReport(report, {
       limit: REPORT_LIMIT - REVIEW_MARKER.length - 1,
       fullReport: link ? `the job summary of [the workflow run](${link})` : undefined,
@@ -371,13 +321,13 @@ export async function runReview(ctx: ModeContext): Promise<ModeOutcome> {
     const full = renderReport(report, { limit: SUMMARY_LIMIT })
     let commentUrl: string | undefined
     if (commits.pull !== undefined && settings.token && !settings.dryRun) {
-      commentUrl = await publishReview(ctx, { number: commits.pull, head, fork: commits.fork }, report, body)
+      commentUrl = await publishReview(run, { number: commits.pull, head, fork: commits.fork }, report, body)
     } else if (commits.pull !== undefined) {
       log.info(
         `Not posted on pull request #${commits.pull}: ${settings.dryRun ? 'a dry run' : "the input 'token' is empty"}`
       )
     }
-    const json = writeOutputs(ctx, report, full, {
+    const json = writeOutputs(run, report, full, {
       hosts: JSON.stringify(hosts.map(h => h.host)),
       changed: String(report.changed),
       'failed-hosts': JSON.stringify(failedHosts(report)),
