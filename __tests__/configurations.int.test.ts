@@ -220,6 +220,16 @@ describe('homeConfigurations and darwinConfigurations (real Nix, real git)', () 
     )
   })
 
+  test('mode rollout, which gates NixOS hosts by their reports, refuses another output before anything runs', async () => {
+    const fleet = createFleet(sets.before, [{ name: 'web', packages: ['curl'] }])
+    fleets.push(fleet)
+    const r = await runAction(fleet.fleetDir, { mode: 'rollout', configurations: 'homeConfigurations' })
+    expect(r.exitCode).toBe(1)
+    expect(r.log).toContain(
+      "::error::Input 'configurations' is homeConfigurations; mode rollout gates NixOS hosts, which report through the fleet-auto-upgrade module: it takes nixosConfigurations"
+    )
+  })
+
   test("the platforms come from this Nix's configuration, nix-args included", async () => {
     const here = await (await Nix.create()).platforms()
     expect(here?.system).toBe(process.arch === 'arm64' ? 'aarch64-linux' : 'x86_64-linux')

@@ -28750,6 +28750,9 @@ async function run(options) {
             if (mode !== 'update' && settings.flakeDirs.length > 1) {
                 throw new settings_1.InputError(`Input 'flake' names ${settings.flakeDirs.length} directories; mode ${mode} works on one flake: run it once per flake (a matrix job)`);
             }
+            if (mode === 'rollout' && settings.configurations !== 'nixosConfigurations') {
+                throw new settings_1.InputError(`Input 'configurations' is ${settings.configurations}; mode rollout gates NixOS hosts, which report through the fleet-auto-upgrade module: it takes nixosConfigurations`);
+            }
             if (mode === 'update')
                 await updateFleet(current, outcome);
             else if (mode === 'rollout')

@@ -307,6 +307,11 @@ export async function run(options: RunOptions): Promise<RunOutcome> {
             `Input 'flake' names ${settings.flakeDirs.length} directories; mode ${mode} works on one flake: run it once per flake (a matrix job)`
           )
         }
+        if (mode === 'rollout' && settings.configurations !== 'nixosConfigurations') {
+          throw new InputError(
+            `Input 'configurations' is ${settings.configurations}; mode rollout gates NixOS hosts, which report through the fleet-auto-upgrade module: it takes nixosConfigurations`
+          )
+        }
         if (mode === 'update') await updateFleet(current, outcome)
         else if (mode === 'rollout')
           outcome.report = (await runRolloutMode(settings, env, log, options.now ?? new Date())).markdown
