@@ -28569,10 +28569,10 @@ const input_selection_1 = __nccwpck_require__(3345);
 const path = __importStar(__nccwpck_require__(6928));
 const steps_1 = __nccwpck_require__(7110);
 /** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
-async function updateFlake(run, nix, checkout) {
+async function updateFlake(run, nix, checkout, names) {
     const { settings } = run;
     const label = (0, flake_ref_1.flakeRef)(settings.flakeDir, run.env);
-    const found = await (0, steps_1.discoverHosts)(run, nix);
+    const found = await (0, steps_1.discoverHosts)(run, nix, names);
     const hosts = found.hosts;
     const pool = (0, steps_1.evalPool)(run, hosts.length);
     const fleetState = await (0, steps_1.readFleet)(run, hosts);
@@ -28643,19 +28643,23 @@ async function flakeRuns(run, nix, first) {
     }
     const labels = dirs.map(dir => (0, flake_ref_1.flakeRef)(dir, run.env));
     // `hosts` names hosts of any flake (`./lab#web` of one): each flake gets its own; one with none keeps its lock.
-    const perFlake = settings.hosts.length === 0
-        ? dirs.map(() => settings.hosts)
-        : (0, discover_1.hostsPerFlake)(settings.hosts, await Promise.all(dirs.map(async (dir, i) => ({
-            label: labels[i],
-            names: await nix.hostNames(dir, settings.configurations)
-        }))), settings.configurations);
+    const names = settings.hosts.length === 0
+        ? undefined
+        : await Promise.all(dirs.map(dir => nix.hostNames(dir, settings.configurations)));
+    const perFlake = names
+        ? (0, discover_1.hostsPerFlake)(settings.hosts, dirs.map((_, i) => ({ label: labels[i], names: names[i] })), settings.configurations)
+        : dirs.map(() => settings.hosts);
     const runs = [];
     for (const [i, dir] of dirs.entries()) {
-        if (settings.hosts.length > 0 && perFlake[i].length === 0) {
+        if (names && perFlake[i].length === 0) {
             log.info(`${labels[i]}: input 'hosts' names none of its hosts, so its lock is left as it is`);
             continue;
         }
-        runs.push({ run: run.forFlake(dir, labels[i], i, perFlake[i]), checkout: checkouts[i] });
+        runs.push({
+            run: run.forFlake(dir, labels[i], i, perFlake[i]),
+            checkout: checkouts[i],
+            names: names?.[i]
+        });
     }
     return runs;
 }
@@ -28673,7 +28677,7 @@ async function updateFleet(run, outcome) {
     const flakes = several ? await flakeRuns(run, nix, checkout) : [{ run, checkout }];
     const done = [];
     for (const f of flakes)
-        done.push(await updateFlake(f.run, nix, f.checkout));
+        done.push(await updateFlake(f.run, nix, f.checkout, f.names));
     const { body, full, json, failures, regressedHosts: regressed } = several
         ? (0, results_1.writeSeveralResults)(run, done.map(d => ({ label: d.label, report: d.report, update: d.proposed })))
         : (0, results_1.writeResults)(run, done[0].report, done[0].proposed);
@@ -33266,13 +33270,16 @@ exports.discover = discover;
 exports.hostsPerFlake = hostsPerFlake;
 const path = __importStar(__nccwpck_require__(6928));
 const settings_1 = __nccwpck_require__(8750);
+/** Input `hosts` names entries that `flake`'s configurations output does not have. */
+function notInFlake(entries, set, flake, all) {
+    return new settings_1.InputError(`Input 'hosts' names ${entries.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`);
+}
 /** Applies `hosts` and `exclude-hosts` to the flake's host names. */
 function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosConfigurations') {
     const known = new Set(all);
     const unknown = explicit.filter(h => !known.has(h));
-    if (unknown.length > 0) {
-        throw new settings_1.InputError(`Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`);
-    }
+    if (unknown.length > 0)
+        throw notInFlake(unknown, set, flake, all);
     const candidates = explicit.length > 0 ? [...new Set(explicit)] : all;
     const excluded = candidates.filter(h => exclude.test(h));
     const hosts = candidates.filter(h => !exclude.test(h)).sort();
@@ -33287,8 +33294,10 @@ function selectHosts(all, explicit, exclude, flake, excludeSource, set = 'nixosC
     }
     return { all, hosts, excluded: excluded.sort() };
 }
-async function discover(nix, flake, explicit, exclude, excludeSource, set = 'nixosConfigurations') {
-    const all = await nix.hostNames(flake, set);
+async function discover(nix, flake, explicit, exclude, excludeSource, set = 'nixosConfigurations', 
+/** The output's names, when already read: not evaluated again. */
+names) {
+    const all = names ?? (await nix.hostNames(flake, set));
     return selectHosts(all, explicit, exclude, flake, excludeSource, set);
 }
 /** `./lab`, `lab`, `lab/` and `./lab/` name the same flake; `.` and `./` the top one. */
@@ -33311,9 +33320,8 @@ function hostsPerFlake(explicit, flakes, set = 'nixosConfigurations') {
             if (i < 0) {
                 throw new settings_1.InputError(`Input 'hosts' names ${JSON.stringify(entry)}: ${JSON.stringify(dir)} is not one of the flakes (${flakes.map(f => f.label).join(', ')})`);
             }
-            if (!flakes[i].names.includes(name)) {
-                throw new settings_1.InputError(`Input 'hosts' names ${JSON.stringify(entry)}, not in ${set} of ${flakes[i].label} (it has: ${flakes[i].names.join(', ') || 'none'})`);
-            }
+            if (!flakes[i].names.includes(name))
+                throw notInFlake([entry], set, flakes[i].label, flakes[i].names);
             lists[i].push(name);
             continue;
         }
@@ -36586,10 +36594,11 @@ async function openCache(run, nix, push) {
         }
     });
 }
-async function discoverHosts(run, nix) {
+/** The hosts this run builds; `names`: the configurations output's names, when they were already read. */
+async function discoverHosts(run, nix, names) {
     const { settings } = run;
     return run.phase('Discover hosts', async () => {
-        const d = await (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource, settings.configurations);
+        const d = await (0, discover_1.discover)(nix, settings.flakeDir, settings.hosts, settings.excludeHosts, settings.excludeHostsSource, settings.configurations, names);
         run.log.info(`Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`);
         return d;
     }, {

@@ -79,10 +79,15 @@ interface FlakeOutcome {
 }
 
 /** One flake: discover → build before → update the lock → build after → hold back → diff → push → report. */
-async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise<FlakeOutcome> {
+async function updateFlake(
+  run: Run,
+  nix: Nix,
+  checkout: CheckoutState,
+  names?: string[]
+): Promise<FlakeOutcome> {
   const { settings } = run
   const label = flakeRef(settings.flakeDir, run.env)
-  const found = await discoverHosts(run, nix)
+  const found = await discoverHosts(run, nix, names)
   const hosts = found.hosts
   const pool = evalPool(run, hosts.length)
   const fleetState = await readFleet(run, hosts)
@@ -135,15 +140,18 @@ async function updateFlake(run: Run, nix: Nix, checkout: CheckoutState): Promise
   return { run, label, report, proposed, nothingLeft: held?.nothingLeft === true, push }
 }
 
+/** One flake's part of the update: its run, its checkout, its hosts' names when `hosts` made them be read. */
+interface FlakeRun {
+  run: Run
+  checkout: CheckoutState
+  names?: string[]
+}
+
 /**
  * Several flakes of one repository: each flake's run (its own work directory and phases named after it), and
  * its checkout, which must be the same git repository as the first's: one commit carries every lock.
  */
-async function flakeRuns(
-  run: Run,
-  nix: Nix,
-  first: CheckoutState
-): Promise<{ run: Run; checkout: CheckoutState }[]> {
+async function flakeRuns(run: Run, nix: Nix, first: CheckoutState): Promise<FlakeRun[]> {
   const { settings, log } = run
   const dirs = settings.flakeDirs
   const top = first.git ? await first.git.topLevel() : undefined
@@ -169,26 +177,28 @@ async function flakeRuns(
   }
   const labels = dirs.map(dir => flakeRef(dir, run.env))
   // `hosts` names hosts of any flake (`./lab#web` of one): each flake gets its own; one with none keeps its lock.
-  const perFlake =
+  const names =
     settings.hosts.length === 0
-      ? dirs.map(() => settings.hosts)
-      : hostsPerFlake(
-          settings.hosts,
-          await Promise.all(
-            dirs.map(async (dir, i) => ({
-              label: labels[i],
-              names: await nix.hostNames(dir, settings.configurations)
-            }))
-          ),
-          settings.configurations
-        )
-  const runs: { run: Run; checkout: CheckoutState }[] = []
+      ? undefined
+      : await Promise.all(dirs.map(dir => nix.hostNames(dir, settings.configurations)))
+  const perFlake = names
+    ? hostsPerFlake(
+        settings.hosts,
+        dirs.map((_, i) => ({ label: labels[i], names: names[i] })),
+        settings.configurations
+      )
+    : dirs.map(() => settings.hosts)
+  const runs: FlakeRun[] = []
   for (const [i, dir] of dirs.entries()) {
-    if (settings.hosts.length > 0 && perFlake[i].length === 0) {
+    if (names && perFlake[i].length === 0) {
       log.info(`${labels[i]}: input 'hosts' names none of its hosts, so its lock is left as it is`)
       continue
     }
-    runs.push({ run: run.forFlake(dir, labels[i], i, perFlake[i]), checkout: checkouts[i] })
+    runs.push({
+      run: run.forFlake(dir, labels[i], i, perFlake[i]),
+      checkout: checkouts[i],
+      names: names?.[i]
+    })
   }
   return runs
 }
@@ -203,9 +213,9 @@ async function updateFleet(run: Run, outcome: RunOutcome): Promise<void> {
   const { nix, checkout, target } = await prepare(run)
   if (settings.push && settings.build) await openCache(run, nix, settings.push)
   const several = settings.flakeDirs.length > 1
-  const flakes = several ? await flakeRuns(run, nix, checkout) : [{ run, checkout }]
+  const flakes: FlakeRun[] = several ? await flakeRuns(run, nix, checkout) : [{ run, checkout }]
   const done: FlakeOutcome[] = []
-  for (const f of flakes) done.push(await updateFlake(f.run, nix, f.checkout))
+  for (const f of flakes) done.push(await updateFlake(f.run, nix, f.checkout, f.names))
 
   const {
     body,

@@ -12,6 +12,13 @@ export interface DiscoverResult {
   excluded: string[]
 }
 
+/** Input `hosts` names entries that `flake`'s configurations output does not have. */
+function notInFlake(entries: string[], set: ConfigurationSet, flake: string, all: string[]): InputError {
+  return new InputError(
+    `Input 'hosts' names ${entries.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`
+  )
+}
+
 /** Applies `hosts` and `exclude-hosts` to the flake's host names. */
 export function selectHosts(
   all: string[],
@@ -23,11 +30,7 @@ export function selectHosts(
 ): DiscoverResult {
   const known = new Set(all)
   const unknown = explicit.filter(h => !known.has(h))
-  if (unknown.length > 0) {
-    throw new InputError(
-      `Input 'hosts' names ${unknown.map(h => JSON.stringify(h)).join(', ')}, not in ${set} of ${flake} (it has: ${all.join(', ') || 'none'})`
-    )
-  }
+  if (unknown.length > 0) throw notInFlake(unknown, set, flake, all)
   const candidates = explicit.length > 0 ? [...new Set(explicit)] : all
   const excluded = candidates.filter(h => exclude.test(h))
   const hosts = candidates.filter(h => !exclude.test(h)).sort()
@@ -51,9 +54,11 @@ export async function discover(
   explicit: string[],
   exclude: RegExp,
   excludeSource: string,
-  set: ConfigurationSet = 'nixosConfigurations'
+  set: ConfigurationSet = 'nixosConfigurations',
+  /** The output's names, when already read: not evaluated again. */
+  names?: string[]
 ): Promise<DiscoverResult> {
-  const all = await nix.hostNames(flake, set)
+  const all = names ?? (await nix.hostNames(flake, set))
   return selectHosts(all, explicit, exclude, flake, excludeSource, set)
 }
 
@@ -90,11 +95,7 @@ export function hostsPerFlake(
           `Input 'hosts' names ${JSON.stringify(entry)}: ${JSON.stringify(dir)} is not one of the flakes (${flakes.map(f => f.label).join(', ')})`
         )
       }
-      if (!flakes[i].names.includes(name)) {
-        throw new InputError(
-          `Input 'hosts' names ${JSON.stringify(entry)}, not in ${set} of ${flakes[i].label} (it has: ${flakes[i].names.join(', ') || 'none'})`
-        )
-      }
+      if (!flakes[i].names.includes(name)) throw notInFlake([entry], set, flakes[i].label, flakes[i].names)
       lists[i].push(name)
       continue
     }

@@ -79,7 +79,8 @@ export async function openCache(run: Run, nix: Nix, push: PushSettings): Promise
   })
 }
 
-export async function discoverHosts(run: Run, nix: Nix): Promise<DiscoverResult> {
+/** The hosts this run builds; `names`: the configurations output's names, when they were already read. */
+export async function discoverHosts(run: Run, nix: Nix, names?: string[]): Promise<DiscoverResult> {
   const { settings } = run
   return run.phase(
     'Discover hosts',
@@ -90,7 +91,8 @@ export async function discoverHosts(run: Run, nix: Nix): Promise<DiscoverResult>
         settings.hosts,
         settings.excludeHosts,
         settings.excludeHostsSource,
-        settings.configurations
+        settings.configurations,
+        names
       )
       run.log.info(
         `Hosts: ${d.hosts.join(', ')}${d.excluded.length ? ` (excluded: ${d.excluded.join(', ')})` : ''}`
