@@ -9,10 +9,10 @@ import {
   Fleet,
   REPORT_CASES,
   PackageSet,
+  commitLockedFlake,
   createFleet,
   examplePackageSets,
   fleetFlake,
-  git,
   uniquePackageSet,
   workingPackageSets
 } from '../testkit/fleet'
@@ -259,10 +259,7 @@ describe('the command line on two flakes of one repository', () => {
       path.join(lab, 'flake.nix'),
       fleetFlake(fleet.pkgsDir, [{ name: 'laptop', packages: ['htop'] }])
     )
-    git(fleet.fleetDir, ['add', '-A'])
-    execFileSync('nix', ['flake', 'lock'], { cwd: lab, stdio: ['ignore', 'pipe', 'pipe'] })
-    git(fleet.fleetDir, ['add', '-A'])
-    git(fleet.fleetDir, ['commit', '-qm', 'lab flake'])
+    commitLockedFlake(fleet.fleetDir, lab, 'lab flake')
   })
   afterAll(() => fleet.remove())
 

@@ -4,7 +4,15 @@ import * as path from 'path'
 import { lockedInputs } from '../src/nix/lock'
 import { runAction } from './fixtures/action'
 import { checkoutOnForge, forgeEnv, syncCheckout } from './fixtures/checkout'
-import { Fleet, HostSpec, createFleet, fleetFlake, git, workingPackageSets } from '../testkit/fleet'
+import {
+  Fleet,
+  HostSpec,
+  commitLockedFlake,
+  createFleet,
+  fleetFlake,
+  git,
+  workingPackageSets
+} from '../testkit/fleet'
 import { ForgeKind, TestForge } from '../testkit/forge/server'
 
 const TOKEN = 'tok_7c2a9e4b1d0f3a6c8e5b2d9f0a1c4e7b'
@@ -31,10 +39,7 @@ function twoFlakes(salt: string): { fleet: Fleet; sets: ReturnType<typeof packag
   const lab = path.join(fleet.fleetDir, 'lab')
   fs.mkdirSync(lab)
   fs.writeFileSync(path.join(lab, 'flake.nix'), fleetFlake(fleet.pkgsDir, LAB_HOSTS))
-  git(fleet.fleetDir, ['add', '-A'])
-  execFileSync('nix', ['flake', 'lock'], { cwd: lab, stdio: ['ignore', 'pipe', 'pipe'] })
-  git(fleet.fleetDir, ['add', '-A'])
-  git(fleet.fleetDir, ['commit', '-qm', 'lab flake'])
+  commitLockedFlake(fleet.fleetDir, lab, 'lab flake')
   return { fleet, sets }
 }
 
@@ -177,10 +182,7 @@ describe('several flakes: what is refused', () => {
     fs.mkdirSync(other)
     fs.writeFileSync(path.join(other, 'flake.nix'), fleetFlake(fleet.pkgsDir, LAB_HOSTS))
     git(other, ['init', '-q', '-b', 'main'])
-    git(other, ['add', '-A'])
-    execFileSync('nix', ['flake', 'lock'], { cwd: other, stdio: ['ignore', 'pipe', 'pipe'] })
-    git(other, ['add', '-A'])
-    git(other, ['commit', '-qm', 'vendored'])
+    commitLockedFlake(other, other, 'vendored')
     try {
       const r = await runAction(fleet.fleetDir, { flake: '.\nvendored', 'dry-run': 'true' })
       expect(r.exitCode).toBe(1)
