@@ -111,16 +111,20 @@ export type EvalPlan = 'single' | 'pool'
  * process the pool would start costs that start again. Heavy ones go to the pool.
  */
 export function choosePlan(probe: ProbeMeasure[], remaining: number, threshold: number): EvalPlan {
-  const measured = probe.filter(p => p.peak > 0).sort((a, b) => a.hosts - b.hosts)
+  const byHosts = [...probe].sort((a, b) => a.hosts - b.hosts)
+  const measured = byHosts.filter(p => p.peak > 0)
   // A process that ends before the first sample (20 ms) is as light as a process of Nix gets.
   if (measured.length === 0) return 'single'
   const small = measured[0]
   const large = measured[measured.length - 1]
   const perHost =
-    large.hosts > small.hosts
-      ? Math.max(0, (large.peak - small.peak - PROBE_NOISE) / (large.hosts - small.hosts))
-      : // One measurement: all of it counted as the host's, so the prediction errs on the heavy side.
-        large.peak / large.hosts
+    byHosts[byHosts.length - 1].peak === 0
+      ? // The process with the most hosts was that light: its hosts add nothing the smaller one did not have.
+        0
+      : large.hosts > small.hosts
+        ? Math.max(0, (large.peak - small.peak - PROBE_NOISE) / (large.hosts - small.hosts))
+        : // Only the one with the most hosts measured: all of it counted as its hosts', erring on the heavy side.
+          large.peak / large.hosts
   const predicted = Math.max(large.peak, large.peak + (remaining - large.hosts) * perHost)
   return predicted <= threshold ? 'single' : 'pool'
 }
